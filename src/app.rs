@@ -1,0 +1,146 @@
+//! Startup: open storage, make sure an account exists, bind the listener, serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth_token::AuthToken;
+use crate::domain::NewAccount;
+use crate::http::{AppContext, AppState, router};
+use crate::sid::AccountSid;
+use crate::store::{self, Store};
+
+/// What `sipmap serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// HTTP listen address; port 0 picks a free port.
+    pub listen: String,
+    /// `sqlite://PATH`.
+    pub database_url: String,
+    /// Base of absolute URLs in responses; defaults to `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// SIP domain names must end with `.{domain_suffix}`.
+    pub domain_suffix: String,
+}
+
+/// A bound, ready server.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    /// Opens storage and binds the HTTP listener.
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let store = store::connect(&config.database_url).await?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = AppState(Arc::new(AppContext {
+            store,
+            public_url,
+            domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
+        }));
+        Ok(Self { listener, state })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The storage the server uses.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")
+    }
+}
+
+/// What [`ensure_initial_account`] did.
+#[derive(Debug)]
+pub enum InitialAccount {
+    /// The operator's account (from `TWILIO_ACCOUNT_SID`/`TWILIO_AUTH_TOKEN`) exists with that token.
+    FromEnvironment(AccountSid),
+    /// No account existed, so one was created; its token is shown once.
+    Created(AccountSid, AuthToken),
+    /// Accounts exist already; nothing changed.
+    Existing,
+}
+
+/// Makes the operator's account exist with the given token, or, when none is given and the
+/// database has no account at all, creates one.
+pub async fn ensure_initial_account(
+    store: &dyn Store,
+    from_env: Option<(AccountSid, AuthToken)>,
+) -> anyhow::Result<InitialAccount> {
+    if let Some((sid, token)) = from_env {
+        store
+            .ensure_account(NewAccount {
+                sid: sid.clone(),
+                owner_sid: None,
+                friendly_name: "sipmap".into(),
+                credential: token.hash(),
+            })
+            .await?;
+        return Ok(InitialAccount::FromEnvironment(sid));
+    }
+    if store.count_accounts().await? > 0 {
+        return Ok(InitialAccount::Existing);
+    }
+    let sid = AccountSid::generate();
+    let token = AuthToken::generate();
+    store
+        .create_account(NewAccount {
+            sid: sid.clone(),
+            owner_sid: None,
+            friendly_name: "sipmap".into(),
+            credential: token.hash(),
+        })
+        .await?;
+    Ok(InitialAccount::Created(sid, token))
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,176 @@
+//! IP Records (`IL…`): an IPv4 address and prefix length that traffic may come from.
+
+use std::net::Ipv4Addr;
+
+use super::{Invalid, Params, friendly_name, required};
+use crate::sid::{AccountSid, IpRecordSid};
+
+/// An IPv4 network: the masked address and the prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Network {
+    /// The address with host bits cleared.
+    pub addr: u32,
+    /// 1 to 32.
+    pub prefix: u8,
+}
+
+impl Network {
+    /// The network of `addr` with `prefix` bits (host bits cleared).
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Self {
+        let bits = u32::from(addr);
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(prefix))
+        };
+        Self {
+            addr: bits & mask,
+            prefix,
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.prefix)
+    }
+}
+
+/// An IP record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpRecord {
+    /// Its SID.
+    pub sid: IpRecordSid,
+    /// The owning account.
+    pub account_sid: AccountSid,
+    /// Free text, at most 255 characters.
+    pub friendly_name: Option<String>,
+    /// The address as the client gave it.
+    pub ip_address: Ipv4Addr,
+    /// 1 to 32.
+    pub cidr_prefix_length: u8,
+    /// Unix seconds.
+    pub date_created: i64,
+    /// Unix seconds.
+    pub date_updated: i64,
+}
+
+impl IpRecord {
+    /// The network this record covers.
+    pub fn network(&self) -> Network {
+        Network::new(self.ip_address, self.cidr_prefix_length)
+    }
+}
+
+/// The validated parameters of a create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIpRecord {
+    /// `FriendlyName`.
+    pub friendly_name: Option<String>,
+    /// `IpAddress`.
+    pub ip_address: Ipv4Addr,
+    /// `CidrPrefixLength`, 32 when omitted.
+    pub cidr_prefix_length: u8,
+}
+
+impl NewIpRecord {
+    /// Validates `IpAddress`, `CidrPrefixLength` and `FriendlyName`.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let raw = required(p, "IpAddress")?;
+        let ip_address: Ipv4Addr = raw.parse().map_err(|_| {
+            Invalid::Value(
+                "IpAddress",
+                format!("{raw:?} is not an IPv4 address in dotted decimal notation"),
+            )
+        })?;
+        let cidr_prefix_length = match p.get("CidrPrefixLength") {
+            None | Some("") => 32,
+            Some(v) => match v.parse::<u8>() {
+                Ok(n @ 1..=32) => n,
+                _ => {
+                    return Err(Invalid::Value(
+                        "CidrPrefixLength",
+                        format!("{v:?} is not an integer from 1 to 32"),
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            friendly_name: friendly_name(p, "FriendlyName", 255)?,
+            ip_address,
+            cidr_prefix_length,
+        })
+    }
+}
+
+/// The validated parameters of an update: only the friendly name can change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpRecordPatch {
+    /// `Some` when `FriendlyName` was sent.
+    pub friendly_name: Option<String>,
+}
+
+impl IpRecordPatch {
+    /// Validates `FriendlyName`.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        Ok(Self {
+            friendly_name: friendly_name(p, "FriendlyName", 255)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    impl Params for HashMap<&str, &str> {
+        fn get(&self, name: &str) -> Option<&str> {
+            HashMap::get(self, name).copied()
+        }
+    }
+
+    #[test]
+    fn network_masks_host_bits() {
+        let n = Network::new("10.2.3.4".parse().unwrap(), 30);
+        assert_eq!(n.to_string(), "10.2.3.4/30");
+        let n = Network::new("10.2.3.7".parse().unwrap(), 30);
+        assert_eq!(n.to_string(), "10.2.3.4/30");
+        let n = Network::new("255.255.255.255".parse().unwrap(), 1);
+        assert_eq!(n.to_string(), "128.0.0.0/1");
+    }
+
+    #[test]
+    fn parse_applies_defaults_and_limits() {
+        let p = HashMap::from([("IpAddress", "10.2.3.4")]);
+        let r = NewIpRecord::parse(&p).unwrap();
+        assert_eq!(r.cidr_prefix_length, 32);
+        assert_eq!(r.friendly_name, None);
+        for bad in [
+            "10.0.0",
+            "::1",
+            "abc",
+            "256.1.1.1",
+            "010.1.1.1",
+            " 10.1.1.1",
+        ] {
+            let p = HashMap::from([("IpAddress", bad)]);
+            assert!(matches!(
+                NewIpRecord::parse(&p),
+                Err(Invalid::Value("IpAddress", _))
+            ));
+        }
+        for bad in ["0", "33", "x", "-1", "1.5"] {
+            let p = HashMap::from([("IpAddress", "10.0.0.1"), ("CidrPrefixLength", bad)]);
+            assert!(matches!(
+                NewIpRecord::parse(&p),
+                Err(Invalid::Value("CidrPrefixLength", _))
+            ));
+        }
+        let p = HashMap::from([("CidrPrefixLength", "8")]);
+        assert_eq!(NewIpRecord::parse(&p), Err(Invalid::Missing("IpAddress")));
+        let long = "x".repeat(256);
+        let p = HashMap::from([("IpAddress", "10.0.0.1"), ("FriendlyName", long.as_str())]);
+        assert!(NewIpRecord::parse(&p).is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! The resources and their rules, free of HTTP and SQL.
+//!
+//! Each submodule holds one resource: its stored form, the values a client may send, and the
+//! validation that turns raw form parameters into those values ("parse, don't validate").
+
+pub mod account;
+pub mod ip_record;
+pub mod mapping;
+pub mod sip_domain;
+
+pub use account::{Account, AccountStatus, NewAccount};
+pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
+pub use mapping::Mapping;
+pub use sip_domain::{SipDomain, SipDomainPatch};
+
+/// Read access to the request's form parameters, by their Twilio (PascalCase) names.
+pub trait Params {
+    /// The first value of `name`, if present.
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+/// Why client input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// A required parameter is absent or empty.
+    #[error("missing parameter {0}")]
+    Missing(&'static str),
+    /// A parameter's value is not allowed.
+    #[error("invalid parameter {0}: {1}")]
+    Value(&'static str, String),
+    /// A SIP domain name is not acceptable.
+    #[error("invalid domain: {0}")]
+    Domain(String),
+}
+
+/// A required, non-empty parameter.
+pub fn required<'a>(p: &'a dyn Params, name: &'static str) -> Result<&'a str, Invalid> {
+    match p.get(name) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(Invalid::Missing(name)),
+    }
+}
+
+/// An optional friendly name of at most `max` characters.
+pub fn friendly_name(
+    p: &dyn Params,
+    name: &'static str,
+    max: usize,
+) -> Result<Option<String>, Invalid> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(v) if v.chars().count() > max => Err(Invalid::Value(
+            name,
+            format!("must be at most {max} characters long"),
+        )),
+        Some(v) => Ok(Some(v.to_owned())),
+    }
+}

@@ -1,0 +1,280 @@
+//! SIP Domains (`SD…`): the FQDNs that SIP traffic is addressed to.
+
+use super::{Invalid, Params, friendly_name, required};
+use crate::sid::{AccountSid, SipDomainSid};
+
+/// A SIP domain as stored, with every field of the API 2010 resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipDomain {
+    /// Its SID.
+    pub sid: SipDomainSid,
+    /// The owning account.
+    pub account_sid: AccountSid,
+    /// The FQDN, as given; unique across all accounts, case-insensitively.
+    pub domain_name: String,
+    /// Free text, at most 64 characters.
+    pub friendly_name: Option<String>,
+    /// `VoiceUrl`.
+    pub voice_url: Option<String>,
+    /// `VoiceMethod`, `GET` or `POST`.
+    pub voice_method: String,
+    /// `VoiceFallbackUrl`.
+    pub voice_fallback_url: Option<String>,
+    /// `VoiceFallbackMethod`.
+    pub voice_fallback_method: String,
+    /// `VoiceStatusCallbackUrl`.
+    pub voice_status_callback_url: Option<String>,
+    /// `VoiceStatusCallbackMethod`.
+    pub voice_status_callback_method: String,
+    /// `SipRegistration`.
+    pub sip_registration: bool,
+    /// `EmergencyCallingEnabled`.
+    pub emergency_calling_enabled: bool,
+    /// `Secure`.
+    pub secure: bool,
+    /// `ByocTrunkSid` (`BY…`).
+    pub byoc_trunk_sid: Option<String>,
+    /// `EmergencyCallerSid` (`PN…`).
+    pub emergency_caller_sid: Option<String>,
+    /// Unix seconds.
+    pub date_created: i64,
+    /// Unix seconds.
+    pub date_updated: i64,
+}
+
+/// The validated parameters of a create or an update. `None` means "not sent"; for nullable
+/// fields `Some(None)` means "sent empty", which clears the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SipDomainPatch {
+    /// `DomainName` (required on create).
+    pub domain_name: Option<String>,
+    /// `FriendlyName`.
+    pub friendly_name: Option<String>,
+    /// `VoiceUrl`.
+    pub voice_url: Option<Option<String>>,
+    /// `VoiceMethod`.
+    pub voice_method: Option<String>,
+    /// `VoiceFallbackUrl`.
+    pub voice_fallback_url: Option<Option<String>>,
+    /// `VoiceFallbackMethod`.
+    pub voice_fallback_method: Option<String>,
+    /// `VoiceStatusCallbackUrl`.
+    pub voice_status_callback_url: Option<Option<String>>,
+    /// `VoiceStatusCallbackMethod`.
+    pub voice_status_callback_method: Option<String>,
+    /// `SipRegistration`.
+    pub sip_registration: Option<bool>,
+    /// `EmergencyCallingEnabled`.
+    pub emergency_calling_enabled: Option<bool>,
+    /// `Secure`.
+    pub secure: Option<bool>,
+    /// `ByocTrunkSid`.
+    pub byoc_trunk_sid: Option<Option<String>>,
+    /// `EmergencyCallerSid`.
+    pub emergency_caller_sid: Option<Option<String>>,
+}
+
+impl SipDomainPatch {
+    /// Validates every SIP domain parameter. `DomainName` is required when `creating`, and must
+    /// end with `.{suffix}`.
+    pub fn parse(p: &dyn Params, suffix: &str, creating: bool) -> Result<Self, Invalid> {
+        let domain_name = if creating {
+            Some(required(p, "DomainName")?)
+        } else {
+            p.get("DomainName")
+        };
+        Ok(Self {
+            domain_name: domain_name
+                .map(|d| validate_domain_name(d, suffix))
+                .transpose()?,
+            friendly_name: friendly_name(p, "FriendlyName", 64)?,
+            voice_url: url(p, "VoiceUrl")?,
+            voice_method: method(p, "VoiceMethod")?,
+            voice_fallback_url: url(p, "VoiceFallbackUrl")?,
+            voice_fallback_method: method(p, "VoiceFallbackMethod")?,
+            voice_status_callback_url: url(p, "VoiceStatusCallbackUrl")?,
+            voice_status_callback_method: method(p, "VoiceStatusCallbackMethod")?,
+            sip_registration: boolean(p, "SipRegistration")?,
+            emergency_calling_enabled: boolean(p, "EmergencyCallingEnabled")?,
+            secure: boolean(p, "Secure")?,
+            byoc_trunk_sid: sid_field(p, "ByocTrunkSid", "BY")?,
+            emergency_caller_sid: sid_field(p, "EmergencyCallerSid", "PN")?,
+        })
+    }
+
+    /// A new domain from a create's parameters, with Twilio's defaults for what was not sent.
+    pub fn into_new(self, sid: SipDomainSid, account_sid: AccountSid, now: i64) -> SipDomain {
+        let mut d = SipDomain {
+            sid,
+            account_sid,
+            domain_name: String::new(),
+            friendly_name: None,
+            voice_url: None,
+            voice_method: "POST".into(),
+            voice_fallback_url: None,
+            voice_fallback_method: "POST".into(),
+            voice_status_callback_url: None,
+            voice_status_callback_method: "POST".into(),
+            sip_registration: false,
+            emergency_calling_enabled: false,
+            secure: false,
+            byoc_trunk_sid: None,
+            emergency_caller_sid: None,
+            date_created: now,
+            date_updated: now,
+        };
+        self.apply(&mut d, now);
+        d
+    }
+
+    /// Applies the sent fields to `d`.
+    pub fn apply(self, d: &mut SipDomain, now: i64) {
+        fn set<T>(field: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *field = v;
+            }
+        }
+        set(&mut d.domain_name, self.domain_name);
+        if let Some(f) = self.friendly_name {
+            d.friendly_name = Some(f);
+        }
+        set(&mut d.voice_url, self.voice_url);
+        set(&mut d.voice_method, self.voice_method);
+        set(&mut d.voice_fallback_url, self.voice_fallback_url);
+        set(&mut d.voice_fallback_method, self.voice_fallback_method);
+        set(
+            &mut d.voice_status_callback_url,
+            self.voice_status_callback_url,
+        );
+        set(
+            &mut d.voice_status_callback_method,
+            self.voice_status_callback_method,
+        );
+        set(&mut d.sip_registration, self.sip_registration);
+        set(
+            &mut d.emergency_calling_enabled,
+            self.emergency_calling_enabled,
+        );
+        set(&mut d.secure, self.secure);
+        set(&mut d.byoc_trunk_sid, self.byoc_trunk_sid);
+        set(&mut d.emergency_caller_sid, self.emergency_caller_sid);
+        d.date_updated = now;
+    }
+}
+
+/// The key under which domain names are unique: lower case.
+pub fn domain_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// Checks a domain name: labels of letters, digits and `-` (not at either end of a label), at most
+/// 253 characters, ending with `.{suffix}` (compared case-insensitively).
+pub fn validate_domain_name(name: &str, suffix: &str) -> Result<String, Invalid> {
+    let lower = name.to_ascii_lowercase();
+    let tail = format!(".{}", suffix.to_ascii_lowercase());
+    if !lower.ends_with(&tail) || lower.len() == tail.len() {
+        return Err(Invalid::Domain(format!(
+            "{name} must be a subdomain of {suffix}"
+        )));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(Invalid::Domain(format!(
+            "{name} may contain only letters, digits and \"-\" in dot-separated labels"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+fn url(p: &dyn Params, name: &'static str) -> Result<Option<Option<String>>, Invalid> {
+    match p.get(name) {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(v) => {
+            let rest = v
+                .strip_prefix("https://")
+                .or_else(|| v.strip_prefix("http://"));
+            match rest {
+                Some(r)
+                    if !r.is_empty()
+                        && !r.starts_with('/')
+                        && v.len() <= 2048
+                        && !v.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    Ok(Some(Some(v.to_owned())))
+                }
+                _ => Err(Invalid::Value(
+                    name,
+                    format!("{v:?} is not an absolute http or https URL"),
+                )),
+            }
+        }
+    }
+}
+
+fn method(p: &dyn Params, name: &'static str) -> Result<Option<String>, Invalid> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("GET") => Ok(Some("GET".into())),
+        Some(v) if v.eq_ignore_ascii_case("POST") => Ok(Some("POST".into())),
+        Some(v) => Err(Invalid::Value(
+            name,
+            format!("{v:?} is not one of GET, POST"),
+        )),
+    }
+}
+
+fn boolean(p: &dyn Params, name: &'static str) -> Result<Option<bool>, Invalid> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(v) => Err(Invalid::Value(name, format!("{v:?} is not true or false"))),
+    }
+}
+
+fn sid_field(
+    p: &dyn Params,
+    name: &'static str,
+    prefix: &'static str,
+) -> Result<Option<Option<String>>, Invalid> {
+    match p.get(name) {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(v) if crate::sid::is_valid(prefix, v) => Ok(Some(Some(v.to_owned()))),
+        Some(v) => Err(Invalid::Value(
+            name,
+            format!("{v:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_need_the_suffix_and_clean_labels() {
+        let s = "sip.twilio.com";
+        assert!(validate_domain_name("acme.sip.twilio.com", s).is_ok());
+        assert!(validate_domain_name("ACME-1.Sip.Twilio.com", s).is_ok());
+        for bad in [
+            "sip.twilio.com",
+            "acme.example.com",
+            "acmesip.twilio.com",
+            "ac_me.sip.twilio.com",
+            "-acme.sip.twilio.com",
+            "a..b.sip.twilio.com",
+            "acme .sip.twilio.com",
+        ] {
+            assert!(validate_domain_name(bad, s).is_err(), "{bad}");
+        }
+        assert!(validate_domain_name("a.example.test", "example.test").is_ok());
+    }
+}

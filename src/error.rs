@@ -1,0 +1,161 @@
+//! The one way errors reach HTTP clients: [`ApiError`], rendered as Twilio's JSON error body.
+//!
+//! Every variant owns its HTTP status and Twilio error code, so this file is the whole error
+//! catalogue (documented for users in `docs/api.md`). Internal failures are logged here, once, and
+//! reach the client only as a generic 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::Invalid;
+use crate::store::{Missing, StoreError};
+
+/// Maximum accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every error the HTTP API can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A required form parameter is absent or empty.
+    #[error("Missing required parameter {0} in the post body")]
+    MissingParameter(&'static str),
+    /// A parameter has a value that is not allowed.
+    #[error("Invalid parameter {name}: {reason}")]
+    InvalidParameter { name: &'static str, reason: String },
+    /// The request body could not be read as a form.
+    #[error("Invalid request body: {0}")]
+    InvalidBody(String),
+    /// A SIP domain name is malformed, lacks the suffix or is already taken.
+    #[error("Invalid Domain: {0}")]
+    InvalidDomain(String),
+    /// Missing or wrong credentials.
+    #[error("Authenticate")]
+    Unauthorized,
+    /// A subaccount tried to create a subaccount.
+    #[error("Subaccounts cannot create subaccounts")]
+    SubaccountCannotCreate,
+    /// Nothing at this path for this caller (also: another account's resource).
+    #[error("The requested resource {0} was not found")]
+    NotFound(String),
+    /// The path exists but not with this method.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// The write would break a uniqueness or reference rule.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("Request body exceeds {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    /// Storage cannot be reached at the moment.
+    #[error("Service Unavailable")]
+    Unavailable,
+    /// A fault inside sipmap; the cause is logged, never returned.
+    #[error("Internal Server Error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Shorthand for [`ApiError::InvalidParameter`].
+    pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    /// The HTTP status and the Twilio error code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, u32) {
+        match self {
+            Self::MissingParameter(_) | Self::InvalidParameter { .. } | Self::InvalidBody(_) => {
+                (StatusCode::BAD_REQUEST, 20001)
+            }
+            Self::InvalidDomain(_) => (StatusCode::BAD_REQUEST, 21232),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, 20003),
+            Self::SubaccountCannotCreate => (StatusCode::FORBIDDEN, 20403),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, 20404),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 20004),
+            Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 20413),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, 20503),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 20500),
+        }
+    }
+}
+
+/// Marks a response whose body is already a Twilio error, so the error-normalising middleware
+/// leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderedError;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error.cause = %cause, "internal error");
+        }
+        let (status, code) = self.status_and_code();
+        let body = serde_json::json!({
+            "code": code,
+            "message": self.to_string(),
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": status.as_u16(),
+        });
+        let mut response = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body.to_string(),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Twilio API\""),
+            );
+        }
+        response.extensions_mut().insert(RenderedError);
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(missing) => Self::NotFound(missing_path(&missing)),
+            StoreError::Invalid(invalid) => invalid.into(),
+            StoreError::Conflict(msg) => Self::Conflict(msg),
+            StoreError::DomainTaken(name) => {
+                Self::InvalidDomain(format!("{name} is already in use"))
+            }
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "storage unavailable");
+                Self::Unavailable
+            }
+            StoreError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        match e {
+            Invalid::Missing(name) => Self::MissingParameter(name),
+            Invalid::Value(name, reason) => Self::InvalidParameter { name, reason },
+            Invalid::Domain(reason) => Self::InvalidDomain(reason),
+        }
+    }
+}
+
+/// The path a 404 names for a missing resource: relative to the version for Voice v1 (as Twilio's
+/// product APIs do), the full `.json` path for API 2010.
+pub fn missing_path(missing: &Missing) -> String {
+    match missing {
+        Missing::Account(sid) => format!("/2010-04-01/Accounts/{sid}.json"),
+        Missing::IpRecord(sid) => format!("/IpRecords/{sid}"),
+        Missing::SipDomain(account, sid) => {
+            format!("/2010-04-01/Accounts/{account}/SIP/Domains/{sid}.json")
+        }
+        Missing::Mapping(sid) => format!("/SourceIpMappings/{sid}"),
+    }
+}

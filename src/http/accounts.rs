@@ -1,0 +1,264 @@
+//! API 2010 Accounts: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`, and the
+//! rule for which account an API 2010 path may name.
+
+use axum::Router;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use super::extract::{Caller, Form, Query};
+use super::paging::{PageRequest, to_value};
+use super::{AppState, json};
+use crate::auth_token::AuthToken;
+use crate::domain::{Account, AccountStatus, NewAccount, Params, friendly_name};
+use crate::error::ApiError;
+use crate::sid::AccountSid;
+use crate::store::AccountFilter;
+use crate::timefmt;
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/2010-04-01/Accounts.json", get(list).post(create))
+        .route("/2010-04-01/Accounts/{account}", post(update).get(fetch))
+}
+
+/// The account an API 2010 path names, if the caller may act on it: itself or one of its
+/// subaccounts. Anything else is reported as not found, at `uri`.
+pub async fn path_account(
+    app: &AppState,
+    caller: &Caller,
+    raw: &str,
+    uri: &str,
+) -> Result<AccountSid, ApiError> {
+    let not_found = || ApiError::NotFound(uri.to_owned());
+    let sid = AccountSid::parse(raw).ok_or_else(not_found)?;
+    if &sid == caller.sid() {
+        return Ok(sid);
+    }
+    match app.store.get_account(&sid).await? {
+        Some(account) if account.is_reachable_by(caller.sid()) => Ok(sid),
+        _ => Err(not_found()),
+    }
+}
+
+const SUBRESOURCES: [(&str, &str); 16] = [
+    ("addresses", "Addresses"),
+    ("applications", "Applications"),
+    ("authorized_connect_apps", "AuthorizedConnectApps"),
+    ("available_phone_numbers", "AvailablePhoneNumbers"),
+    ("balance", "Balance"),
+    ("calls", "Calls"),
+    ("conferences", "Conferences"),
+    ("connect_apps", "ConnectApps"),
+    ("incoming_phone_numbers", "IncomingPhoneNumbers"),
+    ("keys", "Keys"),
+    ("notifications", "Notifications"),
+    ("outgoing_caller_ids", "OutgoingCallerIds"),
+    ("queues", "Queues"),
+    ("recordings", "Recordings"),
+    ("sip", "SIP"),
+    ("usage", "Usage"),
+];
+
+/// The wire form of an account.
+#[derive(Serialize)]
+pub struct AccountView<'a> {
+    auth_token: Option<&'a str>,
+    date_created: String,
+    date_updated: String,
+    friendly_name: &'a str,
+    owner_account_sid: &'a str,
+    sid: &'a str,
+    status: &'static str,
+    subresource_uris: serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uri: String,
+}
+
+/// Renders `a`. Only a hash of each token is stored, so the token appears only when it was just
+/// created (`token`).
+pub fn view<'a>(a: &'a Account, token: Option<&'a str>) -> AccountView<'a> {
+    let base = format!("/2010-04-01/Accounts/{}", a.sid);
+    AccountView {
+        auth_token: token,
+        date_created: timefmt::rfc2822(a.date_created),
+        date_updated: timefmt::rfc2822(a.date_updated),
+        friendly_name: &a.friendly_name,
+        owner_account_sid: a.owner_sid.as_ref().unwrap_or(&a.sid).as_str(),
+        sid: a.sid.as_str(),
+        status: a.status.as_str(),
+        subresource_uris: SUBRESOURCES
+            .iter()
+            .map(|(k, p)| ((*k).to_owned(), format!("{base}/{p}.json").into()))
+            .collect(),
+        kind: "Full",
+        uri: format!("{base}.json"),
+    }
+}
+
+fn status_param(p: &dyn Params) -> Result<Option<AccountStatus>, ApiError> {
+    match p.get("Status") {
+        None | Some("") => Ok(None),
+        Some(v) => AccountStatus::parse(v).map(Some).ok_or_else(|| {
+            ApiError::invalid(
+                "Status",
+                format!("{v:?} is not one of active, suspended, closed"),
+            )
+        }),
+    }
+}
+
+/// The default name Twilio gives a subaccount: `SubAccount Created at 2026-11-23 03:04 pm`.
+fn default_subaccount_name(now: i64) -> String {
+    let iso = timefmt::iso8601(now);
+    let (date, time) = (&iso[..10], &iso[11..16]);
+    let hour: u32 = time[..2].parse().unwrap_or(0);
+    let (h12, meridian) = match hour {
+        0 => (12, "am"),
+        1..=11 => (hour, "am"),
+        12 => (12, "pm"),
+        _ => (hour - 12, "pm"),
+    };
+    format!(
+        "SubAccount Created at {date} {h12:02}:{} {meridian}",
+        &time[3..5]
+    )
+}
+
+async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    form: Form,
+) -> Result<Response, ApiError> {
+    if caller.0.owner_sid.is_some() {
+        return Err(ApiError::SubaccountCannotCreate);
+    }
+    let name = friendly_name(&form, "FriendlyName", 64)?
+        .unwrap_or_else(|| default_subaccount_name(timefmt::now()));
+    let token = AuthToken::generate();
+    let account = app
+        .store
+        .create_account(NewAccount {
+            sid: AccountSid::generate(),
+            owner_sid: Some(caller.sid().clone()),
+            friendly_name: name,
+            credential: token.hash(),
+        })
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &view(&account, Some(token.expose())),
+    ))
+}
+
+async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let filter = AccountFilter {
+        friendly_name: query.get("FriendlyName").map(str::to_owned),
+        status: status_param(&query)?,
+    };
+    let request = PageRequest::parse(&query, AccountSid::PREFIX)?;
+    let rows = app
+        .store
+        .list_accounts(caller.sid(), &filter, &request.query())
+        .await?;
+    let page = request.finish(rows, |a| a.sid.as_str());
+    let mut filters = String::new();
+    for (key, value) in [
+        ("FriendlyName", filter.friendly_name.as_deref()),
+        ("Status", filter.status.map(AccountStatus::as_str)),
+    ] {
+        if let Some(v) = value {
+            filters.push_str(key);
+            filters.push('=');
+            filters.extend(form_urlencoded::byte_serialize(v.as_bytes()));
+            filters.push('&');
+        }
+    }
+    Ok(json(
+        StatusCode::OK,
+        &page.v2010_envelope("accounts", "/2010-04-01/Accounts.json", &filters, |a| {
+            to_value(&view(a, None))
+        }),
+    ))
+}
+
+/// The account of an instance path (`AC….json`) if the caller may see it.
+async fn instance(
+    app: &AppState,
+    caller: &Caller,
+    file: &str,
+    uri: &str,
+) -> Result<AccountSid, ApiError> {
+    let raw = file
+        .strip_suffix(".json")
+        .ok_or_else(|| ApiError::NotFound(uri.to_owned()))?;
+    path_account(app, caller, raw, uri).await
+}
+
+async fn fetch(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let sid = instance(&app, &caller, &file, uri.path()).await?;
+    let account = app
+        .store
+        .get_account(&sid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(uri.path().to_owned()))?;
+    Ok(json(StatusCode::OK, &view(&account, None)))
+}
+
+async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let sid = instance(&app, &caller, &file, uri.path()).await?;
+    let name = friendly_name(&form, "FriendlyName", 64)?;
+    let status = status_param(&form)?;
+    if status.is_some() {
+        let target = app
+            .store
+            .get_account(&sid)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(uri.path().to_owned()))?;
+        if target.owner_sid.is_none() {
+            return Err(ApiError::invalid(
+                "Status",
+                "the status of a top-level account cannot be changed",
+            ));
+        }
+    }
+    let account = app.store.update_account(&sid, name, status).await?;
+    Ok(json(StatusCode::OK, &view(&account, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_subaccount_name;
+
+    #[test]
+    fn default_name_uses_a_twelve_hour_clock() {
+        // 2015-07-30T20:00:00Z
+        assert_eq!(
+            default_subaccount_name(1_438_286_400),
+            "SubAccount Created at 2015-07-30 08:00 pm"
+        );
+        assert_eq!(
+            default_subaccount_name(1_438_214_400),
+            "SubAccount Created at 2015-07-30 12:00 am"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Request extractors whose every rejection is an [`ApiError`]: form bodies, query strings and the
+//! authenticated caller.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+
+use super::AppState;
+use crate::auth_token::TokenHash;
+use crate::domain::{Account, AccountStatus, Params};
+use crate::error::{ApiError, MAX_BODY_BYTES};
+use crate::sid::AccountSid;
+
+/// Decoded `application/x-www-form-urlencoded` pairs, in order. Twilio's SDKs send form bodies;
+/// the body is parsed as a form whatever its `Content-Type`, so a JSON body simply lacks the
+/// parameters, as on Twilio.
+#[derive(Debug, Default)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Params for Form {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn parse_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    std::str::from_utf8(raw).map_err(|_| ApiError::InvalidBody("it is not valid UTF-8".into()))?;
+    let mut pairs = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw) {
+        if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+            let raw_text = String::from_utf8_lossy(raw);
+            if !raw_text.contains('\u{FFFD}') {
+                return Err(ApiError::InvalidBody(
+                    "a percent-encoded value is not valid UTF-8".into(),
+                ));
+            }
+        }
+        pairs.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(pairs)
+}
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        Ok(Self(parse_pairs(&bytes)?))
+    }
+}
+
+/// Decoded query-string pairs.
+#[derive(Debug, Default)]
+pub struct Query(pub Vec<(String, String)>);
+
+impl Params for Query {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        Ok(Self(parse_pairs(raw.as_bytes())?))
+    }
+}
+
+/// The authenticated, active account making the request (HTTP Basic: Account SID and Auth Token).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Account);
+
+impl Caller {
+    /// The caller's SID.
+    pub fn sid(&self) -> &AccountSid {
+        &self.0.sid
+    }
+}
+
+/// Splits an `Authorization: Basic …` header into user and password.
+fn basic_credentials(parts: &Parts) -> Option<(String, Vec<u8>)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
+    Some((user, decoded[colon + 1..].to_vec()))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some((user, token)) = basic_credentials(parts) else {
+            tracing::debug!("no usable Basic credentials");
+            return Err(ApiError::Unauthorized);
+        };
+        let found = match AccountSid::parse(&user) {
+            Some(sid) => state.store.account_credentials(&sid).await?,
+            None => None,
+        };
+        let Some((account, hash)) = found else {
+            // Same work as a real check, so timing does not reveal which accounts exist.
+            TokenHash::dummy().verify(&token);
+            tracing::debug!(account.sid = %user, "unknown account");
+            return Err(ApiError::Unauthorized);
+        };
+        if !hash.verify(&token) {
+            tracing::debug!(account.sid = %account.sid, "wrong auth token");
+            return Err(ApiError::Unauthorized);
+        }
+        if account.status != AccountStatus::Active {
+            tracing::debug!(account.sid = %account.sid, "account is not active");
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Self(account))
+    }
+}

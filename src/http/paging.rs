@@ -1,0 +1,281 @@
+//! List paging: `PageSize`, `Page` and `PageToken`, and the two list envelopes.
+//!
+//! `PageToken` is a keyset cursor: `PA<sid>` continues after the last row of a page, `PB<sid>`
+//! returns the rows before the first one. Rows are ordered by SID, which is creation order
+//! (see `crate::sid`), so pages stay stable while rows come and go.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::extract::Query;
+use crate::domain::Params;
+use crate::error::ApiError;
+use crate::store::{Cursor, PageQuery};
+
+/// Default `PageSize`.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Larger `PageSize` values are treated as this.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// A validated page request.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Rows per page.
+    pub size: u32,
+    /// The client's page number, echoed back.
+    pub page: u64,
+    /// The token as sent, echoed into `url`/`uri`.
+    pub token: Option<String>,
+    /// Where the rows start.
+    pub cursor: Cursor,
+}
+
+impl PageRequest {
+    /// Reads `PageSize`, `Page` and `PageToken`; `sid_prefix` is the prefix of the listed SIDs.
+    pub fn parse(q: &Query, sid_prefix: &str) -> Result<Self, ApiError> {
+        let size = match q.get("PageSize") {
+            None | Some("") => DEFAULT_PAGE_SIZE,
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) | Err(_) => {
+                    return Err(ApiError::invalid(
+                        "PageSize",
+                        format!("{v:?} is not an integer of at least 1"),
+                    ));
+                }
+                Ok(n) => n.min(u64::from(MAX_PAGE_SIZE)) as u32,
+            },
+        };
+        let page = match q.get("Page") {
+            None | Some("") => 0,
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                ApiError::invalid("Page", format!("{v:?} is not a non-negative integer"))
+            })?,
+        };
+        let token = q.get("PageToken").filter(|t| !t.is_empty());
+        let cursor = match token {
+            None => Cursor::Offset(page.saturating_mul(u64::from(size))),
+            Some(t) => {
+                let sid = t.get(2..).unwrap_or("");
+                match t.get(..2) {
+                    Some("PA") if crate::sid::is_valid(sid_prefix, sid) => {
+                        Cursor::After(sid.to_owned())
+                    }
+                    Some("PB") if crate::sid::is_valid(sid_prefix, sid) => {
+                        Cursor::Before(sid.to_owned())
+                    }
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "PageToken",
+                            format!("{t:?} is not a token this list issued"),
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            size,
+            page,
+            token: token.map(str::to_owned),
+            cursor,
+        })
+    }
+
+    /// The storage query: one row more than the page, to learn whether another page follows.
+    pub fn query(&self) -> PageQuery {
+        PageQuery {
+            limit: self.size + 1,
+            cursor: self.cursor.clone(),
+        }
+    }
+
+    /// Turns the rows a store returned for [`Self::query`] into a page.
+    pub fn finish<T>(&self, mut rows: Vec<T>, sid_of: impl Fn(&T) -> &str) -> Page<T> {
+        let size = self.size as usize;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let (next, previous) = if let Cursor::Before(_) = self.cursor {
+            rows.reverse();
+            (!rows.is_empty(), more)
+        } else {
+            (more, self.page > 0 && !rows.is_empty())
+        };
+        let next_token = next
+            .then(|| rows.last().map(|r| format!("PA{}", sid_of(r))))
+            .flatten();
+        let previous_token = previous
+            .then(|| rows.first().map(|r| format!("PB{}", sid_of(r))))
+            .flatten();
+        Page {
+            rows,
+            request: self.clone(),
+            next_token,
+            previous_token,
+        }
+    }
+}
+
+/// One page of rows and the tokens around it.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The rows, in list order.
+    pub rows: Vec<T>,
+    /// The request that produced it.
+    pub request: PageRequest,
+    /// `PA…` when a next page exists.
+    pub next_token: Option<String>,
+    /// `PB…` when a previous page exists.
+    pub previous_token: Option<String>,
+}
+
+impl<T> Page<T> {
+    fn link(&self, base: &str, filters: &str, page: u64, token: Option<&str>) -> String {
+        let mut s = format!("{base}?{filters}PageSize={}&Page={page}", self.request.size);
+        if let Some(t) = token {
+            s.push_str("&PageToken=");
+            s.extend(form_urlencoded::byte_serialize(t.as_bytes()));
+        }
+        s
+    }
+
+    /// The Voice v1 envelope: the rows under `key` plus `meta` with absolute URLs on `base`
+    /// (public URL + path).
+    pub fn v1_envelope(&self, key: &str, base: &str, view: impl Fn(&T) -> Value) -> Value {
+        let r = &self.request;
+        let meta = serde_json::json!({
+            "page": r.page,
+            "page_size": r.size,
+            "first_page_url": self.link(base, "", 0, None),
+            "previous_page_url": self.previous_token.as_deref()
+                .map(|t| self.link(base, "", r.page.saturating_sub(1), Some(t))),
+            "url": self.link(base, "", r.page, r.token.as_deref()),
+            "next_page_url": self.next_token.as_deref()
+                .map(|t| self.link(base, "", r.page + 1, Some(t))),
+            "key": key,
+        });
+        let mut out = Map::new();
+        out.insert(key.to_owned(), rows_json(&self.rows, view));
+        out.insert("meta".into(), meta);
+        Value::Object(out)
+    }
+
+    /// The API 2010 envelope: the rows under `key` beside flat paging fields with relative URIs
+    /// on `path`. `filters` are extra query parameters (already encoded, each ending in `&`).
+    pub fn v2010_envelope(
+        &self,
+        key: &str,
+        path: &str,
+        filters: &str,
+        view: impl Fn(&T) -> Value,
+    ) -> Value {
+        let r = &self.request;
+        let start = r.page.saturating_mul(u64::from(r.size));
+        let end = (start + self.rows.len() as u64)
+            .saturating_sub(1)
+            .max(start);
+        let mut out = Map::new();
+        out.insert(key.to_owned(), rows_json(&self.rows, view));
+        out.insert("start".into(), start.into());
+        out.insert("end".into(), end.into());
+        out.insert("page".into(), r.page.into());
+        out.insert("page_size".into(), r.size.into());
+        out.insert(
+            "first_page_uri".into(),
+            self.link(path, filters, 0, None).into(),
+        );
+        out.insert(
+            "previous_page_uri".into(),
+            self.previous_token
+                .as_deref()
+                .map(|t| self.link(path, filters, r.page.saturating_sub(1), Some(t)))
+                .into(),
+        );
+        out.insert(
+            "uri".into(),
+            self.link(path, filters, r.page, r.token.as_deref()).into(),
+        );
+        out.insert(
+            "next_page_uri".into(),
+            self.next_token
+                .as_deref()
+                .map(|t| self.link(path, filters, r.page + 1, Some(t)))
+                .into(),
+        );
+        Value::Object(out)
+    }
+}
+
+fn rows_json<T>(rows: &[T], view: impl Fn(&T) -> Value) -> Value {
+    Value::Array(rows.iter().map(view).collect())
+}
+
+/// A row's view as a JSON value, for the envelopes.
+pub fn to_value<S: Serialize>(view: &S) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Query {
+        Query(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn page_size_defaults_clamps_and_rejects() {
+        assert_eq!(PageRequest::parse(&q(&[]), "IL").unwrap().size, 50);
+        assert_eq!(
+            PageRequest::parse(&q(&[("PageSize", "5000")]), "IL")
+                .unwrap()
+                .size,
+            1000
+        );
+        for bad in ["0", "-1", "x"] {
+            assert!(PageRequest::parse(&q(&[("PageSize", bad)]), "IL").is_err());
+        }
+        assert!(PageRequest::parse(&q(&[("Page", "-1")]), "IL").is_err());
+    }
+
+    #[test]
+    fn tokens_are_keyset_cursors_of_the_right_kind() {
+        let sid = "IL0123456789abcdef0123456789abcdef";
+        let r = PageRequest::parse(&q(&[("PageToken", &format!("PA{sid}"))]), "IL").unwrap();
+        assert_eq!(r.cursor, Cursor::After(sid.into()));
+        let r = PageRequest::parse(&q(&[("PageToken", &format!("PB{sid}"))]), "IL").unwrap();
+        assert_eq!(r.cursor, Cursor::Before(sid.into()));
+        assert!(PageRequest::parse(&q(&[("PageToken", &format!("PA{sid}"))]), "IB").is_err());
+        assert!(PageRequest::parse(&q(&[("PageToken", "PX")]), "IL").is_err());
+        assert!(PageRequest::parse(&q(&[("PageToken", "é")]), "IL").is_err());
+        assert!(PageRequest::parse(&q(&[("PageToken", "aé")]), "IL").is_err());
+        let r = PageRequest::parse(&q(&[("Page", "2"), ("PageSize", "10")]), "IL").unwrap();
+        assert_eq!(r.cursor, Cursor::Offset(20));
+    }
+
+    #[test]
+    fn finish_sets_next_and_previous() {
+        let r = PageRequest::parse(&q(&[("PageSize", "2")]), "IL").unwrap();
+        let p = r.finish(vec!["a", "b", "c"], |s| s);
+        assert_eq!(p.rows, vec!["a", "b"]);
+        assert_eq!(p.next_token.as_deref(), Some("PAb"));
+        assert_eq!(p.previous_token, None);
+        let sid = "IL0123456789abcdef0123456789abcdef";
+        let r = PageRequest::parse(
+            &q(&[
+                ("PageSize", "2"),
+                ("Page", "1"),
+                ("PageToken", &format!("PB{sid}")),
+            ]),
+            "IL",
+        )
+        .unwrap();
+        let p = r.finish(vec!["d", "c", "b"], |s| s);
+        assert_eq!(p.rows, vec!["c", "d"]);
+        assert_eq!(p.next_token.as_deref(), Some("PAd"));
+        assert_eq!(p.previous_token.as_deref(), Some("PBc"));
+    }
+}

@@ -1,0 +1,28 @@
+//! sipmap: a self-hosted, Twilio-compatible implementation of Twilio Voice's Source IP Mappings.
+//!
+//! # Layout
+//! - [`cli`]: the `sipmap` command line; [`app`]: startup, listeners and shutdown.
+//! - [`http`]: the HTTP API (routes, handlers, extractors, paging, response conventions).
+//! - [`error`]: [`error::ApiError`], the only way errors reach clients (the error catalogue).
+//! - [`domain`]: the resources and their validation rules, free of HTTP and SQL.
+//! - [`store`]: the storage interface and its back ends (SQLite today).
+//! - [`sid`], [`auth_token`], [`timefmt`]: SIDs, credentials and the two date formats.
+
+/// Startup, listeners and shutdown.
+pub mod app;
+/// Auth tokens: generation, salted hashes, constant-time checks.
+pub mod auth_token;
+/// The command line.
+pub mod cli;
+/// Resources and validation.
+pub mod domain;
+/// The error catalogue.
+pub mod error;
+/// The HTTP API.
+pub mod http;
+/// Twilio-style SIDs.
+pub mod sid;
+/// Storage.
+pub mod store;
+/// Date formats.
+pub mod timefmt;

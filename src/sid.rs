@@ -1,0 +1,140 @@
+//! Twilio-style resource identifiers: a two-letter prefix and 32 lowercase hex digits.
+//!
+//! Each resource has its own newtype (`AccountSid`, `IpRecordSid`, …) so that a SID of one kind can
+//! never be passed where another is expected. New SIDs start with the creation time in milliseconds
+//! (12 hex digits) followed by 80 random bits, so ordering rows by SID orders them by creation; that
+//! order is what list paging walks. NEVER CHANGE THE PREFIXES: they are part of the wire format.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Length of every SID: two prefix letters and 32 hex digits.
+pub const SID_LEN: usize = 34;
+
+/// Returns true when `s` is `prefix` followed by exactly 32 hex digits (either case, as Twilio's
+/// patterns `^XX[0-9a-fA-F]{32}$` allow).
+pub fn is_valid(prefix: &str, s: &str) -> bool {
+    s.len() == SID_LEN
+        && s.starts_with(prefix)
+        && s.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Generates the 32 hex digits of a new SID: 48 bits of milliseconds since the epoch, then 80
+/// random bits. Within one millisecond the random part is kept increasing so that SIDs made by this
+/// process are strictly ordered.
+fn new_body() -> String {
+    static LAST: Mutex<u128> = Mutex::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+        & ((1u128 << 48) - 1);
+    let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
+    let mut value = (millis << 80) | random;
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if value <= *last {
+        value = *last + 1;
+    }
+    *last = value;
+    format!("{value:032x}")
+}
+
+/// 32 random lowercase hex digits, for auth tokens and request IDs.
+pub fn random_hex32() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+macro_rules! sid_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The two-letter prefix of this kind of SID.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new, unique SID of this kind.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, new_body()))
+            }
+
+            /// Parses a SID, accepting only this kind's prefix followed by 32 hex digits.
+            pub fn parse(s: &str) -> Option<Self> {
+                is_valid($prefix, s).then(|| Self(s.to_owned()))
+            }
+
+            /// The SID as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+sid_type!(
+    /// An account (`AC…`).
+    AccountSid,
+    "AC"
+);
+sid_type!(
+    /// A Voice v1 IP Record (`IL…`).
+    IpRecordSid,
+    "IL"
+);
+sid_type!(
+    /// A Voice v1 Source IP Mapping (`IB…`).
+    MappingSid,
+    "IB"
+);
+sid_type!(
+    /// An API 2010 SIP Domain (`SD…`).
+    SipDomainSid,
+    "SD"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_sids_parse_and_sort_by_creation() {
+        let a = IpRecordSid::generate();
+        let b = IpRecordSid::generate();
+        assert_eq!(a.as_str().len(), SID_LEN);
+        assert!(a.as_str().starts_with("IL"));
+        assert_eq!(IpRecordSid::parse(a.as_str()), Some(a.clone()));
+        assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn parse_rejects_wrong_prefix_length_and_digits() {
+        let good = "IL0123456789abcdef0123456789ABCDEF";
+        assert!(IpRecordSid::parse(good).is_some());
+        assert!(MappingSid::parse(good).is_none());
+        assert!(IpRecordSid::parse(&good[..33]).is_none());
+        assert!(IpRecordSid::parse(&format!("{good}0")).is_none());
+        assert!(IpRecordSid::parse("IL0123456789abcdef0123456789abcdeg").is_none());
+        assert!(IpRecordSid::parse("").is_none());
+        assert!(IpRecordSid::parse("ILé123456789abcdef0123456789abcde").is_none());
+    }
+}

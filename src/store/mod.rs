@@ -1,0 +1,234 @@
+//! Storage: one interface, [`Store`], with a back end per database.
+//!
+//! Storage is the source of truth. Every write goes through a back end's single writer path, which
+//! commits durably before it answers; the uniqueness and reference rules of the API are enforced
+//! inside that write's transaction, so they hold however requests interleave.
+//! The SQLite back end is in [`sqlite`]; the URL scheme picks the back end ([`connect`]).
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::auth_token::TokenHash;
+use crate::domain::{
+    Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord,
+    SipDomain, SipDomainPatch,
+};
+use crate::sid::{AccountSid, IpRecordSid, SipDomainSid};
+
+/// A missing resource, named so the API can say which path was not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// An account.
+    Account(AccountSid),
+    /// An IP record.
+    IpRecord(String),
+    /// A SIP domain of the given account.
+    SipDomain(AccountSid, String),
+    /// A mapping.
+    Mapping(String),
+}
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The resource does not exist for this account.
+    #[error("not found: {0:?}")]
+    NotFound(Missing),
+    /// A uniqueness or reference rule refused the write; the message is for the client.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The SIP domain name is already used (by any account).
+    #[error("domain name taken: {0}")]
+    DomainTaken(String),
+    /// The write is not allowed in the resource's current state.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The database cannot be reached now.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; logged, never shown to clients.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for storage results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a list page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// Skip this many rows (a `Page` without a `PageToken`).
+    Offset(u64),
+    /// Rows after this SID (`PageToken=PA…`).
+    After(String),
+    /// Rows before this SID (`PageToken=PB…`).
+    Before(String),
+}
+
+/// One page request. A back end returns up to `limit` rows in walking order: ascending SIDs, or
+/// descending for [`Cursor::Before`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    /// How many rows at most.
+    pub limit: u32,
+    /// Where to start.
+    pub cursor: Cursor,
+}
+
+/// Filters of the account list.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    /// Exact friendly name.
+    pub friendly_name: Option<String>,
+    /// Exact status.
+    pub status: Option<AccountStatus>,
+}
+
+/// The storage interface. Every method is scoped by account where the resource has one: a
+/// resource of another account is reported exactly like a missing one.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// An account and its credential hash, for authentication.
+    async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>>;
+    /// An account.
+    async fn get_account(&self, sid: &AccountSid) -> Result<Option<Account>>;
+    /// How many accounts exist.
+    async fn count_accounts(&self) -> Result<u64>;
+    /// Creates an account.
+    async fn create_account(&self, new: NewAccount) -> Result<Account>;
+    /// Creates the account if it is missing, or replaces its credential hash if it exists.
+    async fn ensure_account(&self, new: NewAccount) -> Result<Account>;
+    /// `caller` and its subaccounts, filtered.
+    async fn list_accounts(
+        &self,
+        caller: &AccountSid,
+        filter: &AccountFilter,
+        page: &PageQuery,
+    ) -> Result<Vec<Account>>;
+    /// Changes an account's friendly name and status. A closed account cannot be reopened.
+    async fn update_account(
+        &self,
+        sid: &AccountSid,
+        friendly_name: Option<String>,
+        status: Option<AccountStatus>,
+    ) -> Result<Account>;
+
+    /// Creates an IP record.
+    async fn create_ip_record(&self, account: &AccountSid, new: NewIpRecord) -> Result<IpRecord>;
+    /// One IP record.
+    async fn get_ip_record(&self, account: &AccountSid, sid: &str) -> Result<Option<IpRecord>>;
+    /// A page of IP records.
+    async fn list_ip_records(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<IpRecord>>;
+    /// Updates an IP record's friendly name.
+    async fn update_ip_record(
+        &self,
+        account: &AccountSid,
+        sid: &str,
+        patch: IpRecordPatch,
+    ) -> Result<IpRecord>;
+    /// Deletes an IP record that no mapping references.
+    async fn delete_ip_record(&self, account: &AccountSid, sid: &str) -> Result<()>;
+
+    /// Creates a SIP domain (its name must be free across all accounts).
+    async fn create_sip_domain(&self, domain: SipDomain) -> Result<SipDomain>;
+    /// One SIP domain.
+    async fn get_sip_domain(&self, account: &AccountSid, sid: &str) -> Result<Option<SipDomain>>;
+    /// A page of SIP domains.
+    async fn list_sip_domains(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<SipDomain>>;
+    /// Updates a SIP domain.
+    async fn update_sip_domain(
+        &self,
+        account: &AccountSid,
+        sid: &str,
+        patch: SipDomainPatch,
+    ) -> Result<SipDomain>;
+    /// Deletes a SIP domain that no mapping references.
+    async fn delete_sip_domain(&self, account: &AccountSid, sid: &str) -> Result<()>;
+
+    /// Maps an IP record to a SIP domain, both of `account`.
+    async fn create_mapping(
+        &self,
+        account: &AccountSid,
+        ip_record_sid: &IpRecordSid,
+        sip_domain_sid: &SipDomainSid,
+    ) -> Result<Mapping>;
+    /// One mapping.
+    async fn get_mapping(&self, account: &AccountSid, sid: &str) -> Result<Option<Mapping>>;
+    /// A page of mappings.
+    async fn list_mappings(&self, account: &AccountSid, page: &PageQuery) -> Result<Vec<Mapping>>;
+    /// Points a mapping at another SIP domain of the same account.
+    async fn update_mapping(
+        &self,
+        account: &AccountSid,
+        sid: &str,
+        sip_domain_sid: &SipDomainSid,
+    ) -> Result<Mapping>;
+    /// Deletes a mapping.
+    async fn delete_mapping(&self, account: &AccountSid, sid: &str) -> Result<()>;
+}
+
+/// Opens the store named by `url`: `sqlite://PATH` (created if missing, migrated).
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        anyhow::ensure!(
+            !path.is_empty(),
+            "the SQLite database URL names no file: {url}"
+        );
+        let store = sqlite::SqliteStore::open(std::path::Path::new(path))?;
+        Ok(Arc::new(store))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {:?}: expected sqlite://PATH",
+            redact_url(url)
+        )
+    }
+}
+
+/// A database URL with any password replaced by `***`, safe to log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}
