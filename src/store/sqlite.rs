@@ -448,10 +448,10 @@ impl Store for SqliteStore {
 
     async fn create_account(&self, new: NewAccount) -> Result<Account> {
         self.write(move |conn| {
-            if let Some(owner) = &new.owner_sid {
-                if load_account(conn, owner)?.is_none() {
-                    return Err(StoreError::NotFound(Missing::Account(owner.clone())));
-                }
+            if let Some(owner) = &new.owner_sid
+                && load_account(conn, owner)?.is_none()
+            {
+                return Err(StoreError::NotFound(Missing::Account(owner.clone())));
             }
             insert_account(conn, &new, timefmt::now())
         })

@@ -140,7 +140,7 @@ def make_client(base_url: str, sid: str, token: str) -> Client:
 
 
 def clean_env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SIPMAP_"))}
 
 
 class ServerProcess:

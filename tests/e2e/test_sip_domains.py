@@ -374,3 +374,29 @@ def test_malformed_domain_sid_in_path(sipmap):
     for bad in ("SDxyz", "IL" + "a" * 32, "SD" + "a" * 33):
         path = domains_path(sipmap.sid, bad)
         assert_error(sipmap.get(path), 404, 20404, not_found_message(path))
+
+
+def test_concurrent_creates_of_one_name_only_one_wins(sipmap):
+    import threading
+
+    b = sipmap.other_tenant()
+    label = "race-" + secrets.token_hex(4)
+    variants = [f"{label}.sip.twilio.com", f"{label.upper()}.sip.twilio.com"] * 4
+    tenants = [sipmap, b] * 4
+    barrier = threading.Barrier(len(variants))
+    results = [None] * len(variants)
+
+    def run(i):
+        barrier.wait()
+        t = tenants[i]
+        results[i] = t.post(domains_path(t.sid), data={"DomainName": variants[i]})
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(variants))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(r.status_code for r in results) == [201] + [400] * 7, [r.text[:100] for r in results]
+    for r in results:
+        if r.status_code == 400:
+            assert_error(r, 400, 21232, message_prefix="Invalid Domain: ")

@@ -324,3 +324,76 @@ def test_domain_referenced_after_update_cannot_be_deleted(sipmap):
     sipmap.client.voice.v1.source_ip_mappings(m.sid).update(sip_domain_sid=d2.sid)
     resp = sipmap.delete(domains_path(sipmap.sid, d2.sid))
     assert_error(resp, 409, 20409, f"SIP Domain {d2.sid} is still referenced by Source IP Mapping {m.sid}")
+
+
+# ---- races ---------------------------------------------------------------------
+
+
+def _race(calls):
+    """Run the callables at (nearly) the same moment; return their results in order."""
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_concurrent_mappings_of_one_network_only_one_wins(sipmap):
+    b = sipmap.other_tenant()
+    dom_a = new_domain(sipmap.client, sipmap.sid)
+    dom_b = new_domain(b.client, b.sid)
+    calls = []
+    for i in range(8):
+        tenant, dom = (sipmap, dom_a) if i % 2 == 0 else (b, dom_b)
+        ip = new_ip(tenant.client, f"10.77.0.{i + 1}", 24)
+        data = {"IpRecordSid": ip.sid, "SipDomainSid": dom.sid}
+        calls.append(lambda t=tenant, d=data: t.post("/v1/SourceIpMappings", data=d))
+    results = _race(calls)
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] + [409] * 7, [(r.status_code, r.text[:120]) for r in results]
+    for r in results:
+        if r.status_code == 409:
+            assert_error(r, 409, 20409, message_re=r"Network 10\.77\.0\.0/24 of IP Record IL[0-9a-fA-F]{32} is already mapped")
+    total = len(sipmap.client.voice.v1.source_ip_mappings.list()) + len(b.client.voice.v1.source_ip_mappings.list())
+    assert total == 1
+
+
+def test_concurrent_mappings_of_one_ip_record_only_one_wins(sipmap):
+    ip = new_ip(sipmap.client)
+    doms = [new_domain(sipmap.client, sipmap.sid) for _ in range(6)]
+    results = _race(
+        [
+            (lambda d=d: sipmap.post("/v1/SourceIpMappings", data={"IpRecordSid": ip.sid, "SipDomainSid": d.sid}))
+            for d in doms
+        ]
+    )
+    assert sorted(r.status_code for r in results) == [201] + [409] * 5
+    assert len(sipmap.client.voice.v1.source_ip_mappings.list()) == 1
+
+
+def test_concurrent_delete_of_ip_record_and_mapping_create(sipmap):
+    """Either the mapping wins (delete answers 409) or the delete wins (mapping answers 404);
+    never both succeed, which would leave a mapping to a deleted IP record."""
+    dom = new_domain(sipmap.client, sipmap.sid)
+    for i in range(10):
+        ip = new_ip(sipmap.client, f"10.88.{i}.1")
+        create, delete = _race(
+            [
+                lambda: sipmap.post("/v1/SourceIpMappings", data={"IpRecordSid": ip.sid, "SipDomainSid": dom.sid}),
+                lambda: sipmap.delete(f"/v1/IpRecords/{ip.sid}"),
+            ]
+        )
+        outcome = (create.status_code, delete.status_code)
+        assert outcome in {(201, 409), (404, 204)}, (outcome, create.text, delete.text)
+    for m in sipmap.client.voice.v1.source_ip_mappings.list():
+        sipmap.client.voice.v1.ip_records(m.ip_record_sid).fetch()

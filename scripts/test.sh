@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole sipmap test suite: formatting, lints, Rust unit and integration tests, the end-to-end
+# suite through the official Twilio Python SDK, and schemathesis against Twilio's OpenAPI file.
+# It installs what it needs: Debian packages with apt-get, Python packages in .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==> %s\n' "$*"; }
+
+apt_install() {
+    local missing=() p
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    step "apt-get install ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}"
+}
+
+step "system packages"
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+fi
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --locked
+
+step "cargo build (binary for the end-to-end suite)"
+cargo build --locked
+export SIPMAP_BIN="$ROOT/target/debug/sipmap"
+
+step "Python virtual environment (.venv)"
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+# shellcheck disable=SC1091
+source .venv/bin/activate
+
+step "schemathesis against ../shared/twilio-oai/twilio_voice_v1.json"
+tests/e2e/run_schemathesis.sh "$SIPMAP_BIN"
+
+step "end-to-end suite (official twilio SDK)"
+python -m pytest tests/e2e -q -p no:cacheprovider

@@ -1,0 +1,8 @@
+//! Integration tests: each starts the real server on port 0 against a fresh SQLite database.
+//! They are compiled into one binary; `helpers` holds the vocabulary.
+
+mod helpers;
+
+mod durability;
+mod rules;
+mod wire;

@@ -1,0 +1,240 @@
+//! The rules where Twilio documents nothing: uniqueness, references, scoping, paging.
+
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{SID, TestApp};
+
+#[tokio::test]
+async fn one_mapping_per_record_and_per_network_across_accounts() {
+    let app = TestApp::spawn().await;
+    let domain = app.domain("a.sip.twilio.com").await;
+    let r1 = app
+        .ip_record("IpAddress=10.0.0.1&CidrPrefixLength=24")
+        .await;
+    let r2 = app
+        .ip_record("IpAddress=10.0.0.7&CidrPrefixLength=24")
+        .await;
+    let nested = app
+        .ip_record("IpAddress=10.0.0.0&CidrPrefixLength=16")
+        .await;
+    let map = |r: &str| format!("IpRecordSid={r}&SipDomainSid={domain}");
+    assert_eq!(
+        app.post("/v1/SourceIpMappings", &map(&r1)).await.status,
+        StatusCode::CREATED
+    );
+    let again = app.post("/v1/SourceIpMappings", &map(&r1)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.json()["code"], 20409);
+    let same_net = app.post("/v1/SourceIpMappings", &map(&r2)).await;
+    assert_eq!(same_net.status, StatusCode::CONFLICT, "{}", same_net.text);
+    assert!(same_net.text.contains("10.0.0.0/24"), "{}", same_net.text);
+    assert_eq!(
+        app.post("/v1/SourceIpMappings", &map(&nested)).await.status,
+        StatusCode::CREATED
+    );
+
+    // Another account cannot map the same network either, and learns nothing else.
+    let (sub, token) = app.subaccount("other").await;
+    let sub_domain = app
+        .call_as(
+            &sub,
+            &token,
+            Method::POST,
+            &format!("/2010-04-01/Accounts/{sub}/SIP/Domains.json"),
+            Some("DomainName=b.sip.twilio.com"),
+        )
+        .await
+        .field("sid");
+    let sub_record = app
+        .call_as(
+            &sub,
+            &token,
+            Method::POST,
+            "/v1/IpRecords",
+            Some("IpAddress=10.0.0.200&CidrPrefixLength=24"),
+        )
+        .await
+        .field("sid");
+    let clash = app
+        .call_as(
+            &sub,
+            &token,
+            Method::POST,
+            "/v1/SourceIpMappings",
+            Some(&format!(
+                "IpRecordSid={sub_record}&SipDomainSid={sub_domain}"
+            )),
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::CONFLICT);
+    assert!(
+        !clash.text.contains(&r1),
+        "must not reveal the other account's SIDs"
+    );
+}
+
+#[tokio::test]
+async fn referenced_records_and_domains_cannot_be_deleted() {
+    let app = TestApp::spawn().await;
+    let domain = app.domain("keep.sip.twilio.com").await;
+    let record = app.ip_record("IpAddress=172.16.0.1").await;
+    let mapping = app
+        .post(
+            "/v1/SourceIpMappings",
+            &format!("IpRecordSid={record}&SipDomainSid={domain}"),
+        )
+        .await
+        .field("sid");
+    let r = app.delete(&format!("/v1/IpRecords/{record}")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.text.contains(&mapping));
+    let domain_path = format!("/2010-04-01/Accounts/{SID}/SIP/Domains/{domain}.json");
+    let r = app.delete(&domain_path).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(app.get(&domain_path).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/v1/IpRecords/{record}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete(&format!("/v1/SourceIpMappings/{mapping}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.delete(&domain_path).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.delete(&format!("/v1/IpRecords/{record}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn domain_names_are_unique_ignoring_case() {
+    let app = TestApp::spawn().await;
+    app.domain("Acme.sip.twilio.com").await;
+    let (sub, _) = app.subaccount("child").await;
+    let r = app
+        .post(
+            &format!("/2010-04-01/Accounts/{sub}/SIP/Domains.json"),
+            "DomainName=acme.SIP.twilio.com",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["code"], 21232);
+}
+
+#[tokio::test]
+async fn subaccounts_cannot_reach_their_parent() {
+    let app = TestApp::spawn().await;
+    let record = app.ip_record("IpAddress=10.9.9.9").await;
+    let (sub, token) = app.subaccount("child").await;
+    let as_sub = async |m: Method, p: String| app.call_as(&sub, &token, m, &p, None).await;
+    assert_eq!(
+        as_sub(Method::GET, format!("/v1/IpRecords/{record}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_sub(
+            Method::GET,
+            format!("/2010-04-01/Accounts/{SID}/SIP/Domains.json")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_sub(Method::GET, format!("/2010-04-01/Accounts/{SID}.json"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // The parent may act on the subaccount's 2010 resources.
+    let r = app
+        .post(
+            &format!("/2010-04-01/Accounts/{sub}/SIP/Domains.json"),
+            "DomainName=child.sip.twilio.com",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.field("account_sid"), sub);
+    // Suspending the subaccount locks its credentials out; reactivating lets them in again.
+    let path = format!("/2010-04-01/Accounts/{sub}.json");
+    assert_eq!(
+        app.post(&path, "Status=suspended").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        as_sub(Method::GET, "/v1/IpRecords".into()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post(&path, "Status=active").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        as_sub(Method::GET, "/v1/IpRecords".into()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post(&path, "Status=closed").await.status,
+        StatusCode::OK
+    );
+    let reopen = app.post(&path, "Status=active").await;
+    assert_eq!(reopen.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn paging_walks_every_row_once_in_creation_order() {
+    let app = TestApp::spawn().await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(app.ip_record(&format!("IpAddress=10.1.0.{i}")).await);
+    }
+    let mut seen = Vec::new();
+    let mut url = format!("{}/v1/IpRecords?PageSize=3", app.base);
+    let mut pages = 0;
+    while pages < 10 {
+        pages += 1;
+        let path = url.strip_prefix(&app.base).unwrap().to_owned();
+        let body = app.get(&path).await.json();
+        for r in body["ip_records"].as_array().unwrap() {
+            seen.push(r["sid"].as_str().unwrap().to_owned());
+        }
+        match body["meta"]["next_page_url"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, created);
+
+    // The previous page of page 1 is page 0.
+    let page1 = app
+        .get(&format!(
+            "/v1/IpRecords?PageSize=3&Page=1&PageToken=PA{}",
+            created[2]
+        ))
+        .await
+        .json();
+    let prev = page1["meta"]["previous_page_url"].as_str().unwrap();
+    let prev = app.get(prev.strip_prefix(&app.base).unwrap()).await.json();
+    let prev_sids: Vec<_> = prev["ip_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["sid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(prev_sids, created[..3]);
+
+    // Offset paging without a token, and the clamp.
+    let offset = app.get("/v1/IpRecords?PageSize=2&Page=1").await.json();
+    assert_eq!(offset["ip_records"][0]["sid"], created[2].as_str());
+    let big = app.get("/v1/IpRecords?PageSize=5000").await.json();
+    assert_eq!(big["meta"]["page_size"], 1000);
+}

@@ -1,0 +1,211 @@
+//! The exact wire format: response bodies pinned with snapshots (SIDs, dates and the port
+//! redacted), and the headers every response carries.
+
+use insta::assert_snapshot;
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{SID, TestApp};
+
+#[tokio::test]
+async fn ip_record_lifecycle_bodies() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post(
+            "/v1/IpRecords",
+            "FriendlyName=friendly_name&IpAddress=10.2.3.4&CidrPrefixLength=30",
+        )
+        .await;
+    assert_snapshot!("ip_record_create", app.redact(&created));
+    let sid = created.field("sid");
+    let path = format!("/v1/IpRecords/{sid}");
+    assert_eq!(app.get(&path).await.text, created.text);
+    let updated = app.post(&path, "FriendlyName=update_name").await;
+    assert_snapshot!("ip_record_update", app.redact(&updated));
+    app.ip_record("IpAddress=192.168.0.1").await;
+    assert_snapshot!(
+        "ip_record_list_page0",
+        app.redact(&app.get("/v1/IpRecords?PageSize=1").await)
+    );
+    let deleted = app.delete(&path).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(deleted.text, "");
+    assert_snapshot!("ip_record_fetch_deleted", app.redact(&app.get(&path).await));
+}
+
+#[tokio::test]
+async fn mapping_and_domain_bodies() {
+    let app = TestApp::spawn().await;
+    let record = app
+        .ip_record("IpAddress=10.0.0.0&CidrPrefixLength=24")
+        .await;
+    let domain = app.domain("scranton.sip.twilio.com").await;
+    let created = app
+        .post(
+            "/v1/SourceIpMappings",
+            &format!("IpRecordSid={record}&SipDomainSid={domain}"),
+        )
+        .await;
+    assert_snapshot!("mapping_create", app.redact(&created));
+    assert_snapshot!(
+        "mapping_list",
+        app.redact(&app.get("/v1/SourceIpMappings").await)
+    );
+    let domains = app
+        .post(
+            &format!("/2010-04-01/Accounts/{SID}/SIP/Domains.json"),
+            "DomainName=dunder-mifflin.sip.twilio.com&FriendlyName=Scranton+Office\
+             &VoiceUrl=https%3A%2F%2Fdundermifflin.example.com%2Ftwilio%2Fapp.php\
+             &VoiceMethod=POST&VoiceFallbackUrl=&SipRegistration=true&Secure=true\
+             &EmergencyCallingEnabled=true&ByocTrunkSid=BYaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\
+             &EmergencyCallerSid=PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )
+        .await;
+    assert_snapshot!("domain_create_all_fields", app.redact(&domains));
+    assert_snapshot!(
+        "domain_list_page",
+        app.redact(
+            &app.get(&format!(
+                "/2010-04-01/Accounts/{SID}/SIP/Domains.json?PageSize=1"
+            ))
+            .await
+        )
+    );
+}
+
+#[tokio::test]
+async fn account_bodies() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post("/2010-04-01/Accounts.json", "FriendlyName=child")
+        .await;
+    let token = created.field("auth_token");
+    assert_eq!(token.len(), 32);
+    let mut shown = app.redact(&created);
+    shown = shown.replace(&token, "[token]");
+    assert_snapshot!("account_create", shown);
+    assert_snapshot!(
+        "account_fetch_self",
+        app.redact(&app.get(&format!("/2010-04-01/Accounts/{SID}.json")).await)
+    );
+}
+
+#[tokio::test]
+async fn error_bodies() {
+    let app = TestApp::spawn().await;
+    let cases: Vec<(&str, Method, &str, Option<&str>)> = vec![
+        (
+            "missing_ip_address",
+            Method::POST,
+            "/v1/IpRecords",
+            Some("FriendlyName=x"),
+        ),
+        (
+            "invalid_ip_address",
+            Method::POST,
+            "/v1/IpRecords",
+            Some("IpAddress=10.0.0"),
+        ),
+        (
+            "invalid_prefix",
+            Method::POST,
+            "/v1/IpRecords",
+            Some("IpAddress=10.0.0.1&CidrPrefixLength=33"),
+        ),
+        (
+            "missing_sip_domain_sid",
+            Method::POST,
+            "/v1/SourceIpMappings",
+            Some("IpRecordSid=IL00000000000000000000000000000001"),
+        ),
+        (
+            "unknown_ip_record",
+            Method::POST,
+            "/v1/SourceIpMappings",
+            Some(
+                "IpRecordSid=IL00000000000000000000000000000001&SipDomainSid=SD00000000000000000000000000000001",
+            ),
+        ),
+        (
+            "malformed_path_sid",
+            Method::GET,
+            "/v1/SourceIpMappings/XXnotfound",
+            None,
+        ),
+        ("unknown_route", Method::GET, "/v1/Nothing", None),
+        ("wrong_method", Method::DELETE, "/v1/IpRecords", None),
+        (
+            "bad_domain_suffix",
+            Method::POST,
+            "/2010-04-01/Accounts/AC00000000000000000000000000000001/SIP/Domains.json",
+            Some("DomainName=acme.example.com"),
+        ),
+        (
+            "unknown_domain",
+            Method::GET,
+            "/2010-04-01/Accounts/AC00000000000000000000000000000001/SIP/Domains/SD00000000000000000000000000000009.json",
+            None,
+        ),
+        (
+            "other_account_path",
+            Method::GET,
+            "/2010-04-01/Accounts/AC00000000000000000000000000000009/SIP/Domains.json",
+            None,
+        ),
+        (
+            "page_size_zero",
+            Method::GET,
+            "/v1/IpRecords?PageSize=0",
+            None,
+        ),
+        (
+            "bad_page_token",
+            Method::GET,
+            "/v1/IpRecords?PageToken=PAxyz",
+            None,
+        ),
+    ];
+    for (name, method, path, body) in cases {
+        let reply = app.call(method, path, body).await;
+        assert_snapshot!(name, app.redact(&reply));
+    }
+    let unauthorized = app
+        .call_as(SID, "wrong", Method::GET, "/v1/IpRecords", None)
+        .await;
+    assert_eq!(
+        unauthorized.headers["www-authenticate"],
+        "Basic realm=\"Twilio API\""
+    );
+    assert_snapshot!("unauthorized", app.redact(&unauthorized));
+    let big = format!("IpAddress=10.0.0.1&FriendlyName={}", "x".repeat(70_000));
+    assert_snapshot!(
+        "body_too_large",
+        app.redact(&app.post("/v1/IpRecords", &big).await)
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_request_id_and_cors() {
+    let app = TestApp::spawn().await;
+    let replies = vec![
+        app.get("/v1/IpRecords").await,
+        app.get("/v1/Nope").await,
+        app.call(Method::PUT, "/v1/IpRecords", Some("")).await,
+        app.send(app.raw(Method::GET, "/v1/IpRecords")).await,
+        app.send(app.raw(Method::OPTIONS, "/v1/IpRecords")).await,
+    ];
+    for r in &replies {
+        let id = r.headers["twilio-request-id"].to_str().unwrap();
+        assert!(id.starts_with("RQ") && id.len() == 34, "{id}");
+        assert_eq!(r.headers["access-control-allow-origin"], "*");
+        assert_eq!(
+            r.headers["access-control-allow-methods"],
+            "GET, POST, DELETE, OPTIONS"
+        );
+    }
+    assert_eq!(replies[4].status, StatusCode::NO_CONTENT);
+    for r in &replies[1..4] {
+        assert_eq!(r.headers["content-type"], "application/json");
+        let keys: Vec<_> = r.json().as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["code", "message", "more_info", "status"]);
+    }
+}
