@@ -17,7 +17,7 @@ SPEC="$REPO/../shared/twilio-oai/twilio_voice_v1.json"
 BIN="${1:-target/debug/sipmap}"
 case "$BIN" in
   /*) ;;
-  *) BIN="$(pwd)/$BIN" ;;
+  *) if [[ -e "$PWD/$BIN" ]]; then BIN="$PWD/$BIN"; else BIN="$REPO/$BIN"; fi ;;
 esac
 
 if [[ ! -x "$BIN" ]]; then

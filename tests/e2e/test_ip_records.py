@@ -297,3 +297,16 @@ def test_sids_are_unique_and_well_formed(sipmap):
     for sid in sids:
         assert len(sid) == 34 and sid.startswith("IL")
         int(sid[2:], 16)
+
+
+@pytest.mark.parametrize("ip", ["0.0.0.0", "255.255.255.255", "1.2.3.4"])
+def test_edge_ipv4_addresses_accepted(sipmap, ip):
+    assert sipmap.client.voice.v1.ip_records.create(ip_address=ip).ip_address == ip
+
+
+def test_control_characters_in_friendly_name_survive_restart(sipmap):
+    name = "tab\there nul\x00 end"
+    rec = sipmap.client.voice.v1.ip_records.create(ip_address="10.0.0.1", friendly_name=name)
+    assert rec.friendly_name == name
+    sipmap.restart()
+    assert sipmap.client.voice.v1.ip_records(rec.sid).fetch().friendly_name == name

@@ -266,3 +266,27 @@ def test_accounts_sdk_paging(sipmap):
     got = [a.sid for a in sipmap.client.api.v2010.accounts.list(page_size=2)]
     assert sorted(got) == sorted(subs + [sipmap.sid])
     assert len(got) == len(set(got)) == 5
+
+
+@pytest.mark.parametrize(
+    "public_url,prefix",
+    [
+        ("https://voice.example.test/", "https://voice.example.test/v1/IpRecords"),
+        ("https://gw.example.test/sipmap", "https://gw.example.test/sipmap/v1/IpRecords"),
+    ],
+)
+def test_public_url_variants(sipmap_factory, public_url, prefix):
+    srv = sipmap_factory(extra_args=["--public-url", public_url])
+    rec = srv.post("/v1/IpRecords", data={"IpAddress": "10.0.0.1"}).json()
+    assert rec["url"] == f"{prefix}/{rec['sid']}"
+    meta = srv.get("/v1/IpRecords").json()["meta"]
+    assert meta["url"].startswith(prefix + "?"), meta["url"]
+    assert meta["first_page_url"].startswith(prefix + "?"), meta["first_page_url"]
+
+
+def test_2010_page_without_token_uses_offset(sipmap):
+    sids = make_domains(sipmap, 5)
+    body = sipmap.get(domains_path(sipmap.sid), params={"Page": 1, "PageSize": 2}).json()
+    assert [d["sid"] for d in body["domains"]] == sids[2:4]
+    assert body["page"] == 1
+    assert (body["start"], body["end"]) == (2, 3)

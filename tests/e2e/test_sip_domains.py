@@ -400,3 +400,11 @@ def test_concurrent_creates_of_one_name_only_one_wins(sipmap):
     for r in results:
         if r.status_code == 400:
             assert_error(r, 400, 21232, message_prefix="Invalid Domain: ")
+
+
+@pytest.mark.parametrize("name", ["bad_name.sip.twilio.com", "office.example.com", "sip.twilio.com"])
+def test_invalid_domain_name_on_update(sipmap, name):
+    d = domains(sipmap).create(domain_name=unique_domain())
+    resp = sipmap.post(domains_path(sipmap.sid, d.sid), data={"DomainName": name})
+    assert_error(resp, 400, 21232, message_prefix="Invalid Domain: ")
+    assert domains(sipmap)(d.sid).fetch().domain_name == d.domain_name
