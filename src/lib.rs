@@ -6,6 +6,8 @@
 //! - [`error`]: [`error::ApiError`], the only way errors reach clients (the error catalogue).
 //! - [`domain`]: the resources and their validation rules, free of HTTP and SQL.
 //! - [`store`]: the storage interface and its back ends (SQLite today).
+//! - [`recognition`]: the in-memory table that maps Request-URI hosts and source addresses to SIP
+//!   domains, kept in step with storage by the storage writer.
 //! - [`sid`], [`auth_token`], [`timefmt`]: SIDs, credentials and the two date formats.
 
 /// Startup, listeners and shutdown.
@@ -20,6 +22,8 @@ pub mod domain;
 pub mod error;
 /// The HTTP API.
 pub mod http;
+/// Which SIP domain a request belongs to.
+pub mod recognition;
 /// Twilio-style SIDs.
 pub mod sid;
 /// Storage.

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 
 use crate::auth_token::TokenHash;
 use crate::domain::{
-    Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord,
-    SipDomain, SipDomainPatch,
+    Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, Network, NewAccount,
+    NewIpRecord, SipDomain, SipDomainPatch,
 };
+use crate::recognition::{Recognizer, Target};
 use crate::sid::{AccountSid, IpRecordSid, SipDomainSid};
 
 /// A missing resource, named so the API can say which path was not found.
@@ -91,6 +92,11 @@ pub struct AccountFilter {
 /// resource of another account is reported exactly like a missing one.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Every SIP domain and every mapped network, to build the recognition table.
+    async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)>;
+    /// The recognition engine this store's writer keeps up to date.
+    fn recognizer(&self) -> &Arc<Recognizer>;
+
     /// An account and its credential hash, for authentication.
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>>;
     /// An account.
@@ -178,8 +184,16 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mapping(&self, account: &AccountSid, sid: &str) -> Result<()>;
 }
 
-/// Opens the store named by `url`: `sqlite://PATH` (created if missing, migrated).
+/// Opens the store named by `url` (`sqlite://PATH`, created if missing, migrated) and builds its
+/// recognition table from what it holds.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open(url, Recognizer::new())?;
+    let (domains, mappings) = store.recognition_state().await?;
+    store.recognizer().load(domains, mappings);
+    Ok(store)
+}
+
+fn open(url: &str, recognizer: Arc<Recognizer>) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -189,7 +203,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
             !path.is_empty(),
             "the SQLite database URL names no file: {url}"
         );
-        let store = sqlite::SqliteStore::open(std::path::Path::new(path))?;
+        let store = sqlite::SqliteStore::open(std::path::Path::new(path), recognizer)?;
         Ok(Arc::new(store))
     } else {
         anyhow::bail!(

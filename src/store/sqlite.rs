@@ -12,7 +12,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
@@ -20,11 +20,13 @@ use tokio::sync::oneshot;
 
 use super::{AccountFilter, Cursor, Missing, PageQuery, Result, Store, StoreError};
 use crate::auth_token::TokenHash;
+use crate::domain::Network;
 use crate::domain::sip_domain::domain_key;
 use crate::domain::{
     Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord,
     SipDomain, SipDomainPatch,
 };
+use crate::recognition::{Change, Recognizer, Target};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
 
@@ -45,8 +47,9 @@ impl From<rusqlite::Error> for StoreError {
 
 /// A write job as the writer thread sees it.
 trait WriteJob: Send {
-    /// Runs the job inside its savepoint; returns whether it succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
+    /// Runs the job inside its savepoint, adding the recognition changes it makes to `changes`
+    /// when it succeeds; returns whether it succeeded.
+    fn run(&mut self, conn: &Connection, changes: &mut Vec<Change>) -> bool;
     /// Delivers the job's result once the batch's commit is known.
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
 }
@@ -60,14 +63,18 @@ struct Job<T, F> {
 impl<T, F> WriteJob for Job<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T> + Send,
+    F: FnOnce(&Connection, &mut Vec<Change>) -> Result<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection, changes: &mut Vec<Change>) -> bool {
+        let mut mine = Vec::new();
         let result = match self.work.take() {
-            Some(work) => work(conn),
+            Some(work) => work(conn, &mut mine),
             None => Err(StoreError::Internal("write job ran twice".into())),
         };
         let ok = result.is_ok();
+        if ok {
+            changes.append(&mut mine);
+        }
         self.result = Some(result);
         ok
     }
@@ -86,6 +93,7 @@ where
 /// The SQLite store.
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Box<dyn WriteJob>>>,
+    recognizer: Arc<Recognizer>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -97,8 +105,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) and migrates the database at `path`, and starts its writer.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Opens (creating if missing) and migrates the database at `path`, and starts its writer,
+    /// which applies every committed change to `recognizer` before answering.
+    pub fn open(path: &Path, recognizer: Arc<Recognizer>) -> anyhow::Result<Self> {
         use anyhow::Context;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
@@ -123,11 +132,13 @@ impl SqliteStore {
         }
 
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
+        let sink = recognizer.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(&conn, &rx))?;
+            .spawn(move || run_writer(&conn, &rx, &sink))?;
         Ok(Self {
             writer: Mutex::new(tx),
+            recognizer,
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -137,7 +148,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Change>) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job {
@@ -183,7 +194,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn run_writer(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
+/// The writer loop: take every waiting job, run them in one transaction, commit once, apply
+/// the committed changes to the recognition table, then answer each job.
+fn run_writer(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>, sink: &Recognizer) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -192,9 +205,14 @@ fn run_writer(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        let commit = run_batch(conn, &mut batch);
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        let mut changes = Vec::new();
+        let commit = run_batch(conn, &mut batch, &mut changes);
+        match &commit {
+            Ok(()) => sink.apply(&changes),
+            Err(e) => {
+                tracing::error!(error.cause = %e, "SQLite commit failed; the batch is rolled back");
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
         for job in batch {
             job.finish(commit.clone());
@@ -205,13 +223,14 @@ fn run_writer(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
 fn run_batch(
     conn: &Connection,
     batch: &mut [Box<dyn WriteJob>],
+    changes: &mut Vec<Change>,
 ) -> std::result::Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT job")
             .map_err(|e| e.to_string())?;
-        let ok = job.run(conn);
+        let ok = job.run(conn, changes);
         if !ok {
             conn.execute_batch("ROLLBACK TO job")
                 .map_err(|e| e.to_string())?;
@@ -423,6 +442,43 @@ fn load_account(conn: &Connection, sid: &AccountSid) -> Result<Option<Account>> 
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)> {
+        self.read(|conn| {
+            let mut domains = Vec::new();
+            let mut st = conn.prepare("SELECT sid, account_sid, domain_name FROM sip_domains")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let (sid, account): (String, String) = (r.get(0)?, r.get(1)?);
+                domains.push(Target {
+                    domain_sid: SipDomainSid::parse(&sid)
+                        .ok_or_else(|| bad_value(0, "sip domain sid"))?,
+                    account_sid: AccountSid::parse(&account)
+                        .ok_or_else(|| bad_value(1, "account sid"))?,
+                    domain_name: r.get(2)?,
+                });
+            }
+            let mut mappings = Vec::new();
+            let mut st = conn
+                .prepare("SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let domain: String = r.get(2)?;
+                mappings.push((
+                    Network {
+                        addr: r.get(0)?,
+                        prefix: r.get(1)?,
+                    },
+                    SipDomainSid::parse(&domain).ok_or_else(|| bad_value(2, "sip domain sid"))?,
+                ));
+            }
+            Ok((domains, mappings))
+        })
+    }
+
+    fn recognizer(&self) -> &Arc<Recognizer> {
+        &self.recognizer
+    }
+
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>> {
         self.read(|conn| {
             let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE sid = ?1");
@@ -447,7 +503,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_account(&self, new: NewAccount) -> Result<Account> {
-        self.write(move |conn| {
+        self.write(move |conn, _changes| {
             if let Some(owner) = &new.owner_sid
                 && load_account(conn, owner)?.is_none()
             {
@@ -459,7 +515,7 @@ impl Store for SqliteStore {
     }
 
     async fn ensure_account(&self, new: NewAccount) -> Result<Account> {
-        self.write(move |conn| {
+        self.write(move |conn, _changes| {
             let now = timefmt::now();
             match load_account(conn, &new.sid)? {
                 None => insert_account(conn, &new, now),
@@ -526,7 +582,7 @@ impl Store for SqliteStore {
         status: Option<AccountStatus>,
     ) -> Result<Account> {
         let sid = sid.clone();
-        self.write(move |conn| {
+        self.write(move |conn, _changes| {
             let mut account = load_account(conn, &sid)?
                 .ok_or_else(|| StoreError::NotFound(Missing::Account(sid.clone())))?;
             if let Some(new_status) = status {
@@ -563,7 +619,7 @@ impl Store for SqliteStore {
             date_created: timefmt::now(),
             date_updated: timefmt::now(),
         };
-        self.write(move |conn| {
+        self.write(move |conn, _changes| {
             conn.prepare_cached(
                 "INSERT INTO ip_records (sid, account_sid, friendly_name, ip_address, \
                  cidr_prefix_length, date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -619,7 +675,7 @@ impl Store for SqliteStore {
         patch: IpRecordPatch,
     ) -> Result<IpRecord> {
         let (account, sid) = (account.clone(), sid.to_owned());
-        self.write(move |conn| {
+        self.write(move |conn, _changes| {
             let mut record = get_one(
                 conn,
                 "ip_records",
@@ -648,7 +704,7 @@ impl Store for SqliteStore {
 
     async fn delete_ip_record(&self, account: &AccountSid, sid: &str) -> Result<()> {
         let (account, sid) = (account.clone(), sid.to_owned());
-        self.write(move |conn| {
+        self.write(move |conn, _changes| {
             if get_one(conn, "ip_records", "sid", &account, &sid, |r| {
                 r.get::<_, String>(0)
             })?
@@ -669,8 +725,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_sip_domain(&self, domain: SipDomain) -> Result<SipDomain> {
-        self.write(move |conn| {
+        self.write(move |conn, changes| {
             insert_or_update_domain(conn, &domain, true)?;
+            changes.push(Change::DomainSet(target_of(&domain)));
             Ok(domain)
         })
         .await
@@ -713,7 +770,7 @@ impl Store for SqliteStore {
         patch: SipDomainPatch,
     ) -> Result<SipDomain> {
         let (account, sid) = (account.clone(), sid.to_owned());
-        self.write(move |conn| {
+        self.write(move |conn, changes| {
             let mut domain = get_one(
                 conn,
                 "sip_domains",
@@ -727,6 +784,7 @@ impl Store for SqliteStore {
             })?;
             patch.apply(&mut domain, timefmt::now());
             insert_or_update_domain(conn, &domain, false)?;
+            changes.push(Change::DomainSet(target_of(&domain)));
             Ok(domain)
         })
         .await
@@ -734,7 +792,7 @@ impl Store for SqliteStore {
 
     async fn delete_sip_domain(&self, account: &AccountSid, sid: &str) -> Result<()> {
         let (account, sid) = (account.clone(), sid.to_owned());
-        self.write(move |conn| {
+        self.write(move |conn, changes| {
             if get_one(conn, "sip_domains", "sid", &account, &sid, |r| {
                 r.get::<_, String>(0)
             })?
@@ -749,6 +807,9 @@ impl Store for SqliteStore {
             }
             conn.prepare_cached("DELETE FROM sip_domains WHERE sid = ?1")?
                 .execute([&sid])?;
+            if let Some(sid) = SipDomainSid::parse(&sid) {
+                changes.push(Change::DomainRemoved(sid));
+            }
             Ok(())
         })
         .await
@@ -769,7 +830,7 @@ impl Store for SqliteStore {
             date_created: now,
             date_updated: now,
         };
-        self.write(move |conn| {
+        self.write(move |conn, changes| {
             let account = &mapping.account_sid;
             let record_sid = mapping.ip_record_sid.as_str();
             let record = get_one(
@@ -813,6 +874,7 @@ impl Store for SqliteStore {
                 network.prefix,
                 mapping.date_created
             ])?;
+            changes.push(Change::MappingSet(network, mapping.sip_domain_sid.clone()));
             Ok(mapping)
         })
         .await
@@ -851,7 +913,7 @@ impl Store for SqliteStore {
         sip_domain_sid: &SipDomainSid,
     ) -> Result<Mapping> {
         let (account, sid, domain) = (account.clone(), sid.to_owned(), sip_domain_sid.clone());
-        self.write(move |conn| {
+        self.write(move |conn, changes| {
             let mut mapping =
                 get_one(conn, "source_ip_mappings", MAPPING_COLS, &account, &sid, mapping_row)?
                     .ok_or_else(|| StoreError::NotFound(Missing::Mapping(sid.clone())))?;
@@ -862,6 +924,10 @@ impl Store for SqliteStore {
                 "UPDATE source_ip_mappings SET sip_domain_sid = ?2, date_updated = ?3 WHERE sid = ?1",
             )?
             .execute(params![sid, mapping.sip_domain_sid.as_str(), mapping.date_updated])?;
+            changes.push(Change::MappingSet(
+                mapping_network(conn, &sid)?,
+                mapping.sip_domain_sid.clone(),
+            ));
             Ok(mapping)
         })
         .await
@@ -869,15 +935,26 @@ impl Store for SqliteStore {
 
     async fn delete_mapping(&self, account: &AccountSid, sid: &str) -> Result<()> {
         let (account, sid) = (account.clone(), sid.to_owned());
-        self.write(move |conn| {
-            let deleted = conn
-                .prepare_cached(
-                    "DELETE FROM source_ip_mappings WHERE sid = ?1 AND account_sid = ?2",
-                )?
-                .execute(params![sid, account.as_str()])?;
-            if deleted == 0 {
+        self.write(move |conn, changes| {
+            let Some(network) = get_one(
+                conn,
+                "source_ip_mappings",
+                "network, prefix_length",
+                &account,
+                &sid,
+                |r| {
+                    Ok(Network {
+                        addr: r.get(0)?,
+                        prefix: r.get(1)?,
+                    })
+                },
+            )?
+            else {
                 return Err(StoreError::NotFound(Missing::Mapping(sid)));
-            }
+            };
+            conn.prepare_cached("DELETE FROM source_ip_mappings WHERE sid = ?1")?
+                .execute([&sid])?;
+            changes.push(Change::MappingRemoved(network));
             Ok(())
         })
         .await
@@ -939,4 +1016,21 @@ fn insert_or_update_domain(conn: &Connection, d: &SipDomain, insert: bool) -> Re
         d.date_updated
     ])?;
     Ok(())
+}
+
+/// The recognition view of a domain.
+fn target_of(d: &SipDomain) -> Target {
+    Target {
+        domain_sid: d.sid.clone(),
+        account_sid: d.account_sid.clone(),
+        domain_name: d.domain_name.clone(),
+    }
+}
+
+/// The network a mapping covers.
+fn mapping_network(conn: &Connection, sid: &str) -> Result<Network> {
+    let (addr, prefix): (u32, u8) = conn
+        .prepare_cached("SELECT network, prefix_length FROM source_ip_mappings WHERE sid = ?1")?
+        .query_row([sid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Network { addr, prefix })
 }

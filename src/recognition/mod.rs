@@ -1,0 +1,323 @@
+//! The recognition engine: which SIP domain (and account) a SIP request belongs to.
+//!
+//! The engine answers two questions from an in-memory [`Snapshot`]: which domain has this
+//! Request-URI host as its name, and which domain is mapped to the network containing this source
+//! address (the most specific network wins, see [`lpm`]). Storage stays the source of truth: the
+//! table is built from it at start ([`Recognizer::load`]) and changed by the storage writer right
+//! after each commit and before the API answers ([`Recognizer::apply`]), so the next SIP request
+//! after a 2xx sees the change. Readers load the current snapshot with one atomic operation and
+//! never wait for a writer.
+
+pub mod lpm;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::domain::Network;
+use crate::sid::{AccountSid, SipDomainSid};
+use lpm::{Lpm, LpmBuilder};
+
+/// What recognition resolves to: a SIP domain and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The domain.
+    pub domain_sid: SipDomainSid,
+    /// Its account.
+    pub account_sid: AccountSid,
+    /// Its FQDN, as written by its owner.
+    pub domain_name: String,
+}
+
+/// How a request was recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// The Request-URI host is the domain's name.
+    RequestUri,
+    /// The source address is inside a mapped network.
+    SourceIp,
+}
+
+impl MatchedBy {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequestUri => "request_uri",
+            Self::SourceIp => "source_ip",
+        }
+    }
+}
+
+/// A change to what recognition knows, produced by a committed write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A domain was created or renamed.
+    DomainSet(Target),
+    /// A domain was deleted.
+    DomainRemoved(SipDomainSid),
+    /// A network was mapped (or re-pointed) to a domain.
+    MappingSet(Network, SipDomainSid),
+    /// A network's mapping was deleted.
+    MappingRemoved(Network),
+}
+
+/// Domains by index (the values stored in the prefix table) and by lower-case name.
+#[derive(Debug, Default, Clone)]
+struct Domains {
+    by_index: Vec<Option<Arc<Target>>>,
+    by_name: HashMap<String, u32>,
+}
+
+/// One consistent view of everything recognition knows.
+#[derive(Debug)]
+pub struct Snapshot {
+    v4: Arc<Lpm<u32>>,
+    domains: Arc<Domains>,
+}
+
+impl Snapshot {
+    /// The domain whose name is `host` (case-insensitive).
+    pub fn by_host(&self, host: &str) -> Option<&Arc<Target>> {
+        let idx = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.domains.by_name.get(&host.to_ascii_lowercase())
+        } else {
+            self.domains.by_name.get(host)
+        }?;
+        self.target(*idx)
+    }
+
+    /// The domain mapped to the most specific network containing `ip`.
+    pub fn by_source(&self, ip: IpAddr) -> Option<&Arc<Target>> {
+        let v4 = match ip {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => v6.to_ipv4_mapped()?,
+        };
+        self.target(self.v4.lookup(u32::from(v4))?)
+    }
+
+    /// Recognises a request: by Request-URI host first, then by source address.
+    pub fn recognise(
+        &self,
+        uri_host: Option<&str>,
+        source: IpAddr,
+    ) -> Option<(&Arc<Target>, MatchedBy)> {
+        if let Some(t) = uri_host.and_then(|h| self.by_host(h)) {
+            return Some((t, MatchedBy::RequestUri));
+        }
+        self.by_source(source).map(|t| (t, MatchedBy::SourceIp))
+    }
+
+    /// How many networks are mapped.
+    pub fn networks(&self) -> usize {
+        self.v4.len()
+    }
+
+    fn target(&self, idx: u32) -> Option<&Arc<Target>> {
+        self.domains.by_index.get(idx as usize)?.as_ref()
+    }
+}
+
+/// The writer's state: the prefix table master copy and the domain index.
+#[derive(Debug, Default)]
+struct Master {
+    v4: LpmBuilder<u32>,
+    domains: Domains,
+    index_of: HashMap<SipDomainSid, u32>,
+    free: Vec<u32>,
+    /// Mappings whose domain is not known (yet): kept so that order of changes does not matter.
+    domain_of_network: HashMap<Network, SipDomainSid>,
+}
+
+impl Master {
+    fn index(&mut self, sid: &SipDomainSid) -> u32 {
+        if let Some(i) = self.index_of.get(sid) {
+            return *i;
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.domains.by_index.push(None);
+                (self.domains.by_index.len() - 1) as u32
+            }
+        };
+        self.index_of.insert(sid.clone(), i);
+        i
+    }
+
+    fn apply(&mut self, change: &Change, domains_changed: &mut bool) {
+        match change {
+            Change::DomainSet(t) => {
+                let i = self.index(&t.domain_sid);
+                if let Some(Some(old)) = self.domains.by_index.get(i as usize) {
+                    let old_key = old.domain_name.to_ascii_lowercase();
+                    if self.domains.by_name.get(&old_key) == Some(&i) {
+                        self.domains.by_name.remove(&old_key);
+                    }
+                }
+                self.domains.by_index[i as usize] = Some(Arc::new(t.clone()));
+                self.domains
+                    .by_name
+                    .insert(t.domain_name.to_ascii_lowercase(), i);
+                *domains_changed = true;
+            }
+            Change::DomainRemoved(sid) => {
+                if let Some(i) = self.index_of.remove(sid) {
+                    if let Some(Some(old)) = self.domains.by_index.get(i as usize) {
+                        let key = old.domain_name.to_ascii_lowercase();
+                        if self.domains.by_name.get(&key) == Some(&i) {
+                            self.domains.by_name.remove(&key);
+                        }
+                    }
+                    self.domains.by_index[i as usize] = None;
+                    self.free.push(i);
+                    *domains_changed = true;
+                }
+            }
+            Change::MappingSet(net, sid) => {
+                let i = self.index(sid);
+                self.v4.insert(net.addr, net.prefix, i);
+                self.domain_of_network.insert(*net, sid.clone());
+            }
+            Change::MappingRemoved(net) => {
+                self.v4.remove(net.addr, net.prefix);
+                self.domain_of_network.remove(net);
+            }
+        }
+    }
+}
+
+/// The engine: a published snapshot for readers, the master copy for the one writer.
+#[derive(Debug)]
+pub struct Recognizer {
+    current: ArcSwap<Snapshot>,
+    master: Mutex<Master>,
+}
+
+impl Default for Recognizer {
+    fn default() -> Self {
+        Self {
+            current: ArcSwap::from_pointee(Snapshot {
+                v4: Arc::new(Lpm::empty()),
+                domains: Arc::new(Domains::default()),
+            }),
+            master: Mutex::new(Master::default()),
+        }
+    }
+}
+
+impl Recognizer {
+    /// An empty engine.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The current snapshot; cheap, never blocks.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces everything with the given domains and mappings (at start, or to resynchronise).
+    pub fn load(&self, domains: Vec<Target>, mappings: Vec<(Network, SipDomainSid)>) {
+        let mut master = Master::default();
+        let mut changed = false;
+        for d in domains {
+            master.apply(&Change::DomainSet(d), &mut changed);
+        }
+        for (net, sid) in mappings {
+            master.apply(&Change::MappingSet(net, sid), &mut changed);
+        }
+        let snapshot = Snapshot {
+            v4: master.v4.publish(),
+            domains: Arc::new(master.domains.clone()),
+        };
+        let mut guard = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = master;
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// Applies committed changes and publishes one new snapshot for all of them.
+    pub fn apply(&self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        let mut domains_changed = false;
+        for change in changes {
+            master.apply(change, &mut domains_changed);
+        }
+        let previous = self.current.load();
+        let domains = if domains_changed {
+            Arc::new(master.domains.clone())
+        } else {
+            previous.domains.clone()
+        };
+        let snapshot = Snapshot {
+            v4: master.v4.publish(),
+            domains,
+        };
+        self.current.store(Arc::new(snapshot));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(n: u8) -> Target {
+        Target {
+            domain_sid: SipDomainSid::parse(&format!("SD{n:032x}")).unwrap(),
+            account_sid: AccountSid::parse(&format!("AC{n:032x}")).unwrap(),
+            domain_name: format!("d{n}.sip.twilio.com"),
+        }
+    }
+
+    fn net(s: &str, len: u8) -> Network {
+        Network::new(s.parse().unwrap(), len)
+    }
+
+    #[test]
+    fn uri_host_wins_over_source_and_changes_publish_atomically() {
+        let r = Recognizer::new();
+        r.load(
+            vec![target(1), target(2)],
+            vec![(net("127.0.0.0", 8), target(1).domain_sid)],
+        );
+        let before = r.snapshot();
+        let src: IpAddr = "127.0.0.2".parse().unwrap();
+        assert_eq!(
+            before.recognise(None, src).unwrap().0.domain_sid,
+            target(1).domain_sid
+        );
+        assert_eq!(
+            before.recognise(Some("D2.sip.twilio.com"), src).unwrap(),
+            (&Arc::new(target(2)), MatchedBy::RequestUri)
+        );
+        r.apply(&[Change::MappingSet(
+            net("127.0.0.2", 32),
+            target(2).domain_sid,
+        )]);
+        let after = r.snapshot();
+        assert_eq!(
+            after.by_source(src).unwrap().domain_sid,
+            target(2).domain_sid
+        );
+        assert_eq!(
+            before.by_source(src).unwrap().domain_sid,
+            target(1).domain_sid
+        );
+        r.apply(&[
+            Change::MappingRemoved(net("127.0.0.0", 8)),
+            Change::MappingRemoved(net("127.0.0.2", 32)),
+        ]);
+        assert!(r.snapshot().by_source(src).is_none());
+        let mut renamed = target(2);
+        renamed.domain_name = "renamed.sip.twilio.com".into();
+        r.apply(&[Change::DomainSet(renamed)]);
+        assert!(r.snapshot().by_host("d2.sip.twilio.com").is_none());
+        assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_some());
+        r.apply(&[Change::DomainRemoved(target(2).domain_sid)]);
+        assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_none());
+    }
+}
