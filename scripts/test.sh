@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole sipmap test suite: formatting, lints, Rust unit and integration tests, the end-to-end
-# suite through the official Twilio Python SDK, and schemathesis against Twilio's OpenAPI file.
+# suite through the official Twilio Python SDK and SIPp, and schemathesis against Twilio's
+# OpenAPI file.
 # It installs what it needs: Debian packages with apt-get, Python packages in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ step "system packages"
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_install python3 python3-venv
 fi
+# SIPp, the real SIP peer of the SIP edge tests (Debian calls it sip-tester).
+command -v sipp >/dev/null 2>&1 || apt_install sip-tester
 
 step "cargo fmt --check"
 cargo fmt --all --check

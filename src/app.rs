@@ -11,6 +11,8 @@ use crate::auth_token::AuthToken;
 use crate::domain::NewAccount;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
+use crate::sip::SipServer;
+use crate::sip::metrics::Metrics;
 use crate::store::{self, Store};
 
 /// What `sipmap serve` needs.
@@ -24,12 +26,17 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// SIP domain names must end with `.{domain_suffix}`.
     pub domain_suffix: String,
+    /// Address for the SIP edge (UDP and TCP); none means no SIP edge.
+    pub sip_listen: Option<String>,
+    /// Where recognised SIP requests are forwarded (`HOST:PORT`).
+    pub sip_upstream: Option<String>,
 }
 
 /// A bound, ready server.
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    sip: Option<SipServer>,
 }
 
 impl App {
@@ -46,12 +53,39 @@ impl App {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
+        let metrics = Arc::new(Metrics::default());
+        let sip = match &config.sip_listen {
+            None => None,
+            Some(addr) => {
+                let addr = resolve_one(addr).with_context(|| format!("bad --sip-listen {addr}"))?;
+                let upstream = match &config.sip_upstream {
+                    None => None,
+                    Some(u) => {
+                        Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
+                    }
+                };
+                Some(
+                    SipServer::bind(addr, upstream, store.recognizer().clone(), metrics.clone())
+                        .await?,
+                )
+            }
+        };
         let state = AppState(Arc::new(AppContext {
             store,
             public_url,
             domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
+            metrics,
         }));
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            sip,
+        })
+    }
+
+    /// The bound SIP address (UDP and TCP), when the SIP edge is on.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().map(SipServer::local_addr)
     }
 
     /// The bound HTTP address.
@@ -71,10 +105,24 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTP server failed")
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let http = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        match self.sip {
+            None => http.await.context("the HTTP server failed"),
+            Some(sip) => {
+                let (h, s) = tokio::join!(http.into_future(), sip.run(stopped(stop_rx)));
+                h.context("the HTTP server failed")?;
+                s.context("the SIP edge failed")
+            }
+        }
     }
 }
 
@@ -143,4 +191,12 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Resolves `HOST:PORT` to one socket address.
+fn resolve_one(addr: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()?
+        .next()
+        .with_context(|| format!("{addr} resolves to no address"))
 }

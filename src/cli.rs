@@ -29,6 +29,28 @@ pub enum Command {
     /// Manage accounts directly in the database.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Ask a running server which SIP domain of your account a source address (and optionally a
+    /// Request-URI) resolves to. Uses TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    Resolve(ResolveArgs),
+}
+
+/// Options of `sipmap resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The source address of the SIP request.
+    pub ip: String,
+    /// The Request-URI of the SIP request (e.g. `sip:alice@acme.sip.twilio.com`).
+    #[arg(long)]
+    pub uri: Option<String>,
+    /// Base URL of the running server's HTTP API.
+    #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Account SID to authenticate with.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", hide_env_values = true)]
+    pub account_sid: String,
+    /// Its auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: String,
 }
 
 /// Where the database is.
@@ -58,6 +80,14 @@ pub struct ServeArgs {
     /// SIP domain names must end with `.` and this suffix.
     #[arg(long, env = "SIPMAP_DOMAIN_SUFFIX", default_value = "sip.twilio.com")]
     pub domain_suffix: String,
+    /// Address for the SIP edge, UDP and TCP (e.g. `127.0.0.1:5060`); without it there is no
+    /// SIP edge.
+    #[arg(long, env = "SIPMAP_SIP_LISTEN")]
+    pub sip_listen: Option<String>,
+    /// Where recognised SIP requests other than OPTIONS are forwarded (`HOST:PORT`, over UDP);
+    /// without it they are answered `480 Temporarily Unavailable`.
+    #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
+    pub sip_upstream: Option<String>,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(
         long,
@@ -98,6 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             friendly_name,
             database,
         }) => create_account(&database.database_url, friendly_name).await,
+        Command::Resolve(args) => resolve(args).await,
     }
 }
 
@@ -117,6 +148,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database.database_url,
         public_url: args.public_url,
         domain_suffix: args.domain_suffix,
+        sip_listen: args.sip_listen,
+        sip_upstream: args.sip_upstream,
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();
@@ -139,6 +172,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "sipmap: HTTP API listening on http://{}",
         app.http_addr()
     )?;
+    if let Some(sip) = app.sip_addr() {
+        writeln!(out, "sipmap: SIP edge listening on {sip} (UDP and TCP)")?;
+    }
     out.flush()?;
     drop(out);
     tracing::info!(
@@ -170,6 +206,58 @@ async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Re
         "friendly_name": account.friendly_name,
     });
     println!("{body}");
+    Ok(())
+}
+
+/// `sipmap resolve`: one authenticated GET to the running server, printed as it comes.
+async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let rest = args
+        .url
+        .strip_prefix("http://")
+        .context("--url must be an http:// URL")?;
+    let (authority, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut query = String::from("IpAddress=");
+    query.extend(form_urlencoded::byte_serialize(args.ip.as_bytes()));
+    if let Some(uri) = &args.uri {
+        query.push_str("&RequestUri=");
+        query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
+    }
+    let prefix = prefix.trim_end_matches('/');
+    let path = if prefix.is_empty() {
+        format!("/sipmap/v1/Resolve?{query}")
+    } else {
+        format!("/{prefix}/sipmap/v1/Resolve?{query}")
+    };
+    let credentials = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", args.account_sid, args.auth_token));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Basic {credentials}\r\n\
+         Accept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    let limit = std::time::Duration::from_secs(10);
+    let mut stream = tokio::time::timeout(limit, tokio::net::TcpStream::connect(authority))
+        .await
+        .context("timed out connecting to the server")?
+        .with_context(|| format!("cannot connect to {authority}"))?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut response))
+        .await
+        .context("timed out waiting for the server")??;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("the server's answer is not HTTP")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .context("the server's answer has no status")?;
+    println!("{body}");
+    anyhow::ensure!(status == 200, "the server answered {status}");
     Ok(())
 }
 

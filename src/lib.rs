@@ -8,6 +8,7 @@
 //! - [`store`]: the storage interface and its back ends (SQLite today).
 //! - [`recognition`]: the in-memory table that maps Request-URI hosts and source addresses to SIP
 //!   domains, kept in step with storage by the storage writer.
+//! - [`sip`]: the SIP edge (UDP and TCP) that applies recognition to live traffic.
 //! - [`sid`], [`auth_token`], [`timefmt`]: SIDs, credentials and the two date formats.
 
 /// Startup, listeners and shutdown.
@@ -26,6 +27,8 @@ pub mod http;
 pub mod recognition;
 /// Twilio-style SIDs.
 pub mod sid;
+/// The SIP edge.
+pub mod sip;
 /// Storage.
 pub mod store;
 /// Date formats.

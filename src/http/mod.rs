@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod extract;
 pub mod ip_records;
 pub mod mappings;
+pub mod ops;
 pub mod paging;
 pub mod sip_domains;
 
@@ -36,6 +37,8 @@ pub struct AppContext {
     pub public_url: String,
     /// SIP domain names must end with `.{domain_suffix}`.
     pub domain_suffix: String,
+    /// Counters of the SIP edge.
+    pub metrics: Arc<crate::sip::metrics::Metrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mappings::router())
         .merge(sip_domains::router())
         .merge(accounts::router())
+        .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state)
         .layer(axum::middleware::from_fn(twilio_conventions))

@@ -378,10 +378,10 @@ impl<K: Key> LpmBuilder<K> {
         while stack.len() > 1 {
             let (closed, _) = stack.pop().unwrap_or((end.rest(), default));
             let parent = stack[stack.len() - 1].1;
-            if let Some(next) = closed.succ() {
-                if next <= end.rest() {
-                    emit(next, parent, &mut starts, &mut values);
-                }
+            if let Some(next) = closed.succ()
+                && next <= end.rest()
+            {
+                emit(next, parent, &mut starts, &mut values);
             }
         }
         if starts.len() == 1 {

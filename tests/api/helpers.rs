@@ -68,6 +68,8 @@ impl TestApp {
             database_url: format!("sqlite://{}", db_path.display()),
             public_url: None,
             domain_suffix: "sip.twilio.com".into(),
+            sip_listen: Some("127.0.0.1:0".into()),
+            sip_upstream: None,
         };
         let app = App::build(&config).await.expect("server builds");
         ensure_initial_account(

@@ -1,0 +1,94 @@
+//! Operator endpoints beside the Twilio API: `/metrics` (Prometheus text, for scraping) and
+//! `/sipmap/v1/Resolve` (which SIP domain a source address and Request-URI resolve to, answered
+//! only within the caller's account).
+
+use std::net::IpAddr;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::extract::{Caller, Query};
+use super::{AppState, json};
+use crate::domain::Params;
+use crate::error::ApiError;
+use crate::sip::message::SipUri;
+
+/// Routes of the operator endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/sipmap/v1/Resolve", get(resolve))
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    let mut body = app.metrics.render();
+    let snapshot = app.store.recognizer().snapshot();
+    body.push_str(
+        "# HELP sipmap_recognition_networks Networks in the recognition table.\n\
+         # TYPE sipmap_recognition_networks gauge\n",
+    );
+    body.push_str(&format!(
+        "sipmap_recognition_networks {}\n",
+        snapshot.networks()
+    ));
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct Resolution<'a> {
+    ip_address: String,
+    request_uri: Option<&'a str>,
+    recognized: bool,
+    matched_by: Option<&'static str>,
+    sip_domain_sid: Option<&'a str>,
+    domain_name: Option<&'a str>,
+    account_sid: Option<&'a str>,
+}
+
+async fn resolve(
+    State(app): State<AppState>,
+    caller: Caller,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let raw_ip = query
+        .get("IpAddress")
+        .filter(|v| !v.is_empty())
+        .ok_or(ApiError::MissingParameter("IpAddress"))?;
+    let ip: IpAddr = raw_ip
+        .parse()
+        .map_err(|_| ApiError::invalid("IpAddress", format!("{raw_ip:?} is not an IP address")))?;
+    let uri = query.get("RequestUri").filter(|v| !v.is_empty());
+    let host = match uri {
+        None => None,
+        Some(u) => Some(
+            SipUri::parse(u)
+                .map_err(|_| ApiError::invalid("RequestUri", format!("{u:?} is not a SIP URI")))?,
+        ),
+    };
+    let snapshot = app.store.recognizer().snapshot();
+    let found = snapshot
+        .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
+        .filter(|(t, _)| &t.account_sid == caller.sid());
+    let body = Resolution {
+        ip_address: ip.to_string(),
+        request_uri: uri,
+        recognized: found.is_some(),
+        matched_by: found.map(|(_, how)| how.as_str()),
+        sip_domain_sid: found.map(|(t, _)| t.domain_sid.as_str()),
+        domain_name: found.map(|(t, _)| t.domain_name.as_str()),
+        account_sid: found.map(|(t, _)| t.account_sid.as_str()),
+    };
+    Ok(json(StatusCode::OK, &body))
+}

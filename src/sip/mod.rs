@@ -1,0 +1,274 @@
+//! The SIP edge: UDP and TCP listeners on one address, beside the HTTP API.
+//!
+//! UDP datagrams are read by a few dedicated threads with blocking sockets (the cheapest path for
+//! a stateless proxy); TCP connections are tokio tasks that frame messages by `Content-Length`,
+//! with size limits and timeouts. Both hand each message to [`edge::Edge`], which decides, and
+//! then send what it returns. Requests are forwarded to the upstream over UDP from the listening
+//! socket, so the upstream's responses come back to it and are relayed along the Via path; a
+//! response for a TCP client goes back over that client's connection.
+
+pub mod edge;
+pub mod message;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use edge::{Action, Edge, Transport};
+use metrics::Metrics;
+
+use crate::recognition::Recognizer;
+
+/// UDP reader threads.
+const UDP_THREADS: usize = 2;
+/// Most TCP connections at once; more are refused.
+const MAX_TCP_CONNECTIONS: usize = 1024;
+/// A TCP connection with nothing to say for this long is closed.
+const TCP_IDLE: Duration = Duration::from_secs(300);
+/// A partly received TCP message must be complete within this long.
+const TCP_PARTIAL: Duration = Duration::from_secs(10);
+/// Messages waiting to be written to one TCP connection; more are dropped.
+const TCP_QUEUE: usize = 256;
+
+/// Open TCP connections, for responses relayed from the upstream.
+#[derive(Debug, Default)]
+struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>,
+}
+
+impl Connections {
+    fn send(&self, id: u64, bytes: Vec<u8>) {
+        let sender = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned();
+        if let Some(s) = sender {
+            let _ = s.try_send(bytes);
+        }
+    }
+}
+
+/// A bound SIP edge, ready to run.
+pub struct SipServer {
+    udp: Arc<UdpSocket>,
+    tcp: TcpListener,
+    edge: Arc<Edge>,
+    conns: Arc<Connections>,
+}
+
+impl SipServer {
+    /// Binds UDP and TCP on `addr` (the same port for both, also when `addr` has port 0).
+    pub async fn bind(
+        addr: SocketAddr,
+        upstream: Option<SocketAddr>,
+        recognizer: Arc<Recognizer>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let udp =
+            UdpSocket::bind(addr).with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
+        let local = udp.local_addr()?;
+        let tcp = TcpListener::bind(local)
+            .await
+            .with_context(|| format!("cannot bind SIP TCP on {local}"))?;
+        udp.set_read_timeout(Some(Duration::from_millis(200)))?;
+        Ok(Self {
+            udp: Arc::new(udp),
+            tcp,
+            edge: Arc::new(Edge::new(recognizer, upstream, local, metrics)),
+            conns: Arc::new(Connections::default()),
+        })
+    }
+
+    /// The bound address (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.udp
+            .local_addr()
+            .expect("a bound socket has an address")
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for i in 0..UDP_THREADS {
+            let (udp, edge, conns, stop) = (
+                self.udp.clone(),
+                self.edge.clone(),
+                self.conns.clone(),
+                stop.clone(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("sip-udp-{i}"))
+                    .spawn(move || udp_loop(&udp, &edge, &conns, &stop))?,
+            );
+        }
+        let active = Arc::new(AtomicU64::new(0));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.tcp.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "SIP TCP accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    if active.load(Ordering::Relaxed) >= MAX_TCP_CONNECTIONS as u64 {
+                        tracing::warn!(%peer, "too many SIP TCP connections; refused");
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::Relaxed);
+                    let (edge, conns, udp, active) =
+                        (self.edge.clone(), self.conns.clone(), self.udp.clone(), active.clone());
+                    tokio::spawn(async move {
+                        serve_tcp(stream, peer, &edge, &conns, &udp).await;
+                        active.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// Carries out an [`Action`] from the UDP socket or towards a TCP connection.
+fn perform(action: Action, udp: &UdpSocket, conns: &Connections) {
+    if let Action::Send { to, via, bytes } = action {
+        match via {
+            Transport::Udp => {
+                if let Err(e) = udp.send_to(&bytes, to) {
+                    tracing::debug!(%to, error = %e, "SIP UDP send failed");
+                }
+            }
+            Transport::Tcp(id) => conns.send(id, bytes),
+        }
+    }
+}
+
+fn udp_loop(udp: &UdpSocket, edge: &Edge, conns: &Connections, stop: &AtomicBool) {
+    let mut buf = vec![0u8; message::MAX_MESSAGE_BYTES + 1];
+    while !stop.load(Ordering::Relaxed) {
+        let (n, source) = match udp.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "SIP UDP receive failed");
+                continue;
+            }
+        };
+        if n == 0 || n > message::MAX_MESSAGE_BYTES {
+            continue;
+        }
+        // Keep-alives (RFC 5626): a bare CRLF, or two.
+        if buf[..n].iter().all(|b| *b == b'\r' || *b == b'\n') {
+            continue;
+        }
+        perform(edge.handle(&buf[..n], source, Transport::Udp), udp, conns);
+    }
+}
+
+async fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    edge: &Edge,
+    conns: &Connections,
+    udp: &UdpSocket,
+) {
+    let id = conns.next.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    conns
+        .open
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, tx);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    'conn: loop {
+        let wait = if buf.is_empty() {
+            TCP_IDLE
+        } else {
+            TCP_PARTIAL
+        };
+        tokio::select! {
+            read = tokio::time::timeout(wait, reader.read(&mut chunk)) => {
+                let n = match read {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(n)) => n,
+                    Err(_) => {
+                        tracing::debug!(%peer, "SIP TCP connection timed out");
+                        break;
+                    }
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                loop {
+                    match message::frame_len(&buf) {
+                        Ok(Some(len)) => {
+                            let frame: Vec<u8> = buf.drain(..len).collect();
+                            let trimmed = frame.iter().position(|b| *b != b'\r' && *b != b'\n');
+                            let Some(start) = trimmed else { continue };
+                            match edge.handle(&frame[start..], peer, Transport::Tcp(id)) {
+                                Action::Send { via: Transport::Tcp(to_id), bytes, .. } if to_id == id => {
+                                    if writer.write_all(&bytes).await.is_err() {
+                                        break 'conn;
+                                    }
+                                }
+                                other => perform(other, udp, conns),
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "bad SIP TCP framing; closing");
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            out = rx.recv() => {
+                match out {
+                    Some(bytes) => {
+                        if writer.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    conns
+        .open
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+}
