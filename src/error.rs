@@ -133,6 +133,9 @@ impl From<StoreError> for ApiError {
                 Self::Unavailable
             }
             StoreError::Internal(cause) => Self::Internal(cause),
+            StoreError::Violation(constraint) => {
+                Self::Internal(format!("unexplained constraint violation: {constraint}"))
+            }
         }
     }
 }

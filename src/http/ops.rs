@@ -1,4 +1,5 @@
-//! Operator endpoints beside the Twilio API: `/metrics` (Prometheus text, for scraping) and
+//! Operator endpoints beside the Twilio API: `/metrics` (Prometheus text, for scraping),
+//! `/livez`, `/healthz` and `/readyz` (for load balancers; no credentials), and
 //! `/sipmap/v1/Resolve` (which SIP domain a source address and Request-URI resolve to, answered
 //! only within the caller's account).
 
@@ -21,6 +22,9 @@ use crate::sip::message::SipUri;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/livez", get(live))
+        .route("/healthz", get(health))
+        .route("/readyz", get(health))
         .route("/sipmap/v1/Resolve", get(resolve))
 }
 
@@ -44,6 +48,34 @@ async fn metrics(State(app): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The process is up (it may still be unable to reach its database).
+async fn live() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// Healthy: the database answers and the recognition table is being kept current. Unhealthy
+/// (503) otherwise; the SIP edge then keeps recognising traffic from its last table.
+async fn health(State(app): State<AppState>) -> Response {
+    let networks = app.store.recognizer().snapshot().networks();
+    match app.store.check_health().await {
+        Ok(()) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "status": "healthy", "recognition_networks": networks }),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({
+                    "status": "unhealthy",
+                    "reason": "the database cannot be reached",
+                    "recognition_networks": networks,
+                }),
+            )
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -125,25 +125,22 @@ impl Key for u128 {
 /// Prefixes at most this long decide whole slots; longer ones live inside one slot.
 const SLOT_BITS: u8 = 16;
 
-/// A slot's address range as sorted intervals: `starts[i]..starts[i+1]` has `values[i]`.
-#[derive(Debug)]
-pub struct Sub<K: Key> {
-    starts: Box<[K::Rest]>,
-    values: Box<[u32]>,
-}
+/// A slot's address range as sorted intervals `(start, value)`: interval `i` runs from its start
+/// to the next one's. Start and value sit side by side, so the binary search ends on the cache
+/// line that holds the answer.
+type Sub<K> = Arc<[(<K as Key>::Rest, u32)]>;
 
-impl<K: Key> Sub<K> {
-    fn lookup(&self, rest: K::Rest) -> u32 {
-        // starts[0] is always ZERO, so the partition point is at least 1.
-        let i = self.starts.partition_point(|&s| s <= rest);
-        self.values[i.saturating_sub(1)]
-    }
+#[inline]
+fn sub_lookup<R: Rest>(sub: &[(R, u32)], rest: R) -> u32 {
+    // The first start is always ZERO, so the partition point is at least 1.
+    let i = sub.partition_point(|&(s, _)| s <= rest);
+    sub[i.saturating_sub(1)].1
 }
 
 #[derive(Debug)]
 enum Slot<K: Key> {
     Leaf(u32),
-    Sub(Arc<Sub<K>>),
+    Sub(Sub<K>),
 }
 
 impl<K: Key> Clone for Slot<K> {
@@ -194,7 +191,7 @@ impl<K: Key> Lpm<K> {
         let chunk = &self.chunks[usize::from(slot >> 8)];
         let v = match &chunk.slots[usize::from(slot & 0xff)] {
             Slot::Leaf(v) => *v,
-            Slot::Sub(sub) => sub.lookup(key.rest()),
+            Slot::Sub(sub) => sub_lookup(sub, key.rest()),
         };
         (v != NONE).then_some(v)
     }
@@ -220,10 +217,7 @@ impl<K: Key> Lpm<K> {
             total += chunk.slots.len() * size_of::<Slot<K>>() + 2 * size_of::<usize>();
             for slot in chunk.slots.iter() {
                 if let Slot::Sub(sub) = slot {
-                    total += 2 * size_of::<usize>()
-                        + size_of::<Sub<K>>()
-                        + sub.starts.len() * size_of::<K::Rest>()
-                        + sub.values.len() * size_of::<u32>();
+                    total += 2 * size_of::<usize>() + std::mem::size_of_val(&sub[..]);
                 }
             }
         }
@@ -387,10 +381,7 @@ impl<K: Key> LpmBuilder<K> {
         if starts.len() == 1 {
             return Slot::Leaf(values[0]);
         }
-        Slot::Sub(Arc::new(Sub {
-            starts: starts.into_boxed_slice(),
-            values: values.into_boxed_slice(),
-        }))
+        Slot::Sub(starts.into_iter().zip(values).collect())
     }
 }
 

@@ -36,8 +36,9 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Why bytes could not be parsed as a SIP message, or a value as a Via or SIP URI.
 ///
-/// Every variant means the input is unusable as sent; an edge answers a request that fails with
-/// anything but [`ParseError::Empty`] with `400 Bad Request` where it can, or drops it.
+/// Every variant means the input is unusable as sent. An edge answers a request that fails with
+/// anything but [`ParseError::Empty`] with `400 Bad Request` (or `513 Message Too Large` for the
+/// size limits) where it can, or drops it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
     /// The buffer is empty or holds nothing but CRLF keep-alives (RFC 5626 §4.4.1): not a message,
@@ -105,7 +106,8 @@ pub enum StartLine<'a> {
     Request {
         /// The method, a token, as written (methods are case-sensitive and extensible).
         method: &'a str,
-        /// The Request-URI as written: any `scheme:` URI without whitespace; see [`SipUri`].
+        /// The Request-URI as written: any `scheme:` URI of printable ASCII (no whitespace);
+        /// see [`SipUri`].
         uri: &'a str,
         /// The version as written: `SIP/2.0` in any case.
         version: &'a str,
@@ -348,6 +350,14 @@ impl<'a> Message<'a> {
     /// [`ParseError::Empty`]. Lines may end in CRLF or a bare LF. If `Content-Length` is present
     /// the body is exactly that many bytes and anything after it is ignored (RFC 3261 §18.3 for
     /// datagrams); otherwise the body is the rest of the buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::Empty`] for keep-alives only; [`ParseError::TooLarge`],
+    /// [`ParseError::HeadersTooLarge`] or [`ParseError::TooManyHeaders`] past the limits;
+    /// [`ParseError::Incomplete`] if no empty line ends the headers; [`ParseError::BadStartLine`]
+    /// or [`ParseError::BadHeader`] for malformed lines; [`ParseError::BadContentLength`] or
+    /// [`ParseError::BodyTooShort`] if `Content-Length` is malformed, conflicting or too large.
     pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
         let msg = &buf[keepalive_len(buf)..];
         if msg.is_empty() {
@@ -483,6 +493,10 @@ impl<'a> Message<'a> {
     ///
     /// Fails with [`ParseError::BadVia`] if any value is malformed (or empty, as in `Via: a,,b`):
     /// silently skipping one would make the next value look like the top Via.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::BadVia`] if any Via value does not parse with [`Via::parse`].
     pub fn vias(&self) -> Result<Vec<Via<'_>>, ParseError> {
         let mut out = Vec::new();
         for header in self.headers_named("Via") {
@@ -738,6 +752,11 @@ impl<'a> Via<'a> {
     /// Parses one Via value (one element of [`split_header_values`]), allowing whitespace around
     /// `/`, `:`, `;` and `=` as the RFC 3261 grammar does. Parameter values may be tokens, hosts
     /// (including IPv6 with or without brackets) or quoted strings.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::BadVia`] if the value does not follow the grammar, including a port above
+    /// 65535 or trailing text.
     pub fn parse(value: &'a str) -> Result<Via<'a>, ParseError> {
         let bad = ParseError::BadVia;
         let mut c = Cursor {
@@ -870,6 +889,11 @@ impl<'a> SipUri<'a> {
     ///
     /// The whole URI must be printable ASCII without `<`, `>` or `"` (strip any `<…>` from a
     /// name-addr first). The userinfo ends at the first `@`. Escapes are not decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::BadUri`] for another scheme, an empty user or host, a port above 65535,
+    /// disallowed characters, or text after the host that is not `;params` or `?headers`.
     pub fn parse(uri: &'a str) -> Result<Self, ParseError> {
         let bad = ParseError::BadUri;
         let (scheme, after) = uri.split_once(':').ok_or(bad)?;
@@ -976,7 +1000,14 @@ impl<'a> SipUri<'a> {
 ///
 /// It looks only at the keep-alives, the header section (at most [`MAX_HEADER_BYTES`]) and the
 /// `Content-Length` lines, never at the body. Other header lines are not validated here; a frame
-/// can still fail [`Message::parse`].
+/// can still fail [`Message::parse`] (and the stream stays framed: the next message starts
+/// right after it). Each call scans from the start of `buf`, so a peer trickling bytes costs one
+/// scan of at most [`MAX_HEADER_BYTES`] (plus keep-alives) per read.
+///
+/// # Errors
+///
+/// As listed above: [`ParseError::HeadersTooLarge`], [`ParseError::MissingContentLength`],
+/// [`ParseError::BadContentLength`] or [`ParseError::TooLarge`].
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     let skip = keepalive_len(buf);
     let keepalives = (skip > 0).then_some(skip);

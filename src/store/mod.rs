@@ -3,8 +3,10 @@
 //! Storage is the source of truth. Every write goes through a back end's single writer path, which
 //! commits durably before it answers; the uniqueness and reference rules of the API are enforced
 //! inside that write's transaction, so they hold however requests interleave.
-//! The SQLite back end is in [`sqlite`]; the URL scheme picks the back end ([`connect`]).
+//! The SQLite back end is in [`sqlite`], the PostgreSQL one (for clusters) in [`postgres`]; the
+//! URL scheme picks the back end ([`connect`]).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -47,12 +49,47 @@ pub enum StoreError {
     /// The write is not allowed in the resource's current state.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// A database constraint refused the write because another writer got there first; back
+    /// ends turn it into the error a single node would give before it reaches a caller.
+    #[error("constraint violated: {0}")]
+    Violation(String),
     /// The database cannot be reached now.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// Anything else; logged, never shown to clients.
     #[error("storage error: {0}")]
     Internal(String),
+}
+
+impl StoreError {
+    /// Deleting an IP record that a mapping references.
+    pub fn record_in_use(record: &str, mapping: &str) -> Self {
+        Self::Conflict(format!(
+            "IP Record {record} is still referenced by Source IP Mapping {mapping}"
+        ))
+    }
+
+    /// Deleting a SIP domain that a mapping references.
+    pub fn domain_in_use(domain: &str, mapping: &str) -> Self {
+        Self::Conflict(format!(
+            "SIP Domain {domain} is still referenced by Source IP Mapping {mapping}"
+        ))
+    }
+
+    /// Mapping an IP record that is mapped already.
+    pub fn record_mapped(record: &str, mapping: &str) -> Self {
+        Self::Conflict(format!(
+            "IP Record {record} is already mapped by Source IP Mapping {mapping}"
+        ))
+    }
+
+    /// Mapping a network that another IP record (of any account) has mapped already. The other
+    /// record is not named: it may belong to another account.
+    pub fn network_mapped(network: Network, record: &str) -> Self {
+        Self::Conflict(format!(
+            "Network {network} of IP Record {record} is already mapped"
+        ))
+    }
 }
 
 /// Shorthand for storage results.
@@ -96,6 +133,10 @@ pub trait Store: Send + Sync + 'static {
     async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)>;
     /// The recognition engine this store's writer keeps up to date.
     fn recognizer(&self) -> &Arc<Recognizer>;
+    /// Whether the database is reachable and the recognition table is being kept current.
+    async fn check_health(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// An account and its credential hash, for authentication.
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>>;
@@ -184,16 +225,24 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mapping(&self, account: &AccountSid, sid: &str) -> Result<()>;
 }
 
-/// Opens the store named by `url` (`sqlite://PATH`, created if missing, migrated) and builds its
+/// Opens the store named by `url` (`sqlite://PATH`, created if missing, or `postgres://…`),
+/// migrates it and builds its
 /// recognition table from what it holds.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = open(url, Recognizer::new())?;
-    let (domains, mappings) = store.recognition_state().await?;
-    store.recognizer().load(domains, mappings);
+    let is_sqlite = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
+    let store = open(url, Recognizer::new()).await?;
+    if is_sqlite {
+        let (domains, mappings) = store.recognition_state().await?;
+        store.recognizer().load(domains, mappings);
+    }
     Ok(store)
 }
 
-fn open(url: &str, recognizer: Arc<Recognizer>) -> anyhow::Result<Arc<dyn Store>> {
+async fn open(url: &str, recognizer: Arc<Recognizer>) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // The PostgreSQL store loads its table itself and follows the cluster's change feed.
+        return Ok(postgres::PgStore::open(url, recognizer).await?);
+    }
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -207,7 +256,7 @@ fn open(url: &str, recognizer: Arc<Recognizer>) -> anyhow::Result<Arc<dyn Store>
         Ok(Arc::new(store))
     } else {
         anyhow::bail!(
-            "unsupported database URL {:?}: expected sqlite://PATH",
+            "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
             redact_url(url)
         )
     }

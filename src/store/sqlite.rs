@@ -713,9 +713,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(Missing::IpRecord(sid)));
             }
             if let Some(mapping) = referencing_mapping(conn, "ip_record_sid", &sid)? {
-                return Err(StoreError::Conflict(format!(
-                    "IP Record {sid} is still referenced by Source IP Mapping {mapping}"
-                )));
+                return Err(StoreError::record_in_use(&sid, &mapping));
             }
             conn.prepare_cached("DELETE FROM ip_records WHERE sid = ?1")?
                 .execute([&sid])?;
@@ -801,9 +799,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(Missing::SipDomain(account, sid)));
             }
             if let Some(mapping) = referencing_mapping(conn, "sip_domain_sid", &sid)? {
-                return Err(StoreError::Conflict(format!(
-                    "SIP Domain {sid} is still referenced by Source IP Mapping {mapping}"
-                )));
+                return Err(StoreError::domain_in_use(&sid, &mapping));
             }
             conn.prepare_cached("DELETE FROM sip_domains WHERE sid = ?1")?
                 .execute([&sid])?;
@@ -844,9 +840,7 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(Missing::IpRecord(record_sid.to_owned())))?;
             require_domain(conn, account, &mapping.sip_domain_sid)?;
             if let Some(existing) = referencing_mapping(conn, "ip_record_sid", record_sid)? {
-                return Err(StoreError::Conflict(format!(
-                    "IP Record {record_sid} is already mapped by Source IP Mapping {existing}"
-                )));
+                return Err(StoreError::record_mapped(record_sid, &existing));
             }
             let network = record.network();
             let taken: Option<String> = conn
@@ -856,9 +850,7 @@ impl Store for SqliteStore {
                 .query_row(params![network.addr, network.prefix], |r| r.get(0))
                 .optional()?;
             if taken.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "Network {network} of IP Record {record_sid} is already mapped"
-                )));
+                return Err(StoreError::network_mapped(network, record_sid));
             }
             conn.prepare_cached(
                 "INSERT INTO source_ip_mappings (sid, account_sid, ip_record_sid, sip_domain_sid, \

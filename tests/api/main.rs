@@ -5,4 +5,5 @@ mod helpers;
 
 mod durability;
 mod rules;
+mod storage;
 mod wire;
