@@ -82,8 +82,8 @@ impl ApiError {
     }
 }
 
-/// Marks a response whose body is already a Twilio error, so the error-normalising middleware
-/// leaves it alone.
+/// Marks a response whose body sipmap wrote itself (a Twilio error, or a JSON answer such as an
+/// unhealthy `/healthz`), so the error-normalising middleware leaves it alone.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderedError;
 

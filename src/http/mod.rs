@@ -64,15 +64,15 @@ pub fn router(state: AppState) -> Router {
 /// A JSON response with the given status.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
+        Ok(bytes) => {
+            let content_type = [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
+            )];
+            let mut response = (status, content_type, bytes).into_response();
+            response.extensions_mut().insert(RenderedError);
+            response
+        }
         Err(e) => ApiError::Internal(format!("cannot serialise a response: {e}")).into_response(),
     }
 }
