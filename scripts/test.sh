@@ -28,6 +28,40 @@ fi
 # SIPp, the real SIP peer of the SIP edge tests (Debian calls it sip-tester).
 command -v sipp >/dev/null 2>&1 || apt_install sip-tester
 
+step "PostgreSQL (storage conformance and cluster tests)"
+pg_works() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+if [ -z "${SIPMAP_TEST_POSTGRES_URL:-}" ]; then
+    command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+    for candidate in postgres://root@127.0.0.1:5432/test postgres://postgres@127.0.0.1:5432/postgres \
+                     postgres://sipmap:sipmap@127.0.0.1:5432/sipmap_test; do
+        if pg_works "$candidate"; then SIPMAP_TEST_POSTGRES_URL=$candidate; break; fi
+    done
+fi
+if [ -z "${SIPMAP_TEST_POSTGRES_URL:-}" ]; then
+    # No server here: install Debian's, start it, and give the tests a role and a database.
+    apt_install postgresql
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    sql=$(mktemp)
+    chmod 644 "$sql"
+    cat > "$sql" <<'SQL'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sipmap') THEN
+        CREATE ROLE sipmap LOGIN SUPERUSER PASSWORD 'sipmap';
+    END IF;
+END $$;
+SQL
+    $sudo su postgres -c "psql -q -f $sql"
+    rm -f "$sql"
+    $sudo su postgres -c "createdb -O sipmap sipmap_test" 2>/dev/null || true
+    SIPMAP_TEST_POSTGRES_URL=postgres://sipmap:sipmap@127.0.0.1:5432/sipmap_test
+    pg_works "$SIPMAP_TEST_POSTGRES_URL" || { echo "PostgreSQL did not come up" >&2; exit 1; }
+fi
+export SIPMAP_TEST_POSTGRES_URL
+echo "using $SIPMAP_TEST_POSTGRES_URL"
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -76,12 +76,25 @@ impl SipServer {
         recognizer: Arc<Recognizer>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let udp =
-            UdpSocket::bind(addr).with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
-        let local = udp.local_addr()?;
-        let tcp = TcpListener::bind(local)
-            .await
-            .with_context(|| format!("cannot bind SIP TCP on {local}"))?;
+        // With port 0 the UDP port is picked first; if that port is taken for TCP, pick again.
+        let attempts = if addr.port() == 0 { 20 } else { 1 };
+        let mut bound = None;
+        for attempt in 1..=attempts {
+            let udp =
+                UdpSocket::bind(addr).with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
+            let local = udp.local_addr()?;
+            match TcpListener::bind(local).await {
+                Ok(tcp) => {
+                    bound = Some((udp, tcp, local));
+                    break;
+                }
+                Err(e) if attempt < attempts && e.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot bind SIP TCP on {local}"));
+                }
+            }
+        }
+        let (udp, tcp, local) = bound.context("no port is free for both SIP UDP and TCP")?;
         udp.set_read_timeout(Some(Duration::from_millis(200)))?;
         Ok(Self {
             udp: Arc::new(udp),

@@ -207,7 +207,8 @@ class ServerProcess:
 
     def stderr_tail(self, limit: int = 4000) -> str:
         try:
-            self._log.flush()
+            if not self._log.closed:
+                self._log.flush()
             return self.log_path.read_text("utf-8", "replace")[-limit:]
         except OSError:
             return ""

@@ -1,0 +1,265 @@
+"""A cluster: three sipmap nodes on one PostgreSQL database, on loopback.
+
+Needs ``SIPMAP_TEST_POSTGRES_URL`` (``scripts/test.sh`` provides it, installing and starting
+Debian's PostgreSQL where none runs). Each test works in a schema of its own. The "database goes
+away" test puts a TCP proxy between two of the nodes and PostgreSQL and cuts it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import random_account_sid, random_token, unique_domain
+
+PG_URL = os.environ.get("SIPMAP_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not PG_URL, reason="SIPMAP_TEST_POSTGRES_URL is not set")
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
+                   capture_output=True, timeout=60)
+
+
+def with_schema(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-c%20search_path%3D{schema}"
+
+
+class Proxy:
+    """A TCP proxy to PostgreSQL that can be cut and restored, on a fixed loopback port."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = 0
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(64)
+        self.port = ls.getsockname()[1]
+        self._listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def _accept(self, ls: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+
+def sip_options(edge: tuple[str, int], source_ip: str, timeout: float = 1.0) -> tuple[int, str | None]:
+    """One OPTIONS over UDP from `source_ip`; returns (status, X-Sipmap-Domain-Sid or None)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source_ip, 0))
+        s.settimeout(timeout)
+        port = s.getsockname()[1]
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        msg = (
+            f"OPTIONS sip:{edge[0]}:{edge[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {source_ip}:{port};branch={branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{source_ip}>;tag={secrets.token_hex(4)}\r\n"
+            f"To: <sip:{edge[0]}>\r\n"
+            f"Call-ID: {secrets.token_hex(8)}@{source_ip}\r\n"
+            "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        s.sendto(msg.encode(), edge)
+        data, _ = s.recvfrom(65535)
+    text = data.decode(errors="replace")
+    status = int(text.split(" ", 2)[1])
+    domain = None
+    for line in text.split("\r\n"):
+        if line.lower().startswith("x-sipmap-domain-sid:"):
+            domain = line.split(":", 1)[1].strip()
+    return status, domain
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, ValueError) as e:
+            last = e
+        time.sleep(0.02)
+    raise AssertionError(f"{what} within {timeout}s (last: {last!r})")
+
+
+@pytest.fixture
+def cluster(sipmap_factory):
+    schema = "sipmap_c_" + secrets.token_hex(8)
+    psql(f"CREATE SCHEMA {schema}")
+    pg = urlsplit(PG_URL)
+    proxy = Proxy((pg.hostname or "127.0.0.1", pg.port or 5432))
+    direct = with_schema(PG_URL, schema)
+    proxied_base = PG_URL.replace(f"{pg.hostname}:{pg.port or 5432}", f"127.0.0.1:{proxy.port}", 1)
+    if f":{proxy.port}" not in proxied_base:
+        proxied_base = PG_URL.replace(pg.netloc, f"{pg.username + '@' if pg.username else ''}127.0.0.1:{proxy.port}", 1)
+    proxied = with_schema(proxied_base, schema)
+    sid, token = random_account_sid(), random_token()
+    nodes = []
+    for url in (direct, proxied, proxied):
+        node = sipmap_factory(start=False, extra_args=["--sip-listen", "127.0.0.1:0"])
+        node.db_url, node.sid, node.token = url, sid, token
+        node.start()
+        nodes.append(node)
+    try:
+        yield nodes, proxy
+    finally:
+        for n in nodes:
+            n.shutdown()
+        proxy.cut()
+        psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def sip_addr(node) -> tuple[str, int]:
+    import re
+
+    m = node.proc.wait_for_line(re.compile(r"SIP edge listening on (\S+):(\d+) "), 10)
+    assert m, node.proc.lines
+    return m.group(1), int(m.group(2))
+
+
+def make_mapping(node, ip: str, prefix: int = 32, domain: str | None = None) -> tuple[str, str]:
+    c = node.client
+    if domain is None:
+        domain = c.api.v2010.accounts(node.sid).sip.domains.create(domain_name=unique_domain("c")).sid
+    record = c.voice.v1.ip_records.create(ip_address=ip, cidr_prefix_length=prefix)
+    c.voice.v1.source_ip_mappings.create(ip_record_sid=record.sid, sip_domain_sid=domain)
+    return domain, record.sid
+
+
+def test_a_write_on_one_node_is_recognised_by_the_others(cluster):
+    nodes, _ = cluster
+    start = time.monotonic()
+    domain, _ = make_mapping(nodes[0], "127.0.0.21")
+    for node in nodes:
+        addr = sip_addr(node)
+        wait_until(lambda: sip_options(addr, "127.0.0.21", 0.5)[0] == 200, 1.0,
+                   "mapping recognised on every node")
+        assert sip_options(addr, "127.0.0.21") == (200, domain)
+    assert time.monotonic() - start < 5
+
+
+def test_concurrent_conflicting_creates_leave_one_winner(cluster):
+    nodes, _ = cluster
+    c = nodes[0].client
+    domain = c.api.v2010.accounts(nodes[0].sid).sip.domains.create(domain_name=unique_domain("w")).sid
+    records = [c.voice.v1.ip_records.create(ip_address=f"10.50.0.{i}", cidr_prefix_length=24).sid
+               for i in range(1, 4)]
+
+    def create(i):
+        return nodes[i].post("/v1/SourceIpMappings",
+                             data={"IpRecordSid": records[i], "SipDomainSid": domain})
+
+    for _ in range(3):
+        with ThreadPoolExecutor(3) as pool:
+            replies = list(pool.map(create, range(3)))
+        wins = [r for r in replies if r.status_code == 201]
+        losses = [r for r in replies if r.status_code != 201]
+        assert len(wins) == 1, [(r.status_code, r.text) for r in replies]
+        for r in losses:
+            assert r.status_code == 409 and r.json()["code"] == 20409, r.text
+        nodes[0].delete(f"/v1/SourceIpMappings/{wins[0].json()['sid']}")
+    # Same network twice through different nodes, with different records: one winner again.
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(
+            lambda i: nodes[i].post("/v1/SourceIpMappings",
+                                    data={"IpRecordSid": records[0], "SipDomainSid": domain}),
+            (1, 2)))
+    assert sorted(r.status_code for r in replies) == [201, 409], [r.text for r in replies]
+
+
+def test_a_restarted_node_rebuilds_its_table(cluster):
+    nodes, _ = cluster
+    assert nodes[1].stop() == 0
+    domain, _ = make_mapping(nodes[0], "127.0.0.22")
+    nodes[1].start()
+    assert sip_options(sip_addr(nodes[1]), "127.0.0.22") == (200, domain)
+
+
+def test_nodes_recover_after_the_database_comes_back(cluster):
+    nodes, proxy = cluster
+    old_domain, _ = make_mapping(nodes[0], "127.0.0.23")
+    for node in nodes[1:]:
+        wait_until(lambda: sip_options(sip_addr(node), "127.0.0.23", 0.5)[0] == 200, 2,
+                   "initial mapping recognised")
+    proxy.cut()
+    for node in nodes[1:]:
+        wait_until(lambda: node.get("/healthz").status_code == 503, 10, "node reports unhealthy")
+    # API writes fail fast with a Twilio 503; SIP keeps working from the last table.
+    t0 = time.monotonic()
+    r = nodes[1].post("/v1/IpRecords", data={"IpAddress": "10.60.0.1"})
+    assert time.monotonic() - t0 < 12
+    assert r.status_code == 503 and r.json()["code"] == 20503, r.text
+    assert sip_options(sip_addr(nodes[1]), "127.0.0.23") == (200, old_domain)
+    # Meanwhile the cluster changes through the node that still reaches the database.
+    new_domain, _ = make_mapping(nodes[0], "127.0.0.24")
+    proxy.restore()
+    for node in nodes[1:]:
+        wait_until(lambda: node.get("/healthz").status_code == 200, 15, "node healthy again")
+        addr = sip_addr(node)
+        wait_until(lambda: sip_options(addr, "127.0.0.24", 0.5)[0] == 200, 5,
+                   "catch-up after reconnect")
+        assert sip_options(addr, "127.0.0.24") == (200, new_domain)
+    r = nodes[2].post("/v1/IpRecords", data={"IpAddress": "10.60.0.2"})
+    assert r.status_code == 201, r.text
