@@ -92,6 +92,39 @@ fn constraint_of(e: &tokio_postgres::Error) -> Option<(SqlState, String)> {
     ))
 }
 
+/// Every SIP domain and every mapped network, as recognition needs them.
+async fn recognition_rows<C: GenericClient>(
+    c: &C,
+) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)> {
+    let domains = c
+        .query("SELECT sid, account_sid, domain_name FROM sip_domains", &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Target {
+                domain_sid: parse_sid(r.get(0), SipDomainSid::parse)?,
+                account_sid: parse_sid(r.get(1), AccountSid::parse)?,
+                domain_name: r.get(2),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mappings = c
+        .query(
+            "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                network(r.get(0), r.get(1)),
+                parse_sid(r.get(2), SipDomainSid::parse)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((domains, mappings))
+}
+
 /// Runs `fut` with the store's deadline.
 async fn deadline<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(DEADLINE, fut).await {
@@ -187,32 +220,7 @@ impl PgStore {
             .query_one("SELECT seq FROM change_counter", &[])
             .await?
             .get(0);
-        let domains = tx
-            .query("SELECT sid, account_sid, domain_name FROM sip_domains", &[])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Target {
-                    domain_sid: parse_sid(r.get(0), SipDomainSid::parse)?,
-                    account_sid: parse_sid(r.get(1), AccountSid::parse)?,
-                    domain_name: r.get(2),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mappings = tx
-            .query(
-                "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    network(r.get(0), r.get(1)),
-                    parse_sid(r.get(2), SipDomainSid::parse)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let (domains, mappings) = recognition_rows(&tx).await?;
         tx.commit().await?;
         self.recognizer.load(domains, mappings);
         *applied = seq;
@@ -798,36 +806,8 @@ async fn require_domain<C: GenericClient>(
 impl Store for PgStore {
     async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)> {
         // The table is loaded (and kept) by the change feed; this answers from the database.
-        self.read(|c| async move {
-            let domains = c
-                .query("SELECT sid, account_sid, domain_name FROM sip_domains", &[])
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(Target {
-                        domain_sid: parse_sid(r.get(0), SipDomainSid::parse)?,
-                        account_sid: parse_sid(r.get(1), AccountSid::parse)?,
-                        domain_name: r.get(2),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let mappings = c
-                .query(
-                    "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        network(r.get(0), r.get(1)),
-                        parse_sid(r.get(2), SipDomainSid::parse)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok((domains, mappings))
-        })
-        .await
+        self.read(|c| async move { recognition_rows(&c).await })
+            .await
     }
 
     fn recognizer(&self) -> &Arc<Recognizer> {
