@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (Voice v1 IpRecords and SourceIpMappings, API 2010 SIP Domains and
-    /// Accounts).
+    /// Accounts) and, with --sip-listen, the SIP edge that applies the mappings.
     Serve(ServeArgs),
     /// Manage accounts directly in the database.
     #[command(subcommand)]
@@ -56,7 +56,8 @@ pub struct ResolveArgs {
 /// Where the database is.
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// Database URL: `sqlite://PATH` (created if missing, migrated at start).
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST/DB` (a
+    /// cluster's shared store); migrated at start.
     #[arg(
         long,
         env = "SIPMAP_DATABASE_URL",
