@@ -218,6 +218,11 @@ impl Recognizer {
         self.current.load_full()
     }
 
+    /// The current snapshot for a short look (the hot path): no reference count is touched.
+    pub fn peek(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
     /// Replaces everything with the given domains and mappings (at start, or to resynchronise).
     pub fn load(&self, domains: Vec<Target>, mappings: Vec<(Network, SipDomainSid)>) {
         let mut master = Master::default();

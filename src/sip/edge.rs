@@ -162,7 +162,7 @@ impl Edge {
         if vias.iter().skip(1).any(|v| self.is_ours(v)) || self.is_ours(top) {
             return reply(482, &[]);
         }
-        let snapshot = self.recognizer.snapshot();
+        let snapshot = self.recognizer.peek();
         let Some((target, how)) =
             snapshot.recognise(Some(parsed_uri.host_for_match()), source.ip())
         else {

@@ -30,6 +30,8 @@ use crate::recognition::Recognizer;
 
 /// UDP reader threads.
 const UDP_THREADS: usize = 2;
+/// Socket buffer sizes asked for on the UDP socket.
+const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// Most TCP connections at once; more are refused.
 const MAX_TCP_CONNECTIONS: usize = 1024;
 /// A TCP connection with nothing to say for this long is closed.
@@ -96,6 +98,10 @@ impl SipServer {
         }
         let (udp, tcp, local) = bound.context("no port is free for both SIP UDP and TCP")?;
         udp.set_read_timeout(Some(Duration::from_millis(200)))?;
+        // Room for bursts: the kernel caps these at net.core.{r,w}mem_max.
+        let sock = socket2::SockRef::from(&udp);
+        let _ = sock.set_recv_buffer_size(UDP_BUFFER_BYTES);
+        let _ = sock.set_send_buffer_size(UDP_BUFFER_BYTES);
         Ok(Self {
             udp: Arc::new(udp),
             tcp,
