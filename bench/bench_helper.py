@@ -202,7 +202,8 @@ def cmd_startup(runs, port, path, auth, out, cmd):
     return 0 if len(ok) == len(results) else 1
 
 
-def cmd_wrkresult(log, scenario, target, run):
+def cmd_wrkresult(log, scenario, target, run, server_ticks=None, clk_tck=None, cpu0=None, cpu1=None,
+                  wrk_cpu_s=None):
     line = None
     with open(log, errors="replace") as f:
         for l in f:
@@ -224,6 +225,21 @@ def cmd_wrkresult(log, scenario, target, run):
            "not_ok": sum(detail.values()), "not_ok_detail": detail, "p50_us": r["p50_us"],
            "p90_us": r["p90_us"], "p99_us": r["p99_us"], "max_us": r["max_us"],
            "socket_errors": r["socket_errors"], "timeouts": r["timeouts"], "next_offset": r["next_offset"]}
+    if server_ticks is not None and secs:
+        # CPU the server used during the run, in % of one core (200 = both cores of a 2-core machine)
+        out["server_cpu_pct"] = round(100.0 * int(server_ticks) / int(clk_tck) / secs, 1)
+    if cpu0 and cpu1:
+        a = [float(x) for x in cpu0.split()]
+        b = [float(x) for x in cpu1.split()]
+        total = max(1.0, b[1] - a[1])
+        out["machine_busy_pct"] = round(100.0 * (b[0] - a[0]) / total, 1)   # of all cores
+        out["steal_pct"] = round(100.0 * (b[2] - a[2]) / total, 1)
+        if server_ticks is not None and wrk_cpu_s is not None:
+            # whatever else ran (a build, another benchmark): busy time not used by the server or wrk
+            tck = int(clk_tck)
+            others = (b[0] - a[0]) / tck - int(server_ticks) / tck - float(wrk_cpu_s)
+            out["wrk_cpu_pct"] = round(100.0 * float(wrk_cpu_s) / secs, 1)
+            out["others_pct"] = round(max(0.0, 100.0 * others / (total / tck)), 1)
     print(json.dumps(out))
     return 0
 
@@ -329,9 +345,11 @@ def cmd_report(results_path, meta_path):
          "≥ 8,000 201s/s at -c%s" % meta["create_conns"],
          lambda s, p: s["rate"] is not None and s["rate"] >= 8000)
     if pick("fetch_mapping_100k", "sipmap"):
-        line("fetch mapping, 100k mappings stored", "fetch_mapping_100k", "p99 < 5 ms",
+        n_map = "{:,}".format(meta.get("memory", {}).get("mappings", 0))
+        line("fetch mapping, %s mappings stored (Prism: as above)" % n_map, "fetch_mapping_100k", "p99 < 5 ms",
              lambda s, p: s["p99"] is not None and s["p99"] < 5000, prism_scenario="fetch_mapping")
-        line("list, 100k+ IP records stored", "list_100k", "(reported)", lambda s, p: None,
+        line("list, %s IP records stored (Prism: as above)" % "{:,}".format(meta.get("memory", {}).get("records", 0)),
+             "list_100k", "(reported)", lambda s, p: None,
              prism_scenario="list")
     pd = summ("fetch_mapping_default_log", "prism")
     if pd:
@@ -363,7 +381,7 @@ def cmd_report(results_path, meta_path):
             yn(s_ms is not None and s_ms < 100)))
     d = meta.get("durability")
     if d:
-        w("| acknowledged creates (201) found after SIGTERM + restart | %s of %s | | all | %s |" % (
+        w("| durability: IP records listed after SIGTERM + restart vs. acknowledged (seeded + 201s) | %s listed, %s acknowledged | | none missing | %s |" % (
             "{:,}".format(d["found"]), "{:,}".format(d["expected"]), yn(d["found"] >= d["expected"])))
     if m:
         w("| loader: %s IP records then %s mappings via the API (wrk -c%s) | %.0f + %.0f creates/s, %s non-201 | | (reported) | |" % (
@@ -371,14 +389,33 @@ def cmd_report(results_path, meta_path):
             m.get("records_per_s") or 0, m.get("mappings_per_s") or 0, m.get("load_not_ok", 0)))
     w("")
     # per-run detail, so the spread is visible
-    w("Per-run ok/s (sipmap | Prism):")
+    w("Per run: ok/s [CPU of the server / of wrk, in % of one core / of other processes, in % of the whole machine]:")
     w("")
+
+    def runs_text(rs):
+        if not rs:
+            return "-"
+        return ", ".join("%s [%s%% / %s%% / %s%%]" % (fmt_rate(r["ok_per_s"]), r.get("server_cpu_pct", "?"),
+                                                     r.get("wrk_cpu_pct", "?"), r.get("others_pct", "?"))
+                         for r in rs)
+
     for sc in ["fetch_mapping", "fetch_record", "list", "create", "fetch_mapping_100k", "list_100k",
                "fetch_mapping_default_log"]:
-        s, p = summ(sc, "sipmap"), summ(sc, "prism")
+        s, p = pick(sc, "sipmap"), pick(sc, "prism")
         if s or p:
-            w("- %s: %s | %s" % (sc, ", ".join(fmt_rate(x) for x in (s["rates"] if s else [])) or "-",
-                                  ", ".join(fmt_rate(x) for x in (p["rates"] if p else [])) or "-"))
+            w("- %s — sipmap: %s; Prism: %s" % (sc, runs_text(s), runs_text(p)))
+    if meta.get("discarded_runs"):
+        w("")
+        w("%d run(s) were set aside and repeated because other processes used more than %s%% of the machine "
+          "during them (they are in discarded.jsonl)." % (meta["discarded_runs"], meta.get("noise_pct")))
+    noisy = [r for r in rows if (r.get("others_pct") or 0) > meta.get("noise_pct", 10)]
+    if noisy:
+        w("")
+        w("**Warning:** other processes used more than %s%% of the machine during %d kept run(s): %s. "
+          "They were kept after %s attempts; their numbers are low: rerun on a quiet machine." % (
+              meta.get("noise_pct", 10), len(noisy), ", ".join(
+              "%s/%s/%s (%s%%)" % (r["scenario"], r["target"], r["run"], r["others_pct"]) for r in noisy),
+              meta.get("retries")))
     bad = {sc: summ(sc, t)["bad_detail"] for sc in set(r["scenario"] for r in rows) for t in ("sipmap", "prism")
            if summ(sc, t) and summ(sc, t)["bad"]}
     if bad:
