@@ -527,3 +527,263 @@ impl Writer {
         self.out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Network;
+    use crate::recognition::Change;
+    use crate::sid::{AccountSid, SipDomainSid};
+
+    const EDGE: &str = "127.0.0.1:5060";
+    const UPSTREAM: &str = "127.0.0.1:5080";
+
+    fn target() -> Target {
+        Target {
+            domain_sid: SipDomainSid::parse("SD0000000000000000000000000000000a").unwrap(),
+            account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
+            domain_name: "acme.sip.twilio.com".into(),
+        }
+    }
+
+    fn edge(upstream: bool) -> Edge {
+        let r = Recognizer::new();
+        r.load(
+            vec![target()],
+            vec![(
+                Network::new("10.1.0.0".parse().unwrap(), 16),
+                target().domain_sid,
+            )],
+        );
+        Edge::new(
+            r,
+            upstream.then(|| UPSTREAM.parse().unwrap()),
+            EDGE.parse().unwrap(),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn request(method: &str, uri: &str, extra: &str) -> Vec<u8> {
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKabc;rport\r\n\
+             From: <sip:a@10.1.2.3>;tag=1\r\nTo: <{uri}>\r\nCall-ID: c1@10.1.2.3\r\n\
+             CSeq: 1 {method}\r\n{extra}Content-Length: 4\r\n\r\nbody"
+        )
+        .into_bytes()
+    }
+
+    fn send(action: Action) -> (SocketAddr, String) {
+        match action {
+            Action::Send { to, bytes, .. } => (to, String::from_utf8(bytes).unwrap()),
+            Action::Drop => panic!("expected a message, got Drop"),
+        }
+    }
+
+    fn from(ip: &str) -> SocketAddr {
+        format!("{ip}:5070").parse().unwrap()
+    }
+
+    #[test]
+    fn unmapped_source_gets_404_and_ack_is_never_answered() {
+        let e = edge(true);
+        let (to, text) = send(e.handle(
+            &request("OPTIONS", "sip:x@127.0.0.1", ""),
+            from("192.0.2.1"),
+            Transport::Udp,
+        ));
+        assert!(text.starts_with("SIP/2.0 404 Not Found\r\n"), "{text}");
+        assert_eq!(to, from("192.0.2.1"), "rport: back to the source");
+        assert!(text.contains("received=192.0.2.1;rport=5070"), "{text}");
+        assert!(text.contains("To: <sip:x@127.0.0.1>;tag="), "{text}");
+        assert_eq!(
+            e.handle(
+                &request("ACK", "sip:x@127.0.0.1", ""),
+                from("192.0.2.1"),
+                Transport::Udp
+            ),
+            Action::Drop
+        );
+    }
+
+    #[test]
+    fn recognised_options_gets_200_with_the_sipmap_headers() {
+        let e = edge(false);
+        for (source, uri) in [
+            ("10.1.9.9", "sip:127.0.0.1"),
+            ("192.0.2.1", "sip:bob@ACME.sip.twilio.com"),
+        ] {
+            let (_, text) =
+                send(e.handle(&request("OPTIONS", uri, ""), from(source), Transport::Udp));
+            assert!(text.starts_with("SIP/2.0 200 OK\r\n"), "{text}");
+            assert!(text.contains("X-Sipmap-Account-Sid: AC0000000000000000000000000000000a\r\n"));
+            assert!(text.contains("X-Sipmap-Domain-Sid: SD0000000000000000000000000000000a\r\n"));
+            assert!(text.ends_with("Content-Length: 0\r\n\r\n"), "{text}");
+        }
+        let m = &e.metrics;
+        assert_eq!(
+            m.recognized_by_source
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(
+            m.recognized_by_uri
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+
+    #[test]
+    fn other_requests_are_forwarded_rewritten() {
+        let e = edge(true);
+        let invite = request(
+            "INVITE",
+            "sip:+15551234@10.0.0.1:5060;user=phone",
+            "Max-Forwards: 10\r\nX-Sipmap-Domain-Sid: SDspoofed\r\nv: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKold\r\n",
+        );
+        let (to, text) = send(e.handle(&invite, from("10.1.2.3"), Transport::Udp));
+        assert_eq!(to, UPSTREAM.parse().unwrap());
+        let mut lines = text.split("\r\n");
+        assert_eq!(
+            lines.next(),
+            Some("INVITE sip:+15551234@acme.sip.twilio.com;user=phone SIP/2.0")
+        );
+        let via = lines.next().unwrap();
+        assert!(
+            via.starts_with(&format!("Via: SIP/2.0/UDP {EDGE};branch={BRANCH_PREFIX}")),
+            "{via}"
+        );
+        assert!(
+            text.contains(
+                "Via: SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKabc;received=10.1.2.3;rport=5070\r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("v: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKold\r\n"),
+            "later Vias untouched"
+        );
+        assert!(text.contains("Max-Forwards: 9\r\n"));
+        assert!(
+            !text.contains("SDspoofed"),
+            "a client's own X-Sipmap headers are dropped"
+        );
+        assert!(text.contains("X-Sipmap-Domain-Sid: SD0000000000000000000000000000000a\r\n"));
+        assert!(
+            text.ends_with("Content-Length: 4\r\n\r\nbody"),
+            "body passed through: {text}"
+        );
+        // A retransmission gets the same branch.
+        let (_, again) = send(e.handle(&invite, from("10.1.2.3"), Transport::Udp));
+        assert_eq!(again.split("\r\n").nth(1), Some(via));
+    }
+
+    #[test]
+    fn hop_limits_missing_upstream_and_loops() {
+        let e = edge(false);
+        let (_, text) = send(e.handle(
+            &request("INVITE", "sip:a@acme.sip.twilio.com", ""),
+            from("192.0.2.1"),
+            Transport::Udp,
+        ));
+        assert!(
+            text.starts_with("SIP/2.0 480 Temporarily Unavailable"),
+            "{text}"
+        );
+        let e = edge(true);
+        let zero = request("INVITE", "sip:a@acme.sip.twilio.com", "Max-Forwards: 0\r\n");
+        let (_, text) = send(e.handle(&zero, from("192.0.2.1"), Transport::Udp));
+        assert!(text.starts_with("SIP/2.0 483 Too Many Hops"), "{text}");
+        let looped = request(
+            "INVITE",
+            "sip:a@acme.sip.twilio.com",
+            &format!("Via: SIP/2.0/UDP {EDGE};branch={BRANCH_PREFIX}1\r\n"),
+        );
+        let (_, text) = send(e.handle(&looped, from("192.0.2.1"), Transport::Udp));
+        assert!(text.starts_with("SIP/2.0 482 Loop Detected"), "{text}");
+    }
+
+    #[test]
+    fn malformed_requests_get_400_or_are_dropped() {
+        let e = edge(true);
+        let no_cseq = b"OPTIONS sip:a@acme.sip.twilio.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3;branch=z9hG4bK1\r\n\
+                        From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
+        let (_, text) = send(e.handle(no_cseq, from("10.1.2.3"), Transport::Udp));
+        assert!(text.starts_with("SIP/2.0 400 Bad Request"), "{text}");
+        let no_via = b"OPTIONS sip:a@b SIP/2.0\r\nFrom: <sip:a@b>\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            e.handle(no_via, from("10.1.2.3"), Transport::Udp),
+            Action::Drop
+        );
+        assert_eq!(
+            e.handle(b"\x00\xffgarbage", from("10.1.2.3"), Transport::Udp),
+            Action::Drop
+        );
+        assert_eq!(
+            e.metrics
+                .malformed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
+    }
+
+    #[test]
+    fn upstream_responses_go_back_along_the_via_path() {
+        let e = edge(true);
+        let (_, forwarded) = send(e.handle(
+            &request("INVITE", "sip:a@acme.sip.twilio.com", ""),
+            from("10.1.2.3"),
+            Transport::Tcp(7),
+        ));
+        let msg = Message::parse(forwarded.as_bytes()).unwrap();
+        let vias: Vec<String> = msg
+            .headers_named("Via")
+            .map(|h| h.value.to_string())
+            .collect();
+        assert!(vias[0].ends_with(";sm-conn=7"), "{vias:?}");
+        let response = format!(
+            "SIP/2.0 180 Ringing\r\nVia: {}\r\nVia: {}\r\nFrom: <sip:a@10.1.2.3>;tag=1\r\n\
+             To: <sip:a@acme.sip.twilio.com>;tag=9\r\nCall-ID: c1@10.1.2.3\r\nCSeq: 1 INVITE\r\n\
+             Content-Length: 0\r\n\r\n",
+            vias[0], vias[1]
+        );
+        match e.handle(
+            response.as_bytes(),
+            UPSTREAM.parse().unwrap(),
+            Transport::Udp,
+        ) {
+            Action::Send { to, via, bytes } => {
+                assert_eq!(to, from("10.1.2.3"));
+                // The client's Via says UDP here, so the answer goes by UDP.
+                assert_eq!(via, Transport::Udp);
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(
+                    text.starts_with("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.1.2.3:5070"),
+                    "{text}"
+                );
+                assert!(!text.contains(BRANCH_PREFIX), "our Via is gone: {text}");
+            }
+            Action::Drop => panic!("response dropped"),
+        }
+        // A response whose top Via is not ours is dropped.
+        let stray = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKx\r\nVia: SIP/2.0/UDP 10.1.2.3\r\n\
+                     From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            e.handle(stray.as_bytes(), UPSTREAM.parse().unwrap(), Transport::Udp),
+            Action::Drop
+        );
+    }
+
+    #[test]
+    fn changes_apply_to_the_next_request() {
+        let e = edge(false);
+        let options = request("OPTIONS", "sip:127.0.0.1", "");
+        let (_, text) = send(e.handle(&options, from("172.16.0.1"), Transport::Udp));
+        assert!(text.starts_with("SIP/2.0 404"));
+        e.recognizer.apply(&[Change::MappingSet(
+            Network::new("172.16.0.0".parse().unwrap(), 12),
+            target().domain_sid,
+        )]);
+        let (_, text) = send(e.handle(&options, from("172.16.0.1"), Transport::Udp));
+        assert!(text.starts_with("SIP/2.0 200"));
+    }
+}
