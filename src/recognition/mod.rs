@@ -63,6 +63,68 @@ pub enum Change {
     MappingRemoved(Network),
 }
 
+/// Everything recognition needs from storage, as storage reads it at start.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Every SIP domain.
+    pub domains: Vec<Target>,
+    /// Every mapped network, with the position of its domain in `domains` (a number, not a SID,
+    /// so that a million mappings cost a few bytes each while loading).
+    pub mappings: Vec<(Network, u32)>,
+}
+
+impl State {
+    /// Builds a state from mappings that name their domain by SID; a mapping whose domain is not
+    /// in `domains` is left out.
+    pub fn from_sids(
+        domains: Vec<Target>,
+        mappings: impl IntoIterator<Item = (Network, SipDomainSid)>,
+    ) -> Self {
+        let mut builder = StateBuilder::new(domains);
+        for (net, sid) in mappings {
+            builder.mapping(net, sid.as_str());
+        }
+        builder.finish()
+    }
+}
+
+/// Assembles a [`State`] row by row, turning domain SIDs into positions as it goes.
+#[derive(Debug)]
+pub struct StateBuilder {
+    state: State,
+    position: HashMap<String, u32>,
+}
+
+impl StateBuilder {
+    /// Starts from the list of every domain.
+    pub fn new(domains: Vec<Target>) -> Self {
+        let position = domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.domain_sid.as_str().to_owned(), i as u32))
+            .collect();
+        Self {
+            state: State {
+                domains,
+                mappings: Vec::new(),
+            },
+            position,
+        }
+    }
+
+    /// Adds one mapped network of the domain with SID `domain_sid`.
+    pub fn mapping(&mut self, net: Network, domain_sid: &str) {
+        if let Some(i) = self.position.get(domain_sid) {
+            self.state.mappings.push((net, *i));
+        }
+    }
+
+    /// The finished state.
+    pub fn finish(self) -> State {
+        self.state
+    }
+}
+
 /// Domains by index (the values stored in the prefix table) and by lower-case name.
 #[derive(Debug, Default, Clone)]
 struct Domains {
@@ -126,8 +188,6 @@ struct Master {
     domains: Domains,
     index_of: HashMap<SipDomainSid, u32>,
     free: Vec<u32>,
-    /// Mappings whose domain is not known (yet): kept so that order of changes does not matter.
-    domain_of_network: HashMap<Network, SipDomainSid>,
 }
 
 impl Master {
@@ -178,11 +238,9 @@ impl Master {
             Change::MappingSet(net, sid) => {
                 let i = self.index(sid);
                 self.v4.insert(net.addr, net.prefix, i);
-                self.domain_of_network.insert(*net, sid.clone());
             }
             Change::MappingRemoved(net) => {
                 self.v4.remove(net.addr, net.prefix);
-                self.domain_of_network.remove(net);
             }
         }
     }
@@ -223,15 +281,19 @@ impl Recognizer {
         self.current.load()
     }
 
-    /// Replaces everything with the given domains and mappings (at start, or to resynchronise).
-    pub fn load(&self, domains: Vec<Target>, mappings: Vec<(Network, SipDomainSid)>) {
+    /// Replaces everything with what storage holds (at start, or to resynchronise).
+    pub fn load(&self, state: State) {
         let mut master = Master::default();
         let mut changed = false;
-        for d in domains {
+        let mut index = Vec::with_capacity(state.domains.len());
+        for d in state.domains {
+            index.push(master.index(&d.domain_sid));
             master.apply(&Change::DomainSet(d), &mut changed);
         }
-        for (net, sid) in mappings {
-            master.apply(&Change::MappingSet(net, sid), &mut changed);
+        for (net, domain) in state.mappings {
+            if let Some(i) = index.get(domain as usize) {
+                master.v4.insert(net.addr, net.prefix, *i);
+            }
         }
         let snapshot = Snapshot {
             v4: master.v4.publish(),
@@ -285,10 +347,10 @@ mod tests {
     #[test]
     fn uri_host_wins_over_source_and_changes_publish_atomically() {
         let r = Recognizer::new();
-        r.load(
+        r.load(State::from_sids(
             vec![target(1), target(2)],
             vec![(net("127.0.0.0", 8), target(1).domain_sid)],
-        );
+        ));
         let before = r.snapshot();
         let src: IpAddr = "127.0.0.2".parse().unwrap();
         assert_eq!(

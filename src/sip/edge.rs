@@ -548,13 +548,13 @@ mod tests {
 
     fn edge(upstream: bool) -> Edge {
         let r = Recognizer::new();
-        r.load(
+        r.load(crate::recognition::State::from_sids(
             vec![target()],
             vec![(
                 Network::new("10.1.0.0".parse().unwrap(), 16),
                 target().domain_sid,
             )],
-        );
+        ));
         Edge::new(
             r,
             upstream.then(|| UPSTREAM.parse().unwrap()),

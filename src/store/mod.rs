@@ -18,7 +18,7 @@ use crate::domain::{
     Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, Network, NewAccount,
     NewIpRecord, SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Recognizer, Target};
+use crate::recognition::{Recognizer, State};
 use crate::sid::{AccountSid, IpRecordSid, SipDomainSid};
 
 /// A missing resource, named so the API can say which path was not found.
@@ -130,7 +130,7 @@ pub struct AccountFilter {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Every SIP domain and every mapped network, to build the recognition table.
-    async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)>;
+    async fn recognition_state(&self) -> Result<State>;
     /// The recognition engine this store's writer keeps up to date.
     fn recognizer(&self) -> &Arc<Recognizer>;
     /// Whether the database is reachable and the recognition table is being kept current.
@@ -232,8 +232,8 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let is_sqlite = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
     let store = open(url, Recognizer::new()).await?;
     if is_sqlite {
-        let (domains, mappings) = store.recognition_state().await?;
-        store.recognizer().load(domains, mappings);
+        let state = store.recognition_state().await?;
+        store.recognizer().load(state);
     }
     Ok(store)
 }

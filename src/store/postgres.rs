@@ -35,7 +35,7 @@ use crate::domain::{
     Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, Network, NewAccount,
     NewIpRecord, SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Change, Recognizer, Target};
+use crate::recognition::{Change, Recognizer, State, StateBuilder, Target};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
 
@@ -93,9 +93,7 @@ fn constraint_of(e: &tokio_postgres::Error) -> Option<(SqlState, String)> {
 }
 
 /// Every SIP domain and every mapped network, as recognition needs them.
-async fn recognition_rows<C: GenericClient>(
-    c: &C,
-) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)> {
+async fn recognition_rows<C: GenericClient>(c: &C) -> Result<State> {
     let domains = c
         .query("SELECT sid, account_sid, domain_name FROM sip_domains", &[])
         .await?
@@ -108,21 +106,17 @@ async fn recognition_rows<C: GenericClient>(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mappings = c
+    let mut state = StateBuilder::new(domains);
+    let rows = c
         .query(
             "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings",
             &[],
         )
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                network(r.get(0), r.get(1)),
-                parse_sid(r.get(2), SipDomainSid::parse)?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((domains, mappings))
+        .await?;
+    for r in &rows {
+        state.mapping(network(r.get(0), r.get(1)), r.get(2));
+    }
+    Ok(state.finish())
 }
 
 /// Runs `fut` with the store's deadline.
@@ -220,9 +214,9 @@ impl PgStore {
             .query_one("SELECT seq FROM change_counter", &[])
             .await?
             .get(0);
-        let (domains, mappings) = recognition_rows(&tx).await?;
+        let state = recognition_rows(&tx).await?;
         tx.commit().await?;
-        self.recognizer.load(domains, mappings);
+        self.recognizer.load(state);
         *applied = seq;
         Ok(())
     }
@@ -804,7 +798,7 @@ async fn require_domain<C: GenericClient>(
 
 #[async_trait]
 impl Store for PgStore {
-    async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)> {
+    async fn recognition_state(&self) -> Result<State> {
         // The table is loaded (and kept) by the change feed; this answers from the database.
         self.read(|c| async move { recognition_rows(&c).await })
             .await

@@ -26,7 +26,7 @@ use crate::domain::{
     Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord,
     SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Change, Recognizer, Target};
+use crate::recognition::{Change, Recognizer, State, StateBuilder, Target};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
 
@@ -442,7 +442,7 @@ fn load_account(conn: &Connection, sid: &AccountSid) -> Result<Option<Account>> 
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn recognition_state(&self) -> Result<(Vec<Target>, Vec<(Network, SipDomainSid)>)> {
+    async fn recognition_state(&self) -> Result<State> {
         self.read(|conn| {
             let mut domains = Vec::new();
             let mut st = conn.prepare("SELECT sid, account_sid, domain_name FROM sip_domains")?;
@@ -457,21 +457,18 @@ impl Store for SqliteStore {
                     domain_name: r.get(2)?,
                 });
             }
-            let mut mappings = Vec::new();
+            let mut state = StateBuilder::new(domains);
             let mut st = conn
                 .prepare("SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                let domain: String = r.get(2)?;
-                mappings.push((
-                    Network {
-                        addr: r.get(0)?,
-                        prefix: r.get(1)?,
-                    },
-                    SipDomainSid::parse(&domain).ok_or_else(|| bad_value(2, "sip domain sid"))?,
-                ));
+                let net = Network {
+                    addr: r.get(0)?,
+                    prefix: r.get(1)?,
+                };
+                state.mapping(net, r.get_ref(2)?.as_str().unwrap_or_default());
             }
-            Ok((domains, mappings))
+            Ok(state.finish())
         })
     }
 

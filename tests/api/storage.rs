@@ -316,9 +316,9 @@ async fn story(store: Arc<dyn Store>) {
     );
 
     // Recognition state as storage sees it matches the table.
-    let (domains, mappings) = s.recognition_state().await.unwrap();
-    assert!(domains.iter().any(|t| t.domain_sid == d2));
-    assert_eq!(mappings.len(), 1);
+    let state = s.recognition_state().await.unwrap();
+    assert!(state.domains.iter().any(|t| t.domain_sid == d2));
+    assert_eq!(state.mappings.len(), 1);
 }
 
 /// Maps every record to `d` at the same moment, each from its own task.
