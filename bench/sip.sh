@@ -10,7 +10,7 @@
 #        sipmap    with N networks (40 % /32, 30 % /24, 30 % /16../31) + 127.0.0.1/32 mapped
 #        kam-1m    Kamailio with the same N networks in its address file (max_subnets raised)
 #        kam-peers Kamailio with the 101,003-row table of peers.md
-#        kam-small Kamailio with the 3-row table of peers.md (reproduces peers.md's ~15k/s)
+#        kam-small Kamailio with the 3-row table of peers.md (peers.md's baseline)
 #      on the 200 path (source 127.0.0.1, mapped) and the unmatched path (source 127.0.0.2: sipmap
 #      404, Kamailio 403), recording achieved rate, failed/lost calls, OPTIONS retransmissions, SIPp's
 #      own CPU, and the servers' CPU time (utime+stime of every server process) per answered request.
@@ -18,7 +18,8 @@
 #      (median of SIP_BENCH_STARTS), and VmHWM; the same for Kamailio with the same table, plus
 #      Kamailio's permissions.addressReload time (its only way to change the table).
 #   3. API-to-edge propagation: SIP_BENCH_TRIALS creates and deletes of a mapping for a fresh
-#      127.1.x.y/32 through the HTTP API while polling OPTIONS from that address.
+#      127.1.x.y/32 through the HTTP API while polling OPTIONS from that address; the same for a /8
+#      and a /1; and the API latency of mapping wide networks over the populated table.
 #
 # Environment (defaults in brackets):
 #   SIP_BENCH_QUICK [0]          1 = smoke-run defaults for everything below
