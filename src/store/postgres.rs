@@ -796,6 +796,89 @@ async fn require_domain<C: GenericClient>(
     .ok_or_else(|| StoreError::NotFound(Missing::SipDomain(account.clone(), sid.to_string())))
 }
 
+/// A resource that mappings reference, and so cannot be deleted while they do.
+#[derive(Debug, Clone, Copy)]
+enum Referenced {
+    IpRecord,
+    SipDomain,
+}
+
+impl Referenced {
+    fn table(self) -> &'static str {
+        match self {
+            Self::IpRecord => "ip_records",
+            Self::SipDomain => "sip_domains",
+        }
+    }
+
+    /// The column of `source_ip_mappings` that points at it.
+    fn column(self) -> &'static str {
+        match self {
+            Self::IpRecord => "ip_record_sid",
+            Self::SipDomain => "sip_domain_sid",
+        }
+    }
+
+    fn in_use(self, sid: &str, mapping: &str) -> StoreError {
+        match self {
+            Self::IpRecord => StoreError::record_in_use(sid, mapping),
+            Self::SipDomain => StoreError::domain_in_use(sid, mapping),
+        }
+    }
+}
+
+impl PgStore {
+    /// Deletes `sid` of `account` unless a mapping references it; `missing` is the error when it
+    /// does not exist. When another node maps it between the check and the delete, the foreign
+    /// key refuses the delete and the answer is the same 409 as if the mapping had been seen.
+    async fn delete_unreferenced(
+        &self,
+        kind: Referenced,
+        missing: Missing,
+        account: &AccountSid,
+        sid: &str,
+    ) -> Result<()> {
+        let (account, owned) = (account.clone(), sid.to_owned());
+        let result = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let sid = owned;
+                    if get_one(tx, kind.table(), "sid", account.as_str(), &sid, |_| Ok(()))
+                        .await?
+                        .is_none()
+                    {
+                        return Err(StoreError::NotFound(missing));
+                    }
+                    if let Some(mapping) = referencing_mapping(tx, kind.column(), &sid).await? {
+                        return Err(kind.in_use(&sid, &mapping));
+                    }
+                    tx.execute(
+                        &format!("DELETE FROM {} WHERE sid = $1", kind.table()),
+                        &[&sid],
+                    )
+                    .await
+                    .map_err(violation)?;
+                    let changes = match kind {
+                        Referenced::SipDomain => {
+                            vec![Change::DomainRemoved(parse_sid(&sid, SipDomainSid::parse)?)]
+                        }
+                        Referenced::IpRecord => vec![],
+                    };
+                    Ok(((), changes))
+                })
+            })
+            .await;
+        if !matches!(result, Err(StoreError::Violation(_))) {
+            return result;
+        }
+        let mapping = self
+            .read(|c| async move { referencing_mapping(&c, kind.column(), sid).await })
+            .await?
+            .unwrap_or_default();
+        Err(kind.in_use(sid, &mapping))
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn recognition_state(&self) -> Result<State> {
@@ -1106,44 +1189,13 @@ impl Store for PgStore {
     }
 
     async fn delete_ip_record(&self, account: &AccountSid, sid: &str) -> Result<()> {
-        let (account, sid) = (account.clone(), sid.to_owned());
-        let result = self
-            .write({
-                let (account, sid) = (account.clone(), sid.clone());
-                move |tx| {
-                    Box::pin(async move {
-                        if get_one(tx, "ip_records", "sid", account.as_str(), &sid, |_| Ok(()))
-                            .await?
-                            .is_none()
-                        {
-                            return Err(StoreError::NotFound(Missing::IpRecord(sid)));
-                        }
-                        if let Some(mapping) =
-                            referencing_mapping(tx, "ip_record_sid", &sid).await?
-                        {
-                            return Err(StoreError::record_in_use(&sid, &mapping));
-                        }
-                        tx.execute("DELETE FROM ip_records WHERE sid = $1", &[&sid])
-                            .await
-                            .map_err(violation)?;
-                        Ok(((), vec![]))
-                    })
-                }
-            })
-            .await;
-        // A mapping committed by another node between the check and the delete: the foreign
-        // key refused the delete; report it exactly as if it had been seen.
-        if !matches!(result, Err(StoreError::Violation(_))) {
-            return result;
-        }
-        let mapping = self
-            .read(|c| {
-                let sid = sid.clone();
-                async move { referencing_mapping(&c, "ip_record_sid", &sid).await }
-            })
-            .await?
-            .unwrap_or_default();
-        Err(StoreError::record_in_use(&sid, &mapping))
+        self.delete_unreferenced(
+            Referenced::IpRecord,
+            Missing::IpRecord(sid.to_owned()),
+            account,
+            sid,
+        )
+        .await
     }
 
     async fn create_sip_domain(&self, domain: SipDomain) -> Result<SipDomain> {
@@ -1222,43 +1274,13 @@ impl Store for PgStore {
     }
 
     async fn delete_sip_domain(&self, account: &AccountSid, sid: &str) -> Result<()> {
-        let (account, sid) = (account.clone(), sid.to_owned());
-        let result = self
-            .write({
-                let (account, sid) = (account.clone(), sid.clone());
-                move |tx| {
-                    Box::pin(async move {
-                        if get_one(tx, "sip_domains", "sid", account.as_str(), &sid, |_| Ok(()))
-                            .await?
-                            .is_none()
-                        {
-                            return Err(StoreError::NotFound(Missing::SipDomain(account, sid)));
-                        }
-                        if let Some(mapping) =
-                            referencing_mapping(tx, "sip_domain_sid", &sid).await?
-                        {
-                            return Err(StoreError::domain_in_use(&sid, &mapping));
-                        }
-                        tx.execute("DELETE FROM sip_domains WHERE sid = $1", &[&sid])
-                            .await
-                            .map_err(violation)?;
-                        let change = Change::DomainRemoved(parse_sid(&sid, SipDomainSid::parse)?);
-                        Ok(((), vec![change]))
-                    })
-                }
-            })
-            .await;
-        if !matches!(result, Err(StoreError::Violation(_))) {
-            return result;
-        }
-        let mapping = self
-            .read(|c| {
-                let sid = sid.clone();
-                async move { referencing_mapping(&c, "sip_domain_sid", &sid).await }
-            })
-            .await?
-            .unwrap_or_default();
-        Err(StoreError::domain_in_use(&sid, &mapping))
+        self.delete_unreferenced(
+            Referenced::SipDomain,
+            Missing::SipDomain(account.clone(), sid.to_owned()),
+            account,
+            sid,
+        )
+        .await
     }
 
     async fn create_mapping(
