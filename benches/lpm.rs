@@ -169,6 +169,24 @@ fn main() {
         trie_bytes as f64 / n as f64
     );
     println!("ratio sipmap / prefix-trie: {:.2}x", ours_m / theirs_m);
+
+    // Publishing one change of a very wide network (it touches half of all slots) on the full table.
+    let mut wide = Vec::new();
+    for i in 0..6 {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            builder.insert(0x8000_0000, 1, 7);
+        } else {
+            builder.remove(0x8000_0000, 1);
+        }
+        black_box(builder.publish());
+        wide.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "publish after adding or removing 128.0.0.0/1 on the full table: median {:.2} ms, max {:.2} ms",
+        median(wide.clone()),
+        wide.iter().cloned().fold(0.0, f64::max)
+    );
     println!(
         "snapshot alone: {:.1} bytes per network",
         table.heap_bytes() as f64 / n as f64

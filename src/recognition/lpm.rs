@@ -22,6 +22,9 @@ use std::sync::Arc;
 
 /// The value a lookup returns when nothing matches.
 pub const NONE: u32 = u32::MAX;
+/// Inside a slot's intervals: "whatever covers the whole slot", kept in the slot itself so that a
+/// change of a short prefix only rewrites that one number per slot. Values must stay below it.
+const INHERIT: u32 = u32::MAX - 1;
 
 /// The low bits of a key, below its slot.
 pub trait Rest: Copy + Ord + Debug + Send + Sync + 'static {
@@ -139,15 +142,17 @@ fn sub_lookup<R: Rest>(sub: &[(R, u32)], rest: R) -> u32 {
 
 #[derive(Debug)]
 enum Slot<K: Key> {
+    /// The slot's default for the whole slot (no longer prefix inside).
     Leaf(u32),
-    Sub(Sub<K>),
+    /// The slot's default (what short prefixes give it) and its intervals.
+    Sub(u32, Sub<K>),
 }
 
 impl<K: Key> Clone for Slot<K> {
     fn clone(&self) -> Self {
         match self {
             Self::Leaf(v) => Self::Leaf(*v),
-            Self::Sub(s) => Self::Sub(s.clone()),
+            Self::Sub(d, s) => Self::Sub(*d, s.clone()),
         }
     }
 }
@@ -191,7 +196,10 @@ impl<K: Key> Lpm<K> {
         let chunk = &self.chunks[usize::from(slot >> 8)];
         let v = match &chunk.slots[usize::from(slot & 0xff)] {
             Slot::Leaf(v) => *v,
-            Slot::Sub(sub) => sub_lookup(sub, key.rest()),
+            Slot::Sub(default, sub) => match sub_lookup(sub, key.rest()) {
+                INHERIT => *default,
+                v => v,
+            },
         };
         (v != NONE).then_some(v)
     }
@@ -216,7 +224,7 @@ impl<K: Key> Lpm<K> {
             }
             total += chunk.slots.len() * size_of::<Slot<K>>() + 2 * size_of::<usize>();
             for slot in chunk.slots.iter() {
-                if let Slot::Sub(sub) = slot {
+                if let Slot::Sub(_, sub) = slot {
                     total += 2 * size_of::<usize>() + std::mem::size_of_val(&sub[..]);
                 }
             }
@@ -232,7 +240,12 @@ pub struct LpmBuilder<K: Key> {
     long: BTreeMap<(K, u8), u32>,
     /// Prefixes of at most the slot width.
     short: HashMap<(K, u8), u32>,
-    dirty: BTreeSet<u16>,
+    /// Per slot, the value of the most specific short prefix covering it.
+    defaults: Vec<u32>,
+    /// Slots whose long prefixes changed (rebuilt on publish).
+    dirty_long: BTreeSet<u16>,
+    /// Slots whose default may have changed (only that number is rewritten on publish).
+    dirty_default: BTreeSet<u16>,
     current: Arc<Lpm<K>>,
 }
 
@@ -241,15 +254,19 @@ impl<K: Key> Default for LpmBuilder<K> {
         Self {
             long: BTreeMap::new(),
             short: HashMap::new(),
-            dirty: BTreeSet::new(),
+            defaults: vec![NONE; 1 << SLOT_BITS],
+            dirty_long: BTreeSet::new(),
+            dirty_default: BTreeSet::new(),
             current: Arc::new(Lpm::empty()),
         }
     }
 }
 
 impl<K: Key> LpmBuilder<K> {
-    /// Sets the value of prefix `net/len` (host bits of `net` are ignored).
+    /// Sets the value of prefix `net/len` (host bits of `net` are ignored). Values must be below
+    /// `u32::MAX - 1`.
     pub fn insert(&mut self, net: K, len: u8, value: u32) {
+        debug_assert!(value < INHERIT, "value {value} is reserved");
         let len = len.min(K::BITS);
         let net = net.network(len);
         if len > SLOT_BITS {
@@ -286,26 +303,70 @@ impl<K: Key> LpmBuilder<K> {
     }
 
     fn mark(&mut self, net: K, len: u8) {
-        let first = net.slot();
-        if len >= SLOT_BITS {
-            self.dirty.insert(first);
+        if len > SLOT_BITS {
+            self.dirty_long.insert(net.slot());
         } else {
-            let last = net.broadcast(len).slot();
-            self.dirty.extend(first..=last);
+            self.refresh_defaults(net, len);
         }
+    }
+
+    /// Recomputes the defaults of the slots under the short prefix `net/len`: the most specific
+    /// short prefix of at most `len` bits covering them, then every longer short prefix inside,
+    /// shortest first.
+    fn refresh_defaults(&mut self, net: K, len: u8) {
+        let (first, last) = (
+            usize::from(net.slot()),
+            usize::from(net.broadcast(len).slot()),
+        );
+        let base = (0..=len)
+            .rev()
+            .find_map(|l| self.short.get(&(net.network(l), l)).copied())
+            .unwrap_or(NONE);
+        self.defaults[first..=last].fill(base);
+        let mut inner: Vec<(u8, usize, usize, u32)> = self
+            .short
+            .iter()
+            .filter(|((n, l), _)| *l > len && n.network(len) == net)
+            .map(|((n, l), v)| {
+                let (a, b) = (usize::from(n.slot()), usize::from(n.broadcast(*l).slot()));
+                (*l, a, b, *v)
+            })
+            .collect();
+        inner.sort_unstable();
+        for (_, a, b, v) in inner {
+            self.defaults[a..=b].fill(v);
+        }
+        self.dirty_default
+            .extend(net.slot()..=net.broadcast(len).slot());
     }
 
     /// Rebuilds the slots changed since the last publish and returns the new snapshot.
     pub fn publish(&mut self) -> Arc<Lpm<K>> {
-        if self.dirty.is_empty() {
+        if self.dirty_long.is_empty() && self.dirty_default.is_empty() {
             return self.current.clone();
         }
         let mut chunks: Vec<Arc<Chunk<K>>> = self.current.chunks.to_vec();
-        let dirty = std::mem::take(&mut self.dirty);
-        for slot in dirty {
+        let long = std::mem::take(&mut self.dirty_long);
+        for &slot in &long {
             let built = self.build_slot(slot);
             let chunk = Arc::make_mut(&mut chunks[usize::from(slot >> 8)]);
             chunk.slots[usize::from(slot & 0xff)] = built;
+        }
+        for slot in std::mem::take(&mut self.dirty_default) {
+            if long.contains(&slot) {
+                continue;
+            }
+            let value = self.defaults[usize::from(slot)];
+            let (hi, lo) = (usize::from(slot >> 8), usize::from(slot & 0xff));
+            let unchanged = match &chunks[hi].slots[lo] {
+                Slot::Leaf(v) | Slot::Sub(v, _) => *v == value,
+            };
+            if unchanged {
+                continue;
+            }
+            match &mut Arc::make_mut(&mut chunks[hi]).slots[lo] {
+                Slot::Leaf(v) | Slot::Sub(v, _) => *v = value,
+            }
         }
         self.current = Arc::new(Lpm {
             chunks: chunks.into_boxed_slice(),
@@ -319,20 +380,8 @@ impl<K: Key> LpmBuilder<K> {
         self.current.clone()
     }
 
-    /// The value covering the whole of `slot`: the most specific short prefix containing it.
-    fn slot_default(&self, slot: u16) -> u32 {
-        if self.short.is_empty() {
-            return NONE;
-        }
-        let start = K::slot_start(slot);
-        (0..=SLOT_BITS)
-            .rev()
-            .find_map(|len| self.short.get(&(start.network(len), len)).copied())
-            .unwrap_or(NONE)
-    }
-
     fn build_slot(&self, slot: u16) -> Slot<K> {
-        let default = self.slot_default(slot);
+        let default = self.defaults[usize::from(slot)];
         let start = K::slot_start(slot);
         let end = start.broadcast(SLOT_BITS);
         let mut prefixes = self.long.range((start, 0)..=(end, u8::MAX)).peekable();
@@ -340,7 +389,7 @@ impl<K: Key> LpmBuilder<K> {
             return Slot::Leaf(default);
         }
         let mut starts: Vec<K::Rest> = vec![K::Rest::ZERO];
-        let mut values: Vec<u32> = vec![default];
+        let mut values: Vec<u32> = vec![INHERIT];
         let emit = |at: K::Rest, value: u32, starts: &mut Vec<K::Rest>, values: &mut Vec<u32>| {
             if starts.last() == Some(&at) {
                 let n = values.len();
@@ -356,7 +405,7 @@ impl<K: Key> LpmBuilder<K> {
             }
         };
         // Stack of enclosing prefixes: (last address, value).
-        let mut stack: Vec<(K::Rest, u32)> = vec![(end.rest(), default)];
+        let mut stack: Vec<(K::Rest, u32)> = vec![(end.rest(), INHERIT)];
         for (&(net, len), &value) in prefixes {
             let (lo, hi) = (net.rest(), net.broadcast(len).rest());
             while stack.len() > 1 && stack[stack.len() - 1].0 < lo {
@@ -378,10 +427,12 @@ impl<K: Key> LpmBuilder<K> {
                 emit(next, parent, &mut starts, &mut values);
             }
         }
-        if starts.len() == 1 {
-            return Slot::Leaf(values[0]);
+        // A leaf always means "the slot's default", so that a default change can rewrite it; a
+        // slot that long prefixes cover entirely stays a one-interval Sub.
+        if starts.len() == 1 && values[0] == INHERIT {
+            return Slot::Leaf(default);
         }
-        Slot::Sub(starts.into_iter().zip(values).collect())
+        Slot::Sub(default, starts.into_iter().zip(values).collect())
     }
 }
 
@@ -424,6 +475,24 @@ mod tests {
         assert_eq!(t3.lookup(ip("192.168.1.1")), Some(9));
         assert_eq!(t3.lookup(ip("10.1.2.3")), Some(4));
         assert_eq!(t3.len(), 4);
+    }
+
+    #[test]
+    fn a_slot_covered_by_long_prefixes_keeps_them_when_a_short_prefix_changes() {
+        // Found by the property test: two /17s cover a whole /16 slot; adding a /0 afterwards
+        // must only change the slot's default, not the /17s' answer.
+        let mut b = LpmBuilder::<u32>::default();
+        b.insert(0xfffe_0000, 17, 3);
+        b.insert(0xfffe_8000, 17, 3);
+        b.publish();
+        b.insert(0, 0, 1);
+        let t = b.publish();
+        assert_eq!(t.lookup(0xfffe_0000), Some(3));
+        assert_eq!(t.lookup(0xffff_0000), Some(1));
+        b.remove(0, 0);
+        let t = b.publish();
+        assert_eq!(t.lookup(0xfffe_9000), Some(3));
+        assert_eq!(t.lookup(0xffff_0000), None);
     }
 
     #[test]
