@@ -13,7 +13,7 @@ use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
 use crate::sip::SipServer;
 use crate::sip::metrics::Metrics;
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoreOptions};
 
 /// What `sipmap serve` needs.
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub sip_listen: Option<String>,
     /// Where recognised SIP requests are forwarded (`HOST:PORT`).
     pub sip_upstream: Option<String>,
+    /// Storage options (size limit, change-log retention).
+    pub store: StoreOptions,
 }
 
 /// A bound, ready server.
@@ -42,7 +44,7 @@ pub struct App {
 impl App {
     /// Opens storage and binds the HTTP listener.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
-        let store = store::connect(&config.database_url).await?;
+        let store = store::connect_with(&config.database_url, &config.store).await?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -159,15 +161,19 @@ pub async fn ensure_initial_account(
     }
     let sid = AccountSid::generate();
     let token = AuthToken::generate();
-    store
-        .create_account(NewAccount {
+    // Atomic: of several nodes starting together on an empty database, exactly one creates it.
+    let created = store
+        .create_first_account(NewAccount {
             sid: sid.clone(),
             owner_sid: None,
             friendly_name: "sipmap".into(),
             credential: token.hash(),
         })
         .await?;
-    Ok(InitialAccount::Created(sid, token))
+    Ok(match created {
+        Some(_) => InitialAccount::Created(sid, token),
+        None => InitialAccount::Existing,
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -9,7 +9,7 @@ use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutd
 use crate::auth_token::AuthToken;
 use crate::domain::NewAccount;
 use crate::sid::AccountSid;
-use crate::store;
+use crate::store::{self, StoreOptions};
 
 /// A self-hosted, Twilio-compatible Source IP Mappings service.
 #[derive(Debug, Parser)]
@@ -89,6 +89,19 @@ pub struct ServeArgs {
     /// without it they are answered `480 Temporarily Unavailable`.
     #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
     pub sip_upstream: Option<String>,
+    /// SQLite only: the largest size in bytes the database file may grow to. Writes beyond it
+    /// are refused with 503 (as on a full disk) and `/healthz` reports it; reads go on.
+    #[arg(long, env = "SIPMAP_MAX_DATABASE_BYTES", value_name = "BYTES")]
+    pub max_database_bytes: Option<u64>,
+    /// PostgreSQL only: how long the cluster's change log keeps an entry. A node cut off for
+    /// less than this catches up from the log; one away for longer reloads its table in full.
+    #[arg(
+        long,
+        env = "SIPMAP_CHANGE_LOG_RETENTION_SECS",
+        value_name = "SECONDS",
+        default_value_t = 600
+    )]
+    pub change_log_retention_secs: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(
         long,
@@ -151,6 +164,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         domain_suffix: args.domain_suffix,
         sip_listen: args.sip_listen,
         sip_upstream: args.sip_upstream,
+        store: StoreOptions {
+            max_database_bytes: args.max_database_bytes,
+            change_log_retention: Some(std::time::Duration::from_secs(
+                args.change_log_retention_secs,
+            )),
+        },
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();

@@ -7,7 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::Invalid;
+use crate::domain::{Conflict, Invalid};
 use crate::store::{Missing, StoreError};
 
 /// Maximum accepted request body, in bytes.
@@ -49,6 +49,12 @@ pub enum ApiError {
     /// Storage cannot be reached at the moment.
     #[error("Service Unavailable")]
     Unavailable,
+    /// Storage is reachable but cannot write (disk full or failing); nothing was changed.
+    #[error("Service Unavailable: storage is full or failing, so nothing was written")]
+    StorageExhausted,
+    /// The account a write belongs to is suspended or closed.
+    #[error("Account {0} is not active")]
+    AccountNotActive(String),
     /// A fault inside sipmap; the cause is logged, never returned.
     #[error("Internal Server Error")]
     Internal(String),
@@ -76,7 +82,8 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 20004),
             Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 20413),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, 20503),
+            Self::Unavailable | Self::StorageExhausted => (StatusCode::SERVICE_UNAVAILABLE, 20503),
+            Self::AccountNotActive(_) => (StatusCode::FORBIDDEN, 10001),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 20500),
         }
     }
@@ -124,7 +131,12 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(missing) => Self::NotFound(missing_path(&missing)),
             StoreError::Invalid(invalid) => invalid.into(),
-            StoreError::Conflict(msg) => Self::Conflict(msg),
+            StoreError::Conflict(conflict) => Self::Conflict(conflict_message(&conflict)),
+            StoreError::AccountNotActive(sid) => Self::AccountNotActive(sid.to_string()),
+            StoreError::Exhausted(cause) => {
+                tracing::error!(error.cause = %cause, "storage is full or failing");
+                Self::StorageExhausted
+            }
             StoreError::DomainTaken(name) => {
                 Self::InvalidDomain(format!("{name} is already in use"))
             }
@@ -147,6 +159,29 @@ impl From<Invalid> for ApiError {
             Invalid::Value(name, reason) => Self::InvalidParameter { name, reason },
             Invalid::Domain(reason) => Self::InvalidDomain(reason),
         }
+    }
+}
+
+/// The client-facing sentence of a refused write.
+fn conflict_message(c: &Conflict) -> String {
+    match c {
+        Conflict::RecordInUse { record, mapping } => {
+            format!("IP Record {record} is still referenced by Source IP Mapping {mapping}")
+        }
+        Conflict::DomainInUse { domain, mapping } => {
+            format!("SIP Domain {domain} is still referenced by Source IP Mapping {mapping}")
+        }
+        Conflict::RecordMapped { record, mapping } => {
+            format!("IP Record {record} is already mapped by Source IP Mapping {mapping}")
+        }
+        Conflict::NetworkMapped { network, record } => {
+            format!("Network {network} of IP Record {record} is already mapped")
+        }
+        Conflict::NetworkOverlaps { network, record } => format!(
+            "Network {network} of IP Record {record} overlaps a network that another account \
+             has mapped; networks may overlap only within one account, its parent and its \
+             subaccounts"
+        ),
     }
 }
 

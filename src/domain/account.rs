@@ -1,5 +1,6 @@
 //! Accounts: who owns resources and who may call the API.
 
+use super::Invalid;
 use crate::sid::AccountSid;
 
 /// Whether an account may be used.
@@ -58,6 +59,64 @@ impl Account {
     }
 }
 
+/// What a status change does to an account's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    /// Nothing changes status (no status sent, or the same one).
+    Unchanged,
+    /// Active to suspended: its SIP domains and mappings leave recognition, and stay stored.
+    Suspend,
+    /// Suspended to active: its SIP domains and mappings are recognised again.
+    Reactivate,
+    /// To closed, which is final: its mappings and SIP domains are deleted, which frees their
+    /// networks and domain names for other accounts. `was_active` says whether they were
+    /// recognised until now.
+    Close {
+        /// Whether the account was active (and so recognised) before.
+        was_active: bool,
+    },
+}
+
+impl Account {
+    /// Decides a requested status change. Only a subaccount's status can change, and a closed
+    /// account stays closed.
+    pub fn status_change(&self, requested: Option<AccountStatus>) -> Result<StatusChange, Invalid> {
+        use AccountStatus::{Active, Closed, Suspended};
+        let Some(to) = requested else {
+            return Ok(StatusChange::Unchanged);
+        };
+        if self.owner_sid.is_none() && to != self.status {
+            return Err(Invalid::Value(
+                "Status",
+                "the status of a top-level account cannot be changed".into(),
+            ));
+        }
+        Ok(match (self.status, to) {
+            (from, to) if from == to => StatusChange::Unchanged,
+            (Closed, _) => {
+                return Err(Invalid::Value(
+                    "Status",
+                    "a closed account cannot be reopened".into(),
+                ));
+            }
+            (Active, Suspended) => StatusChange::Suspend,
+            (Suspended, Active) => StatusChange::Reactivate,
+            (from, Closed) => StatusChange::Close {
+                was_active: from == Active,
+            },
+            (Active, Active) | (Suspended, Suspended) => StatusChange::Unchanged,
+        })
+    }
+
+    /// Whether `other` is in this account's family: itself, its parent or one of its
+    /// subaccounts. Networks may overlap only within a family.
+    pub fn is_family_of(&self, other: &AccountSid, other_owner: Option<&AccountSid>) -> bool {
+        other == &self.sid
+            || self.owner_sid.as_ref() == Some(other)
+            || other_owner == Some(&self.sid)
+    }
+}
+
 /// What is needed to create an account. The token itself is never stored, only its hash.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -69,4 +128,69 @@ pub struct NewAccount {
     pub friendly_name: String,
     /// The salted hash of its auth token.
     pub credential: crate::auth_token::TokenHash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(n: u8, owner: Option<u8>, status: AccountStatus) -> Account {
+        let sid = |n: u8| AccountSid::parse(&format!("AC{n:032x}")).unwrap();
+        Account {
+            sid: sid(n),
+            owner_sid: owner.map(sid),
+            friendly_name: String::new(),
+            status,
+            date_created: 0,
+            date_updated: 0,
+        }
+    }
+
+    #[test]
+    fn closed_is_final_and_top_level_accounts_keep_their_status() {
+        use AccountStatus::*;
+        let sub = |s| account(2, Some(1), s);
+        assert_eq!(sub(Active).status_change(None), Ok(StatusChange::Unchanged));
+        assert_eq!(
+            sub(Active).status_change(Some(Suspended)),
+            Ok(StatusChange::Suspend)
+        );
+        assert_eq!(
+            sub(Suspended).status_change(Some(Active)),
+            Ok(StatusChange::Reactivate)
+        );
+        assert_eq!(
+            sub(Active).status_change(Some(Closed)),
+            Ok(StatusChange::Close { was_active: true })
+        );
+        assert_eq!(
+            sub(Suspended).status_change(Some(Closed)),
+            Ok(StatusChange::Close { was_active: false })
+        );
+        assert_eq!(
+            sub(Closed).status_change(Some(Closed)),
+            Ok(StatusChange::Unchanged)
+        );
+        for to in [Active, Suspended] {
+            assert!(sub(Closed).status_change(Some(to)).is_err());
+        }
+        let top = account(1, None, Active);
+        assert!(top.status_change(Some(Suspended)).is_err());
+        assert!(top.status_change(Some(Closed)).is_err());
+        assert_eq!(top.status_change(Some(Active)), Ok(StatusChange::Unchanged));
+    }
+
+    #[test]
+    fn a_family_is_the_account_its_parent_and_its_subaccounts() {
+        let parent = account(1, None, AccountStatus::Active);
+        let sub = account(2, Some(1), AccountStatus::Active);
+        let sibling = account(3, Some(1), AccountStatus::Active);
+        let stranger = account(4, None, AccountStatus::Active);
+        assert!(parent.is_family_of(&sub.sid, sub.owner_sid.as_ref()));
+        assert!(sub.is_family_of(&parent.sid, None));
+        assert!(sub.is_family_of(&sub.sid, sub.owner_sid.as_ref()));
+        assert!(!sub.is_family_of(&sibling.sid, sibling.owner_sid.as_ref()));
+        assert!(!parent.is_family_of(&stranger.sid, None));
+        assert!(!stranger.is_family_of(&sub.sid, sub.owner_sid.as_ref()));
+    }
 }

@@ -17,16 +17,41 @@ pub struct Network {
 impl Network {
     /// The network of `addr` with `prefix` bits (host bits cleared).
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Self {
-        let bits = u32::from(addr);
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix))
-        };
         Self {
-            addr: bits & mask,
+            addr: u32::from(addr) & mask(prefix),
             prefix,
         }
+    }
+}
+
+impl Network {
+    /// The last address inside the network.
+    pub fn last(&self) -> u32 {
+        self.addr | !mask(self.prefix)
+    }
+
+    /// Whether the two networks share an address: for CIDR blocks, one contains the other.
+    pub fn overlaps(&self, other: &Network) -> bool {
+        self.addr <= other.last() && other.addr <= self.last()
+    }
+
+    /// Every strictly larger network that contains this one (prefix lengths 1 to `prefix - 1`).
+    /// With the networks whose first address lies inside this one, they are all the networks
+    /// that overlap it; storage looks both up by index.
+    pub fn supernets(&self) -> impl Iterator<Item = Network> + '_ {
+        (1..self.prefix).map(|p| Network {
+            addr: self.addr & mask(p),
+            prefix: p,
+        })
+    }
+}
+
+/// The netmask of a prefix length.
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
     }
 }
 
@@ -138,6 +163,28 @@ mod tests {
         assert_eq!(n.to_string(), "10.2.3.4/30");
         let n = Network::new("255.255.255.255".parse().unwrap(), 1);
         assert_eq!(n.to_string(), "128.0.0.0/1");
+    }
+
+    #[test]
+    fn overlap_is_containment_and_supernets_are_every_container() {
+        let net = |s: &str, p| Network::new(s.parse().unwrap(), p);
+        let a = net("10.1.2.0", 24);
+        assert_eq!(
+            a.last(),
+            u32::from("10.1.2.255".parse::<Ipv4Addr>().unwrap())
+        );
+        assert!(a.overlaps(&net("10.1.2.7", 32)));
+        assert!(a.overlaps(&net("10.0.0.0", 8)));
+        assert!(net("0.0.0.0", 1).overlaps(&a));
+        assert!(!a.overlaps(&net("10.1.3.0", 24)));
+        assert!(!net("128.0.0.0", 1).overlaps(&a));
+        let sup: Vec<Network> = net("10.1.2.0", 24).supernets().collect();
+        assert_eq!(sup.len(), 23);
+        assert_eq!(sup[0], net("0.0.0.0", 1));
+        assert_eq!(sup[7], net("10.0.0.0", 8));
+        assert!(sup.iter().all(|s| s.overlaps(&a) && s.prefix < 24));
+        assert_eq!(net("1.2.3.4", 32).last(), net("1.2.3.4", 32).addr);
+        assert_eq!(net("0.0.0.0", 1).last(), 0x7fff_ffff);
     }
 
     #[test]

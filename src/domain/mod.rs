@@ -8,7 +8,7 @@ pub mod ip_record;
 pub mod mapping;
 pub mod sip_domain;
 
-pub use account::{Account, AccountStatus, NewAccount};
+pub use account::{Account, AccountStatus, NewAccount, StatusChange};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
 pub use sip_domain::{SipDomain, SipDomainPatch};
@@ -31,6 +31,52 @@ pub enum Invalid {
     /// A SIP domain name is not acceptable.
     #[error("invalid domain: {0}")]
     Domain(String),
+}
+
+/// A write refused because it would break a uniqueness, reference or tenancy rule (409). SIDs
+/// named here belong to the caller; another account's resources are never named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// Deleting an IP record that a mapping references.
+    #[error("IP record {record} is referenced by mapping {mapping}")]
+    RecordInUse {
+        /// The record.
+        record: String,
+        /// The mapping that references it.
+        mapping: String,
+    },
+    /// Deleting a SIP domain that a mapping references.
+    #[error("SIP domain {domain} is referenced by mapping {mapping}")]
+    DomainInUse {
+        /// The domain.
+        domain: String,
+        /// The mapping that references it.
+        mapping: String,
+    },
+    /// Mapping an IP record that is mapped already.
+    #[error("IP record {record} is mapped by {mapping}")]
+    RecordMapped {
+        /// The record.
+        record: String,
+        /// The mapping that maps it.
+        mapping: String,
+    },
+    /// Mapping a network that is mapped already (by any account).
+    #[error("network {network} of {record} is mapped")]
+    NetworkMapped {
+        /// The network.
+        network: Network,
+        /// The caller's record that covers it.
+        record: String,
+    },
+    /// Mapping a network that overlaps one mapped by an account outside the caller's family.
+    #[error("network {network} of {record} overlaps another account's network")]
+    NetworkOverlaps {
+        /// The network.
+        network: Network,
+        /// The caller's record that covers it.
+        record: String,
+    },
 }
 
 /// A required, non-empty parameter.

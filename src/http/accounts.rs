@@ -228,19 +228,6 @@ async fn update(
     let sid = instance(&app, &caller, &file, uri.path()).await?;
     let name = friendly_name(&form, "FriendlyName", 64)?;
     let status = status_param(&form)?;
-    if status.is_some() {
-        let target = app
-            .store
-            .get_account(&sid)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(uri.path().to_owned()))?;
-        if target.owner_sid.is_none() {
-            return Err(ApiError::invalid(
-                "Status",
-                "the status of a top-level account cannot be changed",
-            ));
-        }
-    }
     let account = app.store.update_account(&sid, name, status).await?;
     Ok(json(StatusCode::OK, &view(&account, None)))
 }

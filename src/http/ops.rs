@@ -17,6 +17,7 @@ use super::{AppState, json};
 use crate::domain::Params;
 use crate::error::ApiError;
 use crate::sip::message::SipUri;
+use crate::store::StoreError;
 
 /// Routes of the operator endpoints.
 pub fn router() -> Router<AppState> {
@@ -66,11 +67,17 @@ async fn health(State(app): State<AppState>) -> Response {
         ),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
+            let reason = match e {
+                StoreError::Exhausted(_) => {
+                    "storage is full or failing: the last write could not be stored"
+                }
+                _ => "the database cannot be reached",
+            };
             json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &serde_json::json!({
                     "status": "unhealthy",
-                    "reason": "the database cannot be reached",
+                    "reason": reason,
                     "recognition_networks": networks,
                 }),
             )

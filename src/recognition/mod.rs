@@ -63,6 +63,36 @@ pub enum Change {
     MappingRemoved(Network),
 }
 
+/// Everything recognition knows of one account: its SIP domains and its mapped networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountRows {
+    /// Its SIP domains.
+    pub domains: Vec<Target>,
+    /// Its mapped networks and their domains.
+    pub mappings: Vec<(Network, SipDomainSid)>,
+}
+
+/// The changes that take one account's SIP domains and mapped networks out of the table
+/// (`recognised == false`, when it is suspended or closed) or put them back (when it is
+/// reactivated). Networks leave before their domains and domains arrive before their networks, so
+/// no network ever points at a missing domain.
+pub fn account_changes(rows: AccountRows, recognised: bool) -> Vec<Change> {
+    let AccountRows { domains, mappings } = rows;
+    let mut out = Vec::with_capacity(domains.len() + mappings.len());
+    if recognised {
+        out.extend(domains.into_iter().map(Change::DomainSet));
+        out.extend(mappings.into_iter().map(|(n, d)| Change::MappingSet(n, d)));
+    } else {
+        out.extend(mappings.into_iter().map(|(n, _)| Change::MappingRemoved(n)));
+        out.extend(
+            domains
+                .into_iter()
+                .map(|t| Change::DomainRemoved(t.domain_sid)),
+        );
+    }
+    out
+}
+
 /// Everything recognition needs from storage, as storage reads it at start.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct State {

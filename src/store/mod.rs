@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::auth_token::TokenHash;
 use crate::domain::{
-    Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, Network, NewAccount,
+    Account, AccountStatus, Conflict, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount,
     NewIpRecord, SipDomain, SipDomainPatch,
 };
 use crate::recognition::{Recognizer, State};
@@ -40,9 +40,12 @@ pub enum StoreError {
     /// The resource does not exist for this account.
     #[error("not found: {0:?}")]
     NotFound(Missing),
-    /// A uniqueness or reference rule refused the write; the message is for the client.
+    /// A uniqueness, reference or tenancy rule refused the write.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(#[from] Conflict),
+    /// The account the write belongs to is suspended or closed.
+    #[error("account {0} is not active")]
+    AccountNotActive(AccountSid),
     /// The SIP domain name is already used (by any account).
     #[error("domain name taken: {0}")]
     DomainTaken(String),
@@ -56,6 +59,9 @@ pub enum StoreError {
     /// The database cannot be reached now.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The database is reachable but cannot write: its disk is full or failing.
+    #[error("storage full or failing: {0}")]
+    Exhausted(String),
     /// Anything else; logged, never shown to clients.
     #[error("storage error: {0}")]
     Internal(String),
@@ -64,31 +70,26 @@ pub enum StoreError {
 impl StoreError {
     /// Deleting an IP record that a mapping references.
     pub fn record_in_use(record: &str, mapping: &str) -> Self {
-        Self::Conflict(format!(
-            "IP Record {record} is still referenced by Source IP Mapping {mapping}"
-        ))
+        Self::Conflict(Conflict::RecordInUse {
+            record: record.to_owned(),
+            mapping: mapping.to_owned(),
+        })
     }
 
     /// Deleting a SIP domain that a mapping references.
     pub fn domain_in_use(domain: &str, mapping: &str) -> Self {
-        Self::Conflict(format!(
-            "SIP Domain {domain} is still referenced by Source IP Mapping {mapping}"
-        ))
+        Self::Conflict(Conflict::DomainInUse {
+            domain: domain.to_owned(),
+            mapping: mapping.to_owned(),
+        })
     }
 
     /// Mapping an IP record that is mapped already.
     pub fn record_mapped(record: &str, mapping: &str) -> Self {
-        Self::Conflict(format!(
-            "IP Record {record} is already mapped by Source IP Mapping {mapping}"
-        ))
-    }
-
-    /// Mapping a network that another IP record (of any account) has mapped already. The other
-    /// record is not named: it may belong to another account.
-    pub fn network_mapped(network: Network, record: &str) -> Self {
-        Self::Conflict(format!(
-            "Network {network} of IP Record {record} is already mapped"
-        ))
+        Self::Conflict(Conflict::RecordMapped {
+            record: record.to_owned(),
+            mapping: mapping.to_owned(),
+        })
     }
 }
 
@@ -133,7 +134,8 @@ pub trait Store: Send + Sync + 'static {
     async fn recognition_state(&self) -> Result<State>;
     /// The recognition engine this store's writer keeps up to date.
     fn recognizer(&self) -> &Arc<Recognizer>;
-    /// Whether the database is reachable and the recognition table is being kept current.
+    /// Whether the database is reachable, can write, and the recognition table is being kept
+    /// current.
     async fn check_health(&self) -> Result<()> {
         Ok(())
     }
@@ -148,6 +150,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, new: NewAccount) -> Result<Account>;
     /// Creates the account if it is missing, or replaces its credential hash if it exists.
     async fn ensure_account(&self, new: NewAccount) -> Result<Account>;
+    /// Creates the account only if no account exists at all, atomically (several cluster nodes
+    /// may start on an empty database at once); `None` when one existed.
+    async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>>;
     /// `caller` and its subaccounts, filtered.
     async fn list_accounts(
         &self,
@@ -155,7 +160,9 @@ pub trait Store: Send + Sync + 'static {
         filter: &AccountFilter,
         page: &PageQuery,
     ) -> Result<Vec<Account>>;
-    /// Changes an account's friendly name and status. A closed account cannot be reopened.
+    /// Changes an account's friendly name and status, as [`Account::status_change`] decides:
+    /// suspending takes its SIP domains and mappings out of recognition, reactivating puts them
+    /// back, closing (which is final) deletes them, all in the same transaction.
     async fn update_account(
         &self,
         sid: &AccountSid,
@@ -225,12 +232,27 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mapping(&self, account: &AccountSid, sid: &str) -> Result<()>;
 }
 
+/// How to open a store, beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// SQLite only: the most bytes the database file may grow to; writes beyond it are refused
+    /// with 503, as on a full disk.
+    pub max_database_bytes: Option<u64>,
+    /// PostgreSQL only: how long the cluster's change log keeps entries (default
+    /// [`postgres::DEFAULT_CHANGE_LOG_RETENTION`]).
+    pub change_log_retention: Option<std::time::Duration>,
+}
+
 /// Opens the store named by `url` (`sqlite://PATH`, created if missing, or `postgres://…`),
-/// migrates it and builds its
-/// recognition table from what it holds.
+/// migrates it and builds its recognition table from what it holds.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    connect_with(url, &StoreOptions::default()).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
     let is_sqlite = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
-    let store = open(url, Recognizer::new()).await?;
+    let store = open(url, Recognizer::new(), options).await?;
     if is_sqlite {
         let state = store.recognition_state().await?;
         store.recognizer().load(state);
@@ -238,28 +260,37 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-async fn open(url: &str, recognizer: Arc<Recognizer>) -> anyhow::Result<Arc<dyn Store>> {
+async fn open(
+    url: &str,
+    recognizer: Arc<Recognizer>,
+    options: &StoreOptions,
+) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         // The PostgreSQL store loads its table itself and follows the cluster's change feed.
-        return Ok(postgres::PgStore::open(url, recognizer).await?);
+        let retention = options
+            .change_log_retention
+            .unwrap_or(postgres::DEFAULT_CHANGE_LOG_RETENTION);
+        return Ok(postgres::PgStore::open(url, recognizer, retention).await?);
     }
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        let path = path.split('?').next().unwrap_or(path);
-        anyhow::ensure!(
-            !path.is_empty(),
-            "the SQLite database URL names no file: {url}"
-        );
-        let store = sqlite::SqliteStore::open(std::path::Path::new(path), recognizer)?;
-        Ok(Arc::new(store))
-    } else {
-        anyhow::bail!(
+    match sqlite_path(url) {
+        Some(path) => {
+            let store = sqlite::SqliteStore::open(&path, recognizer, options.max_database_bytes)?;
+            Ok(Arc::new(store))
+        }
+        None => anyhow::bail!(
             "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
             redact_url(url)
-        )
+        ),
     }
+}
+
+/// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names, if it is one.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
 }
 
 /// A database URL with any password replaced by `***`, safe to log.

@@ -30,17 +30,23 @@ use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls, Row};
 
 use super::{AccountFilter, Cursor, Missing, PageQuery, Result, Store, StoreError};
 use crate::auth_token::TokenHash;
+use crate::domain::mapping::{MappingFacts, may_map};
 use crate::domain::sip_domain::domain_key;
 use crate::domain::{
-    Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, Network, NewAccount,
-    NewIpRecord, SipDomain, SipDomainPatch,
+    Account, AccountStatus, Conflict, Invalid, IpRecord, IpRecordPatch, Mapping, Network,
+    NewAccount, NewIpRecord, SipDomain, SipDomainPatch, StatusChange,
 };
-use crate::recognition::{Change, Recognizer, State, StateBuilder, Target};
+use crate::recognition::{
+    AccountRows, Change, Recognizer, State, StateBuilder, Target, account_changes,
+};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
 
 /// Schema migrations, applied in order under an advisory lock.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_tenancy.sql"),
+];
 /// Advisory lock key that serialises migrations across nodes starting together.
 const MIGRATION_LOCK: i64 = 0x5349_504d_4150; // "SIPMAP"
 /// The notification channel.
@@ -49,6 +55,15 @@ const CHANNEL: &str = "sipmap_changes";
 const DEADLINE: Duration = Duration::from_secs(5);
 /// How often each node compares its table with the change counter.
 const POLL: Duration = Duration::from_secs(1);
+/// How long the change log keeps an entry unless told otherwise. A node that was away (cut off
+/// from the database, or stopped) for less than this catches up from the log; a node away for
+/// longer finds entries it needs pruned and reloads its whole table instead.
+pub const DEFAULT_CHANGE_LOG_RETENTION: Duration = Duration::from_secs(600);
+/// How often each node prunes the change log at most (more often with a short retention).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The advisory lock that serialises every new mapping across the cluster, so that the check for
+/// overlapping networks and the insert act as one (the schema's trigger takes it too).
+const FAMILY_LOCK: i64 = 5_938_012_657_234_001;
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -58,13 +73,61 @@ pub struct PgStore {
     /// The last change number applied to `recognizer`.
     applied: tokio::sync::Mutex<i64>,
     healthy: AtomicBool,
+    /// Set when a write failed because the database server is out of disk or failing; cleared
+    /// by the next write that commits.
+    failing: AtomicBool,
+    retention: Duration,
+}
+
+/// An error and every cause under it, on one line: a connection error's own text ("error
+/// connecting to server") says nothing without its cause ("Connection refused").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Where a configuration points (hosts, port, database, user), without its password.
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}:{port}/{} as {}",
+        if hosts.is_empty() {
+            "localhost".to_owned()
+        } else {
+            hosts.join(",")
+        },
+        config.get_dbname().unwrap_or("(default database)"),
+        config.get_user().unwrap_or("(default user)"),
+    )
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
-    if e.as_db_error().is_some() {
-        StoreError::Internal(e.to_string())
-    } else {
-        StoreError::Unavailable(e.to_string())
+    match e.as_db_error() {
+        // Class 53 (insufficient resources: disk full, out of memory) and 58 (system errors:
+        // I/O): the database is there but cannot write.
+        Some(d) if d.code().code().starts_with("53") || d.code().code().starts_with("58") => {
+            StoreError::Exhausted(with_causes(&e))
+        }
+        Some(_) => StoreError::Internal(with_causes(&e)),
+        None => StoreError::Unavailable(with_causes(&e)),
     }
 }
 
@@ -78,7 +141,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => db(e),
-            other => StoreError::Unavailable(other.to_string()),
+            other => StoreError::Unavailable(with_causes(&other)),
         }
     }
 }
@@ -94,8 +157,14 @@ fn constraint_of(e: &tokio_postgres::Error) -> Option<(SqlState, String)> {
 
 /// Every SIP domain and every mapped network, as recognition needs them.
 async fn recognition_rows<C: GenericClient>(c: &C) -> Result<State> {
+    // Only active accounts are recognised; the builder leaves out every mapping whose domain is
+    // not listed, so suspended accounts' mappings drop out with their domains.
     let domains = c
-        .query("SELECT sid, account_sid, domain_name FROM sip_domains", &[])
+        .query(
+            "SELECT d.sid, d.account_sid, d.domain_name FROM sip_domains d \
+             JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'",
+            &[],
+        )
         .await?
         .iter()
         .map(|r| {
@@ -130,14 +199,22 @@ async fn deadline<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
 }
 
 impl PgStore {
-    /// Connects, migrates, loads the recognition table and starts following the change feed.
-    pub async fn open(url: &str, recognizer: Arc<Recognizer>) -> anyhow::Result<Arc<Self>> {
+    /// Connects, migrates, loads the recognition table and starts following the change feed;
+    /// `retention` is how long the change log keeps entries.
+    pub async fn open(
+        url: &str,
+        recognizer: Arc<Recognizer>,
+        retention: Duration,
+    ) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context;
         let mut config = tokio_postgres::Config::from_str(url)
             .context("the PostgreSQL database URL is not valid")?;
         config.connect_timeout(DEADLINE);
         let options = config.get_options().unwrap_or_default().to_owned();
-        config.options(format!("{options} -c statement_timeout=5000").trim());
+        // Notices (such as "already exists, skipping" while migrating) are not worth a log line.
+        config.options(
+            format!("{options} -c statement_timeout=5000 -c client_min_messages=warning").trim(),
+        );
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -159,16 +236,19 @@ impl PgStore {
             recognizer,
             applied: tokio::sync::Mutex::new(0),
             healthy: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            retention,
         });
-        store
-            .migrate()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL schema: {e}"))?;
+        let target = describe_target(&store.config);
+        store.migrate().await.map_err(|e| {
+            anyhow::anyhow!("cannot migrate the PostgreSQL database at {target}: {e}")
+        })?;
         store
             .reload()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot load the recognition table: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot load the recognition table from {target}: {e}"))?;
         tokio::spawn(follow(Arc::downgrade(&store)));
+        tokio::spawn(prune(Arc::downgrade(&store)));
         Ok(store)
     }
 
@@ -203,6 +283,10 @@ impl PgStore {
     /// Rebuilds the recognition table from a consistent snapshot of the database.
     async fn reload(&self) -> Result<()> {
         let mut applied = self.applied.lock().await;
+        self.reload_locked(&mut applied).await
+    }
+
+    async fn reload_locked(&self, applied: &mut i64) -> Result<()> {
         let mut client = self.pool.get().await?;
         let tx = client
             .build_transaction()
@@ -221,20 +305,46 @@ impl PgStore {
         Ok(())
     }
 
-    /// Applies every logged change after the last one applied, up to at least `at_least`.
+    /// Applies every logged change after the last one applied, up to at least `at_least`. If
+    /// entries this node needs were pruned from the log already (it was away longer than the
+    /// retention), it reloads its whole table instead, so it never misses a change.
     async fn catch_up(&self, at_least: i64) -> Result<()> {
         let mut applied = self.applied.lock().await;
         if *applied >= at_least && at_least > 0 {
             return Ok(());
         }
-        let client = self.pool.get().await?;
-        let rows = client
+        let mut client = self.pool.get().await?;
+        // One snapshot for the counter and the log: change numbers are consecutive, so a log
+        // that does not continue right after `applied` has been pruned past it.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let counter: i64 = tx
+            .query_one("SELECT seq FROM change_counter", &[])
+            .await?
+            .get(0);
+        let rows = tx
             .query(
                 "SELECT seq, kind, network, prefix, domain_sid, account_sid, domain_name \
                  FROM change_log WHERE seq > $1 ORDER BY seq, ord",
                 &[&*applied],
             )
             .await?;
+        tx.commit().await?;
+        let first = rows.first().map(|r| r.get::<_, i64>(0));
+        if counter > *applied && first != Some(*applied + 1) {
+            tracing::warn!(
+                applied = *applied,
+                counter,
+                "changes this node missed were pruned from the change log; reloading the \
+                 recognition table in full"
+            );
+            drop(client);
+            return self.reload_locked(&mut applied).await;
+        }
         let mut changes = Vec::with_capacity(rows.len());
         let mut last = *applied;
         for r in &rows {
@@ -244,6 +354,20 @@ impl PgStore {
         self.recognizer.apply(&changes);
         *applied = last;
         Ok(())
+    }
+
+    /// Deletes change-log entries older than the retention, by the database's clock.
+    async fn prune_change_log(&self) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let retention = i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX);
+        let n = client
+            .execute(
+                "DELETE FROM change_log \
+                 WHERE logged_at < extract(epoch FROM now())::BIGINT - $1",
+                &[&retention],
+            )
+            .await?;
+        Ok(n)
     }
 
     /// One poll: compare the counter with what is applied and catch up.
@@ -265,6 +389,16 @@ impl PgStore {
         match r {
             Err(StoreError::Unavailable(_)) => self.healthy.store(false, Ordering::Relaxed),
             Ok(_) => self.healthy.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+
+    /// [`Self::note`] for a write: also follows whether the database can write.
+    fn note_write<T>(&self, r: &Result<T>) {
+        self.note(r);
+        match r {
+            Err(StoreError::Exhausted(_)) => self.failing.store(true, Ordering::Relaxed),
+            Ok(_) => self.failing.store(false, Ordering::Relaxed),
             Err(_) => {}
         }
     }
@@ -296,7 +430,7 @@ impl PgStore {
             Ok((value, seq))
         })
         .await;
-        self.note(&result);
+        self.note_write(&result);
         let (value, seq) = result?;
         if seq > 0 {
             // Read-your-writes: the table includes this write before the API answers. The write
@@ -393,6 +527,24 @@ async fn follow(store: std::sync::Weak<PgStore>) {
             s.healthy.store(false, Ordering::Relaxed);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Prunes the change log every [`PRUNE_EVERY`] for as long as the store exists. Every node does
+/// it; deleting what another node deleted already is harmless.
+async fn prune(store: std::sync::Weak<PgStore>) {
+    loop {
+        let every = match store.upgrade() {
+            Some(s) => (s.retention / 2).clamp(Duration::from_secs(1), PRUNE_EVERY),
+            None => return,
+        };
+        tokio::time::sleep(every).await;
+        let Some(s) = store.upgrade() else { return };
+        match deadline(s.prune_change_log()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(entries = n, "pruned the change log"),
+            Err(e) => tracing::debug!(error = %e, "could not prune the change log"),
+        }
     }
 }
 
@@ -625,6 +777,140 @@ async fn get_one<C: GenericClient, T>(
         .as_ref()
         .map(map)
         .transpose()
+}
+
+/// [`get_one`], locking the row until the transaction ends, so that a read-modify-write is
+/// atomic against every other node.
+async fn get_one_for_update<C: GenericClient, T>(
+    c: &C,
+    table: &str,
+    cols: &str,
+    account: &str,
+    sid: &str,
+    map: fn(&Row) -> Result<T>,
+) -> Result<Option<T>> {
+    let sql = format!("SELECT {cols} FROM {table} WHERE sid = $1 AND account_sid = $2 FOR UPDATE");
+    let stmt = c.prepare_cached(&sql).await?;
+    c.query_opt(&stmt, &[&sid, &account])
+        .await?
+        .as_ref()
+        .map(map)
+        .transpose()
+}
+
+/// An account, with its row locked (`FOR UPDATE` to change it, `FOR SHARE` to depend on its
+/// status until the transaction ends).
+async fn load_account_locked<C: GenericClient>(
+    c: &C,
+    sid: &AccountSid,
+    lock: &'static str,
+) -> Result<Option<Account>> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE sid = $1 {lock}"
+        ))
+        .await?;
+    c.query_opt(&stmt, &[&sid.as_str()])
+        .await?
+        .as_ref()
+        .map(account_row)
+        .transpose()
+}
+
+/// Whether `account` is recognised (active) after checking that it may be written to at all: a
+/// closed account's resources cannot change; a suspended account's can, but stay out of
+/// recognition until it is reactivated. The account's row stays share-locked, so its status
+/// cannot change before this transaction ends.
+async fn owner_may_write<C: GenericClient>(c: &C, account: &AccountSid) -> Result<bool> {
+    match load_account_locked(c, account, "FOR SHARE").await? {
+        None => Err(StoreError::NotFound(Missing::Account(account.clone()))),
+        Some(a) if a.status == AccountStatus::Closed => {
+            Err(StoreError::AccountNotActive(account.clone()))
+        }
+        Some(a) => Ok(a.status == AccountStatus::Active),
+    }
+}
+
+/// The owners (account and parent) of the mapped networks that overlap `network`, other than
+/// `account` itself: those starting inside it, and those containing it.
+async fn overlapping_owners<C: GenericClient>(
+    c: &C,
+    network: Network,
+    account: &AccountSid,
+) -> Result<Vec<(AccountSid, Option<AccountSid>)>> {
+    let (addrs, prefixes): (Vec<i64>, Vec<i16>) = network
+        .supernets()
+        .map(|n| (i64::from(n.addr), i16::from(n.prefix)))
+        .unzip();
+    let stmt = c
+        .prepare_cached(
+            "SELECT m.account_sid, a.owner_sid FROM source_ip_mappings m \
+             JOIN accounts a ON a.sid = m.account_sid \
+             WHERE m.network BETWEEN $1 AND $2 AND m.account_sid <> $3 \
+             UNION \
+             SELECT m.account_sid, a.owner_sid FROM unnest($4::BIGINT[], $5::SMALLINT[]) AS s(n, p) \
+             JOIN source_ip_mappings m ON m.network = s.n AND m.prefix_length = s.p \
+             JOIN accounts a ON a.sid = m.account_sid WHERE m.account_sid <> $3",
+        )
+        .await?;
+    c.query(
+        &stmt,
+        &[
+            &i64::from(network.addr),
+            &i64::from(network.last()),
+            &account.as_str(),
+            &addrs,
+            &prefixes,
+        ],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let owner: Option<&str> = r.get(1);
+        Ok((
+            parse_sid(r.get(0), AccountSid::parse)?,
+            owner.and_then(AccountSid::parse),
+        ))
+    })
+    .collect()
+}
+
+/// Every SIP domain and mapped network of `account`, as recognition knows them.
+async fn account_recognition_rows<C: GenericClient>(
+    c: &C,
+    account: &AccountSid,
+) -> Result<AccountRows> {
+    let domains = c
+        .query(
+            "SELECT sid, account_sid, domain_name FROM sip_domains WHERE account_sid = $1",
+            &[&account.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Target {
+                domain_sid: parse_sid(r.get(0), SipDomainSid::parse)?,
+                account_sid: parse_sid(r.get(1), AccountSid::parse)?,
+                domain_name: r.get(2),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mappings = c
+        .query(
+            "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings \
+             WHERE account_sid = $1",
+            &[&account.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                network(r.get(0), r.get(1)),
+                parse_sid(r.get(2), SipDomainSid::parse)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AccountRows { domains, mappings })
 }
 
 /// One page of `table` within `account`, in walking order.
@@ -899,13 +1185,29 @@ impl Store for PgStore {
             })
             .await;
         r?;
-        if self.healthy.load(Ordering::Relaxed) {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(
+        if !self.healthy.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable(
                 "the change feed is not connected".into(),
-            ))
+            ));
         }
+        if self.failing.load(Ordering::Relaxed) {
+            // A write failed for lack of space or an I/O error: one tiny write tells whether the
+            // database can write again (and, when it commits, clears the flag).
+            self.write(|tx| {
+                Box::pin(async move {
+                    tx.execute(
+                        "INSERT INTO health_probe (id, at) \
+                         VALUES (TRUE, extract(epoch FROM now())::BIGINT) \
+                         ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                        &[],
+                    )
+                    .await?;
+                    Ok(((), vec![]))
+                })
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>> {
@@ -985,6 +1287,26 @@ impl Store for PgStore {
         .await
     }
 
+    async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                // Nodes starting together on an empty database: one creates, the others see it.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                    .await?;
+                let n: i64 = tx
+                    .query_one("SELECT count(*) FROM accounts", &[])
+                    .await?
+                    .get(0);
+                if n > 0 {
+                    return Ok((None, vec![]));
+                }
+                let account = insert_account(tx, &new, timefmt::now()).await?;
+                Ok((Some(account), vec![]))
+            })
+        })
+        .await
+    }
+
     async fn list_accounts(
         &self,
         caller: &AccountSid,
@@ -1040,42 +1362,71 @@ impl Store for PgStore {
         status: Option<AccountStatus>,
     ) -> Result<Account> {
         let sid = sid.clone();
-        self.write(move |tx| {
-            Box::pin(async move {
-                let mut account = load_account(tx, &sid)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(Missing::Account(sid.clone())))?;
-                if let Some(new_status) = status {
-                    if account.status == AccountStatus::Closed
-                        && new_status != AccountStatus::Closed
-                    {
-                        return Err(Invalid::Value(
-                            "Status",
-                            "a closed account cannot be reopened".into(),
-                        )
-                        .into());
+        let result = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    // The row lock orders this against every other change of the account and
+                    // against writes that check its status (they share-lock it).
+                    let mut account = load_account_locked(tx, &sid, "FOR UPDATE")
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(Missing::Account(sid.clone())))?;
+                    let change = account.status_change(status)?;
+                    let mut changes = Vec::new();
+                    match change {
+                        StatusChange::Unchanged => {}
+                        StatusChange::Suspend | StatusChange::Reactivate => {
+                            let rows = account_recognition_rows(tx, &sid).await?;
+                            let recognised = change == StatusChange::Reactivate;
+                            changes = account_changes(rows, recognised);
+                        }
+                        StatusChange::Close { was_active } => {
+                            if was_active {
+                                let rows = account_recognition_rows(tx, &sid).await?;
+                                changes = account_changes(rows, false);
+                            }
+                            // Closing frees the account's networks and domain names here.
+                            tx.execute(
+                                "DELETE FROM source_ip_mappings WHERE account_sid = $1",
+                                &[&sid.as_str()],
+                            )
+                            .await?;
+                            tx.execute(
+                                "DELETE FROM sip_domains WHERE account_sid = $1",
+                                &[&sid.as_str()],
+                            )
+                            .await?;
+                        }
                     }
-                    account.status = new_status;
-                }
-                if let Some(name) = friendly_name {
-                    account.friendly_name = name;
-                }
-                account.date_updated = timefmt::now();
-                tx.execute(
-                    "UPDATE accounts SET friendly_name = $2, status = $3, date_updated = $4 \
-                     WHERE sid = $1",
-                    &[
-                        &sid.as_str(),
-                        &account.friendly_name,
-                        &account.status.as_str(),
-                        &account.date_updated,
-                    ],
-                )
-                .await?;
-                Ok((account, vec![]))
+                    if let Some(new_status) = status {
+                        account.status = new_status;
+                    }
+                    if let Some(name) = friendly_name {
+                        account.friendly_name = name;
+                    }
+                    account.date_updated = timefmt::now();
+                    tx.execute(
+                        "UPDATE accounts SET friendly_name = $2, status = $3, date_updated = $4 \
+                         WHERE sid = $1",
+                        &[
+                            &sid.as_str(),
+                            &account.friendly_name,
+                            &account.status.as_str(),
+                            &account.date_updated,
+                        ],
+                    )
+                    .await
+                    .map_err(violation)?;
+                    Ok((account, changes))
+                })
             })
-        })
-        .await
+            .await;
+        match result {
+            // The schema's backstop: a closed account stays closed.
+            Err(StoreError::Violation(c)) if c == "accounts_closed_is_final" => {
+                Err(Invalid::Value("Status", "a closed account cannot be reopened".into()).into())
+            }
+            other => other,
+        }
     }
 
     async fn create_ip_record(&self, account: &AccountSid, new: NewIpRecord) -> Result<IpRecord> {
@@ -1115,7 +1466,7 @@ impl Store for PgStore {
             Ok(())
         })
         .await;
-        self.note(&r);
+        self.note_write(&r);
         r?;
         Ok(record)
     }
@@ -1163,7 +1514,7 @@ impl Store for PgStore {
         let (account, sid) = (account.clone(), sid.to_owned());
         self.write(move |tx| {
             Box::pin(async move {
-                let mut record = get_one(
+                let mut record = get_one_for_update(
                     tx,
                     "ip_records",
                     IP_RECORD_COLS,
@@ -1201,9 +1552,14 @@ impl Store for PgStore {
     async fn create_sip_domain(&self, domain: SipDomain) -> Result<SipDomain> {
         self.write(move |tx| {
             Box::pin(async move {
+                let recognised = owner_may_write(tx, &domain.account_sid).await?;
                 save_domain(tx, &domain, true).await?;
-                let change = Change::DomainSet(target_of(&domain));
-                Ok((domain, vec![change]))
+                let changes = if recognised {
+                    vec![Change::DomainSet(target_of(&domain))]
+                } else {
+                    vec![]
+                };
+                Ok((domain, changes))
             })
         })
         .await
@@ -1252,7 +1608,9 @@ impl Store for PgStore {
         let (account, sid) = (account.clone(), sid.to_owned());
         self.write(move |tx| {
             Box::pin(async move {
-                let mut domain = get_one(
+                let recognised = owner_may_write(tx, &account).await?;
+                // The row lock makes this read-modify-write atomic against other nodes.
+                let mut domain = get_one_for_update(
                     tx,
                     "sip_domains",
                     SIP_DOMAIN_COLS,
@@ -1264,10 +1622,16 @@ impl Store for PgStore {
                 .ok_or_else(|| {
                     StoreError::NotFound(Missing::SipDomain(account.clone(), sid.clone()))
                 })?;
+                let old_name = domain.domain_name.clone();
                 patch.apply(&mut domain, timefmt::now());
                 save_domain(tx, &domain, false).await?;
-                let change = Change::DomainSet(target_of(&domain));
-                Ok((domain, vec![change]))
+                // Only a new name changes what recognition knows.
+                let changes = if recognised && domain.domain_name != old_name {
+                    vec![Change::DomainSet(target_of(&domain))]
+                } else {
+                    vec![]
+                };
+                Ok((domain, changes))
             })
         })
         .await
@@ -1303,6 +1667,14 @@ impl Store for PgStore {
             .write(move |tx| {
                 Box::pin(async move {
                     let m = attempt;
+                    let caller = load_account_locked(tx, &m.account_sid, "FOR SHARE")
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::NotFound(Missing::Account(m.account_sid.clone()))
+                        })?;
+                    if caller.status != AccountStatus::Active {
+                        return Err(StoreError::AccountNotActive(m.account_sid.clone()));
+                    }
                     let record_sid = m.ip_record_sid.as_str();
                     let record = get_one(
                         tx,
@@ -1317,22 +1689,24 @@ impl Store for PgStore {
                         StoreError::NotFound(Missing::IpRecord(record_sid.to_owned()))
                     })?;
                     require_domain(tx, &m.account_sid, &m.sip_domain_sid).await?;
-                    if let Some(existing) =
-                        referencing_mapping(tx, "ip_record_sid", record_sid).await?
-                    {
-                        return Err(StoreError::record_mapped(record_sid, &existing));
-                    }
-                    let net = record.network();
-                    let taken = tx
-                        .query_opt(
-                            "SELECT sid FROM source_ip_mappings \
-                             WHERE network = $1 AND prefix_length = $2",
-                            &[&i64::from(net.addr), &i16::from(net.prefix)],
-                        )
+                    // From here until commit no other node can add a mapping, so the facts hold.
+                    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FAMILY_LOCK])
                         .await?;
-                    if taken.is_some() {
-                        return Err(StoreError::network_mapped(net, record_sid));
-                    }
+                    let net = record.network();
+                    let facts = MappingFacts {
+                        record_mapped_by: referencing_mapping(tx, "ip_record_sid", record_sid)
+                            .await?,
+                        network_taken: tx
+                            .query_opt(
+                                "SELECT 1 FROM source_ip_mappings \
+                                 WHERE network = $1 AND prefix_length = $2",
+                                &[&i64::from(net.addr), &i16::from(net.prefix)],
+                            )
+                            .await?
+                            .is_some(),
+                        overlapping_owners: overlapping_owners(tx, net, &m.account_sid).await?,
+                    };
+                    may_map(&caller, &record, &facts)?;
                     tx.execute(
                         "INSERT INTO source_ip_mappings (sid, account_sid, ip_record_sid, \
                          sip_domain_sid, network, prefix_length, date_created, date_updated) \
@@ -1366,13 +1740,18 @@ impl Store for PgStore {
         };
         let err = self
             .read(|c| async move {
+                let network_of =
+                    |rec: Option<IpRecord>, conflict: fn(Network, String) -> Conflict| match rec {
+                        Some(r) => StoreError::Conflict(conflict(r.network(), record.to_string())),
+                        None => StoreError::NotFound(Missing::IpRecord(record.to_string())),
+                    };
                 Ok(match constraint.as_str() {
                     "source_ip_mappings_one_per_record" => {
                         let existing =
                             referencing_mapping(&c, "ip_record_sid", record.as_str()).await?;
                         StoreError::record_mapped(record.as_str(), &existing.unwrap_or_default())
                     }
-                    "source_ip_mappings_one_per_network" => {
+                    "source_ip_mappings_one_per_network" | "source_ip_mappings_family_overlap" => {
                         let rec = get_one(
                             &c,
                             "ip_records",
@@ -1382,9 +1761,16 @@ impl Store for PgStore {
                             ip_record_row,
                         )
                         .await?;
-                        match rec {
-                            Some(r) => StoreError::network_mapped(r.network(), record.as_str()),
-                            None => StoreError::NotFound(Missing::IpRecord(record.to_string())),
+                        if constraint == "source_ip_mappings_one_per_network" {
+                            network_of(rec, |network, record| Conflict::NetworkMapped {
+                                network,
+                                record,
+                            })
+                        } else {
+                            network_of(rec, |network, record| Conflict::NetworkOverlaps {
+                                network,
+                                record,
+                            })
                         }
                     }
                     "source_ip_mappings_record_fk" => {
@@ -1439,7 +1825,8 @@ impl Store for PgStore {
         let result = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let mut mapping = get_one(
+                    let recognised = owner_may_write(tx, &account).await?;
+                    let mut mapping = get_one_for_update(
                         tx,
                         "source_ip_mappings",
                         MAPPING_COLS,
@@ -1464,11 +1851,15 @@ impl Store for PgStore {
                         )
                         .await
                         .map_err(violation)?;
-                    let change = Change::MappingSet(
-                        network(row.get(0), row.get(1)),
-                        mapping.sip_domain_sid.clone(),
-                    );
-                    Ok((mapping, vec![change]))
+                    let changes = if recognised {
+                        vec![Change::MappingSet(
+                            network(row.get(0), row.get(1)),
+                            mapping.sip_domain_sid.clone(),
+                        )]
+                    } else {
+                        vec![]
+                    };
+                    Ok((mapping, changes))
                 })
             })
             .await;
@@ -1504,7 +1895,10 @@ impl Store for PgStore {
 fn violation(e: tokio_postgres::Error) -> StoreError {
     match constraint_of(&e) {
         Some((code, name))
-            if code == SqlState::UNIQUE_VIOLATION || code == SqlState::FOREIGN_KEY_VIOLATION =>
+            if code == SqlState::UNIQUE_VIOLATION
+                || code == SqlState::FOREIGN_KEY_VIOLATION
+                || code == SqlState::EXCLUSION_VIOLATION
+                || code == SqlState::CHECK_VIOLATION =>
         {
             StoreError::Violation(name)
         }

@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
@@ -21,17 +21,23 @@ use tokio::sync::oneshot;
 use super::{AccountFilter, Cursor, Missing, PageQuery, Result, Store, StoreError};
 use crate::auth_token::TokenHash;
 use crate::domain::Network;
+use crate::domain::mapping::{MappingFacts, may_map};
 use crate::domain::sip_domain::domain_key;
 use crate::domain::{
-    Account, AccountStatus, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord,
-    SipDomain, SipDomainPatch,
+    Account, AccountStatus, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord, SipDomain,
+    SipDomainPatch, StatusChange,
 };
-use crate::recognition::{Change, Recognizer, State, StateBuilder, Target};
+use crate::recognition::{
+    AccountRows, Change, Recognizer, State, StateBuilder, Target, account_changes,
+};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_tenancy.sql"),
+];
 
 /// How many jobs one commit may carry at most.
 const MAX_BATCH: usize = 512;
@@ -41,17 +47,63 @@ const READERS: usize = 4;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Internal(e.to_string())
+        use rusqlite::ErrorCode;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, msg) => match f.code {
+                // The disk is full (or the database hit its size limit), or the file cannot be
+                // written: the write is rolled back and the API answers 503.
+                ErrorCode::DiskFull | ErrorCode::SystemIoFailure => {
+                    StoreError::Exhausted(e.to_string())
+                }
+                // A constraint or a rule trigger refused the write; a trigger names its rule.
+                ErrorCode::ConstraintViolation => {
+                    StoreError::Violation(msg.clone().unwrap_or_else(|| e.to_string()))
+                }
+                _ => StoreError::Internal(e.to_string()),
+            },
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// How a batch's commit ended, shared by every job of the batch.
+#[derive(Debug, Clone)]
+enum Commit {
+    /// Committed durably.
+    Done,
+    /// Not committed because storage is full or failing.
+    Exhausted(String),
+    /// Not committed for another reason.
+    Failed(String),
+}
+
+impl Commit {
+    fn from_error(e: rusqlite::Error) -> Self {
+        match StoreError::from(e) {
+            StoreError::Exhausted(m) => Self::Exhausted(m),
+            other => Self::Failed(other.to_string()),
+        }
     }
 }
 
 /// A write job as the writer thread sees it.
 trait WriteJob: Send {
     /// Runs the job inside its savepoint, adding the recognition changes it makes to `changes`
-    /// when it succeeds; returns whether it succeeded.
-    fn run(&mut self, conn: &Connection, changes: &mut Vec<Change>) -> bool;
+    /// when it succeeds.
+    fn run(&mut self, conn: &Connection, changes: &mut Vec<Change>) -> JobRun;
     /// Delivers the job's result once the batch's commit is known.
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+    fn finish(self: Box<Self>, commit: &Commit);
+}
+
+/// How one job ended inside its savepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobRun {
+    /// It succeeded; its changes join the batch.
+    Succeeded,
+    /// Storage was full or failing.
+    Exhausted,
+    /// A rule or another error refused it.
+    Refused,
 }
 
 struct Job<T, F> {
@@ -65,26 +117,31 @@ where
     T: Send,
     F: FnOnce(&Connection, &mut Vec<Change>) -> Result<T> + Send,
 {
-    fn run(&mut self, conn: &Connection, changes: &mut Vec<Change>) -> bool {
+    fn run(&mut self, conn: &Connection, changes: &mut Vec<Change>) -> JobRun {
         let mut mine = Vec::new();
         let result = match self.work.take() {
             Some(work) => work(conn, &mut mine),
             None => Err(StoreError::Internal("write job ran twice".into())),
         };
-        let ok = result.is_ok();
-        if ok {
-            changes.append(&mut mine);
-        }
+        let run = match &result {
+            Ok(_) => {
+                changes.append(&mut mine);
+                JobRun::Succeeded
+            }
+            Err(StoreError::Exhausted(_)) => JobRun::Exhausted,
+            Err(_) => JobRun::Refused,
+        };
         self.result = Some(result);
-        ok
+        run
     }
 
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+    fn finish(self: Box<Self>, commit: &Commit) {
         let answer = match commit {
-            Ok(()) => self
+            Commit::Done => self
                 .result
                 .unwrap_or_else(|| Err(StoreError::Internal("write job never ran".into()))),
-            Err(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+            Commit::Exhausted(e) => Err(StoreError::Exhausted(format!("commit failed: {e}"))),
+            Commit::Failed(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
         };
         let _ = self.reply.send(answer);
     }
@@ -96,6 +153,9 @@ pub struct SqliteStore {
     recognizer: Arc<Recognizer>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Set when a write failed because storage is full or failing; cleared by the next write
+    /// that commits. While set, the store reports itself unhealthy.
+    failing: Arc<AtomicBool>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -107,7 +167,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database at `path`, and starts its writer,
     /// which applies every committed change to `recognizer` before answering.
-    pub fn open(path: &Path, recognizer: Arc<Recognizer>) -> anyhow::Result<Self> {
+    pub fn open(
+        path: &Path,
+        recognizer: Arc<Recognizer>,
+        max_bytes: Option<u64>,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
@@ -120,6 +184,11 @@ impl SqliteStore {
         );
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&conn).context("cannot migrate the SQLite schema")?;
+        if let Some(bytes) = max_bytes {
+            let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = (bytes / page_size.max(512) as u64).max(1);
+            conn.pragma_update(None, "max_page_count", pages as i64)?;
+        }
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -133,14 +202,17 @@ impl SqliteStore {
 
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let sink = recognizer.clone();
+        let failing = Arc::new(AtomicBool::new(false));
+        let flag = failing.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(&conn, &rx, &sink))?;
+            .spawn(move || run_writer(&conn, &rx, &sink, &flag))?;
         Ok(Self {
             writer: Mutex::new(tx),
             recognizer,
             readers,
             next_reader: AtomicUsize::new(0),
+            failing,
         })
     }
 
@@ -195,8 +267,15 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The writer loop: take every waiting job, run them in one transaction, commit once, apply
-/// the committed changes to the recognition table, then answer each job.
-fn run_writer(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>, sink: &Recognizer) {
+/// the committed changes to the recognition table, then answer each job. `failing` follows
+/// whether storage can write: set when a job or a commit fails for lack of space or an I/O
+/// error, cleared when a batch with a successful job commits.
+fn run_writer(
+    conn: &Connection,
+    jobs: &mpsc::Receiver<Box<dyn WriteJob>>,
+    sink: &Recognizer,
+    failing: &AtomicBool,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -206,39 +285,72 @@ fn run_writer(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>, sink:
             }
         }
         let mut changes = Vec::new();
-        let commit = run_batch(conn, &mut batch, &mut changes);
+        let mut outcome = BatchOutcome::default();
+        let commit = match run_batch(conn, &mut batch, &mut changes, &mut outcome) {
+            Ok(()) => Commit::Done,
+            Err(failed) => failed,
+        };
         match &commit {
-            Ok(()) => sink.apply(&changes),
-            Err(e) => {
+            Commit::Done => {
+                sink.apply(&changes);
+                if outcome.succeeded > 0 {
+                    failing.store(false, Ordering::Relaxed);
+                } else if outcome.exhausted > 0 {
+                    failing.store(true, Ordering::Relaxed);
+                }
+            }
+            Commit::Exhausted(e) | Commit::Failed(e) => {
                 tracing::error!(error.cause = %e, "SQLite commit failed; the batch is rolled back");
                 let _ = conn.execute_batch("ROLLBACK");
+                if matches!(commit, Commit::Exhausted(_)) {
+                    failing.store(true, Ordering::Relaxed);
+                }
             }
         }
         for job in batch {
-            job.finish(commit.clone());
+            job.finish(&commit);
         }
     }
+}
+
+/// How the jobs of one batch fared before the commit.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    succeeded: usize,
+    exhausted: usize,
 }
 
 fn run_batch(
     conn: &Connection,
     batch: &mut [Box<dyn WriteJob>],
     changes: &mut Vec<Change>,
-) -> std::result::Result<(), String> {
+    outcome: &mut BatchOutcome,
+) -> std::result::Result<(), Commit> {
     conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
+        .map_err(Commit::from_error)?;
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT job")
-            .map_err(|e| e.to_string())?;
-        let ok = job.run(conn, changes);
-        if !ok {
-            conn.execute_batch("ROLLBACK TO job")
-                .map_err(|e| e.to_string())?;
+            .map_err(Commit::from_error)?;
+        let run = job.run(conn, changes);
+        match run {
+            JobRun::Succeeded => outcome.succeeded += 1,
+            JobRun::Exhausted => outcome.exhausted += 1,
+            JobRun::Refused => {}
         }
-        conn.execute_batch("RELEASE job")
-            .map_err(|e| e.to_string())?;
+        let undo = if run == JobRun::Succeeded {
+            Ok(())
+        } else {
+            conn.execute_batch("ROLLBACK TO job")
+        };
+        // SQLite may have rolled the whole transaction back after a full disk or an I/O error,
+        // taking the savepoint with it: the batch then fails as a whole, for that reason.
+        undo.and_then(|()| conn.execute_batch("RELEASE job"))
+            .map_err(|e| match (Commit::from_error(e), outcome.exhausted) {
+                (Commit::Failed(m), 1..) => Commit::Exhausted(m),
+                (other, _) => other,
+            })?;
     }
-    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    conn.execute_batch("COMMIT").map_err(Commit::from_error)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,7 +557,12 @@ impl Store for SqliteStore {
     async fn recognition_state(&self) -> Result<State> {
         self.read(|conn| {
             let mut domains = Vec::new();
-            let mut st = conn.prepare("SELECT sid, account_sid, domain_name FROM sip_domains")?;
+            // Only active accounts are recognised; the builder leaves out every mapping whose
+            // domain is not listed, so suspended accounts' mappings drop out with their domains.
+            let mut st = conn.prepare(
+                "SELECT d.sid, d.account_sid, d.domain_name FROM sip_domains d \
+                 JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'",
+            )?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let (sid, account): (String, String) = (r.get(0)?, r.get(1)?);
@@ -474,6 +591,23 @@ impl Store for SqliteStore {
 
     fn recognizer(&self) -> &Arc<Recognizer> {
         &self.recognizer
+    }
+
+    async fn check_health(&self) -> Result<()> {
+        if !self.failing.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // A write failed for lack of space or an I/O error: a probe that needs room for 64 KiB
+        // (stored, then deleted, and committed) tells whether storage can take writes again,
+        // and clears the flag when it does.
+        self.write(|conn, _changes| {
+            conn.execute_batch(
+                "INSERT INTO health_probe (id, pad) VALUES (1, zeroblob(65536)); \
+                 DELETE FROM health_probe;",
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>> {
@@ -532,6 +666,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>> {
+        self.write(move |conn, _changes| {
+            let n: i64 = conn
+                .prepare_cached("SELECT count(*) FROM accounts")?
+                .query_row([], |r| r.get(0))?;
+            if n > 0 {
+                return Ok(None);
+            }
+            insert_account(conn, &new, timefmt::now()).map(Some)
+        })
+        .await
+    }
+
     async fn list_accounts(
         &self,
         caller: &AccountSid,
@@ -579,13 +726,30 @@ impl Store for SqliteStore {
         status: Option<AccountStatus>,
     ) -> Result<Account> {
         let sid = sid.clone();
-        self.write(move |conn, _changes| {
+        self.write(move |conn, changes| {
             let mut account = load_account(conn, &sid)?
                 .ok_or_else(|| StoreError::NotFound(Missing::Account(sid.clone())))?;
-            if let Some(new_status) = status {
-                if account.status == AccountStatus::Closed && new_status != AccountStatus::Closed {
-                    return Err(Invalid::Value("Status", "a closed account cannot be reopened".into()).into());
+            let change = account.status_change(status)?;
+            match change {
+                StatusChange::Unchanged => {}
+                StatusChange::Suspend | StatusChange::Reactivate => {
+                    let rows = account_recognition_rows(conn, &sid)?;
+                    let recognised = change == StatusChange::Reactivate;
+                    changes.extend(account_changes(rows, recognised));
                 }
+                StatusChange::Close { was_active } => {
+                    if was_active {
+                        let rows = account_recognition_rows(conn, &sid)?;
+                        changes.extend(account_changes(rows, false));
+                    }
+                    // Closing frees the account's networks and domain names in this transaction.
+                    conn.prepare_cached("DELETE FROM source_ip_mappings WHERE account_sid = ?1")?
+                        .execute([sid.as_str()])?;
+                    conn.prepare_cached("DELETE FROM sip_domains WHERE account_sid = ?1")?
+                        .execute([sid.as_str()])?;
+                }
+            }
+            if let Some(new_status) = status {
                 account.status = new_status;
             }
             if let Some(name) = friendly_name {
@@ -721,8 +885,11 @@ impl Store for SqliteStore {
 
     async fn create_sip_domain(&self, domain: SipDomain) -> Result<SipDomain> {
         self.write(move |conn, changes| {
+            let recognised = owner_may_write(conn, &domain.account_sid)?;
             insert_or_update_domain(conn, &domain, true)?;
-            changes.push(Change::DomainSet(target_of(&domain)));
+            if recognised {
+                changes.push(Change::DomainSet(target_of(&domain)));
+            }
             Ok(domain)
         })
         .await
@@ -777,9 +944,14 @@ impl Store for SqliteStore {
             .ok_or_else(|| {
                 StoreError::NotFound(Missing::SipDomain(account.clone(), sid.clone()))
             })?;
+            let recognised = owner_may_write(conn, &account)?;
+            let old_name = domain.domain_name.clone();
             patch.apply(&mut domain, timefmt::now());
             insert_or_update_domain(conn, &domain, false)?;
-            changes.push(Change::DomainSet(target_of(&domain)));
+            // Only a new name changes what recognition knows.
+            if recognised && domain.domain_name != old_name {
+                changes.push(Change::DomainSet(target_of(&domain)));
+            }
             Ok(domain)
         })
         .await
@@ -825,6 +997,11 @@ impl Store for SqliteStore {
         };
         self.write(move |conn, changes| {
             let account = &mapping.account_sid;
+            let caller = load_account(conn, account)?
+                .ok_or_else(|| StoreError::NotFound(Missing::Account(account.clone())))?;
+            if caller.status != AccountStatus::Active {
+                return Err(StoreError::AccountNotActive(account.clone()));
+            }
             let record_sid = mapping.ip_record_sid.as_str();
             let record = get_one(
                 conn,
@@ -836,19 +1013,17 @@ impl Store for SqliteStore {
             )?
             .ok_or_else(|| StoreError::NotFound(Missing::IpRecord(record_sid.to_owned())))?;
             require_domain(conn, account, &mapping.sip_domain_sid)?;
-            if let Some(existing) = referencing_mapping(conn, "ip_record_sid", record_sid)? {
-                return Err(StoreError::record_mapped(record_sid, &existing));
-            }
             let network = record.network();
-            let taken: Option<String> = conn
-                .prepare_cached(
-                    "SELECT sid FROM source_ip_mappings WHERE network = ?1 AND prefix_length = ?2",
-                )?
-                .query_row(params![network.addr, network.prefix], |r| r.get(0))
-                .optional()?;
-            if taken.is_some() {
-                return Err(StoreError::network_mapped(network, record_sid));
-            }
+            let facts = MappingFacts {
+                record_mapped_by: referencing_mapping(conn, "ip_record_sid", record_sid)?,
+                network_taken: conn
+                    .prepare_cached(
+                        "SELECT 1 FROM source_ip_mappings WHERE network = ?1 AND prefix_length = ?2",
+                    )?
+                    .exists(params![network.addr, network.prefix])?,
+                overlapping_owners: overlapping_owners(conn, network, account)?,
+            };
+            may_map(&caller, &record, &facts)?;
             conn.prepare_cached(
                 "INSERT INTO source_ip_mappings (sid, account_sid, ip_record_sid, sip_domain_sid, \
                  network, prefix_length, date_created, date_updated) \
@@ -913,10 +1088,12 @@ impl Store for SqliteStore {
                 "UPDATE source_ip_mappings SET sip_domain_sid = ?2, date_updated = ?3 WHERE sid = ?1",
             )?
             .execute(params![sid, mapping.sip_domain_sid.as_str(), mapping.date_updated])?;
-            changes.push(Change::MappingSet(
-                mapping_network(conn, &sid)?,
-                mapping.sip_domain_sid.clone(),
-            ));
+            if owner_may_write(conn, &account)? {
+                changes.push(Change::MappingSet(
+                    mapping_network(conn, &sid)?,
+                    mapping.sip_domain_sid.clone(),
+                ));
+            }
             Ok(mapping)
         })
         .await
@@ -948,6 +1125,87 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Whether `account` is recognised (active) after checking that it may be written to at all: a
+/// closed account's resources cannot change; a suspended account's can, but stay out of
+/// recognition until it is reactivated.
+fn owner_may_write(conn: &Connection, account: &AccountSid) -> Result<bool> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM accounts WHERE sid = ?1")?
+        .query_row([account.as_str()], |r| r.get(0))
+        .optional()?;
+    match status.as_deref().and_then(AccountStatus::parse) {
+        None => Err(StoreError::NotFound(Missing::Account(account.clone()))),
+        Some(AccountStatus::Closed) => Err(StoreError::AccountNotActive(account.clone())),
+        Some(status) => Ok(status == AccountStatus::Active),
+    }
+}
+
+/// The owners (account and parent) of the mapped networks that overlap `network`, other than
+/// `account` itself: those starting inside it, and those containing it.
+fn overlapping_owners(
+    conn: &Connection,
+    network: Network,
+    account: &AccountSid,
+) -> Result<Vec<(AccountSid, Option<AccountSid>)>> {
+    let row =
+        |r: &Row<'_>| -> rusqlite::Result<(String, Option<String>)> { Ok((r.get(0)?, r.get(1)?)) };
+    let mut raw = conn
+        .prepare_cached(
+            "SELECT DISTINCT m.account_sid, a.owner_sid FROM source_ip_mappings m \
+             JOIN accounts a ON a.sid = m.account_sid \
+             WHERE m.network BETWEEN ?1 AND ?2 AND m.account_sid <> ?3",
+        )?
+        .query_map(params![network.addr, network.last(), account.as_str()], row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut containing = conn.prepare_cached(
+        "SELECT m.account_sid, a.owner_sid FROM source_ip_mappings m \
+         JOIN accounts a ON a.sid = m.account_sid \
+         WHERE m.network = ?1 AND m.prefix_length = ?2 AND m.account_sid <> ?3",
+    )?;
+    for sup in network.supernets() {
+        if let Some(owner) = containing
+            .query_row(params![sup.addr, sup.prefix, account.as_str()], row)
+            .optional()?
+        {
+            raw.push(owner);
+        }
+    }
+    raw.into_iter()
+        .map(|(owner, parent)| {
+            let owner = AccountSid::parse(&owner).ok_or_else(|| bad_value(0, "account sid"))?;
+            Ok((owner, parent.as_deref().and_then(AccountSid::parse)))
+        })
+        .collect()
+}
+
+/// Every SIP domain and mapped network of `account`, as recognition knows them.
+fn account_recognition_rows(conn: &Connection, account: &AccountSid) -> Result<AccountRows> {
+    let domains = conn
+        .prepare_cached(&format!(
+            "SELECT {SIP_DOMAIN_COLS} FROM sip_domains WHERE account_sid = ?1"
+        ))?
+        .query_map([account.as_str()], sip_domain_row)?
+        .map(|d| d.map(|d| target_of(&d)))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mappings = conn
+        .prepare_cached(
+            "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings \
+             WHERE account_sid = ?1",
+        )?
+        .query_map([account.as_str()], |r| {
+            let domain: String = r.get(2)?;
+            Ok((
+                Network {
+                    addr: r.get(0)?,
+                    prefix: r.get(1)?,
+                },
+                SipDomainSid::parse(&domain).ok_or_else(|| bad_value(2, "sip domain sid"))?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(AccountRows { domains, mappings })
 }
 
 /// Fails with the domain's 404 unless `sid` is a SIP domain of `account`.

@@ -61,16 +61,32 @@ impl TestApp {
         app
     }
 
+    /// A server on a fresh database, with its configuration adjusted by `tweak`.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("sipmap.db");
+        let mut app = Self::start_with(db_path, tweak).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A server on an existing database file.
     pub async fn start(db_path: PathBuf) -> Self {
-        let config = ServeConfig {
+        Self::start_with(db_path, |_| {}).await
+    }
+
+    /// A server on an existing database file, with its configuration adjusted by `tweak`.
+    pub async fn start_with(db_path: PathBuf, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        let mut config = ServeConfig {
             listen: "127.0.0.1:0".into(),
             database_url: format!("sqlite://{}", db_path.display()),
             public_url: None,
             domain_suffix: "sip.twilio.com".into(),
             sip_listen: Some("127.0.0.1:0".into()),
             sip_upstream: None,
+            store: Default::default(),
         };
+        tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");
         ensure_initial_account(
             app.store().as_ref(),

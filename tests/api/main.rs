@@ -4,6 +4,9 @@
 mod helpers;
 
 mod durability;
+mod hardening;
+mod proxy;
 mod rules;
 mod storage;
+mod tenancy;
 mod wire;

@@ -28,9 +28,17 @@ impl TestDb {
         }
     }
 
-    /// A fresh schema on the PostgreSQL server named by the environment, if any.
+    /// A fresh schema on the PostgreSQL server named by the environment, if any. When
+    /// `SIPMAP_REQUIRE_POSTGRES` is set (as `scripts/test.sh` does), a missing server fails the
+    /// test instead of skipping it.
     pub async fn postgres() -> Option<Self> {
-        let base = std::env::var("SIPMAP_TEST_POSTGRES_URL").ok()?;
+        let Ok(base) = std::env::var("SIPMAP_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("SIPMAP_REQUIRE_POSTGRES").is_none(),
+                "SIPMAP_REQUIRE_POSTGRES is set but SIPMAP_TEST_POSTGRES_URL is not"
+            );
+            return None;
+        };
         let schema = format!("sipmap_t_{}", sipmap::sid::random_hex32());
         let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
             .await
@@ -53,6 +61,27 @@ impl TestDb {
         store::connect(&self.url).await.expect("store opens")
     }
 
+    /// Opens the store with options.
+    pub async fn open_with(&self, options: &store::StoreOptions) -> Arc<dyn Store> {
+        store::connect_with(&self.url, options)
+            .await
+            .expect("store opens")
+    }
+
+    /// A direct connection to this test's PostgreSQL schema, for looking under the hood.
+    pub async fn pg_client(&self) -> Option<tokio_postgres::Client> {
+        let (base, schema) = self.schema.as_ref()?;
+        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("SET search_path = {schema}"))
+            .await
+            .expect("search_path");
+        Some(client)
+    }
+
     pub async fn drop_schema(self) {
         if let Some((base, schema)) = self.schema {
             let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
@@ -67,7 +96,7 @@ impl TestDb {
     }
 }
 
-struct P(Vec<(&'static str, String)>);
+pub struct P(pub Vec<(&'static str, String)>);
 impl Params for P {
     fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -77,7 +106,7 @@ impl Params for P {
     }
 }
 
-async fn account(s: &dyn Store, owner: Option<&AccountSid>) -> AccountSid {
+pub async fn account(s: &dyn Store, owner: Option<&AccountSid>) -> AccountSid {
     let sid = AccountSid::generate();
     s.create_account(NewAccount {
         sid: sid.clone(),
@@ -90,7 +119,7 @@ async fn account(s: &dyn Store, owner: Option<&AccountSid>) -> AccountSid {
     sid
 }
 
-fn record(ip: &str, prefix: u8) -> NewIpRecord {
+pub fn record(ip: &str, prefix: u8) -> NewIpRecord {
     NewIpRecord {
         friendly_name: None,
         ip_address: ip.parse().unwrap(),
@@ -98,7 +127,11 @@ fn record(ip: &str, prefix: u8) -> NewIpRecord {
     }
 }
 
-async fn domain(s: &dyn Store, acct: &AccountSid, name: &str) -> Result<SipDomainSid, StoreError> {
+pub async fn domain(
+    s: &dyn Store,
+    acct: &AccountSid,
+    name: &str,
+) -> Result<SipDomainSid, StoreError> {
     let patch = SipDomainPatch::parse(
         &P(vec![("DomainName", name.into())]),
         "sip.twilio.com",

@@ -1,0 +1,451 @@
+//! Storage conformance for the rules that keep tenants apart and updates whole, one test per
+//! rule, each run on SQLite and on PostgreSQL (two "nodes" are two stores on one database):
+//! atomic read-modify-writes, closed accounts staying closed, suspended and closed accounts
+//! leaving recognition, networks overlapping only within a family, atomic first-start bootstrap,
+//! and (PostgreSQL) a change log that is pruned without a node ever missing a change.
+
+use std::time::{Duration, Instant};
+
+use sipmap::app::{InitialAccount, ensure_initial_account};
+use sipmap::domain::sip_domain::SipDomainPatch;
+use sipmap::domain::{AccountStatus, Conflict};
+use sipmap::sid::{AccountSid, IpRecordSid, SipDomainSid};
+use sipmap::store::{Store, StoreError, StoreOptions};
+
+use crate::storage::{P, TestDb, account, domain, record};
+
+/// Runs each named test against SQLite and, when configured, PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = super::TestDb::sqlite();
+                super::$name(&db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(db) = super::TestDb::postgres().await else { return };
+                super::$name(&db).await;
+                db.drop_schema().await;
+            }
+        })*
+    };
+}
+
+on_both_backends!(
+    partial_updates_on_two_nodes_both_survive,
+    closing_wins_over_a_concurrent_reactivation,
+    suspension_and_closing_take_an_account_out_of_recognition,
+    networks_overlap_only_within_one_family,
+    overlapping_maps_from_two_nodes_at_once_leave_one_winner,
+    first_start_on_two_nodes_creates_one_account,
+);
+
+fn patch(params: Vec<(&'static str, String)>) -> SipDomainPatch {
+    SipDomainPatch::parse(&P(params), "sip.twilio.com", false).expect("valid patch")
+}
+
+async fn map(
+    s: &dyn Store,
+    acct: &AccountSid,
+    ip: &str,
+    prefix: u8,
+    d: &SipDomainSid,
+) -> Result<IpRecordSid, StoreError> {
+    let r = s
+        .create_ip_record(acct, record(ip, prefix))
+        .await
+        .expect("record")
+        .sid;
+    s.create_mapping(acct, &r, d).await.map(|_| r)
+}
+
+fn recognised_at(s: &dyn Store, ip: &str) -> Option<SipDomainSid> {
+    s.recognizer()
+        .snapshot()
+        .by_source(ip.parse().unwrap())
+        .map(|t| t.domain_sid.clone())
+}
+
+fn named(s: &dyn Store, host: &str) -> bool {
+    s.recognizer().snapshot().by_host(host).is_some()
+}
+
+/// Two partial updates of one SIP domain through two nodes at the same moment: both land.
+async fn partial_updates_on_two_nodes_both_survive(db: &TestDb) {
+    let (n1, n2) = (db.open().await, db.open().await);
+    let a = account(n1.as_ref(), None).await;
+    for round in 0..20 {
+        let d = domain(n1.as_ref(), &a, &format!("race{round}.sip.twilio.com"))
+            .await
+            .unwrap();
+        let url = format!("https://example.com/voice/{round}");
+        let voice = patch(vec![("VoiceUrl", url.clone())]);
+        let name = patch(vec![("FriendlyName", format!("name {round}"))]);
+        let (s1, s2, a1, a2, d1, d2) = (
+            n1.clone(),
+            n2.clone(),
+            a.clone(),
+            a.clone(),
+            d.clone(),
+            d.clone(),
+        );
+        let t1 = tokio::spawn(async move { s1.update_sip_domain(&a1, d1.as_str(), voice).await });
+        let t2 = tokio::spawn(async move { s2.update_sip_domain(&a2, d2.as_str(), name).await });
+        t1.await.unwrap().expect("VoiceUrl update");
+        t2.await.unwrap().expect("FriendlyName update");
+        let got = n1.get_sip_domain(&a, d.as_str()).await.unwrap().unwrap();
+        assert_eq!(
+            got.voice_url.as_deref(),
+            Some(url.as_str()),
+            "round {round}"
+        );
+        let expected = format!("name {round}");
+        assert_eq!(
+            got.friendly_name.as_deref(),
+            Some(expected.as_str()),
+            "round {round}"
+        );
+    }
+}
+
+/// A suspended subaccount closed on one node and reactivated on another at the same moment ends
+/// closed, whichever comes first.
+async fn closing_wins_over_a_concurrent_reactivation(db: &TestDb) {
+    let (n1, n2) = (db.open().await, db.open().await);
+    let parent = account(n1.as_ref(), None).await;
+    for round in 0..20 {
+        let sub = account(n1.as_ref(), Some(&parent)).await;
+        n1.update_account(&sub, None, Some(AccountStatus::Suspended))
+            .await
+            .unwrap();
+        let (s1, s2, c1, c2) = (n1.clone(), n2.clone(), sub.clone(), sub.clone());
+        let close = tokio::spawn(async move {
+            s1.update_account(&c1, None, Some(AccountStatus::Closed))
+                .await
+        });
+        let reopen = tokio::spawn(async move {
+            s2.update_account(&c2, Some("renamed".into()), Some(AccountStatus::Active))
+                .await
+        });
+        close.await.unwrap().expect("closing always succeeds");
+        match reopen.await.unwrap() {
+            Ok(_) | Err(StoreError::Invalid(_)) => {}
+            Err(e) => panic!("round {round}: unexpected {e:?}"),
+        }
+        let status = n2.get_account(&sub).await.unwrap().unwrap().status;
+        assert_eq!(status, AccountStatus::Closed, "round {round}");
+    }
+}
+
+/// Suspending takes an account's domains and networks out of recognition (and the family's less
+/// specific network takes over); reactivating brings them back; closing deletes them and frees
+/// the names and networks for anyone.
+async fn suspension_and_closing_take_an_account_out_of_recognition(db: &TestDb) {
+    let store = db.open().await;
+    let s = store.as_ref();
+    let parent = account(s, None).await;
+    let sub = account(s, Some(&parent)).await;
+    let stranger = account(s, None).await;
+    let pd = domain(s, &parent, "parent.sip.twilio.com").await.unwrap();
+    let sd = domain(s, &sub, "sub.sip.twilio.com").await.unwrap();
+    map(s, &parent, "10.60.0.0", 16, &pd).await.unwrap();
+    map(s, &sub, "10.60.1.0", 24, &sd).await.unwrap();
+    assert_eq!(recognised_at(s, "10.60.1.5"), Some(sd.clone()));
+    assert!(named(s, "sub.sip.twilio.com"));
+
+    s.update_account(&sub, None, Some(AccountStatus::Suspended))
+        .await
+        .unwrap();
+    assert_eq!(
+        recognised_at(s, "10.60.1.5"),
+        Some(pd.clone()),
+        "the parent's /16 answers for the suspended subaccount's /24"
+    );
+    assert!(!named(s, "sub.sip.twilio.com"));
+    // The parent may still give it a domain; it is not recognised while suspended.
+    domain(s, &sub, "later.sip.twilio.com").await.unwrap();
+    assert!(!named(s, "later.sip.twilio.com"));
+    // A node that starts now builds the same table.
+    let fresh = db.open().await;
+    assert_eq!(recognised_at(fresh.as_ref(), "10.60.1.5"), Some(pd.clone()));
+    assert!(!named(fresh.as_ref(), "sub.sip.twilio.com"));
+    drop(fresh);
+
+    s.update_account(&sub, None, Some(AccountStatus::Active))
+        .await
+        .unwrap();
+    assert_eq!(recognised_at(s, "10.60.1.5"), Some(sd.clone()));
+    assert!(named(s, "sub.sip.twilio.com") && named(s, "later.sip.twilio.com"));
+
+    s.update_account(&sub, None, Some(AccountStatus::Closed))
+        .await
+        .unwrap();
+    assert_eq!(recognised_at(s, "10.60.1.5"), Some(pd.clone()));
+    assert!(!named(s, "sub.sip.twilio.com"));
+    assert!(
+        s.get_sip_domain(&sub, sd.as_str()).await.unwrap().is_none(),
+        "closing deletes the account's SIP domains"
+    );
+    // Its name is free for anyone now, and nothing can be added to the closed account.
+    domain(s, &stranger, "sub.sip.twilio.com").await.unwrap();
+    assert!(matches!(
+        domain(s, &sub, "again.sip.twilio.com").await,
+        Err(StoreError::AccountNotActive(_))
+    ));
+    let r = s
+        .create_ip_record(&sub, record("10.99.0.0", 24))
+        .await
+        .unwrap()
+        .sid;
+    assert!(matches!(
+        s.create_mapping(&sub, &r, &sd).await,
+        Err(StoreError::AccountNotActive(_))
+    ));
+    // A closed account's network is free for the family too.
+    let again = domain(s, &parent, "again.sip.twilio.com").await.unwrap();
+    map(s, &parent, "10.60.1.0", 24, &again).await.unwrap();
+    assert_eq!(recognised_at(s, "10.60.1.5"), Some(again));
+}
+
+/// A stranger cannot map inside, or around, another account's network; within a family (the
+/// account, its parent, its subaccounts) networks nest, but siblings stay apart.
+async fn networks_overlap_only_within_one_family(db: &TestDb) {
+    let store = db.open().await;
+    let s = store.as_ref();
+    let parent = account(s, None).await;
+    let s1 = account(s, Some(&parent)).await;
+    let s2 = account(s, Some(&parent)).await;
+    let x = account(s, None).await;
+    let pd = domain(s, &parent, "p.sip.twilio.com").await.unwrap();
+    let d1 = domain(s, &s1, "s1.sip.twilio.com").await.unwrap();
+    let d2 = domain(s, &s2, "s2.sip.twilio.com").await.unwrap();
+    let xd = domain(s, &x, "x.sip.twilio.com").await.unwrap();
+    let overlaps = |r: Result<IpRecordSid, StoreError>| {
+        matches!(
+            r,
+            Err(StoreError::Conflict(Conflict::NetworkOverlaps { .. }))
+        )
+    };
+
+    map(s, &parent, "10.70.0.0", 16, &pd).await.unwrap();
+    map(s, &s1, "10.70.1.0", 24, &d1)
+        .await
+        .expect("a subaccount nests inside its parent");
+    assert!(
+        overlaps(map(s, &s2, "10.70.1.128", 25, &d2).await),
+        "siblings are not one family"
+    );
+    map(s, &s2, "10.70.2.0", 24, &d2).await.unwrap();
+    assert!(
+        overlaps(map(s, &x, "10.70.5.5", 32, &xd).await),
+        "a /32 inside another account's /16"
+    );
+    assert!(
+        overlaps(map(s, &x, "0.0.0.0", 1, &xd).await),
+        "a /1 around another account's /16"
+    );
+    map(s, &x, "128.0.0.0", 1, &xd).await.unwrap();
+    assert!(overlaps(map(s, &parent, "200.0.0.0", 8, &pd).await));
+    map(s, &parent, "10.0.0.0", 8, &pd)
+        .await
+        .expect("around its own and its subaccounts' networks");
+    assert_eq!(recognised_at(s, "10.70.1.9"), Some(d1));
+    assert_eq!(recognised_at(s, "10.70.9.9"), Some(pd.clone()));
+    assert_eq!(recognised_at(s, "10.200.0.1"), Some(pd));
+    assert_eq!(recognised_at(s, "200.0.0.1"), Some(xd));
+}
+
+/// Two accounts of different families map overlapping networks through two nodes at the same
+/// moment: exactly one wins, the other is refused with the overlap conflict.
+async fn overlapping_maps_from_two_nodes_at_once_leave_one_winner(db: &TestDb) {
+    let (n1, n2) = (db.open().await, db.open().await);
+    let a = account(n1.as_ref(), None).await;
+    let b = account(n1.as_ref(), None).await;
+    let da = domain(n1.as_ref(), &a, "ra.sip.twilio.com").await.unwrap();
+    let db_ = domain(n1.as_ref(), &b, "rb.sip.twilio.com").await.unwrap();
+    for round in 0..20u8 {
+        let ra = n1
+            .create_ip_record(&a, record(&format!("10.80.{round}.0"), 24))
+            .await
+            .unwrap()
+            .sid;
+        let rb = n2
+            .create_ip_record(&b, record(&format!("10.80.{round}.7"), 32))
+            .await
+            .unwrap()
+            .sid;
+        let (s1, s2, a1, b1, d1, d2) = (
+            n1.clone(),
+            n2.clone(),
+            a.clone(),
+            b.clone(),
+            da.clone(),
+            db_.clone(),
+        );
+        let t1 = tokio::spawn(async move { s1.create_mapping(&a1, &ra, &d1).await });
+        let t2 = tokio::spawn(async move { s2.create_mapping(&b1, &rb, &d2).await });
+        let results = [t1.await.unwrap(), t2.await.unwrap()];
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(
+            results.iter().any(|r| matches!(
+                r,
+                Err(StoreError::Conflict(Conflict::NetworkOverlaps { .. }))
+            )),
+            "round {round}: {results:?}"
+        );
+    }
+}
+
+/// Two nodes starting at once on an empty database without an operator account: exactly one
+/// account is created.
+async fn first_start_on_two_nodes_creates_one_account(db: &TestDb) {
+    let (n1, n2) = (db.open().await, db.open().await);
+    let t1 = tokio::spawn(async move {
+        let r = ensure_initial_account(n1.as_ref(), None).await;
+        (r, n1)
+    });
+    let t2 = tokio::spawn(async move {
+        let r = ensure_initial_account(n2.as_ref(), None).await;
+        (r, n2)
+    });
+    let (r1, n1) = t1.await.unwrap();
+    let (r2, _n2) = t2.await.unwrap();
+    let created = [r1.unwrap(), r2.unwrap()]
+        .iter()
+        .filter(|r| matches!(r, InitialAccount::Created(..)))
+        .count();
+    assert_eq!(created, 1);
+    assert_eq!(n1.count_accounts().await.unwrap(), 1);
+}
+
+/// A full run of [`first_start_on_two_nodes_creates_one_account`] is one chance for a race;
+/// repeat it on fresh databases so that a lost race would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_start_races_repeated() {
+    for _ in 0..5 {
+        let db = TestDb::sqlite();
+        first_start_on_two_nodes_creates_one_account(&db).await;
+        if let Some(db) = TestDb::postgres().await {
+            first_start_on_two_nodes_creates_one_account(&db).await;
+            db.drop_schema().await;
+        }
+    }
+}
+
+/// Waits until `check` holds, for at most `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < until, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Renaming a domain's friendly name logs nothing for recognition (PostgreSQL's change log only
+/// grows for what nodes must apply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_friendly_name_edits_do_not_grow_the_change_log() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let s = db.open().await;
+    let a = account(s.as_ref(), None).await;
+    let d = domain(s.as_ref(), &a, "quiet.sip.twilio.com")
+        .await
+        .unwrap();
+    let pg = db.pg_client().await.unwrap();
+    let count = || async {
+        pg.query_one("SELECT count(*) FROM change_log", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let before = count().await;
+    for i in 0..10 {
+        s.update_sip_domain(
+            &a,
+            d.as_str(),
+            patch(vec![("FriendlyName", format!("n{i}"))]),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(count().await, before);
+    drop(s);
+    db.drop_schema().await;
+}
+
+/// The change log is pruned, and a node that was cut off while the entries it needed were
+/// pruned reloads its table instead of missing the changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_pruned_change_log_makes_a_returning_node_reload() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let proxy = crate::proxy::Proxy::start(&db.url).await;
+    let writer = db
+        .open_with(&StoreOptions {
+            change_log_retention: Some(Duration::ZERO),
+            ..StoreOptions::default()
+        })
+        .await;
+    let away = sipmap::store::connect(&proxy.url)
+        .await
+        .expect("node opens");
+    let w = writer.as_ref();
+    let a = account(w, None).await;
+    let d = domain(w, &a, "away.sip.twilio.com").await.unwrap();
+    let first = map(w, &a, "10.90.0.0", 24, &d).await.unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the node sees the first mapping",
+        || recognised_at(away.as_ref(), "10.90.0.1").is_some(),
+    )
+    .await;
+
+    proxy.cut();
+    let mapping = w
+        .list_mappings(
+            &a,
+            &sipmap::store::PageQuery {
+                limit: 10,
+                cursor: sipmap::store::Cursor::Offset(0),
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.ip_record_sid == first)
+        .unwrap();
+    w.delete_mapping(&a, mapping.sid.as_str()).await.unwrap();
+    map(w, &a, "10.91.0.0", 24, &d).await.unwrap();
+    let pg = db.pg_client().await.unwrap();
+    let mut log_rows = i64::MAX;
+    let until = Instant::now() + Duration::from_secs(10);
+    while log_rows > 0 {
+        assert!(Instant::now() < until, "the change log was never pruned");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        log_rows = pg
+            .query_one("SELECT count(*) FROM change_log", &[])
+            .await
+            .unwrap()
+            .get(0);
+    }
+
+    proxy.restore();
+    eventually(
+        Duration::from_secs(15),
+        "the returning node reloads: the new mapping in, the deleted one out",
+        || {
+            recognised_at(away.as_ref(), "10.91.0.1").is_some()
+                && recognised_at(away.as_ref(), "10.90.0.1").is_none()
+        },
+    )
+    .await;
+    drop((writer, away));
+    db.drop_schema().await;
+}
