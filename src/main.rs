@@ -1,5 +1,7 @@
 //! The `sipmap` binary: parse the command line, set up logging, run.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 #[tokio::main]
@@ -11,6 +13,8 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal; log files and journals get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     sipmap::cli::run(cli).await
 }

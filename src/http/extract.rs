@@ -27,21 +27,55 @@ impl Params for Form {
     }
 }
 
+/// Parses `application/x-www-form-urlencoded` bytes as the WHATWG URL standard does (`+` is a
+/// space; `%` followed by two hex digits is that byte; any other `%` stays as it is), except that
+/// it is strict where the standard is lenient: the decoded bytes of every name and value must be
+/// UTF-8 (no U+FFFD substitution), and no name or value may hold a NUL character, which no
+/// parameter of the API can contain and which some databases cannot store.
 fn parse_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     std::str::from_utf8(raw).map_err(|_| ApiError::InvalidBody("it is not valid UTF-8".into()))?;
-    let mut pairs = Vec::new();
-    for (k, v) in form_urlencoded::parse(raw) {
-        if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
-            let raw_text = String::from_utf8_lossy(raw);
-            if !raw_text.contains('\u{FFFD}') {
-                return Err(ApiError::InvalidBody(
-                    "a percent-encoded value is not valid UTF-8".into(),
-                ));
-            }
-        }
-        pairs.push((k.into_owned(), v.into_owned()));
+    raw.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            Ok((decode_component(name)?, decode_component(value)?))
+        })
+        .collect()
+}
+
+/// One percent-decoded name or value (see [`parse_pairs`]).
+fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let byte = match raw[i] {
+            b'+' => b' ',
+            b'%' => match (
+                raw.get(i + 1).and_then(|b| hex(*b)),
+                raw.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    i += 2;
+                    (hi * 16 + lo) as u8
+                }
+                _ => b'%',
+            },
+            b => b,
+        };
+        out.push(byte);
+        i += 1;
     }
-    Ok(pairs)
+    if out.contains(&0) {
+        return Err(ApiError::InvalidBody(
+            "a parameter contains a NUL character, which no parameter may hold".into(),
+        ));
+    }
+    String::from_utf8(out)
+        .map_err(|_| ApiError::InvalidBody("a percent-encoded value is not valid UTF-8".into()))
 }
 
 impl<S: Send + Sync> FromRequest<S> for Form {
@@ -138,5 +172,46 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::Unauthorized);
         }
         Ok(Self(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pairs;
+
+    fn pairs(raw: &str) -> Vec<(String, String)> {
+        parse_pairs(raw.as_bytes()).expect("parses")
+    }
+
+    #[test]
+    fn decodes_as_the_url_standard_does() {
+        assert_eq!(
+            pairs("A=1&B=x+y&C=%41%e2%82%ac&&D&E=50%&F=%zz"),
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "x y".into()),
+                ("C".into(), "A\u{20ac}".into()),
+                ("D".into(), String::new()),
+                ("E".into(), "50%".into()),
+                ("F".into(), "%zz".into()),
+            ]
+        );
+        assert_eq!(pairs("N=%EF%BF%BD"), vec![("N".into(), "\u{fffd}".into())]);
+    }
+
+    #[test]
+    fn refuses_invalid_utf8_and_nul_exactly() {
+        for bad in [
+            "A=%FF",
+            "A=%FF&B=\u{fffd}",
+            "B=\u{fffd}&A=%C3",
+            "%FF=1",
+            "A=%00",
+            "A=x%00y",
+            "%00=1",
+        ] {
+            assert!(parse_pairs(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(parse_pairs(b"A=\xff").is_err(), "raw invalid UTF-8");
     }
 }

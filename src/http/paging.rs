@@ -16,6 +16,9 @@ use crate::store::{Cursor, PageQuery};
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Larger `PageSize` values are treated as this.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// The largest `Page` accepted (the largest signed 32-bit integer, which every SDK can hold);
+/// larger values are refused rather than wrapping the page number of `next_page_url`.
+pub const MAX_PAGE: u64 = i32::MAX as u64;
 
 /// A validated page request.
 #[derive(Debug, Clone)]
@@ -47,9 +50,15 @@ impl PageRequest {
         };
         let page = match q.get("Page") {
             None | Some("") => 0,
-            Some(v) => v.parse::<u64>().map_err(|_| {
-                ApiError::invalid("Page", format!("{v:?} is not a non-negative integer"))
-            })?,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n <= MAX_PAGE => n,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "Page",
+                        format!("{v:?} is not an integer from 0 to {MAX_PAGE}"),
+                    ));
+                }
+            },
         };
         let token = q.get("PageToken").filter(|t| !t.is_empty());
         let cursor = match token {
@@ -149,7 +158,7 @@ impl<T> Page<T> {
                 .map(|t| self.link(base, "", r.page.saturating_sub(1), Some(t))),
             "url": self.link(base, "", r.page, r.token.as_deref()),
             "next_page_url": self.next_token.as_deref()
-                .map(|t| self.link(base, "", r.page + 1, Some(t))),
+                .map(|t| self.link(base, "", r.page.saturating_add(1), Some(t))),
             "key": key,
         });
         let mut out = Map::new();
@@ -169,7 +178,7 @@ impl<T> Page<T> {
     ) -> Value {
         let r = &self.request;
         let start = r.page.saturating_mul(u64::from(r.size));
-        let end = (start + self.rows.len() as u64)
+        let end = (start.saturating_add(self.rows.len() as u64))
             .saturating_sub(1)
             .max(start);
         let mut out = Map::new();
@@ -197,7 +206,7 @@ impl<T> Page<T> {
             "next_page_uri".into(),
             self.next_token
                 .as_deref()
-                .map(|t| self.link(path, filters, r.page + 1, Some(t)))
+                .map(|t| self.link(path, filters, r.page.saturating_add(1), Some(t)))
                 .into(),
         );
         Value::Object(out)
@@ -239,6 +248,23 @@ mod tests {
             assert!(PageRequest::parse(&q(&[("PageSize", bad)]), "IL").is_err());
         }
         assert!(PageRequest::parse(&q(&[("Page", "-1")]), "IL").is_err());
+        let max = MAX_PAGE.to_string();
+        assert_eq!(
+            PageRequest::parse(&q(&[("Page", &max)]), "IL")
+                .unwrap()
+                .page,
+            MAX_PAGE
+        );
+        for huge in [
+            (MAX_PAGE + 1).to_string(),
+            u64::MAX.to_string(),
+            "18446744073709551616".into(),
+        ] {
+            assert!(
+                PageRequest::parse(&q(&[("Page", &huge)]), "IL").is_err(),
+                "{huge}"
+            );
+        }
     }
 
     #[test]
