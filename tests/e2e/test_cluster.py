@@ -21,6 +21,8 @@ import pytest
 from conftest import random_account_sid, random_token, unique_domain
 
 PG_URL = os.environ.get("SIPMAP_TEST_POSTGRES_URL")
+if not PG_URL and os.environ.get("SIPMAP_REQUIRE_POSTGRES"):
+    raise RuntimeError("SIPMAP_REQUIRE_POSTGRES is set but SIPMAP_TEST_POSTGRES_URL is not")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="SIPMAP_TEST_POSTGRES_URL is not set")
 
 

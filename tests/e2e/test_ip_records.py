@@ -7,6 +7,7 @@ import datetime as dt
 import time
 
 import pytest
+from twilio.base.exceptions import TwilioRestException
 
 from conftest import (
     IP_RECORD_KEYS,
@@ -305,8 +306,16 @@ def test_edge_ipv4_addresses_accepted(sipmap, ip):
 
 
 def test_control_characters_in_friendly_name_survive_restart(sipmap):
-    name = "tab\there nul\x00 end"
+    name = "tab\there cr\r lf\n end"
     rec = sipmap.client.voice.v1.ip_records.create(ip_address="10.0.0.1", friendly_name=name)
     assert rec.friendly_name == name
     sipmap.restart()
     assert sipmap.client.voice.v1.ip_records(rec.sid).fetch().friendly_name == name
+
+
+def test_nul_in_a_parameter_is_refused(sipmap):
+    # PostgreSQL cannot store NUL in text; SQLite could. Both refuse it the same way.
+    with pytest.raises(TwilioRestException) as err:
+        sipmap.client.voice.v1.ip_records.create(ip_address="10.0.0.1", friendly_name="nul\x00")
+    assert err.value.status == 400 and err.value.code == 20001
+    assert list(sipmap.client.voice.v1.ip_records.list()) == []
