@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
 use crate::domain::NewAccount;
+use crate::http::server::{self, HttpLimits};
+use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
 use crate::sip::SipServer;
@@ -32,6 +34,24 @@ pub struct ServeConfig {
     pub sip_upstream: Option<String>,
     /// Storage options (size limit, change-log retention).
     pub store: StoreOptions,
+    /// Limits of the HTTP listener.
+    pub http_limits: HttpLimits,
+}
+
+/// File descriptors kept out of every connection budget: database connections, sockets,
+/// log files, and room to accept and refuse a connection over a cap.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft limit on open files as far as the hard limit allows (up to 65,536) and
+/// returns how many descriptors connections may use, or `None` where there is no such limit.
+fn descriptor_budget() -> Option<u64> {
+    match rlimit::increase_nofile_limit(65_536) {
+        Ok(soft) => Some(soft.saturating_sub(RESERVED_DESCRIPTORS)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit");
+            None
+        }
+    }
 }
 
 /// A bound, ready server.
@@ -72,11 +92,30 @@ impl App {
                 )
             }
         };
+        let mut limits = config.http_limits.clone();
+        if let Some(budget) = descriptor_budget() {
+            // Half of what the process may open goes to HTTP connections, half to SIP over TCP.
+            let share = usize::try_from(budget / 2).unwrap_or(usize::MAX).max(1);
+            if limits.max_connections > share {
+                tracing::warn!(
+                    configured = limits.max_connections,
+                    allowed = share,
+                    "the open-file limit caps HTTP connections below the configured number"
+                );
+                limits.max_connections = share;
+            }
+        }
+        // One client may hold at most a quarter of the connections, whatever was configured.
+        limits.max_connections_per_client = limits
+            .max_connections_per_client
+            .min((limits.max_connections / 4).max(1));
         let state = AppState(Arc::new(AppContext {
             store,
             public_url,
             domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
             metrics,
+            limits,
+            throttle: AuthThrottle::default(),
         }));
         Ok(Self {
             listener,
@@ -115,12 +154,17 @@ impl App {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let http = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let limits = self.state.limits.clone();
+        let http = server::serve(
+            self.listener,
+            router(self.state),
+            limits,
+            stopped(stop_rx.clone()),
+        );
         match self.sip {
             None => http.await.context("the HTTP server failed"),
             Some(sip) => {
-                let (h, s) = tokio::join!(http.into_future(), sip.run(stopped(stop_rx)));
+                let (h, s) = tokio::join!(http, sip.run(stopped(stop_rx)));
                 h.context("the HTTP server failed")?;
                 s.context("the SIP edge failed")
             }

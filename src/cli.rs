@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
 use crate::domain::NewAccount;
+use crate::http::server::HttpLimits;
 use crate::sid::AccountSid;
 use crate::store::{self, StoreOptions};
 
@@ -89,6 +90,14 @@ pub struct ServeArgs {
     /// without it they are answered `480 Temporarily Unavailable`.
     #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
     pub sip_upstream: Option<String>,
+    /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
+    /// answered 503 and closed.
+    #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Most HTTP connections open at once from one client address (at most a quarter of
+    /// --max-connections); more are answered 429 and closed.
+    #[arg(long, env = "SIPMAP_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
     /// SQLite only: the largest size in bytes the database file may grow to. Writes beyond it
     /// are refused with 503 (as on a full disk) and `/healthz` reports it; reads go on.
     #[arg(long, env = "SIPMAP_MAX_DATABASE_BYTES", value_name = "BYTES")]
@@ -169,6 +178,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             change_log_retention: Some(std::time::Duration::from_secs(
                 args.change_log_retention_secs,
             )),
+        },
+        http_limits: HttpLimits {
+            max_connections: args.max_connections,
+            max_connections_per_client: args.max_connections_per_client,
+            ..HttpLimits::default()
         },
     };
     let app = App::build(&config).await?;

@@ -46,6 +46,25 @@ pub enum ApiError {
     /// The body is larger than [`MAX_BODY_BYTES`].
     #[error("Request body exceeds {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
+    /// The request body did not arrive in time; the connection is closed.
+    #[error("Request Timeout: the request body did not arrive within {0} seconds")]
+    RequestTimeout(u64),
+    /// The request line's target is longer than sipmap accepts.
+    #[error("URI Too Long: request targets are limited to {0} bytes")]
+    UriTooLong(usize),
+    /// Too many request headers, or too many bytes of them.
+    #[error("Request Header Fields Too Large: at most {0} headers and {1} bytes of them")]
+    HeadersTooLarge(usize, usize),
+    /// Too many failed authentications from this client or for this account: try again after
+    /// the given number of seconds.
+    #[error("Too Many Requests: too many failed authentications; retry after {0} seconds")]
+    TooManyRequests(u64),
+    /// This client has too many connections open.
+    #[error("Too Many Requests: this client has too many connections open")]
+    TooManyConnections,
+    /// sipmap has as many connections open as it serves.
+    #[error("Service Unavailable: the server has too many connections open")]
+    Busy,
     /// Storage cannot be reached at the moment.
     #[error("Service Unavailable")]
     Unavailable,
@@ -82,7 +101,15 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 20004),
             Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 20413),
-            Self::Unavailable | Self::StorageExhausted => (StatusCode::SERVICE_UNAVAILABLE, 20503),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, 20408),
+            Self::UriTooLong(_) => (StatusCode::URI_TOO_LONG, 20414),
+            Self::HeadersTooLarge(..) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 20431),
+            Self::TooManyRequests(_) | Self::TooManyConnections => {
+                (StatusCode::TOO_MANY_REQUESTS, 20429)
+            }
+            Self::Unavailable | Self::StorageExhausted | Self::Busy => {
+                (StatusCode::SERVICE_UNAVAILABLE, 20503)
+            }
             Self::AccountNotActive(_) => (StatusCode::FORBIDDEN, 10001),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 20500),
         }
@@ -94,32 +121,61 @@ impl ApiError {
 #[derive(Clone, Copy, Debug)]
 pub struct RenderedError;
 
+impl ApiError {
+    /// The Twilio JSON error body.
+    pub fn body(&self) -> String {
+        let (status, code) = self.status_and_code();
+        serde_json::json!({
+            "code": code,
+            "message": self.to_string(),
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": status.as_u16(),
+        })
+        .to_string()
+    }
+
+    /// Whether the connection must be closed after this answer (the rest of the request may
+    /// still be on its way, so the connection cannot carry another one).
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            Self::RequestTimeout(_)
+                | Self::PayloadTooLarge
+                | Self::UriTooLong(_)
+                | Self::HeadersTooLarge(..)
+                | Self::TooManyConnections
+                | Self::Busy
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(cause) = &self {
             tracing::error!(error.cause = %cause, "internal error");
         }
-        let (status, code) = self.status_and_code();
-        let body = serde_json::json!({
-            "code": code,
-            "message": self.to_string(),
-            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
-            "status": status.as_u16(),
-        });
+        let (status, _) = self.status_and_code();
         let mut response = (
             status,
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            body.to_string(),
+            self.body(),
         )
             .into_response();
+        let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
+            headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"Twilio API\""),
             );
+        }
+        if let Self::TooManyRequests(secs) = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        if self.closes_connection() {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response.extensions_mut().insert(RenderedError);
         response

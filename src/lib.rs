@@ -23,6 +23,8 @@ pub mod domain;
 pub mod error;
 /// The HTTP API.
 pub mod http;
+/// Rate-limited log lines for limits that bite.
+pub mod limit_log;
 /// Which SIP domain a request belongs to.
 pub mod recognition;
 /// Twilio-style SIDs.

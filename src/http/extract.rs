@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 
 use super::AppState;
+use super::server::ClientAddr;
 use crate::auth_token::TokenHash;
 use crate::domain::{Account, AccountStatus, Params};
 use crate::error::{ApiError, MAX_BODY_BYTES};
@@ -149,10 +150,21 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client = parts
+            .extensions
+            .get::<ClientAddr>()
+            .map(|ClientAddr(a)| a.ip());
         let Some((user, token)) = basic_credentials(parts) else {
             tracing::debug!("no usable Basic credentials");
+            state.throttle.failed(client, None);
             return Err(ApiError::Unauthorized);
         };
+        // Refused before any check while this client, or this account from an address it does
+        // not know, has failed too often.
+        state
+            .throttle
+            .check(client, &user)
+            .map_err(ApiError::TooManyRequests)?;
         let found = match AccountSid::parse(&user) {
             Some(sid) => state.store.account_credentials(&sid).await?,
             None => None,
@@ -160,17 +172,20 @@ impl FromRequestParts<AppState> for Caller {
         let Some((account, hash)) = found else {
             // Same work as a real check, so timing does not reveal which accounts exist.
             TokenHash::dummy().verify(&token);
-            tracing::debug!(account.sid = %user, "unknown account");
+            tracing::debug!("unknown account");
+            state.throttle.failed(client, None);
             return Err(ApiError::Unauthorized);
         };
         if !hash.verify(&token) {
             tracing::debug!(account.sid = %account.sid, "wrong auth token");
+            state.throttle.failed(client, Some(account.sid.as_str()));
             return Err(ApiError::Unauthorized);
         }
         if account.status != AccountStatus::Active {
             tracing::debug!(account.sid = %account.sid, "account is not active");
             return Err(ApiError::Unauthorized);
         }
+        state.throttle.succeeded(client, account.sid.as_str());
         Ok(Self(account))
     }
 }

@@ -11,7 +11,9 @@ pub mod ip_records;
 pub mod mappings;
 pub mod ops;
 pub mod paging;
+pub mod server;
 pub mod sip_domains;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -39,6 +41,10 @@ pub struct AppContext {
     pub domain_suffix: String,
     /// Counters of the SIP edge.
     pub metrics: Arc<crate::sip::metrics::Metrics>,
+    /// Limits of the HTTP listener (the body timeout is applied per request here).
+    pub limits: server::HttpLimits,
+    /// Failed-authentication throttling.
+    pub throttle: throttle::AuthThrottle,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,8 +63,11 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
-        .with_state(state)
-        .layer(axum::middleware::from_fn(twilio_conventions))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            twilio_conventions,
+        ))
 }
 
 /// A JSON response with the given status.
@@ -89,20 +98,34 @@ const CORS_HEADERS: [(&str, &str); 5] = [
     ("access-control-expose-headers", "ETag"),
 ];
 
-/// Applies Twilio's response conventions to every request (see the module doc).
-pub async fn twilio_conventions(req: Request, next: Next) -> Response {
+/// The longest request target (path and query) accepted, in bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most bytes of request headers accepted (names and values).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Applies Twilio's response conventions to every request (see the module doc). Before anything
+/// else it enforces the request limits and reads the whole body (bounded in size and time), so
+/// that whatever the answer, the connection is left at the start of the next request: an early
+/// 401 or 503 never strands an unread body on a keep-alive connection.
+pub async fn twilio_conventions(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
-    let mut response = if req.method() == Method::OPTIONS {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        let response = next.run(req).await;
-        let status = response.status();
-        if (status.is_client_error() || status.is_server_error())
-            && response.extensions().get::<RenderedError>().is_none()
-        {
-            framework_error(status, path).into_response()
-        } else {
-            response
+    let mut response = match within_limits(req, &app.limits).await {
+        Err(e) => e.into_response(),
+        Ok(req) if req.method() == Method::OPTIONS => StatusCode::NO_CONTENT.into_response(),
+        Ok(req) => {
+            let response = next.run(req).await;
+            let status = response.status();
+            if (status.is_client_error() || status.is_server_error())
+                && response.extensions().get::<RenderedError>().is_none()
+            {
+                framework_error(status, path).into_response()
+            } else {
+                response
+            }
         }
     };
     let headers = response.headers_mut();
@@ -113,6 +136,61 @@ pub async fn twilio_conventions(req: Request, next: Next) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// Checks the request's size limits and reads its whole body into memory.
+async fn within_limits(req: Request, limits: &server::HttpLimits) -> Result<Request, ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::UriTooLong(MAX_URI_BYTES));
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if req.headers().len() > server::MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(
+            server::MAX_HEADERS,
+            MAX_HEADER_BYTES,
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > crate::error::MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(limits.body_timeout, read_body(body)).await {
+        Ok(read) => read?,
+        Err(_) => {
+            tracing::debug!("request body timed out");
+            return Err(ApiError::RequestTimeout(limits.body_timeout.as_secs()));
+        }
+    };
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// The whole body, refused once it passes [`crate::error::MAX_BODY_BYTES`].
+async fn read_body(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    use axum::body::HttpBody;
+    let mut out = Vec::new();
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame =
+            frame.map_err(|e| ApiError::InvalidBody(format!("it could not be read: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > crate::error::MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 /// The Twilio error for a status the framework produced without going through [`ApiError`].

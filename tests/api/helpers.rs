@@ -85,6 +85,7 @@ impl TestApp {
             sip_listen: Some("127.0.0.1:0".into()),
             sip_upstream: None,
             store: Default::default(),
+            http_limits: Default::default(),
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");

@@ -5,6 +5,7 @@ mod helpers;
 
 mod durability;
 mod hardening;
+mod http_limits;
 mod proxy;
 mod rules;
 mod storage;
