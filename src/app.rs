@@ -11,8 +11,8 @@ use crate::auth_token::AuthToken;
 use crate::domain::NewAccount;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
-use crate::sip::SipServer;
 use crate::sip::metrics::Metrics;
+use crate::sip::{SipLimits, SipServer};
 use crate::store::{self, Store};
 
 /// What `sipmap serve` needs.
@@ -65,8 +65,14 @@ impl App {
                     }
                 };
                 Some(
-                    SipServer::bind(addr, upstream, store.recognizer().clone(), metrics.clone())
-                        .await?,
+                    SipServer::bind(
+                        addr,
+                        upstream,
+                        store.recognizer().clone(),
+                        metrics.clone(),
+                        SipLimits::default(),
+                    )
+                    .await?,
                 )
             }
         };

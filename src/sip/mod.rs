@@ -32,14 +32,35 @@ use crate::recognition::Recognizer;
 const UDP_THREADS: usize = 2;
 /// Socket buffer sizes asked for on the UDP socket.
 const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
-/// Most TCP connections at once; more are refused.
-const MAX_TCP_CONNECTIONS: usize = 1024;
-/// A TCP connection with nothing to say for this long is closed.
-const TCP_IDLE: Duration = Duration::from_secs(300);
-/// A partly received TCP message must be complete within this long.
-const TCP_PARTIAL: Duration = Duration::from_secs(10);
 /// Messages waiting to be written to one TCP connection; more are dropped.
 const TCP_QUEUE: usize = 256;
+
+/// Limits on SIP TCP connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipLimits {
+    /// A connection with nothing to say for this long is closed.
+    pub idle: Duration,
+    /// A partly received message must be complete within this long.
+    pub message: Duration,
+    /// How long one write may take (not enforced yet).
+    pub write: Duration,
+    /// Most TCP connections at once; more are refused.
+    pub max_connections: usize,
+    /// Most TCP connections at once from one source (not enforced yet).
+    pub max_connections_per_source: usize,
+}
+
+impl Default for SipLimits {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(300),
+            message: Duration::from_secs(10),
+            write: Duration::from_secs(10),
+            max_connections: 1024,
+            max_connections_per_source: 64,
+        }
+    }
+}
 
 /// Open TCP connections, for responses relayed from the upstream.
 #[derive(Debug, Default)]
@@ -49,6 +70,24 @@ struct Connections {
 }
 
 impl Connections {
+    /// Registers a new connection: its id and the queue of what to write to it.
+    fn register(&self) -> (u64, mpsc::Receiver<Vec<u8>>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        (id, rx)
+    }
+
+    fn remove(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
     fn send(&self, id: u64, bytes: Vec<u8>) {
         let sender = self
             .open
@@ -68,6 +107,7 @@ pub struct SipServer {
     tcp: TcpListener,
     edge: Arc<Edge>,
     conns: Arc<Connections>,
+    limits: SipLimits,
 }
 
 impl SipServer {
@@ -77,6 +117,7 @@ impl SipServer {
         upstream: Option<SocketAddr>,
         recognizer: Arc<Recognizer>,
         metrics: Arc<Metrics>,
+        limits: SipLimits,
     ) -> anyhow::Result<Self> {
         // With port 0 the UDP port is picked first; if that port is taken for TCP, pick again.
         let attempts = if addr.port() == 0 { 20 } else { 1 };
@@ -107,6 +148,7 @@ impl SipServer {
             tcp,
             edge: Arc::new(Edge::new(recognizer, upstream, local, metrics)),
             conns: Arc::new(Connections::default()),
+            limits,
         })
     }
 
@@ -148,15 +190,20 @@ impl SipServer {
                             continue;
                         }
                     };
-                    if active.load(Ordering::Relaxed) >= MAX_TCP_CONNECTIONS as u64 {
+                    if active.load(Ordering::Relaxed) >= self.limits.max_connections as u64 {
                         tracing::warn!(%peer, "too many SIP TCP connections; refused");
                         continue;
                     }
                     active.fetch_add(1, Ordering::Relaxed);
-                    let (edge, conns, udp, active) =
-                        (self.edge.clone(), self.conns.clone(), self.udp.clone(), active.clone());
+                    let (edge, conns, udp, active, limits) = (
+                        self.edge.clone(),
+                        self.conns.clone(),
+                        self.udp.clone(),
+                        active.clone(),
+                        self.limits,
+                    );
                     tokio::spawn(async move {
-                        serve_tcp(stream, peer, &edge, &conns, &udp).await;
+                        serve_tcp(stream, peer, &edge, &conns, &udp, limits).await;
                         active.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -222,22 +269,17 @@ async fn serve_tcp(
     edge: &Edge,
     conns: &Connections,
     udp: &UdpSocket,
+    limits: SipLimits,
 ) {
-    let id = conns.next.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
-    conns
-        .open
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, tx);
+    let (id, mut rx) = conns.register();
     let (mut reader, mut writer) = stream.into_split();
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     'conn: loop {
         let wait = if buf.is_empty() {
-            TCP_IDLE
+            limits.idle
         } else {
-            TCP_PARTIAL
+            limits.message
         };
         tokio::select! {
             read = tokio::time::timeout(wait, reader.read(&mut chunk)) => {
@@ -285,9 +327,5 @@ async fn serve_tcp(
             }
         }
     }
-    conns
-        .open
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&id);
+    conns.remove(id);
 }
