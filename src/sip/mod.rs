@@ -62,23 +62,29 @@ impl Default for SipLimits {
     }
 }
 
-/// Open TCP connections, for responses relayed from the upstream.
+/// Open TCP connections, for responses relayed from the upstream, by id.
+///
+/// Ids are random 64-bit numbers, unique among open connections: a connection's id rides in
+/// sipmap's Via (`sm-conn`), so a sequential id would let anyone name another client's
+/// connection (the branch tag, see [`edge`], is what actually forbids that; random ids are a
+/// second fence).
 #[derive(Debug, Default)]
 struct Connections {
-    next: AtomicU64,
     open: Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>,
 }
 
 impl Connections {
     /// Registers a new connection: its id and the queue of what to write to it.
     fn register(&self) -> (u64, mpsc::Receiver<Vec<u8>>) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
-        (id, rx)
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let id = rand::random::<u64>();
+            if let std::collections::hash_map::Entry::Vacant(slot) = open.entry(id) {
+                slot.insert(tx);
+                return (id, rx);
+            }
+        }
     }
 
     fn remove(&self, id: u64) {
@@ -328,4 +334,31 @@ async fn serve_tcp(
         }
     }
     conns.remove(id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_ids_are_random_and_unique() {
+        let conns = Connections::default();
+        let ids: Vec<u64> = (0..1000).map(|_| conns.register().0).collect();
+        let distinct: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(
+            ids.windows(2).all(|w| w[1] != w[0].wrapping_add(1)),
+            "ids are not a sequence"
+        );
+        assert!(
+            ids.iter().any(|&id| id > u64::from(u32::MAX)),
+            "ids use all 64 bits"
+        );
+        conns.remove(ids[0]);
+        assert_eq!(
+            conns.open.lock().unwrap().len(),
+            ids.len() - 1,
+            "a closed connection's id is released"
+        );
+    }
 }
