@@ -5,5 +5,6 @@ mod helpers;
 
 mod durability;
 mod rules;
+mod sip_tcp;
 mod storage;
 mod wire;
