@@ -190,7 +190,7 @@ impl Edge {
             && (self.is_own_address(source) || self.is_own_address(response_target(top, source)))
         {
             // Spoofed, or built to make the edge answer itself.
-            tracing::debug!(%source, "SIP request whose answer would go to the edge itself dropped");
+            tracing::debug!(%source, "SIP request whose answer would reach the edge dropped");
             return Action::Drop;
         }
         let is_ack = method.eq_ignore_ascii_case("ACK");
@@ -512,7 +512,7 @@ impl Edge {
     /// one.
     fn response(&self, msg: &Message<'_>, source: SocketAddr) -> Action {
         let Some(forwarded_to) = self.forward_target_for(source) else {
-            tracing::debug!(%source, "SIP response from an address nothing was forwarded to dropped");
+            tracing::debug!(%source, "SIP response from outside the forwarding targets dropped");
             Metrics::inc(&self.metrics.responses_dropped_source);
             return Action::Drop;
         };
@@ -1167,7 +1167,7 @@ mod tests {
             ),
             Action::Drop
         );
-        // Listening on 0.0.0.0, any loopback or unspecified address with the edge's port is its own.
+        // Listening on 0.0.0.0, any loopback or unspecified address with its port is its own.
         let any = Edge::new(
             Recognizer::new(),
             Some(UPSTREAM.parse().unwrap()),
