@@ -13,8 +13,8 @@ use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
-use crate::sip::SipServer;
 use crate::sip::metrics::Metrics;
+use crate::sip::{SipLimits, SipServer};
 use crate::store::{self, Store, StoreOptions};
 
 /// What `sipmap serve` needs.
@@ -36,11 +36,43 @@ pub struct ServeConfig {
     pub store: StoreOptions,
     /// Limits of the HTTP listener.
     pub http_limits: HttpLimits,
+    /// Limits of the SIP edge's TCP transport.
+    pub sip_limits: SipLimits,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
 /// log files, and room to accept and refuse a connection over a cap.
 const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// The configured connection caps, lowered where the open-file limit could not honour them:
+/// half of the descriptor budget goes to HTTP connections, half to SIP over TCP. One HTTP client
+/// may hold at most a quarter of the HTTP connections, one SIP source a quarter of the SIP ones.
+fn fit_to_descriptors(http: &HttpLimits, sip: &SipLimits) -> (HttpLimits, SipLimits) {
+    let (mut http, mut sip) = (http.clone(), *sip);
+    if let Some(budget) = descriptor_budget() {
+        let share = usize::try_from(budget / 2).unwrap_or(usize::MAX).max(1);
+        for (what, cap) in [
+            ("HTTP", &mut http.max_connections),
+            ("SIP TCP", &mut sip.max_connections),
+        ] {
+            if *cap > share {
+                tracing::warn!(
+                    configured = *cap,
+                    allowed = share,
+                    "the open-file limit caps {what} connections below the configured number"
+                );
+                *cap = share;
+            }
+        }
+    }
+    http.max_connections_per_client = http
+        .max_connections_per_client
+        .min((http.max_connections / 4).max(1));
+    sip.max_connections_per_source = sip
+        .max_connections_per_source
+        .min((sip.max_connections / 4).max(1));
+    (http, sip)
+}
 
 /// Raises the soft limit on open files as far as the hard limit allows (up to 65,536) and
 /// returns how many descriptors connections may use, or `None` where there is no such limit.
@@ -76,6 +108,7 @@ impl App {
             .trim_end_matches('/')
             .to_owned();
         let metrics = Arc::new(Metrics::default());
+        let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
@@ -87,28 +120,17 @@ impl App {
                     }
                 };
                 Some(
-                    SipServer::bind(addr, upstream, store.recognizer().clone(), metrics.clone())
-                        .await?,
+                    SipServer::bind(
+                        addr,
+                        upstream,
+                        store.recognizer().clone(),
+                        metrics.clone(),
+                        sip_limits,
+                    )
+                    .await?,
                 )
             }
         };
-        let mut limits = config.http_limits.clone();
-        if let Some(budget) = descriptor_budget() {
-            // Half of what the process may open goes to HTTP connections, half to SIP over TCP.
-            let share = usize::try_from(budget / 2).unwrap_or(usize::MAX).max(1);
-            if limits.max_connections > share {
-                tracing::warn!(
-                    configured = limits.max_connections,
-                    allowed = share,
-                    "the open-file limit caps HTTP connections below the configured number"
-                );
-                limits.max_connections = share;
-            }
-        }
-        // One client may hold at most a quarter of the connections, whatever was configured.
-        limits.max_connections_per_client = limits
-            .max_connections_per_client
-            .min((limits.max_connections / 4).max(1));
         let state = AppState(Arc::new(AppContext {
             store,
             public_url,

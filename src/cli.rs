@@ -10,6 +10,7 @@ use crate::auth_token::AuthToken;
 use crate::domain::NewAccount;
 use crate::http::server::HttpLimits;
 use crate::sid::AccountSid;
+use crate::sip::SipLimits;
 use crate::store::{self, StoreOptions};
 
 /// A self-hosted, Twilio-compatible Source IP Mappings service.
@@ -184,6 +185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections_per_client: args.max_connections_per_client,
             ..HttpLimits::default()
         },
+        sip_limits: SipLimits::default(),
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();

@@ -11,11 +11,36 @@
 //!   Request-URI host becomes the domain name, the two headers are added, sipmap's Via goes on top,
 //!   `Max-Forwards` is decremented (483 at zero) and the client's Via gets `received`/`rport`
 //!   (RFC 3581). Without an upstream the answer is 480.
-//! - A response whose top Via is sipmap's loses that Via and goes to the next one's address.
+//! - A response is relayed only if it is one the edge asked for: it must come from the address the
+//!   request was forwarded to (today the one upstream), and its top Via must be sipmap's with a
+//!   branch that authenticates it (below). It then loses that Via and goes to the next one's
+//!   address, over the client's TCP connection when the request came on one. Anything else is
+//!   dropped and counted in `sipmap_sip_responses_dropped_total`.
+//! - The edge never sends to its own address: a UDP request that claims to come from it, or whose
+//!   answer would go to it, is dropped, and so is a response that would be relayed to it
+//!   (listening on `0.0.0.0`/`::`, any loopback or unspecified address with its port counts as its
+//!   own). A request that carries sipmap's own Via anywhere gets 482.
+//!
+//! ## The branch
+//!
+//! sipmap's Via branch is `z9hG4bK-sm-` followed by 16 hex digits of a hash of the client's top
+//! Via, Call-ID and CSeq number (so a retransmission or a CANCEL gets the same branch) and 16 hex
+//! digits of a tag: HMAC-SHA-256, truncated to 64 bits, over that hash, the client's TCP
+//! connection id (the `sm-conn` Via parameter, if any), the address the response will be relayed
+//! to and the address the request was forwarded to. The key is 32 random bytes per process. On a
+//! response the tag is computed again from what the response says (its `sm-conn`, the address
+//! its next Via yields, the address it came from) and compared in constant time, so a response
+//! cannot be redirected to a third address or another client's connection, nor accepted from
+//! another sender, without the key. The edge stays stateless: nothing is stored per request.
 
+use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use super::message::{Message, SipUri, StartLine, Via, split_header_values};
 use super::metrics::Metrics;
@@ -51,6 +76,17 @@ pub enum Action {
     Drop,
 }
 
+/// The key that authenticates branches: HMAC-SHA-256 with the key already absorbed, cloned for
+/// each use. Its `Debug` shows nothing of the key.
+#[derive(Clone)]
+struct BranchKey(Hmac<Sha256>);
+
+impl fmt::Debug for BranchKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BranchKey(..)")
+    }
+}
+
 /// The edge's configuration and shared state.
 #[derive(Debug)]
 pub struct Edge {
@@ -59,6 +95,7 @@ pub struct Edge {
     /// The address sipmap puts in its Via (its UDP listening address).
     local: SocketAddr,
     metrics: Arc<Metrics>,
+    key: BranchKey,
 }
 
 fn reason(code: u16) -> &'static str {
@@ -84,18 +121,32 @@ fn short_hash(parts: &[&str]) -> u64 {
 
 impl Edge {
     /// An edge that recognises with `recognizer` and forwards to `upstream`, announcing `local` in
-    /// its Via.
+    /// its Via, with a fresh random branch key.
     pub fn new(
         recognizer: Arc<Recognizer>,
         upstream: Option<SocketAddr>,
         local: SocketAddr,
         metrics: Arc<Metrics>,
     ) -> Self {
+        Self::with_branch_key(recognizer, upstream, local, metrics, rand::random())
+    }
+
+    /// Like [`Edge::new`] with a given branch key (for tests; a real edge wants a random one).
+    pub fn with_branch_key(
+        recognizer: Arc<Recognizer>,
+        upstream: Option<SocketAddr>,
+        local: SocketAddr,
+        metrics: Arc<Metrics>,
+        key: [u8; 32],
+    ) -> Self {
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+            .expect("HMAC takes a key of any length");
         Self {
             recognizer,
             upstream,
             local,
             metrics,
+            key: BranchKey(mac),
         }
     }
 
@@ -135,6 +186,13 @@ impl Edge {
             Metrics::inc(&self.metrics.malformed);
             return Action::Drop;
         };
+        if transport == Transport::Udp
+            && (self.is_own_address(source) || self.is_own_address(response_target(top, source)))
+        {
+            // Spoofed, or built to make the edge answer itself.
+            tracing::debug!(%source, "SIP request whose answer would reach the edge dropped");
+            return Action::Drop;
+        }
         let is_ack = method.eq_ignore_ascii_case("ACK");
         let reply = |code: u16, extra: &[(&str, &str)]| {
             if is_ack {
@@ -197,6 +255,7 @@ impl Edge {
             max_forwards,
             source,
             transport,
+            upstream,
         );
         Metrics::inc(&self.metrics.forwarded);
         Action::Send {
@@ -204,6 +263,60 @@ impl Edge {
             via: Transport::Udp,
             bytes,
         }
+    }
+
+    /// The address that requests were forwarded to and that `source` is, if any: responses are
+    /// accepted only from there. Today that is the one upstream.
+    fn forward_target_for(&self, source: SocketAddr) -> Option<SocketAddr> {
+        self.upstream.filter(|u| same_address(*u, source))
+    }
+
+    /// Whether sending to `addr` would reach this edge's own socket.
+    fn is_own_address(&self, addr: SocketAddr) -> bool {
+        if addr.port() != self.local.port() {
+            return false;
+        }
+        let ip = addr.ip().to_canonical();
+        let local = self.local.ip().to_canonical();
+        ip == local || ip.is_unspecified() || (local.is_unspecified() && ip.is_loopback())
+    }
+
+    /// The branch tag: what binds a branch to the request it was made for. See the module docs.
+    fn branch_tag(
+        &self,
+        hash: u64,
+        conn: Option<u64>,
+        back_to: SocketAddr,
+        forwarded_to: SocketAddr,
+    ) -> u64 {
+        // 8 + 9 + 19 + 19 = 55 bytes: one SHA-256 block for the inner hash.
+        let mut input = [0u8; 55];
+        input[..8].copy_from_slice(&hash.to_be_bytes());
+        if let Some(id) = conn {
+            input[8] = 1;
+            input[9..17].copy_from_slice(&id.to_be_bytes());
+        }
+        put_address(&mut input[17..36], back_to);
+        put_address(&mut input[36..55], forwarded_to);
+        let mut mac = self.key.0.clone();
+        mac.update(&input);
+        let out = mac.finalize().into_bytes();
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&out[..8]);
+        u64::from_be_bytes(tag)
+    }
+
+    /// Appends sipmap's branch value for these inputs to `out`.
+    fn push_branch(
+        &self,
+        out: &mut String,
+        hash: u64,
+        conn: Option<u64>,
+        back_to: SocketAddr,
+        forwarded_to: SocketAddr,
+    ) {
+        let tag = self.branch_tag(hash, conn, back_to, forwarded_to);
+        let _ = write!(out, "{BRANCH_PREFIX}{hash:016x}{tag:016x}");
     }
 
     /// Whether a Via was put there by this edge.
@@ -351,21 +464,27 @@ impl Edge {
         max_forwards: u32,
         source: SocketAddr,
         transport: Transport,
+        upstream: SocketAddr,
     ) -> Vec<u8> {
         let top_value = first_via_value(msg).unwrap_or_default();
-        let branch = short_hash(&[
+        let hash = short_hash(&[
             &top_value,
             msg.header("Call-ID").unwrap_or(""),
             msg.header("CSeq")
                 .and_then(|c| c.split_whitespace().next())
                 .unwrap_or(""),
         ]);
-        let mut ours = format!(
-            "SIP/2.0/UDP {};branch={BRANCH_PREFIX}{branch:016x}",
-            self.local
-        );
-        if let Transport::Tcp(id) = transport {
-            ours.push_str(&format!(";{CONN_PARAM}={id}"));
+        let conn = match transport {
+            Transport::Tcp(id) => Some(id),
+            Transport::Udp => None,
+        };
+        // The stamped client Via below makes `via_address` yield exactly this at response time.
+        let back_to = response_target(top, source);
+        let mut ours = String::with_capacity(100);
+        let _ = write!(ours, "SIP/2.0/UDP {};branch=", self.local);
+        self.push_branch(&mut ours, hash, conn, back_to, upstream);
+        if let Some(id) = conn {
+            let _ = write!(ours, ";{CONN_PARAM}={id}");
         }
         let stamped = Self::stamped_top_via(&top_value, top, source);
         let mut w = Writer::request(method, &uri.with_host(&target.domain_name));
@@ -389,27 +508,53 @@ impl Edge {
         w.finish(msg.body)
     }
 
-    /// An upstream response: strip our Via, send to the next one.
+    /// An upstream response: check that the edge asked for it, strip our Via, send to the next
+    /// one.
     fn response(&self, msg: &Message<'_>, source: SocketAddr) -> Action {
+        let Some(forwarded_to) = self.forward_target_for(source) else {
+            tracing::debug!(%source, "SIP response from outside the forwarding targets dropped");
+            Metrics::inc(&self.metrics.responses_dropped_source);
+            return Action::Drop;
+        };
+        let forged = |why: &str| {
+            tracing::debug!(%source, why, "SIP response dropped");
+            Metrics::inc(&self.metrics.responses_dropped_branch);
+            Action::Drop
+        };
         let vias = msg.vias().unwrap_or_default();
         let (Some(top), Some(next)) = (vias.first(), vias.get(1)) else {
-            tracing::debug!(%source, "response without a Via for the client dropped");
-            return Action::Drop;
+            return forged("no Via for the client");
         };
         if !self.is_ours(top) {
-            tracing::debug!(%source, "response not addressed to this edge dropped");
-            return Action::Drop;
+            return forged("top Via is not this edge's");
         }
-        let via = match top.param(CONN_PARAM) {
-            Some(Some(id)) if next.transport.eq_ignore_ascii_case("TCP") => match id.parse() {
-                Ok(id) => Transport::Tcp(id),
-                Err(_) => return Action::Drop,
+        let Some((hash, tag)) = top.param("branch").flatten().and_then(parse_branch) else {
+            return forged("not a branch of this edge");
+        };
+        let conn = match top.param(CONN_PARAM) {
+            None => None,
+            Some(Some(id)) => match id.parse::<u64>() {
+                Ok(id) => Some(id),
+                Err(_) => return forged("bad connection id"),
             },
-            _ => Transport::Udp,
+            Some(None) => return forged("bad connection id"),
         };
         let Some(to) = via_address(next) else {
-            return Action::Drop;
+            return forged("the client's Via has no usable address");
         };
+        let expected = self.branch_tag(hash, conn, to, forwarded_to);
+        if !bool::from(expected.ct_eq(&tag)) {
+            return forged("branch tag does not match");
+        }
+        let via = match conn {
+            Some(id) if next.transport.eq_ignore_ascii_case("TCP") => Transport::Tcp(id),
+            _ => Transport::Udp,
+        };
+        if via == Transport::Udp && self.is_own_address(to) {
+            tracing::debug!(%source, %to, "SIP response addressed to the edge itself dropped");
+            Metrics::inc(&self.metrics.responses_dropped_own_address);
+            return Action::Drop;
+        }
         let code = msg.status().unwrap_or(500);
         let reason_phrase = match &msg.start {
             StartLine::Response { reason, .. } => *reason,
@@ -436,6 +581,38 @@ impl Edge {
             bytes: w.finish(msg.body),
         }
     }
+}
+
+/// Whether two socket addresses are the same, an IPv4 address and its IPv4-mapped IPv6 form alike
+/// (a dual-stack socket reports IPv4 peers in the mapped form).
+fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
+/// Writes `addr` into 19 bytes: the family (4 or 6), 16 address bytes, the port.
+fn put_address(out: &mut [u8], addr: SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out[0] = 4;
+            out[1..5].copy_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out[0] = 6;
+            out[1..17].copy_from_slice(&ip.octets());
+        }
+    }
+    out[17..19].copy_from_slice(&addr.port().to_be_bytes());
+}
+
+/// The hash and tag of a branch of this edge: the prefix and exactly 32 hex digits.
+fn parse_branch(branch: &str) -> Option<(u64, u64)> {
+    let hex = branch.strip_prefix(BRANCH_PREFIX)?;
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let hash = u64::from_str_radix(&hex[..16], 16).ok()?;
+    let tag = u64::from_str_radix(&hex[16..], 16).ok()?;
+    Some((hash, tag))
 }
 
 /// The first value of the first Via header, as written.
@@ -534,6 +711,7 @@ mod tests {
     use crate::domain::Network;
     use crate::recognition::Change;
     use crate::sid::{AccountSid, SipDomainSid};
+    use std::sync::atomic::Ordering;
 
     const EDGE: &str = "127.0.0.1:5060";
     const UPSTREAM: &str = "127.0.0.1:5080";
@@ -555,11 +733,12 @@ mod tests {
                 target().domain_sid,
             )],
         ));
-        Edge::new(
+        Edge::with_branch_key(
             r,
             upstream.then(|| UPSTREAM.parse().unwrap()),
             EDGE.parse().unwrap(),
             Arc::new(Metrics::default()),
+            [7; 32],
         )
     }
 
@@ -773,6 +952,241 @@ mod tests {
         );
     }
 
+    // --- Forged responses (finding 7) ---
+
+    /// An INVITE from 10.1.2.3:5070 with a top Via of `transport`, forwarded over `via`; returns
+    /// the forwarded request's Via values, sipmap's first.
+    fn forwarded_vias(e: &Edge, transport: &str, via: Transport) -> Vec<String> {
+        let invite = format!(
+            "INVITE sip:a@acme.sip.twilio.com SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} 10.1.2.3:5070;branch=z9hG4bKabc;rport\r\n\
+             From: <sip:a@10.1.2.3>;tag=1\r\nTo: <sip:a@acme.sip.twilio.com>\r\n\
+             Call-ID: c1@10.1.2.3\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        let (to, forwarded) = send(e.handle(invite.as_bytes(), from("10.1.2.3"), via));
+        assert_eq!(to, UPSTREAM.parse().unwrap());
+        let msg = Message::parse(forwarded.as_bytes()).unwrap();
+        let vias: Vec<String> = msg
+            .headers_named("Via")
+            .flat_map(|h| split_header_values(&h.value))
+            .map(|v| v.trim().to_owned())
+            .collect();
+        assert!(vias[0].contains(BRANCH_PREFIX), "{vias:?}");
+        vias
+    }
+
+    /// A 200 to the INVITE with these Via values (in one header) and a body.
+    fn response_with(vias: &[String]) -> Vec<u8> {
+        let mut r = format!("SIP/2.0 200 OK\r\nVia: {}\r\n", vias.join(", "));
+        r.push_str(
+            "From: <sip:a@10.1.2.3>;tag=1\r\nTo: <sip:a@acme.sip.twilio.com>;tag=9\r\n\
+             Call-ID: c1@10.1.2.3\r\nCSeq: 1 INVITE\r\nContent-Length: 4\r\n\r\nbody",
+        );
+        r.into_bytes()
+    }
+
+    fn relayed(e: &Edge, response: &[u8], source: &str) -> Option<(SocketAddr, Transport)> {
+        match e.handle(response, source.parse().unwrap(), Transport::Udp) {
+            Action::Send { to, via, .. } => Some((to, via)),
+            Action::Drop => None,
+        }
+    }
+
+    #[test]
+    fn responses_from_anyone_but_the_upstream_are_dropped() {
+        let e = edge(true);
+        let response = response_with(&forwarded_vias(&e, "UDP", Transport::Udp));
+        for source in [
+            "192.0.2.66:5080",
+            "127.0.0.1:5081",
+            "127.0.0.2:5080",
+            "10.1.2.3:5070",
+        ] {
+            assert_eq!(relayed(&e, &response, source), None, "from {source}");
+        }
+        assert_eq!(
+            relayed(&e, &response, UPSTREAM),
+            Some((from("10.1.2.3"), Transport::Udp)),
+            "the same response from the upstream is relayed"
+        );
+        let m = &e.metrics;
+        assert_eq!(m.responses_dropped_source.load(Ordering::Relaxed), 4);
+        assert_eq!(m.responses_relayed.load(Ordering::Relaxed), 1);
+        assert!(
+            m.render()
+                .contains("sipmap_sip_responses_dropped_total{reason=\"source\"} 4\n")
+        );
+    }
+
+    #[test]
+    fn branches_are_keyed_and_stable_per_request() {
+        let e = edge(true);
+        let vias = forwarded_vias(&e, "UDP", Transport::Udp);
+        // A CANCEL (same top Via, Call-ID and CSeq number) gets the INVITE's branch.
+        let cancel = "CANCEL sip:a@acme.sip.twilio.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKabc;rport\r\n\
+             From: <sip:a@10.1.2.3>;tag=1\r\nTo: <sip:a@acme.sip.twilio.com>\r\n\
+             Call-ID: c1@10.1.2.3\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+        let (_, text) = send(e.handle(cancel.as_bytes(), from("10.1.2.3"), Transport::Udp));
+        let cancel_vias = Message::parse(text.as_bytes())
+            .unwrap()
+            .vias()
+            .unwrap()
+            .iter()
+            .map(|v| v.param("branch").flatten().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        assert!(
+            vias[0].ends_with(&cancel_vias[0]),
+            "{vias:?} {cancel_vias:?}"
+        );
+        // The same request over a TCP connection gets another tag.
+        let tcp = forwarded_vias(&e, "UDP", Transport::Tcp(1));
+        assert_ne!(tcp[0].split(';').nth(1), vias[0].split(';').nth(1));
+        // Another key (another process) makes other branches and refuses this one's.
+        let other = Edge::with_branch_key(
+            e.recognizer.clone(),
+            e.upstream,
+            e.local,
+            Arc::new(Metrics::default()),
+            [8; 32],
+        );
+        let theirs = forwarded_vias(&other, "UDP", Transport::Udp);
+        assert_ne!(theirs[0], vias[0]);
+        assert_eq!(relayed(&other, &response_with(&vias), UPSTREAM), None);
+        assert_eq!(
+            other
+                .metrics
+                .responses_dropped_branch
+                .load(Ordering::Relaxed),
+            1
+        );
+        assert!(relayed(&other, &response_with(&theirs), UPSTREAM).is_some());
+    }
+
+    #[test]
+    fn a_tampered_branch_is_dropped() {
+        let e = edge(true);
+        let vias = forwarded_vias(&e, "UDP", Transport::Udp);
+        let (head, branch) = vias[0].split_once(";branch=").unwrap();
+        let branch = branch.split(';').next().unwrap();
+        let mut flipped = branch.to_owned();
+        let last = flipped.pop().unwrap();
+        flipped.push(if last == '0' { '1' } else { '0' });
+        let mut bare = String::from(BRANCH_PREFIX);
+        bare.push_str(&branch[BRANCH_PREFIX.len()..BRANCH_PREFIX.len() + 16]);
+        for forged in [
+            flipped,
+            bare,
+            format!("{BRANCH_PREFIX}{}", "0".repeat(32)),
+            format!("{BRANCH_PREFIX}x"),
+            format!("{branch}0"),
+        ] {
+            let mut v = vias.clone();
+            v[0] = format!("{head};branch={forged}");
+            assert_eq!(
+                relayed(&e, &response_with(&v), UPSTREAM),
+                None,
+                "branch {forged}"
+            );
+        }
+        assert!(relayed(&e, &response_with(&vias), UPSTREAM).is_some());
+    }
+
+    #[test]
+    fn a_response_rerouted_to_a_third_party_is_dropped() {
+        let e = edge(true);
+        let vias = forwarded_vias(&e, "UDP", Transport::Udp);
+        for next in [
+            "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKabc",
+            "SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKabc;received=198.51.100.7;rport=5070",
+            "SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKabc;received=10.1.2.3;rport=5071",
+            "SIP/2.0/UDP 10.1.2.3:5071;branch=z9hG4bKabc;received=10.1.2.3",
+        ] {
+            let v = [vias[0].clone(), next.to_owned()];
+            assert_eq!(relayed(&e, &response_with(&v), UPSTREAM), None, "{next}");
+        }
+    }
+
+    #[test]
+    fn a_response_for_another_tcp_connection_is_dropped() {
+        let e = edge(true);
+        let vias = forwarded_vias(&e, "TCP", Transport::Tcp(7));
+        assert!(vias[0].ends_with(";sm-conn=7"), "{vias:?}");
+        assert_eq!(
+            relayed(&e, &response_with(&vias), UPSTREAM),
+            Some((from("10.1.2.3"), Transport::Tcp(7)))
+        );
+        let mut other = vias.clone();
+        other[0] = vias[0].replace(";sm-conn=7", ";sm-conn=8");
+        assert_eq!(relayed(&e, &response_with(&other), UPSTREAM), None);
+        let mut none = vias.clone();
+        none[0] = vias[0].replace(";sm-conn=7", "");
+        assert_eq!(relayed(&e, &response_with(&none), UPSTREAM), None);
+        // And a UDP client's branch cannot be pointed at a connection.
+        let udp = forwarded_vias(&e, "TCP", Transport::Udp);
+        let mut onto = udp.clone();
+        onto[0] = format!("{};sm-conn=7", udp[0]);
+        assert_eq!(relayed(&e, &response_with(&onto), UPSTREAM), None);
+        assert_eq!(
+            relayed(&e, &response_with(&udp), UPSTREAM),
+            Some((from("10.1.2.3"), Transport::Udp))
+        );
+    }
+
+    #[test]
+    fn the_edge_never_relays_to_itself() {
+        let e = edge(true);
+        let ours = our_via_to(&e, EDGE.parse().unwrap());
+        // One datagram with many copies of the edge's own Via, as from the upstream.
+        let copies: Vec<String> = std::iter::repeat_n(ours, 200).collect();
+        assert_eq!(relayed(&e, &response_with(&copies), UPSTREAM), None);
+        assert_eq!(
+            e.metrics
+                .responses_dropped_own_address
+                .load(Ordering::Relaxed),
+            1,
+            "dropped for its target, not for its branch"
+        );
+        // Nor is a request answered or forwarded when its answer would come back to the edge.
+        let invite = request("INVITE", "sip:a@acme.sip.twilio.com", "");
+        assert_eq!(
+            e.handle(&invite, EDGE.parse().unwrap(), Transport::Udp),
+            Action::Drop
+        );
+        let no_rport = String::from_utf8(request("OPTIONS", "sip:x@127.0.0.1", ""))
+            .unwrap()
+            .replace(
+                "10.1.2.3:5070;branch=z9hG4bKabc;rport",
+                "127.0.0.1:5060;branch=z9hG4bKabc",
+            );
+        assert_eq!(
+            e.handle(
+                no_rport.as_bytes(),
+                "127.0.0.1:40000".parse().unwrap(),
+                Transport::Udp
+            ),
+            Action::Drop
+        );
+        // Listening on 0.0.0.0, any loopback or unspecified address with its port is its own.
+        let any = Edge::new(
+            Recognizer::new(),
+            Some(UPSTREAM.parse().unwrap()),
+            "0.0.0.0:5060".parse().unwrap(),
+            Arc::new(Metrics::default()),
+        );
+        let ours = our_via_to(&any, "127.0.0.1:5060".parse().unwrap());
+        for to in [
+            "127.0.0.1:5060",
+            "127.0.0.7:5060",
+            "0.0.0.0:5060",
+            "[::1]:5060",
+        ] {
+            let next = format!("SIP/2.0/UDP {to};branch=z9hG4bK1");
+            let r = response_with(&[ours.clone(), next]);
+            assert_eq!(relayed(&any, &r, UPSTREAM), None, "to {to}");
+        }
+    }
+
     #[test]
     fn changes_apply_to_the_next_request() {
         let e = edge(false);
@@ -785,5 +1199,12 @@ mod tests {
         )]);
         let (_, text) = send(e.handle(&options, from("172.16.0.1"), Transport::Udp));
         assert!(text.starts_with("SIP/2.0 200"));
+    }
+
+    /// A Via of this edge with a valid branch for a UDP response from the upstream to `to`.
+    fn our_via_to(e: &Edge, to: SocketAddr) -> String {
+        let mut v = format!("SIP/2.0/UDP {};branch=", e.local);
+        e.push_branch(&mut v, 1, None, to, UPSTREAM.parse().unwrap());
+        v
     }
 }

@@ -86,6 +86,7 @@ impl TestApp {
             sip_upstream: None,
             store: Default::default(),
             http_limits: Default::default(),
+            sip_limits: Default::default(),
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");
