@@ -205,6 +205,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
+        "sipmap: database {}",
+        describe_database(&config.database_url)
+    )?;
+    writeln!(
+        out,
         "sipmap: HTTP API listening on http://{}",
         app.http_addr()
     )?;
@@ -221,11 +226,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run(shutdown_signal()).await
 }
 
+/// `database_url` with a SQLite path made absolute, so that a message can say exactly which
+/// file is meant.
+fn describe_database(database_url: &str) -> String {
+    match store::sqlite_path(database_url) {
+        Some(path) => {
+            let abs = std::path::absolute(&path).unwrap_or(path);
+            format!("sqlite://{}", abs.display())
+        }
+        None => store::redact_url(database_url),
+    }
+}
+
 async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Result<()> {
     anyhow::ensure!(
         friendly_name.chars().count() <= 64,
         "--friendly-name must be at most 64 characters long"
     );
+    let described = describe_database(database_url);
+    // Never create a database here: a missing file means this runs in another folder than the
+    // server (or with another --database-url), and a new database would hold an account that
+    // the server never sees.
+    if let Some(path) = store::sqlite_path(database_url) {
+        anyhow::ensure!(
+            path.exists(),
+            "there is no database at {described}; `sipmap serve` creates it on first start. Run \
+             this command in the folder the server runs in, or give it the server's \
+             --database-url (or SIPMAP_DATABASE_URL)"
+        );
+    }
     let store = store::connect(database_url).await?;
     let token = AuthToken::generate();
     let account = store
@@ -242,6 +271,7 @@ async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Re
         "friendly_name": account.friendly_name,
     });
     println!("{body}");
+    eprintln!("sipmap: account {} created in {described}", account.sid);
     Ok(())
 }
 

@@ -6,14 +6,18 @@ cannot be reopened, a top-level account's status cannot change) and the 403 for 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
 
 import pytest
 
 from conftest import (
     RFC2822_RE,
+    SIPMAP_BIN,
     V2010_LIST_META_KEYS,
     assert_error,
     assert_sdk_error,
+    clean_env,
     fake_sid,
     load_spec,
     not_found_message,
@@ -250,3 +254,34 @@ def test_status_filter_values_are_accepted(sipmap, status):
     resp = sipmap.get("/2010-04-01/Accounts.json", params={"Status": status})
     assert resp.status_code == 200, resp.text
     assert all(a["status"] == status for a in resp.json()["accounts"])
+
+
+def test_cli_account_create_never_makes_a_second_database(sipmap, tmp_path):
+    """Run in another folder, `accounts create` must not silently create a database there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run(
+        [str(SIPMAP_BIN), "accounts", "create"],
+        cwd=elsewhere,
+        env=clean_env(),
+        capture_output=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode != 0
+    err = out.stderr.decode()
+    assert "no database at sqlite://" + str(elsewhere / "sipmap.db") in err, err
+    assert list(elsewhere.iterdir()) == [], "a database was created"
+    # With the server's database it works, and says which database it wrote to.
+    out = subprocess.run(
+        [str(SIPMAP_BIN), "accounts", "create"],
+        cwd=elsewhere,
+        env={**clean_env(), "SIPMAP_DATABASE_URL": sipmap.db_url},
+        capture_output=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    sid = json.loads(out.stdout)["sid"]
+    assert f"account {sid} created in sqlite://" in out.stderr.decode()
+    assert sipmap.client.api.v2010.accounts(sipmap.sid).fetch().sid == sipmap.sid

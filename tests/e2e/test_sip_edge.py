@@ -257,3 +257,57 @@ def test_resolve_endpoint_and_cli(edge):
     other = edge.server.other_tenant()
     r = other.get("/sipmap/v1/Resolve", params={"IpAddress": "10.20.3.4"})
     assert r.status_code == 200 and r.json()["recognized"] is False
+
+
+def test_suspended_and_closed_subaccounts_stop_being_recognised(edge):
+    """A parent suspends, reactivates and closes a subaccount through the SDK; the edge follows
+    on the very next request, and closing frees the network for another account."""
+    parent = edge.server
+    sub = parent.client.api.v2010.accounts.create(friendly_name="customer")
+    sub_client = parent.client_for(sub.sid, sub.auth_token)
+    domain = sub_client.api.v2010.accounts(sub.sid).sip.domains.create(
+        domain_name=unique_domain("sub")
+    ).sid
+    record = sub_client.voice.v1.ip_records.create(ip_address="127.0.0.21")
+    sub_client.voice.v1.source_ip_mappings.create(ip_record_sid=record.sid, sip_domain_sid=domain)
+    assert domain in received_header(edge.options("127.0.0.21", 200), "X-Sipmap-Domain-Sid")
+
+    parent.client.api.v2010.accounts(sub.sid).update(status="suspended")
+    edge.options("127.0.0.21", 404)
+    parent.client.api.v2010.accounts(sub.sid).update(status="active")
+    assert domain in received_header(edge.options("127.0.0.21", 200), "X-Sipmap-Domain-Sid")
+    parent.client.api.v2010.accounts(sub.sid).update(status="closed")
+    edge.options("127.0.0.21", 404)
+
+    # The network is free again: another account maps it and receives the traffic.
+    other = parent.other_tenant()
+    other_domain = other.client.api.v2010.accounts(other.sid).sip.domains.create(
+        domain_name=unique_domain("other")
+    ).sid
+    rec = other.client.voice.v1.ip_records.create(ip_address="127.0.0.21")
+    other.client.voice.v1.source_ip_mappings.create(ip_record_sid=rec.sid, sip_domain_sid=other_domain)
+    assert other_domain in received_header(edge.options("127.0.0.21", 200), "X-Sipmap-Domain-Sid")
+
+
+def test_one_tenant_cannot_take_another_tenants_traffic(edge):
+    """A /32 inside another account's /24, or a /1 around it, is refused with a 409 that names
+    nothing of the other account; the owner keeps its traffic."""
+    from twilio.base.exceptions import TwilioRestException
+
+    owner = edge.server
+    domain = make_domain(owner, unique_domain("owner"))
+    map_source(owner, "127.0.30.0", domain, prefix=24)
+    thief = owner.other_tenant()
+    thief_domain = thief.client.api.v2010.accounts(thief.sid).sip.domains.create(
+        domain_name=unique_domain("thief")
+    ).sid
+    for ip, prefix in [("127.0.30.7", 32), ("0.0.0.0", 1), ("127.0.0.0", 8)]:
+        rec = thief.client.voice.v1.ip_records.create(ip_address=ip, cidr_prefix_length=prefix)
+        with pytest.raises(TwilioRestException) as err:
+            thief.client.voice.v1.source_ip_mappings.create(
+                ip_record_sid=rec.sid, sip_domain_sid=thief_domain
+            )
+        assert err.value.status == 409 and err.value.code == 20409
+        assert owner.sid not in err.value.msg and domain not in err.value.msg
+        assert "127.0.30.0" not in err.value.msg, err.value.msg
+    assert domain in received_header(edge.options("127.0.30.7", 200), "X-Sipmap-Domain-Sid")
