@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole sipmap test suite: formatting, lints, Rust unit and integration tests, the end-to-end
-# suite through the official Twilio Python SDK and SIPp, and schemathesis against Twilio's
-# OpenAPI file.
-# It installs what it needs: Debian packages with apt-get, Python packages in .venv.
+# suite through the official Twilio Python SDK and SIPp, a walkthrough of the README, and
+# schemathesis against Twilio's OpenAPI file.
+# It installs what it needs: Debian packages with apt-get, Python packages in .venv, the Node SDK
+# in tests/e2e/node/node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +28,11 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 # SIPp, the real SIP peer of the SIP edge tests (Debian calls it sip-tester).
 command -v sipp >/dev/null 2>&1 || apt_install sip-tester
+# Node.js and npm, for the README's Node snippet; iproute2 and unshare (util-linux), for running
+# the README walkthrough in a network namespace of its own.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+command -v ip >/dev/null 2>&1 || apt_install iproute2
+command -v unshare >/dev/null 2>&1 || apt_install util-linux
 
 step "PostgreSQL (storage conformance and cluster tests)"
 pg_works() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
@@ -82,6 +88,9 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+
+step "Node SDK (tests/e2e/node, for the README's Node snippet)"
+npm ci --prefix tests/e2e/node --no-audit --no-fund --loglevel=error
 # shellcheck disable=SC1091
 source .venv/bin/activate
 

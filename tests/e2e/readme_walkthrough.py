@@ -1,0 +1,160 @@
+"""Walks through README.md as a new user would: every ``sh``, ``python`` and ``js`` block, in
+order, exactly as written, in a fresh folder. ``text`` blocks are output or illustrations and are
+not run.
+
+Usage: ``readme_walkthrough.py README SIPMAP_BIN NODE_MODULES OUT_JSON``
+
+- ``cargo install --path .`` is the one line not executed: the test suite has built the binary
+  already (``SIPMAP_BIN``), and a directory holding it as ``sipmap`` goes first on ``PATH``, which
+  is what ``cargo install`` achieves.
+- ``sipmap serve …`` lines run in the background, as in a second terminal; the walkthrough waits
+  for the "HTTP API listening" line and applies the ``export`` lines the server prints, as the
+  README tells the user to. A later ``sipmap serve`` stops the previous one first (Ctrl-C).
+- Every other line must exit 0; its output is recorded.
+
+Run it in a network namespace of its own (``unshare -rn``) so that the README's fixed ports
+(8080, 5060) are free. Writes a JSON report to ``OUT_JSON``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+LISTENING = re.compile(r"^sipmap: HTTP API listening on (http://\S+)")
+EXPORT = re.compile(r"^export (TWILIO_ACCOUNT_SID|TWILIO_AUTH_TOKEN)=(\S+)$")
+
+
+class Server:
+    def __init__(self, command: str, env: dict, cwd: Path):
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            shlex.split(command),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.err: list[str] = []
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, into):
+        for raw in iter(stream.readline, b""):
+            into.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def wait_listening(self, timeout: float = 30.0) -> str:
+        until = time.monotonic() + timeout
+        while time.monotonic() < until:
+            for line in self.lines:
+                m = LISTENING.match(line)
+                if m:
+                    return m.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"sipmap serve did not start: {self.lines} {self.err}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def main() -> int:
+    readme, sipmap_bin, node_modules, out_path = sys.argv[1:5]
+    text = Path(readme).read_text()
+    blocks = [(m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
+    work = Path(tempfile.mkdtemp(prefix="readme-"))
+    bindir = work / "bin"
+    bindir.mkdir()
+    (bindir / "sipmap").symlink_to(Path(sipmap_bin).resolve())
+    home = work / "home"
+    home.mkdir()
+    env = {
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "NODE_PATH": node_modules,
+    }
+    report: dict = {"steps": [], "servers": []}
+    server: Server | None = None
+    try:
+        for n, (lang, code) in enumerate(blocks):
+            if lang == "sh":
+                for line in code.splitlines():
+                    command = line.split("  #", 1)[0].strip()
+                    if not command or command.startswith("#"):
+                        continue
+                    if command == "cargo install --path .":
+                        report["steps"].append({"block": n, "command": command, "skipped": "built"})
+                        continue
+                    if command.startswith("sipmap serve"):
+                        if server is not None:
+                            server.stop()
+                        server = Server(command, env, work)
+                        url = server.wait_listening()
+                        for printed in server.lines:
+                            m = EXPORT.match(printed)
+                            if m:
+                                env[m.group(1)] = m.group(2)
+                        report["servers"].append({"command": command, "url": url, "stdout": list(server.lines)})
+                        continue
+                    done = subprocess.run(
+                        command, shell=True, cwd=work, env=env, capture_output=True, timeout=120
+                    )
+                    step = {
+                        "block": n,
+                        "command": command,
+                        "returncode": done.returncode,
+                        "stdout": done.stdout.decode(errors="replace"),
+                        "stderr": done.stderr.decode(errors="replace"),
+                    }
+                    report["steps"].append(step)
+                    if done.returncode != 0:
+                        raise RuntimeError(f"README command failed: {step}")
+            elif lang in ("python", "js"):
+                path = work / f"snippet-{n}.{'py' if lang == 'python' else 'js'}"
+                path.write_text(code)
+                interpreter = sys.executable if lang == "python" else "node"
+                done = subprocess.run(
+                    [interpreter, str(path)], cwd=work, env=env, capture_output=True, timeout=120
+                )
+                step = {
+                    "block": n,
+                    "lang": lang,
+                    "returncode": done.returncode,
+                    "stdout": done.stdout.decode(errors="replace"),
+                    "stderr": done.stderr.decode(errors="replace"),
+                }
+                report["steps"].append(step)
+                if done.returncode != 0:
+                    raise RuntimeError(f"README {lang} snippet failed: {step}")
+    except Exception as e:  # reported to the test, which fails with it
+        report["error"] = str(e)
+    finally:
+        if server is not None:
+            server.stop()
+            report["last_server_stderr"] = server.err[-20:]
+        Path(out_path).write_text(json.dumps(report, indent=1))
+    return 0 if "error" not in report else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
