@@ -155,8 +155,8 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ClientAddr>()
             .map(|ClientAddr(a)| a.ip());
         let Some((user, token)) = basic_credentials(parts) else {
+            // No guess was made, so nothing counts against the client.
             tracing::debug!("no usable Basic credentials");
-            state.throttle.failed(client, None);
             return Err(ApiError::Unauthorized);
         };
         // Refused before any check while this client, or this account from an address it does
