@@ -65,10 +65,10 @@ impl Default for HttpLimits {
 pub struct ClientAddr(pub SocketAddr);
 
 /// The most headers a request may carry; more get a Twilio 431 from
-/// [`super::twilio_conventions`]. hyper's own limit is set above it, so only requests beyond
-/// that get hyper's bare 431.
-pub const MAX_HEADERS: usize = 100;
-const HYPER_MAX_HEADERS: usize = 256;
+/// [`super::twilio_conventions`]. hyper's own limit (100, kept at its default so that hyper
+/// parses headers on the stack rather than allocating for every request) is above it, so only
+/// requests beyond that get hyper's bare 431.
+pub const MAX_HEADERS: usize = 64;
 
 static TOTAL_CAP: LimitLog = LimitLog::new("HTTP connection cap");
 static CLIENT_CAP: LimitLog = LimitLog::new("HTTP per-client connection cap");
@@ -246,7 +246,6 @@ async fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_headers(HYPER_MAX_HEADERS)
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);

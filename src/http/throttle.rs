@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::limit_log::LimitLog;
@@ -74,15 +74,22 @@ impl Bucket {
         }
     }
 
-    fn refill(&mut self, rate: Rate, now: Instant) {
+    /// The tokens the bucket holds at `now`.
+    fn available(&self, rate: Rate, now: Instant) -> f64 {
         let gained = now.duration_since(self.at).as_secs_f64() * rate.per_second;
-        self.tokens = (self.tokens + gained).min(rate.burst);
+        (self.tokens + gained).min(rate.burst)
+    }
+
+    /// Takes one token (going negative: a client that keeps failing waits longer).
+    fn take(&mut self, rate: Rate, now: Instant) {
+        self.tokens = self.available(rate, now) - 1.0;
         self.at = now;
     }
 
     /// Seconds until one failure is allowed again, if none is now.
-    fn wait(&self, rate: Rate) -> Option<u64> {
-        (self.tokens < 1.0).then(|| ((1.0 - self.tokens) / rate.per_second).ceil().max(1.0) as u64)
+    fn wait(&self, rate: Rate, now: Instant) -> Option<u64> {
+        let tokens = self.available(rate, now);
+        (tokens < 1.0).then(|| ((1.0 - tokens) / rate.per_second).ceil().max(1.0) as u64)
     }
 }
 
@@ -92,13 +99,54 @@ struct AccountEntry {
     trusted: Vec<(IpAddr, Instant)>,
 }
 
-/// The throttle, shared by every request.
+impl AccountEntry {
+    fn new(rate: Rate, now: Instant) -> Self {
+        Self {
+            bucket: Bucket::full(rate, now),
+            trusted: Vec::new(),
+        }
+    }
+
+    /// Nothing to remember: the bucket has refilled and no address is trusted any more.
+    fn is_idle(&self, rate: Rate, now: Instant) -> bool {
+        self.bucket.available(rate, now) >= rate.burst
+            && self
+                .trusted
+                .iter()
+                .all(|(_, at)| now.duration_since(*at) >= TRUST_FOR)
+    }
+
+    fn trusts(&self, ip: IpAddr, now: Instant) -> bool {
+        self.trusted
+            .iter()
+            .any(|(t, at)| *t == ip && now.duration_since(*at) < TRUST_FOR)
+    }
+
+    /// Trusts `ip` from `now`.
+    fn trust(&mut self, ip: IpAddr, now: Instant) {
+        match self.trusted.iter_mut().find(|(t, _)| *t == ip) {
+            Some((_, at)) => *at = now,
+            None => {
+                if self.trusted.len() >= TRUSTED_PER_ACCOUNT {
+                    self.trusted.remove(0);
+                }
+                self.trusted.push((ip, now));
+            }
+        }
+    }
+}
+
+/// The throttle, shared by every request. Correct credentials only take read locks (and, once a
+/// minute per address and account, one short write), so they are not slowed by each other.
 #[derive(Debug, Default)]
 pub struct AuthThrottle {
     config: ThrottleConfig,
-    clients: Mutex<HashMap<IpAddr, Bucket>>,
-    accounts: Mutex<HashMap<String, AccountEntry>>,
+    clients: RwLock<HashMap<IpAddr, Bucket>>,
+    accounts: RwLock<HashMap<String, Mutex<AccountEntry>>>,
 }
+
+/// How often a trusted address's timestamp is refreshed.
+const REFRESH_TRUST: Duration = Duration::from_secs(60);
 
 /// IPv6 clients are keyed by their /64, which one host usually holds whole.
 fn key(ip: IpAddr) -> IpAddr {
@@ -111,12 +159,24 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Forgets refilled buckets when a map grows large; refuses to grow past the cap.
+/// Forgets idle entries when a map grows large; refuses to grow past the cap.
 fn room<V>(map: &mut HashMap<impl std::hash::Hash + Eq, V>, is_idle: impl Fn(&V) -> bool) -> bool {
     if map.len() >= MAX_TRACKED / 2 {
         map.retain(|_, v| !is_idle(v));
     }
     map.len() < MAX_TRACKED
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn entry(m: &Mutex<AccountEntry>) -> std::sync::MutexGuard<'_, AccountEntry> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl AuthThrottle {
@@ -132,35 +192,29 @@ impl AuthThrottle {
     /// must be refused with 429 and `Retry-After: seconds`.
     pub fn check(&self, client: Option<IpAddr>, account: &str) -> Result<(), u64> {
         let now = Instant::now();
-        if let Some(ip) = client.map(key) {
-            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(b) = clients.get_mut(&ip) {
-                b.refill(self.config.per_client, now);
-                if let Some(wait) = b.wait(self.config.per_client) {
-                    SOURCE_LIMIT.hit(&format_args!("{ip} is refused for {wait} s"));
-                    return Err(wait);
-                }
-            }
+        let ip = client.map(key);
+        if let Some(ip) = ip
+            && let Some(wait) = read(&self.clients)
+                .get(&ip)
+                .and_then(|b| b.wait(self.config.per_client, now))
+        {
+            SOURCE_LIMIT.hit(&format_args!("{ip} is refused for {wait} s"));
+            return Err(wait);
         }
-        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = accounts.get_mut(account) {
-            entry.bucket.refill(self.config.per_account, now);
-            if let Some(wait) = entry.bucket.wait(self.config.per_account) {
-                let trusted = client.map(key).is_some_and(|ip| {
-                    entry
-                        .trusted
-                        .iter()
-                        .any(|(t, at)| *t == ip && now.duration_since(*at) < TRUST_FOR)
-                });
-                if !trusted {
-                    ACCOUNT_LIMIT.hit(&format_args!(
-                        "{account} is refused for {wait} s to addresses it does not know"
-                    ));
-                    return Err(wait);
-                }
+        let accounts = read(&self.accounts);
+        let Some(e) = accounts.get(account) else {
+            return Ok(());
+        };
+        let e = entry(e);
+        match e.bucket.wait(self.config.per_account, now) {
+            Some(wait) if !ip.is_some_and(|ip| e.trusts(ip, now)) => {
+                ACCOUNT_LIMIT.hit(&format_args!(
+                    "{account} is refused for {wait} s to addresses it does not know"
+                ));
+                Err(wait)
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// A failed authentication from `client`, naming `account` when that account exists.
@@ -168,38 +222,30 @@ impl AuthThrottle {
         let now = Instant::now();
         if let Some(ip) = client.map(key) {
             let rate = self.config.per_client;
-            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-            let idle = |b: &Bucket| {
-                let mut b = *b;
-                b.refill(rate, now);
-                b.tokens >= rate.burst
-            };
-            if clients.contains_key(&ip) || room(&mut clients, idle) {
-                let b = clients.entry(ip).or_insert_with(|| Bucket::full(rate, now));
-                b.refill(rate, now);
-                b.tokens -= 1.0;
+            let mut clients = write(&self.clients);
+            if clients.contains_key(&ip)
+                || room(&mut clients, |b: &Bucket| {
+                    b.available(rate, now) >= rate.burst
+                })
+            {
+                clients
+                    .entry(ip)
+                    .or_insert_with(|| Bucket::full(rate, now))
+                    .take(rate, now);
             }
         }
         if let Some(account) = account {
             let rate = self.config.per_account;
-            let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-            let idle = |e: &AccountEntry| {
-                let mut b = e.bucket;
-                b.refill(rate, now);
-                b.tokens >= rate.burst
-                    && e.trusted
-                        .iter()
-                        .all(|(_, at)| now.duration_since(*at) >= TRUST_FOR)
-            };
-            if accounts.contains_key(account) || room(&mut accounts, idle) {
+            let mut accounts = write(&self.accounts);
+            if accounts.contains_key(account)
+                || room(&mut accounts, |e: &Mutex<AccountEntry>| {
+                    entry(e).is_idle(rate, now)
+                })
+            {
                 let e = accounts
                     .entry(account.to_owned())
-                    .or_insert_with(|| AccountEntry {
-                        bucket: Bucket::full(rate, now),
-                        trusted: Vec::new(),
-                    });
-                e.bucket.refill(rate, now);
-                e.bucket.tokens -= 1.0;
+                    .or_insert_with(|| Mutex::new(AccountEntry::new(rate, now)));
+                entry(e).bucket.take(rate, now);
             }
         }
     }
@@ -209,36 +255,28 @@ impl AuthThrottle {
     pub fn succeeded(&self, client: Option<IpAddr>, account: &str) {
         let Some(ip) = client.map(key) else { return };
         let now = Instant::now();
-        let rate = self.config.per_account;
-        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = accounts.get_mut(account) {
-            match entry.trusted.iter_mut().find(|(t, _)| *t == ip) {
-                Some((_, at)) => *at = now,
-                None => {
-                    if entry.trusted.len() >= TRUSTED_PER_ACCOUNT {
-                        entry.trusted.remove(0);
-                    }
-                    entry.trusted.push((ip, now));
-                }
+        if let Some(e) = read(&self.accounts).get(account) {
+            let mut e = entry(e);
+            let fresh = e
+                .trusted
+                .iter()
+                .any(|(t, at)| *t == ip && now.duration_since(*at) < REFRESH_TRUST);
+            if !fresh {
+                e.trust(ip, now);
             }
             return;
         }
-        let idle = |e: &AccountEntry| {
-            let mut b = e.bucket;
-            b.refill(rate, now);
-            b.tokens >= rate.burst
-                && e.trusted
-                    .iter()
-                    .all(|(_, at)| now.duration_since(*at) >= TRUST_FOR)
-        };
-        if room(&mut accounts, idle) {
-            accounts.insert(
-                account.to_owned(),
-                AccountEntry {
-                    bucket: Bucket::full(rate, now),
-                    trusted: vec![(ip, now)],
-                },
-            );
+        let rate = self.config.per_account;
+        let mut accounts = write(&self.accounts);
+        if accounts.contains_key(account)
+            || room(&mut accounts, |e: &Mutex<AccountEntry>| {
+                entry(e).is_idle(rate, now)
+            })
+        {
+            let e = accounts
+                .entry(account.to_owned())
+                .or_insert_with(|| Mutex::new(AccountEntry::new(rate, now)));
+            entry(e).trust(ip, now);
         }
     }
 }
