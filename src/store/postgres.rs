@@ -832,11 +832,13 @@ async fn owner_may_write<C: GenericClient>(c: &C, account: &AccountSid) -> Resul
 }
 
 /// The owners (account and parent) of the mapped networks that overlap `network`, other than
-/// `account` itself: those starting inside it, and those containing it.
+/// `caller` itself and its parent (always family): those starting inside it, and those
+/// containing it. The caller's own networks are skipped in the index, so a wide network over
+/// many of its own costs little.
 async fn overlapping_owners<C: GenericClient>(
     c: &C,
     network: Network,
-    account: &AccountSid,
+    caller: &Account,
 ) -> Result<Vec<(AccountSid, Option<AccountSid>)>> {
     let (addrs, prefixes): (Vec<i64>, Vec<i16>) = network
         .supernets()
@@ -847,10 +849,12 @@ async fn overlapping_owners<C: GenericClient>(
             "SELECT m.account_sid, a.owner_sid FROM source_ip_mappings m \
              JOIN accounts a ON a.sid = m.account_sid \
              WHERE m.network BETWEEN $1 AND $2 AND m.account_sid <> $3 \
+             AND m.account_sid IS DISTINCT FROM $4 \
              UNION \
-             SELECT m.account_sid, a.owner_sid FROM unnest($4::BIGINT[], $5::SMALLINT[]) AS s(n, p) \
+             SELECT m.account_sid, a.owner_sid FROM unnest($5::BIGINT[], $6::SMALLINT[]) AS s(n, p) \
              JOIN source_ip_mappings m ON m.network = s.n AND m.prefix_length = s.p \
-             JOIN accounts a ON a.sid = m.account_sid WHERE m.account_sid <> $3",
+             JOIN accounts a ON a.sid = m.account_sid \
+             WHERE m.account_sid <> $3 AND m.account_sid IS DISTINCT FROM $4",
         )
         .await?;
     c.query(
@@ -858,7 +862,8 @@ async fn overlapping_owners<C: GenericClient>(
         &[
             &i64::from(network.addr),
             &i64::from(network.last()),
-            &account.as_str(),
+            &caller.sid.as_str(),
+            &caller.owner_sid.as_ref().map(AccountSid::as_str),
             &addrs,
             &prefixes,
         ],
@@ -1704,7 +1709,7 @@ impl Store for PgStore {
                             )
                             .await?
                             .is_some(),
-                        overlapping_owners: overlapping_owners(tx, net, &m.account_sid).await?,
+                        overlapping_owners: overlapping_owners(tx, net, &caller).await?,
                     };
                     may_map(&caller, &record, &facts)?;
                     tx.execute(

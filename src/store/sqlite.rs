@@ -1021,7 +1021,7 @@ impl Store for SqliteStore {
                         "SELECT 1 FROM source_ip_mappings WHERE network = ?1 AND prefix_length = ?2",
                     )?
                     .exists(params![network.addr, network.prefix])?,
-                overlapping_owners: overlapping_owners(conn, network, account)?,
+                overlapping_owners: overlapping_owners(conn, network, &caller)?,
             };
             may_map(&caller, &record, &facts)?;
             conn.prepare_cached(
@@ -1143,30 +1143,39 @@ fn owner_may_write(conn: &Connection, account: &AccountSid) -> Result<bool> {
 }
 
 /// The owners (account and parent) of the mapped networks that overlap `network`, other than
-/// `account` itself: those starting inside it, and those containing it.
+/// `caller` itself and its parent (always family): those starting inside it, and those
+/// containing it. The caller's own networks are skipped in the index, so a wide network over
+/// many of its own costs little.
 fn overlapping_owners(
     conn: &Connection,
     network: Network,
-    account: &AccountSid,
+    caller: &Account,
 ) -> Result<Vec<(AccountSid, Option<AccountSid>)>> {
     let row =
         |r: &Row<'_>| -> rusqlite::Result<(String, Option<String>)> { Ok((r.get(0)?, r.get(1)?)) };
+    let (me, parent) = (
+        caller.sid.as_str(),
+        caller.owner_sid.as_ref().map(AccountSid::as_str),
+    );
     let mut raw = conn
         .prepare_cached(
-            "SELECT DISTINCT m.account_sid, a.owner_sid FROM source_ip_mappings m \
+            "SELECT DISTINCT m.account_sid, a.owner_sid \
+             FROM source_ip_mappings m INDEXED BY source_ip_mappings_by_network \
              JOIN accounts a ON a.sid = m.account_sid \
-             WHERE m.network BETWEEN ?1 AND ?2 AND m.account_sid <> ?3",
+             WHERE m.network BETWEEN ?1 AND ?2 AND m.account_sid <> ?3 \
+             AND m.account_sid IS NOT ?4",
         )?
-        .query_map(params![network.addr, network.last(), account.as_str()], row)?
+        .query_map(params![network.addr, network.last(), me, parent], row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut containing = conn.prepare_cached(
         "SELECT m.account_sid, a.owner_sid FROM source_ip_mappings m \
          JOIN accounts a ON a.sid = m.account_sid \
-         WHERE m.network = ?1 AND m.prefix_length = ?2 AND m.account_sid <> ?3",
+         WHERE m.network = ?1 AND m.prefix_length = ?2 AND m.account_sid <> ?3 \
+         AND m.account_sid IS NOT ?4",
     )?;
     for sup in network.supernets() {
         if let Some(owner) = containing
-            .query_row(params![sup.addr, sup.prefix, account.as_str()], row)
+            .query_row(params![sup.addr, sup.prefix, me, parent], row)
             .optional()?
         {
             raw.push(owner);
