@@ -253,3 +253,85 @@ pub fn missing_path(missing: &Missing) -> String {
         Missing::Mapping(sid) => format!("/SourceIpMappings/{sid}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every variant. The match below has no wildcard, so a new variant does not compile
+    /// until it is listed here, and so until `docs/api.md` has been checked for it.
+    fn every_variant() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::MissingParameter("X"),
+            ApiError::invalid("X", "y"),
+            ApiError::InvalidBody("x".into()),
+            ApiError::InvalidDomain("x".into()),
+            ApiError::Unauthorized,
+            ApiError::SubaccountCannotCreate,
+            ApiError::NotFound("/x".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::Conflict("x".into()),
+            ApiError::PayloadTooLarge,
+            ApiError::RequestTimeout(10),
+            ApiError::UriTooLong(1),
+            ApiError::HeadersTooLarge(1, 1),
+            ApiError::TooManyRequests(1),
+            ApiError::TooManyConnections,
+            ApiError::Busy,
+            ApiError::Unavailable,
+            ApiError::StorageExhausted,
+            ApiError::AccountNotActive("AC".into()),
+            ApiError::Internal("x".into()),
+        ];
+        for e in &all {
+            match e {
+                ApiError::MissingParameter(_)
+                | ApiError::InvalidParameter { .. }
+                | ApiError::InvalidBody(_)
+                | ApiError::InvalidDomain(_)
+                | ApiError::Unauthorized
+                | ApiError::SubaccountCannotCreate
+                | ApiError::NotFound(_)
+                | ApiError::MethodNotAllowed
+                | ApiError::Conflict(_)
+                | ApiError::PayloadTooLarge
+                | ApiError::RequestTimeout(_)
+                | ApiError::UriTooLong(_)
+                | ApiError::HeadersTooLarge(..)
+                | ApiError::TooManyRequests(_)
+                | ApiError::TooManyConnections
+                | ApiError::Busy
+                | ApiError::Unavailable
+                | ApiError::StorageExhausted
+                | ApiError::AccountNotActive(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_documented_catalogue_lists_every_error() {
+        let doc = include_str!("../docs/api.md");
+        for e in every_variant() {
+            let (status, code) = e.status_and_code();
+            let row = format!("| {} | {} |", status.as_u16(), code);
+            assert!(doc.contains(&row), "docs/api.md has no row {row} for {e:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_twilio_shaped() {
+        for e in every_variant() {
+            let body: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+            let (status, code) = e.status_and_code();
+            assert_eq!(body["status"], status.as_u16());
+            assert_eq!(body["code"], code);
+            assert_eq!(
+                body["more_info"],
+                format!("https://www.twilio.com/docs/errors/{code}")
+            );
+            assert_eq!(body.as_object().unwrap().len(), 4);
+        }
+    }
+}

@@ -265,3 +265,56 @@ def test_nodes_recover_after_the_database_comes_back(cluster):
         assert sip_options(addr, "127.0.0.24") == (200, new_domain)
     r = nodes[2].post("/v1/IpRecords", data={"IpAddress": "10.60.0.2"})
     assert r.status_code == 201, r.text
+
+
+def test_nodes_log_plainly_without_notices(cluster):
+    """Logs to a file or pipe carry no ANSI colour, and a node starting on a migrated database
+    logs no PostgreSQL NOTICE."""
+    nodes, _ = cluster
+    for node in nodes:
+        log = node.proc.stderr_tail(100_000)
+        assert "\x1b[" not in log, log[-2000:]
+        assert "NOTICE" not in log, log[-2000:]
+
+
+def test_first_start_of_two_nodes_on_an_empty_database_creates_one_account(sipmap_factory):
+    schema = "sipmap_b_" + secrets.token_hex(8)
+    psql(f"CREATE SCHEMA {schema}")
+    try:
+        url = with_schema(PG_URL, schema)
+        nodes = []
+        for _ in range(2):
+            node = sipmap_factory(start=False, with_env_account=False)
+            node.db_url = url
+            nodes.append(node)
+        threads = [threading.Thread(target=n.start) for n in nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        created = [n for n in nodes if "export TWILIO_AUTH_TOKEN=" in n.proc.stdout_text()]
+        assert len(created) == 1, [n.proc.stdout_text() for n in nodes]
+        out = subprocess.run(
+            ["psql", url, "-Atqc", "SELECT count(*) FROM accounts"],
+            capture_output=True, timeout=30, check=True,
+        )
+        assert out.stdout.decode().strip() == "1"
+        for n in nodes:
+            n.shutdown()
+    finally:
+        psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_an_unreachable_database_is_named_with_its_cause():
+    from conftest import SIPMAP_BIN, clean_env
+
+    out = subprocess.run(
+        [str(SIPMAP_BIN), "serve", "--listen", "127.0.0.1:0",
+         "--database-url", "postgres://nobody@127.0.0.1:1/nothing"],
+        env=clean_env() | {"RUST_BACKTRACE": "0"}, capture_output=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode != 0
+    err = out.stderr.decode()
+    assert "127.0.0.1:1/nothing" in err and "nobody" in err, err
+    assert "Connection refused" in err, err

@@ -66,3 +66,15 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     by_uri = json.loads(resolves[1]["stdout"])
     assert by_uri["recognized"] is True and by_uri["matched_by"] == "request_uri"
     assert by_uri["domain_name"] == "acme.sip.twilio.com"
+
+
+def test_readme_states_the_toolchain_and_licence_the_package_declares():
+    cargo = (REPO / "Cargo.toml").read_text()
+    version = re.search(r'^rust-version = "([0-9.]+)"', cargo, re.MULTILINE).group(1)
+    text = README.read_text()
+    assert f"Rust {version} or newer" in text
+    assert re.search(r'^license = "MIT OR Apache-2\.0"', cargo, re.MULTILINE)
+    for name in ("LICENSE", "LICENSE-MIT", "LICENSE-APACHE"):
+        assert (REPO / name).is_file(), name
+    assert "LICENSE-APACHE" in text and "LICENSE-MIT" in text
+    assert "C compiler" in text and "## Limits" in text
