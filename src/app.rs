@@ -123,7 +123,7 @@ impl App {
                     SipServer::bind(
                         addr,
                         upstream,
-                        store.recognizer().clone(),
+                        store.recognition(),
                         metrics.clone(),
                         sip_limits,
                     )

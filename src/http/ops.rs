@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 
 async fn metrics(State(app): State<AppState>) -> Response {
     let mut body = app.metrics.render();
-    let snapshot = app.store.recognizer().snapshot();
+    let snapshot = app.store.recognition().snapshot();
     body.push_str(
         "# HELP sipmap_recognition_networks Networks in the recognition table.\n\
          # TYPE sipmap_recognition_networks gauge\n",
@@ -59,7 +59,7 @@ async fn live() -> Response {
 /// Healthy: the database answers and the recognition table is being kept current. Unhealthy
 /// (503) otherwise; the SIP edge then keeps recognising traffic from its last table.
 async fn health(State(app): State<AppState>) -> Response {
-    let networks = app.store.recognizer().snapshot().networks();
+    let networks = app.store.recognition().snapshot().networks();
     match app.store.check_health().await {
         Ok(()) => json(
             StatusCode::OK,
@@ -116,7 +116,7 @@ async fn resolve(
                 .map_err(|_| ApiError::invalid("RequestUri", format!("{u:?} is not a SIP URI")))?,
         ),
     };
-    let snapshot = app.store.recognizer().snapshot();
+    let snapshot = app.store.recognition().snapshot();
     let found = snapshot
         .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
         .filter(|(t, _)| &t.account_sid == caller.sid());

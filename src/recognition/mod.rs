@@ -3,8 +3,8 @@
 //! The engine answers two questions from an in-memory [`Snapshot`]: which domain has this
 //! Request-URI host as its name, and which domain is mapped to the network containing this source
 //! address (the most specific network wins, see [`lpm`]). Storage stays the source of truth: the
-//! table is built from it at start ([`Recognizer::load`]) and changed by the storage writer right
-//! after each commit and before the API answers ([`Recognizer::apply`]), so the next SIP request
+//! table is built from it at start ([`RecognitionWriter::load`]) and changed by the storage writer
+//! right after each commit and before the API answers ([`RecognitionWriter::apply`]), so the next SIP request
 //! after a 2xx sees the change. Readers load the current snapshot with one atomic operation and
 //! never wait for a writer.
 
@@ -276,39 +276,51 @@ impl Master {
     }
 }
 
-/// The engine: a published snapshot for readers, the master copy for the one writer.
-#[derive(Debug)]
-pub struct Recognizer {
-    current: ArcSwap<Snapshot>,
-    master: Mutex<Master>,
-}
-
-impl Default for Recognizer {
-    fn default() -> Self {
-        Self {
-            current: ArcSwap::from_pointee(Snapshot {
-                v4: Arc::new(Lpm::empty()),
-                domains: Arc::new(Domains::default()),
-            }),
-            master: Mutex::new(Master::default()),
-        }
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        v4: Arc::new(Lpm::empty()),
+        domains: Arc::new(Domains::default()),
     }
 }
 
-impl Recognizer {
-    /// An empty engine.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
+/// The read side of the table: what the HTTP API and the SIP edge hold. It can only look.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Recognition(Arc<ArcSwap<Snapshot>>);
 
+impl Recognition {
     /// The current snapshot; cheap, never blocks.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current.load_full()
+        self.0.load_full()
     }
 
     /// The current snapshot for a short look (the hot path): no reference count is touched.
     pub fn peek(&self) -> arc_swap::Guard<Arc<Snapshot>> {
-        self.current.load()
+        self.0.load()
+    }
+}
+
+/// The write side of the table: the master copy and the right to publish. Storage creates one
+/// with [`table`] and keeps it to itself, applying each committed write; everyone else gets the
+/// [`Recognition`] it hands out.
+#[derive(Debug)]
+pub struct RecognitionWriter {
+    current: Arc<ArcSwap<Snapshot>>,
+    master: Mutex<Master>,
+}
+
+/// A new, empty table: its writer, from which readers are made.
+pub fn table() -> RecognitionWriter {
+    RecognitionWriter {
+        current: Arc::new(ArcSwap::from_pointee(empty_snapshot())),
+        master: Mutex::new(Master::default()),
+    }
+}
+
+impl RecognitionWriter {
+    /// A read handle on this table.
+    pub fn reader(&self) -> Recognition {
+        Recognition(self.current.clone())
     }
 
     /// Replaces everything with what storage holds (at start, or to resynchronise).
@@ -376,8 +388,9 @@ mod tests {
 
     #[test]
     fn uri_host_wins_over_source_and_changes_publish_atomically() {
-        let r = Recognizer::new();
-        r.load(State::from_sids(
+        let writer = table();
+        let r = writer.reader();
+        writer.load(State::from_sids(
             vec![target(1), target(2)],
             vec![(net("127.0.0.0", 8), target(1).domain_sid)],
         ));
@@ -391,7 +404,7 @@ mod tests {
             before.recognise(Some("D2.sip.twilio.com"), src).unwrap(),
             (&Arc::new(target(2)), MatchedBy::RequestUri)
         );
-        r.apply(&[Change::MappingSet(
+        writer.apply(&[Change::MappingSet(
             net("127.0.0.2", 32),
             target(2).domain_sid,
         )]);
@@ -404,17 +417,17 @@ mod tests {
             before.by_source(src).unwrap().domain_sid,
             target(1).domain_sid
         );
-        r.apply(&[
+        writer.apply(&[
             Change::MappingRemoved(net("127.0.0.0", 8)),
             Change::MappingRemoved(net("127.0.0.2", 32)),
         ]);
         assert!(r.snapshot().by_source(src).is_none());
         let mut renamed = target(2);
         renamed.domain_name = "renamed.sip.twilio.com".into();
-        r.apply(&[Change::DomainSet(renamed)]);
+        writer.apply(&[Change::DomainSet(renamed)]);
         assert!(r.snapshot().by_host("d2.sip.twilio.com").is_none());
         assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_some());
-        r.apply(&[Change::DomainRemoved(target(2).domain_sid)]);
+        writer.apply(&[Change::DomainRemoved(target(2).domain_sid)]);
         assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_none());
     }
 }

@@ -44,7 +44,7 @@ use subtle::ConstantTimeEq;
 
 use super::message::{Message, SipUri, StartLine, Via, split_header_values};
 use super::metrics::Metrics;
-use crate::recognition::{MatchedBy, Recognizer, Target};
+use crate::recognition::{MatchedBy, Recognition, Target};
 
 /// The branch prefix of every Via sipmap adds (RFC 3261 magic cookie + our mark).
 const BRANCH_PREFIX: &str = "z9hG4bK-sm-";
@@ -90,7 +90,7 @@ impl fmt::Debug for BranchKey {
 /// The edge's configuration and shared state.
 #[derive(Debug)]
 pub struct Edge {
-    recognizer: Arc<Recognizer>,
+    recognizer: Recognition,
     upstream: Option<SocketAddr>,
     /// The address sipmap puts in its Via (its UDP listening address).
     local: SocketAddr,
@@ -123,7 +123,7 @@ impl Edge {
     /// An edge that recognises with `recognizer` and forwards to `upstream`, announcing `local` in
     /// its Via, with a fresh random branch key.
     pub fn new(
-        recognizer: Arc<Recognizer>,
+        recognizer: Recognition,
         upstream: Option<SocketAddr>,
         local: SocketAddr,
         metrics: Arc<Metrics>,
@@ -133,7 +133,7 @@ impl Edge {
 
     /// Like [`Edge::new`] with a given branch key (for tests; a real edge wants a random one).
     pub fn with_branch_key(
-        recognizer: Arc<Recognizer>,
+        recognizer: Recognition,
         upstream: Option<SocketAddr>,
         local: SocketAddr,
         metrics: Arc<Metrics>,
@@ -725,21 +725,27 @@ mod tests {
     }
 
     fn edge(upstream: bool) -> Edge {
-        let r = Recognizer::new();
-        r.load(crate::recognition::State::from_sids(
+        edge_with_table(upstream).0
+    }
+
+    /// An edge and the writer of its table.
+    fn edge_with_table(upstream: bool) -> (Edge, crate::recognition::RecognitionWriter) {
+        let w = crate::recognition::table();
+        w.load(crate::recognition::State::from_sids(
             vec![target()],
             vec![(
                 Network::new("10.1.0.0".parse().unwrap(), 16),
                 target().domain_sid,
             )],
         ));
-        Edge::with_branch_key(
-            r,
+        let edge = Edge::with_branch_key(
+            w.reader(),
             upstream.then(|| UPSTREAM.parse().unwrap()),
             EDGE.parse().unwrap(),
             Arc::new(Metrics::default()),
             [7; 32],
-        )
+        );
+        (edge, w)
     }
 
     fn request(method: &str, uri: &str, extra: &str) -> Vec<u8> {
@@ -1169,7 +1175,7 @@ mod tests {
         );
         // Listening on 0.0.0.0, any loopback or unspecified address with its port is its own.
         let any = Edge::new(
-            Recognizer::new(),
+            crate::recognition::table().reader(),
             Some(UPSTREAM.parse().unwrap()),
             "0.0.0.0:5060".parse().unwrap(),
             Arc::new(Metrics::default()),
@@ -1189,11 +1195,11 @@ mod tests {
 
     #[test]
     fn changes_apply_to_the_next_request() {
-        let e = edge(false);
+        let (e, table) = edge_with_table(false);
         let options = request("OPTIONS", "sip:127.0.0.1", "");
         let (_, text) = send(e.handle(&options, from("172.16.0.1"), Transport::Udp));
         assert!(text.starts_with("SIP/2.0 404"));
-        e.recognizer.apply(&[Change::MappingSet(
+        table.apply(&[Change::MappingSet(
             Network::new("172.16.0.0".parse().unwrap(), 12),
             target().domain_sid,
         )]);

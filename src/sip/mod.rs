@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 use edge::{Action, Edge, Transport};
 use metrics::Metrics;
 
-use crate::recognition::Recognizer;
+use crate::recognition::Recognition;
 
 /// UDP reader threads.
 const UDP_THREADS: usize = 2;
@@ -285,7 +285,7 @@ impl SipServer {
     pub async fn bind(
         addr: SocketAddr,
         upstream: Option<SocketAddr>,
-        recognizer: Arc<Recognizer>,
+        recognizer: Recognition,
         metrics: Arc<Metrics>,
         limits: SipLimits,
     ) -> anyhow::Result<Self> {

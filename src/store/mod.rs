@@ -18,7 +18,7 @@ use crate::domain::{
     Account, AccountStatus, Conflict, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount,
     NewIpRecord, SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Recognizer, State};
+use crate::recognition::{Recognition, RecognitionWriter, State};
 use crate::sid::{AccountSid, IpRecordSid, SipDomainSid};
 
 /// A missing resource, named so the API can say which path was not found.
@@ -132,8 +132,8 @@ pub struct AccountFilter {
 pub trait Store: Send + Sync + 'static {
     /// Every SIP domain and every mapped network, to build the recognition table.
     async fn recognition_state(&self) -> Result<State>;
-    /// The recognition engine this store's writer keeps up to date.
-    fn recognizer(&self) -> &Arc<Recognizer>;
+    /// A read handle on the recognition table this store's writer keeps up to date.
+    fn recognition(&self) -> Recognition;
     /// Whether the database is reachable, can write, and the recognition table is being kept
     /// current.
     async fn check_health(&self) -> Result<()> {
@@ -252,17 +252,14 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 /// [`connect`] with options.
 pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
     let is_sqlite = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
-    let store = open(url, Recognizer::new(), options).await?;
-    if is_sqlite {
-        let state = store.recognition_state().await?;
-        store.recognizer().load(state);
-    }
+    let store = open(url, crate::recognition::table(), options).await?;
+    let _ = is_sqlite;
     Ok(store)
 }
 
 async fn open(
     url: &str,
-    recognizer: Arc<Recognizer>,
+    recognizer: RecognitionWriter,
     options: &StoreOptions,
 ) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {

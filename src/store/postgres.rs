@@ -37,7 +37,8 @@ use crate::domain::{
     NewAccount, NewIpRecord, SipDomain, SipDomainPatch, StatusChange,
 };
 use crate::recognition::{
-    AccountRows, Change, Recognizer, State, StateBuilder, Target, account_changes,
+    AccountRows, Change, Recognition, RecognitionWriter, State, StateBuilder, Target,
+    account_changes,
 };
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
@@ -69,7 +70,7 @@ const FAMILY_LOCK: i64 = 5_938_012_657_234_001;
 pub struct PgStore {
     pool: Pool,
     config: tokio_postgres::Config,
-    recognizer: Arc<Recognizer>,
+    recognizer: RecognitionWriter,
     /// The last change number applied to `recognizer`.
     applied: tokio::sync::Mutex<i64>,
     healthy: AtomicBool,
@@ -203,7 +204,7 @@ impl PgStore {
     /// `retention` is how long the change log keeps entries.
     pub async fn open(
         url: &str,
-        recognizer: Arc<Recognizer>,
+        recognizer: RecognitionWriter,
         retention: Duration,
     ) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context;
@@ -1178,8 +1179,8 @@ impl Store for PgStore {
             .await
     }
 
-    fn recognizer(&self) -> &Arc<Recognizer> {
-        &self.recognizer
+    fn recognition(&self) -> Recognition {
+        self.recognizer.reader()
     }
 
     async fn check_health(&self) -> Result<()> {

@@ -28,7 +28,8 @@ use crate::domain::{
     SipDomainPatch, StatusChange,
 };
 use crate::recognition::{
-    AccountRows, Change, Recognizer, State, StateBuilder, Target, account_changes,
+    AccountRows, Change, Recognition, RecognitionWriter, State, StateBuilder, Target,
+    account_changes,
 };
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt;
@@ -150,7 +151,7 @@ where
 /// The SQLite store.
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Box<dyn WriteJob>>>,
-    recognizer: Arc<Recognizer>,
+    recognition: Recognition,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     /// Set when a write failed because storage is full or failing; cleared by the next write
@@ -169,7 +170,7 @@ impl SqliteStore {
     /// which applies every committed change to `recognizer` before answering.
     pub fn open(
         path: &Path,
-        recognizer: Arc<Recognizer>,
+        recognizer: RecognitionWriter,
         max_bytes: Option<u64>,
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
@@ -200,16 +201,18 @@ impl SqliteStore {
             readers.push(Mutex::new(r));
         }
 
+        // The table is built before the writer starts; from then on only the writer changes it.
+        recognizer.load(recognition_rows(&conn)?);
+        let recognition = recognizer.reader();
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
-        let sink = recognizer.clone();
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(&conn, &rx, &sink, &flag))?;
+            .spawn(move || run_writer(&conn, &rx, &recognizer, &flag))?;
         Ok(Self {
             writer: Mutex::new(tx),
-            recognizer,
+            recognition,
             readers,
             next_reader: AtomicUsize::new(0),
             failing,
@@ -273,7 +276,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 fn run_writer(
     conn: &Connection,
     jobs: &mpsc::Receiver<Box<dyn WriteJob>>,
-    sink: &Recognizer,
+    sink: &RecognitionWriter,
     failing: &AtomicBool,
 ) {
     while let Ok(first) = jobs.recv() {
@@ -552,45 +555,46 @@ fn load_account(conn: &Connection, sid: &AccountSid) -> Result<Option<Account>> 
         .optional()?)
 }
 
+/// Every recognised SIP domain and mapped network. Only active accounts are recognised; the
+/// builder leaves out every mapping whose domain is not listed, so suspended accounts' mappings
+/// drop out with their domains.
+fn recognition_rows(conn: &Connection) -> Result<State> {
+    let mut domains = Vec::new();
+    let mut st = conn.prepare(
+        "SELECT d.sid, d.account_sid, d.domain_name FROM sip_domains d \
+         JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let (sid, account): (String, String) = (r.get(0)?, r.get(1)?);
+        domains.push(Target {
+            domain_sid: SipDomainSid::parse(&sid).ok_or_else(|| bad_value(0, "sip domain sid"))?,
+            account_sid: AccountSid::parse(&account).ok_or_else(|| bad_value(1, "account sid"))?,
+            domain_name: r.get(2)?,
+        });
+    }
+    let mut state = StateBuilder::new(domains);
+    let mut st =
+        conn.prepare("SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let net = Network {
+            addr: r.get(0)?,
+            prefix: r.get(1)?,
+        };
+        state.mapping(net, r.get_ref(2)?.as_str().unwrap_or_default());
+    }
+    Ok(state.finish())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn recognition_state(&self) -> Result<State> {
-        self.read(|conn| {
-            let mut domains = Vec::new();
-            // Only active accounts are recognised; the builder leaves out every mapping whose
-            // domain is not listed, so suspended accounts' mappings drop out with their domains.
-            let mut st = conn.prepare(
-                "SELECT d.sid, d.account_sid, d.domain_name FROM sip_domains d \
-                 JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'",
-            )?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let (sid, account): (String, String) = (r.get(0)?, r.get(1)?);
-                domains.push(Target {
-                    domain_sid: SipDomainSid::parse(&sid)
-                        .ok_or_else(|| bad_value(0, "sip domain sid"))?,
-                    account_sid: AccountSid::parse(&account)
-                        .ok_or_else(|| bad_value(1, "account sid"))?,
-                    domain_name: r.get(2)?,
-                });
-            }
-            let mut state = StateBuilder::new(domains);
-            let mut st = conn
-                .prepare("SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings")?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let net = Network {
-                    addr: r.get(0)?,
-                    prefix: r.get(1)?,
-                };
-                state.mapping(net, r.get_ref(2)?.as_str().unwrap_or_default());
-            }
-            Ok(state.finish())
-        })
+        self.read(recognition_rows)
     }
 
-    fn recognizer(&self) -> &Arc<Recognizer> {
-        &self.recognizer
+    fn recognition(&self) -> Recognition {
+        self.recognition.clone()
     }
 
     async fn check_health(&self) -> Result<()> {

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sipmap::recognition::Recognizer;
 use sipmap::sip::metrics::Metrics;
 use sipmap::sip::{SipLimits, SipServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,7 +29,7 @@ impl Edge {
         let server = SipServer::bind(
             "127.0.0.1:0".parse().unwrap(),
             None,
-            Recognizer::new(),
+            sipmap::recognition::table().reader(),
             Arc::new(Metrics::default()),
             limits,
         )

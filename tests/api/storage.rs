@@ -273,7 +273,7 @@ async fn story(store: Arc<dyn Store>) {
         .sid;
     let db_ = domain(s, &b, "b.sip.twilio.com").await.unwrap();
     let m = s.create_mapping(&a, &net_a, &d1).await.unwrap();
-    let snap = s.recognizer().snapshot();
+    let snap = s.recognition().snapshot();
     let hit = snap
         .by_source("10.1.0.77".parse().unwrap())
         .expect("recognised");
@@ -306,7 +306,7 @@ async fn story(store: Arc<dyn Store>) {
         Err(StoreError::Conflict(_))
     ));
     s.update_mapping(&a, m.sid.as_str(), &d2).await.unwrap();
-    let hit = s.recognizer().snapshot();
+    let hit = s.recognition().snapshot();
     assert_eq!(
         hit.by_source("10.1.0.5".parse().unwrap())
             .unwrap()
@@ -315,7 +315,7 @@ async fn story(store: Arc<dyn Store>) {
     );
     s.delete_mapping(&a, m.sid.as_str()).await.unwrap();
     assert!(
-        s.recognizer()
+        s.recognition()
             .snapshot()
             .by_source("10.1.0.5".parse().unwrap())
             .is_none()
@@ -323,7 +323,7 @@ async fn story(store: Arc<dyn Store>) {
     s.delete_ip_record(&a, net_a.as_str()).await.unwrap();
     s.delete_sip_domain(&a, d1.as_str()).await.unwrap();
     assert!(
-        s.recognizer()
+        s.recognition()
             .snapshot()
             .by_host("one.sip.twilio.com")
             .is_none()
@@ -412,7 +412,7 @@ async fn postgres_nodes_share_one_table() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         if n2
-            .recognizer()
+            .recognition()
             .snapshot()
             .by_source("192.0.2.9".parse().unwrap())
             .is_some()
@@ -428,7 +428,7 @@ async fn postgres_nodes_share_one_table() {
     // A third node starting now builds the same table.
     let n3 = db.open().await;
     assert!(
-        n3.recognizer()
+        n3.recognition()
             .snapshot()
             .by_source("192.0.2.9".parse().unwrap())
             .is_some()

@@ -63,14 +63,14 @@ async fn map(
 }
 
 fn recognised_at(s: &dyn Store, ip: &str) -> Option<SipDomainSid> {
-    s.recognizer()
+    s.recognition()
         .snapshot()
         .by_source(ip.parse().unwrap())
         .map(|t| t.domain_sid.clone())
 }
 
 fn named(s: &dyn Store, host: &str) -> bool {
-    s.recognizer().snapshot().by_host(host).is_some()
+    s.recognition().snapshot().by_host(host).is_some()
 }
 
 /// Two partial updates of one SIP domain through two nodes at the same moment: both land.
