@@ -212,32 +212,23 @@ pub async fn ensure_initial_account(
     from_env: Option<(AccountSid, AuthToken)>,
 ) -> anyhow::Result<InitialAccount> {
     if let Some((sid, token)) = from_env {
-        store
-            .ensure_account(NewAccount {
-                sid: sid.clone(),
-                owner_sid: None,
-                friendly_name: "sipmap".into(),
-                credential: token.hash(),
-            })
-            .await?;
+        store.ensure_account(&sid, "sipmap", token.hash()).await?;
         return Ok(InitialAccount::FromEnvironment(sid));
     }
     if store.count_accounts().await? > 0 {
         return Ok(InitialAccount::Existing);
     }
-    let sid = AccountSid::generate();
     let token = AuthToken::generate();
     // Atomic: of several nodes starting together on an empty database, exactly one creates it.
     let created = store
         .create_first_account(NewAccount {
-            sid: sid.clone(),
             owner_sid: None,
-            friendly_name: "sipmap".into(),
+            friendly_name: Some("sipmap".into()),
             credential: token.hash(),
         })
         .await?;
     Ok(match created {
-        Some(_) => InitialAccount::Created(sid, token),
+        Some(account) => InitialAccount::Created(account.sid, token),
         None => InitialAccount::Existing,
     })
 }

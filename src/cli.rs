@@ -11,7 +11,10 @@ use crate::domain::NewAccount;
 use crate::http::server::HttpLimits;
 use crate::sid::AccountSid;
 use crate::sip::SipLimits;
-use crate::store::{self, StoreOptions};
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::store::{self, Role, StoreOptions};
 
 /// A self-hosted, Twilio-compatible Source IP Mappings service.
 #[derive(Debug, Parser)]
@@ -175,6 +178,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sip_listen: args.sip_listen,
         sip_upstream: args.sip_upstream,
         store: StoreOptions {
+            role: Role::Serve,
+            clock: Arc::new(SystemClock),
             max_database_bytes: args.max_database_bytes,
             change_log_retention: Some(std::time::Duration::from_secs(
                 args.change_log_retention_secs,
@@ -255,13 +260,17 @@ async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Re
              --database-url (or SIPMAP_DATABASE_URL)"
         );
     }
-    let store = store::connect(database_url).await?;
+    // A one-off command: no recognition table, no change feed.
+    let options = StoreOptions {
+        role: Role::Admin,
+        ..StoreOptions::default()
+    };
+    let store = store::connect_with(database_url, &options).await?;
     let token = AuthToken::generate();
     let account = store
         .create_account(NewAccount {
-            sid: AccountSid::generate(),
             owner_sid: None,
-            friendly_name,
+            friendly_name: Some(friendly_name),
             credential: token.hash(),
         })
         .await?;

@@ -7,7 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::{Conflict, Invalid};
+use crate::domain::{Conflict, Invalid, Refusal};
 use crate::store::{Missing, StoreError};
 
 /// Maximum accepted request body, in bytes.
@@ -186,15 +186,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(missing) => Self::NotFound(missing_path(&missing)),
-            StoreError::Invalid(invalid) => invalid.into(),
-            StoreError::Conflict(conflict) => Self::Conflict(conflict_message(&conflict)),
-            StoreError::AccountNotActive(sid) => Self::AccountNotActive(sid.to_string()),
+            StoreError::Refused(refusal) => refusal.into(),
             StoreError::Exhausted(cause) => {
                 tracing::error!(error.cause = %cause, "storage is full or failing");
                 Self::StorageExhausted
-            }
-            StoreError::DomainTaken(name) => {
-                Self::InvalidDomain(format!("{name} is already in use"))
             }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "storage unavailable");
@@ -204,6 +199,17 @@ impl From<StoreError> for ApiError {
             StoreError::Violation(constraint) => {
                 Self::Internal(format!("unexplained constraint violation: {constraint}"))
             }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(invalid) => invalid.into(),
+            Refusal::Conflict(conflict) => Self::Conflict(conflict_message(&conflict)),
+            Refusal::AccountNotActive(sid) => Self::AccountNotActive(sid.to_string()),
+            Refusal::DomainTaken(name) => Self::InvalidDomain(format!("{name} is already in use")),
         }
     }
 }

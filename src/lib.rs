@@ -17,6 +17,8 @@ pub mod app;
 pub mod auth_token;
 /// The command line.
 pub mod cli;
+/// Where time comes from.
+pub mod clock;
 /// Resources and validation.
 pub mod domain;
 /// The error catalogue.

@@ -20,16 +20,12 @@ pub fn is_valid(prefix: &str, s: &str) -> bool {
         && s.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// Generates the 32 hex digits of a new SID: 48 bits of milliseconds since the epoch, then 80
+/// Generates the 32 hex digits of a new SID: 48 bits of `millis` (since the epoch), then 80
 /// random bits. Within one millisecond the random part is kept increasing so that SIDs made by this
 /// process are strictly ordered.
-fn new_body() -> String {
+fn new_body(millis: i64) -> String {
     static LAST: Mutex<u128> = Mutex::new(0);
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-        & ((1u128 << 48) - 1);
+    let millis = u128::try_from(millis).unwrap_or(0) & ((1u128 << 48) - 1);
     let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
     let mut value = (millis << 80) | random;
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
@@ -38,6 +34,13 @@ fn new_body() -> String {
     }
     *last = value;
     format!("{value:032x}")
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// 32 random lowercase hex digits, for auth tokens and request IDs.
@@ -55,9 +58,14 @@ macro_rules! sid_type {
             /// The two-letter prefix of this kind of SID.
             pub const PREFIX: &'static str = $prefix;
 
-            /// A new, unique SID of this kind.
+            /// A new, unique SID of this kind, made now.
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, new_body()))
+                Self::generate_at(now_millis())
+            }
+
+            /// A new, unique SID of this kind whose time part is `millis` since the epoch.
+            pub fn generate_at(millis: i64) -> Self {
+                Self(format!("{}{}", $prefix, new_body(millis)))
             }
 
             /// Parses a SID, accepting only this kind's prefix followed by 32 hex digits.

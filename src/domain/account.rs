@@ -1,6 +1,6 @@
 //! Accounts: who owns resources and who may call the API.
 
-use super::Invalid;
+use super::{Invalid, Refusal};
 use crate::sid::AccountSid;
 
 /// Whether an account may be used.
@@ -108,6 +108,16 @@ impl Account {
         })
     }
 
+    /// Whether writes may be made for this account, and if so whether they are recognised: a
+    /// closed account takes none; a suspended one's are stored but stay out of recognition until
+    /// it is reactivated.
+    pub fn accepts_writes(&self) -> Result<bool, Refusal> {
+        match self.status {
+            AccountStatus::Closed => Err(Refusal::AccountNotActive(self.sid.clone())),
+            status => Ok(status == AccountStatus::Active),
+        }
+    }
+
     /// Whether `other` is in this account's family: itself, its parent or one of its
     /// subaccounts. Networks may overlap only within a family.
     pub fn is_family_of(&self, other: &AccountSid, other_owner: Option<&AccountSid>) -> bool {
@@ -120,14 +130,55 @@ impl Account {
 /// What is needed to create an account. The token itself is never stored, only its hash.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
-    /// The SID to give it (generated, or from `TWILIO_ACCOUNT_SID`).
-    pub sid: AccountSid,
     /// Its parent, for a subaccount.
     pub owner_sid: Option<AccountSid>,
-    /// Free text.
-    pub friendly_name: String,
+    /// Free text; a subaccount created without one gets Twilio's default name.
+    pub friendly_name: Option<String>,
     /// The salted hash of its auth token.
     pub credential: crate::auth_token::TokenHash,
+}
+
+impl NewAccount {
+    /// The account this creates, with the SID and time storage minted for it.
+    pub fn into_account(self, sid: AccountSid, now: i64) -> Account {
+        let friendly_name = self
+            .friendly_name
+            .unwrap_or_else(|| default_subaccount_name(now));
+        Account {
+            sid,
+            owner_sid: self.owner_sid,
+            friendly_name,
+            status: AccountStatus::Active,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+}
+
+/// What an update may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountPatch {
+    /// `FriendlyName`.
+    pub friendly_name: Option<String>,
+    /// `Status`.
+    pub status: Option<AccountStatus>,
+}
+
+/// The default name Twilio gives a subaccount: `SubAccount Created at 2026-11-23 03:04 pm`.
+pub fn default_subaccount_name(now: i64) -> String {
+    let iso = crate::timefmt::iso8601(now);
+    let (date, time) = (&iso[..10], &iso[11..16]);
+    let hour: u32 = time[..2].parse().unwrap_or(0);
+    let (h12, meridian) = match hour {
+        0 => (12, "am"),
+        1..=11 => (hour, "am"),
+        12 => (12, "pm"),
+        _ => (hour - 12, "pm"),
+    };
+    format!(
+        "SubAccount Created at {date} {h12:02}:{} {meridian}",
+        &time[3..5]
+    )
 }
 
 #[cfg(test)]
@@ -178,6 +229,27 @@ mod tests {
         assert!(top.status_change(Some(Suspended)).is_err());
         assert!(top.status_change(Some(Closed)).is_err());
         assert_eq!(top.status_change(Some(Active)), Ok(StatusChange::Unchanged));
+    }
+
+    #[test]
+    fn default_name_uses_a_twelve_hour_clock() {
+        // 2015-07-30T20:00:00Z
+        assert_eq!(
+            default_subaccount_name(1_438_286_400),
+            "SubAccount Created at 2015-07-30 08:00 pm"
+        );
+        assert_eq!(
+            default_subaccount_name(1_438_214_400),
+            "SubAccount Created at 2015-07-30 12:00 am"
+        );
+    }
+
+    #[test]
+    fn closed_accounts_take_no_writes_and_suspended_ones_are_not_recognised() {
+        use AccountStatus::*;
+        assert_eq!(account(2, Some(1), Active).accepts_writes(), Ok(true));
+        assert_eq!(account(2, Some(1), Suspended).accepts_writes(), Ok(false));
+        assert!(account(2, Some(1), Closed).accepts_writes().is_err());
     }
 
     #[test]

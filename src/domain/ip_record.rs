@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Invalid, Params, friendly_name, required};
-use crate::sid::{AccountSid, IpRecordSid};
+use super::{Conflict, Invalid, Params, Refusal, friendly_name, required};
+use crate::sid::{AccountSid, IpRecordSid, MappingSid};
 
 /// An IPv4 network: the masked address and the prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +84,43 @@ impl IpRecord {
     /// The network this record covers.
     pub fn network(&self) -> Network {
         Network::new(self.ip_address, self.cidr_prefix_length)
+    }
+
+    /// Whether the record may be deleted: not while a mapping references it.
+    pub fn may_delete(&self, mapped_by: Option<MappingSid>) -> Result<(), Refusal> {
+        match mapped_by {
+            None => Ok(()),
+            Some(mapping) => Err(Conflict::RecordInUse {
+                record: self.sid.clone(),
+                mapping,
+            }
+            .into()),
+        }
+    }
+}
+
+impl NewIpRecord {
+    /// The record this creates, with the SID and time storage minted for it.
+    pub fn into_record(self, sid: IpRecordSid, account_sid: AccountSid, now: i64) -> IpRecord {
+        IpRecord {
+            sid,
+            account_sid,
+            friendly_name: self.friendly_name,
+            ip_address: self.ip_address,
+            cidr_prefix_length: self.cidr_prefix_length,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+}
+
+impl IpRecordPatch {
+    /// Applies the sent fields to `r`; a patch that changes nothing leaves it as it is.
+    pub fn apply(self, r: &mut IpRecord, now: i64) {
+        if let Some(name) = self.friendly_name {
+            r.friendly_name = Some(name);
+            r.date_updated = now;
+        }
     }
 }
 

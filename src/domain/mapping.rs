@@ -1,6 +1,6 @@
 //! Source IP Mappings (`IB…`): an IP record pointed at a SIP domain.
 
-use super::{Account, Conflict, IpRecord};
+use super::{Account, AccountStatus, Conflict, IpRecord, Refusal};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 
 /// A mapping as stored. The account is kept for scoping but never shown on the wire.
@@ -24,28 +24,40 @@ pub struct Mapping {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MappingFacts {
     /// The mapping that maps the IP record already, if any.
-    pub record_mapped_by: Option<String>,
+    pub record_mapped_by: Option<MappingSid>,
     /// Whether the very same network is mapped already, by any account.
     pub network_taken: bool,
     /// The owner (and the owner's parent) of every mapped network that overlaps the new one.
     pub overlapping_owners: Vec<(AccountSid, Option<AccountSid>)>,
 }
 
-/// Whether `caller` may map `record`: one mapping per IP record, one per network, and no overlap
-/// with a network mapped outside the caller's family (the account, its parent, its
-/// subaccounts). Within a family networks may nest, and the most specific one wins.
-pub fn may_map(caller: &Account, record: &IpRecord, facts: &MappingFacts) -> Result<(), Conflict> {
+/// Whether `caller` may create mappings at all: only an active account may (asked before
+/// anything else, so a closed account learns nothing about what it names).
+pub fn may_create(caller: &Account) -> Result<(), Refusal> {
+    if caller.status != AccountStatus::Active {
+        return Err(Refusal::AccountNotActive(caller.sid.clone()));
+    }
+    Ok(())
+}
+
+/// Whether `caller` may map `record`: an active caller, one mapping per IP record, one per
+/// network, and no overlap with a network mapped outside the caller's family (the account, its
+/// parent, its subaccounts). Within a family networks may nest, and the most specific one wins.
+pub fn may_map(caller: &Account, record: &IpRecord, facts: &MappingFacts) -> Result<(), Refusal> {
+    may_create(caller)?;
     if let Some(mapping) = &facts.record_mapped_by {
         return Err(Conflict::RecordMapped {
-            record: record.sid.to_string(),
+            record: record.sid.clone(),
             mapping: mapping.clone(),
-        });
+        }
+        .into());
     }
     if facts.network_taken {
         return Err(Conflict::NetworkMapped {
             network: record.network(),
-            record: record.sid.to_string(),
-        });
+            record: record.sid.clone(),
+        }
+        .into());
     }
     let foreign = facts
         .overlapping_owners
@@ -54,8 +66,9 @@ pub fn may_map(caller: &Account, record: &IpRecord, facts: &MappingFacts) -> Res
     if foreign {
         return Err(Conflict::NetworkOverlaps {
             network: record.network(),
-            record: record.sid.to_string(),
-        });
+            record: record.sid.clone(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -112,7 +125,7 @@ mod tests {
             assert!(
                 matches!(
                     may_map(&sub, &record(2), &facts(vec![(1, None), stranger])),
-                    Err(Conflict::NetworkOverlaps { .. })
+                    Err(Refusal::Conflict(Conflict::NetworkOverlaps { .. }))
                 ),
                 "{stranger:?} is outside the family"
             );
@@ -128,13 +141,13 @@ mod tests {
     fn one_mapping_per_record_and_per_network_come_first() {
         let a = account(1, None);
         let taken = MappingFacts {
-            record_mapped_by: Some("IB1".into()),
+            record_mapped_by: MappingSid::parse("IB0000000000000000000000000000000a"),
             network_taken: true,
             overlapping_owners: vec![(sid(9), None)],
         };
         assert!(matches!(
             may_map(&a, &record(1), &taken),
-            Err(Conflict::RecordMapped { .. })
+            Err(Refusal::Conflict(Conflict::RecordMapped { .. }))
         ));
         let taken = MappingFacts {
             record_mapped_by: None,
@@ -142,7 +155,13 @@ mod tests {
         };
         assert!(matches!(
             may_map(&a, &record(1), &taken),
-            Err(Conflict::NetworkMapped { .. })
+            Err(Refusal::Conflict(Conflict::NetworkMapped { .. }))
+        ));
+        let mut closed = a.clone();
+        closed.status = AccountStatus::Closed;
+        assert!(matches!(
+            may_map(&closed, &record(1), &MappingFacts::default()),
+            Err(Refusal::AccountNotActive(_))
         ));
     }
 }

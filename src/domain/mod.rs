@@ -8,7 +8,9 @@ pub mod ip_record;
 pub mod mapping;
 pub mod sip_domain;
 
-pub use account::{Account, AccountStatus, NewAccount, StatusChange};
+pub use account::{Account, AccountPatch, AccountStatus, NewAccount, StatusChange};
+
+use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
 pub use sip_domain::{SipDomain, SipDomainPatch};
@@ -41,25 +43,25 @@ pub enum Conflict {
     #[error("IP record {record} is referenced by mapping {mapping}")]
     RecordInUse {
         /// The record.
-        record: String,
+        record: IpRecordSid,
         /// The mapping that references it.
-        mapping: String,
+        mapping: MappingSid,
     },
     /// Deleting a SIP domain that a mapping references.
     #[error("SIP domain {domain} is referenced by mapping {mapping}")]
     DomainInUse {
         /// The domain.
-        domain: String,
+        domain: SipDomainSid,
         /// The mapping that references it.
-        mapping: String,
+        mapping: MappingSid,
     },
     /// Mapping an IP record that is mapped already.
     #[error("IP record {record} is mapped by {mapping}")]
     RecordMapped {
         /// The record.
-        record: String,
+        record: IpRecordSid,
         /// The mapping that maps it.
-        mapping: String,
+        mapping: MappingSid,
     },
     /// Mapping a network that is mapped already (by any account).
     #[error("network {network} of {record} is mapped")]
@@ -67,7 +69,7 @@ pub enum Conflict {
         /// The network.
         network: Network,
         /// The caller's record that covers it.
-        record: String,
+        record: IpRecordSid,
     },
     /// Mapping a network that overlaps one mapped by an account outside the caller's family.
     #[error("network {network} of {record} overlaps another account's network")]
@@ -75,8 +77,26 @@ pub enum Conflict {
         /// The network.
         network: Network,
         /// The caller's record that covers it.
-        record: String,
+        record: IpRecordSid,
     },
+}
+
+/// Why a rule refused a write: every typed refusal the domain can give. `error.rs` alone turns
+/// them into Twilio's wording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A parameter's value is not allowed in the resource's current state.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// A uniqueness, reference or tenancy rule.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// The account the write belongs to is suspended or closed.
+    #[error("account {0} is not active")]
+    AccountNotActive(AccountSid),
+    /// The SIP domain name is held by another domain (of any account).
+    #[error("domain name {0} is taken")]
+    DomainTaken(String),
 }
 
 /// A required, non-empty parameter.

@@ -1,7 +1,7 @@
 //! SIP Domains (`SD…`): the FQDNs that SIP traffic is addressed to.
 
-use super::{Invalid, Params, friendly_name, required};
-use crate::sid::{AccountSid, SipDomainSid};
+use super::{Conflict, Invalid, Params, Refusal, friendly_name, required};
+use crate::sid::{AccountSid, MappingSid, SipDomainSid};
 
 /// A SIP domain as stored, with every field of the API 2010 resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +159,31 @@ impl SipDomainPatch {
         set(&mut d.byoc_trunk_sid, self.byoc_trunk_sid);
         set(&mut d.emergency_caller_sid, self.emergency_caller_sid);
         d.date_updated = now;
+    }
+}
+
+impl SipDomain {
+    /// Whether this domain may have its name, given the domain that holds the name now (if
+    /// any): names are unique across all accounts, ignoring case.
+    pub fn may_take_name(&self, holder: Option<&SipDomainSid>) -> Result<(), Refusal> {
+        match holder {
+            Some(other) if other != &self.sid => {
+                Err(Refusal::DomainTaken(self.domain_name.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the domain may be deleted: not while a mapping references it.
+    pub fn may_delete(&self, mapped_by: Option<MappingSid>) -> Result<(), Refusal> {
+        match mapped_by {
+            None => Ok(()),
+            Some(mapping) => Err(Conflict::DomainInUse {
+                domain: self.sid.clone(),
+                mapping,
+            }
+            .into()),
+        }
     }
 }
 

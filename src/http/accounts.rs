@@ -12,7 +12,7 @@ use super::extract::{Caller, Form, Query};
 use super::paging::{PageRequest, to_value};
 use super::{AppState, json};
 use crate::auth_token::AuthToken;
-use crate::domain::{Account, AccountStatus, NewAccount, Params, friendly_name};
+use crate::domain::{Account, AccountPatch, AccountStatus, NewAccount, Params, friendly_name};
 use crate::error::ApiError;
 use crate::sid::AccountSid;
 use crate::store::AccountFilter;
@@ -112,23 +112,6 @@ fn status_param(p: &dyn Params) -> Result<Option<AccountStatus>, ApiError> {
     }
 }
 
-/// The default name Twilio gives a subaccount: `SubAccount Created at 2026-11-23 03:04 pm`.
-fn default_subaccount_name(now: i64) -> String {
-    let iso = timefmt::iso8601(now);
-    let (date, time) = (&iso[..10], &iso[11..16]);
-    let hour: u32 = time[..2].parse().unwrap_or(0);
-    let (h12, meridian) = match hour {
-        0 => (12, "am"),
-        1..=11 => (hour, "am"),
-        12 => (12, "pm"),
-        _ => (hour - 12, "pm"),
-    };
-    format!(
-        "SubAccount Created at {date} {h12:02}:{} {meridian}",
-        &time[3..5]
-    )
-}
-
 async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -137,15 +120,12 @@ async fn create(
     if caller.0.owner_sid.is_some() {
         return Err(ApiError::SubaccountCannotCreate);
     }
-    let name = friendly_name(&form, "FriendlyName", 64)?
-        .unwrap_or_else(|| default_subaccount_name(timefmt::now()));
     let token = AuthToken::generate();
     let account = app
         .store
         .create_account(NewAccount {
-            sid: AccountSid::generate(),
             owner_sid: Some(caller.sid().clone()),
-            friendly_name: name,
+            friendly_name: friendly_name(&form, "FriendlyName", 64)?,
             credential: token.hash(),
         })
         .await?;
@@ -228,24 +208,10 @@ async fn update(
     let sid = instance(&app, &caller, &file, uri.path()).await?;
     let name = friendly_name(&form, "FriendlyName", 64)?;
     let status = status_param(&form)?;
-    let account = app.store.update_account(&sid, name, status).await?;
+    let patch = AccountPatch {
+        friendly_name: name,
+        status,
+    };
+    let account = app.store.update_account(&sid, patch).await?;
     Ok(json(StatusCode::OK, &view(&account, None)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::default_subaccount_name;
-
-    #[test]
-    fn default_name_uses_a_twelve_hour_clock() {
-        // 2015-07-30T20:00:00Z
-        assert_eq!(
-            default_subaccount_name(1_438_286_400),
-            "SubAccount Created at 2015-07-30 08:00 pm"
-        );
-        assert_eq!(
-            default_subaccount_name(1_438_214_400),
-            "SubAccount Created at 2015-07-30 12:00 am"
-        );
-    }
 }

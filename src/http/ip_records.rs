@@ -79,7 +79,7 @@ async fn fetch(
     let sid = path_sid(&sid)?;
     let record = app
         .store
-        .get_ip_record(caller.sid(), sid.as_str())
+        .get_ip_record(caller.sid(), &sid)
         .await?
         .ok_or_else(|| not_found(sid.as_str()))?;
     Ok(json(StatusCode::OK, &view(&app.public_url, &record)))
@@ -111,7 +111,7 @@ async fn update(
     let patch = IpRecordPatch::parse(&form)?;
     let record = app
         .store
-        .update_ip_record(caller.sid(), sid.as_str(), patch)
+        .update_ip_record(caller.sid(), &sid, patch)
         .await?;
     Ok(json(StatusCode::OK, &view(&app.public_url, &record)))
 }
@@ -122,8 +122,6 @@ async fn remove(
     Path(sid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let sid = path_sid(&sid)?;
-    app.store
-        .delete_ip_record(caller.sid(), sid.as_str())
-        .await?;
+    app.store.delete_ip_record(caller.sid(), &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -104,7 +104,7 @@ async fn fetch(
     let sid = path_sid(&sid)?;
     let mapping = app
         .store
-        .get_mapping(caller.sid(), sid.as_str())
+        .get_mapping(caller.sid(), &sid)
         .await?
         .ok_or_else(|| not_found(sid.as_str()))?;
     Ok(json(StatusCode::OK, &view(&app.public_url, &mapping)))
@@ -143,7 +143,7 @@ async fn update(
     )?;
     let mapping = app
         .store
-        .update_mapping(caller.sid(), sid.as_str(), &domain)
+        .update_mapping(caller.sid(), &sid, &domain)
         .await?;
     Ok(json(StatusCode::OK, &view(&app.public_url, &mapping)))
 }
@@ -154,6 +154,6 @@ async fn remove(
     Path(sid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let sid = path_sid(&sid)?;
-    app.store.delete_mapping(caller.sid(), sid.as_str()).await?;
+    app.store.delete_mapping(caller.sid(), &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -121,9 +121,8 @@ async fn create(
     form: Form,
 ) -> Result<Response, ApiError> {
     let account = path_account(&app, &caller, &account, uri.path()).await?;
-    let patch = SipDomainPatch::parse(&form, &app.domain_suffix, true)?;
-    let domain = patch.into_new(SipDomainSid::generate(), account, timefmt::now());
-    let domain = app.store.create_sip_domain(domain).await?;
+    let new = SipDomainPatch::parse(&form, &app.domain_suffix, true)?;
+    let domain = app.store.create_sip_domain(&account, new).await?;
     Ok(json(StatusCode::CREATED, &view(&domain)))
 }
 
@@ -136,7 +135,7 @@ async fn fetch(
     let (account, sid) = instance(&app, &caller, &account, &file, uri.path()).await?;
     let domain = app
         .store
-        .get_sip_domain(&account, sid.as_str())
+        .get_sip_domain(&account, &sid)
         .await?
         .ok_or_else(|| ApiError::NotFound(uri.path().to_owned()))?;
     Ok(json(StatusCode::OK, &view(&domain)))
@@ -172,10 +171,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let (account, sid) = instance(&app, &caller, &account, &file, uri.path()).await?;
     let patch = SipDomainPatch::parse(&form, &app.domain_suffix, false)?;
-    let domain = app
-        .store
-        .update_sip_domain(&account, sid.as_str(), patch)
-        .await?;
+    let domain = app.store.update_sip_domain(&account, &sid, patch).await?;
     Ok(json(StatusCode::OK, &view(&domain)))
 }
 
@@ -186,6 +182,6 @@ async fn remove(
     OriginalUri(uri): OriginalUri,
 ) -> Result<StatusCode, ApiError> {
     let (account, sid) = instance(&app, &caller, &account, &file, uri.path()).await?;
-    app.store.delete_sip_domain(&account, sid.as_str()).await?;
+    app.store.delete_sip_domain(&account, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

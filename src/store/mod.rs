@@ -1,25 +1,41 @@
-//! Storage: one interface, [`Store`], with a back end per database.
+//! Storage: the [`Store`] interface the API uses, implemented once ([`engine::Engine`]) over a
+//! back end per database.
 //!
-//! Storage is the source of truth. Every write goes through a back end's single writer path, which
-//! commits durably before it answers; the uniqueness and reference rules of the API are enforced
-//! inside that write's transaction, so they hold however requests interleave.
-//! The SQLite back end is in [`sqlite`], the PostgreSQL one (for clusters) in [`postgres`]; the
-//! URL scheme picks the back end ([`connect`]).
+//! Storage is the source of truth. Layers, from the API down:
+//! - [`engine`]: mints SIDs and timestamps, runs the procedures below, retries a write that lost
+//!   a race so that the rule can explain the loss;
+//! - [`writes`] and [`reads`]: every procedure, written once over [`backend::Tx`]: fetch the facts,
+//!   ask the rule in [`crate::domain`], persist what it decided, name the recognition changes;
+//! - [`queries`]: every statement and row mapping, shared by both dialects ([`value`] carries the
+//!   values);
+//! - [`sqlite`] (default) and [`postgres`] (clusters): run statements, commit durably, keep the
+//!   recognition table current. No rule and no client wording lives below [`crate::domain`].
+//!
+//! The URL scheme picks the back end ([`connect`]).
 
+pub mod backend;
+pub mod engine;
 pub mod postgres;
+pub mod queries;
+pub mod reads;
 pub mod sqlite;
+pub mod value;
+pub mod writes;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::auth_token::TokenHash;
+use crate::clock::{Clock, SystemClock};
 use crate::domain::{
-    Account, AccountStatus, Conflict, Invalid, IpRecord, IpRecordPatch, Mapping, NewAccount,
-    NewIpRecord, SipDomain, SipDomainPatch,
+    Account, AccountPatch, AccountStatus, Conflict, Invalid, IpRecord, IpRecordPatch, Mapping,
+    NewAccount, NewIpRecord, Refusal, SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Recognition, RecognitionWriter, State};
-use crate::sid::{AccountSid, IpRecordSid, SipDomainSid};
+use crate::recognition::{Recognition, State};
+use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
 
 /// A missing resource, named so the API can say which path was not found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +43,11 @@ pub enum Missing {
     /// An account.
     Account(AccountSid),
     /// An IP record.
-    IpRecord(String),
+    IpRecord(IpRecordSid),
     /// A SIP domain of the given account.
-    SipDomain(AccountSid, String),
+    SipDomain(AccountSid, SipDomainSid),
     /// A mapping.
-    Mapping(String),
+    Mapping(MappingSid),
 }
 
 /// Why a storage call failed.
@@ -40,20 +56,11 @@ pub enum StoreError {
     /// The resource does not exist for this account.
     #[error("not found: {0:?}")]
     NotFound(Missing),
-    /// A uniqueness, reference or tenancy rule refused the write.
-    #[error("conflict: {0}")]
-    Conflict(#[from] Conflict),
-    /// The account the write belongs to is suspended or closed.
-    #[error("account {0} is not active")]
-    AccountNotActive(AccountSid),
-    /// The SIP domain name is already used (by any account).
-    #[error("domain name taken: {0}")]
-    DomainTaken(String),
-    /// The write is not allowed in the resource's current state.
+    /// A rule refused the write.
     #[error(transparent)]
-    Invalid(#[from] Invalid),
-    /// A database constraint refused the write because another writer got there first; back
-    /// ends turn it into the error a single node would give before it reaches a caller.
+    Refused(#[from] Refusal),
+    /// A database constraint refused the write because another writer got there first; the
+    /// engine decides the write again, so that the rule explains the loss.
     #[error("constraint violated: {0}")]
     Violation(String),
     /// The database cannot be reached now.
@@ -67,29 +74,15 @@ pub enum StoreError {
     Internal(String),
 }
 
-impl StoreError {
-    /// Deleting an IP record that a mapping references.
-    pub fn record_in_use(record: &str, mapping: &str) -> Self {
-        Self::Conflict(Conflict::RecordInUse {
-            record: record.to_owned(),
-            mapping: mapping.to_owned(),
-        })
+impl From<Invalid> for StoreError {
+    fn from(e: Invalid) -> Self {
+        Self::Refused(e.into())
     }
+}
 
-    /// Deleting a SIP domain that a mapping references.
-    pub fn domain_in_use(domain: &str, mapping: &str) -> Self {
-        Self::Conflict(Conflict::DomainInUse {
-            domain: domain.to_owned(),
-            mapping: mapping.to_owned(),
-        })
-    }
-
-    /// Mapping an IP record that is mapped already.
-    pub fn record_mapped(record: &str, mapping: &str) -> Self {
-        Self::Conflict(Conflict::RecordMapped {
-            record: record.to_owned(),
-            mapping: mapping.to_owned(),
-        })
+impl From<Conflict> for StoreError {
+    fn from(e: Conflict) -> Self {
+        Self::Refused(e.into())
     }
 }
 
@@ -127,18 +120,18 @@ pub struct AccountFilter {
 }
 
 /// The storage interface. Every method is scoped by account where the resource has one: a
-/// resource of another account is reported exactly like a missing one.
+/// resource of another account is reported exactly like a missing one. New SIDs and timestamps
+/// are minted here, from the store's clock.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Every SIP domain and every mapped network, to build the recognition table.
-    async fn recognition_state(&self) -> Result<State>;
-    /// A read handle on the recognition table this store's writer keeps up to date.
+    /// A read handle on the recognition table this store keeps current (empty unless the store
+    /// was opened to serve).
     fn recognition(&self) -> Recognition;
+    /// Every recognised SIP domain and mapped network, read from the database.
+    async fn recognition_state(&self) -> Result<State>;
     /// Whether the database is reachable, can write, and the recognition table is being kept
     /// current.
-    async fn check_health(&self) -> Result<()> {
-        Ok(())
-    }
+    async fn check_health(&self) -> Result<()>;
 
     /// An account and its credential hash, for authentication.
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>>;
@@ -148,8 +141,14 @@ pub trait Store: Send + Sync + 'static {
     async fn count_accounts(&self) -> Result<u64>;
     /// Creates an account.
     async fn create_account(&self, new: NewAccount) -> Result<Account>;
-    /// Creates the account if it is missing, or replaces its credential hash if it exists.
-    async fn ensure_account(&self, new: NewAccount) -> Result<Account>;
+    /// Creates the top-level account `sid` if it is missing (named `friendly_name`), or replaces
+    /// its credential hash if it exists.
+    async fn ensure_account(
+        &self,
+        sid: &AccountSid,
+        friendly_name: &str,
+        credential: TokenHash,
+    ) -> Result<Account>;
     /// Creates the account only if no account exists at all, atomically (several cluster nodes
     /// may start on an empty database at once); `None` when one existed.
     async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>>;
@@ -163,17 +162,16 @@ pub trait Store: Send + Sync + 'static {
     /// Changes an account's friendly name and status, as [`Account::status_change`] decides:
     /// suspending takes its SIP domains and mappings out of recognition, reactivating puts them
     /// back, closing (which is final) deletes them, all in the same transaction.
-    async fn update_account(
-        &self,
-        sid: &AccountSid,
-        friendly_name: Option<String>,
-        status: Option<AccountStatus>,
-    ) -> Result<Account>;
+    async fn update_account(&self, sid: &AccountSid, patch: AccountPatch) -> Result<Account>;
 
     /// Creates an IP record.
     async fn create_ip_record(&self, account: &AccountSid, new: NewIpRecord) -> Result<IpRecord>;
     /// One IP record.
-    async fn get_ip_record(&self, account: &AccountSid, sid: &str) -> Result<Option<IpRecord>>;
+    async fn get_ip_record(
+        &self,
+        account: &AccountSid,
+        sid: &IpRecordSid,
+    ) -> Result<Option<IpRecord>>;
     /// A page of IP records.
     async fn list_ip_records(
         &self,
@@ -184,16 +182,25 @@ pub trait Store: Send + Sync + 'static {
     async fn update_ip_record(
         &self,
         account: &AccountSid,
-        sid: &str,
+        sid: &IpRecordSid,
         patch: IpRecordPatch,
     ) -> Result<IpRecord>;
     /// Deletes an IP record that no mapping references.
-    async fn delete_ip_record(&self, account: &AccountSid, sid: &str) -> Result<()>;
+    async fn delete_ip_record(&self, account: &AccountSid, sid: &IpRecordSid) -> Result<()>;
 
-    /// Creates a SIP domain (its name must be free across all accounts).
-    async fn create_sip_domain(&self, domain: SipDomain) -> Result<SipDomain>;
+    /// Creates a SIP domain from a create's parameters (its name must be free across all
+    /// accounts).
+    async fn create_sip_domain(
+        &self,
+        account: &AccountSid,
+        new: SipDomainPatch,
+    ) -> Result<SipDomain>;
     /// One SIP domain.
-    async fn get_sip_domain(&self, account: &AccountSid, sid: &str) -> Result<Option<SipDomain>>;
+    async fn get_sip_domain(
+        &self,
+        account: &AccountSid,
+        sid: &SipDomainSid,
+    ) -> Result<Option<SipDomain>>;
     /// A page of SIP domains.
     async fn list_sip_domains(
         &self,
@@ -204,11 +211,11 @@ pub trait Store: Send + Sync + 'static {
     async fn update_sip_domain(
         &self,
         account: &AccountSid,
-        sid: &str,
+        sid: &SipDomainSid,
         patch: SipDomainPatch,
     ) -> Result<SipDomain>;
     /// Deletes a SIP domain that no mapping references.
-    async fn delete_sip_domain(&self, account: &AccountSid, sid: &str) -> Result<()>;
+    async fn delete_sip_domain(&self, account: &AccountSid, sid: &SipDomainSid) -> Result<()>;
 
     /// Maps an IP record to a SIP domain, both of `account`.
     async fn create_mapping(
@@ -218,29 +225,55 @@ pub trait Store: Send + Sync + 'static {
         sip_domain_sid: &SipDomainSid,
     ) -> Result<Mapping>;
     /// One mapping.
-    async fn get_mapping(&self, account: &AccountSid, sid: &str) -> Result<Option<Mapping>>;
+    async fn get_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<Option<Mapping>>;
     /// A page of mappings.
     async fn list_mappings(&self, account: &AccountSid, page: &PageQuery) -> Result<Vec<Mapping>>;
     /// Points a mapping at another SIP domain of the same account.
     async fn update_mapping(
         &self,
         account: &AccountSid,
-        sid: &str,
+        sid: &MappingSid,
         sip_domain_sid: &SipDomainSid,
     ) -> Result<Mapping>;
     /// Deletes a mapping.
-    async fn delete_mapping(&self, account: &AccountSid, sid: &str) -> Result<()>;
+    async fn delete_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<()>;
+}
+
+/// What the store is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// A server: build the recognition table and keep it current (on PostgreSQL, follow the
+    /// cluster's change feed and prune it).
+    #[default]
+    Serve,
+    /// A one-off command (`accounts create`): no table, no feed.
+    Admin,
 }
 
 /// How to open a store, beyond its URL.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
+    /// What the store is opened for.
+    pub role: Role,
+    /// Where every new timestamp and SID's time comes from.
+    pub clock: Arc<dyn Clock>,
     /// SQLite only: the most bytes the database file may grow to; writes beyond it are refused
     /// with 503, as on a full disk.
     pub max_database_bytes: Option<u64>,
     /// PostgreSQL only: how long the cluster's change log keeps entries (default
     /// [`postgres::DEFAULT_CHANGE_LOG_RETENTION`]).
-    pub change_log_retention: Option<std::time::Duration>,
+    pub change_log_retention: Option<Duration>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            role: Role::Serve,
+            clock: Arc::new(SystemClock),
+            max_database_bytes: None,
+            change_log_retention: None,
+        }
+    }
 }
 
 /// Opens the store named by `url` (`sqlite://PATH`, created if missing, or `postgres://…`),
@@ -251,28 +284,19 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// [`connect`] with options.
 pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
-    let is_sqlite = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
-    let store = open(url, crate::recognition::table(), options).await?;
-    let _ = is_sqlite;
-    Ok(store)
-}
-
-async fn open(
-    url: &str,
-    recognizer: RecognitionWriter,
-    options: &StoreOptions,
-) -> anyhow::Result<Arc<dyn Store>> {
+    let clock = options.clock.clone();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        // The PostgreSQL store loads its table itself and follows the cluster's change feed.
         let retention = options
             .change_log_retention
             .unwrap_or(postgres::DEFAULT_CHANGE_LOG_RETENTION);
-        return Ok(postgres::PgStore::open(url, recognizer, retention).await?);
+        let backend = postgres::PgBackend::open(url, options.role, retention).await?;
+        return Ok(Arc::new(engine::Engine::new(backend, clock)));
     }
     match sqlite_path(url) {
         Some(path) => {
-            let store = sqlite::SqliteStore::open(&path, recognizer, options.max_database_bytes)?;
-            Ok(Arc::new(store))
+            let backend =
+                sqlite::SqliteBackend::open(&path, options.role, options.max_database_bytes)?;
+            Ok(Arc::new(engine::Engine::new(backend, clock)))
         }
         None => anyhow::bail!(
             "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
@@ -282,12 +306,12 @@ async fn open(
 }
 
 /// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names, if it is one.
-pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
 /// A database URL with any password replaced by `***`, safe to log.

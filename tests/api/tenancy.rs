@@ -8,33 +8,13 @@ use std::time::{Duration, Instant};
 
 use sipmap::app::{InitialAccount, ensure_initial_account};
 use sipmap::domain::sip_domain::SipDomainPatch;
-use sipmap::domain::{AccountStatus, Conflict};
+use sipmap::domain::{AccountPatch, AccountStatus, Conflict, Refusal};
 use sipmap::sid::{AccountSid, IpRecordSid, SipDomainSid};
 use sipmap::store::{Store, StoreError, StoreOptions};
 
-use crate::storage::{P, TestDb, account, domain, record};
+use crate::storage::{P, TestDb, account, domain, record, status};
 
-/// Runs each named test against SQLite and, when configured, PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let db = super::TestDb::sqlite();
-                super::$name(&db).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let Some(db) = super::TestDb::postgres().await else { return };
-                super::$name(&db).await;
-                db.drop_schema().await;
-            }
-        })*
-    };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     partial_updates_on_two_nodes_both_survive,
     closing_wins_over_a_concurrent_reactivation,
     suspension_and_closing_take_an_account_out_of_recognition,
@@ -92,11 +72,11 @@ async fn partial_updates_on_two_nodes_both_survive(db: &TestDb) {
             d.clone(),
             d.clone(),
         );
-        let t1 = tokio::spawn(async move { s1.update_sip_domain(&a1, d1.as_str(), voice).await });
-        let t2 = tokio::spawn(async move { s2.update_sip_domain(&a2, d2.as_str(), name).await });
+        let t1 = tokio::spawn(async move { s1.update_sip_domain(&a1, &d1, voice).await });
+        let t2 = tokio::spawn(async move { s2.update_sip_domain(&a2, &d2, name).await });
         t1.await.unwrap().expect("VoiceUrl update");
         t2.await.unwrap().expect("FriendlyName update");
-        let got = n1.get_sip_domain(&a, d.as_str()).await.unwrap().unwrap();
+        let got = n1.get_sip_domain(&a, &d).await.unwrap().unwrap();
         assert_eq!(
             got.voice_url.as_deref(),
             Some(url.as_str()),
@@ -118,21 +98,24 @@ async fn closing_wins_over_a_concurrent_reactivation(db: &TestDb) {
     let parent = account(n1.as_ref(), None).await;
     for round in 0..20 {
         let sub = account(n1.as_ref(), Some(&parent)).await;
-        n1.update_account(&sub, None, Some(AccountStatus::Suspended))
+        n1.update_account(&sub, status(AccountStatus::Suspended))
             .await
             .unwrap();
         let (s1, s2, c1, c2) = (n1.clone(), n2.clone(), sub.clone(), sub.clone());
-        let close = tokio::spawn(async move {
-            s1.update_account(&c1, None, Some(AccountStatus::Closed))
-                .await
-        });
+        let close =
+            tokio::spawn(
+                async move { s1.update_account(&c1, status(AccountStatus::Closed)).await },
+            );
         let reopen = tokio::spawn(async move {
-            s2.update_account(&c2, Some("renamed".into()), Some(AccountStatus::Active))
-                .await
+            let patch = AccountPatch {
+                friendly_name: Some("renamed".into()),
+                status: Some(AccountStatus::Active),
+            };
+            s2.update_account(&c2, patch).await
         });
         close.await.unwrap().expect("closing always succeeds");
         match reopen.await.unwrap() {
-            Ok(_) | Err(StoreError::Invalid(_)) => {}
+            Ok(_) | Err(StoreError::Refused(Refusal::Invalid(_))) => {}
             Err(e) => panic!("round {round}: unexpected {e:?}"),
         }
         let status = n2.get_account(&sub).await.unwrap().unwrap().status;
@@ -156,7 +139,7 @@ async fn suspension_and_closing_take_an_account_out_of_recognition(db: &TestDb) 
     assert_eq!(recognised_at(s, "10.60.1.5"), Some(sd.clone()));
     assert!(named(s, "sub.sip.twilio.com"));
 
-    s.update_account(&sub, None, Some(AccountStatus::Suspended))
+    s.update_account(&sub, status(AccountStatus::Suspended))
         .await
         .unwrap();
     assert_eq!(
@@ -174,26 +157,26 @@ async fn suspension_and_closing_take_an_account_out_of_recognition(db: &TestDb) 
     assert!(!named(fresh.as_ref(), "sub.sip.twilio.com"));
     drop(fresh);
 
-    s.update_account(&sub, None, Some(AccountStatus::Active))
+    s.update_account(&sub, status(AccountStatus::Active))
         .await
         .unwrap();
     assert_eq!(recognised_at(s, "10.60.1.5"), Some(sd.clone()));
     assert!(named(s, "sub.sip.twilio.com") && named(s, "later.sip.twilio.com"));
 
-    s.update_account(&sub, None, Some(AccountStatus::Closed))
+    s.update_account(&sub, status(AccountStatus::Closed))
         .await
         .unwrap();
     assert_eq!(recognised_at(s, "10.60.1.5"), Some(pd.clone()));
     assert!(!named(s, "sub.sip.twilio.com"));
     assert!(
-        s.get_sip_domain(&sub, sd.as_str()).await.unwrap().is_none(),
+        s.get_sip_domain(&sub, &sd).await.unwrap().is_none(),
         "closing deletes the account's SIP domains"
     );
     // Its name is free for anyone now, and nothing can be added to the closed account.
     domain(s, &stranger, "sub.sip.twilio.com").await.unwrap();
     assert!(matches!(
         domain(s, &sub, "again.sip.twilio.com").await,
-        Err(StoreError::AccountNotActive(_))
+        Err(StoreError::Refused(Refusal::AccountNotActive(_)))
     ));
     let r = s
         .create_ip_record(&sub, record("10.99.0.0", 24))
@@ -202,7 +185,7 @@ async fn suspension_and_closing_take_an_account_out_of_recognition(db: &TestDb) 
         .sid;
     assert!(matches!(
         s.create_mapping(&sub, &r, &sd).await,
-        Err(StoreError::AccountNotActive(_))
+        Err(StoreError::Refused(Refusal::AccountNotActive(_)))
     ));
     // A closed account's network is free for the family too.
     let again = domain(s, &parent, "again.sip.twilio.com").await.unwrap();
@@ -226,7 +209,9 @@ async fn networks_overlap_only_within_one_family(db: &TestDb) {
     let overlaps = |r: Result<IpRecordSid, StoreError>| {
         matches!(
             r,
-            Err(StoreError::Conflict(Conflict::NetworkOverlaps { .. }))
+            Err(StoreError::Refused(Refusal::Conflict(
+                Conflict::NetworkOverlaps { .. }
+            )))
         )
     };
 
@@ -293,7 +278,9 @@ async fn overlapping_maps_from_two_nodes_at_once_leave_one_winner(db: &TestDb) {
         assert!(
             results.iter().any(|r| matches!(
                 r,
-                Err(StoreError::Conflict(Conflict::NetworkOverlaps { .. }))
+                Err(StoreError::Refused(Refusal::Conflict(
+                    Conflict::NetworkOverlaps { .. }
+                )))
             )),
             "round {round}: {results:?}"
         );
@@ -366,13 +353,9 @@ async fn postgres_friendly_name_edits_do_not_grow_the_change_log() {
     };
     let before = count().await;
     for i in 0..10 {
-        s.update_sip_domain(
-            &a,
-            d.as_str(),
-            patch(vec![("FriendlyName", format!("n{i}"))]),
-        )
-        .await
-        .unwrap();
+        s.update_sip_domain(&a, &d, patch(vec![("FriendlyName", format!("n{i}"))]))
+            .await
+            .unwrap();
     }
     assert_eq!(count().await, before);
     drop(s);
@@ -421,7 +404,7 @@ async fn postgres_pruned_change_log_makes_a_returning_node_reload() {
         .into_iter()
         .find(|m| m.ip_record_sid == first)
         .unwrap();
-    w.delete_mapping(&a, mapping.sid.as_str()).await.unwrap();
+    w.delete_mapping(&a, &mapping.sid).await.unwrap();
     map(w, &a, "10.91.0.0", 24, &d).await.unwrap();
     let pg = db.pg_client().await.unwrap();
     let mut log_rows = i64::MAX;

@@ -1,0 +1,115 @@
+//! What a database back end provides: a way to run SQL ([`Tx`]), a durable write transaction
+//! and a read ([`Backend`]), and its health. Nothing else: no rule, no wording, no statement text
+//! of its own beyond its dialect's locks. Every statement lives in [`super::queries`], every
+//! procedure in [`super::reads`] and [`super::writes`], written once for both back ends.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+
+use super::Result;
+use super::value::{Params, Row};
+use crate::recognition::{Change, Recognition};
+
+/// Row locks a read inside a write transaction may take (PostgreSQL; SQLite has one writer and
+/// needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// No lock.
+    None,
+    /// `FOR SHARE`: the row cannot change until this transaction ends.
+    Share,
+    /// `FOR UPDATE`: this transaction will change the row; others wait.
+    Update,
+}
+
+/// Things that must happen one at a time across a whole cluster, in a write transaction
+/// (PostgreSQL advisory locks; nothing to do on SQLite, which has one writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serial {
+    /// Creating mappings: the overlap check and the insert act as one.
+    Mappings,
+    /// Creating the first account of an empty database.
+    Bootstrap,
+}
+
+/// What receives the rows of [`Tx::query_each`], one at a time.
+pub type RowSink<'a> = dyn for<'r> FnMut(&'r Row) -> Result<()> + Send + 'a;
+
+/// SQL on one connection, inside a write transaction or for a read.
+#[async_trait]
+pub trait Tx: Send {
+    /// Runs a query and returns its rows.
+    async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>>;
+
+    /// Runs a query and hands each row to `each` as it is read (for large results).
+    async fn query_each(&mut self, sql: &str, params: Params, each: &mut RowSink<'_>)
+    -> Result<()>;
+
+    /// Runs a statement; returns how many rows it changed.
+    async fn execute(&mut self, sql: &str, params: Params) -> Result<u64>;
+
+    /// Runs a query that reads rows this transaction depends on, locking them as `lock` says.
+    async fn query_locked(&mut self, sql: &str, params: Params, lock: Lock) -> Result<Vec<Row>> {
+        let _ = lock;
+        self.query(sql, params).await
+    }
+
+    /// Waits until no other transaction in the cluster is doing `what`.
+    async fn serialize(&mut self, what: Serial) -> Result<()> {
+        let _ = what;
+        Ok(())
+    }
+}
+
+/// The result of a write: its value and what it changed in recognition.
+#[derive(Debug)]
+pub struct Written<T> {
+    /// What the caller gets.
+    pub value: T,
+    /// The recognition changes the commit makes.
+    pub changes: Vec<Change>,
+}
+
+impl<T> Written<T> {
+    /// A write that changes nothing recognition knows.
+    pub fn quiet(value: T) -> Self {
+        Self {
+            value,
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// A boxed future that can move between threads.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A write procedure, ready to run on a transaction.
+pub type WriteFn<T> =
+    Box<dyn for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, Result<Written<T>>> + Send>;
+
+/// A read procedure, ready to run on a connection.
+pub type ReadFn<T> =
+    Box<dyn for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, Result<T>> + Send>;
+
+/// A database back end.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Runs `work` in one transaction and commits it durably; its recognition changes reach the
+    /// table (and, in a cluster, every node's) before this returns. Nothing is kept if `work`
+    /// fails.
+    async fn write<T: Send + 'static>(&self, work: WriteFn<T>) -> Result<T>;
+
+    /// Runs `work` on a connection outside any write transaction.
+    async fn read<T: Send + 'static>(&self, work: ReadFn<T>) -> Result<T>;
+
+    /// A read handle on the recognition table this back end keeps current (empty unless the
+    /// store was opened to serve).
+    fn recognition(&self) -> Recognition;
+
+    /// Whether the database is reachable, can write, and the table is being kept current. After
+    /// a write failed for lack of space or an I/O error, this tries a probe write that needs
+    /// room, so that the answer changes back by itself once storage can take writes again.
+    async fn health(&self) -> Result<()>;
+}

@@ -1,0 +1,309 @@
+//! The cluster's change feed: how every node's recognition table follows every node's writes.
+//!
+//! A write that changes what recognition knows takes the next number from `change_counter` (its
+//! row lock makes numbers follow commit order), records its changes in `change_log` under that
+//! number and sends `NOTIFY sipmap_changes`. Each node listens on a dedicated connection and
+//! applies the log in order; it also polls the counter every second, so a lost notification or a
+//! lost connection is caught up by itself. Change numbers have no gaps, so a node that reads the
+//! counter and the log in one snapshot knows when entries it needs were pruned, and then reloads
+//! its whole table instead. Every node prunes entries older than the retention.
+
+use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
+
+use super::super::backend::Tx;
+use super::super::reads;
+use super::super::value::Row;
+use super::super::{Result, StoreError};
+use super::conn::PgTx;
+use super::{DEADLINE, Inner, deadline};
+use crate::recognition::{Change, Target};
+use crate::sid::{AccountSid, SipDomainSid};
+
+/// The notification channel.
+pub const CHANNEL: &str = "sipmap_changes";
+/// How often each node compares its table with the change counter.
+const POLL: Duration = Duration::from_secs(1);
+/// How often each node prunes the change log at most (more often with a short retention).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Logs `changes` under the next change number and announces it, inside the write's
+/// transaction; returns the number.
+pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<i64> {
+    let seq: i64 = tx
+        .query_one("UPDATE change_counter SET seq = seq + 1 RETURNING seq", &[])
+        .await?
+        .get(0);
+    let mut cols = LogColumns::default();
+    for (ord, change) in changes.iter().enumerate() {
+        cols.push(ord, change);
+    }
+    tx.execute(
+        "INSERT INTO change_log (seq, ord, kind, network, prefix, domain_sid, account_sid, \
+         domain_name) SELECT $1, * FROM unnest($2::INT[], $3::TEXT[], $4::BIGINT[], \
+         $5::SMALLINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+        &[
+            &seq,
+            &cols.ord,
+            &cols.kind,
+            &cols.network,
+            &cols.prefix,
+            &cols.domain,
+            &cols.account,
+            &cols.name,
+        ],
+    )
+    .await?;
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])
+        .await?;
+    Ok(seq)
+}
+
+/// A batch of changes as columns, for one `INSERT … SELECT … FROM unnest(…)`.
+#[derive(Default)]
+struct LogColumns {
+    ord: Vec<i32>,
+    kind: Vec<&'static str>,
+    network: Vec<Option<i64>>,
+    prefix: Vec<Option<i16>>,
+    domain: Vec<Option<String>>,
+    account: Vec<Option<String>>,
+    name: Vec<Option<String>>,
+}
+
+impl LogColumns {
+    fn push(&mut self, ord: usize, change: &Change) {
+        let (kind, net, domain, target) = match change {
+            Change::DomainSet(t) => ("domain_set", None, Some(&t.domain_sid), Some(t)),
+            Change::DomainRemoved(sid) => ("domain_removed", None, Some(sid), None),
+            Change::MappingSet(n, sid) => ("mapping_set", Some(*n), Some(sid), None),
+            Change::MappingRemoved(n) => ("mapping_removed", Some(*n), None, None),
+        };
+        self.ord.push(i32::try_from(ord).unwrap_or(i32::MAX));
+        self.kind.push(kind);
+        self.network.push(net.map(|n| i64::from(n.addr)));
+        self.prefix.push(net.map(|n| i16::from(n.prefix)));
+        self.domain.push(domain.map(SipDomainSid::to_string));
+        self.account.push(target.map(|t| t.account_sid.to_string()));
+        self.name.push(target.map(|t| t.domain_name.clone()));
+    }
+}
+
+/// A change from a row of the log: seq, kind, network, prefix, domain, account, name.
+fn change(r: &Row) -> Result<Change> {
+    let kind = r.text(1)?;
+    let domain = || r.sid(4, SipDomainSid::parse);
+    Ok(match kind.as_str() {
+        "domain_set" => Change::DomainSet(Target {
+            domain_sid: domain()?,
+            account_sid: r.sid(5, AccountSid::parse)?,
+            domain_name: r.text(6)?,
+        }),
+        "domain_removed" => Change::DomainRemoved(domain()?),
+        "mapping_set" => Change::MappingSet(r.network(2)?, domain()?),
+        "mapping_removed" => Change::MappingRemoved(r.network(2)?),
+        other => {
+            return Err(StoreError::Internal(format!(
+                "unknown change_log kind {other:?}"
+            )));
+        }
+    })
+}
+
+impl Inner {
+    /// Rebuilds the recognition table from one consistent snapshot of the database.
+    pub async fn reload(&self) -> Result<()> {
+        let mut applied = self.applied.lock().await;
+        self.reload_locked(&mut applied).await
+    }
+
+    async fn reload_locked(&self, applied: &mut i64) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let seq: i64 = tx
+            .query_one("SELECT seq FROM change_counter", &[])
+            .await?
+            .get(0);
+        let state = reads::recognition_state(&mut PgTx { client: &tx }).await?;
+        tx.commit().await?;
+        self.table.load(state);
+        *applied = seq;
+        Ok(())
+    }
+
+    /// Applies every logged change after the last one applied, up to at least `at_least`, or
+    /// reloads the table when entries it needs were pruned already.
+    pub async fn catch_up(&self, at_least: i64) -> Result<()> {
+        let mut applied = self.applied.lock().await;
+        if *applied >= at_least && at_least > 0 {
+            return Ok(());
+        }
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let counter: i64 = tx
+            .query_one("SELECT seq FROM change_counter", &[])
+            .await?
+            .get(0);
+        let rows = PgTx { client: &tx }
+            .query(
+                "SELECT seq, kind, network, prefix, domain_sid, account_sid, domain_name \
+                 FROM change_log WHERE seq > $1 ORDER BY seq, ord",
+                vec![(*applied).into()],
+            )
+            .await?;
+        tx.commit().await?;
+        let first = rows.first().map(|r| r.int(0)).transpose()?;
+        if counter > *applied && first != Some(*applied + 1) {
+            tracing::warn!(
+                applied = *applied,
+                counter,
+                "changes this node missed were pruned from the change log; reloading the \
+                 recognition table in full"
+            );
+            drop(client);
+            return self.reload_locked(&mut applied).await;
+        }
+        let changes = rows.iter().map(change).collect::<Result<Vec<_>>>()?;
+        self.table.apply(&changes);
+        if let Some(last) = rows.last() {
+            *applied = (*applied).max(last.int(0)?);
+        }
+        Ok(())
+    }
+
+    /// One poll: compare the counter with what is applied and catch up.
+    async fn poll(&self) -> Result<()> {
+        let client = self.pool.get().await?;
+        let seq: i64 = client
+            .query_one("SELECT seq FROM change_counter", &[])
+            .await?
+            .get(0);
+        drop(client);
+        let applied = *self.applied.lock().await;
+        if seq > applied {
+            self.catch_up(seq).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes change-log entries older than the retention, by the database's clock.
+    async fn prune(&self) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let retention = i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX);
+        Ok(client
+            .execute(
+                "DELETE FROM change_log \
+                 WHERE logged_at < extract(epoch FROM now())::BIGINT - $1",
+                &[&retention],
+            )
+            .await?)
+    }
+}
+
+/// Follows the change feed for as long as the store exists: LISTEN on a dedicated connection,
+/// catch up on every notification and at least every [`POLL`], reconnect after failures.
+pub async fn follow(store: Weak<Inner>) {
+    loop {
+        let Some(s) = store.upgrade() else { return };
+        let config = s.config.clone();
+        drop(s);
+        let connected = tokio::time::timeout(DEADLINE, config.connect(NoTls)).await;
+        let Ok(Ok((client, mut connection))) = connected else {
+            if let Some(s) = store.upgrade() {
+                s.healthy.store(false, Ordering::Relaxed);
+            }
+            tokio::time::sleep(POLL).await;
+            continue;
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let conn_task = tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(_))) => {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return,
+                }
+            }
+        });
+        let listening =
+            tokio::time::timeout(DEADLINE, client.batch_execute(&format!("LISTEN {CHANNEL}")))
+                .await;
+        if !matches!(listening, Ok(Ok(()))) {
+            conn_task.abort();
+            tokio::time::sleep(POLL).await;
+            continue;
+        }
+        if !listen(&store, &conn_task, &mut rx).await {
+            conn_task.abort();
+            return;
+        }
+        conn_task.abort();
+        if let Some(s) = store.upgrade() {
+            s.healthy.store(false, Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Catches up after every notification and every [`POLL`] until the listening connection ends;
+/// `false` when the store is gone.
+async fn listen(
+    store: &Weak<Inner>,
+    conn_task: &tokio::task::JoinHandle<()>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+) -> bool {
+    loop {
+        let Some(s) = store.upgrade() else {
+            return false;
+        };
+        let r = deadline(s.poll()).await;
+        s.note(&r);
+        if let Err(e) = &r {
+            tracing::debug!(error = %e, "change feed poll failed");
+        }
+        drop(s);
+        if conn_task.is_finished() {
+            return true;
+        }
+        tokio::select! {
+            got = rx.recv() => if got.is_none() { return true },
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Prunes the change log regularly for as long as the store exists. Every node does it;
+/// deleting what another node deleted already is harmless.
+pub async fn prune(store: Weak<Inner>) {
+    loop {
+        let every = match store.upgrade() {
+            Some(s) => (s.retention / 2).clamp(Duration::from_secs(1), PRUNE_EVERY),
+            None => return,
+        };
+        tokio::time::sleep(every).await;
+        let Some(s) = store.upgrade() else { return };
+        match deadline(s.prune()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(entries = n, "pruned the change log"),
+            Err(e) => tracing::debug!(error = %e, "could not prune the change log"),
+        }
+    }
+}

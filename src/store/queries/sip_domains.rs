@@ -1,0 +1,105 @@
+//! SIP domains: statements and rows.
+
+use super::super::value::{Params, Row};
+use super::super::{PageQuery, Result};
+use crate::domain::SipDomain;
+use crate::domain::sip_domain::domain_key;
+use crate::sid::{AccountSid, SipDomainSid};
+
+macro_rules! columns {
+    () => {
+        "sid, account_sid, domain_name, friendly_name, voice_url, voice_method, \
+         voice_fallback_url, voice_fallback_method, voice_status_callback_url, \
+         voice_status_callback_method, sip_registration, emergency_calling_enabled, secure, \
+         byoc_trunk_sid, emergency_caller_sid, date_created, date_updated"
+    };
+}
+
+/// One domain of an account: `$1` SID, `$2` account.
+pub const BY_SID: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM sip_domains WHERE sid = $1 AND account_sid = $2"
+);
+/// The domain that holds a name (its lower-cased key), if any.
+pub const NAMED: &str = "SELECT sid FROM sip_domains WHERE domain_key = $1";
+/// A new domain.
+pub const INSERT: &str = concat!(
+    "INSERT INTO sip_domains (",
+    columns!(),
+    ", domain_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+     $16, $17, $18)"
+);
+/// Every field of a domain.
+pub const UPDATE: &str = "UPDATE sip_domains SET account_sid = $2, domain_name = $3, \
+    friendly_name = $4, voice_url = $5, voice_method = $6, voice_fallback_url = $7, \
+    voice_fallback_method = $8, voice_status_callback_url = $9, \
+    voice_status_callback_method = $10, sip_registration = $11, emergency_calling_enabled = $12, \
+    secure = $13, byoc_trunk_sid = $14, emergency_caller_sid = $15, date_created = $16, \
+    date_updated = $17, domain_key = $18 WHERE sid = $1";
+/// Deletes a domain.
+pub const DELETE: &str = "DELETE FROM sip_domains WHERE sid = $1";
+/// Deletes every domain of an account.
+pub const DELETE_OF_ACCOUNT: &str = "DELETE FROM sip_domains WHERE account_sid = $1";
+const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM sip_domains WHERE account_sid = $1"
+);
+
+/// A page of an account's domains.
+pub fn list(account: &AccountSid, page: &PageQuery) -> (String, Params) {
+    super::page(LIST, vec![account.as_str().into()], page)
+}
+
+/// The parameters of [`BY_SID`].
+pub fn by_sid(account: &AccountSid, sid: &SipDomainSid) -> Params {
+    vec![sid.as_str().into(), account.as_str().into()]
+}
+
+/// The parameters of [`INSERT`] and [`UPDATE`].
+pub fn values(d: &SipDomain) -> Params {
+    vec![
+        d.sid.as_str().into(),
+        d.account_sid.as_str().into(),
+        d.domain_name.as_str().into(),
+        d.friendly_name.clone().into(),
+        d.voice_url.clone().into(),
+        d.voice_method.as_str().into(),
+        d.voice_fallback_url.clone().into(),
+        d.voice_fallback_method.as_str().into(),
+        d.voice_status_callback_url.clone().into(),
+        d.voice_status_callback_method.as_str().into(),
+        d.sip_registration.into(),
+        d.emergency_calling_enabled.into(),
+        d.secure.into(),
+        d.byoc_trunk_sid.clone().into(),
+        d.emergency_caller_sid.clone().into(),
+        d.date_created.into(),
+        d.date_updated.into(),
+        domain_key(&d.domain_name).into(),
+    ]
+}
+
+/// A domain from a row.
+pub fn domain(r: &Row) -> Result<SipDomain> {
+    Ok(SipDomain {
+        sid: r.sid(0, SipDomainSid::parse)?,
+        account_sid: r.sid(1, AccountSid::parse)?,
+        domain_name: r.text(2)?,
+        friendly_name: r.opt_text(3)?,
+        voice_url: r.opt_text(4)?,
+        voice_method: r.text(5)?,
+        voice_fallback_url: r.opt_text(6)?,
+        voice_fallback_method: r.text(7)?,
+        voice_status_callback_url: r.opt_text(8)?,
+        voice_status_callback_method: r.text(9)?,
+        sip_registration: r.bool(10)?,
+        emergency_calling_enabled: r.bool(11)?,
+        secure: r.bool(12)?,
+        byoc_trunk_sid: r.opt_text(13)?,
+        emergency_caller_sid: r.opt_text(14)?,
+        date_created: r.int(15)?,
+        date_updated: r.int(16)?,
+    })
+}

@@ -1,0 +1,61 @@
+//! Writes of IP records.
+
+use super::super::backend::{Lock, Tx, Written};
+use super::super::queries::{ip_records, mappings};
+use super::super::{Missing, Result, StoreError};
+use super::some_mapping;
+use crate::domain::{IpRecord, IpRecordPatch};
+use crate::sid::{AccountSid, IpRecordSid};
+
+/// Creates `record`.
+pub async fn create(tx: &mut dyn Tx, record: IpRecord) -> Result<Written<IpRecord>> {
+    tx.execute(ip_records::INSERT, ip_records::insert(&record))
+        .await?;
+    Ok(Written::quiet(record))
+}
+
+async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &IpRecordSid) -> Result<IpRecord> {
+    let rows = tx
+        .query_locked(
+            ip_records::BY_SID,
+            ip_records::by_sid(account, sid),
+            Lock::Update,
+        )
+        .await?;
+    match rows.first() {
+        Some(r) => ip_records::record(r),
+        None => Err(StoreError::NotFound(Missing::IpRecord(sid.clone()))),
+    }
+}
+
+/// Applies `patch` to a record of `account`.
+pub async fn update(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &IpRecordSid,
+    patch: IpRecordPatch,
+    now: i64,
+) -> Result<Written<IpRecord>> {
+    let mut record = locked(tx, account, sid).await?;
+    let before = record.clone();
+    patch.apply(&mut record, now);
+    if record != before {
+        tx.execute(ip_records::UPDATE, ip_records::update(&record))
+            .await?;
+    }
+    Ok(Written::quiet(record))
+}
+
+/// Deletes a record of `account` that no mapping references.
+pub async fn delete(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &IpRecordSid,
+) -> Result<Written<()>> {
+    let record = locked(tx, account, sid).await?;
+    let mapped_by = some_mapping(tx, mappings::OF_RECORD, vec![sid.as_str().into()]).await?;
+    record.may_delete(mapped_by)?;
+    tx.execute(ip_records::DELETE, vec![sid.as_str().into()])
+        .await?;
+    Ok(Written::quiet(()))
+}

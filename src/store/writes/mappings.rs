@@ -1,0 +1,120 @@
+//! Writes of source IP mappings.
+
+use super::super::backend::{Lock, Serial, Tx, Written};
+use super::super::queries::{mappings, sip_domains};
+use super::super::{Missing, Result, StoreError};
+use super::{locked_account, owner_accepts_writes, some_mapping};
+use crate::domain::mapping::{MappingFacts, may_create, may_map};
+use crate::domain::{Mapping, Network};
+use crate::recognition::Change;
+use crate::sid::{AccountSid, MappingSid, SipDomainSid};
+
+/// Fails with the domain's 404 unless `sid` is a SIP domain of `account`; share-locks it.
+async fn require_domain(tx: &mut dyn Tx, account: &AccountSid, sid: &SipDomainSid) -> Result<()> {
+    let found = tx
+        .query_locked(
+            sip_domains::BY_SID,
+            sip_domains::by_sid(account, sid),
+            Lock::Share,
+        )
+        .await?;
+    if found.is_empty() {
+        return Err(StoreError::NotFound(Missing::SipDomain(
+            account.clone(),
+            sid.clone(),
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `mapping` (account, record and domain as given; SID and times minted).
+pub async fn create(tx: &mut dyn Tx, mapping: Mapping) -> Result<Written<Mapping>> {
+    let account = &mapping.account_sid;
+    let caller = locked_account(tx, account, Lock::Share).await?;
+    may_create(&caller)?;
+    let record = super::super::reads::ip_record(tx, account, &mapping.ip_record_sid)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::IpRecord(mapping.ip_record_sid.clone())))?;
+    require_domain(tx, account, &mapping.sip_domain_sid).await?;
+    // From here until commit no other node adds a mapping, so the facts below hold.
+    tx.serialize(Serial::Mappings).await?;
+    let network = record.network();
+    let (overlap_sql, overlap_params) = mappings::overlapping_owners(network, &caller);
+    let owners = tx.query(overlap_sql, overlap_params).await?;
+    let facts = MappingFacts {
+        record_mapped_by: some_mapping(tx, mappings::OF_RECORD, vec![record.sid.as_str().into()])
+            .await?,
+        network_taken: !tx
+            .query(mappings::NETWORK_TAKEN, mappings::network(network))
+            .await?
+            .is_empty(),
+        overlapping_owners: owners.iter().map(mappings::owner).collect::<Result<_>>()?,
+    };
+    may_map(&caller, &record, &facts)?;
+    tx.execute(mappings::INSERT, mappings::insert(&mapping, network))
+        .await?;
+    let change = Change::MappingSet(network, mapping.sip_domain_sid.clone());
+    Ok(Written {
+        value: mapping,
+        changes: vec![change],
+    })
+}
+
+async fn locked(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &MappingSid,
+) -> Result<(Mapping, Network)> {
+    let rows = tx
+        .query_locked(
+            mappings::BY_SID,
+            mappings::by_sid(account, sid),
+            Lock::Update,
+        )
+        .await?;
+    match rows.first() {
+        Some(r) => mappings::mapping_and_network(r),
+        None => Err(StoreError::NotFound(Missing::Mapping(sid.clone()))),
+    }
+}
+
+/// Points a mapping of `account` at another of its SIP domains.
+pub async fn update(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &MappingSid,
+    domain: &SipDomainSid,
+    now: i64,
+) -> Result<Written<Mapping>> {
+    let recognised = owner_accepts_writes(tx, account).await?;
+    let (mut mapping, network) = locked(tx, account, sid).await?;
+    require_domain(tx, account, domain).await?;
+    mapping.sip_domain_sid = domain.clone();
+    mapping.date_updated = now;
+    tx.execute(mappings::UPDATE, mappings::update(&mapping))
+        .await?;
+    let changes = if recognised {
+        vec![Change::MappingSet(network, domain.clone())]
+    } else {
+        vec![]
+    };
+    Ok(Written {
+        value: mapping,
+        changes,
+    })
+}
+
+/// Deletes a mapping of `account`, freeing its network.
+pub async fn delete(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &MappingSid,
+) -> Result<Written<()>> {
+    let (_, network) = locked(tx, account, sid).await?;
+    tx.execute(mappings::DELETE, vec![sid.as_str().into()])
+        .await?;
+    Ok(Written {
+        value: (),
+        changes: vec![Change::MappingRemoved(network)],
+    })
+}
