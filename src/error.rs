@@ -248,15 +248,14 @@ fn conflict_message(c: &Conflict) -> String {
 }
 
 /// The path a 404 names for a missing resource: relative to the version for Voice v1 (as Twilio's
-/// product APIs do), the full `.json` path for API 2010.
+/// product APIs do), the full `.json` path for API 2010 (see [`crate::http::wire`]).
 pub fn missing_path(missing: &Missing) -> String {
+    use crate::http::wire::{AccountsResource, IP_RECORDS, SIP_DOMAINS, SOURCE_IP_MAPPINGS};
     match missing {
-        Missing::Account(sid) => format!("/2010-04-01/Accounts/{sid}.json"),
-        Missing::IpRecord(sid) => format!("/IpRecords/{sid}"),
-        Missing::SipDomain(account, sid) => {
-            format!("/2010-04-01/Accounts/{account}/SIP/Domains/{sid}.json")
-        }
-        Missing::Mapping(sid) => format!("/SourceIpMappings/{sid}"),
+        Missing::Account(sid) => AccountsResource::uri(sid),
+        Missing::IpRecord(sid) => IP_RECORDS.missing(sid),
+        Missing::SipDomain(account, sid) => SIP_DOMAINS.uri(account, sid),
+        Missing::Mapping(sid) => SOURCE_IP_MAPPINGS.missing(sid),
     }
 }
 

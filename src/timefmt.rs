@@ -4,14 +4,26 @@
 //! `2020-03-18T23:31:36Z` and API 2010 as `Mon, 20 Jul 2015 17:27:10 +0000`; the SDKs parse both
 //! with exact format strings, so no other shape may ever be emitted.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use serde::{Serialize, Serializer};
 
-/// Seconds since the Unix epoch, now.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// A Voice v1 date field: serialised as `2020-03-18T23:31:36Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V1Date(pub i64);
+
+/// An API 2010 date field: serialised as `Mon, 20 Jul 2015 17:27:10 +0000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V2010Date(pub i64);
+
+impl Serialize for V1Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&iso8601(self.0))
+    }
+}
+
+impl Serialize for V2010Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&rfc2822(self.0))
+    }
 }
 
 /// Splits a Unix time into (year, month 1–12, day 1–31, hour, minute, second, weekday 0=Sunday).

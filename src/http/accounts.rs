@@ -10,19 +10,20 @@ use serde::Serialize;
 
 use super::extract::{Caller, Form, Query};
 use super::paging::{PageRequest, to_value};
+use super::wire::AccountsResource;
 use super::{AppState, json};
 use crate::auth_token::AuthToken;
 use crate::domain::{Account, AccountPatch, AccountStatus, NewAccount, Params, friendly_name};
 use crate::error::ApiError;
 use crate::sid::AccountSid;
 use crate::store::AccountFilter;
-use crate::timefmt;
+use crate::timefmt::V2010Date;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/2010-04-01/Accounts.json", get(list).post(create))
-        .route("/2010-04-01/Accounts/{account}", post(update).get(fetch))
+        .route(AccountsResource::LIST, get(list).post(create))
+        .route(AccountsResource::INSTANCE_ROUTE, post(update).get(fetch))
 }
 
 /// The account an API 2010 path names, if the caller may act on it: itself or one of its
@@ -67,8 +68,8 @@ const SUBRESOURCES: [(&str, &str); 16] = [
 #[derive(Serialize)]
 pub struct AccountView<'a> {
     auth_token: Option<&'a str>,
-    date_created: String,
-    date_updated: String,
+    date_created: V2010Date,
+    date_updated: V2010Date,
     friendly_name: &'a str,
     owner_account_sid: &'a str,
     sid: &'a str,
@@ -82,11 +83,11 @@ pub struct AccountView<'a> {
 /// Renders `a`. Only a hash of each token is stored, so the token appears only when it was just
 /// created (`token`).
 pub fn view<'a>(a: &'a Account, token: Option<&'a str>) -> AccountView<'a> {
-    let base = format!("/2010-04-01/Accounts/{}", a.sid);
+    let base = AccountsResource::base(&a.sid);
     AccountView {
         auth_token: token,
-        date_created: timefmt::rfc2822(a.date_created),
-        date_updated: timefmt::rfc2822(a.date_updated),
+        date_created: V2010Date(a.date_created),
+        date_updated: V2010Date(a.date_updated),
         friendly_name: &a.friendly_name,
         owner_account_sid: a.owner_sid.as_ref().unwrap_or(&a.sid).as_str(),
         sid: a.sid.as_str(),
@@ -96,7 +97,7 @@ pub fn view<'a>(a: &'a Account, token: Option<&'a str>) -> AccountView<'a> {
             .map(|(k, p)| ((*k).to_owned(), format!("{base}/{p}.json").into()))
             .collect(),
         kind: "Full",
-        uri: format!("{base}.json"),
+        uri: AccountsResource::uri(&a.sid),
     }
 }
 
@@ -164,9 +165,12 @@ async fn list(
     }
     Ok(json(
         StatusCode::OK,
-        &page.v2010_envelope("accounts", "/2010-04-01/Accounts.json", &filters, |a| {
-            to_value(&view(a, None))
-        }),
+        &page.v2010_envelope(
+            AccountsResource::KEY,
+            AccountsResource::LIST,
+            &filters,
+            |a| to_value(&view(a, None)),
+        ),
     ))
 }
 

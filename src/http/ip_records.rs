@@ -9,18 +9,19 @@ use serde::Serialize;
 
 use super::extract::{Caller, Form, Query};
 use super::paging::{PageRequest, to_value};
+use super::wire::IP_RECORDS;
 use super::{AppState, json};
 use crate::domain::{IpRecord, IpRecordPatch, NewIpRecord};
 use crate::error::ApiError;
 use crate::sid::IpRecordSid;
-use crate::timefmt;
+use crate::timefmt::V1Date;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/IpRecords", get(list).post(create))
+        .route(&IP_RECORDS.list_route(), get(list).post(create))
         .route(
-            "/v1/IpRecords/{sid}",
+            &IP_RECORDS.instance_route(),
             get(fetch).post(update).delete(remove),
         )
 }
@@ -33,8 +34,8 @@ pub struct IpRecordView<'a> {
     friendly_name: Option<&'a str>,
     ip_address: String,
     cidr_prefix_length: u8,
-    date_created: String,
-    date_updated: String,
+    date_created: V1Date,
+    date_updated: V1Date,
     url: String,
 }
 
@@ -46,14 +47,14 @@ pub fn view<'a>(public_url: &str, r: &'a IpRecord) -> IpRecordView<'a> {
         friendly_name: r.friendly_name.as_deref(),
         ip_address: r.ip_address.to_string(),
         cidr_prefix_length: r.cidr_prefix_length,
-        date_created: timefmt::iso8601(r.date_created),
-        date_updated: timefmt::iso8601(r.date_updated),
-        url: format!("{public_url}/v1/IpRecords/{}", r.sid),
+        date_created: V1Date(r.date_created),
+        date_updated: V1Date(r.date_updated),
+        url: IP_RECORDS.url(public_url, &r.sid),
     }
 }
 
 fn not_found(sid: &str) -> ApiError {
-    ApiError::NotFound(format!("/IpRecords/{sid}"))
+    ApiError::NotFound(IP_RECORDS.missing(&sid))
 }
 
 /// Validates a path SID, answering 404 for one that cannot exist.
@@ -96,8 +97,10 @@ async fn list(
         .list_ip_records(caller.sid(), &request.query())
         .await?;
     let page = request.finish(rows, |r| r.sid.as_str());
-    let base = format!("{}/v1/IpRecords", app.public_url);
-    let body = page.v1_envelope("ip_records", &base, |r| to_value(&view(&app.public_url, r)));
+    let base = IP_RECORDS.list_url(&app.public_url);
+    let body = page.v1_envelope(IP_RECORDS.key, &base, |r| {
+        to_value(&view(&app.public_url, r))
+    });
     Ok(json(StatusCode::OK, &body))
 }
 

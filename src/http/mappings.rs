@@ -9,18 +9,19 @@ use serde::Serialize;
 
 use super::extract::{Caller, Form, Query};
 use super::paging::{PageRequest, to_value};
+use super::wire::SOURCE_IP_MAPPINGS;
 use super::{AppState, json};
 use crate::domain::{Mapping, Params, required};
 use crate::error::ApiError;
 use crate::sid::{IpRecordSid, MappingSid, SipDomainSid};
-use crate::timefmt;
+use crate::timefmt::V1Date;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/SourceIpMappings", get(list).post(create))
+        .route(&SOURCE_IP_MAPPINGS.list_route(), get(list).post(create))
         .route(
-            "/v1/SourceIpMappings/{sid}",
+            &SOURCE_IP_MAPPINGS.instance_route(),
             get(fetch).post(update).delete(remove),
         )
 }
@@ -31,8 +32,8 @@ pub struct MappingView<'a> {
     sid: &'a str,
     ip_record_sid: &'a str,
     sip_domain_sid: &'a str,
-    date_created: String,
-    date_updated: String,
+    date_created: V1Date,
+    date_updated: V1Date,
     url: String,
 }
 
@@ -42,14 +43,14 @@ pub fn view<'a>(public_url: &str, m: &'a Mapping) -> MappingView<'a> {
         sid: m.sid.as_str(),
         ip_record_sid: m.ip_record_sid.as_str(),
         sip_domain_sid: m.sip_domain_sid.as_str(),
-        date_created: timefmt::iso8601(m.date_created),
-        date_updated: timefmt::iso8601(m.date_updated),
-        url: format!("{public_url}/v1/SourceIpMappings/{}", m.sid),
+        date_created: V1Date(m.date_created),
+        date_updated: V1Date(m.date_updated),
+        url: SOURCE_IP_MAPPINGS.url(public_url, &m.sid),
     }
 }
 
 fn not_found(sid: &str) -> ApiError {
-    ApiError::NotFound(format!("/SourceIpMappings/{sid}"))
+    ApiError::NotFound(SOURCE_IP_MAPPINGS.missing(&sid))
 }
 
 fn path_sid(sid: &str) -> Result<MappingSid, ApiError> {
@@ -121,8 +122,8 @@ async fn list(
         .list_mappings(caller.sid(), &request.query())
         .await?;
     let page = request.finish(rows, |m| m.sid.as_str());
-    let base = format!("{}/v1/SourceIpMappings", app.public_url);
-    let body = page.v1_envelope("source_ip_mappings", &base, |m| {
+    let base = SOURCE_IP_MAPPINGS.list_url(&app.public_url);
+    let body = page.v1_envelope(SOURCE_IP_MAPPINGS.key, &base, |m| {
         to_value(&view(&app.public_url, m))
     });
     Ok(json(StatusCode::OK, &body))

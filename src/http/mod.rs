@@ -14,6 +14,7 @@ pub mod paging;
 pub mod server;
 pub mod sip_domains;
 pub mod throttle;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -11,21 +11,19 @@ use serde::Serialize;
 use super::accounts::path_account;
 use super::extract::{Caller, Form, Query};
 use super::paging::{PageRequest, to_value};
+use super::wire::{SIP_DOMAINS, json_sid};
 use super::{AppState, json};
 use crate::domain::{SipDomain, SipDomainPatch};
 use crate::error::ApiError;
 use crate::sid::{AccountSid, SipDomainSid};
-use crate::timefmt;
+use crate::timefmt::V2010Date;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(&SIP_DOMAINS.list_route(), get(list).post(create))
         .route(
-            "/2010-04-01/Accounts/{account}/SIP/Domains.json",
-            get(list).post(create),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}/SIP/Domains/{sid}",
+            &SIP_DOMAINS.instance_route(),
             get(fetch).post(update).delete(remove),
         )
 }
@@ -42,8 +40,8 @@ pub struct SipDomainView<'a> {
     account_sid: &'a str,
     api_version: &'static str,
     auth_type: Option<&'static str>,
-    date_created: String,
-    date_updated: String,
+    date_created: V2010Date,
+    date_updated: V2010Date,
     domain_name: &'a str,
     friendly_name: Option<&'a str>,
     sid: &'a str,
@@ -64,17 +62,14 @@ pub struct SipDomainView<'a> {
 
 /// Renders `d`.
 pub fn view(d: &SipDomain) -> SipDomainView<'_> {
-    let base = format!(
-        "/2010-04-01/Accounts/{}/SIP/Domains/{}",
-        d.account_sid, d.sid
-    );
+    let base = SIP_DOMAINS.base(&d.account_sid, &d.sid);
     SipDomainView {
         account_sid: d.account_sid.as_str(),
         api_version: "2010-04-01",
         // IP ACL and credential list mappings are not modelled, so no auth type is defined.
         auth_type: None,
-        date_created: timefmt::rfc2822(d.date_created),
-        date_updated: timefmt::rfc2822(d.date_updated),
+        date_created: V2010Date(d.date_created),
+        date_updated: V2010Date(d.date_updated),
         domain_name: &d.domain_name,
         friendly_name: d.friendly_name.as_deref(),
         sid: d.sid.as_str(),
@@ -106,10 +101,8 @@ async fn instance(
     uri: &str,
 ) -> Result<(AccountSid, SipDomainSid), ApiError> {
     let account = path_account(app, caller, account, uri).await?;
-    let sid = file
-        .strip_suffix(".json")
-        .and_then(SipDomainSid::parse)
-        .ok_or_else(|| ApiError::NotFound(uri.to_owned()))?;
+    let sid =
+        json_sid(file, SipDomainSid::parse).ok_or_else(|| ApiError::NotFound(uri.to_owned()))?;
     Ok((account, sid))
 }
 
@@ -155,10 +148,10 @@ async fn list(
         .list_sip_domains(&account, &request.query())
         .await?;
     let page = request.finish(rows, |d| d.sid.as_str());
-    let path = format!("/2010-04-01/Accounts/{account}/SIP/Domains.json");
+    let path = SIP_DOMAINS.list_uri(&account);
     Ok(json(
         StatusCode::OK,
-        &page.v2010_envelope("domains", &path, "", |d| to_value(&view(d))),
+        &page.v2010_envelope(SIP_DOMAINS.key, &path, "", |d| to_value(&view(d))),
     ))
 }
 

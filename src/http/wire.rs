@@ -1,0 +1,162 @@
+//! Each resource's wire identity, in one place: its route patterns, the URL or URI a view
+//! shows, the path a list's envelope names, and the path a 404 names. The router, the views and
+//! `error.rs` all spell paths through these definitions.
+
+use std::fmt::Display;
+
+/// A Voice v1 resource: `/v1/{collection}` and `/v1/{collection}/{Sid}`, belonging to the
+/// account of the credentials. Views show absolute URLs; a 404 names the path relative to the
+/// version (`/IpRecords/IL…`), as Twilio's product APIs do.
+#[derive(Debug, Clone, Copy)]
+pub struct V1Resource {
+    /// The collection's path segment (`IpRecords`).
+    pub collection: &'static str,
+    /// The list envelope's key (`ip_records`).
+    pub key: &'static str,
+}
+
+impl V1Resource {
+    /// The route of the collection.
+    pub fn list_route(&self) -> String {
+        format!("/v1/{}", self.collection)
+    }
+
+    /// The route of an instance (`{sid}` is the path parameter).
+    pub fn instance_route(&self) -> String {
+        format!("/v1/{}/{{sid}}", self.collection)
+    }
+
+    /// The absolute URL of the collection on `public_url`.
+    pub fn list_url(&self, public_url: &str) -> String {
+        format!("{public_url}/v1/{}", self.collection)
+    }
+
+    /// The absolute URL of an instance on `public_url`.
+    pub fn url(&self, public_url: &str, sid: &impl Display) -> String {
+        format!("{public_url}/v1/{}/{sid}", self.collection)
+    }
+
+    /// The path a 404 for an instance names.
+    pub fn missing(&self, sid: &impl Display) -> String {
+        format!("/{}/{sid}", self.collection)
+    }
+}
+
+/// An API 2010 resource under an account:
+/// `/2010-04-01/Accounts/{AccountSid}/{collection}.json` and `…/{collection}/{Sid}.json`. Views
+/// and 404s name relative URIs with `.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct V2010Resource {
+    /// The collection's path below the account (`SIP/Domains`).
+    pub collection: &'static str,
+    /// The list envelope's key (`domains`).
+    pub key: &'static str,
+}
+
+impl V2010Resource {
+    /// The route of the collection (`{account}` is the path parameter).
+    pub fn list_route(&self) -> String {
+        format!("/2010-04-01/Accounts/{{account}}/{}.json", self.collection)
+    }
+
+    /// The route of an instance (`{account}` and `{sid}` with its `.json` are the parameters).
+    pub fn instance_route(&self) -> String {
+        format!(
+            "/2010-04-01/Accounts/{{account}}/{}/{{sid}}",
+            self.collection
+        )
+    }
+
+    /// The URI of an account's collection.
+    pub fn list_uri(&self, account: &impl Display) -> String {
+        format!("/2010-04-01/Accounts/{account}/{}.json", self.collection)
+    }
+
+    /// The URI of an instance without `.json`, the base of its sub-resources' URIs.
+    pub fn base(&self, account: &impl Display, sid: &impl Display) -> String {
+        format!("/2010-04-01/Accounts/{account}/{}/{sid}", self.collection)
+    }
+
+    /// The URI of an instance.
+    pub fn uri(&self, account: &impl Display, sid: &impl Display) -> String {
+        format!("{}.json", self.base(account, sid))
+    }
+}
+
+/// Accounts themselves: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountsResource;
+
+impl AccountsResource {
+    /// The list envelope's key.
+    pub const KEY: &'static str = "accounts";
+    /// The route and URI of the collection.
+    pub const LIST: &'static str = "/2010-04-01/Accounts.json";
+    /// The route of an instance (`{account}` with its `.json` is the parameter).
+    pub const INSTANCE_ROUTE: &'static str = "/2010-04-01/Accounts/{account}";
+
+    /// The URI of an account without `.json`, the base of its sub-resources' URIs.
+    pub fn base(sid: &impl Display) -> String {
+        format!("/2010-04-01/Accounts/{sid}")
+    }
+
+    /// The URI of an account.
+    pub fn uri(sid: &impl Display) -> String {
+        format!("{}.json", Self::base(sid))
+    }
+}
+
+/// Voice v1 IP Records.
+pub const IP_RECORDS: V1Resource = V1Resource {
+    collection: "IpRecords",
+    key: "ip_records",
+};
+
+/// Voice v1 Source IP Mappings.
+pub const SOURCE_IP_MAPPINGS: V1Resource = V1Resource {
+    collection: "SourceIpMappings",
+    key: "source_ip_mappings",
+};
+
+/// API 2010 SIP Domains.
+pub const SIP_DOMAINS: V2010Resource = V2010Resource {
+    collection: "SIP/Domains",
+    key: "domains",
+};
+
+/// The instance SID in an API 2010 path segment (`SD….json`), if it is one.
+pub fn json_sid<T>(segment: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
+    segment.strip_suffix(".json").and_then(parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_spelled_as_twilio_does() {
+        assert_eq!(IP_RECORDS.instance_route(), "/v1/IpRecords/{sid}");
+        assert_eq!(
+            IP_RECORDS.url("http://h", &"IL1"),
+            "http://h/v1/IpRecords/IL1"
+        );
+        assert_eq!(IP_RECORDS.missing(&"IL1"), "/IpRecords/IL1");
+        assert_eq!(
+            SIP_DOMAINS.list_route(),
+            "/2010-04-01/Accounts/{account}/SIP/Domains.json"
+        );
+        assert_eq!(
+            SIP_DOMAINS.uri(&"AC1", &"SD1"),
+            "/2010-04-01/Accounts/AC1/SIP/Domains/SD1.json"
+        );
+        assert_eq!(
+            AccountsResource::uri(&"AC1"),
+            "/2010-04-01/Accounts/AC1.json"
+        );
+        assert_eq!(
+            json_sid("SD1.json", |s| Some(s.to_owned())),
+            Some("SD1".into())
+        );
+        assert_eq!(json_sid("SD1", |s| Some(s.to_owned())), None);
+    }
+}
