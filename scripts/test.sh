@@ -73,6 +73,9 @@ echo "using $SIPMAP_TEST_POSTGRES_URL"
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "layout: the walls of ARCHITECTURE.md, function sizes"
+python3 scripts/check_layout.py
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 

@@ -96,7 +96,29 @@ macro_rules! sid_type {
                 s.serialize_str(&self.0)
             }
         }
+
+        impl Sid for $name {
+            const PREFIX: &'static str = $prefix;
+
+            fn parse(s: &str) -> Option<Self> {
+                $name::parse(s)
+            }
+
+            fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
     };
+}
+
+/// What every kind of SID can do, for code that handles any kind.
+pub trait Sid: Sized + Clone + fmt::Display + Send + Sync + 'static {
+    /// The two-letter prefix of this kind of SID.
+    const PREFIX: &'static str;
+    /// Parses a SID of this kind.
+    fn parse(s: &str) -> Option<Self>;
+    /// The SID as a string.
+    fn as_str(&self) -> &str;
 }
 
 sid_type!(

@@ -2,16 +2,15 @@
 //! rule for which account an API 2010 path may name.
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Serialize;
 
-use super::extract::{Caller, Form, Query};
+use super::extract::{Caller, Ctx, Form, Query, path_account};
 use super::paging::{PageRequest, to_value};
 use super::wire::AccountsResource;
-use super::{AppState, json};
+use super::{Answer, AppState, json};
 use crate::auth_token::AuthToken;
 use crate::domain::{Account, AccountPatch, AccountStatus, NewAccount, Params, friendly_name};
 use crate::error::ApiError;
@@ -24,25 +23,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(AccountsResource::LIST, get(list).post(create))
         .route(AccountsResource::INSTANCE_ROUTE, post(update).get(fetch))
-}
-
-/// The account an API 2010 path names, if the caller may act on it: itself or one of its
-/// subaccounts. Anything else is reported as not found, at `uri`.
-pub async fn path_account(
-    app: &AppState,
-    caller: &Caller,
-    raw: &str,
-    uri: &str,
-) -> Result<AccountSid, ApiError> {
-    let not_found = || ApiError::NotFound(uri.to_owned());
-    let sid = AccountSid::parse(raw).ok_or_else(not_found)?;
-    if &sid == caller.sid() {
-        return Ok(sid);
-    }
-    match app.store.get_account(&sid).await? {
-        Some(account) if account.is_reachable_by(caller.sid()) => Ok(sid),
-        _ => Err(not_found()),
-    }
 }
 
 const SUBRESOURCES: [(&str, &str); 16] = [
@@ -113,11 +93,7 @@ fn status_param(p: &dyn Params) -> Result<Option<AccountStatus>, ApiError> {
     }
 }
 
-async fn create(
-    State(app): State<AppState>,
-    caller: Caller,
-    form: Form,
-) -> Result<Response, ApiError> {
+async fn create(Ctx { app, caller }: Ctx, form: Form) -> Answer {
     if caller.0.owner_sid.is_some() {
         return Err(ApiError::SubaccountCannotCreate);
     }
@@ -136,11 +112,7 @@ async fn create(
     ))
 }
 
-async fn list(
-    State(app): State<AppState>,
-    caller: Caller,
-    query: Query,
-) -> Result<Response, ApiError> {
+async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
     let filter = AccountFilter {
         friendly_name: query.get("FriendlyName").map(str::to_owned),
         status: status_param(&query)?,
@@ -188,11 +160,10 @@ async fn instance(
 }
 
 async fn fetch(
-    State(app): State<AppState>,
-    caller: Caller,
+    Ctx { app, caller }: Ctx,
     Path(file): Path<String>,
     OriginalUri(uri): OriginalUri,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let sid = instance(&app, &caller, &file, uri.path()).await?;
     let account = app
         .store
@@ -203,12 +174,11 @@ async fn fetch(
 }
 
 async fn update(
-    State(app): State<AppState>,
-    caller: Caller,
+    Ctx { app, caller }: Ctx,
     Path(file): Path<String>,
     OriginalUri(uri): OriginalUri,
     form: Form,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let sid = instance(&app, &caller, &file, uri.path()).await?;
     let name = friendly_name(&form, "FriendlyName", 64)?;
     let status = status_param(&form)?;

@@ -120,6 +120,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
+/// What every authenticated handler needs: the server and the caller.
+pub struct Ctx {
+    /// The server's shared state.
+    pub app: AppState,
+    /// The authenticated caller.
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        Ok(Self {
+            app: state.clone(),
+            caller,
+        })
+    }
+}
+
 /// The authenticated, active account making the request (HTTP Basic: Account SID and Auth Token).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Account);
@@ -187,6 +207,80 @@ impl FromRequestParts<AppState> for Caller {
         }
         state.throttle.succeeded(client, account.sid.as_str());
         Ok(Self(account))
+    }
+}
+
+/// The account an API 2010 path names, if the caller may act on it: itself or one of its
+/// subaccounts. Anything else is reported as not found, at `uri`.
+pub async fn path_account(
+    app: &AppState,
+    caller: &Caller,
+    raw: &str,
+    uri: &str,
+) -> Result<AccountSid, ApiError> {
+    let not_found = || ApiError::NotFound(uri.to_owned());
+    let sid = AccountSid::parse(raw).ok_or_else(not_found)?;
+    if &sid == caller.sid() {
+        return Ok(sid);
+    }
+    match app.store.get_account(&sid).await? {
+        Some(account) if account.is_reachable_by(caller.sid()) => Ok(sid),
+        _ => Err(not_found()),
+    }
+}
+
+/// A request to an API 2010 resource under `/2010-04-01/Accounts/{account}/…`: the server, the
+/// caller, the account the path names (one the caller may act on), the instance SID segment if
+/// the route has one (`{sid}`, with its `.json`), and the path as requested, which a 404 names.
+pub struct AccountPath {
+    /// The server's shared state.
+    pub app: AppState,
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// The account the path names.
+    pub account: AccountSid,
+    /// The `{sid}` segment, when the route has one.
+    pub sid: Option<String>,
+    /// The request's path.
+    pub path: String,
+}
+
+impl AccountPath {
+    /// The resource's 404 for this path.
+    pub fn not_found(&self) -> ApiError {
+        ApiError::NotFound(self.path.clone())
+    }
+
+    /// The instance SID of the path (`SD….json`), parsed; a malformed one is this path's 404.
+    pub fn instance<S: crate::sid::Sid>(&self) -> Result<S, ApiError> {
+        let sid = self.sid.as_deref().unwrap_or_default();
+        super::wire::json_sid(sid, S::parse).ok_or_else(|| self.not_found())
+    }
+}
+
+impl FromRequestParts<AppState> for AccountPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        use axum::extract::Path;
+        let Ctx { app, caller } = Ctx::from_request_parts(parts, state).await?;
+        let path = parts.uri.path().to_owned();
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound(path.clone()))?;
+        let raw = params
+            .get("account")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let account = path_account(&app, &caller, raw, &path).await?;
+        Ok(Self {
+            app,
+            caller,
+            account,
+            sid: params.get("sid").cloned(),
+            path,
+        })
     }
 }
 

@@ -1,16 +1,15 @@
 //! Voice v1 IP Records: `/v1/IpRecords` and `/v1/IpRecords/{Sid}`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::extract::{Caller, Form, Query};
-use super::paging::{PageRequest, to_value};
+use super::extract::{Ctx, Form, Query};
+use super::paging::to_value;
 use super::wire::IP_RECORDS;
-use super::{AppState, json};
+use super::{Answer, AppState, json, v1};
 use crate::domain::{IpRecord, IpRecordPatch, NewIpRecord};
 use crate::error::ApiError;
 use crate::sid::IpRecordSid;
@@ -53,78 +52,37 @@ pub fn view<'a>(public_url: &str, r: &'a IpRecord) -> IpRecordView<'a> {
     }
 }
 
-fn not_found(sid: &str) -> ApiError {
-    ApiError::NotFound(IP_RECORDS.missing(&sid))
-}
-
-/// Validates a path SID, answering 404 for one that cannot exist.
-fn path_sid(sid: &str) -> Result<IpRecordSid, ApiError> {
-    IpRecordSid::parse(sid).ok_or_else(|| not_found(sid))
-}
-
-async fn create(
-    State(app): State<AppState>,
-    caller: Caller,
-    form: Form,
-) -> Result<Response, ApiError> {
+async fn create(Ctx { app, caller }: Ctx, form: Form) -> Answer {
     let new = NewIpRecord::parse(&form)?;
     let record = app.store.create_ip_record(caller.sid(), new).await?;
     Ok(json(StatusCode::CREATED, &view(&app.public_url, &record)))
 }
 
-async fn fetch(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(sid): Path<String>,
-) -> Result<Response, ApiError> {
-    let sid = path_sid(&sid)?;
-    let record = app
-        .store
-        .get_ip_record(caller.sid(), &sid)
-        .await?
-        .ok_or_else(|| not_found(sid.as_str()))?;
+async fn fetch(Ctx { app, caller }: Ctx, Path(raw): Path<String>) -> Answer {
+    let sid: IpRecordSid = v1::path_sid(IP_RECORDS, &raw)?;
+    let found = app.store.get_ip_record(caller.sid(), &sid).await?;
+    let record = v1::found(IP_RECORDS, &sid, found)?;
     Ok(json(StatusCode::OK, &view(&app.public_url, &record)))
 }
 
-async fn list(
-    State(app): State<AppState>,
-    caller: Caller,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let request = PageRequest::parse(&query, IpRecordSid::PREFIX)?;
-    let rows = app
-        .store
-        .list_ip_records(caller.sid(), &request.query())
-        .await?;
-    let page = request.finish(rows, |r| r.sid.as_str());
-    let base = IP_RECORDS.list_url(&app.public_url);
-    let body = page.v1_envelope(IP_RECORDS.key, &base, |r| {
-        to_value(&view(&app.public_url, r))
-    });
-    Ok(json(StatusCode::OK, &body))
+async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
+    let (request, page) = v1::page_request::<IpRecordSid>(&query)?;
+    let rows = app.store.list_ip_records(caller.sid(), &page).await?;
+    let public = &app.public_url;
+    Ok(v1::list(IP_RECORDS, public, &request, rows, |r| {
+        to_value(&view(public, r))
+    }))
 }
 
-async fn update(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(sid): Path<String>,
-    form: Form,
-) -> Result<Response, ApiError> {
-    let sid = path_sid(&sid)?;
+async fn update(Ctx { app, caller }: Ctx, Path(raw): Path<String>, form: Form) -> Answer {
+    let sid: IpRecordSid = v1::path_sid(IP_RECORDS, &raw)?;
     let patch = IpRecordPatch::parse(&form)?;
-    let record = app
-        .store
-        .update_ip_record(caller.sid(), &sid, patch)
-        .await?;
-    Ok(json(StatusCode::OK, &view(&app.public_url, &record)))
+    let record = app.store.update_ip_record(caller.sid(), &sid, patch);
+    Ok(json(StatusCode::OK, &view(&app.public_url, &record.await?)))
 }
 
-async fn remove(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(sid): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let sid = path_sid(&sid)?;
+async fn remove(Ctx { app, caller }: Ctx, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    let sid: IpRecordSid = v1::path_sid(IP_RECORDS, &raw)?;
     app.store.delete_ip_record(caller.sid(), &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,17 +1,16 @@
 //! Voice v1 Source IP Mappings: `/v1/SourceIpMappings` and `/v1/SourceIpMappings/{Sid}`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::extract::{Caller, Form, Query};
-use super::paging::{PageRequest, to_value};
+use super::extract::{Ctx, Form, Query};
+use super::paging::to_value;
 use super::wire::SOURCE_IP_MAPPINGS;
-use super::{AppState, json};
-use crate::domain::{Mapping, Params, required};
+use super::{Answer, AppState, json, v1};
+use crate::domain::Mapping;
 use crate::error::ApiError;
 use crate::sid::{IpRecordSid, MappingSid, SipDomainSid};
 use crate::timefmt::V1Date;
@@ -49,112 +48,45 @@ pub fn view<'a>(public_url: &str, m: &'a Mapping) -> MappingView<'a> {
     }
 }
 
-fn not_found(sid: &str) -> ApiError {
-    ApiError::NotFound(SOURCE_IP_MAPPINGS.missing(&sid))
+async fn create(Ctx { app, caller }: Ctx, form: Form) -> Answer {
+    let record: IpRecordSid = v1::sid_param(&form, "IpRecordSid")?;
+    let domain: SipDomainSid = v1::sid_param(&form, "SipDomainSid")?;
+    let mapping = app.store.create_mapping(caller.sid(), &record, &domain);
+    Ok(json(
+        StatusCode::CREATED,
+        &view(&app.public_url, &mapping.await?),
+    ))
 }
 
-fn path_sid(sid: &str) -> Result<MappingSid, ApiError> {
-    MappingSid::parse(sid).ok_or_else(|| not_found(sid))
-}
-
-/// A required SID parameter of the given kind.
-fn sid_param<T>(
-    form: &dyn Params,
-    name: &'static str,
-    prefix: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, ApiError> {
-    let raw = required(form, name)?;
-    parse(raw).ok_or_else(|| {
-        ApiError::invalid(
-            name,
-            format!("{raw:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
-        )
-    })
-}
-
-async fn create(
-    State(app): State<AppState>,
-    caller: Caller,
-    form: Form,
-) -> Result<Response, ApiError> {
-    let record = sid_param(
-        &form,
-        "IpRecordSid",
-        IpRecordSid::PREFIX,
-        IpRecordSid::parse,
-    )?;
-    let domain = sid_param(
-        &form,
-        "SipDomainSid",
-        SipDomainSid::PREFIX,
-        SipDomainSid::parse,
-    )?;
-    let mapping = app
-        .store
-        .create_mapping(caller.sid(), &record, &domain)
-        .await?;
-    Ok(json(StatusCode::CREATED, &view(&app.public_url, &mapping)))
-}
-
-async fn fetch(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(sid): Path<String>,
-) -> Result<Response, ApiError> {
-    let sid = path_sid(&sid)?;
-    let mapping = app
-        .store
-        .get_mapping(caller.sid(), &sid)
-        .await?
-        .ok_or_else(|| not_found(sid.as_str()))?;
+async fn fetch(Ctx { app, caller }: Ctx, Path(raw): Path<String>) -> Answer {
+    let sid: MappingSid = v1::path_sid(SOURCE_IP_MAPPINGS, &raw)?;
+    let found = app.store.get_mapping(caller.sid(), &sid).await?;
+    let mapping = v1::found(SOURCE_IP_MAPPINGS, &sid, found)?;
     Ok(json(StatusCode::OK, &view(&app.public_url, &mapping)))
 }
 
-async fn list(
-    State(app): State<AppState>,
-    caller: Caller,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let request = PageRequest::parse(&query, MappingSid::PREFIX)?;
-    let rows = app
-        .store
-        .list_mappings(caller.sid(), &request.query())
-        .await?;
-    let page = request.finish(rows, |m| m.sid.as_str());
-    let base = SOURCE_IP_MAPPINGS.list_url(&app.public_url);
-    let body = page.v1_envelope(SOURCE_IP_MAPPINGS.key, &base, |m| {
-        to_value(&view(&app.public_url, m))
-    });
-    Ok(json(StatusCode::OK, &body))
+async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
+    let (request, page) = v1::page_request::<MappingSid>(&query)?;
+    let rows = app.store.list_mappings(caller.sid(), &page).await?;
+    let public = &app.public_url;
+    let wire = SOURCE_IP_MAPPINGS;
+    Ok(v1::list(wire, public, &request, rows, |m| {
+        to_value(&view(public, m))
+    }))
 }
 
-async fn update(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(sid): Path<String>,
-    form: Form,
-) -> Result<Response, ApiError> {
-    let sid = path_sid(&sid)?;
-    let domain = sid_param(
-        &form,
-        "SipDomainSid",
-        SipDomainSid::PREFIX,
-        SipDomainSid::parse,
-    )?;
-    let mapping = app
-        .store
-        .update_mapping(caller.sid(), &sid, &domain)
-        .await?;
-    Ok(json(StatusCode::OK, &view(&app.public_url, &mapping)))
+async fn update(Ctx { app, caller }: Ctx, Path(raw): Path<String>, form: Form) -> Answer {
+    let sid: MappingSid = v1::path_sid(SOURCE_IP_MAPPINGS, &raw)?;
+    let domain: SipDomainSid = v1::sid_param(&form, "SipDomainSid")?;
+    let mapping = app.store.update_mapping(caller.sid(), &sid, &domain);
+    Ok(json(
+        StatusCode::OK,
+        &view(&app.public_url, &mapping.await?),
+    ))
 }
 
-async fn remove(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(sid): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let sid = path_sid(&sid)?;
+async fn remove(Ctx { app, caller }: Ctx, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    let sid: MappingSid = v1::path_sid(SOURCE_IP_MAPPINGS, &raw)?;
     app.store.delete_mapping(caller.sid(), &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

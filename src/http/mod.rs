@@ -14,6 +14,7 @@ pub mod paging;
 pub mod server;
 pub mod sip_domains;
 pub mod throttle;
+pub mod v1;
 pub mod wire;
 
 use std::sync::Arc;
@@ -27,6 +28,9 @@ use serde::Serialize;
 
 use crate::error::{ApiError, RenderedError};
 use crate::store::Store;
+
+/// What a handler answers: a response, or the error that becomes one.
+pub type Answer = Result<Response, ApiError>;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]

@@ -2,20 +2,17 @@
 //! `…/SIP/Domains/{Sid}.json`.
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::accounts::path_account;
-use super::extract::{Caller, Form, Query};
+use super::extract::{AccountPath, Form, Query};
 use super::paging::{PageRequest, to_value};
-use super::wire::{SIP_DOMAINS, json_sid};
-use super::{AppState, json};
+use super::wire::SIP_DOMAINS;
+use super::{Answer, AppState, json};
 use crate::domain::{SipDomain, SipDomainPatch};
 use crate::error::ApiError;
-use crate::sid::{AccountSid, SipDomainSid};
+use crate::sid::SipDomainSid;
 use crate::timefmt::V2010Date;
 
 /// Routes of this resource.
@@ -92,89 +89,41 @@ pub fn view(d: &SipDomain) -> SipDomainView<'_> {
     }
 }
 
-/// The account named by the path and the domain SID of an instance path (`SD….json`).
-async fn instance(
-    app: &AppState,
-    caller: &Caller,
-    account: &str,
-    file: &str,
-    uri: &str,
-) -> Result<(AccountSid, SipDomainSid), ApiError> {
-    let account = path_account(app, caller, account, uri).await?;
-    let sid =
-        json_sid(file, SipDomainSid::parse).ok_or_else(|| ApiError::NotFound(uri.to_owned()))?;
-    Ok((account, sid))
-}
-
-async fn create(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    form: Form,
-) -> Result<Response, ApiError> {
-    let account = path_account(&app, &caller, &account, uri.path()).await?;
-    let new = SipDomainPatch::parse(&form, &app.domain_suffix, true)?;
-    let domain = app.store.create_sip_domain(&account, new).await?;
+async fn create(at: AccountPath, form: Form) -> Answer {
+    let new = SipDomainPatch::parse(&form, &at.app.domain_suffix, true)?;
+    let domain = at.app.store.create_sip_domain(&at.account, new).await?;
     Ok(json(StatusCode::CREATED, &view(&domain)))
 }
 
-async fn fetch(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path((account, file)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, ApiError> {
-    let (account, sid) = instance(&app, &caller, &account, &file, uri.path()).await?;
-    let domain = app
-        .store
-        .get_sip_domain(&account, &sid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(uri.path().to_owned()))?;
+async fn fetch(at: AccountPath) -> Answer {
+    let sid: SipDomainSid = at.instance()?;
+    let found = at.app.store.get_sip_domain(&at.account, &sid).await?;
+    let domain = found.ok_or_else(|| at.not_found())?;
     Ok(json(StatusCode::OK, &view(&domain)))
 }
 
-async fn list(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let account = path_account(&app, &caller, &account, uri.path()).await?;
+async fn list(at: AccountPath, query: Query) -> Answer {
     let request = PageRequest::parse(&query, SipDomainSid::PREFIX)?;
-    let rows = app
+    let rows = at
+        .app
         .store
-        .list_sip_domains(&account, &request.query())
+        .list_sip_domains(&at.account, &request.query())
         .await?;
     let page = request.finish(rows, |d| d.sid.as_str());
-    let path = SIP_DOMAINS.list_uri(&account);
-    Ok(json(
-        StatusCode::OK,
-        &page.v2010_envelope(SIP_DOMAINS.key, &path, "", |d| to_value(&view(d))),
-    ))
+    let path = SIP_DOMAINS.list_uri(&at.account);
+    let body = page.v2010_envelope(SIP_DOMAINS.key, &path, "", |d| to_value(&view(d)));
+    Ok(json(StatusCode::OK, &body))
 }
 
-async fn update(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path((account, file)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    form: Form,
-) -> Result<Response, ApiError> {
-    let (account, sid) = instance(&app, &caller, &account, &file, uri.path()).await?;
-    let patch = SipDomainPatch::parse(&form, &app.domain_suffix, false)?;
-    let domain = app.store.update_sip_domain(&account, &sid, patch).await?;
-    Ok(json(StatusCode::OK, &view(&domain)))
+async fn update(at: AccountPath, form: Form) -> Answer {
+    let sid: SipDomainSid = at.instance()?;
+    let patch = SipDomainPatch::parse(&form, &at.app.domain_suffix, false)?;
+    let domain = at.app.store.update_sip_domain(&at.account, &sid, patch);
+    Ok(json(StatusCode::OK, &view(&domain.await?)))
 }
 
-async fn remove(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path((account, file)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-) -> Result<StatusCode, ApiError> {
-    let (account, sid) = instance(&app, &caller, &account, &file, uri.path()).await?;
-    app.store.delete_sip_domain(&account, &sid).await?;
+async fn remove(at: AccountPath) -> Result<StatusCode, ApiError> {
+    let sid: SipDomainSid = at.instance()?;
+    at.app.store.delete_sip_domain(&at.account, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

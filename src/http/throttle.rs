@@ -236,17 +236,23 @@ impl AuthThrottle {
         }
         if let Some(account) = account {
             let rate = self.config.per_account;
-            let mut accounts = write(&self.accounts);
-            if accounts.contains_key(account)
-                || room(&mut accounts, |e: &Mutex<AccountEntry>| {
-                    entry(e).is_idle(rate, now)
-                })
-            {
-                let e = accounts
-                    .entry(account.to_owned())
-                    .or_insert_with(|| Mutex::new(AccountEntry::new(rate, now)));
-                entry(e).bucket.take(rate, now);
-            }
+            self.with_account(account, now, |e| e.bucket.take(rate, now));
+        }
+    }
+
+    /// Runs `f` on `account`'s entry, creating it when there is room for one.
+    fn with_account(&self, account: &str, now: Instant, f: impl FnOnce(&mut AccountEntry)) {
+        let rate = self.config.per_account;
+        let mut accounts = write(&self.accounts);
+        if accounts.contains_key(account)
+            || room(&mut accounts, |e: &Mutex<AccountEntry>| {
+                entry(e).is_idle(rate, now)
+            })
+        {
+            let e = accounts
+                .entry(account.to_owned())
+                .or_insert_with(|| Mutex::new(AccountEntry::new(rate, now)));
+            f(&mut entry(e));
         }
     }
 
@@ -266,18 +272,7 @@ impl AuthThrottle {
             }
             return;
         }
-        let rate = self.config.per_account;
-        let mut accounts = write(&self.accounts);
-        if accounts.contains_key(account)
-            || room(&mut accounts, |e: &Mutex<AccountEntry>| {
-                entry(e).is_idle(rate, now)
-            })
-        {
-            let e = accounts
-                .entry(account.to_owned())
-                .or_insert_with(|| Mutex::new(AccountEntry::new(rate, now)));
-            entry(e).trust(ip, now);
-        }
+        self.with_account(account, now, |e| e.trust(ip, now));
     }
 }
 

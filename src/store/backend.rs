@@ -35,17 +35,24 @@ pub enum Serial {
 }
 
 /// What receives the rows of [`Tx::query_each`], one at a time.
-pub type RowSink<'a> = dyn for<'r> FnMut(&'r Row) -> Result<()> + Send + 'a;
+pub type Each<'a> = dyn FnMut(Row) -> Result<()> + Send + 'a;
 
 /// SQL on one connection, inside a write transaction or for a read.
 #[async_trait]
 pub trait Tx: Send {
     /// Runs a query and returns its rows.
-    async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>>;
+    async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        self.query_each(sql, params, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .await?;
+        Ok(rows)
+    }
 
     /// Runs a query and hands each row to `each` as it is read (for large results).
-    async fn query_each(&mut self, sql: &str, params: Params, each: &mut RowSink<'_>)
-    -> Result<()>;
+    async fn query_each(&mut self, sql: &str, args: Params, each: &mut Each<'_>) -> Result<()>;
 
     /// Runs a statement; returns how many rows it changed.
     async fn execute(&mut self, sql: &str, params: Params) -> Result<u64>;

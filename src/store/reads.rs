@@ -151,8 +151,8 @@ pub async fn recognition_state(tx: &mut dyn Tx) -> Result<State> {
         .map(recognition::target)
         .collect::<Result<Vec<_>>>()?;
     let mut builder = StateBuilder::new(domains);
-    let mut add = |r: &super::value::Row| -> Result<()> {
-        let (net, domain): (Network, &str) = recognition::mapped(r)?;
+    let mut add = |r: super::value::Row| -> Result<()> {
+        let (net, domain): (Network, &str) = recognition::mapped(&r)?;
         builder.mapping(net, domain);
         Ok(())
     };

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use super::super::backend::{Lock, RowSink, Serial, Tx};
+use super::super::backend::{Each, Lock, Serial, Tx};
 use super::super::value::{Params, Row, Value};
 use super::super::{Result, StoreError};
 
@@ -122,21 +122,10 @@ pub struct PgTx<'c, C> {
 
 #[async_trait]
 impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
-    async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>> {
+    async fn query_each(&mut self, sql: &str, args: Params, each: &mut Each<'_>) -> Result<()> {
         let stmt = self.client.prepare_cached(sql).await?;
-        let rows = self.client.query(&stmt, &refs(&params)).await?;
-        rows.iter().map(row).collect()
-    }
-
-    async fn query_each(
-        &mut self,
-        sql: &str,
-        params: Params,
-        each: &mut RowSink<'_>,
-    ) -> Result<()> {
-        let stmt = self.client.prepare_cached(sql).await?;
-        for r in self.client.query(&stmt, &refs(&params)).await? {
-            each(&row(&r)?)?;
+        for r in self.client.query(&stmt, &refs(&args)).await? {
+            each(row(&r)?)?;
         }
         Ok(())
     }

@@ -114,6 +114,25 @@ fn change(r: &Row) -> Result<Change> {
     })
 }
 
+/// A read-only transaction that sees one snapshot of the database throughout.
+async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
+/// The number of the last change logged.
+async fn counter<C: GenericClient + Sync>(c: &C) -> Result<i64> {
+    Ok(c.query_one("SELECT seq FROM change_counter", &[])
+        .await?
+        .get(0))
+}
+
 impl Inner {
     /// Rebuilds the recognition table from one consistent snapshot of the database.
     pub async fn reload(&self) -> Result<()> {
@@ -123,16 +142,8 @@ impl Inner {
 
     async fn reload_locked(&self, applied: &mut i64) -> Result<()> {
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let seq: i64 = tx
-            .query_one("SELECT seq FROM change_counter", &[])
-            .await?
-            .get(0);
+        let tx = snapshot(&mut client).await?;
+        let seq = counter(&tx).await?;
         let state = reads::recognition_state(&mut PgTx { client: &tx }).await?;
         tx.commit().await?;
         self.table.load(state);
@@ -148,16 +159,10 @@ impl Inner {
             return Ok(());
         }
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let counter: i64 = tx
-            .query_one("SELECT seq FROM change_counter", &[])
-            .await?
-            .get(0);
+        // One snapshot for the counter and the log: change numbers are consecutive, so a log
+        // that does not continue right after `applied` has been pruned past it.
+        let tx = snapshot(&mut client).await?;
+        let counter = counter(&tx).await?;
         let rows = PgTx { client: &tx }
             .query(
                 "SELECT seq, kind, network, prefix, domain_sid, account_sid, domain_name \
@@ -188,10 +193,7 @@ impl Inner {
     /// One poll: compare the counter with what is applied and catch up.
     async fn poll(&self) -> Result<()> {
         let client = self.pool.get().await?;
-        let seq: i64 = client
-            .query_one("SELECT seq FROM change_counter", &[])
-            .await?
-            .get(0);
+        let seq = counter(&client).await?;
         drop(client);
         let applied = *self.applied.lock().await;
         if seq > applied {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 
-use super::super::backend::{RowSink, Tx};
+use super::super::backend::{Each, Tx};
 use super::super::value::{Params, Row, Value, sqlite_placeholders};
 use super::super::{Result, StoreError};
 
@@ -106,22 +106,8 @@ pub struct SqliteTx<'c> {
 
 #[async_trait]
 impl Tx for SqliteTx<'_> {
-    async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>> {
-        let mut out = Vec::new();
-        query_each(self.conn, sql, &params, &mut |r| {
-            out.push(r.clone());
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    async fn query_each(
-        &mut self,
-        sql: &str,
-        params: Params,
-        each: &mut RowSink<'_>,
-    ) -> Result<()> {
-        query_each(self.conn, sql, &params, each)
+    async fn query_each(&mut self, sql: &str, args: Params, each: &mut Each<'_>) -> Result<()> {
+        query_each(self.conn, sql, &args, &mut |r| each(r.clone()))
     }
 
     async fn execute(&mut self, sql: &str, params: Params) -> Result<u64> {

@@ -36,15 +36,20 @@ pub async fn create(tx: &mut dyn Tx, domain: SipDomain) -> Result<Written<SipDom
     check_name(tx, &domain).await?;
     tx.execute(sip_domains::INSERT, sip_domains::values(&domain))
         .await?;
-    let changes = if recognised {
-        vec![Change::DomainSet(target(&domain))]
-    } else {
-        vec![]
+    Ok(named(domain, recognised))
+}
+
+/// The write of a domain whose name is new: recognition learns the name if its account is
+/// recognised.
+fn named(domain: SipDomain, recognised: bool) -> Written<SipDomain> {
+    let changes = match recognised {
+        true => vec![Change::DomainSet(target(&domain))],
+        false => vec![],
     };
-    Ok(Written {
+    Written {
         value: domain,
         changes,
-    })
+    }
 }
 
 async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &SipDomainSid) -> Result<SipDomain> {
@@ -82,15 +87,8 @@ pub async fn update(
     tx.execute(sip_domains::UPDATE, sip_domains::values(&domain))
         .await?;
     // Only a new name changes what recognition knows.
-    let changes = if recognised && domain.domain_name != old_name {
-        vec![Change::DomainSet(target(&domain))]
-    } else {
-        vec![]
-    };
-    Ok(Written {
-        value: domain,
-        changes,
-    })
+    let renamed = domain.domain_name != old_name;
+    Ok(named(domain, recognised && renamed))
 }
 
 /// Deletes a domain of `account` that no mapping references.

@@ -1,0 +1,87 @@
+//! What every Voice v1 resource's handlers share: reading an instance path, answering 404 in
+//! the resource's own words, reading SID parameters, and rendering a list page.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::extract::Query;
+use super::json;
+use super::paging::{PageRequest, to_value};
+use super::wire::V1Resource;
+use crate::domain::{Params, required};
+use crate::error::ApiError;
+use crate::sid::Sid;
+use crate::store::PageQuery;
+
+/// The SID of an instance path; one that cannot exist answers the resource's 404.
+pub fn path_sid<S: Sid>(wire: V1Resource, raw: &str) -> Result<S, ApiError> {
+    S::parse(raw).ok_or_else(|| ApiError::NotFound(wire.missing(&raw)))
+}
+
+/// The instance storage found, or the resource's 404.
+pub fn found<T>(wire: V1Resource, sid: &impl Sid, row: Option<T>) -> Result<T, ApiError> {
+    row.ok_or_else(|| ApiError::NotFound(wire.missing(&sid.as_str())))
+}
+
+/// A required form parameter that must be a SID of kind `S`.
+pub fn sid_param<S: Sid>(form: &dyn Params, name: &'static str) -> Result<S, ApiError> {
+    let raw = required(form, name)?;
+    S::parse(raw).ok_or_else(|| {
+        let prefix = S::PREFIX;
+        ApiError::invalid(
+            name,
+            format!("{raw:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
+        )
+    })
+}
+
+/// A list request: its paging parameters, and the storage query they make.
+pub fn page_request<S: Sid>(query: &Query) -> Result<(PageRequest, PageQuery), ApiError> {
+    let request = PageRequest::parse(query, S::PREFIX)?;
+    let page = request.query();
+    Ok((request, page))
+}
+
+/// A row of a list: its SID is the paging key.
+pub trait Keyed {
+    /// The row's SID.
+    fn key(&self) -> &str;
+}
+
+impl Keyed for crate::domain::IpRecord {
+    fn key(&self) -> &str {
+        self.sid.as_str()
+    }
+}
+
+impl Keyed for crate::domain::Mapping {
+    fn key(&self) -> &str {
+        self.sid.as_str()
+    }
+}
+
+impl Keyed for crate::domain::SipDomain {
+    fn key(&self) -> &str {
+        self.sid.as_str()
+    }
+}
+
+impl Keyed for crate::domain::Account {
+    fn key(&self) -> &str {
+        self.sid.as_str()
+    }
+}
+
+/// A list page in the Voice v1 envelope, each row rendered by `view`.
+pub fn list<T: Keyed, V: Serialize>(
+    wire: V1Resource,
+    public_url: &str,
+    request: &PageRequest,
+    rows: Vec<T>,
+    view: impl Fn(&T) -> V,
+) -> Response {
+    let page = request.finish(rows, T::key);
+    let body = page.v1_envelope(wire.key, &wire.list_url(public_url), |r| to_value(&view(r)));
+    json(StatusCode::OK, &body)
+}
