@@ -29,6 +29,8 @@ pub mod http;
 pub mod limit_log;
 /// Which SIP domain a request belongs to.
 pub mod recognition;
+/// The server key and the secrets sealed with it.
+pub mod secret;
 /// Twilio-style SIDs.
 pub mod sid;
 /// The SIP edge.
