@@ -42,7 +42,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::message::{Message, SipUri, StartLine, Via, split_header_values};
+use super::message::{Message, SipUri, StartLine, Via, Writer, split_header_values};
 use super::metrics::Metrics;
 use crate::recognition::{MatchedBy, Recognition, Target};
 
@@ -163,12 +163,22 @@ impl Edge {
                 return Action::Drop;
             }
         };
+        self.handle_message(&msg, source, transport)
+    }
+
+    /// Handles one parsed message from `source`.
+    fn handle_message(
+        &self,
+        msg: &Message<'_>,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Action {
         match msg.start {
             StartLine::Request { method, uri, .. } => {
                 Metrics::inc(&self.metrics.received);
-                self.request(&msg, method, uri, source, transport)
+                self.request(msg, method, uri, source, transport)
             }
-            StartLine::Response { .. } => self.response(&msg, source),
+            StartLine::Response { .. } => self.response(msg, source),
         }
     }
 
@@ -664,53 +674,13 @@ fn looks_like_request(bytes: &[u8]) -> bool {
     line.windows(7).any(|w| w.eq_ignore_ascii_case(b"SIP/2.0")) && !line.starts_with(b"SIP/")
 }
 
-/// Serialises a SIP message straight into one buffer, with CRLF line ends and a correct
-/// `Content-Length`.
-struct Writer {
-    out: Vec<u8>,
-}
-
-impl Writer {
-    fn request(method: &str, uri: &str) -> Self {
-        let mut out = Vec::with_capacity(1024);
-        out.extend_from_slice(method.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(uri.as_bytes());
-        out.extend_from_slice(b" SIP/2.0\r\n");
-        Self { out }
-    }
-
-    fn response(code: u16, reason: &str) -> Self {
-        let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
-        Self { out }
-    }
-
-    /// Adds a header; any `Content-Length` given is skipped ([`Self::finish`] writes it).
-    fn header(&mut self, name: &str, value: &str) {
-        if super::message::canonical_name(name).eq_ignore_ascii_case("Content-Length") {
-            return;
-        }
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b": ");
-        self.out.extend_from_slice(value.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
-    }
-
-    fn finish(mut self, body: &[u8]) -> Vec<u8> {
-        self.out
-            .extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
-        self.out.extend_from_slice(body);
-        self.out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Network;
     use crate::recognition::Change;
     use crate::sid::{AccountSid, SipDomainSid};
+    use crate::sip::message::Header;
     use std::sync::atomic::Ordering;
 
     const EDGE: &str = "127.0.0.1:5060";
@@ -860,6 +830,58 @@ mod tests {
         // A retransmission gets the same branch.
         let (_, again) = send(e.handle(&invite, from("10.1.2.3"), Transport::Udp));
         assert_eq!(again.split("\r\n").nth(1), Some(via));
+    }
+
+    #[test]
+    fn a_value_with_crlf_cannot_add_a_header_line() {
+        let e = edge(true);
+        let evil = "x\r\nX-Evil: 1\r\n\r\nbody";
+        let message = |method: &'static str, uri: &'static str| Message {
+            start: StartLine::Request {
+                method,
+                uri,
+                version: "SIP/2.0",
+            },
+            headers: [
+                ("Via", "SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKabc;rport"),
+                ("From", "<sip:a@10.1.2.3>;tag=1"),
+                ("To", uri),
+                ("Call-ID", "c1@10.1.2.3"),
+                ("CSeq", "1 INVITE"),
+                ("Subject", evil),
+            ]
+            .into_iter()
+            .map(|(name, value)| Header {
+                name,
+                value: if name == "From" {
+                    format!("<sip:a@10.1.2.3>;tag=1{evil}").into()
+                } else {
+                    value.into()
+                },
+            })
+            .collect(),
+            body: b"",
+        };
+        let check = |action: Action, lines: usize| {
+            let (_, text) = send(action);
+            let sent = Message::parse(text.as_bytes()).unwrap();
+            assert!(sent.header("X-Evil").is_none(), "{text}");
+            assert_eq!(sent.headers.len(), lines, "{text}");
+            assert_eq!(sent.body, b"", "{text}");
+            assert_eq!(text.matches("\r\n").count(), lines + 2, "{text}");
+        };
+        // Forwarded: sipmap's Via, the six, Max-Forwards, the two X-Sipmap, Content-Length.
+        let invite = message("INVITE", "sip:a@acme.sip.twilio.com");
+        check(
+            e.handle_message(&invite, from("10.1.2.3"), Transport::Udp),
+            11,
+        );
+        // Generated (404): Via, From, Call-ID, CSeq, To, Server, Content-Length.
+        let options = message("OPTIONS", "sip:x@127.0.0.1");
+        check(
+            e.handle_message(&options, from("192.0.2.1"), Transport::Udp),
+            7,
+        );
     }
 
     #[test]

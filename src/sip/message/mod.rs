@@ -10,8 +10,9 @@
 //! - [`Via`], [`SipUri`] and [`split_header_values`] take apart the values the edge needs:
 //!   Via values (to add `received`/`rport` and to relay responses) and the Request-URI (to find
 //!   the domain and rewrite the host).
-//! - [`write_message`] and [`Message::to_bytes`] serialise a message with CRLF line endings and a
-//!   correct `Content-Length`.
+//! - [`Writer`] is the one serialiser: what the edge sends, and [`write_message`] and
+//!   [`Message::to_bytes`], are written by it, with CRLF line endings, a correct
+//!   `Content-Length`, and no CR or LF inside a name or value.
 //!
 //! Limits ([`MAX_MESSAGE_BYTES`], [`MAX_HEADERS`], [`MAX_HEADER_BYTES`]) bound the work and memory
 //! any one message can cost.
@@ -23,7 +24,7 @@
 //!
 //! The files: `parse` (start line and header lines), `headers` (names, compact forms, value
 //! splitting, `Content-Length` values), `via`, `uri`, `frame` (stream framing), `write` (the
-//! serialiser), `syntax` (character classes, lines, the cursor the parsers share) and `error`.
+//! one serialiser), `syntax` (character classes, lines, the cursor the parsers share) and `error`.
 
 mod error;
 mod frame;
@@ -41,7 +42,7 @@ pub use frame::frame_len;
 pub use headers::{canonical_name, split_header_values};
 pub use uri::SipUri;
 pub use via::Via;
-pub use write::write_message;
+pub use write::{Writer, write_message};
 
 use headers::same_header_name;
 // What the tests (in `tests.rs`) use of the private helpers.

@@ -1,7 +1,114 @@
-//! Serialising a message: [`write_message`] and [`Message::to_bytes`].
+//! The one SIP serialiser, [`Writer`], and [`write_message`] and [`Message::to_bytes`] built on it.
+//!
+//! Whatever it is given, what it writes is one message: every line ends in CRLF, a CR or LF
+//! inside a start-line part, a header name or a header value is written as a space (so no value
+//! can add a line, a header or a body), and `Content-Length` is the length of the body written.
+//! Everything goes straight into one `Vec<u8>`, with no other allocation.
 
 use super::headers::is_content_length_name;
 use super::{Message, StartLine};
+
+/// Serialises a SIP message into one buffer: [`Writer::request`] or [`Writer::response`], then
+/// [`Writer::header`] for each header in the order they are to appear, then [`Writer::finish`]
+/// with the body.
+///
+/// A `Content-Length` header given to [`Writer::header`] is skipped: [`Writer::finish`] writes
+/// the right one, last, just before the body. This is what the edge sends (see `sip::edge`).
+#[derive(Debug)]
+pub struct Writer {
+    out: Vec<u8>,
+    /// Whether a `Content-Length` line is written already (only [`write_message`] places one
+    /// among the headers).
+    length_written: bool,
+}
+
+impl Writer {
+    /// Starts a request: `method SP uri SP SIP/2.0`.
+    pub fn request(method: &str, uri: &str) -> Self {
+        let start = StartLine::Request {
+            method,
+            uri,
+            version: "SIP/2.0",
+        };
+        Self::start(&start, 1024)
+    }
+
+    /// Starts a response: `SIP/2.0 SP code SP reason`.
+    pub fn response(code: u16, reason: &str) -> Self {
+        let start = StartLine::Response {
+            version: "SIP/2.0",
+            code,
+            reason,
+        };
+        Self::start(&start, 512)
+    }
+
+    /// Starts a message with `start` as written, in a buffer of `capacity` bytes to begin with.
+    fn start(start: &StartLine<'_>, capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
+        match *start {
+            StartLine::Request {
+                method,
+                uri,
+                version,
+            } => {
+                push_clean(&mut out, method);
+                out.push(b' ');
+                push_clean(&mut out, uri);
+                out.push(b' ');
+                push_clean(&mut out, version);
+            }
+            StartLine::Response {
+                version,
+                code,
+                reason,
+            } => {
+                push_clean(&mut out, version);
+                out.push(b' ');
+                push_decimal(&mut out, usize::from(code));
+                out.push(b' ');
+                push_clean(&mut out, reason);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        Self {
+            out,
+            length_written: false,
+        }
+    }
+
+    /// Adds the header `name: value`; a `Content-Length` (or `l`, any case) is skipped, since
+    /// [`Writer::finish`] writes it.
+    pub fn header(&mut self, name: &str, value: &str) {
+        if is_content_length_name(name.as_bytes()) {
+            return;
+        }
+        push_clean(&mut self.out, name);
+        self.out.extend_from_slice(b": ");
+        push_clean(&mut self.out, value);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Adds `name: body_len` here, so that [`Writer::finish`] writes no other `Content-Length`.
+    fn content_length_as(&mut self, name: &str, body_len: usize) {
+        push_clean(&mut self.out, name);
+        self.out.extend_from_slice(b": ");
+        push_decimal(&mut self.out, body_len);
+        self.out.extend_from_slice(b"\r\n");
+        self.length_written = true;
+    }
+
+    /// Ends the headers with `Content-Length: ` and the length of `body` (unless already written
+    /// in place), then the empty line and the body; returns the message.
+    pub fn finish(mut self, body: &[u8]) -> Vec<u8> {
+        if !self.length_written {
+            self.content_length_as("Content-Length", body.len());
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(body);
+        self.out
+    }
+}
 
 /// Serialises a message: the start line, each `(name, value)` header as `name: value`, and the
 /// body, with CRLF line endings.
@@ -31,58 +138,15 @@ where
     };
     let header_len: usize = headers.clone().map(|(n, v)| n.len() + v.len() + 4).sum();
     // Start line separators and CRLF, a `Content-Length: n` line, the empty line.
-    let mut out = Vec::with_capacity(start_len + 4 + header_len + 40 + 2 + body.len());
-
-    match *start {
-        StartLine::Request {
-            method,
-            uri,
-            version,
-        } => {
-            push_clean(&mut out, method);
-            out.push(b' ');
-            push_clean(&mut out, uri);
-            out.push(b' ');
-            push_clean(&mut out, version);
-        }
-        StartLine::Response {
-            version,
-            code,
-            reason,
-        } => {
-            push_clean(&mut out, version);
-            out.push(b' ');
-            push_decimal(&mut out, usize::from(code));
-            out.push(b' ');
-            push_clean(&mut out, reason);
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-
-    let mut wrote_length = false;
+    let mut w = Writer::start(start, start_len + 4 + header_len + 40 + 2 + body.len());
     for (name, value) in headers {
-        let is_length = is_content_length_name(name.as_bytes());
-        if is_length && wrote_length {
-            continue;
+        if !is_content_length_name(name.as_bytes()) {
+            w.header(name, value);
+        } else if !w.length_written {
+            w.content_length_as(name, body.len());
         }
-        push_clean(&mut out, name);
-        out.extend_from_slice(b": ");
-        if is_length {
-            push_decimal(&mut out, body.len());
-            wrote_length = true;
-        } else {
-            push_clean(&mut out, value);
-        }
-        out.extend_from_slice(b"\r\n");
     }
-    if !wrote_length {
-        out.extend_from_slice(b"Content-Length: ");
-        push_decimal(&mut out, body.len());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
+    w.finish(body)
 }
 
 /// Appends `s`, with any CR or LF written as a space.
