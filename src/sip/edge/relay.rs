@@ -1,0 +1,88 @@
+//! Responses from the upstream: relayed along the Via path if the edge asked for them, else
+//! dropped.
+
+use std::net::SocketAddr;
+
+use subtle::ConstantTimeEq;
+
+use super::branch::{CONN_PARAM, parse_branch};
+use super::vias::via_address;
+use super::{Action, Edge, Transport};
+use crate::sip::message::{Message, StartLine, Writer, canonical_name, split_header_values};
+use crate::sip::metrics::Metrics;
+
+impl Edge {
+    /// An upstream response: check that the edge asked for it, strip our Via, send to the next
+    /// one.
+    pub(super) fn response(&self, msg: &Message<'_>, source: SocketAddr) -> Action {
+        let Some(forwarded_to) = self.forward_target_for(source) else {
+            tracing::debug!(%source, "SIP response from outside the forwarding targets dropped");
+            Metrics::inc(&self.metrics.responses_dropped_source);
+            return Action::Drop;
+        };
+        let forged = |why: &str| {
+            tracing::debug!(%source, why, "SIP response dropped");
+            Metrics::inc(&self.metrics.responses_dropped_branch);
+            Action::Drop
+        };
+        let vias = msg.vias().unwrap_or_default();
+        let (Some(top), Some(next)) = (vias.first(), vias.get(1)) else {
+            return forged("no Via for the client");
+        };
+        if !self.is_ours(top) {
+            return forged("top Via is not this edge's");
+        }
+        let Some((hash, tag)) = top.param("branch").flatten().and_then(parse_branch) else {
+            return forged("not a branch of this edge");
+        };
+        let conn = match top.param(CONN_PARAM) {
+            None => None,
+            Some(Some(id)) => match id.parse::<u64>() {
+                Ok(id) => Some(id),
+                Err(_) => return forged("bad connection id"),
+            },
+            Some(None) => return forged("bad connection id"),
+        };
+        let Some(to) = via_address(next) else {
+            return forged("the client's Via has no usable address");
+        };
+        let expected = self.branch_tag(hash, conn, to, forwarded_to);
+        if !bool::from(expected.ct_eq(&tag)) {
+            return forged("branch tag does not match");
+        }
+        let via = match conn {
+            Some(id) if next.transport.eq_ignore_ascii_case("TCP") => Transport::Tcp(id),
+            _ => Transport::Udp,
+        };
+        if via == Transport::Udp && self.is_own_address(to) {
+            tracing::debug!(%source, %to, "SIP response addressed to the edge itself dropped");
+            Metrics::inc(&self.metrics.responses_dropped_own_address);
+            return Action::Drop;
+        }
+        let code = msg.status().unwrap_or(500);
+        let reason_phrase = match &msg.start {
+            StartLine::Response { reason, .. } => *reason,
+            StartLine::Request { .. } => "",
+        };
+        let mut w = Writer::response(code, reason_phrase);
+        let mut removed = false;
+        for h in &msg.headers {
+            let name = canonical_name(h.name);
+            if !removed && name.eq_ignore_ascii_case("Via") {
+                removed = true;
+                let rest: Vec<&str> = split_header_values(&h.value).into_iter().skip(1).collect();
+                if !rest.is_empty() {
+                    w.header("Via", &rest.join(", "));
+                }
+                continue;
+            }
+            w.header(h.name, &h.value);
+        }
+        Metrics::inc(&self.metrics.responses_relayed);
+        Action::Send {
+            to,
+            via,
+            bytes: w.finish(msg.body),
+        }
+    }
+}
