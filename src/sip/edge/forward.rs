@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use super::branch::CONN_PARAM;
-use super::vias::{first_via_value, response_target};
+use super::vias::{first_via_value, response_target, stamped_top_via, with_top_via};
 use super::{Edge, Transport, short_hash};
 use crate::recognition::Target;
 use crate::sip::message::{Message, SipUri, Via, Writer, canonical_name};
@@ -26,7 +26,7 @@ impl Edge {
     ) -> Vec<u8> {
         let top_value = first_via_value(msg).unwrap_or_default();
         let hash = short_hash(&[
-            &top_value,
+            top_value,
             msg.header("Call-ID").unwrap_or(""),
             msg.header("CSeq")
                 .and_then(|c| c.split_whitespace().next())
@@ -44,11 +44,15 @@ impl Edge {
         if let Some(id) = conn {
             let _ = write!(ours, ";{CONN_PARAM}={id}");
         }
-        let stamped = Self::stamped_top_via(&top_value, top, source);
+        let stamped = stamped_top_via(top_value, top, source);
         let mut w = Writer::request(method, &uri.with_host(&target.domain_name));
         w.header("Via", &ours);
         let mut saw_max_forwards = false;
-        for (name, value) in Self::rewritten_headers(msg, &stamped, true) {
+        for (name, value) in with_top_via(msg, Some(&stamped)) {
+            if is_sipmap_header(name) {
+                // A client's own X-Sipmap headers are not passed on.
+                continue;
+            }
             if canonical_name(name).eq_ignore_ascii_case("Max-Forwards") {
                 if !saw_max_forwards {
                     saw_max_forwards = true;
@@ -65,4 +69,9 @@ impl Edge {
         w.header("X-Sipmap-Domain-Sid", target.domain_sid.as_str());
         w.finish(msg.body)
     }
+}
+
+/// Whether a header is one of sipmap's own, `X-Sipmap-*` in any case.
+fn is_sipmap_header(name: &str) -> bool {
+    name.len() > 9 && name.as_bytes()[..9].eq_ignore_ascii_case(b"x-sipmap-")
 }

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 use super::branch::{CONN_PARAM, parse_branch};
-use super::vias::via_address;
+use super::vias::{via_address, with_top_via};
 use super::{Action, Edge, Transport};
-use crate::sip::message::{Message, StartLine, Writer, canonical_name, split_header_values};
+use crate::sip::message::{Message, StartLine, Writer};
 use crate::sip::metrics::Metrics;
 
 impl Edge {
@@ -65,18 +65,8 @@ impl Edge {
             StartLine::Request { .. } => "",
         };
         let mut w = Writer::response(code, reason_phrase);
-        let mut removed = false;
-        for h in &msg.headers {
-            let name = canonical_name(h.name);
-            if !removed && name.eq_ignore_ascii_case("Via") {
-                removed = true;
-                let rest: Vec<&str> = split_header_values(&h.value).into_iter().skip(1).collect();
-                if !rest.is_empty() {
-                    w.header("Via", &rest.join(", "));
-                }
-                continue;
-            }
-            w.header(h.name, &h.value);
+        for (name, value) in with_top_via(msg, None) {
+            w.header(name, &value);
         }
         Metrics::inc(&self.metrics.responses_relayed);
         Action::Send {

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use super::vias::{first_via_value, response_target};
+use super::vias::{first_via_value, response_target, stamped_top_via, with_top_via};
 use super::{Action, Edge, Transport, short_hash};
-use crate::sip::message::{Message, Via, Writer, canonical_name, split_header_values};
+use crate::sip::message::{Message, Via, Writer, canonical_name};
 use crate::sip::metrics::Metrics;
 
 fn reason(code: u16) -> &'static str {
@@ -33,27 +33,11 @@ impl Edge {
         transport: Transport,
     ) -> Action {
         let top_value = first_via_value(msg).unwrap_or_default();
-        let stamped = Self::stamped_top_via(&top_value, top, source);
+        let stamped = stamped_top_via(top_value, top, source);
         let mut w = Writer::response(code, reason(code));
-        let mut first = true;
-        for h in &msg.headers {
-            let name = canonical_name(h.name);
-            if name.eq_ignore_ascii_case("Via") {
-                if first {
-                    first = false;
-                    let mut values = split_header_values(&h.value);
-                    if !values.is_empty() {
-                        values.remove(0);
-                    }
-                    let mut v = stamped.clone();
-                    for rest in values {
-                        v.push_str(", ");
-                        v.push_str(rest.trim());
-                    }
-                    w.header("Via", &v);
-                } else {
-                    w.header("Via", &h.value);
-                }
+        for (name, value) in with_top_via(msg, Some(&stamped)) {
+            if canonical_name(name).eq_ignore_ascii_case("Via") {
+                w.header("Via", &value);
             }
         }
         for name in ["From", "Call-ID", "CSeq"] {

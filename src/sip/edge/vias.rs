@@ -1,6 +1,7 @@
 //! Via values as the edge reads and rewrites them: its own Via, the client's Via stamped with
 //! `received`/`rport`, and where a response goes.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use super::Edge;
@@ -14,74 +15,77 @@ impl Edge {
             && via.host.parse::<IpAddr>().ok() == Some(self.local.ip())
             && via.port.unwrap_or(5060) == self.local.port()
     }
+}
 
-    /// The client's top Via value with `received` and, when asked for, `rport` filled in.
-    pub(super) fn stamped_top_via(top_value: &str, top: &Via<'_>, source: SocketAddr) -> String {
-        let mut value = String::with_capacity(top_value.len() + 40);
-        let wants_rport = top.param("rport").is_some();
-        // Rebuild without any received/rport already there, then add ours.
-        let (head, _) = top_value.split_once(';').unwrap_or((top_value, ""));
-        value.push_str(head.trim_end());
-        for (name, v) in &top.params {
-            if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
-                continue;
-            }
-            value.push(';');
-            value.push_str(name);
-            if let Some(v) = v {
-                value.push('=');
-                value.push_str(v);
-            }
+/// The client's top Via value with `received` and, when asked for, `rport` filled in.
+pub(super) fn stamped_top_via(top_value: &str, top: &Via<'_>, source: SocketAddr) -> String {
+    let mut value = String::with_capacity(top_value.len() + 40);
+    let wants_rport = top.param("rport").is_some();
+    // Rebuild without any received/rport already there, then add ours.
+    let (head, _) = top_value.split_once(';').unwrap_or((top_value, ""));
+    value.push_str(head.trim_end());
+    for (name, v) in &top.params {
+        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
+            continue;
         }
-        value.push_str(";received=");
-        value.push_str(&source.ip().to_string());
-        if wants_rport {
-            value.push_str(";rport=");
-            value.push_str(&source.port().to_string());
+        value.push(';');
+        value.push_str(name);
+        if let Some(v) = v {
+            value.push('=');
+            value.push_str(v);
         }
-        value
     }
+    value.push_str(";received=");
+    value.push_str(&source.ip().to_string());
+    if wants_rport {
+        value.push_str(";rport=");
+        value.push_str(&source.port().to_string());
+    }
+    value
+}
 
-    /// Headers of `msg` with the first Via value replaced by `first_via` (and optionally
-    /// `X-Sipmap-*` headers removed).
-    pub(super) fn rewritten_headers<'m>(
-        msg: &'m Message<'_>,
-        first_via: &str,
-        drop_sipmap: bool,
-    ) -> Vec<(&'m str, String)> {
-        let mut out = Vec::with_capacity(msg.headers.len() + 3);
-        let mut first_done = false;
-        for h in &msg.headers {
-            let canonical = canonical_name(h.name);
-            if drop_sipmap && h.name.len() > 9 && h.name[..9].eq_ignore_ascii_case("x-sipmap-") {
-                continue;
-            }
-            if !first_done && canonical.eq_ignore_ascii_case("Via") {
-                first_done = true;
-                let mut values = split_header_values(&h.value);
-                if !values.is_empty() {
-                    values.remove(0);
-                }
-                let mut v = first_via.to_owned();
-                for rest in values {
-                    v.push_str(", ");
-                    v.push_str(rest.trim());
-                }
-                out.push(("Via", v));
-                continue;
-            }
-            out.push((h.name, h.value.to_string()));
+/// The headers of `msg` in order, as `(name, value)`, with the top Via value (the first value of
+/// the first Via header) replaced by `top`, or removed when `top` is `None`: see
+/// [`replace_top_value`]. That header is named `Via`, and left out if no value is left in it.
+pub(super) fn with_top_via<'m>(
+    msg: &'m Message<'_>,
+    top: Option<&'m str>,
+) -> impl Iterator<Item = (&'m str, Cow<'m, str>)> {
+    let mut rewritten = false;
+    msg.headers.iter().filter_map(move |h| {
+        if rewritten || !canonical_name(h.name).eq_ignore_ascii_case("Via") {
+            return Some((h.name, Cow::Borrowed(&*h.value)));
         }
-        out
+        rewritten = true;
+        replace_top_value(&h.value, top).map(|v| ("Via", Cow::Owned(v)))
+    })
+}
+
+/// A Via header value with its first value replaced by `top`, or removed when `top` is `None`,
+/// and the other values kept, joined by `, `; `None` if no value is left.
+fn replace_top_value(value: &str, top: Option<&str>) -> Option<String> {
+    let values = split_header_values(value);
+    if top.is_none() && values.len() < 2 {
+        return None;
     }
+    let mut out = String::with_capacity(value.len() + top.map_or(0, str::len));
+    for (i, v) in top
+        .into_iter()
+        .chain(values.into_iter().skip(1))
+        .enumerate()
+    {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(v);
+    }
+    Some(out)
 }
 
 /// The first value of the first Via header, as written.
-pub(super) fn first_via_value(msg: &Message<'_>) -> Option<String> {
+pub(super) fn first_via_value<'m>(msg: &'m Message<'_>) -> Option<&'m str> {
     let h = msg.headers_named("Via").next()?;
-    split_header_values(&h.value)
-        .first()
-        .map(|v| v.trim().to_owned())
+    split_header_values(&h.value).first().map(|v| v.trim())
 }
 
 /// Where a UDP response to a request with top Via `top` goes (RFC 3261 §18.2.2, RFC 3581 §4).
