@@ -18,13 +18,17 @@ use std::net::{IpAddr, SocketAddr};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
-use super::Edge;
+use super::request::Inbound;
+use super::vias::{response_target, via_address};
+use super::{Edge, Transport, short_hash};
+use crate::sip::message::Via;
 
 /// The branch prefix of every Via sipmap adds (RFC 3261 magic cookie + our mark).
 pub(super) const BRANCH_PREFIX: &str = "z9hG4bK-sm-";
 /// The Via parameter that carries the id of the client's TCP connection.
-pub(super) const CONN_PARAM: &str = "sm-conn";
+const CONN_PARAM: &str = "sm-conn";
 
 /// The key that authenticates branches: HMAC-SHA-256 with the key already absorbed, cloned for
 /// each use. Its `Debug` shows nothing of the key.
@@ -46,8 +50,64 @@ impl fmt::Debug for BranchKey {
 }
 
 impl Edge {
+    /// sipmap's Via for `req` forwarded to `forwarded_to`, with its branch (and the client's
+    /// connection id when `req` came over TCP).
+    pub(super) fn our_via(&self, req: &Inbound<'_>, forwarded_to: SocketAddr) -> String {
+        let msg = req.msg;
+        let hash = short_hash(&[
+            req.top_value,
+            msg.header("Call-ID").unwrap_or(""),
+            msg.header("CSeq")
+                .and_then(|c| c.split_whitespace().next())
+                .unwrap_or(""),
+        ]);
+        let conn = match req.transport {
+            Transport::Tcp(id) => Some(id),
+            Transport::Udp => None,
+        };
+        // The stamped client Via makes `via_address` yield exactly this at response time.
+        let back_to = response_target(req.top, req.source);
+        let mut ours = String::with_capacity(100);
+        let _ = write!(ours, "SIP/2.0/UDP {};branch=", self.local);
+        self.push_branch(&mut ours, hash, conn, back_to, forwarded_to);
+        if let Some(id) = conn {
+            let _ = write!(ours, ";{CONN_PARAM}={id}");
+        }
+        ours
+    }
+
+    /// Checks that a response with top Via `top` and next Via `next`, from `forwarded_to`, is one
+    /// this edge asked for: gives where it goes and the client's TCP connection id, if any, or
+    /// why it is refused.
+    pub(super) fn check_branch(
+        &self,
+        top: &Via<'_>,
+        next: &Via<'_>,
+        forwarded_to: SocketAddr,
+    ) -> Result<(SocketAddr, Option<u64>), &'static str> {
+        if !self.is_ours(top) {
+            return Err("top Via is not this edge's");
+        }
+        let Some((hash, tag)) = top.param("branch").flatten().and_then(parse_branch) else {
+            return Err("not a branch of this edge");
+        };
+        let conn = match top.param(CONN_PARAM) {
+            None => None,
+            Some(Some(id)) => Some(id.parse::<u64>().map_err(|_| "bad connection id")?),
+            Some(None) => return Err("bad connection id"),
+        };
+        let Some(to) = via_address(next) else {
+            return Err("the client's Via has no usable address");
+        };
+        let expected = self.branch_tag(hash, conn, to, forwarded_to);
+        if !bool::from(expected.ct_eq(&tag)) {
+            return Err("branch tag does not match");
+        }
+        Ok((to, conn))
+    }
+
     /// The branch tag: what binds a branch to the request it was made for. See the module docs.
-    pub(super) fn branch_tag(
+    fn branch_tag(
         &self,
         hash: u64,
         conn: Option<u64>,
@@ -101,7 +161,7 @@ fn put_address(out: &mut [u8], addr: SocketAddr) {
 }
 
 /// The hash and tag of a branch of this edge: the prefix and exactly 32 hex digits.
-pub(super) fn parse_branch(branch: &str) -> Option<(u64, u64)> {
+fn parse_branch(branch: &str) -> Option<(u64, u64)> {
     let hex = branch.strip_prefix(BRANCH_PREFIX)?;
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

@@ -21,9 +21,10 @@
 //!   (listening on `0.0.0.0`/`::`, any loopback or unspecified address with its port counts as its
 //!   own). A request that carries sipmap's own Via anywhere gets 482.
 //!
-//! The files: `request` (the checks and what to do with a request), `reply` (the responses the
-//! edge generates), `forward` (the request as forwarded), `relay` (responses from the upstream),
-//! `branch` (the keyed Via branch) and `vias` (reading and rewriting Via values).
+//! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
+//! `Inbound`), `reply` (the responses the edge generates), `forward` (the request as forwarded),
+//! `relay` (responses from the upstream), `branch` (the keyed Via branch: made for a forwarded
+//! request, checked on a response) and `vias` (reading and rewriting Via values).
 
 mod branch;
 mod forward;
@@ -77,6 +78,8 @@ pub struct Edge {
     key: BranchKey,
 }
 
+/// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
+/// the responses generated here.
 fn short_hash(parts: &[&str]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for p in parts {

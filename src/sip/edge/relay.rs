@@ -3,10 +3,7 @@
 
 use std::net::SocketAddr;
 
-use subtle::ConstantTimeEq;
-
-use super::branch::{CONN_PARAM, parse_branch};
-use super::vias::{via_address, with_top_via};
+use super::vias::with_top_via;
 use super::{Action, Edge, Transport};
 use crate::sip::message::{Message, StartLine, Writer};
 use crate::sip::metrics::Metrics;
@@ -29,27 +26,10 @@ impl Edge {
         let (Some(top), Some(next)) = (vias.first(), vias.get(1)) else {
             return forged("no Via for the client");
         };
-        if !self.is_ours(top) {
-            return forged("top Via is not this edge's");
-        }
-        let Some((hash, tag)) = top.param("branch").flatten().and_then(parse_branch) else {
-            return forged("not a branch of this edge");
+        let (to, conn) = match self.check_branch(top, next, forwarded_to) {
+            Ok(checked) => checked,
+            Err(why) => return forged(why),
         };
-        let conn = match top.param(CONN_PARAM) {
-            None => None,
-            Some(Some(id)) => match id.parse::<u64>() {
-                Ok(id) => Some(id),
-                Err(_) => return forged("bad connection id"),
-            },
-            Some(None) => return forged("bad connection id"),
-        };
-        let Some(to) = via_address(next) else {
-            return forged("the client's Via has no usable address");
-        };
-        let expected = self.branch_tag(hash, conn, to, forwarded_to);
-        if !bool::from(expected.ct_eq(&tag)) {
-            return forged("branch tag does not match");
-        }
         let via = match conn {
             Some(id) if next.transport.eq_ignore_ascii_case("TCP") => Transport::Tcp(id),
             _ => Transport::Udp,

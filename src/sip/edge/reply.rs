@@ -1,13 +1,13 @@
 //! The responses the edge generates itself (RFC 3261 §8.2.6): 200 to a recognised `OPTIONS`,
 //! and the errors.
 
-use std::net::SocketAddr;
-
-use super::vias::{first_via_value, response_target, stamped_top_via, with_top_via};
+use super::request::Inbound;
+use super::vias::{response_target, stamped_top_via, with_top_via};
 use super::{Action, Edge, Transport, short_hash};
-use crate::sip::message::{Message, Via, Writer, canonical_name};
+use crate::sip::message::{Writer, canonical_name};
 use crate::sip::metrics::Metrics;
 
+/// The reason phrase sipmap writes for a status code it sends.
 fn reason(code: u16) -> &'static str {
     match code {
         200 => "OK",
@@ -22,18 +22,14 @@ fn reason(code: u16) -> &'static str {
 }
 
 impl Edge {
-    /// A response generated here.
-    pub(super) fn reply(
-        &self,
-        msg: &Message<'_>,
-        top: &Via<'_>,
-        code: u16,
-        extra: &[(&str, &str)],
-        source: SocketAddr,
-        transport: Transport,
-    ) -> Action {
-        let top_value = first_via_value(msg).unwrap_or_default();
-        let stamped = stamped_top_via(top_value, top, source);
+    /// A response generated here to `req`, with `extra` headers; nothing for an ACK, which is
+    /// never answered.
+    pub(super) fn reply(&self, req: &Inbound<'_>, code: u16, extra: &[(&str, &str)]) -> Action {
+        if req.method.eq_ignore_ascii_case("ACK") {
+            return Action::Drop;
+        }
+        let msg = req.msg;
+        let stamped = stamped_top_via(req.top_value, req.top, req.source);
         let mut w = Writer::response(code, reason(code));
         for (name, value) in with_top_via(msg, Some(&stamped)) {
             if canonical_name(name).eq_ignore_ascii_case("Via") {
@@ -61,18 +57,19 @@ impl Edge {
         }
         w.header("Server", "sipmap");
         Metrics::inc(&self.metrics.responses_sent);
-        let to = match transport {
-            Transport::Tcp(_) => source,
-            Transport::Udp => response_target(top, source),
+        let to = match req.transport {
+            Transport::Tcp(_) => req.source,
+            Transport::Udp => response_target(req.top, req.source),
         };
         Action::Send {
             to,
-            via: transport,
+            via: req.transport,
             bytes: w.finish(&[]),
         }
     }
 }
 
+/// Whether a `To` (or `From`) value has a `tag` parameter.
 fn has_tag(header: &str) -> bool {
     // Parameters after the URI (outside <...>).
     let after = header.rsplit_once('>').map_or(header, |(_, rest)| rest);
