@@ -30,17 +30,13 @@ use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use admission::{Admission, Refusals};
 use connections::Connections;
 use edge::{Action, Edge, Transport};
 use metrics::Metrics;
-use tcp::serve_tcp;
-use udp::{UDP_BUFFER_BYTES, UDP_THREADS, udp_loop};
 
 pub use limits::SipLimits;
 
@@ -83,11 +79,7 @@ impl SipServer {
             }
         }
         let (udp, tcp, local) = bound.context("no port is free for both SIP UDP and TCP")?;
-        udp.set_read_timeout(Some(Duration::from_millis(200)))?;
-        // Room for bursts: the kernel caps these at net.core.{r,w}mem_max.
-        let sock = socket2::SockRef::from(&udp);
-        let _ = sock.set_recv_buffer_size(UDP_BUFFER_BYTES);
-        let _ = sock.set_send_buffer_size(UDP_BUFFER_BYTES);
+        udp::configure(&udp)?;
         Ok(Self {
             udp: Arc::new(udp),
             tcp,
@@ -104,59 +96,11 @@ impl SipServer {
             .expect("a bound socket has an address")
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes: UDP on threads of its own, TCP on tokio tasks.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
-        for i in 0..UDP_THREADS {
-            let (udp, edge, conns, stop) = (
-                self.udp.clone(),
-                self.edge.clone(),
-                self.conns.clone(),
-                stop.clone(),
-            );
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("sip-udp-{i}"))
-                    .spawn(move || udp_loop(&udp, &edge, &conns, &stop))?,
-            );
-        }
-        let admission = Admission::new(&self.limits);
-        let mut refusals = Refusals::default();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                accepted = self.tcp.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "SIP TCP accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let slot = match admission.admit(peer.ip()) {
-                        Ok(slot) => slot,
-                        Err(cap) => {
-                            refusals.note(cap, peer, &self.limits);
-                            // Dropping the stream closes it.
-                            continue;
-                        }
-                    };
-                    let (edge, conns, udp, limits) = (
-                        self.edge.clone(),
-                        self.conns.clone(),
-                        self.udp.clone(),
-                        self.limits,
-                    );
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        serve_tcp(stream, peer, &edge, &conns, &udp, limits).await;
-                    });
-                }
-            }
-        }
+        let threads = self.spawn_udp_readers(&stop)?;
+        self.accept_tcp(shutdown).await;
         stop.store(true, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             for t in threads {
