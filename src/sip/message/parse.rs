@@ -112,59 +112,11 @@ impl<'a> Message<'a> {
             ParseError::Incomplete
         };
 
-        let (end, mut pos) = line_at(msg, 0, limit).ok_or(unterminated)?;
+        let (end, pos) = line_at(msg, 0, limit).ok_or(unterminated)?;
         let start = parse_start_line(&msg[..end])?;
-
-        let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
-        let mut content_length: Option<u64> = None;
-        // The header being read: its continuation lines may still follow.
-        let mut current: Option<Header<'a>> = None;
-        loop {
-            let (end, next) = line_at(msg, pos, limit).ok_or(unterminated)?;
-            let line = &msg[pos..end];
-            pos = next;
-            if let Some(&first) = line.first()
-                && is_wsp(first)
-            {
-                let header = current.as_mut().ok_or(ParseError::BadHeader)?;
-                let text = std::str::from_utf8(line).map_err(|_| ParseError::BadHeader)?;
-                if line.contains(&b'\r') {
-                    return Err(ParseError::BadHeader);
-                }
-                let segment = trim_wsp(text);
-                if segment.is_empty() {
-                    continue;
-                }
-                if header.value.is_empty() {
-                    header.value = Cow::Borrowed(segment);
-                } else {
-                    let value = header.value.to_mut();
-                    value.push(' ');
-                    value.push_str(segment);
-                }
-                continue;
-            }
-            if let Some(done) = current.take() {
-                if is_content_length_name(done.name.as_bytes()) {
-                    note_content_length(&mut content_length, done.value.as_bytes())?;
-                }
-                headers.push(done);
-            }
-            if line.is_empty() {
-                break;
-            }
-            if headers.len() == MAX_HEADERS {
-                return Err(ParseError::TooManyHeaders);
-            }
-            let (name, value) = parse_header_line(line)?;
-            current = Some(Header {
-                name,
-                value: Cow::Borrowed(value),
-            });
-        }
-
-        let rest = &msg[pos..];
-        let body = match content_length {
+        let section = parse_headers(msg, pos, limit, unterminated)?;
+        let rest = &msg[section.end..];
+        let body = match section.content_length {
             None => rest,
             Some(n) => match usize::try_from(n) {
                 Ok(n) if n <= rest.len() => &rest[..n],
@@ -173,8 +125,83 @@ impl<'a> Message<'a> {
         };
         Ok(Message {
             start,
-            headers,
+            headers: section.headers,
             body,
         })
     }
+}
+
+/// The header fields of a message, parsed.
+struct HeaderSection<'a> {
+    headers: Vec<Header<'a>>,
+    /// The `Content-Length`, if given (all given agree).
+    content_length: Option<u64>,
+    /// Where the body starts: just after the empty line.
+    end: usize,
+}
+
+/// Parses the header lines of `msg` from `pos` through the empty line, which must end before
+/// `limit` (else `unterminated`). Continuation lines are unfolded into the header before them.
+fn parse_headers(
+    msg: &[u8],
+    mut pos: usize,
+    limit: usize,
+    unterminated: ParseError,
+) -> Result<HeaderSection<'_>, ParseError> {
+    let mut headers: Vec<Header<'_>> = Vec::with_capacity(16);
+    let mut content_length: Option<u64> = None;
+    // The header being read: its continuation lines may still follow.
+    let mut current: Option<Header<'_>> = None;
+    loop {
+        let (end, next) = line_at(msg, pos, limit).ok_or(unterminated)?;
+        let line = &msg[pos..end];
+        pos = next;
+        if let Some(&first) = line.first()
+            && is_wsp(first)
+        {
+            unfold(current.as_mut().ok_or(ParseError::BadHeader)?, line)?;
+            continue;
+        }
+        if let Some(done) = current.take() {
+            if is_content_length_name(done.name.as_bytes()) {
+                note_content_length(&mut content_length, done.value.as_bytes())?;
+            }
+            headers.push(done);
+        }
+        if line.is_empty() {
+            return Ok(HeaderSection {
+                headers,
+                content_length,
+                end: pos,
+            });
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(ParseError::TooManyHeaders);
+        }
+        let (name, value) = parse_header_line(line)?;
+        current = Some(Header {
+            name,
+            value: Cow::Borrowed(value),
+        });
+    }
+}
+
+/// Adds a continuation line (RFC 3261 §7.3.1) to `header`: its text, trimmed, after one space.
+fn unfold<'a>(header: &mut Header<'a>, line: &'a [u8]) -> Result<(), ParseError> {
+    let text = std::str::from_utf8(line).map_err(|_| ParseError::BadHeader)?;
+    if line.contains(&b'\r') {
+        return Err(ParseError::BadHeader);
+    }
+    let segment = trim_wsp(text);
+    if segment.is_empty() {
+        return Ok(());
+    }
+    if header.value.is_empty() {
+        header.value = Cow::Borrowed(segment);
+    } else {
+        let value = header.value.to_mut();
+        value.push(' ');
+        value.push_str(segment);
+    }
+    Ok(())
 }
