@@ -28,6 +28,8 @@ use super::{MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, ParseError};
 ///
 /// As listed above: [`ParseError::HeadersTooLarge`], [`ParseError::MissingContentLength`],
 /// [`ParseError::BadContentLength`] or [`ParseError::TooLarge`].
+///
+/// [`Message::parse`]: super::Message::parse
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     let skip = keepalive_len(buf);
     let keepalives = (skip > 0).then_some(skip);
@@ -55,6 +57,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
 
 /// The `Content-Length` of a complete header section (start line through empty line), read the
 /// way [`Message::parse`] reads it: folded values are unfolded, duplicates must agree.
+///
+/// [`Message::parse`]: super::Message::parse
 fn stream_content_length(head: &[u8]) -> Result<u64, ParseError> {
     let mut seen: Option<u64> = None;
     // The value segments of the Content-Length header being read: the first non-empty one, and

@@ -96,6 +96,8 @@ impl<'a> Message<'a> {
     /// [`ParseError::Incomplete`] if no empty line ends the headers; [`ParseError::BadStartLine`]
     /// or [`ParseError::BadHeader`] for malformed lines; [`ParseError::BadContentLength`] or
     /// [`ParseError::BodyTooShort`] if `Content-Length` is malformed, conflicting or too large.
+    ///
+    /// [`frame_len`]: super::frame_len
     pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
         let msg = &buf[keepalive_len(buf)..];
         if msg.is_empty() {

@@ -29,6 +29,8 @@ impl<'a> Via<'a> {
     ///
     /// [`ParseError::BadVia`] if the value does not follow the grammar, including a port above
     /// 65535 or trailing text.
+    ///
+    /// [`split_header_values`]: super::split_header_values
     pub fn parse(value: &'a str) -> Result<Via<'a>, ParseError> {
         let bad = ParseError::BadVia;
         let mut c = Cursor {
