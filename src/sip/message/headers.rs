@@ -188,6 +188,7 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     })
 }
 
+/// Whether a header name is `Content-Length` or its compact form `l`, in any case.
 pub(super) fn is_content_length_name(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")
 }

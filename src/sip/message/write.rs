@@ -149,7 +149,10 @@ where
     w.finish(body)
 }
 
-/// Appends `s`, with any CR or LF written as a space.
+/// Appends `s`, with any CR or LF written as a space. Other control characters, NUL among them,
+/// are written as given: they cannot end a line, and the parser accepts them in a header value
+/// (a quoted-pair may escape NUL, RFC 3261 §25.1; RFC 4475 §3.1.1.2), so a well-formed message
+/// passes through unchanged.
 fn push_clean(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     if bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
