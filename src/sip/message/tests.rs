@@ -1424,6 +1424,27 @@ fn write_cannot_inject_lines() {
 }
 
 #[test]
+fn writer_keeps_the_order_given_and_writes_content_length_last() {
+    let mut w = Writer::request("INVITE", "sip:a@b");
+    w.header("l", "99");
+    w.header("v", "SIP/2.0/UDP h");
+    w.header("Content-Length", "7");
+    w.header("To", "sip:a@b");
+    assert_eq!(
+        w.finish(b"abc"),
+        b"INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h\r\nTo: sip:a@b\r\nContent-Length: 3\r\n\r\nabc"
+    );
+    let mut w = Writer::response(183, "Session\r\nX-Evil: 1");
+    w.header("Subject\n", "a\r\nContent-Length: 99\r\n\r\nb");
+    let out = w.finish(b"");
+    assert_eq!(
+        out,
+        b"SIP/2.0 183 Session  X-Evil: 1\r\nSubject : a  Content-Length: 99    b\r\n\
+          Content-Length: 0\r\n\r\n"
+    );
+}
+
+#[test]
 fn to_bytes_round_trips_a_folded_message() {
     let buf = crlf(
         "\n\nINVITE sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1,\n SIP/2.0/TCP g\nSubject:\n  hi\n  there\nl: 3\n\nabcdef",

@@ -1,0 +1,182 @@
+//! What the SIP edge does with each message: recognise, answer, forward or relay.
+//!
+//! This is pure logic over bytes: [`Edge::handle`] takes one message and where it came from and
+//! returns what to send where. The transports in [`super`] do the I/O.
+//!
+//! - A request whose Request-URI host is a SIP domain's name belongs to that domain; otherwise the
+//!   domain mapped to the most specific network containing the source address; otherwise it is
+//!   not recognised (404; an ACK is dropped, never answered).
+//! - A recognised `OPTIONS` gets `200 OK` with `X-Sipmap-Account-Sid` and `X-Sipmap-Domain-Sid`.
+//! - Any other recognised request is forwarded statelessly to the upstream (RFC 3261 §16.11): the
+//!   Request-URI host becomes the domain name, the two headers are added, sipmap's Via goes on top,
+//!   `Max-Forwards` is decremented (483 at zero) and the client's Via gets `received`/`rport`
+//!   (RFC 3581). Without an upstream the answer is 480.
+//! - A response is relayed only if it is one the edge asked for: it must come from the address the
+//!   request was forwarded to (today the one upstream), and its top Via must be sipmap's with a
+//!   branch that authenticates it (see `branch.rs`). It then loses that Via and goes to the next
+//!   one's address, over the client's TCP connection when the request came on one. Anything else
+//!   is dropped and counted in `sipmap_sip_responses_dropped_total`.
+//! - The edge never sends to its own address: a UDP request that claims to come from it, or whose
+//!   answer would go to it, is dropped, and so is a response that would be relayed to it
+//!   (listening on `0.0.0.0`/`::`, any loopback or unspecified address with its port counts as its
+//!   own). A request that carries sipmap's own Via anywhere gets 482.
+//!
+//! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
+//! `Inbound`), `reply` (the responses the edge generates), `forward` (the request as forwarded),
+//! `relay` (responses from the upstream), `branch` (the keyed Via branch: made for a forwarded
+//! request, checked on a response) and `vias` (reading and rewriting Via values).
+
+mod branch;
+mod forward;
+mod relay;
+mod reply;
+mod request;
+mod vias;
+
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::message::{Message, StartLine};
+use super::metrics::Metrics;
+use crate::recognition::Recognition;
+use branch::BranchKey;
+
+/// How a message arrived, and so how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A UDP datagram.
+    Udp,
+    /// A TCP connection, by id.
+    Tcp(u64),
+}
+
+/// What to do with a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send `bytes` to `to` over `via`.
+    Send {
+        /// Destination address.
+        to: SocketAddr,
+        /// UDP, or the TCP connection to write to.
+        via: Transport,
+        /// The message.
+        bytes: Vec<u8>,
+    },
+    /// Nothing to send.
+    Drop,
+}
+
+/// The edge's configuration and shared state.
+#[derive(Debug)]
+pub struct Edge {
+    recognizer: Recognition,
+    upstream: Option<SocketAddr>,
+    /// The address sipmap puts in its Via (its UDP listening address).
+    local: SocketAddr,
+    metrics: Arc<Metrics>,
+    key: BranchKey,
+}
+
+/// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
+/// the responses generated here.
+fn short_hash(parts: &[&str]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Edge {
+    /// An edge that recognises with `recognizer` and forwards to `upstream`, announcing `local` in
+    /// its Via, with a fresh random branch key.
+    pub fn new(
+        recognizer: Recognition,
+        upstream: Option<SocketAddr>,
+        local: SocketAddr,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self::with_branch_key(recognizer, upstream, local, metrics, rand::random())
+    }
+
+    /// Like [`Edge::new`] with a given branch key (for tests; a real edge wants a random one).
+    pub fn with_branch_key(
+        recognizer: Recognition,
+        upstream: Option<SocketAddr>,
+        local: SocketAddr,
+        metrics: Arc<Metrics>,
+        key: [u8; 32],
+    ) -> Self {
+        Self {
+            recognizer,
+            upstream,
+            local,
+            metrics,
+            key: BranchKey::new(&key),
+        }
+    }
+
+    /// Handles one message from `source`.
+    pub fn handle(&self, bytes: &[u8], source: SocketAddr, transport: Transport) -> Action {
+        let msg = match Message::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%source, error = %e, "unparseable SIP message dropped");
+                if looks_like_request(bytes) {
+                    Metrics::inc(&self.metrics.received);
+                }
+                Metrics::inc(&self.metrics.malformed);
+                return Action::Drop;
+            }
+        };
+        self.handle_message(&msg, source, transport)
+    }
+
+    /// Handles one parsed message from `source`.
+    fn handle_message(
+        &self,
+        msg: &Message<'_>,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Action {
+        match msg.start {
+            StartLine::Request { method, uri, .. } => {
+                Metrics::inc(&self.metrics.received);
+                self.request(msg, method, uri, source, transport)
+            }
+            StartLine::Response { .. } => self.response(msg, source),
+        }
+    }
+
+    /// The address that requests were forwarded to and that `source` is, if any: responses are
+    /// accepted only from there. Today that is the one upstream.
+    fn forward_target_for(&self, source: SocketAddr) -> Option<SocketAddr> {
+        self.upstream.filter(|u| same_address(*u, source))
+    }
+
+    /// Whether sending to `addr` would reach this edge's own socket.
+    fn is_own_address(&self, addr: SocketAddr) -> bool {
+        if addr.port() != self.local.port() {
+            return false;
+        }
+        let ip = addr.ip().to_canonical();
+        let local = self.local.ip().to_canonical();
+        ip == local || ip.is_unspecified() || (local.is_unspecified() && ip.is_loopback())
+    }
+}
+
+/// Whether two socket addresses are the same, an IPv4 address and its IPv4-mapped IPv6 form alike
+/// (a dual-stack socket reports IPv4 peers in the mapped form).
+fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
+/// Whether unparseable bytes at least start like a request line (for counting).
+fn looks_like_request(bytes: &[u8]) -> bool {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    line.windows(7).any(|w| w.eq_ignore_ascii_case(b"SIP/2.0")) && !line.starts_with(b"SIP/")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! What the edge does with a request: the checks, recognition, and whether it answers the
+//! request itself or forwards it.
+
+use std::net::SocketAddr;
+
+use super::forward::Forwarding;
+use super::vias::{first_via_value, response_target};
+use super::{Action, Edge, Transport};
+use crate::recognition::MatchedBy;
+use crate::sip::message::{Message, SipUri, Via};
+use crate::sip::metrics::Metrics;
+
+/// The headers a request must have to be answered with anything but 400 (RFC 3261 §8.1.1).
+const MANDATORY: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];
+
+/// `Max-Forwards` when a request has none (RFC 3261 §8.1.1.6).
+const DEFAULT_MAX_FORWARDS: u32 = 70;
+
+/// One received request: the message, its top Via, and how it came. What a response generated
+/// here is built from, and (with [`Forwarding`]) the request forwarded.
+#[derive(Debug)]
+pub(super) struct Inbound<'a> {
+    /// The request.
+    pub(super) msg: &'a Message<'a>,
+    /// Its method, as written.
+    pub(super) method: &'a str,
+    /// Its top Via, parsed.
+    pub(super) top: &'a Via<'a>,
+    /// Its top Via value as written.
+    pub(super) top_value: &'a str,
+    /// The address it came from.
+    pub(super) source: SocketAddr,
+    /// How it came.
+    pub(super) transport: Transport,
+}
+
+impl Edge {
+    /// A request with Request-URI `uri`: dropped, answered here, or forwarded.
+    pub(super) fn request(
+        &self,
+        msg: &Message<'_>,
+        method: &str,
+        uri: &str,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Action {
+        let vias = msg.vias().unwrap_or_default();
+        let Some(top) = vias.first() else {
+            // Without a usable Via there is no way to address a response.
+            Metrics::inc(&self.metrics.malformed);
+            return Action::Drop;
+        };
+        if transport == Transport::Udp
+            && (self.is_own_address(source) || self.is_own_address(response_target(top, source)))
+        {
+            // Spoofed, or built to make the edge answer itself.
+            tracing::debug!(%source, "SIP request whose answer would reach the edge dropped");
+            return Action::Drop;
+        }
+        let req = Inbound {
+            msg,
+            method,
+            top,
+            top_value: first_via_value(msg).unwrap_or_default(),
+            source,
+            transport,
+        };
+        match self.check(&req, &vias, uri) {
+            Ok((uri, max_forwards)) => self.route(&req, uri, max_forwards),
+            Err(code) => self.reply(&req, code, &[]),
+        }
+    }
+
+    /// The checks before recognition, in order: the mandatory headers and `Max-Forwards` (400),
+    /// the Request-URI `uri` (416), a loop through this edge (482). Gives the parsed Request-URI
+    /// and `Max-Forwards`, or the status to answer with.
+    fn check<'u>(
+        &self,
+        req: &Inbound<'_>,
+        vias: &[Via<'_>],
+        uri: &'u str,
+    ) -> Result<(SipUri<'u>, u32), u16> {
+        let malformed = |code: u16| {
+            Metrics::inc(&self.metrics.malformed);
+            code
+        };
+        if MANDATORY.iter().any(|h| req.msg.header(h).is_none()) {
+            return Err(malformed(400));
+        }
+        let max_forwards = match req.msg.header("Max-Forwards").map(str::parse::<u32>) {
+            None => DEFAULT_MAX_FORWARDS,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => return Err(malformed(400)),
+        };
+        let uri = SipUri::parse(uri).map_err(|_| malformed(416))?;
+        if vias.iter().any(|v| self.is_ours(v)) {
+            return Err(482);
+        }
+        Ok((uri, max_forwards))
+    }
+
+    /// A request that passed the checks: recognised (404 if not), then answered here (`OPTIONS`,
+    /// 483 at no hops left, 480 without an upstream) or forwarded.
+    fn route(&self, req: &Inbound<'_>, uri: SipUri<'_>, max_forwards: u32) -> Action {
+        let snapshot = self.recognizer.peek();
+        let Some((target, how)) = snapshot.recognise(Some(uri.host_for_match()), req.source.ip())
+        else {
+            Metrics::inc(&self.metrics.not_recognized);
+            return self.reply(req, 404, &[]);
+        };
+        Metrics::inc(match how {
+            MatchedBy::RequestUri => &self.metrics.recognized_by_uri,
+            MatchedBy::SourceIp => &self.metrics.recognized_by_source,
+        });
+        if req.method.eq_ignore_ascii_case("OPTIONS") {
+            let sids = [
+                ("X-Sipmap-Account-Sid", target.account_sid.as_str()),
+                ("X-Sipmap-Domain-Sid", target.domain_sid.as_str()),
+            ];
+            return self.reply(req, 200, &sids);
+        }
+        if max_forwards == 0 {
+            return self.reply(req, 483, &[]);
+        }
+        let Some(upstream) = self.upstream else {
+            return self.reply(req, 480, &[]);
+        };
+        let forwarding = Forwarding {
+            uri,
+            target,
+            max_forwards,
+            upstream,
+        };
+        let bytes = self.forward(req, &forwarding);
+        Metrics::inc(&self.metrics.forwarded);
+        Action::Send {
+            to: upstream,
+            via: Transport::Udp,
+            bytes,
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! [`ParseError`]: why bytes are not a SIP message, or a value not a Via or SIP URI.
+
+use std::fmt;
+
+use super::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_MESSAGE_BYTES};
+
+/// Why bytes could not be parsed as a SIP message, or a value as a Via or SIP URI.
+///
+/// Every variant means the input is unusable as sent. An edge answers a request that fails with
+/// anything but [`ParseError::Empty`] with `400 Bad Request` (or `513 Message Too Large` for the
+/// size limits) where it can, or drops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// The buffer is empty or holds nothing but CRLF keep-alives (RFC 5626 §4.4.1): not a message,
+    /// and not an error worth answering.
+    Empty,
+    /// The message is larger than [`MAX_MESSAGE_BYTES`] (or its `Content-Length` says it will be).
+    TooLarge,
+    /// The start line and headers are larger than [`MAX_HEADER_BYTES`].
+    HeadersTooLarge,
+    /// The message has more than [`MAX_HEADERS`] header fields.
+    TooManyHeaders,
+    /// The header section is not terminated by an empty line.
+    Incomplete,
+    /// The start line is neither `Method SP Request-URI SP SIP/2.0` nor
+    /// `SIP/2.0 SP 3DIGIT SP Reason-Phrase`, or is not valid UTF-8 free of control characters.
+    BadStartLine,
+    /// A header line has no colon, a name that is not a token, a bare CR, or is not valid UTF-8;
+    /// or a continuation line comes before any header.
+    BadHeader,
+    /// A `Content-Length` is not a decimal integer, overflows, or disagrees with another one.
+    BadContentLength,
+    /// A message on a stream transport has no `Content-Length` (RFC 3261 §18.3).
+    MissingContentLength,
+    /// The body is shorter than `Content-Length` says.
+    BodyTooShort,
+    /// A Via value does not follow `sent-protocol LWS sent-by *( SEMI via-params )`.
+    BadVia,
+    /// A URI is not a well-formed `sip:` or `sips:` URI.
+    BadUri,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Empty => f.write_str("no SIP message: empty or only CRLF keep-alives"),
+            ParseError::TooLarge => {
+                write!(f, "SIP message larger than {MAX_MESSAGE_BYTES} bytes")
+            }
+            ParseError::HeadersTooLarge => {
+                write!(f, "SIP header section larger than {MAX_HEADER_BYTES} bytes")
+            }
+            ParseError::TooManyHeaders => write!(f, "more than {MAX_HEADERS} SIP header fields"),
+            ParseError::Incomplete => {
+                f.write_str("SIP header section not terminated by an empty line")
+            }
+            ParseError::BadStartLine => f.write_str("malformed SIP start line"),
+            ParseError::BadHeader => f.write_str("malformed SIP header field"),
+            ParseError::BadContentLength => f.write_str("malformed or conflicting Content-Length"),
+            ParseError::MissingContentLength => {
+                f.write_str("Content-Length is required on stream transports")
+            }
+            ParseError::BodyTooShort => f.write_str("SIP body shorter than its Content-Length"),
+            ParseError::BadVia => f.write_str("malformed Via value"),
+            ParseError::BadUri => f.write_str("malformed SIP URI"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}

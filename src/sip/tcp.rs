@@ -1,0 +1,221 @@
+//! The TCP side: connections are admitted within the caps of [`SipLimits`], and each is a tokio
+//! task that frames messages by `Content-Length`, hands them to the edge, and writes what comes
+//! back, within the deadlines of [`SipLimits`].
+
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::time::{Instant, error::Elapsed};
+
+use super::admission::{Admission, Refusals};
+use super::connections::Connections;
+use super::edge::{Action, Edge, Transport};
+use super::{SipLimits, SipServer, message, perform};
+
+/// How long to wait after a failed accept before the next.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+impl SipServer {
+    /// Accepts TCP connections within the caps of [`SipLimits`] and serves each in a task of its
+    /// own, until `shutdown` completes.
+    pub(super) async fn accept_tcp(&self, shutdown: impl Future<Output = ()>) {
+        let admission = Admission::new(&self.limits);
+        let mut refusals = Refusals::default();
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.tcp.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIP TCP accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            };
+            let slot = match admission.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(cap) => {
+                    refusals.note(cap, peer, &self.limits);
+                    // Dropping the stream closes it.
+                    continue;
+                }
+            };
+            let (edge, conns, udp, limits) = (
+                self.edge.clone(),
+                self.conns.clone(),
+                self.udp.clone(),
+                self.limits,
+            );
+            tokio::spawn(async move {
+                let _slot = slot;
+                serve_tcp(stream, peer, &edge, &conns, &udp, limits).await;
+            });
+        }
+    }
+}
+
+/// One TCP connection being served: what it needs to answer, and its write half.
+struct Connection<'a> {
+    /// Its id among the open connections.
+    id: u64,
+    peer: SocketAddr,
+    writer: OwnedWriteHalf,
+    edge: &'a Edge,
+    /// The open connections, for what the edge sends to another one.
+    conns: &'a Connections,
+    /// The UDP socket, for what the edge sends over UDP (requests forwarded to the upstream).
+    udp: &'a UdpSocket,
+    limits: SipLimits,
+}
+
+/// The connection is to be closed.
+struct Close;
+
+/// Serves one TCP connection from `peer` until it closes, fails, or misses a deadline.
+async fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    edge: &Edge,
+    conns: &Connections,
+    udp: &UdpSocket,
+    limits: SipLimits,
+) {
+    let (id, mut rx) = conns.register();
+    let (mut reader, writer) = stream.into_split();
+    let mut conn = Connection {
+        id,
+        peer,
+        writer,
+        edge,
+        conns,
+        udp,
+        limits,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    // The connection is closed if nothing more arrives by then: `idle` after the last complete
+    // message while nothing is buffered, else `message` after the first byte of the message under
+    // way. Reads within a message do not move it.
+    let mut deadline = Instant::now() + limits.idle;
+    loop {
+        tokio::select! {
+            read = tokio::time::timeout_at(deadline, reader.read(&mut chunk)) => {
+                let Ok(n) = conn.bytes_read(read, buf.len()) else { break };
+                let was_empty = buf.is_empty();
+                buf.extend_from_slice(&chunk[..n]);
+                let Ok(framed) = conn.handle_frames(&mut buf).await else { break };
+                if buf.is_empty() {
+                    deadline = Instant::now() + limits.idle;
+                } else if was_empty || framed {
+                    // The first bytes of a new message: its deadline starts now.
+                    deadline = Instant::now() + limits.message;
+                }
+            }
+            out = rx.recv() => {
+                let Some(bytes) = out else { break };
+                if conn.write(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    conns.remove(id);
+}
+
+impl Connection<'_> {
+    /// How many bytes a read within the deadline gave, with `buffered` bytes of a message under
+    /// way; [`Close`] if the peer closed, the read failed, or the deadline passed.
+    fn bytes_read(
+        &self,
+        read: Result<std::io::Result<usize>, Elapsed>,
+        buffered: usize,
+    ) -> Result<usize, Close> {
+        let peer = self.peer;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => Err(Close),
+            Ok(Ok(n)) => Ok(n),
+            Err(_) if buffered == 0 => {
+                tracing::debug!(%peer, "SIP TCP connection idle; closing");
+                Err(Close)
+            }
+            Err(_) => {
+                tracing::debug!(
+                    %peer,
+                    buffered,
+                    "SIP TCP message not complete by its deadline; closing"
+                );
+                Err(Close)
+            }
+        }
+    }
+
+    /// Hands each whole message at the start of `buf` to the edge, draining it, and carries out
+    /// what the edge returns (an answer for this connection is written before the next message).
+    /// Gives whether there was any; [`Close`] if the stream cannot be framed or a write failed.
+    async fn handle_frames(&mut self, buf: &mut Vec<u8>) -> Result<bool, Close> {
+        let mut framed = false;
+        loop {
+            let len = match message::frame_len(buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => return Ok(framed),
+                Err(e) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "bad SIP TCP framing; closing");
+                    return Err(Close);
+                }
+            };
+            framed = true;
+            let frame: Vec<u8> = buf.drain(..len).collect();
+            let trimmed = frame.iter().position(|b| *b != b'\r' && *b != b'\n');
+            let Some(start) = trimmed else { continue };
+            match self
+                .edge
+                .handle(&frame[start..], self.peer, Transport::Tcp(self.id))
+            {
+                Action::Send {
+                    via: Transport::Tcp(to),
+                    bytes,
+                    ..
+                } if to == self.id => self.write(&bytes).await?,
+                other => perform(other, self.udp, self.conns),
+            }
+        }
+    }
+
+    /// Writes `bytes` within the write limit: see [`write_within`].
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Close> {
+        if write_within(&mut self.writer, bytes, self.limits.write, self.peer).await {
+            Ok(())
+        } else {
+            Err(Close)
+        }
+    }
+}
+
+/// Writes `bytes` to a TCP connection within `limit`. False if the connection must be closed:
+/// the write failed, or did not complete in time because the peer does not read, in which case
+/// the connection is set to be reset on close rather than have the kernel keep trying to deliver
+/// what it holds for it.
+async fn write_within(
+    writer: &mut OwnedWriteHalf,
+    bytes: &[u8],
+    limit: Duration,
+    peer: SocketAddr,
+) -> bool {
+    match tokio::time::timeout(limit, writer.write_all(bytes)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::debug!(%peer, ?limit, "SIP TCP write not done in time; resetting");
+            let stream: &TcpStream = writer.as_ref();
+            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+            false
+        }
+    }
+}
