@@ -112,7 +112,8 @@ impl ServerKey {
 
     /// A key for one purpose, derived from this one (HMAC-SHA-256 of the purpose's label).
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.0).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.0).expect("any key length");
         mac.update(b"sipmap/");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
@@ -196,7 +197,11 @@ mod tests {
         tampered[20] ^= 1;
         assert!(key.open("password", &tampered).is_err());
         assert!(key.open("password", b"short").is_err());
-        assert_ne!(key.seal("password", b"x"), key.seal("password", b"x"), "fresh nonces");
+        assert_ne!(
+            key.seal("password", b"x"),
+            key.seal("password", b"x"),
+            "fresh nonces"
+        );
     }
 
     #[test]
@@ -207,7 +212,10 @@ mod tests {
         assert!(ServerKey::parse(&"zz".repeat(32)).is_err());
         assert_eq!(format!("{key:?}"), "ServerKey(<redacted>)");
         assert_ne!(key.derive("a"), key.derive("b"));
-        assert_eq!(key.check_value(), ServerKey::parse(&"ab".repeat(32)).unwrap().check_value());
+        assert_eq!(
+            key.check_value(),
+            ServerKey::parse(&"ab".repeat(32)).unwrap().check_value()
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A key (an IPv4 address as `u32`, or an IPv6 address as `u128`) is split into its top 16 bits,
 //! the *slot*, and the remaining bits, the *rest*. The snapshot, [`Lpm`], is a two-level array of
 //! 65,536 slots (256 chunks of 256). A slot is either a leaf, holding the answer for every address in
-//! it, or a [`Sub`]: the slot's address range flattened into sorted, non-overlapping intervals,
+//! it, or a `Sub`: the slot's address range flattened into sorted, non-overlapping intervals,
 //! each with the value of the most specific prefix covering it. A lookup is two array indexings
 //! and, for a slot with longer prefixes, one binary search over a few cache lines.
 //!

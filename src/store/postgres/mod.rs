@@ -4,7 +4,7 @@
 //! procedures check is also a constraint or trigger in the schema, so when two nodes take
 //! conflicting writes at the same moment exactly one commits; the other's constraint violation
 //! makes the engine decide its write again, and the rule explains the loss as a single node
-//! would. Every node's recognition table follows the cluster's writes through [`feed`].
+//! would. Every node's recognition table follows the cluster's writes through `feed`.
 //!
 //! Every database call has a deadline: a node that cannot reach the database answers API calls
 //! with 503 (`StoreError::Unavailable`) instead of hanging, reports unhealthy, and its SIP edge

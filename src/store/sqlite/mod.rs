@@ -1,4 +1,4 @@
-//! The SQLite back end: one writer thread with group commit ([`writer`]), and a pool of reader
+//! The SQLite back end: one writer thread with group commit (`writer`), and a pool of reader
 //! connections.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=FULL`, so a commit returns only
