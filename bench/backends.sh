@@ -45,7 +45,7 @@ LUA
 
 start() { # backend port
     TWILIO_ACCOUNT_SID=$SID TWILIO_AUTH_TOKEN=$TOKEN RUST_LOG=warn \
-        "$BIN" serve --listen "127.0.0.1:$2" --database-url "${URLS[$1]}" >"$WORK/$1.out" 2>"$WORK/$1.log" &
+        SIPMAP_SECRET_KEY=$(printf '5e%.0s' $(seq 32)) "$BIN" serve --listen "127.0.0.1:$2" --database-url "${URLS[$1]}" >"$WORK/$1.out" 2>"$WORK/$1.log" &
     PIDS+=($!)
     for _ in $(seq 1 100); do grep -q "listening" "$WORK/$1.out" 2>/dev/null && return; sleep 0.1; done
     echo "sipmap on $1 did not start" >&2; exit 1

@@ -38,7 +38,8 @@ def pct(values, p):
 class Node:
     def __init__(self, binary, url, sid, token, log):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SIPMAP_"))}
-        env.update(TWILIO_ACCOUNT_SID=sid, TWILIO_AUTH_TOKEN=token, RUST_LOG="warn")
+        env.update(TWILIO_ACCOUNT_SID=sid, TWILIO_AUTH_TOKEN=token, RUST_LOG="warn",
+                   SIPMAP_SECRET_KEY="5e" * 32)
         self.proc = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:0", "--database-url", url,
              "--sip-listen", "127.0.0.1:0"],

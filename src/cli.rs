@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
-use crate::domain::NewAccount;
+use crate::domain::{Limits, NewAccount};
 use crate::http::server::HttpLimits;
+use crate::secret::{KeySource, ServerKey};
 use crate::sid::AccountSid;
 use crate::sip::SipLimits;
 use std::sync::Arc;
@@ -115,6 +116,21 @@ pub struct ServeArgs {
         default_value_t = 600
     )]
     pub change_log_retention_secs: u64,
+    /// A file holding the server key (64 hex digits) that seals credential passwords and signs
+    /// SIP digest nonces. The key itself may instead be given in `SIPMAP_SECRET_KEY`. Without
+    /// either, a server on SQLite uses `<database>.key` beside its database (created on first
+    /// start); cluster nodes on PostgreSQL must all be given the same key.
+    #[arg(long, env = "SIPMAP_SECRET_KEY_FILE", value_name = "PATH")]
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// Most IP access control lists, and most credential lists, one account may hold.
+    #[arg(long, env = "SIPMAP_MAX_LISTS_PER_ACCOUNT", default_value_t = 1000)]
+    pub max_lists_per_account: u64,
+    /// Most IP addresses one access control list may hold (Twilio documents 100).
+    #[arg(long, env = "SIPMAP_MAX_IP_ADDRESSES_PER_LIST", default_value_t = 100)]
+    pub max_ip_addresses_per_list: u64,
+    /// Most credentials one credential list may hold.
+    #[arg(long, env = "SIPMAP_MAX_CREDENTIALS_PER_LIST", default_value_t = 1000)]
+    pub max_credentials_per_list: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(
         long,
@@ -159,6 +175,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The server key given in `SIPMAP_SECRET_KEY` or `--secret-key-file`, if any.
+fn given_key(file: Option<std::path::PathBuf>) -> anyhow::Result<Option<ServerKey>> {
+    let text = std::env::var("SIPMAP_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    if text.is_none() && file.is_none() {
+        return Ok(None);
+    }
+    let source = KeySource {
+        text,
+        file,
+        create_at: None,
+    };
+    ServerKey::load(&source).map(Some)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let from_env = match (args.account_sid, args.auth_token) {
         (Some(sid), Some(token)) => {
@@ -184,6 +216,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             change_log_retention: Some(std::time::Duration::from_secs(
                 args.change_log_retention_secs,
             )),
+            key: given_key(args.secret_key_file)?,
+            limits: Limits {
+                lists_per_account: args.max_lists_per_account,
+                addresses_per_list: args.max_ip_addresses_per_list,
+                credentials_per_list: args.max_credentials_per_list,
+            },
         },
         http_limits: HttpLimits {
             max_connections: args.max_connections,

@@ -7,7 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::{Conflict, Invalid, Refusal};
+use crate::domain::{Conflict, Invalid, Limited, MappedList, Refusal};
 use crate::store::{Missing, StoreError};
 
 /// Maximum accepted request body, in bytes.
@@ -74,6 +74,12 @@ pub enum ApiError {
     /// The account a write belongs to is suspended or closed.
     #[error("Account {0} is not active")]
     AccountNotActive(String),
+    /// The list is mapped to the SIP domain already (Twilio's "Domain Validation Error").
+    #[error("Domain Validation Error: {0}")]
+    DomainValidation(String),
+    /// One more would pass a limit on what an account may store.
+    #[error("Limit reached: {0}")]
+    LimitReached(String),
     /// A fault inside sipmap; the cause is logged, never returned.
     #[error("Internal Server Error")]
     Internal(String),
@@ -111,6 +117,8 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, 20503)
             }
             Self::AccountNotActive(_) => (StatusCode::FORBIDDEN, 10001),
+            Self::DomainValidation(_) => (StatusCode::BAD_REQUEST, 21231),
+            Self::LimitReached(_) => (StatusCode::BAD_REQUEST, 20001),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 20500),
         }
     }
@@ -210,6 +218,21 @@ impl From<Refusal> for ApiError {
             Refusal::Conflict(conflict) => Self::Conflict(conflict_message(&conflict)),
             Refusal::AccountNotActive(sid) => Self::AccountNotActive(sid.to_string()),
             Refusal::DomainTaken(name) => Self::InvalidDomain(format!("{name} is already in use")),
+            Refusal::AlreadyMapped { list, domain } => Self::DomainValidation(format!(
+                "{} {list} is already associated with SIP Domain {domain}",
+                list_noun(&list)
+            )),
+            Refusal::LimitReached { what, limit } => Self::LimitReached(match what {
+                Limited::ListsPerAccount => {
+                    format!("an account may hold at most {limit} lists of each kind")
+                }
+                Limited::AddressesPerList => {
+                    format!("an IP Access Control List may hold at most {limit} IP Addresses")
+                }
+                Limited::CredentialsPerList => {
+                    format!("a Credential List may hold at most {limit} Credentials")
+                }
+            }),
         }
     }
 }
@@ -239,6 +262,18 @@ fn conflict_message(c: &Conflict) -> String {
         Conflict::NetworkMapped { network, record } => {
             format!("Network {network} of IP Record {record} is already mapped")
         }
+        Conflict::ListInUse { list, domain } => format!(
+            "{} {list} is still mapped to SIP Domain {domain}; remove the mapping first",
+            list_noun(list)
+        ),
+        Conflict::UsernameTaken {
+            list,
+            username,
+            credential,
+        } => format!(
+            "Credential List {list} already has a Credential with Username {username:?} \
+             ({credential})"
+        ),
         Conflict::NetworkOverlaps { network, record } => format!(
             "Network {network} of IP Record {record} overlaps a network that another account \
              has mapped; networks may overlap only within one account, its parent and its \
@@ -247,15 +282,33 @@ fn conflict_message(c: &Conflict) -> String {
     }
 }
 
+/// What Twilio calls a kind of list.
+fn list_noun(list: &MappedList) -> &'static str {
+    match list {
+        MappedList::Acl(_) => "IP Access Control List",
+        MappedList::Credentials(_) => "Credential List",
+    }
+}
+
 /// The path a 404 names for a missing resource: relative to the version for Voice v1 (as Twilio's
 /// product APIs do), the full `.json` path for API 2010 (see [`crate::http::wire`]).
 pub fn missing_path(missing: &Missing) -> String {
-    use crate::http::wire::{AccountsResource, IP_RECORDS, SIP_DOMAINS, SOURCE_IP_MAPPINGS};
+    use crate::http::wire::{
+        AccountsResource, IP_RECORDS, SIP_CREDENTIAL_LISTS, SIP_CREDENTIALS, SIP_DOMAINS,
+        SIP_IP_ACCESS_CONTROL_LISTS, SIP_IP_ADDRESSES, SOURCE_IP_MAPPINGS, auth_mappings,
+    };
     match missing {
         Missing::Account(sid) => AccountsResource::uri(sid),
         Missing::IpRecord(sid) => IP_RECORDS.missing(sid),
         Missing::SipDomain(account, sid) => SIP_DOMAINS.uri(account, sid),
         Missing::Mapping(sid) => SOURCE_IP_MAPPINGS.missing(sid),
+        Missing::Acl(account, sid) => SIP_IP_ACCESS_CONTROL_LISTS.uri(account, sid),
+        Missing::AclAddress(account, list, sid) => SIP_IP_ADDRESSES.uri(account, list, sid),
+        Missing::CredentialList(account, sid) => SIP_CREDENTIAL_LISTS.uri(account, sid),
+        Missing::Credential(account, list, sid) => SIP_CREDENTIALS.uri(account, list, sid),
+        Missing::AuthMapping(account, domain, kind, list) => {
+            auth_mappings(*kind).uri(account, domain, list)
+        }
     }
 }
 
@@ -286,6 +339,8 @@ mod tests {
             ApiError::Unavailable,
             ApiError::StorageExhausted,
             ApiError::AccountNotActive("AC".into()),
+            ApiError::DomainValidation("x".into()),
+            ApiError::LimitReached("x".into()),
             ApiError::Internal("x".into()),
         ];
         for e in &all {
@@ -309,6 +364,8 @@ mod tests {
                 | ApiError::Unavailable
                 | ApiError::StorageExhausted
                 | ApiError::AccountNotActive(_)
+                | ApiError::DomainValidation(_)
+                | ApiError::LimitReached(_)
                 | ApiError::Internal(_) => {}
             }
         }

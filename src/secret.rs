@@ -126,14 +126,51 @@ impl ServerKey {
     }
 
     /// Seals `plaintext` for `purpose`: 12 bytes of random nonce, then the ciphertext and tag.
-    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
-        let cipher = ChaCha20Poly1305::new(&self.derive(purpose).into());
+    pub fn seal(&self, purpose: &'static str, plaintext: &[u8]) -> Vec<u8> {
+        self.sealer(purpose).seal(plaintext)
+    }
+
+    /// Opens what [`Self::seal`] sealed for `purpose`.
+    pub fn open(&self, purpose: &'static str, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
+        self.sealer(purpose).open(sealed)
+    }
+
+    /// A cipher for one purpose, its key derived once.
+    pub fn sealer(&self, purpose: &'static str) -> Sealer {
+        Sealer {
+            cipher: ChaCha20Poly1305::new(&self.derive(purpose).into()),
+            purpose,
+        }
+    }
+}
+
+/// What credential passwords are sealed for.
+pub const CREDENTIAL_PASSWORD: &str = "sip-credential-password/v1";
+
+/// Seals and opens secrets for one purpose (the purpose is also authenticated data, so a secret
+/// sealed for one use cannot be passed off as another's).
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: ChaCha20Poly1305,
+    purpose: &'static str,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealer({})", self.purpose)
+    }
+}
+
+impl Sealer {
+    /// Seals `plaintext`: 12 bytes of random nonce, then the ciphertext and tag.
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let nonce: [u8; 12] = rand::random();
         let payload = Payload {
             msg: plaintext,
-            aad: purpose.as_bytes(),
+            aad: self.purpose.as_bytes(),
         };
-        let sealed = cipher
+        let sealed = self
+            .cipher
             .encrypt(&Nonce::from(nonce), payload)
             .expect("sealing a short secret cannot fail");
         let mut out = nonce.to_vec();
@@ -141,19 +178,18 @@ impl ServerKey {
         out
     }
 
-    /// Opens what [`Self::seal`] sealed for `purpose`.
-    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
+    /// Opens what [`Self::seal`] sealed.
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
         if sealed.len() < 12 + 16 {
             return Err(SecretError::Unopenable);
         }
         let (nonce, body) = sealed.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| SecretError::Unopenable)?;
-        let cipher = ChaCha20Poly1305::new(&self.derive(purpose).into());
         let payload = Payload {
             msg: body,
-            aad: purpose.as_bytes(),
+            aad: self.purpose.as_bytes(),
         };
-        cipher
+        self.cipher
             .decrypt(&Nonce::from(nonce), payload)
             .map_err(|_| SecretError::Unopenable)
     }

@@ -141,6 +141,26 @@ sid_type!(
     SipDomainSid,
     "SD"
 );
+sid_type!(
+    /// An API 2010 SIP IP Access Control List (`AL…`).
+    AclSid,
+    "AL"
+);
+sid_type!(
+    /// An API 2010 SIP IP Address of an access control list (`IP…`).
+    AclAddressSid,
+    "IP"
+);
+sid_type!(
+    /// An API 2010 SIP Credential List (`CL…`).
+    CredentialListSid,
+    "CL"
+);
+sid_type!(
+    /// An API 2010 SIP Credential of a credential list (`CR…`).
+    CredentialSid,
+    "CR"
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,13 +4,23 @@
 //! validation that turns raw form parameters into those values ("parse, don't validate").
 
 pub mod account;
+pub mod auth_mapping;
+pub mod credential_list;
+pub mod ip_access_control_list;
 pub mod ip_record;
 pub mod mapping;
 pub mod sip_domain;
 
 pub use account::{Account, AccountPatch, AccountStatus, NewAccount, StatusChange};
 
-use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
+use crate::sid::{
+    AccountSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid, SipDomainSid,
+};
+pub use auth_mapping::{AuthMapping, MappedList};
+pub use credential_list::{
+    Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
+};
+pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddressPatch};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
 pub use sip_domain::{SipDomain, SipDomainPatch};
@@ -79,6 +89,73 @@ pub enum Conflict {
         /// The caller's record that covers it.
         record: IpRecordSid,
     },
+    /// Deleting an access control list or a credential list that a domain still maps.
+    #[error("list {list} is mapped to SIP domain {domain}")]
+    ListInUse {
+        /// The list.
+        list: MappedList,
+        /// A domain that maps it.
+        domain: SipDomainSid,
+    },
+    /// Creating a credential whose username its list holds already.
+    #[error("username {username} is taken in {list} by {credential}")]
+    UsernameTaken {
+        /// The list.
+        list: CredentialListSid,
+        /// The username.
+        username: String,
+        /// The credential that holds it.
+        credential: CredentialSid,
+    },
+}
+
+/// What a limit bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// IP access control lists, or credential lists, of one account.
+    ListsPerAccount,
+    /// IP addresses of one access control list.
+    AddressesPerList,
+    /// Credentials of one credential list.
+    CredentialsPerList,
+}
+
+/// How much one account may store of the SIP security resources, so that no client can grow the
+/// recognition table without bound. Twilio documents 100 addresses per access control list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Access control lists per account, and credential lists per account (each).
+    pub lists_per_account: u64,
+    /// IP addresses per access control list.
+    pub addresses_per_list: u64,
+    /// Credentials per credential list.
+    pub credentials_per_list: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            lists_per_account: 1000,
+            addresses_per_list: 100,
+            credentials_per_list: 1000,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether one more may join the `held` already there.
+    pub fn check(&self, what: Limited, held: u64) -> Result<(), Refusal> {
+        let limit = match what {
+            Limited::ListsPerAccount => self.lists_per_account,
+            Limited::AddressesPerList => self.addresses_per_list,
+            Limited::CredentialsPerList => self.credentials_per_list,
+        };
+        if held >= limit {
+            tracing::warn!(?what, limit, "a write was refused at a configured limit");
+            return Err(Refusal::LimitReached { what, limit });
+        }
+        Ok(())
+    }
 }
 
 /// Why a rule refused a write: every typed refusal the domain can give. `error.rs` alone turns
@@ -97,6 +174,22 @@ pub enum Refusal {
     /// The SIP domain name is held by another domain (of any account).
     #[error("domain name {0} is taken")]
     DomainTaken(String),
+    /// The list is mapped to the domain already, for the same kind of authentication.
+    #[error("{list} is mapped to {domain} already")]
+    AlreadyMapped {
+        /// The list.
+        list: MappedList,
+        /// The domain.
+        domain: SipDomainSid,
+    },
+    /// One more would pass a configured limit.
+    #[error("limit reached: {what:?} at most {limit}")]
+    LimitReached {
+        /// What is limited.
+        what: Limited,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// A required, non-empty parameter.

@@ -40,6 +40,24 @@ pub struct SipDomain {
     pub date_created: i64,
     /// Unix seconds.
     pub date_updated: i64,
+    /// What is mapped to it for calls (read with it, never written with it).
+    pub calls_auth: CallsAuth,
+}
+
+/// What is mapped to a domain for calls; its `auth_type` follows from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallsAuth {
+    /// An IP access control list is mapped.
+    pub acl: bool,
+    /// A credential list is mapped.
+    pub credentials: bool,
+}
+
+impl CallsAuth {
+    /// The domain's `auth_type`: `IP_ACL`, `CREDENTIAL_LIST`, both comma-separated, or none.
+    pub fn auth_type(self) -> Option<&'static str> {
+        super::auth_mapping::auth_type(self.acl, self.credentials)
+    }
 }
 
 /// The validated parameters of a create or an update. `None` means "not sent"; for nullable
@@ -122,6 +140,7 @@ impl SipDomainPatch {
             emergency_caller_sid: None,
             date_created: now,
             date_updated: now,
+            calls_auth: CallsAuth::default(),
         };
         self.apply(&mut d, now);
         d

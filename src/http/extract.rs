@@ -241,6 +241,8 @@ pub struct AccountPath {
     pub account: AccountSid,
     /// The `{sid}` segment, when the route has one.
     pub sid: Option<String>,
+    /// The `{child}` segment of a sub-resource's instance route.
+    pub child: Option<String>,
     /// The request's path.
     pub path: String,
 }
@@ -254,6 +256,19 @@ impl AccountPath {
     /// The instance SID of the path (`SD….json`), parsed; a malformed one is this path's 404.
     pub fn instance<S: crate::sid::Sid>(&self) -> Result<S, ApiError> {
         let sid = self.sid.as_deref().unwrap_or_default();
+        super::wire::json_sid(sid, S::parse).ok_or_else(|| self.not_found())
+    }
+
+    /// The parent's SID of a sub-resource's path (the `{sid}` segment, without `.json`),
+    /// parsed; a malformed one is this path's 404.
+    pub fn parent<S: crate::sid::Sid>(&self) -> Result<S, ApiError> {
+        S::parse(self.sid.as_deref().unwrap_or_default()).ok_or_else(|| self.not_found())
+    }
+
+    /// The sub-resource's instance SID (`{child}`, with its `.json`), parsed; a malformed one
+    /// is this path's 404.
+    pub fn child<S: crate::sid::Sid>(&self) -> Result<S, ApiError> {
+        let sid = self.child.as_deref().unwrap_or_default();
         super::wire::json_sid(sid, S::parse).ok_or_else(|| self.not_found())
     }
 }
@@ -279,6 +294,7 @@ impl FromRequestParts<AppState> for AccountPath {
             caller,
             account,
             sid: params.get("sid").cloned(),
+            child: params.get("child").cloned(),
             path,
         })
     }

@@ -6,7 +6,10 @@
 //! any error the framework produced itself (unknown route, wrong method, …) into a Twilio error.
 
 pub mod accounts;
+pub mod auth_mappings;
+pub mod credential_lists;
 pub mod extract;
+pub mod ip_access_control_lists;
 pub mod ip_records;
 pub mod mappings;
 pub mod ops;
@@ -65,6 +68,9 @@ pub fn router(state: AppState) -> Router {
         .merge(ip_records::router())
         .merge(mappings::router())
         .merge(sip_domains::router())
+        .merge(ip_access_control_lists::router())
+        .merge(credential_lists::router())
+        .merge(auth_mappings::router())
         .merge(accounts::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })

@@ -119,15 +119,15 @@ async fn resolve(
     let snapshot = app.store.recognition().snapshot();
     let found = snapshot
         .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
-        .filter(|(t, _)| &t.account_sid == caller.sid());
+        .filter(|r| &r.target.account_sid == caller.sid());
     let body = Resolution {
         ip_address: ip.to_string(),
         request_uri: uri,
         recognized: found.is_some(),
-        matched_by: found.map(|(_, how)| how.as_str()),
-        sip_domain_sid: found.map(|(t, _)| t.domain_sid.as_str()),
-        domain_name: found.map(|(t, _)| t.domain_name.as_str()),
-        account_sid: found.map(|(t, _)| t.account_sid.as_str()),
+        matched_by: found.map(|r| r.matched_by.as_str()),
+        sip_domain_sid: found.map(|r| r.target.domain_sid.as_str()),
+        domain_name: found.map(|r| r.target.domain_name.as_str()),
+        account_sid: found.map(|r| r.target.account_sid.as_str()),
     };
     Ok(json(StatusCode::OK, &body))
 }

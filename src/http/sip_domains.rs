@@ -63,8 +63,7 @@ pub fn view(d: &SipDomain) -> SipDomainView<'_> {
     SipDomainView {
         account_sid: d.account_sid.as_str(),
         api_version: "2010-04-01",
-        // IP ACL and credential list mappings are not modelled, so no auth type is defined.
-        auth_type: None,
+        auth_type: d.calls_auth.auth_type(),
         date_created: V2010Date(d.date_created),
         date_updated: V2010Date(d.date_updated),
         domain_name: &d.domain_name,

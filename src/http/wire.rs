@@ -83,6 +83,57 @@ impl V2010Resource {
     }
 }
 
+/// An API 2010 resource under an instance of another:
+/// `…/{parent collection}/{ParentSid}/{collection}.json` and `…/{collection}/{Sid}.json`. In
+/// routes the parent's SID is `{sid}` (as in the parent's own instance route, which the router
+/// requires) and the child's is `{child}`, with its `.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct V2010Child {
+    /// The parent resource.
+    pub parent: V2010Resource,
+    /// The collection's path below a parent instance (`IpAddresses`,
+    /// `Auth/Calls/CredentialListMappings`).
+    pub collection: &'static str,
+    /// The list envelope's key.
+    pub key: &'static str,
+}
+
+impl V2010Child {
+    /// The route of the collection.
+    pub fn list_route(&self) -> String {
+        format!(
+            "/2010-04-01/Accounts/{{account}}/{}/{{sid}}/{}.json",
+            self.parent.collection, self.collection
+        )
+    }
+
+    /// The route of an instance.
+    pub fn instance_route(&self) -> String {
+        format!(
+            "/2010-04-01/Accounts/{{account}}/{}/{{sid}}/{}/{{child}}",
+            self.parent.collection, self.collection
+        )
+    }
+
+    /// The URI of a parent's collection.
+    pub fn list_uri(&self, account: &impl Display, parent: &impl Display) -> String {
+        format!(
+            "{}/{}.json",
+            self.parent.base(account, parent),
+            self.collection
+        )
+    }
+
+    /// The URI of an instance.
+    pub fn uri(&self, account: &impl Display, parent: &impl Display, sid: &impl Display) -> String {
+        format!(
+            "{}/{}/{sid}.json",
+            self.parent.base(account, parent),
+            self.collection
+        )
+    }
+}
+
 /// Accounts themselves: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountsResource;
@@ -123,6 +174,77 @@ pub const SIP_DOMAINS: V2010Resource = V2010Resource {
     collection: "SIP/Domains",
     key: "domains",
 };
+
+/// API 2010 SIP IP Access Control Lists.
+pub const SIP_IP_ACCESS_CONTROL_LISTS: V2010Resource = V2010Resource {
+    collection: "SIP/IpAccessControlLists",
+    key: "ip_access_control_lists",
+};
+
+/// API 2010 SIP IP Addresses of an access control list.
+pub const SIP_IP_ADDRESSES: V2010Child = V2010Child {
+    parent: SIP_IP_ACCESS_CONTROL_LISTS,
+    collection: "IpAddresses",
+    key: "ip_addresses",
+};
+
+/// API 2010 SIP Credential Lists.
+pub const SIP_CREDENTIAL_LISTS: V2010Resource = V2010Resource {
+    collection: "SIP/CredentialLists",
+    key: "credential_lists",
+};
+
+/// API 2010 SIP Credentials of a credential list.
+pub const SIP_CREDENTIALS: V2010Child = V2010Child {
+    parent: SIP_CREDENTIAL_LISTS,
+    collection: "Credentials",
+    key: "credentials",
+};
+
+/// A domain's access control lists mapped for calls, by the older path.
+pub const SIP_DOMAIN_ACL_MAPPINGS: V2010Child = V2010Child {
+    parent: SIP_DOMAINS,
+    collection: "IpAccessControlListMappings",
+    key: "ip_access_control_list_mappings",
+};
+
+/// A domain's credential lists mapped for calls, by the older path.
+pub const SIP_DOMAIN_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child {
+    parent: SIP_DOMAINS,
+    collection: "CredentialListMappings",
+    key: "credential_list_mappings",
+};
+
+/// A domain's access control lists mapped for calls.
+pub const AUTH_CALLS_ACL_MAPPINGS: V2010Child = V2010Child {
+    parent: SIP_DOMAINS,
+    collection: "Auth/Calls/IpAccessControlListMappings",
+    key: "contents",
+};
+
+/// A domain's credential lists mapped for calls.
+pub const AUTH_CALLS_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child {
+    parent: SIP_DOMAINS,
+    collection: "Auth/Calls/CredentialListMappings",
+    key: "contents",
+};
+
+/// A domain's credential lists mapped for registrations.
+pub const AUTH_REGISTRATIONS_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child {
+    parent: SIP_DOMAINS,
+    collection: "Auth/Registrations/CredentialListMappings",
+    key: "contents",
+};
+
+/// The `Auth/…` resource of the mappings of `kind` (the one a 404 names).
+pub fn auth_mappings(kind: crate::recognition::AuthKind) -> &'static V2010Child {
+    use crate::recognition::AuthKind;
+    match kind {
+        AuthKind::CallsAcl => &AUTH_CALLS_ACL_MAPPINGS,
+        AuthKind::CallsCredentials => &AUTH_CALLS_CREDENTIAL_LIST_MAPPINGS,
+        AuthKind::RegistrationCredentials => &AUTH_REGISTRATIONS_CREDENTIAL_LIST_MAPPINGS,
+    }
+}
 
 /// The instance SID in an API 2010 path segment (`SD….json`), if it is one.
 pub fn json_sid<T>(segment: &str, parse: fn(&str) -> Option<T>) -> Option<T> {

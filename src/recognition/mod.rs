@@ -8,6 +8,7 @@
 //! after a 2xx sees the change. Readers load the current snapshot with one atomic operation and
 //! never wait for a writer.
 
+pub mod auth;
 pub mod lpm;
 
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ use arc_swap::ArcSwap;
 
 use crate::domain::Network;
 use crate::sid::{AccountSid, SipDomainSid};
+use auth::AuthMaster;
+pub use auth::{AuthKind, DomainAuth, Secret};
 use lpm::{Lpm, LpmBuilder};
 
 /// What recognition resolves to: a SIP domain and its account.
@@ -29,6 +32,8 @@ pub struct Target {
     pub account_sid: AccountSid,
     /// Its FQDN, as written by its owner.
     pub domain_name: String,
+    /// Whether it accepts `REGISTER`.
+    pub sip_registration: bool,
 }
 
 /// How a request was recognised.
@@ -61,6 +66,18 @@ pub enum Change {
     MappingSet(Network, SipDomainSid),
     /// A network's mapping was deleted.
     MappingRemoved(Network),
+    /// A network was added to an IP access control list (SID `AL…`).
+    AclNetworkAdded(String, Network),
+    /// A network was removed from an IP access control list.
+    AclNetworkRemoved(String, Network),
+    /// A credential of a credential list (SID `CL…`) was created or given a new password.
+    CredentialSet(String, String, Secret),
+    /// A credential was removed from a credential list.
+    CredentialRemoved(String, String),
+    /// A list was mapped to a domain.
+    AuthMapped(SipDomainSid, AuthKind, String),
+    /// A list was unmapped from a domain.
+    AuthUnmapped(SipDomainSid, AuthKind, String),
 }
 
 /// Everything recognition knows of one account: its SIP domains and its mapped networks.
@@ -70,6 +87,8 @@ pub struct AccountRows {
     pub domains: Vec<Target>,
     /// Its mapped networks and their domains.
     pub mappings: Vec<(Network, SipDomainSid)>,
+    /// The lists mapped to its domains.
+    pub auth: Vec<(SipDomainSid, AuthKind, String)>,
 }
 
 /// The changes that take one account's SIP domains and mapped networks out of the table
@@ -77,11 +96,19 @@ pub struct AccountRows {
 /// reactivated). Networks leave before their domains and domains arrive before their networks, so
 /// no network ever points at a missing domain.
 pub fn account_changes(rows: AccountRows, recognised: bool) -> Vec<Change> {
-    let AccountRows { domains, mappings } = rows;
-    let mut out = Vec::with_capacity(domains.len() + mappings.len());
+    let AccountRows {
+        domains,
+        mappings,
+        auth,
+    } = rows;
+    let mut out = Vec::with_capacity(domains.len() + mappings.len() + auth.len());
     if recognised {
         out.extend(domains.into_iter().map(Change::DomainSet));
         out.extend(mappings.into_iter().map(|(n, d)| Change::MappingSet(n, d)));
+        out.extend(
+            auth.into_iter()
+                .map(|(d, k, l)| Change::AuthMapped(d, k, l)),
+        );
     } else {
         out.extend(mappings.into_iter().map(|(n, _)| Change::MappingRemoved(n)));
         out.extend(
@@ -101,6 +128,12 @@ pub struct State {
     /// Every mapped network, with the position of its domain in `domains` (a number, not a SID,
     /// so that a million mappings cost a few bytes each while loading).
     pub mappings: Vec<(Network, u32)>,
+    /// Every network of every IP access control list.
+    pub acl_networks: Vec<(String, Network)>,
+    /// Every credential: list, username, password.
+    pub credentials: Vec<(String, String, Secret)>,
+    /// Every list mapped to a recognised domain, with the domain's position in `domains`.
+    pub auth: Vec<(u32, AuthKind, String)>,
 }
 
 impl State {
@@ -136,9 +169,29 @@ impl StateBuilder {
         Self {
             state: State {
                 domains,
-                mappings: Vec::new(),
+                ..State::default()
             },
             position,
+        }
+    }
+
+    /// Adds one network of an IP access control list.
+    pub fn acl_network(&mut self, list: &str, net: Network) {
+        self.state.acl_networks.push((list.to_owned(), net));
+    }
+
+    /// Adds one credential.
+    pub fn credential(&mut self, list: &str, username: &str, secret: Secret) {
+        self.state
+            .credentials
+            .push((list.to_owned(), username.to_owned(), secret));
+    }
+
+    /// Adds one list mapped to the domain with SID `domain_sid` (left out if the domain is not
+    /// recognised).
+    pub fn auth(&mut self, domain_sid: &str, kind: AuthKind, list: &str) {
+        if let Some(i) = self.position.get(domain_sid) {
+            self.state.auth.push((*i, kind, list.to_owned()));
         }
     }
 
@@ -167,38 +220,63 @@ struct Domains {
 pub struct Snapshot {
     v4: Arc<Lpm<u32>>,
     domains: Arc<Domains>,
+    /// Each domain's authentication settings, by the same index as `domains`.
+    auth: Arc<Vec<Arc<DomainAuth>>>,
+}
+
+/// A recognised request: its domain, what lets requests into it, and how it was recognised.
+#[derive(Debug, Clone, Copy)]
+pub struct Recognized<'a> {
+    /// The domain.
+    pub target: &'a Arc<Target>,
+    /// Its IP access control lists and credential lists.
+    pub auth: &'a DomainAuth,
+    /// By Request-URI host or by source address.
+    pub matched_by: MatchedBy,
 }
 
 impl Snapshot {
-    /// The domain whose name is `host` (case-insensitive).
-    pub fn by_host(&self, host: &str) -> Option<&Arc<Target>> {
+    fn host_index(&self, host: &str) -> Option<u32> {
         let idx = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             self.domains.by_name.get(&host.to_ascii_lowercase())
         } else {
             self.domains.by_name.get(host)
         }?;
-        self.target(*idx)
+        Some(*idx)
     }
 
-    /// The domain mapped to the most specific network containing `ip`.
-    pub fn by_source(&self, ip: IpAddr) -> Option<&Arc<Target>> {
+    fn source_index(&self, ip: IpAddr) -> Option<u32> {
         let v4 = match ip {
             IpAddr::V4(v4) => v4,
             IpAddr::V6(v6) => v6.to_ipv4_mapped()?,
         };
-        self.target(self.v4.lookup(u32::from(v4))?)
+        self.v4.lookup(u32::from(v4))
+    }
+
+    /// The domain whose name is `host` (case-insensitive).
+    pub fn by_host(&self, host: &str) -> Option<&Arc<Target>> {
+        self.target(self.host_index(host)?)
+    }
+
+    /// The domain mapped to the most specific network containing `ip`.
+    pub fn by_source(&self, ip: IpAddr) -> Option<&Arc<Target>> {
+        self.target(self.source_index(ip)?)
     }
 
     /// Recognises a request: by Request-URI host first, then by source address.
-    pub fn recognise(
-        &self,
-        uri_host: Option<&str>,
-        source: IpAddr,
-    ) -> Option<(&Arc<Target>, MatchedBy)> {
-        if let Some(t) = uri_host.and_then(|h| self.by_host(h)) {
-            return Some((t, MatchedBy::RequestUri));
-        }
-        self.by_source(source).map(|t| (t, MatchedBy::SourceIp))
+    pub fn recognise(&self, uri_host: Option<&str>, source: IpAddr) -> Option<Recognized<'_>> {
+        let by_host = uri_host
+            .and_then(|h| self.host_index(h))
+            .and_then(|i| self.recognized(i, MatchedBy::RequestUri));
+        by_host.or_else(|| self.recognized(self.source_index(source)?, MatchedBy::SourceIp))
+    }
+
+    fn recognized(&self, idx: u32, matched_by: MatchedBy) -> Option<Recognized<'_>> {
+        Some(Recognized {
+            target: self.target(idx)?,
+            auth: self.auth.get(idx as usize).map_or(&NO_AUTH, |a| a.as_ref()),
+            matched_by,
+        })
     }
 
     /// How many networks are mapped.
@@ -211,13 +289,21 @@ impl Snapshot {
     }
 }
 
-/// The writer's state: the prefix table master copy and the domain index.
+/// The settings of a domain with nothing mapped.
+static NO_AUTH: DomainAuth = DomainAuth {
+    call_acls: Vec::new(),
+    call_credentials: Vec::new(),
+    registration_credentials: Vec::new(),
+};
+
+/// The writer's state: the prefix table master copy, the domain index and the auth lists.
 #[derive(Debug, Default)]
 struct Master {
     v4: LpmBuilder<u32>,
     domains: Domains,
     index_of: HashMap<SipDomainSid, u32>,
     free: Vec<u32>,
+    auth: AuthMaster,
 }
 
 impl Master {
@@ -236,34 +322,43 @@ impl Master {
         i
     }
 
+    fn set_domain(&mut self, t: &Target) {
+        let i = self.index(&t.domain_sid);
+        if let Some(Some(old)) = self.domains.by_index.get(i as usize) {
+            let old_key = old.domain_name.to_ascii_lowercase();
+            if self.domains.by_name.get(&old_key) == Some(&i) {
+                self.domains.by_name.remove(&old_key);
+            }
+        }
+        self.domains.by_index[i as usize] = Some(Arc::new(t.clone()));
+        self.domains
+            .by_name
+            .insert(t.domain_name.to_ascii_lowercase(), i);
+    }
+
+    fn remove_domain(&mut self, sid: &SipDomainSid) {
+        if let Some(i) = self.index_of.remove(sid) {
+            if let Some(Some(old)) = self.domains.by_index.get(i as usize) {
+                let key = old.domain_name.to_ascii_lowercase();
+                if self.domains.by_name.get(&key) == Some(&i) {
+                    self.domains.by_name.remove(&key);
+                }
+            }
+            self.domains.by_index[i as usize] = None;
+            self.auth.forget_domain(i);
+            self.free.push(i);
+        }
+    }
+
     fn apply(&mut self, change: &Change, domains_changed: &mut bool) {
         match change {
             Change::DomainSet(t) => {
-                let i = self.index(&t.domain_sid);
-                if let Some(Some(old)) = self.domains.by_index.get(i as usize) {
-                    let old_key = old.domain_name.to_ascii_lowercase();
-                    if self.domains.by_name.get(&old_key) == Some(&i) {
-                        self.domains.by_name.remove(&old_key);
-                    }
-                }
-                self.domains.by_index[i as usize] = Some(Arc::new(t.clone()));
-                self.domains
-                    .by_name
-                    .insert(t.domain_name.to_ascii_lowercase(), i);
+                self.set_domain(t);
                 *domains_changed = true;
             }
             Change::DomainRemoved(sid) => {
-                if let Some(i) = self.index_of.remove(sid) {
-                    if let Some(Some(old)) = self.domains.by_index.get(i as usize) {
-                        let key = old.domain_name.to_ascii_lowercase();
-                        if self.domains.by_name.get(&key) == Some(&i) {
-                            self.domains.by_name.remove(&key);
-                        }
-                    }
-                    self.domains.by_index[i as usize] = None;
-                    self.free.push(i);
-                    *domains_changed = true;
-                }
+                self.remove_domain(sid);
+                *domains_changed = true;
             }
             Change::MappingSet(net, sid) => {
                 let i = self.index(sid);
@@ -272,7 +367,41 @@ impl Master {
             Change::MappingRemoved(net) => {
                 self.v4.remove(net.addr, net.prefix);
             }
+            Change::AclNetworkAdded(list, net) => self.auth.acl_add(list, *net),
+            Change::AclNetworkRemoved(list, net) => self.auth.acl_remove(list, *net),
+            Change::CredentialSet(list, user, secret) => {
+                self.auth.credential_set(list, user, secret.clone());
+            }
+            Change::CredentialRemoved(list, user) => self.auth.credential_remove(list, user),
+            Change::AuthMapped(domain, kind, list) => {
+                if let Some(i) = self.index_of.get(domain).copied() {
+                    self.auth.map(i, *kind, list);
+                }
+            }
+            Change::AuthUnmapped(domain, kind, list) => {
+                if let Some(i) = self.index_of.get(domain).copied() {
+                    self.auth.unmap(i, *kind, list);
+                }
+            }
         }
+    }
+
+    /// The auth vector to publish: `previous` with the changed domains replaced (and grown to
+    /// the number of domain slots), or `previous` itself when nothing changed.
+    fn publish_auth(&mut self, previous: &Arc<Vec<Arc<DomainAuth>>>) -> Arc<Vec<Arc<DomainAuth>>> {
+        let changed = self.auth.take_changed();
+        let slots = self.domains.by_index.len();
+        if changed.is_empty() && previous.len() == slots {
+            return previous.clone();
+        }
+        let mut next: Vec<Arc<DomainAuth>> = previous.as_ref().clone();
+        next.resize_with(slots, Arc::default);
+        for (i, auth) in changed {
+            if let Some(slot) = next.get_mut(i as usize) {
+                *slot = auth;
+            }
+        }
+        Arc::new(next)
     }
 }
 
@@ -280,6 +409,7 @@ fn empty_snapshot() -> Snapshot {
     Snapshot {
         v4: Arc::new(Lpm::empty()),
         domains: Arc::new(Domains::default()),
+        auth: Arc::new(Vec::new()),
     }
 }
 
@@ -326,20 +456,32 @@ impl RecognitionWriter {
     /// Replaces everything with what storage holds (at start, or to resynchronise).
     pub fn load(&self, state: State) {
         let mut master = Master::default();
-        let mut changed = false;
         let mut index = Vec::with_capacity(state.domains.len());
-        for d in state.domains {
+        for d in &state.domains {
             index.push(master.index(&d.domain_sid));
-            master.apply(&Change::DomainSet(d), &mut changed);
+            master.set_domain(d);
         }
         for (net, domain) in state.mappings {
             if let Some(i) = index.get(domain as usize) {
                 master.v4.insert(net.addr, net.prefix, *i);
             }
         }
+        for (list, net) in &state.acl_networks {
+            master.auth.acl_add(list, *net);
+        }
+        for (list, user, secret) in state.credentials {
+            master.auth.credential_set(&list, &user, secret);
+        }
+        for (domain, kind, list) in &state.auth {
+            if let Some(i) = index.get(*domain as usize) {
+                master.auth.map(*i, *kind, list);
+            }
+        }
+        let auth = master.publish_auth(&Arc::new(Vec::new()));
         let snapshot = Snapshot {
             v4: master.v4.publish(),
             domains: Arc::new(master.domains.clone()),
+            auth,
         };
         let mut guard = self.master.lock().unwrap_or_else(|e| e.into_inner());
         *guard = master;
@@ -365,6 +507,7 @@ impl RecognitionWriter {
         let snapshot = Snapshot {
             v4: master.v4.publish(),
             domains,
+            auth: master.publish_auth(&previous.auth),
         };
         self.current.store(Arc::new(snapshot));
     }
@@ -379,6 +522,7 @@ mod tests {
             domain_sid: SipDomainSid::parse(&format!("SD{n:032x}")).unwrap(),
             account_sid: AccountSid::parse(&format!("AC{n:032x}")).unwrap(),
             domain_name: format!("d{n}.sip.twilio.com"),
+            sip_registration: false,
         }
     }
 
@@ -397,11 +541,12 @@ mod tests {
         let before = r.snapshot();
         let src: IpAddr = "127.0.0.2".parse().unwrap();
         assert_eq!(
-            before.recognise(None, src).unwrap().0.domain_sid,
+            before.recognise(None, src).unwrap().target.domain_sid,
             target(1).domain_sid
         );
+        let by_uri = before.recognise(Some("D2.sip.twilio.com"), src).unwrap();
         assert_eq!(
-            before.recognise(Some("D2.sip.twilio.com"), src).unwrap(),
+            (by_uri.target, by_uri.matched_by),
             (&Arc::new(target(2)), MatchedBy::RequestUri)
         );
         writer.apply(&[Change::MappingSet(

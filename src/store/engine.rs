@@ -13,11 +13,16 @@ use super::{AccountFilter, PageQuery, Result, Store, StoreError, reads, writes};
 use crate::auth_token::TokenHash;
 use crate::clock::Clock;
 use crate::domain::{
-    Account, AccountPatch, IpRecord, IpRecordPatch, Mapping, NewAccount, NewIpRecord, SipDomain,
-    SipDomainPatch,
+    Account, AccountPatch, AclName, AuthMapping, Credential, CredentialList, CredentialListName,
+    CredentialPatch, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch,
+    Limits, MappedList, Mapping, NewAccount, NewCredential, NewIpRecord, SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Recognition, State};
-use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
+use crate::recognition::{AuthKind, Recognition, State};
+use crate::secret::{CREDENTIAL_PASSWORD, Sealer, ServerKey};
+use crate::sid::{
+    AccountSid, AclAddressSid, AclSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid,
+    SipDomainSid,
+};
 
 /// How often a write is tried when constraints keep refusing it (each refusal means another
 /// node committed a conflicting row in between, so a second try sees it).
@@ -40,16 +45,45 @@ where
     Box::new(f)
 }
 
-/// Storage: a back end, and the clock that dates what it stores.
+/// Storage: a back end, the clock that dates what it stores, what seals credential passwords
+/// and the limits on what an account may store.
 pub struct Engine<B> {
     backend: B,
     clock: Arc<dyn Clock>,
+    key: Option<ServerKey>,
+    sealer: Option<Sealer>,
+    limits: Limits,
 }
 
 impl<B: Backend> Engine<B> {
-    /// An engine over `backend`, dating rows with `clock`.
-    pub fn new(backend: B, clock: Arc<dyn Clock>) -> Self {
-        Self { backend, clock }
+    /// An engine over `backend`, dating rows with `clock`, sealing passwords with `key`
+    /// (`None` for one-off commands, which store none) and refusing writes past `limits`.
+    pub fn new(backend: B, clock: Arc<dyn Clock>, key: Option<ServerKey>, limits: Limits) -> Self {
+        let sealer = key.as_ref().map(|k| k.sealer(CREDENTIAL_PASSWORD));
+        Self {
+            backend,
+            clock,
+            key,
+            sealer,
+            limits,
+        }
+    }
+
+    /// Records the server key's check value on first start; afterwards, whether `check` is
+    /// the one recorded (the key the stored secrets were sealed with).
+    pub async fn adopt_server_key(&self, check: [u8; 32]) -> Result<bool> {
+        self.write(|| write_fn(move |tx| Box::pin(writes::adopt_server_key(tx, check))))
+            .await
+    }
+
+    /// A password, sealed.
+    fn seal(&self, password: &str) -> Result<Vec<u8>> {
+        match &self.sealer {
+            Some(sealer) => Ok(sealer.seal(password.as_bytes())),
+            None => Err(StoreError::Internal(
+                "this store was opened without the server key".into(),
+            )),
+        }
     }
 
     /// Runs the write `make` builds, again when a constraint refused it (see the module doc).
@@ -112,6 +146,10 @@ macro_rules! run_write {
 impl<B: Backend> Store for Engine<B> {
     fn recognition(&self) -> Recognition {
         self.backend.recognition()
+    }
+
+    fn server_key(&self) -> Option<&ServerKey> {
+        self.key.as_ref()
     }
 
     async fn recognition_state(&self) -> Result<State> {
@@ -330,5 +368,298 @@ impl<B: Backend> Store for Engine<B> {
         run_write!(self, (account, sid), |tx| writes::mappings::delete(
             tx, &account, &sid
         ))
+    }
+
+    async fn create_acl(&self, account: &AccountSid, name: AclName) -> Result<IpAccessControlList> {
+        let (now, millis) = self.now();
+        let list = name.into_list(AclSid::generate_at(millis), account.clone(), now);
+        let limits = self.limits.clone();
+        run_write!(self, (list, limits), |tx| {
+            writes::ip_access_control_lists::create(tx, list, limits)
+        })
+    }
+
+    async fn get_acl(
+        &self,
+        account: &AccountSid,
+        sid: &AclSid,
+    ) -> Result<Option<IpAccessControlList>> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_read!(self, |tx| reads::acl(tx, &account, &sid))
+    }
+
+    async fn list_acls(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<IpAccessControlList>> {
+        let (account, page) = (account.clone(), page.clone());
+        run_read!(self, |tx| reads::list_acls(tx, &account, &page))
+    }
+
+    async fn update_acl(
+        &self,
+        account: &AccountSid,
+        sid: &AclSid,
+        name: AclName,
+    ) -> Result<IpAccessControlList> {
+        let (now, _) = self.now();
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid, name), |tx| {
+            writes::ip_access_control_lists::update(tx, &account, &sid, name, now)
+        })
+    }
+
+    async fn delete_acl(&self, account: &AccountSid, sid: &AclSid) -> Result<()> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid), |tx| {
+            writes::ip_access_control_lists::delete(tx, &account, &sid)
+        })
+    }
+
+    async fn create_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        new: IpAddressPatch,
+    ) -> Result<IpAddress> {
+        let (now, millis) = self.now();
+        let sid = AclAddressSid::generate_at(millis);
+        let (account, list, limits) = (account.clone(), list.clone(), self.limits.clone());
+        run_write!(self, (account, list, new, sid, limits), |tx| {
+            writes::ip_access_control_lists::create_address(
+                tx, &account, &list, new, sid, now, limits,
+            )
+        })
+    }
+
+    async fn get_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        sid: &AclAddressSid,
+    ) -> Result<Option<IpAddress>> {
+        let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
+        run_read!(self, |tx| reads::ip_address(tx, &account, &list, &sid))
+    }
+
+    async fn list_ip_addresses(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        page: &PageQuery,
+    ) -> Result<Vec<IpAddress>> {
+        let (account, list, page) = (account.clone(), list.clone(), page.clone());
+        run_read!(self, |tx| reads::list_ip_addresses(
+            tx, &account, &list, &page
+        ))
+    }
+
+    async fn update_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        sid: &AclAddressSid,
+        patch: IpAddressPatch,
+    ) -> Result<IpAddress> {
+        let (now, _) = self.now();
+        let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
+        run_write!(self, (account, list, sid, patch), |tx| {
+            writes::ip_access_control_lists::update_address(tx, &account, &list, &sid, patch, now)
+        })
+    }
+
+    async fn delete_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        sid: &AclAddressSid,
+    ) -> Result<()> {
+        let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
+        run_write!(self, (account, list, sid), |tx| {
+            writes::ip_access_control_lists::delete_address(tx, &account, &list, &sid)
+        })
+    }
+
+    async fn create_credential_list(
+        &self,
+        account: &AccountSid,
+        name: CredentialListName,
+    ) -> Result<CredentialList> {
+        let (now, millis) = self.now();
+        let list = name.into_list(CredentialListSid::generate_at(millis), account.clone(), now);
+        let limits = self.limits.clone();
+        run_write!(self, (list, limits), |tx| {
+            writes::credential_lists::create(tx, list, limits)
+        })
+    }
+
+    async fn get_credential_list(
+        &self,
+        account: &AccountSid,
+        sid: &CredentialListSid,
+    ) -> Result<Option<CredentialList>> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_read!(self, |tx| reads::credential_list(tx, &account, &sid))
+    }
+
+    async fn list_credential_lists(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<CredentialList>> {
+        let (account, page) = (account.clone(), page.clone());
+        run_read!(self, |tx| reads::list_credential_lists(tx, &account, &page))
+    }
+
+    async fn update_credential_list(
+        &self,
+        account: &AccountSid,
+        sid: &CredentialListSid,
+        name: CredentialListName,
+    ) -> Result<CredentialList> {
+        let (now, _) = self.now();
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid, name), |tx| {
+            writes::credential_lists::update(tx, &account, &sid, name, now)
+        })
+    }
+
+    async fn delete_credential_list(
+        &self,
+        account: &AccountSid,
+        sid: &CredentialListSid,
+    ) -> Result<()> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid), |tx| {
+            writes::credential_lists::delete(tx, &account, &sid)
+        })
+    }
+
+    async fn create_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        new: NewCredential,
+    ) -> Result<Credential> {
+        let (now, millis) = self.now();
+        let credential = Credential {
+            sid: CredentialSid::generate_at(millis),
+            account_sid: account.clone(),
+            list_sid: list.clone(),
+            username: new.username,
+            password_sealed: self.seal(new.password.expose())?,
+            date_created: now,
+            date_updated: now,
+        };
+        let limits = self.limits.clone();
+        run_write!(self, (credential, limits), |tx| {
+            writes::credential_lists::create_credential(tx, credential, limits)
+        })
+    }
+
+    async fn get_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        sid: &CredentialSid,
+    ) -> Result<Option<Credential>> {
+        let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
+        run_read!(self, |tx| reads::credential(tx, &account, &list, &sid))
+    }
+
+    async fn list_credentials(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        page: &PageQuery,
+    ) -> Result<Vec<Credential>> {
+        let (account, list, page) = (account.clone(), list.clone(), page.clone());
+        run_read!(self, |tx| reads::list_credentials(
+            tx, &account, &list, &page
+        ))
+    }
+
+    async fn update_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        sid: &CredentialSid,
+        patch: CredentialPatch,
+    ) -> Result<Credential> {
+        let (now, _) = self.now();
+        let sealed = match &patch.password {
+            Some(p) => Some(self.seal(p.expose())?),
+            None => None,
+        };
+        let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
+        run_write!(self, (account, list, sid, sealed), |tx| {
+            writes::credential_lists::update_credential(tx, &account, &list, &sid, sealed, now)
+        })
+    }
+
+    async fn delete_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        sid: &CredentialSid,
+    ) -> Result<()> {
+        let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
+        run_write!(self, (account, list, sid), |tx| {
+            writes::credential_lists::delete_credential(tx, &account, &list, &sid)
+        })
+    }
+
+    async fn create_auth_mapping(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        list: &MappedList,
+    ) -> Result<AuthMapping> {
+        let (now, _) = self.now();
+        let (account, domain, list) = (account.clone(), domain.clone(), list.clone());
+        run_write!(self, (account, domain, list), |tx| {
+            writes::auth_mappings::create(tx, &account, &domain, kind, list, now)
+        })
+    }
+
+    async fn get_auth_mapping(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        list: &MappedList,
+    ) -> Result<Option<AuthMapping>> {
+        let (account, domain, list) = (account.clone(), domain.clone(), list.clone());
+        run_read!(self, |tx| reads::auth_mapping(
+            tx, &account, &domain, kind, &list
+        ))
+    }
+
+    async fn list_auth_mappings(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        page: &PageQuery,
+    ) -> Result<Vec<AuthMapping>> {
+        let (account, domain, page) = (account.clone(), domain.clone(), page.clone());
+        run_read!(self, |tx| {
+            reads::list_auth_mappings(tx, &account, &domain, kind, &page)
+        })
+    }
+
+    async fn delete_auth_mapping(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        list: &MappedList,
+    ) -> Result<()> {
+        let (account, domain, list) = (account.clone(), domain.clone(), list.clone());
+        run_write!(self, (account, domain, list), |tx| {
+            writes::auth_mappings::delete(tx, &account, &domain, kind, list)
+        })
     }
 }

@@ -31,11 +31,17 @@ use async_trait::async_trait;
 use crate::auth_token::TokenHash;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
-    Account, AccountPatch, AccountStatus, Conflict, Invalid, IpRecord, IpRecordPatch, Mapping,
-    NewAccount, NewIpRecord, Refusal, SipDomain, SipDomainPatch,
+    Account, AccountPatch, AccountStatus, AclName, AuthMapping, Conflict, Credential,
+    CredentialList, CredentialListName, CredentialPatch, Invalid, IpAccessControlList, IpAddress,
+    IpAddressPatch, IpRecord, IpRecordPatch, Limits, MappedList, Mapping, NewAccount,
+    NewCredential, NewIpRecord, Refusal, SipDomain, SipDomainPatch,
 };
-use crate::recognition::{Recognition, State};
-use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
+use crate::recognition::{AuthKind, Recognition, State};
+use crate::secret::{KeySource, ServerKey, key_file_beside};
+use crate::sid::{
+    AccountSid, AclAddressSid, AclSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid,
+    SipDomainSid,
+};
 
 /// A missing resource, named so the API can say which path was not found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +54,16 @@ pub enum Missing {
     SipDomain(AccountSid, SipDomainSid),
     /// A mapping.
     Mapping(MappingSid),
+    /// An IP access control list of the given account.
+    Acl(AccountSid, AclSid),
+    /// An IP address of a list of the given account.
+    AclAddress(AccountSid, AclSid, AclAddressSid),
+    /// A credential list of the given account.
+    CredentialList(AccountSid, CredentialListSid),
+    /// A credential of a list of the given account.
+    Credential(AccountSid, CredentialListSid, CredentialSid),
+    /// A list mapped to a domain of the given account.
+    AuthMapping(AccountSid, SipDomainSid, AuthKind, MappedList),
 }
 
 /// Why a storage call failed.
@@ -127,6 +143,9 @@ pub trait Store: Send + Sync + 'static {
     /// A read handle on the recognition table this store keeps current (empty unless the store
     /// was opened to serve).
     fn recognition(&self) -> Recognition;
+    /// The server key the store seals secrets with (`None` for a one-off command's store); the
+    /// SIP edge opens credential passwords and signs nonces with it.
+    fn server_key(&self) -> Option<&ServerKey>;
     /// Every recognised SIP domain and mapped network, read from the database.
     async fn recognition_state(&self) -> Result<State>;
     /// Whether the database is reachable, can write, and the recognition table is being kept
@@ -237,6 +256,172 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Mapping>;
     /// Deletes a mapping.
     async fn delete_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<()>;
+
+    /// Creates an IP access control list, unless the account holds as many as it may.
+    async fn create_acl(&self, account: &AccountSid, name: AclName) -> Result<IpAccessControlList>;
+    /// One IP access control list.
+    async fn get_acl(
+        &self,
+        account: &AccountSid,
+        sid: &AclSid,
+    ) -> Result<Option<IpAccessControlList>>;
+    /// A page of IP access control lists.
+    async fn list_acls(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<IpAccessControlList>>;
+    /// Renames an IP access control list.
+    async fn update_acl(
+        &self,
+        account: &AccountSid,
+        sid: &AclSid,
+        name: AclName,
+    ) -> Result<IpAccessControlList>;
+    /// Deletes an IP access control list that no domain maps, with its addresses.
+    async fn delete_acl(&self, account: &AccountSid, sid: &AclSid) -> Result<()>;
+
+    /// Adds an IP address to a list, unless the list is full.
+    async fn create_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        new: IpAddressPatch,
+    ) -> Result<IpAddress>;
+    /// One IP address of a list.
+    async fn get_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        sid: &AclAddressSid,
+    ) -> Result<Option<IpAddress>>;
+    /// A page of a list's IP addresses; 404 when the list is not the account's.
+    async fn list_ip_addresses(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        page: &PageQuery,
+    ) -> Result<Vec<IpAddress>>;
+    /// Changes an IP address of a list.
+    async fn update_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        sid: &AclAddressSid,
+        patch: IpAddressPatch,
+    ) -> Result<IpAddress>;
+    /// Deletes an IP address of a list.
+    async fn delete_ip_address(
+        &self,
+        account: &AccountSid,
+        list: &AclSid,
+        sid: &AclAddressSid,
+    ) -> Result<()>;
+
+    /// Creates a credential list, unless the account holds as many as it may.
+    async fn create_credential_list(
+        &self,
+        account: &AccountSid,
+        name: CredentialListName,
+    ) -> Result<CredentialList>;
+    /// One credential list.
+    async fn get_credential_list(
+        &self,
+        account: &AccountSid,
+        sid: &CredentialListSid,
+    ) -> Result<Option<CredentialList>>;
+    /// A page of credential lists.
+    async fn list_credential_lists(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<CredentialList>>;
+    /// Renames a credential list.
+    async fn update_credential_list(
+        &self,
+        account: &AccountSid,
+        sid: &CredentialListSid,
+        name: CredentialListName,
+    ) -> Result<CredentialList>;
+    /// Deletes a credential list that no domain maps, with its credentials.
+    async fn delete_credential_list(
+        &self,
+        account: &AccountSid,
+        sid: &CredentialListSid,
+    ) -> Result<()>;
+
+    /// Adds a credential to a list (its password sealed with the server key): the username must
+    /// be free in the list, and the list not full.
+    async fn create_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        new: NewCredential,
+    ) -> Result<Credential>;
+    /// One credential of a list.
+    async fn get_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        sid: &CredentialSid,
+    ) -> Result<Option<Credential>>;
+    /// A page of a list's credentials; 404 when the list is not the account's.
+    async fn list_credentials(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        page: &PageQuery,
+    ) -> Result<Vec<Credential>>;
+    /// Gives a credential a new password, if the patch has one.
+    async fn update_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        sid: &CredentialSid,
+        patch: CredentialPatch,
+    ) -> Result<Credential>;
+    /// Deletes a credential of a list.
+    async fn delete_credential(
+        &self,
+        account: &AccountSid,
+        list: &CredentialListSid,
+        sid: &CredentialSid,
+    ) -> Result<()>;
+
+    /// Maps a list to a domain for `kind`; both must be the account's, and the list not mapped
+    /// to the domain for `kind` already.
+    async fn create_auth_mapping(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        list: &MappedList,
+    ) -> Result<AuthMapping>;
+    /// A list mapped to a domain for `kind`; 404 when the domain is not the account's.
+    async fn get_auth_mapping(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        list: &MappedList,
+    ) -> Result<Option<AuthMapping>>;
+    /// A page of the lists mapped to a domain for `kind`; 404 when the domain is not the
+    /// account's.
+    async fn list_auth_mappings(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        page: &PageQuery,
+    ) -> Result<Vec<AuthMapping>>;
+    /// Unmaps a list from a domain for `kind`.
+    async fn delete_auth_mapping(
+        &self,
+        account: &AccountSid,
+        domain: &SipDomainSid,
+        kind: AuthKind,
+        list: &MappedList,
+    ) -> Result<()>;
 }
 
 /// What the store is opened for.
@@ -263,6 +448,12 @@ pub struct StoreOptions {
     /// PostgreSQL only: how long the cluster's change log keeps entries (default
     /// [`postgres::DEFAULT_CHANGE_LOG_RETENTION`]).
     pub change_log_retention: Option<Duration>,
+    /// The server key, which seals credential passwords. `None`: a server on SQLite uses (or
+    /// creates) `<database>.key` beside its database; a server on PostgreSQL refuses to open,
+    /// as cluster nodes must be given one shared key; a one-off command opens without one.
+    pub key: Option<ServerKey>,
+    /// What one account may store.
+    pub limits: Limits,
 }
 
 impl Default for StoreOptions {
@@ -272,6 +463,8 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             max_database_bytes: None,
             change_log_retention: None,
+            key: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -285,24 +478,68 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 /// [`connect`] with options.
 pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
     let clock = options.clock.clone();
+    let limits = options.limits.clone();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let retention = options
             .change_log_retention
             .unwrap_or(postgres::DEFAULT_CHANGE_LOG_RETENTION);
         let backend = postgres::PgBackend::open(url, options.role, retention).await?;
-        return Ok(Arc::new(engine::Engine::new(backend, clock)));
+        let key = server_key(url, options)?;
+        let engine = engine::Engine::new(backend, clock, key.clone(), limits);
+        adopt(&engine, key.as_ref()).await?;
+        return Ok(Arc::new(engine));
     }
     match sqlite_path(url) {
         Some(path) => {
+            let key = server_key(url, options)?;
             let backend =
                 sqlite::SqliteBackend::open(&path, options.role, options.max_database_bytes)?;
-            Ok(Arc::new(engine::Engine::new(backend, clock)))
+            let engine = engine::Engine::new(backend, clock, key.clone(), limits);
+            adopt(&engine, key.as_ref()).await?;
+            Ok(Arc::new(engine))
         }
         None => anyhow::bail!(
             "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
             redact_url(url)
         ),
     }
+}
+
+/// The server key the store at `url` opens with: the one in `options`, else (for a server) the
+/// SQLite database's own key file beside it (created on first start), else none for a one-off
+/// command. A server on PostgreSQL must be given one: cluster nodes share it.
+pub fn server_key(url: &str, options: &StoreOptions) -> anyhow::Result<Option<ServerKey>> {
+    if let Some(key) = &options.key {
+        return Ok(Some(key.clone()));
+    }
+    if options.role == Role::Admin {
+        return Ok(None);
+    }
+    let source = KeySource {
+        create_at: sqlite_path(url).map(|p| key_file_beside(&p)),
+        ..KeySource::default()
+    };
+    ServerKey::load(&source).map(Some)
+}
+
+/// Checks `key` against the one the database's secrets were sealed with (recording it on
+/// first start).
+async fn adopt<B: backend::Backend>(
+    engine: &engine::Engine<B>,
+    key: Option<&ServerKey>,
+) -> anyhow::Result<()> {
+    let Some(key) = key else { return Ok(()) };
+    let same = engine
+        .adopt_server_key(key.check_value())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot check the server key: {e}"))?;
+    anyhow::ensure!(
+        same,
+        "the server key is not the one this database's secrets were sealed with: start with \
+         the key it was created with (SIPMAP_SECRET_KEY, --secret-key-file, or the key file \
+         beside a SQLite database); see \"Secrets and the server key\" in the README"
+    );
+    Ok(())
 }
 
 /// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names, if it is one.

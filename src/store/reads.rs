@@ -3,13 +3,22 @@
 
 use super::Result;
 use super::backend::Tx;
-use super::queries::{accounts, ip_records, mappings, recognition, sip_domains};
+use super::queries::{
+    accounts, auth_mappings, credential_lists, ip_access_control_lists as acls, ip_records,
+    mappings, recognition, sip_domains,
+};
 use super::value::Params;
-use super::{AccountFilter, PageQuery};
+use super::{AccountFilter, Missing, PageQuery, StoreError};
 use crate::auth_token::TokenHash;
-use crate::domain::{Account, IpRecord, Mapping, Network, SipDomain};
-use crate::recognition::{State, StateBuilder};
-use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
+use crate::domain::{
+    Account, AuthMapping, Credential, CredentialList, IpAccessControlList, IpAddress, IpRecord,
+    MappedList, Mapping, SipDomain,
+};
+use crate::recognition::{AuthKind, State};
+use crate::sid::{
+    AccountSid, AclAddressSid, AclSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid,
+    SipDomainSid,
+};
 
 /// The first row of a query, mapped.
 pub async fn one<T>(
@@ -145,18 +154,166 @@ pub async fn list_mappings(
 
 /// Everything recognition needs, read row by row (a table may hold a million mappings).
 pub async fn recognition_state(tx: &mut dyn Tx) -> Result<State> {
-    let domains = tx.query(recognition::ACTIVE_DOMAINS, vec![]).await?;
-    let domains = domains
-        .iter()
-        .map(recognition::target)
-        .collect::<Result<Vec<_>>>()?;
-    let mut builder = StateBuilder::new(domains);
-    let mut add = |r: super::value::Row| -> Result<()> {
-        let (net, domain): (Network, &str) = recognition::mapped(&r)?;
-        builder.mapping(net, domain);
-        Ok(())
-    };
-    tx.query_each(recognition::ALL_MAPPINGS, vec![], &mut add)
-        .await?;
-    Ok(builder.finish())
+    let mut loader = recognition::Loader::default();
+    for (i, sql) in recognition::STATE.iter().enumerate() {
+        tx.query_each(sql, vec![], &mut |r| loader.row(i, &r))
+            .await?;
+    }
+    Ok(loader.finish())
+}
+
+/// An IP access control list of an account.
+pub async fn acl(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &AclSid,
+) -> Result<Option<IpAccessControlList>> {
+    one(tx, acls::BY_SID, acls::by_sid(account, sid), acls::acl).await
+}
+
+/// An IP access control list of an account; 404 when it is not the account's.
+pub async fn existing_acl(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &AclSid,
+) -> Result<IpAccessControlList> {
+    acl(tx, account, sid)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::Acl(account.clone(), sid.clone())))
+}
+
+/// A page of an account's IP access control lists.
+pub async fn list_acls(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    page: &PageQuery,
+) -> Result<Vec<IpAccessControlList>> {
+    all(tx, acls::list(account, page), acls::acl).await
+}
+
+/// An IP address of a list of an account.
+pub async fn ip_address(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    list: &AclSid,
+    sid: &AclAddressSid,
+) -> Result<Option<IpAddress>> {
+    let params = acls::address_by_sid(account, list, sid);
+    one(tx, acls::ADDRESS_BY_SID, params, acls::address).await
+}
+
+/// A page of the IP addresses of a list of an account; 404 when the list is not the account's.
+pub async fn list_ip_addresses(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    list: &AclSid,
+    page: &PageQuery,
+) -> Result<Vec<IpAddress>> {
+    existing_acl(tx, account, list).await?;
+    all(tx, acls::address_list(list, page), acls::address).await
+}
+
+/// A credential list of an account.
+pub async fn credential_list(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &CredentialListSid,
+) -> Result<Option<CredentialList>> {
+    let params = credential_lists::by_sid(account, sid);
+    one(
+        tx,
+        credential_lists::BY_SID,
+        params,
+        credential_lists::credential_list,
+    )
+    .await
+}
+
+/// A credential list of an account; 404 when it is not the account's.
+pub async fn existing_credential_list(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &CredentialListSid,
+) -> Result<CredentialList> {
+    credential_list(tx, account, sid)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::CredentialList(account.clone(), sid.clone())))
+}
+
+/// A page of an account's credential lists.
+pub async fn list_credential_lists(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    page: &PageQuery,
+) -> Result<Vec<CredentialList>> {
+    let query = credential_lists::list(account, page);
+    all(tx, query, credential_lists::credential_list).await
+}
+
+/// A credential of a list of an account.
+pub async fn credential(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    list: &CredentialListSid,
+    sid: &CredentialSid,
+) -> Result<Option<Credential>> {
+    let params = credential_lists::credential_by_sid(account, list, sid);
+    let sql = credential_lists::CREDENTIAL_BY_SID;
+    one(tx, sql, params, credential_lists::credential).await
+}
+
+/// A page of the credentials of a list of an account; 404 when the list is not the account's.
+pub async fn list_credentials(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    list: &CredentialListSid,
+    page: &PageQuery,
+) -> Result<Vec<Credential>> {
+    existing_credential_list(tx, account, list).await?;
+    let query = credential_lists::credential_page(list, page);
+    all(tx, query, credential_lists::credential).await
+}
+
+/// A SIP domain of an account; 404 when it is not the account's.
+pub async fn existing_sip_domain(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &SipDomainSid,
+) -> Result<SipDomain> {
+    sip_domain(tx, account, sid)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::SipDomain(account.clone(), sid.clone())))
+}
+
+/// A list mapped to a domain of an account for `kind`; 404 when the domain is not the
+/// account's.
+pub async fn auth_mapping(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    domain: &SipDomainSid,
+    kind: AuthKind,
+    list: &MappedList,
+) -> Result<Option<AuthMapping>> {
+    existing_sip_domain(tx, account, domain).await?;
+    let sql = auth_mappings::statements(kind).by_sid;
+    let params = auth_mappings::by_sid(account, domain, kind, list);
+    one(tx, sql, params, auth_mappings::mapping).await
+}
+
+/// A page of the lists mapped to a domain of an account for `kind`; 404 when the domain is not
+/// the account's.
+pub async fn list_auth_mappings(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    domain: &SipDomainSid,
+    kind: AuthKind,
+    page: &PageQuery,
+) -> Result<Vec<AuthMapping>> {
+    existing_sip_domain(tx, account, domain).await?;
+    all(
+        tx,
+        auth_mappings::list(domain, kind, page),
+        auth_mappings::mapping,
+    )
+    .await
 }

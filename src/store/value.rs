@@ -126,6 +126,14 @@ impl Row {
         }
     }
 
+    /// A byte-string column of any length.
+    pub fn blob(&self, i: usize) -> Result<&[u8]> {
+        match self.at(i) {
+            Value::Blob(b) => Ok(b),
+            _ => Err(malformed(i, "bytes")),
+        }
+    }
+
     /// A SID column of the kind `parse` accepts.
     pub fn sid<T>(&self, i: usize, parse: fn(&str) -> Option<T>) -> Result<T> {
         let s = self.text(i)?;

@@ -15,6 +15,11 @@ use sipmap::sid::{AccountSid, IpRecordSid, SipDomainSid};
 use sipmap::store::{self, AccountFilter, Cursor, PageQuery, Store, StoreError, StoreOptions};
 
 /// A database for one test.
+/// The server key of every test store (the nodes of a test cluster must share one).
+pub fn test_key() -> sipmap::secret::ServerKey {
+    sipmap::secret::ServerKey::from_bytes([7; 32])
+}
+
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
@@ -62,12 +67,17 @@ impl TestDb {
     }
 
     pub async fn open(&self) -> Arc<dyn Store> {
-        store::connect(&self.url).await.expect("store opens")
+        self.open_with(&StoreOptions::default()).await
     }
 
-    /// Opens the store with options.
+    /// Opens the store with options (and the tests' server key unless they name one: every
+    /// node of a test cluster shares it).
     pub async fn open_with(&self, options: &StoreOptions) -> Arc<dyn Store> {
-        store::connect_with(&self.url, options)
+        let mut options = options.clone();
+        if options.key.is_none() {
+            options.key = Some(test_key());
+        }
+        store::connect_with(&self.url, &options)
             .await
             .expect("store opens")
     }

@@ -376,9 +376,15 @@ async fn postgres_pruned_change_log_makes_a_returning_node_reload() {
             ..StoreOptions::default()
         })
         .await;
-    let away = sipmap::store::connect(&proxy.url)
-        .await
-        .expect("node opens");
+    let away = sipmap::store::connect_with(
+        &proxy.url,
+        &StoreOptions {
+            key: Some(crate::storage::test_key()),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("node opens");
     let w = writer.as_ref();
     let a = account(w, None).await;
     let d = domain(w, &a, "away.sip.twilio.com").await.unwrap();

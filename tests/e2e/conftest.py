@@ -139,6 +139,10 @@ def make_client(base_url: str, sid: str, token: str) -> Client:
     return client
 
 
+# The server key of every PostgreSQL test node (a cluster's nodes must share one).
+TEST_SERVER_KEY = "5e" * 32
+
+
 def clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SIPMAP_"))}
 
@@ -273,6 +277,9 @@ class Sipmap:
     def env(self) -> dict:
         env = clean_env()
         env.setdefault("RUST_LOG", "info")
+        if self.db_url.startswith("postgres"):
+            # Cluster nodes share one server key.
+            env["SIPMAP_SECRET_KEY"] = TEST_SERVER_KEY
         if self.with_env_account:
             env["TWILIO_ACCOUNT_SID"] = self.sid
             env["TWILIO_AUTH_TOKEN"] = self.token

@@ -103,12 +103,12 @@ impl Edge {
     /// 483 at no hops left, 480 without an upstream) or forwarded.
     fn route(&self, req: &Inbound<'_>, uri: SipUri<'_>, max_forwards: u32) -> Action {
         let snapshot = self.recognizer.peek();
-        let Some((target, how)) = snapshot.recognise(Some(uri.host_for_match()), req.source.ip())
-        else {
+        let Some(found) = snapshot.recognise(Some(uri.host_for_match()), req.source.ip()) else {
             Metrics::inc(&self.metrics.not_recognized);
             return self.reply(req, 404, &[]);
         };
-        Metrics::inc(match how {
+        let target = found.target;
+        Metrics::inc(match found.matched_by {
             MatchedBy::RequestUri => &self.metrics.recognized_by_uri,
             MatchedBy::SourceIp => &self.metrics.recognized_by_source,
         });

@@ -16,6 +16,7 @@ fn target() -> Target {
         domain_sid: SipDomainSid::parse("SD0000000000000000000000000000000a").unwrap(),
         account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
         domain_name: "acme.sip.twilio.com".into(),
+        sip_registration: false,
     }
 }
 

@@ -21,7 +21,8 @@ use super::super::value::Row;
 use super::super::{Result, StoreError};
 use super::conn::PgTx;
 use super::{DEADLINE, Inner, deadline};
-use crate::recognition::{Change, Target};
+use crate::domain::Network;
+use crate::recognition::{AuthKind, Change, Secret, Target};
 use crate::sid::{AccountSid, SipDomainSid};
 
 /// The notification channel.
@@ -44,8 +45,10 @@ pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<
     }
     tx.execute(
         "INSERT INTO change_log (seq, ord, kind, network, prefix, domain_sid, account_sid, \
-         domain_name) SELECT $1, * FROM unnest($2::INT[], $3::TEXT[], $4::BIGINT[], \
-         $5::SMALLINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+         domain_name, sip_registration, list_sid, auth_kind, username, secret) \
+         SELECT $1, * FROM unnest($2::INT[], $3::TEXT[], $4::BIGINT[], $5::SMALLINT[], \
+         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BOOLEAN[], $10::TEXT[], $11::TEXT[], \
+         $12::TEXT[], $13::BYTEA[])",
         &[
             &seq,
             &cols.ord,
@@ -55,6 +58,11 @@ pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<
             &cols.domain,
             &cols.account,
             &cols.name,
+            &cols.sip_registration,
+            &cols.list,
+            &cols.auth_kind,
+            &cols.username,
+            &cols.secret,
         ],
     )
     .await?;
@@ -63,7 +71,8 @@ pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<
     Ok(seq)
 }
 
-/// A batch of changes as columns, for one `INSERT … SELECT … FROM unnest(…)`.
+/// A batch of changes as columns, for one `INSERT … SELECT … FROM unnest(…)`. Secrets are
+/// logged as storage holds them: sealed.
 #[derive(Default)]
 struct LogColumns {
     ord: Vec<i32>,
@@ -73,39 +82,148 @@ struct LogColumns {
     domain: Vec<Option<String>>,
     account: Vec<Option<String>>,
     name: Vec<Option<String>>,
+    sip_registration: Vec<Option<bool>>,
+    list: Vec<Option<String>>,
+    auth_kind: Vec<Option<&'static str>>,
+    username: Vec<Option<String>>,
+    secret: Vec<Option<Vec<u8>>>,
+}
+
+/// One change as a row of the log; columns a change does not use stay `NULL`.
+#[derive(Default)]
+struct LogRow<'a> {
+    network: Option<Network>,
+    domain: Option<&'a SipDomainSid>,
+    target: Option<&'a Target>,
+    list: Option<&'a str>,
+    auth_kind: Option<AuthKind>,
+    username: Option<&'a str>,
+    secret: Option<&'a Secret>,
 }
 
 impl LogColumns {
     fn push(&mut self, ord: usize, change: &Change) {
-        let (kind, net, domain, target) = match change {
-            Change::DomainSet(t) => ("domain_set", None, Some(&t.domain_sid), Some(t)),
-            Change::DomainRemoved(sid) => ("domain_removed", None, Some(sid), None),
-            Change::MappingSet(n, sid) => ("mapping_set", Some(*n), Some(sid), None),
-            Change::MappingRemoved(n) => ("mapping_removed", Some(*n), None, None),
+        let (kind, row) = match change {
+            Change::DomainSet(t) => (
+                "domain_set",
+                LogRow {
+                    domain: Some(&t.domain_sid),
+                    target: Some(t),
+                    ..LogRow::default()
+                },
+            ),
+            Change::DomainRemoved(sid) => (
+                "domain_removed",
+                LogRow {
+                    domain: Some(sid),
+                    ..LogRow::default()
+                },
+            ),
+            Change::MappingSet(n, sid) => (
+                "mapping_set",
+                LogRow {
+                    network: Some(*n),
+                    domain: Some(sid),
+                    ..LogRow::default()
+                },
+            ),
+            Change::MappingRemoved(n) => (
+                "mapping_removed",
+                LogRow {
+                    network: Some(*n),
+                    ..LogRow::default()
+                },
+            ),
+            Change::AclNetworkAdded(list, n) | Change::AclNetworkRemoved(list, n) => (
+                match change {
+                    Change::AclNetworkAdded(..) => "acl_network_added",
+                    _ => "acl_network_removed",
+                },
+                LogRow {
+                    network: Some(*n),
+                    list: Some(list),
+                    ..LogRow::default()
+                },
+            ),
+            Change::CredentialSet(list, user, secret) => (
+                "credential_set",
+                LogRow {
+                    list: Some(list),
+                    username: Some(user),
+                    secret: Some(secret),
+                    ..LogRow::default()
+                },
+            ),
+            Change::CredentialRemoved(list, user) => (
+                "credential_removed",
+                LogRow {
+                    list: Some(list),
+                    username: Some(user),
+                    ..LogRow::default()
+                },
+            ),
+            Change::AuthMapped(domain, k, list) | Change::AuthUnmapped(domain, k, list) => (
+                match change {
+                    Change::AuthMapped(..) => "auth_mapped",
+                    _ => "auth_unmapped",
+                },
+                LogRow {
+                    domain: Some(domain),
+                    list: Some(list),
+                    auth_kind: Some(*k),
+                    ..LogRow::default()
+                },
+            ),
         };
         self.ord.push(i32::try_from(ord).unwrap_or(i32::MAX));
         self.kind.push(kind);
-        self.network.push(net.map(|n| i64::from(n.addr)));
-        self.prefix.push(net.map(|n| i16::from(n.prefix)));
-        self.domain.push(domain.map(SipDomainSid::to_string));
-        self.account.push(target.map(|t| t.account_sid.to_string()));
-        self.name.push(target.map(|t| t.domain_name.clone()));
+        self.network.push(row.network.map(|n| i64::from(n.addr)));
+        self.prefix.push(row.network.map(|n| i16::from(n.prefix)));
+        self.domain.push(row.domain.map(SipDomainSid::to_string));
+        self.account
+            .push(row.target.map(|t| t.account_sid.to_string()));
+        self.name.push(row.target.map(|t| t.domain_name.clone()));
+        self.sip_registration
+            .push(row.target.map(|t| t.sip_registration));
+        self.list.push(row.list.map(str::to_owned));
+        self.auth_kind.push(row.auth_kind.map(AuthKind::as_str));
+        self.username.push(row.username.map(str::to_owned));
+        self.secret.push(row.secret.map(|s| s.as_sealed().to_vec()));
     }
 }
 
-/// A change from a row of the log: seq, kind, network, prefix, domain, account, name.
+/// The columns [`change`] reads, in its order.
+const LOG_COLUMNS: &str = "seq, kind, network, prefix, domain_sid, account_sid, domain_name, \
+    sip_registration, list_sid, auth_kind, username, secret";
+
+/// A change from a row of the log, read as [`LOG_COLUMNS`] says.
 fn change(r: &Row) -> Result<Change> {
     let kind = r.text(1)?;
     let domain = || r.sid(4, SipDomainSid::parse);
+    let list = || r.text(8);
+    let auth_kind = || {
+        let k = r.text(9)?;
+        AuthKind::parse(&k)
+            .ok_or_else(|| StoreError::Internal(format!("unknown change_log auth kind {k:?}")))
+    };
     Ok(match kind.as_str() {
         "domain_set" => Change::DomainSet(Target {
             domain_sid: domain()?,
             account_sid: r.sid(5, AccountSid::parse)?,
             domain_name: r.text(6)?,
+            sip_registration: r.bool(7).unwrap_or(false),
         }),
         "domain_removed" => Change::DomainRemoved(domain()?),
         "mapping_set" => Change::MappingSet(r.network(2)?, domain()?),
         "mapping_removed" => Change::MappingRemoved(r.network(2)?),
+        "acl_network_added" => Change::AclNetworkAdded(list()?, r.network(2)?),
+        "acl_network_removed" => Change::AclNetworkRemoved(list()?, r.network(2)?),
+        "credential_set" => {
+            Change::CredentialSet(list()?, r.text(10)?, Secret::sealed(r.blob(11)?))
+        }
+        "credential_removed" => Change::CredentialRemoved(list()?, r.text(10)?),
+        "auth_mapped" => Change::AuthMapped(domain()?, auth_kind()?, list()?),
+        "auth_unmapped" => Change::AuthUnmapped(domain()?, auth_kind()?, list()?),
         other => {
             return Err(StoreError::Internal(format!(
                 "unknown change_log kind {other:?}"
@@ -165,8 +283,7 @@ impl Inner {
         let counter = counter(&tx).await?;
         let rows = PgTx { client: &tx }
             .query(
-                "SELECT seq, kind, network, prefix, domain_sid, account_sid, domain_name \
-                 FROM change_log WHERE seq > $1 ORDER BY seq, ord",
+                &format!("SELECT {LOG_COLUMNS} FROM change_log WHERE seq > $1 ORDER BY seq, ord"),
                 vec![(*applied).into()],
             )
             .await?;

@@ -32,6 +32,7 @@ use conn::{BOOTSTRAP_LOCK, PgTx};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_tenancy.sql"),
+    include_str!("../../../migrations/postgres/0003_sip_security.sql"),
 ];
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);

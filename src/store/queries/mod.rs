@@ -4,6 +4,9 @@
 //! the back end's [`super::backend::Tx`] adds its own.
 
 pub mod accounts;
+pub mod auth_mappings;
+pub mod credential_lists;
+pub mod ip_access_control_lists;
 pub mod ip_records;
 pub mod mappings;
 pub mod recognition;

@@ -3,6 +3,7 @@
 use super::super::value::{Params, Row};
 use super::super::{PageQuery, Result};
 use crate::domain::SipDomain;
+use crate::domain::sip_domain::CallsAuth;
 use crate::domain::sip_domain::domain_key;
 use crate::sid::{AccountSid, SipDomainSid};
 
@@ -15,10 +16,21 @@ macro_rules! columns {
     };
 }
 
+/// What is mapped to the domain for calls, after its columns (the source of its `auth_type`).
+macro_rules! calls_auth {
+    () => {
+        ", EXISTS (SELECT 1 FROM sip_domain_acl_mappings a \
+         WHERE a.sip_domain_sid = sip_domains.sid), \
+         EXISTS (SELECT 1 FROM sip_domain_credential_list_mappings c \
+         WHERE c.sip_domain_sid = sip_domains.sid AND c.kind = 'calls_credentials')"
+    };
+}
+
 /// One domain of an account: `$1` SID, `$2` account.
 pub const BY_SID: &str = concat!(
     "SELECT ",
     columns!(),
+    calls_auth!(),
     " FROM sip_domains WHERE sid = $1 AND account_sid = $2"
 );
 /// The domain that holds a name (its lower-cased key), if any.
@@ -44,6 +56,7 @@ pub const DELETE_OF_ACCOUNT: &str = "DELETE FROM sip_domains WHERE account_sid =
 const LIST: &str = concat!(
     "SELECT ",
     columns!(),
+    calls_auth!(),
     " FROM sip_domains WHERE account_sid = $1"
 );
 
@@ -101,5 +114,9 @@ pub fn domain(r: &Row) -> Result<SipDomain> {
         emergency_caller_sid: r.opt_text(14)?,
         date_created: r.int(15)?,
         date_updated: r.int(16)?,
+        calls_auth: CallsAuth {
+            acl: r.bool(17)?,
+            credentials: r.bool(18)?,
+        },
     })
 }

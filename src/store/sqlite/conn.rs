@@ -13,6 +13,7 @@ use super::super::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_tenancy.sql"),
+    include_str!("../../../migrations/sqlite/0003_sip_security.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {

@@ -21,7 +21,7 @@ use super::backend::{Backend, ReadFn, WriteFn, Written};
 use super::queries::recognition;
 use super::value::Row;
 use super::{Result, Role, StoreError};
-use crate::recognition::{Recognition, State, StateBuilder};
+use crate::recognition::{Recognition, State};
 use conn::{SqliteTx, configure, finish_now, migrate, query_each};
 use writer::{Job, WriteJob};
 
@@ -41,18 +41,11 @@ pub struct SqliteBackend {
 
 /// The recognition state, read on `conn` row by row.
 fn load_state(conn: &Connection) -> Result<State> {
-    let mut domains = Vec::new();
-    query_each(conn, recognition::ACTIVE_DOMAINS, &vec![], &mut |r| {
-        domains.push(recognition::target(r)?);
-        Ok(())
-    })?;
-    let mut builder = StateBuilder::new(domains);
-    query_each(conn, recognition::ALL_MAPPINGS, &vec![], &mut |r: &Row| {
-        let (net, domain) = recognition::mapped(r)?;
-        builder.mapping(net, domain);
-        Ok(())
-    })?;
-    Ok(builder.finish())
+    let mut loader = recognition::Loader::default();
+    for (i, sql) in recognition::STATE.iter().enumerate() {
+        query_each(conn, sql, &vec![], &mut |r: &Row| loader.row(i, r))?;
+    }
+    Ok(loader.finish())
 }
 
 impl SqliteBackend {

@@ -1,31 +1,13 @@
 //! Writes of source IP mappings.
 
 use super::super::backend::{Lock, Serial, Tx, Written};
-use super::super::queries::{mappings, sip_domains};
+use super::super::queries::mappings;
 use super::super::{Missing, Result, StoreError};
-use super::{locked_account, owner_accepts_writes, some_mapping};
+use super::{locked_account, owner_accepts_writes, require_domain, some_mapping};
 use crate::domain::mapping::{MappingFacts, may_create, may_map};
 use crate::domain::{Mapping, Network};
 use crate::recognition::Change;
 use crate::sid::{AccountSid, MappingSid, SipDomainSid};
-
-/// Fails with the domain's 404 unless `sid` is a SIP domain of `account`; share-locks it.
-async fn require_domain(tx: &mut dyn Tx, account: &AccountSid, sid: &SipDomainSid) -> Result<()> {
-    let found = tx
-        .query_locked(
-            sip_domains::BY_SID,
-            sip_domains::by_sid(account, sid),
-            Lock::Share,
-        )
-        .await?;
-    if found.is_empty() {
-        return Err(StoreError::NotFound(Missing::SipDomain(
-            account.clone(),
-            sid.clone(),
-        )));
-    }
-    Ok(())
-}
 
 /// Creates `mapping` (account, record and domain as given; SID and times minted).
 pub async fn create(tx: &mut dyn Tx, mapping: Mapping) -> Result<Written<Mapping>> {

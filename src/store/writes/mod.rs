@@ -3,17 +3,22 @@
 //! in recognition. The back ends only run the statements.
 
 pub mod accounts;
+pub mod auth_mappings;
+pub mod credential_lists;
+pub mod ip_access_control_lists;
 pub mod ip_records;
 pub mod mappings;
 pub mod sip_domains;
 
-use super::backend::{Lock, Tx};
-use super::queries::{accounts as account_sql, recognition};
+use super::backend::{Lock, Tx, Written};
+use super::queries::{
+    accounts as account_sql, auth_mappings as auth_sql, recognition, sip_domains as domain_sql,
+};
 use super::value::Params;
 use super::{Missing, Result, StoreError};
 use crate::domain::Account;
 use crate::recognition::AccountRows;
-use crate::sid::{AccountSid, MappingSid};
+use crate::sid::{AccountSid, MappingSid, SipDomainSid};
 
 /// An account, its row locked as `lock` says; 404 when it does not exist.
 pub async fn locked_account(tx: &mut dyn Tx, sid: &AccountSid, lock: Lock) -> Result<Account> {
@@ -52,5 +57,55 @@ pub async fn account_rows(tx: &mut dyn Tx, account: &AccountSid) -> Result<Accou
     let params = || vec![account.as_str().into()];
     let domains = tx.query(recognition::ACCOUNT_DOMAINS, params()).await?;
     let mappings = tx.query(recognition::ACCOUNT_MAPPINGS, params()).await?;
-    recognition::account_rows(&domains, &mappings)
+    let auth = tx.query(auth_sql::OF_ACCOUNT, params()).await?;
+    recognition::account_rows(&domains, &mappings, &auth)
+}
+
+/// A count (the first column of the first row) of a query about one SID.
+pub async fn count(tx: &mut dyn Tx, sql: &str, sid: &str) -> Result<u64> {
+    let rows = tx.query(sql, vec![sid.into()]).await?;
+    let n = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Fails with the domain's 404 unless `sid` is a SIP domain of `account`; share-locks it.
+pub async fn require_domain(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &SipDomainSid,
+) -> Result<()> {
+    let found = tx
+        .query_locked(
+            domain_sql::BY_SID,
+            domain_sql::by_sid(account, sid),
+            Lock::Share,
+        )
+        .await?;
+    if found.is_empty() {
+        return Err(StoreError::NotFound(Missing::SipDomain(
+            account.clone(),
+            sid.clone(),
+        )));
+    }
+    Ok(())
+}
+
+/// Records the server key's check value if none is recorded yet; whether the recorded one is
+/// `check`.
+pub async fn adopt_server_key(tx: &mut dyn Tx, check: [u8; 32]) -> Result<Written<bool>> {
+    let rows = tx
+        .query("SELECT check_value FROM server_key", vec![])
+        .await?;
+    let same = match rows.first() {
+        Some(r) => r.blob(0)? == check.as_slice(),
+        None => {
+            tx.execute(
+                "INSERT INTO server_key (check_value) VALUES ($1)",
+                vec![check.as_slice().into()],
+            )
+            .await?;
+            true
+        }
+    };
+    Ok(Written::quiet(same))
 }

@@ -15,6 +15,7 @@ pub fn target(d: &SipDomain) -> Target {
         domain_sid: d.sid.clone(),
         account_sid: d.account_sid.clone(),
         domain_name: d.domain_name.clone(),
+        sip_registration: d.sip_registration,
     }
 }
 
@@ -80,18 +81,20 @@ pub async fn update(
     let recognised = owner_accepts_writes(tx, account).await?;
     let mut domain = locked(tx, account, sid).await?;
     let old_name = domain.domain_name.clone();
+    let old_target = target(&domain);
     patch.apply(&mut domain, now);
     if domain.domain_name != old_name {
         check_name(tx, &domain).await?;
     }
     tx.execute(sip_domains::UPDATE, sip_domains::values(&domain))
         .await?;
-    // Only a new name changes what recognition knows.
-    let renamed = domain.domain_name != old_name;
-    Ok(named(domain, recognised && renamed))
+    // Only a new name or registration setting changes what recognition knows.
+    let changed = target(&domain) != old_target;
+    Ok(named(domain, recognised && changed))
 }
 
-/// Deletes a domain of `account` that no mapping references.
+/// Deletes a domain of `account` that no source IP mapping references; its authentication
+/// mappings go with it.
 pub async fn delete(
     tx: &mut dyn Tx,
     account: &AccountSid,

@@ -1,0 +1,120 @@
+//! A SIP domain's authentication mappings: the IP access control lists and credential lists it
+//! accepts calls and registrations with. A mapping has no SID of its own; it is named by the
+//! list's (`AL…` or `CL…`), and shows the list's friendly name.
+
+use super::{Conflict, Refusal};
+use crate::recognition::AuthKind;
+use crate::sid::{AccountSid, AclSid, CredentialListSid, SipDomainSid};
+
+/// The list a mapping names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MappedList {
+    /// An IP access control list.
+    Acl(AclSid),
+    /// A credential list.
+    Credentials(CredentialListSid),
+}
+
+impl MappedList {
+    /// The list's SID.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Acl(s) => s.as_str(),
+            Self::Credentials(s) => s.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for MappedList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A list mapped to a domain, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthMapping {
+    /// The domain.
+    pub domain_sid: SipDomainSid,
+    /// What the list is mapped for.
+    pub kind: AuthKind,
+    /// The list; its SID is the mapping's SID.
+    pub list: MappedList,
+    /// The owning account (of the domain and the list alike).
+    pub account_sid: AccountSid,
+    /// The list's friendly name.
+    pub friendly_name: String,
+    /// Unix seconds.
+    pub date_created: i64,
+    /// Unix seconds.
+    pub date_updated: i64,
+}
+
+/// Whether `list` may be mapped to `domain` for a kind of authentication: not twice (Twilio's
+/// 21231). Domain and list were found under the caller's account, so both are its own.
+pub fn may_map(
+    domain: &SipDomainSid,
+    list: &MappedList,
+    already_mapped: bool,
+) -> Result<(), Refusal> {
+    if already_mapped {
+        return Err(Refusal::AlreadyMapped {
+            list: list.clone(),
+            domain: domain.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a list may be deleted: not while a domain maps it (the domain named is one of the
+/// caller's, as lists map only to their own account's domains).
+pub fn may_delete_list(list: &MappedList, mapped_to: Option<SipDomainSid>) -> Result<(), Refusal> {
+    match mapped_to {
+        None => Ok(()),
+        Some(domain) => Err(Conflict::ListInUse {
+            list: list.clone(),
+            domain,
+        }
+        .into()),
+    }
+}
+
+/// The domain's `auth_type`: `IP_ACL`, `CREDENTIAL_LIST`, both comma-separated, or none, from
+/// whether access control lists and credential lists are mapped for calls.
+pub fn auth_type(acl: bool, credentials: bool) -> Option<&'static str> {
+    match (acl, credentials) {
+        (true, true) => Some("IP_ACL,CREDENTIAL_LIST"),
+        (true, false) => Some("IP_ACL"),
+        (false, true) => Some("CREDENTIAL_LIST"),
+        (false, false) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_maps_once_and_blocks_its_deletion_while_mapped() {
+        let domain = SipDomainSid::generate();
+        let list = MappedList::Acl(AclSid::generate());
+        assert!(may_map(&domain, &list, false).is_ok());
+        assert!(matches!(
+            may_map(&domain, &list, true),
+            Err(Refusal::AlreadyMapped { .. })
+        ));
+        assert!(may_delete_list(&list, None).is_ok());
+        assert!(matches!(
+            may_delete_list(&list, Some(domain)),
+            Err(Refusal::Conflict(Conflict::ListInUse { .. }))
+        ));
+    }
+
+    #[test]
+    fn auth_type_names_what_is_mapped_for_calls() {
+        assert_eq!(auth_type(true, true), Some("IP_ACL,CREDENTIAL_LIST"));
+        assert_eq!(auth_type(true, false), Some("IP_ACL"));
+        assert_eq!(auth_type(false, true), Some("CREDENTIAL_LIST"));
+        assert_eq!(auth_type(false, false), None);
+    }
+}

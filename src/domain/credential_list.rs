@@ -1,0 +1,276 @@
+//! SIP Credential Lists (`CL…`) and their Credentials (`CR…`): the usernames and passwords a
+//! SIP domain accepts in digest authentication.
+//!
+//! A password reaches this module only to be checked against Twilio's rules; storage seals it
+//! with the server key before it is written, and no view ever shows it.
+
+use super::{Invalid, Limits, Params, Refusal, friendly_name, required};
+use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
+
+/// A credential list as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialList {
+    /// Its SID.
+    pub sid: CredentialListSid,
+    /// The owning account.
+    pub account_sid: AccountSid,
+    /// Required, at most 64 characters.
+    pub friendly_name: String,
+    /// Unix seconds.
+    pub date_created: i64,
+    /// Unix seconds.
+    pub date_updated: i64,
+}
+
+/// The friendly name of a list's create or update (required on both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialListName(pub String);
+
+impl CredentialListName {
+    /// Validates `FriendlyName`: required, at most 64 characters.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        required(p, "FriendlyName")?;
+        Ok(Self(
+            friendly_name(p, "FriendlyName", 64)?.unwrap_or_default(),
+        ))
+    }
+
+    /// The list this creates, with the SID and time storage minted for it.
+    pub fn into_list(
+        self,
+        sid: CredentialListSid,
+        account_sid: AccountSid,
+        now: i64,
+    ) -> CredentialList {
+        CredentialList {
+            sid,
+            account_sid,
+            friendly_name: self.0,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
+    /// Renames `list`; a name that changes nothing leaves it as it is.
+    pub fn apply(self, list: &mut CredentialList, now: i64) {
+        if list.friendly_name != self.0 {
+            list.friendly_name = self.0;
+            list.date_updated = now;
+        }
+    }
+}
+
+/// A credential as stored: its password sealed, never in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Its SID.
+    pub sid: CredentialSid,
+    /// The owning account.
+    pub account_sid: AccountSid,
+    /// The list it belongs to.
+    pub list_sid: CredentialListSid,
+    /// Unique within its list; at most 32 visible ASCII characters.
+    pub username: String,
+    /// The password, sealed with the server key.
+    pub password_sealed: Vec<u8>,
+    /// Unix seconds.
+    pub date_created: i64,
+    /// Unix seconds.
+    pub date_updated: i64,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("sid", &self.sid)
+            .field("list_sid", &self.list_sid)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password that meets the rules. Its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The longest password accepted.
+pub const MAX_PASSWORD_LEN: usize = 128;
+/// The longest username accepted (Twilio: "up to 32 characters").
+pub const MAX_USERNAME_LEN: usize = 32;
+
+impl Password {
+    /// Checks Twilio's rules: at least 12 characters, a digit, an upper-case and a lower-case
+    /// letter; and at most [`MAX_PASSWORD_LEN`] characters, none of them control characters.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let bad = |why: &str| Invalid::Value("Password", why.to_owned());
+        let len = raw.chars().count();
+        if len < 12 {
+            return Err(bad("must be at least 12 characters long"));
+        }
+        if len > MAX_PASSWORD_LEN {
+            return Err(bad(&format!(
+                "must be at most {MAX_PASSWORD_LEN} characters long"
+            )));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(bad("must not contain control characters"));
+        }
+        if !raw.chars().any(|c| c.is_ascii_digit()) {
+            return Err(bad("must contain at least one digit"));
+        }
+        if !raw.chars().any(char::is_uppercase) || !raw.chars().any(char::is_lowercase) {
+            return Err(bad("must have mixed case"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The password, for sealing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A username that SIP can carry: 1 to 32 visible ASCII characters, without `"`, `\` or `:`
+/// (which a digest username cannot hold unescaped, or which would make the realm ambiguous).
+pub fn parse_username(raw: &str) -> Result<String, Invalid> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_USERNAME_LEN
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b':'));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(Invalid::Value(
+            "Username",
+            format!(
+                "must be 1 to {MAX_USERNAME_LEN} visible ASCII characters, without '\"', '\\' \
+                 or ':'"
+            ),
+        ))
+    }
+}
+
+/// The validated parameters of a credential's create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    /// `Username`.
+    pub username: String,
+    /// `Password`.
+    pub password: Password,
+}
+
+impl NewCredential {
+    /// Validates `Username` and `Password`, both required.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let username = parse_username(required(p, "Username")?)?;
+        let password = Password::parse(required(p, "Password")?)?;
+        Ok(Self { username, password })
+    }
+}
+
+/// The validated parameters of a credential's update: a new password, if sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialPatch {
+    /// `Password`.
+    pub password: Option<Password>,
+}
+
+impl CredentialPatch {
+    /// Validates `Password`, if sent.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        Ok(Self {
+            password: p.get("Password").map(Password::parse).transpose()?,
+        })
+    }
+}
+
+/// Whether an account holding `held` credential lists may create another.
+pub fn may_create_list(held: u64, limits: &Limits) -> Result<(), Refusal> {
+    limits.check(super::Limited::ListsPerAccount, held)
+}
+
+/// Whether `list`, holding `held` credentials, may take one named `username`, which `taken_by`
+/// holds already if any.
+pub fn may_add_credential(
+    list: &CredentialList,
+    username: &str,
+    taken_by: Option<CredentialSid>,
+    held: u64,
+    limits: &Limits,
+) -> Result<(), Refusal> {
+    if let Some(credential) = taken_by {
+        return Err(super::Conflict::UsernameTaken {
+            list: list.sid.clone(),
+            username: username.to_owned(),
+            credential,
+        }
+        .into());
+    }
+    limits.check(super::Limited::CredentialsPerList, held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn passwords_follow_twilios_rules() {
+        assert!(Password::parse("IWasAtSignal2018").is_ok());
+        for (bad, why) in [
+            ("Short1a", "at least 12"),
+            ("nouppercase123", "mixed case"),
+            ("NOLOWERCASE123", "mixed case"),
+            ("NoDigitsAtAllHere", "digit"),
+            ("Tab\tInside12345", "control"),
+        ] {
+            match Password::parse(bad) {
+                Err(Invalid::Value("Password", reason)) => assert!(reason.contains(why), "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(Password::parse(&format!("Aa1{}", "x".repeat(MAX_PASSWORD_LEN))).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("IWasAtSignal2018").unwrap()),
+            "Password(<redacted>)"
+        );
+    }
+
+    #[test]
+    fn usernames_are_short_visible_and_quotable() {
+        assert!(parse_username("alice").is_ok());
+        assert!(parse_username("alice+pbx@example.com").is_ok());
+        for bad in ["", "a b", "a\"b", "a\\b", "a:b", "é", &"x".repeat(33)] {
+            assert!(parse_username(bad).is_err(), "{bad:?}");
+        }
+        let p = HashMap::from([("Username", "alice")]);
+        assert_eq!(NewCredential::parse(&p), Err(Invalid::Missing("Password")));
+    }
+
+    #[test]
+    fn a_list_refuses_a_second_credential_with_one_username() {
+        let list = CredentialListName("l".into()).into_list(
+            CredentialListSid::generate(),
+            AccountSid::generate(),
+            1,
+        );
+        let limits = Limits::default();
+        assert!(may_add_credential(&list, "alice", None, 0, &limits).is_ok());
+        let taken = may_add_credential(&list, "alice", Some(CredentialSid::generate()), 1, &limits);
+        assert!(matches!(
+            taken,
+            Err(Refusal::Conflict(
+                super::super::Conflict::UsernameTaken { .. }
+            ))
+        ));
+        let full = may_add_credential(&list, "bob", None, limits.credentials_per_list, &limits);
+        assert!(matches!(full, Err(Refusal::LimitReached { .. })));
+    }
+}

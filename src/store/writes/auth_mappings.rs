@@ -1,0 +1,106 @@
+//! Writes of a domain's authentication mappings: a list of the domain's account mapped for
+//! calls or for registrations, and unmapped again.
+
+use super::super::backend::{Lock, Tx, Written};
+use super::super::queries::{
+    auth_mappings, credential_lists as cls, ip_access_control_lists as acls,
+};
+use super::super::{Missing, Result, StoreError};
+use super::{owner_accepts_writes, require_domain};
+use crate::domain::{AuthMapping, MappedList, auth_mapping};
+use crate::recognition::{AuthKind, Change};
+use crate::sid::{AccountSid, SipDomainSid};
+
+/// The friendly name of a list of `account`, its row share-locked (so it cannot be deleted
+/// before this transaction ends); 404 when it is not the account's.
+async fn list_name(tx: &mut dyn Tx, account: &AccountSid, list: &MappedList) -> Result<String> {
+    let (sql, params, missing) = match list {
+        MappedList::Acl(sid) => (
+            acls::BY_SID,
+            acls::by_sid(account, sid),
+            Missing::Acl(account.clone(), sid.clone()),
+        ),
+        MappedList::Credentials(sid) => (
+            cls::BY_SID,
+            cls::by_sid(account, sid),
+            Missing::CredentialList(account.clone(), sid.clone()),
+        ),
+    };
+    let rows = tx.query_locked(sql, params, Lock::Share).await?;
+    match rows.first() {
+        Some(r) => r.text(2),
+        None => Err(StoreError::NotFound(missing)),
+    }
+}
+
+/// Maps `list` to `domain` for `kind`; both must be `account`'s.
+pub async fn create(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    domain: &SipDomainSid,
+    kind: AuthKind,
+    list: MappedList,
+    now: i64,
+) -> Result<Written<AuthMapping>> {
+    let recognised = owner_accepts_writes(tx, account).await?;
+    require_domain(tx, account, domain).await?;
+    let friendly_name = list_name(tx, account, &list).await?;
+    let statements = auth_mappings::statements(kind);
+    let existing = tx
+        .query(
+            statements.by_sid,
+            auth_mappings::by_sid(account, domain, kind, &list),
+        )
+        .await?;
+    auth_mapping::may_map(domain, &list, !existing.is_empty())?;
+    let mapping = AuthMapping {
+        domain_sid: domain.clone(),
+        kind,
+        list,
+        account_sid: account.clone(),
+        friendly_name,
+        date_created: now,
+        date_updated: now,
+    };
+    tx.execute(statements.insert, auth_mappings::insert(&mapping))
+        .await?;
+    let changes = match recognised {
+        true => vec![Change::AuthMapped(
+            domain.clone(),
+            kind,
+            mapping.list.to_string(),
+        )],
+        false => vec![],
+    };
+    Ok(Written {
+        value: mapping,
+        changes,
+    })
+}
+
+/// Unmaps `list` from `domain` for `kind`.
+pub async fn delete(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    domain: &SipDomainSid,
+    kind: AuthKind,
+    list: MappedList,
+) -> Result<Written<()>> {
+    require_domain(tx, account, domain).await?;
+    let statements = auth_mappings::statements(kind);
+    let removed = tx
+        .execute(statements.delete, auth_mappings::key(domain, kind, &list))
+        .await?;
+    if removed == 0 {
+        return Err(StoreError::NotFound(Missing::AuthMapping(
+            account.clone(),
+            domain.clone(),
+            kind,
+            list,
+        )));
+    }
+    Ok(Written {
+        value: (),
+        changes: vec![Change::AuthUnmapped(domain.clone(), kind, list.to_string())],
+    })
+}
