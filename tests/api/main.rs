@@ -8,6 +8,7 @@ mod hardening;
 mod http_limits;
 mod proxy;
 mod rules;
+mod security;
 mod sip_tcp;
 mod storage;
 mod tenancy;
