@@ -209,3 +209,93 @@ async fn every_response_carries_request_id_and_cors() {
         assert_eq!(keys, ["code", "message", "more_info", "status"]);
     }
 }
+
+/// The SIP security family: an access control list with an address, a credential list with a
+/// credential (no password anywhere), a domain's mappings by the older and the `Auth` paths,
+/// the domain's `auth_type`, and the refusals Twilio documents nothing for.
+#[tokio::test]
+async fn sip_security_bodies() {
+    let app = TestApp::spawn().await;
+    let base = format!("/2010-04-01/Accounts/{SID}/SIP");
+    let domain = app.domain("secure.sip.twilio.com").await;
+    let acl = app
+        .post(&format!("{base}/IpAccessControlLists.json"), "FriendlyName=office")
+        .await;
+    assert_snapshot!("acl_create", app.redact(&acl));
+    let al = acl.field("sid");
+    let ip = app
+        .post(
+            &format!("{base}/IpAccessControlLists/{al}/IpAddresses.json"),
+            "FriendlyName=pbx&IpAddress=192.0.2.10&CidrPrefixLength=31",
+        )
+        .await;
+    assert_snapshot!("ip_address_create", app.redact(&ip));
+    let list = app
+        .get(&format!("{base}/IpAccessControlLists/{al}/IpAddresses.json"))
+        .await;
+    assert_snapshot!("ip_address_list", app.redact(&list));
+    let cl = app
+        .post(&format!("{base}/CredentialLists.json"), "FriendlyName=staff")
+        .await;
+    assert_snapshot!("credential_list_create", app.redact(&cl));
+    let cl = cl.field("sid");
+    let cred = app
+        .post(
+            &format!("{base}/CredentialLists/{cl}/Credentials.json"),
+            "Username=alice&Password=IWasAtSignal2018",
+        )
+        .await;
+    assert_snapshot!("credential_create", app.redact(&cred));
+    assert!(!cred.text.contains("IWasAtSignal2018"));
+    let weak = app
+        .post(
+            &format!("{base}/CredentialLists/{cl}/Credentials.json"),
+            "Username=bob&Password=alllowercase123",
+        )
+        .await;
+    assert_snapshot!("credential_weak_password", app.redact(&weak));
+    let domain_base = format!("{base}/Domains/{domain}");
+    let legacy = app
+        .post(
+            &format!("{domain_base}/IpAccessControlListMappings.json"),
+            &format!("IpAccessControlListSid={al}"),
+        )
+        .await;
+    assert_snapshot!("acl_mapping_create_legacy", app.redact(&legacy));
+    let auth_calls = app
+        .get(&format!("{domain_base}/Auth/Calls/IpAccessControlListMappings.json"))
+        .await;
+    assert_snapshot!("acl_mapping_list_auth_calls", app.redact(&auth_calls));
+    let twice = app
+        .post(
+            &format!("{domain_base}/Auth/Calls/IpAccessControlListMappings.json"),
+            &format!("IpAccessControlListSid={al}"),
+        )
+        .await;
+    assert_snapshot!("acl_mapping_twice", app.redact(&twice));
+    let registrations = app
+        .post(
+            &format!("{domain_base}/Auth/Registrations/CredentialListMappings.json"),
+            &format!("CredentialListSid={cl}"),
+        )
+        .await;
+    assert_snapshot!("registrations_mapping_create", app.redact(&registrations));
+    app.post(
+        &format!("{domain_base}/CredentialListMappings.json"),
+        &format!("CredentialListSid={cl}"),
+    )
+    .await;
+    let fetched = app.get(&format!("{domain_base}.json")).await;
+    assert_eq!(fetched.json()["auth_type"], "IP_ACL,CREDENTIAL_LIST");
+    let in_use = app
+        .delete(&format!("{base}/IpAccessControlLists/{al}.json"))
+        .await;
+    assert_snapshot!("acl_delete_in_use", app.redact(&in_use));
+    // Every link a list or a domain shows answers.
+    for body in [&acl, &fetched] {
+        for (_, uri) in body.json()["subresource_uris"].as_object().unwrap() {
+            let r = app.get(uri.as_str().unwrap()).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.text);
+        }
+    }
+}
