@@ -21,7 +21,6 @@ use crate::domain::{AuthMapping, MappedList};
 use crate::error::ApiError;
 use crate::recognition::AuthKind;
 use crate::sid::{AclSid, CredentialListSid, SipDomainSid};
-use crate::store::{Missing, StoreError};
 use crate::timefmt::V2010Date;
 
 /// One of the five paths.
@@ -142,14 +141,6 @@ fn instance(p: MappingPath, at: &AccountPath) -> Result<MappedList, ApiError> {
         .ok_or_else(|| at.not_found())
 }
 
-/// A missing mapping is this path's 404 (the older paths name themselves, not `Auth/Calls`).
-fn here(at: &AccountPath, e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(Missing::AuthMapping(..)) => at.not_found(),
-        e => e.into(),
-    }
-}
-
 async fn create(p: MappingPath, at: AccountPath, form: Form) -> Answer {
     let domain: SipDomainSid = at.parent()?;
     let name = p.parameter();
@@ -167,7 +158,7 @@ async fn fetch(p: MappingPath, at: AccountPath) -> Answer {
     let list = instance(p, &at)?;
     let store = &at.app.store;
     let found = store.get_auth_mapping(&at.account, &domain, p.kind, &list);
-    let mapping = found.await?.ok_or_else(|| at.not_found())?;
+    let mapping = at.here(found.await)?.ok_or_else(|| at.not_found())?;
     Ok(json(StatusCode::OK, &view(p, &mapping)))
 }
 
@@ -177,7 +168,7 @@ async fn list(p: MappingPath, at: AccountPath, query: Query) -> Answer {
     let store = &at.app.store;
     let query = request.query();
     let rows = store.list_auth_mappings(&at.account, &domain, p.kind, &query);
-    let page = request.finish(rows.await?, |m| m.list.as_str());
+    let page = request.finish(at.here(rows.await)?, |m| m.list.as_str());
     let path = p.wire.list_uri(&at.account, &domain);
     let body = page.v2010_envelope(p.wire.key, &path, "", |m| to_value(&view(p, m)));
     Ok(json(StatusCode::OK, &body))
@@ -188,6 +179,6 @@ async fn remove(p: MappingPath, at: AccountPath) -> Result<StatusCode, ApiError>
     let list = instance(p, &at)?;
     let store = &at.app.store;
     let removed = store.delete_auth_mapping(&at.account, &domain, p.kind, &list);
-    removed.await.map_err(|e| here(&at, e))?;
+    at.here(removed.await)?;
     Ok(StatusCode::NO_CONTENT)
 }

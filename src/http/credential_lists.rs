@@ -140,7 +140,7 @@ async fn create_credential(at: AccountPath, form: Form) -> Answer {
     let credential = at.app.store.create_credential(&at.account, &list, new);
     Ok(json(
         StatusCode::CREATED,
-        &credential_view(&credential.await?),
+        &credential_view(&at.here(credential.await)?),
     ))
 }
 
@@ -160,7 +160,7 @@ async fn list_credentials(at: AccountPath, query: Query) -> Answer {
     let request = PageRequest::parse(&query, CredentialSid::PREFIX)?;
     let query = request.query();
     let rows = at.app.store.list_credentials(&at.account, &list, &query);
-    let page = request.finish(rows.await?, |c| c.sid.as_str());
+    let page = request.finish(at.here(rows.await)?, |c| c.sid.as_str());
     let path = CREDENTIALS.list_uri(&at.account, &list);
     let body = page.v2010_envelope(CREDENTIALS.key, &path, "", |c| {
         to_value(&credential_view(c))
@@ -175,7 +175,10 @@ async fn update_credential(at: AccountPath, form: Form) -> Answer {
         .app
         .store
         .update_credential(&at.account, &list, &sid, patch);
-    Ok(json(StatusCode::OK, &credential_view(&credential.await?)))
+    Ok(json(
+        StatusCode::OK,
+        &credential_view(&at.here(credential.await)?),
+    ))
 }
 
 async fn remove_credential(at: AccountPath) -> Result<StatusCode, ApiError> {

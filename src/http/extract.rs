@@ -259,6 +259,15 @@ impl AccountPath {
         super::wire::json_sid(sid, S::parse).ok_or_else(|| self.not_found())
     }
 
+    /// `result`, with anything storage did not find reported as this path's 404 (for paths
+    /// that name every resource the call depends on).
+    pub fn here<T>(&self, result: Result<T, crate::store::StoreError>) -> Result<T, ApiError> {
+        result.map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => self.not_found(),
+            e => e.into(),
+        })
+    }
+
     /// The parent's SID of a sub-resource's path (the `{sid}` segment, without `.json`),
     /// parsed; a malformed one is this path's 404.
     pub fn parent<S: crate::sid::Sid>(&self) -> Result<S, ApiError> {

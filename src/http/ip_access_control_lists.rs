@@ -131,7 +131,10 @@ async fn create_address(at: AccountPath, form: Form) -> Answer {
     let list: AclSid = at.parent()?;
     let new = IpAddressPatch::parse(&form, true)?;
     let address = at.app.store.create_ip_address(&at.account, &list, new);
-    Ok(json(StatusCode::CREATED, &address_view(&address.await?)))
+    Ok(json(
+        StatusCode::CREATED,
+        &address_view(&at.here(address.await)?),
+    ))
 }
 
 async fn fetch_address(at: AccountPath) -> Answer {
@@ -150,7 +153,7 @@ async fn list_addresses(at: AccountPath, query: Query) -> Answer {
     let request = PageRequest::parse(&query, AclAddressSid::PREFIX)?;
     let query = request.query();
     let rows = at.app.store.list_ip_addresses(&at.account, &list, &query);
-    let page = request.finish(rows.await?, |a| a.sid.as_str());
+    let page = request.finish(at.here(rows.await)?, |a| a.sid.as_str());
     let path = ADDRESSES.list_uri(&at.account, &list);
     let body = page.v2010_envelope(ADDRESSES.key, &path, "", |a| to_value(&address_view(a)));
     Ok(json(StatusCode::OK, &body))
@@ -163,7 +166,10 @@ async fn update_address(at: AccountPath, form: Form) -> Answer {
         .app
         .store
         .update_ip_address(&at.account, &list, &sid, patch);
-    Ok(json(StatusCode::OK, &address_view(&address.await?)))
+    Ok(json(
+        StatusCode::OK,
+        &address_view(&at.here(address.await)?),
+    ))
 }
 
 async fn remove_address(at: AccountPath) -> Result<StatusCode, ApiError> {

@@ -219,7 +219,10 @@ async fn sip_security_bodies() {
     let base = format!("/2010-04-01/Accounts/{SID}/SIP");
     let domain = app.domain("secure.sip.twilio.com").await;
     let acl = app
-        .post(&format!("{base}/IpAccessControlLists.json"), "FriendlyName=office")
+        .post(
+            &format!("{base}/IpAccessControlLists.json"),
+            "FriendlyName=office",
+        )
         .await;
     assert_snapshot!("acl_create", app.redact(&acl));
     let al = acl.field("sid");
@@ -231,11 +234,16 @@ async fn sip_security_bodies() {
         .await;
     assert_snapshot!("ip_address_create", app.redact(&ip));
     let list = app
-        .get(&format!("{base}/IpAccessControlLists/{al}/IpAddresses.json"))
+        .get(&format!(
+            "{base}/IpAccessControlLists/{al}/IpAddresses.json"
+        ))
         .await;
     assert_snapshot!("ip_address_list", app.redact(&list));
     let cl = app
-        .post(&format!("{base}/CredentialLists.json"), "FriendlyName=staff")
+        .post(
+            &format!("{base}/CredentialLists.json"),
+            "FriendlyName=staff",
+        )
         .await;
     assert_snapshot!("credential_list_create", app.redact(&cl));
     let cl = cl.field("sid");
@@ -263,7 +271,9 @@ async fn sip_security_bodies() {
         .await;
     assert_snapshot!("acl_mapping_create_legacy", app.redact(&legacy));
     let auth_calls = app
-        .get(&format!("{domain_base}/Auth/Calls/IpAccessControlListMappings.json"))
+        .get(&format!(
+            "{domain_base}/Auth/Calls/IpAccessControlListMappings.json"
+        ))
         .await;
     assert_snapshot!("acl_mapping_list_auth_calls", app.redact(&auth_calls));
     let twice = app
