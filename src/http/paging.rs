@@ -5,6 +5,7 @@
 //! (see `crate::sid`), so pages stay stable while rows come and go.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::extract::Query;
@@ -148,7 +149,7 @@ impl<T> Page<T> {
 
     /// The Voice v1 envelope: the rows under `key` plus `meta` with absolute URLs on `base`
     /// (public URL + path).
-    pub fn v1_envelope(&self, key: &str, base: &str, view: impl Fn(&T) -> Value) -> Value {
+    pub fn v1_envelope(&self, key: &str, base: &str, view: impl Fn(&T) -> RowJson) -> Envelope {
         let r = &self.request;
         let meta = serde_json::json!({
             "page": r.page,
@@ -162,9 +163,8 @@ impl<T> Page<T> {
             "key": key,
         });
         let mut out = Map::new();
-        out.insert(key.to_owned(), rows_json(&self.rows, view));
         out.insert("meta".into(), meta);
-        Value::Object(out)
+        Envelope::new(key, self.rows.iter().map(view).collect(), out)
     }
 
     /// The API 2010 envelope: the rows under `key` beside flat paging fields with relative URIs
@@ -174,15 +174,14 @@ impl<T> Page<T> {
         key: &str,
         path: &str,
         filters: &str,
-        view: impl Fn(&T) -> Value,
-    ) -> Value {
+        view: impl Fn(&T) -> RowJson,
+    ) -> Envelope {
         let r = &self.request;
         let start = r.page.saturating_mul(u64::from(r.size));
         let end = (start.saturating_add(self.rows.len() as u64))
             .saturating_sub(1)
             .max(start);
         let mut out = Map::new();
-        out.insert(key.to_owned(), rows_json(&self.rows, view));
         out.insert("start".into(), start.into());
         out.insert("end".into(), end.into());
         out.insert("page".into(), r.page.into());
@@ -209,17 +208,55 @@ impl<T> Page<T> {
                 .map(|t| self.link(path, filters, r.page.saturating_add(1), Some(t)))
                 .into(),
         );
-        Value::Object(out)
+        Envelope::new(key, self.rows.iter().map(view).collect(), out)
     }
 }
 
-fn rows_json<T>(rows: &[T], view: impl Fn(&T) -> Value) -> Value {
-    Value::Array(rows.iter().map(view).collect())
+/// A row's view, serialised once, straight to JSON text (no intermediate tree).
+pub type RowJson = Box<RawValue>;
+
+/// A row's view as JSON text, for the envelopes.
+pub fn to_value<S: Serialize>(view: &S) -> RowJson {
+    serde_json::value::to_raw_value(view)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 
-/// A row's view as a JSON value, for the envelopes.
-pub fn to_value<S: Serialize>(view: &S) -> Value {
-    serde_json::to_value(view).unwrap_or(Value::Null)
+/// A list body: the rows under their key beside the paging fields, all in key order (the
+/// order a JSON object of them would have).
+#[derive(Debug)]
+pub struct Envelope {
+    key: String,
+    rows: Vec<RowJson>,
+    fields: Map<String, Value>,
+}
+
+impl Envelope {
+    fn new(key: &str, rows: Vec<RowJson>, fields: Map<String, Value>) -> Self {
+        Self {
+            key: key.to_owned(),
+            rows,
+            fields,
+        }
+    }
+}
+
+impl Serialize for Envelope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.fields.len() + 1))?;
+        let mut rows = Some(&self.rows);
+        for (name, value) in &self.fields {
+            if let Some(r) = rows.filter(|_| self.key.as_str() < name.as_str()) {
+                map.serialize_entry(&self.key, r)?;
+                rows = None;
+            }
+            map.serialize_entry(name, value)?;
+        }
+        if let Some(r) = rows {
+            map.serialize_entry(&self.key, r)?;
+        }
+        map.end()
+    }
 }
 
 #[cfg(test)]

@@ -25,18 +25,23 @@ pub async fn one<T>(
     tx: &mut dyn Tx,
     sql: &str,
     params: Params,
-    map: fn(&super::value::Row) -> Result<T>,
+    map: fn(super::value::Row) -> Result<T>,
 ) -> Result<Option<T>> {
-    tx.query(sql, params).await?.first().map(map).transpose()
+    tx.query(sql, params)
+        .await?
+        .into_iter()
+        .next()
+        .map(map)
+        .transpose()
 }
 
 /// Every row of a query, mapped.
 pub async fn all<T>(
     tx: &mut dyn Tx,
     (sql, params): (String, Params),
-    map: fn(&super::value::Row) -> Result<T>,
+    map: fn(super::value::Row) -> Result<T>,
 ) -> Result<Vec<T>> {
-    tx.query(&sql, params).await?.iter().map(map).collect()
+    tx.query(&sql, params).await?.into_iter().map(map).collect()
 }
 
 /// An account and its credential.
@@ -156,7 +161,7 @@ pub async fn list_mappings(
 pub async fn recognition_state(tx: &mut dyn Tx) -> Result<State> {
     let mut loader = recognition::Loader::default();
     for (i, sql) in recognition::STATE.iter().enumerate() {
-        tx.query_each(sql, vec![], &mut |r| loader.row(i, &r))
+        tx.query_each(sql, vec![], &mut |r| loader.row(i, r))
             .await?;
     }
     Ok(loader.finish())

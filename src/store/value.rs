@@ -95,17 +95,31 @@ impl Row {
         }
     }
 
-    /// A text column that may be `NULL`.
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+    /// A text column that may be `NULL`, borrowed.
+    pub fn opt_str(&self, i: usize) -> Result<Option<&str>> {
         match self.at(i) {
             Value::Null => Ok(None),
-            Value::Text(s) => Ok(Some(s.clone())),
+            Value::Text(s) => Ok(Some(s)),
             _ => Err(malformed(i, "text")),
         }
     }
 
-    /// A text column.
-    pub fn text(&self, i: usize) -> Result<String> {
+    /// A text column, borrowed.
+    pub fn str(&self, i: usize) -> Result<&str> {
+        self.opt_str(i)?.ok_or_else(|| malformed(i, "text"))
+    }
+
+    /// A text column that may be `NULL`, moved out of the row (a row is mapped once).
+    pub fn opt_text(&mut self, i: usize) -> Result<Option<String>> {
+        match self.0.get_mut(i) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Text(s)) => Ok(Some(std::mem::take(s))),
+            Some(_) => Err(malformed(i, "text")),
+        }
+    }
+
+    /// A text column, moved out of the row.
+    pub fn text(&mut self, i: usize) -> Result<String> {
         self.opt_text(i)?.ok_or_else(|| malformed(i, "text"))
     }
 
@@ -126,6 +140,14 @@ impl Row {
         }
     }
 
+    /// A byte-string column of any length, moved out of the row.
+    pub fn take_blob(&mut self, i: usize) -> Result<Vec<u8>> {
+        match self.0.get_mut(i) {
+            Some(Value::Blob(b)) => Ok(std::mem::take(b)),
+            _ => Err(malformed(i, "bytes")),
+        }
+    }
+
     /// A byte-string column of any length.
     pub fn blob(&self, i: usize) -> Result<&[u8]> {
         match self.at(i) {
@@ -136,15 +158,15 @@ impl Row {
 
     /// A SID column of the kind `parse` accepts.
     pub fn sid<T>(&self, i: usize, parse: fn(&str) -> Option<T>) -> Result<T> {
-        let s = self.text(i)?;
-        parse(&s).ok_or_else(|| StoreError::Internal(format!("stored SID {s:?} is malformed")))
+        let s = self.str(i)?;
+        parse(s).ok_or_else(|| StoreError::Internal(format!("stored SID {s:?} is malformed")))
     }
 
     /// A SID column that may be `NULL`.
     pub fn opt_sid<T>(&self, i: usize, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
-        match self.opt_text(i)? {
+        match self.opt_str(i)? {
             None => Ok(None),
-            Some(s) => parse(&s)
+            Some(s) => parse(s)
                 .map(Some)
                 .ok_or_else(|| StoreError::Internal(format!("stored SID {s:?} is malformed"))),
         }
@@ -159,7 +181,7 @@ impl Row {
 
     /// An IPv4 address stored as text.
     pub fn ipv4(&self, i: usize) -> Result<Ipv4Addr> {
-        self.text(i)?
+        self.str(i)?
             .parse()
             .map_err(|_| malformed(i, "an IPv4 address"))
     }
@@ -186,7 +208,7 @@ mod tests {
 
     #[test]
     fn rows_read_what_each_back_end_returns() {
-        let row = Row(vec![
+        let mut row = Row(vec![
             Value::Int(167_772_160),
             Value::Int(8),
             Value::Text("x".into()),

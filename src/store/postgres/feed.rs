@@ -101,80 +101,85 @@ struct LogRow<'a> {
     secret: Option<&'a Secret>,
 }
 
+/// A change's kind and columns.
+fn log_row(change: &Change) -> (&'static str, LogRow<'_>) {
+    match change {
+        Change::DomainSet(t) => (
+            "domain_set",
+            LogRow {
+                domain: Some(&t.domain_sid),
+                target: Some(t),
+                ..LogRow::default()
+            },
+        ),
+        Change::DomainRemoved(sid) => (
+            "domain_removed",
+            LogRow {
+                domain: Some(sid),
+                ..LogRow::default()
+            },
+        ),
+        Change::MappingSet(n, sid) => (
+            "mapping_set",
+            LogRow {
+                network: Some(*n),
+                domain: Some(sid),
+                ..LogRow::default()
+            },
+        ),
+        Change::MappingRemoved(n) => (
+            "mapping_removed",
+            LogRow {
+                network: Some(*n),
+                ..LogRow::default()
+            },
+        ),
+        Change::AclNetworkAdded(list, n) | Change::AclNetworkRemoved(list, n) => (
+            match change {
+                Change::AclNetworkAdded(..) => "acl_network_added",
+                _ => "acl_network_removed",
+            },
+            LogRow {
+                network: Some(*n),
+                list: Some(list),
+                ..LogRow::default()
+            },
+        ),
+        Change::CredentialSet(list, user, secret) => (
+            "credential_set",
+            LogRow {
+                list: Some(list),
+                username: Some(user),
+                secret: Some(secret),
+                ..LogRow::default()
+            },
+        ),
+        Change::CredentialRemoved(list, user) => (
+            "credential_removed",
+            LogRow {
+                list: Some(list),
+                username: Some(user),
+                ..LogRow::default()
+            },
+        ),
+        Change::AuthMapped(domain, k, list) | Change::AuthUnmapped(domain, k, list) => (
+            match change {
+                Change::AuthMapped(..) => "auth_mapped",
+                _ => "auth_unmapped",
+            },
+            LogRow {
+                domain: Some(domain),
+                list: Some(list),
+                auth_kind: Some(*k),
+                ..LogRow::default()
+            },
+        ),
+    }
+}
+
 impl LogColumns {
     fn push(&mut self, ord: usize, change: &Change) {
-        let (kind, row) = match change {
-            Change::DomainSet(t) => (
-                "domain_set",
-                LogRow {
-                    domain: Some(&t.domain_sid),
-                    target: Some(t),
-                    ..LogRow::default()
-                },
-            ),
-            Change::DomainRemoved(sid) => (
-                "domain_removed",
-                LogRow {
-                    domain: Some(sid),
-                    ..LogRow::default()
-                },
-            ),
-            Change::MappingSet(n, sid) => (
-                "mapping_set",
-                LogRow {
-                    network: Some(*n),
-                    domain: Some(sid),
-                    ..LogRow::default()
-                },
-            ),
-            Change::MappingRemoved(n) => (
-                "mapping_removed",
-                LogRow {
-                    network: Some(*n),
-                    ..LogRow::default()
-                },
-            ),
-            Change::AclNetworkAdded(list, n) | Change::AclNetworkRemoved(list, n) => (
-                match change {
-                    Change::AclNetworkAdded(..) => "acl_network_added",
-                    _ => "acl_network_removed",
-                },
-                LogRow {
-                    network: Some(*n),
-                    list: Some(list),
-                    ..LogRow::default()
-                },
-            ),
-            Change::CredentialSet(list, user, secret) => (
-                "credential_set",
-                LogRow {
-                    list: Some(list),
-                    username: Some(user),
-                    secret: Some(secret),
-                    ..LogRow::default()
-                },
-            ),
-            Change::CredentialRemoved(list, user) => (
-                "credential_removed",
-                LogRow {
-                    list: Some(list),
-                    username: Some(user),
-                    ..LogRow::default()
-                },
-            ),
-            Change::AuthMapped(domain, k, list) | Change::AuthUnmapped(domain, k, list) => (
-                match change {
-                    Change::AuthMapped(..) => "auth_mapped",
-                    _ => "auth_unmapped",
-                },
-                LogRow {
-                    domain: Some(domain),
-                    list: Some(list),
-                    auth_kind: Some(*k),
-                    ..LogRow::default()
-                },
-            ),
-        };
+        let (kind, row) = log_row(change);
         self.ord.push(i32::try_from(ord).unwrap_or(i32::MAX));
         self.kind.push(kind);
         self.network.push(row.network.map(|n| i64::from(n.addr)));
@@ -197,33 +202,33 @@ const LOG_COLUMNS: &str = "seq, kind, network, prefix, domain_sid, account_sid, 
     sip_registration, list_sid, auth_kind, username, secret";
 
 /// A change from a row of the log, read as [`LOG_COLUMNS`] says.
-fn change(r: &Row) -> Result<Change> {
+fn change(mut r: Row) -> Result<Change> {
     let kind = r.text(1)?;
-    let domain = || r.sid(4, SipDomainSid::parse);
-    let list = || r.text(8);
-    let auth_kind = || {
-        let k = r.text(9)?;
-        AuthKind::parse(&k)
+    let domain = |r: &Row| r.sid(4, SipDomainSid::parse);
+    let list = |r: &mut Row| r.text(8);
+    let auth_kind = |r: &Row| {
+        let k = r.str(9)?;
+        AuthKind::parse(k)
             .ok_or_else(|| StoreError::Internal(format!("unknown change_log auth kind {k:?}")))
     };
     Ok(match kind.as_str() {
         "domain_set" => Change::DomainSet(Target {
-            domain_sid: domain()?,
+            domain_sid: domain(&r)?,
             account_sid: r.sid(5, AccountSid::parse)?,
             domain_name: r.text(6)?,
             sip_registration: r.bool(7).unwrap_or(false),
         }),
-        "domain_removed" => Change::DomainRemoved(domain()?),
-        "mapping_set" => Change::MappingSet(r.network(2)?, domain()?),
+        "domain_removed" => Change::DomainRemoved(domain(&r)?),
+        "mapping_set" => Change::MappingSet(r.network(2)?, domain(&r)?),
         "mapping_removed" => Change::MappingRemoved(r.network(2)?),
-        "acl_network_added" => Change::AclNetworkAdded(list()?, r.network(2)?),
-        "acl_network_removed" => Change::AclNetworkRemoved(list()?, r.network(2)?),
+        "acl_network_added" => Change::AclNetworkAdded(list(&mut r)?, r.network(2)?),
+        "acl_network_removed" => Change::AclNetworkRemoved(list(&mut r)?, r.network(2)?),
         "credential_set" => {
-            Change::CredentialSet(list()?, r.text(10)?, Secret::sealed(r.blob(11)?))
+            Change::CredentialSet(list(&mut r)?, r.text(10)?, Secret::sealed(r.blob(11)?))
         }
-        "credential_removed" => Change::CredentialRemoved(list()?, r.text(10)?),
-        "auth_mapped" => Change::AuthMapped(domain()?, auth_kind()?, list()?),
-        "auth_unmapped" => Change::AuthUnmapped(domain()?, auth_kind()?, list()?),
+        "credential_removed" => Change::CredentialRemoved(list(&mut r)?, r.text(10)?),
+        "auth_mapped" => Change::AuthMapped(domain(&r)?, auth_kind(&r)?, list(&mut r)?),
+        "auth_unmapped" => Change::AuthUnmapped(domain(&r)?, auth_kind(&r)?, list(&mut r)?),
         other => {
             return Err(StoreError::Internal(format!(
                 "unknown change_log kind {other:?}"
@@ -299,10 +304,11 @@ impl Inner {
             drop(client);
             return self.reload_locked(&mut applied).await;
         }
-        let changes = rows.iter().map(change).collect::<Result<Vec<_>>>()?;
+        let last = rows.last().map(|r| r.int(0)).transpose()?;
+        let changes = rows.into_iter().map(change).collect::<Result<Vec<_>>>()?;
         self.table.apply(&changes);
-        if let Some(last) = rows.last() {
-            *applied = (*applied).max(last.int(0)?);
+        if let Some(last) = last {
+            *applied = (*applied).max(last);
         }
         Ok(())
     }

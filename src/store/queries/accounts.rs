@@ -79,7 +79,7 @@ pub fn set_token(sid: &AccountSid, credential: &TokenHash) -> Params {
 }
 
 /// An account from a row of [`BY_SID`] or a list.
-pub fn account(r: &Row) -> Result<Account> {
+pub fn account(mut r: Row) -> Result<Account> {
     let status = r.text(3)?;
     Ok(Account {
         sid: r.sid(0, AccountSid::parse)?,
@@ -93,12 +93,10 @@ pub fn account(r: &Row) -> Result<Account> {
 }
 
 /// An account and its credential from a row of [`BY_SID`].
-pub fn credential(r: &Row) -> Result<(Account, TokenHash)> {
-    Ok((
-        account(r)?,
-        TokenHash {
-            salt: r.bytes(6)?,
-            hash: r.bytes(7)?,
-        },
-    ))
+pub fn credential(r: Row) -> Result<(Account, TokenHash)> {
+    let hash = TokenHash {
+        salt: r.bytes(6)?,
+        hash: r.bytes(7)?,
+    };
+    Ok((account(r)?, hash))
 }

@@ -166,15 +166,15 @@ pub fn mapped_list(kind: AuthKind, sid: &str) -> Option<MappedList> {
 }
 
 fn kind(r: &Row, i: usize) -> Result<AuthKind> {
-    let k = r.text(i)?;
-    AuthKind::parse(&k).ok_or_else(|| {
+    let k = r.str(i)?;
+    AuthKind::parse(k).ok_or_else(|| {
         super::super::StoreError::Internal(format!("stored mapping kind {k:?} is unknown"))
     })
 }
 
 /// A mapping from a row.
-pub fn mapping(r: &Row) -> Result<AuthMapping> {
-    let kind = kind(r, 2)?;
+pub fn mapping(mut r: Row) -> Result<AuthMapping> {
+    let kind = kind(&r, 2)?;
     let sid = r.text(0)?;
     let list = mapped_list(kind, &sid).ok_or_else(|| {
         super::super::StoreError::Internal(format!("stored mapped list {sid:?} is malformed"))
@@ -191,6 +191,6 @@ pub fn mapping(r: &Row) -> Result<AuthMapping> {
 }
 
 /// A mapping for recognition, from a row of [`OF_ACCOUNT`] or [`ALL`]: domain, kind, list.
-pub fn recognised(r: &Row) -> Result<(SipDomainSid, AuthKind, String)> {
-    Ok((r.sid(0, SipDomainSid::parse)?, kind(r, 1)?, r.text(2)?))
+pub fn recognised(mut r: Row) -> Result<(SipDomainSid, AuthKind, String)> {
+    Ok((r.sid(0, SipDomainSid::parse)?, kind(&r, 1)?, r.text(2)?))
 }

@@ -57,7 +57,7 @@ pub fn update(l: &CredentialList) -> Params {
 }
 
 /// A list from a row.
-pub fn credential_list(r: &Row) -> Result<CredentialList> {
+pub fn credential_list(mut r: Row) -> Result<CredentialList> {
     Ok(CredentialList {
         sid: r.sid(0, CredentialListSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,
@@ -147,7 +147,7 @@ pub fn credential_update(c: &Credential) -> Params {
 }
 
 /// A credential from a row.
-pub fn credential(r: &Row) -> Result<Credential> {
+pub fn credential(mut r: Row) -> Result<Credential> {
     Ok(Credential {
         sid: r.sid(0, CredentialSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,

@@ -56,7 +56,7 @@ pub fn update(l: &IpAccessControlList) -> Params {
 }
 
 /// A list from a row.
-pub fn acl(r: &Row) -> Result<IpAccessControlList> {
+pub fn acl(mut r: Row) -> Result<IpAccessControlList> {
     Ok(IpAccessControlList {
         sid: r.sid(0, AclSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,
@@ -145,7 +145,7 @@ pub fn address_insert(a: &IpAddress) -> Params {
 }
 
 /// An address from a row.
-pub fn address(r: &Row) -> Result<IpAddress> {
+pub fn address(mut r: Row) -> Result<IpAddress> {
     Ok(IpAddress {
         sid: r.sid(0, AclAddressSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,

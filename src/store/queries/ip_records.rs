@@ -68,7 +68,7 @@ pub fn update(r: &IpRecord) -> Params {
 }
 
 /// A record from a row.
-pub fn record(r: &Row) -> Result<IpRecord> {
+pub fn record(mut r: Row) -> Result<IpRecord> {
     Ok(IpRecord {
         sid: r.sid(0, IpRecordSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,

@@ -84,7 +84,7 @@ pub fn network(n: Network) -> Params {
 }
 
 /// A mapping from a row.
-pub fn mapping(r: &Row) -> Result<Mapping> {
+pub fn mapping(r: Row) -> Result<Mapping> {
     Ok(Mapping {
         sid: r.sid(0, MappingSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,
@@ -96,8 +96,9 @@ pub fn mapping(r: &Row) -> Result<Mapping> {
 }
 
 /// A mapping and its network from a row of [`BY_SID`].
-pub fn mapping_and_network(r: &Row) -> Result<(Mapping, Network)> {
-    Ok((mapping(r)?, r.network(6)?))
+pub fn mapping_and_network(r: Row) -> Result<(Mapping, Network)> {
+    let network = r.network(6)?;
+    Ok((mapping(r)?, network))
 }
 
 /// The statement for [`overlapping_owners`] with `n` containing networks: one text per prefix
@@ -158,7 +159,7 @@ pub fn overlapping_owners(network: Network, caller: &Account) -> (&'static str, 
 }
 
 /// An owner from a row of [`overlapping_owners`].
-pub fn owner(r: &Row) -> Result<(AccountSid, Option<AccountSid>)> {
+pub fn owner(r: Row) -> Result<(AccountSid, Option<AccountSid>)> {
     Ok((
         r.sid(0, AccountSid::parse)?,
         r.opt_sid(1, AccountSid::parse)?,

@@ -38,7 +38,7 @@ pub const STATE: [&str; 5] = [
 ];
 
 /// A domain as recognition knows it, from a row of [`ACTIVE_DOMAINS`] or [`ACCOUNT_DOMAINS`].
-pub fn target(r: &Row) -> Result<Target> {
+pub fn target(mut r: Row) -> Result<Target> {
     Ok(Target {
         domain_sid: r.sid(0, SipDomainSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,
@@ -65,7 +65,7 @@ pub struct Loader {
 
 impl Loader {
     /// Takes one row of statement number `statement` of [`STATE`].
-    pub fn row(&mut self, statement: usize, r: &Row) -> Result<()> {
+    pub fn row(&mut self, statement: usize, r: Row) -> Result<()> {
         if statement == 0 {
             self.domains.push(target(r)?);
             return Ok(());
@@ -75,9 +75,9 @@ impl Loader {
             .builder
             .get_or_insert_with(|| StateBuilder::new(std::mem::take(domains)));
         match statement {
-            1 => builder.mapping(r.network(0)?, text(r, 2)),
-            2 => builder.acl_network(text(r, 2), r.network(0)?),
-            3 => builder.credential(text(r, 0), text(r, 1), Secret::sealed(r.blob(2)?)),
+            1 => builder.mapping(r.network(0)?, text(&r, 2)),
+            2 => builder.acl_network(text(&r, 2), r.network(0)?),
+            3 => builder.credential(text(&r, 0), text(&r, 1), Secret::sealed(r.blob(2)?)),
             _ => {
                 let (domain, kind, list) = auth_mappings::recognised(r)?;
                 builder.auth(domain.as_str(), kind, &list);
@@ -96,15 +96,15 @@ impl Loader {
 
 /// An account's rows, from [`ACCOUNT_DOMAINS`], [`ACCOUNT_MAPPINGS`] and
 /// [`auth_mappings::OF_ACCOUNT`].
-pub fn account_rows(domains: &[Row], mappings: &[Row], auth: &[Row]) -> Result<AccountRows> {
+pub fn account_rows(domains: Vec<Row>, mappings: Vec<Row>, auth: Vec<Row>) -> Result<AccountRows> {
     Ok(AccountRows {
-        domains: domains.iter().map(target).collect::<Result<_>>()?,
+        domains: domains.into_iter().map(target).collect::<Result<_>>()?,
         mappings: mappings
-            .iter()
+            .into_iter()
             .map(|r| Ok((r.network(0)?, r.sid(2, SipDomainSid::parse)?)))
             .collect::<Result<_>>()?,
         auth: auth
-            .iter()
+            .into_iter()
             .map(auth_mappings::recognised)
             .collect::<Result<_>>()?,
     })

@@ -95,7 +95,7 @@ pub fn values(d: &SipDomain) -> Params {
 }
 
 /// A domain from a row.
-pub fn domain(r: &Row) -> Result<SipDomain> {
+pub fn domain(mut r: Row) -> Result<SipDomain> {
     Ok(SipDomain {
         sid: r.sid(0, SipDomainSid::parse)?,
         account_sid: r.sid(1, AccountSid::parse)?,

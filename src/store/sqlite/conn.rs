@@ -53,7 +53,10 @@ fn value(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(n) => Value::Int(n),
         ValueRef::Real(f) => Value::Int(f as i64),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(t).into_owned(),
+        }),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
@@ -62,6 +65,8 @@ fn value(v: ValueRef<'_>) -> Value {
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement sipmap runs stays prepared (the default keeps only 16).
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
 
@@ -83,18 +88,16 @@ pub fn query_each(
     conn: &Connection,
     sql: &str,
     params: &Params,
-    each: &mut dyn FnMut(&Row) -> Result<()>,
+    each: &mut dyn FnMut(Row) -> Result<()>,
 ) -> Result<()> {
     let mut st = conn.prepare_cached(&sqlite_placeholders(sql))?;
     let columns = st.column_count();
     let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
-    let mut row = Row(Vec::with_capacity(columns));
     while let Some(r) = rows.next()? {
-        row.0.clear();
-        for i in 0..columns {
-            row.0.push(value(r.get_ref(i)?));
-        }
-        each(&row)?;
+        let row = (0..columns)
+            .map(|i| r.get_ref(i).map(value))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        each(Row(row))?;
     }
     Ok(())
 }
@@ -108,7 +111,7 @@ pub struct SqliteTx<'c> {
 #[async_trait]
 impl Tx for SqliteTx<'_> {
     async fn query_each(&mut self, sql: &str, args: Params, each: &mut Each<'_>) -> Result<()> {
-        query_each(self.conn, sql, &args, &mut |r| each(r.clone()))
+        query_each(self.conn, sql, &args, each)
     }
 
     async fn execute(&mut self, sql: &str, params: Params) -> Result<u64> {

@@ -43,7 +43,7 @@ pub struct SqliteBackend {
 fn load_state(conn: &Connection) -> Result<State> {
     let mut loader = recognition::Loader::default();
     for (i, sql) in recognition::STATE.iter().enumerate() {
-        query_each(conn, sql, &vec![], &mut |r: &Row| loader.row(i, r))?;
+        query_each(conn, sql, &vec![], &mut |r: Row| loader.row(i, r))?;
     }
     Ok(loader.finish())
 }

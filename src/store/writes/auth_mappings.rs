@@ -27,8 +27,8 @@ async fn list_name(tx: &mut dyn Tx, account: &AccountSid, list: &MappedList) -> 
         ),
     };
     let rows = tx.query_locked(sql, params, Lock::Share).await?;
-    match rows.first() {
-        Some(r) => r.text(2),
+    match rows.into_iter().next() {
+        Some(mut r) => r.text(2),
         None => Err(StoreError::NotFound(missing)),
     }
 }

@@ -37,7 +37,7 @@ async fn locked(
     let rows = tx
         .query_locked(cls::BY_SID, cls::by_sid(account, sid), lock)
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => cls::credential_list(r),
         None => Err(StoreError::NotFound(Missing::CredentialList(
             account.clone(),
@@ -82,8 +82,8 @@ pub async fn delete(
         .query(cls::USERNAMES_OF_LIST, vec![sid.as_str().into()])
         .await?;
     let changes = usernames
-        .iter()
-        .map(|r| Ok(Change::CredentialRemoved(sid.to_string(), r.text(0)?)))
+        .into_iter()
+        .map(|mut r| Ok(Change::CredentialRemoved(sid.to_string(), r.text(0)?)))
         .collect::<Result<Vec<_>>>()?;
     tx.execute(cls::DELETE, vec![sid.as_str().into()]).await?;
     Ok(Written { value: (), changes })
@@ -140,7 +140,7 @@ async fn locked_credential(
     let rows = tx
         .query_locked(cls::CREDENTIAL_BY_SID, params, Lock::Update)
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => cls::credential(r),
         None => Err(StoreError::NotFound(Missing::Credential(
             account.clone(),

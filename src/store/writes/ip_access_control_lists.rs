@@ -38,7 +38,7 @@ async fn locked(
     let rows = tx
         .query_locked(acls::BY_SID, acls::by_sid(account, sid), lock)
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => acls::acl(r),
         None => Err(StoreError::NotFound(Missing::Acl(
             account.clone(),
@@ -121,7 +121,7 @@ async fn locked_address(
     let rows = tx
         .query_locked(acls::ADDRESS_BY_SID, params, Lock::Update)
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => acls::address(r),
         None => Err(StoreError::NotFound(Missing::AclAddress(
             account.clone(),

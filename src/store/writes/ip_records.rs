@@ -22,7 +22,7 @@ async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &IpRecordSid) -> Res
             Lock::Update,
         )
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => ip_records::record(r),
         None => Err(StoreError::NotFound(Missing::IpRecord(sid.clone()))),
     }

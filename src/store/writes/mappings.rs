@@ -30,7 +30,10 @@ pub async fn create(tx: &mut dyn Tx, mapping: Mapping) -> Result<Written<Mapping
             .query(mappings::NETWORK_TAKEN, mappings::network(network))
             .await?
             .is_empty(),
-        overlapping_owners: owners.iter().map(mappings::owner).collect::<Result<_>>()?,
+        overlapping_owners: owners
+            .into_iter()
+            .map(mappings::owner)
+            .collect::<Result<_>>()?,
     };
     may_map(&caller, &record, &facts)?;
     tx.execute(mappings::INSERT, mappings::insert(&mapping, network))
@@ -54,7 +57,7 @@ async fn locked(
             Lock::Update,
         )
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => mappings::mapping_and_network(r),
         None => Err(StoreError::NotFound(Missing::Mapping(sid.clone()))),
     }

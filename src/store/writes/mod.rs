@@ -25,7 +25,7 @@ pub async fn locked_account(tx: &mut dyn Tx, sid: &AccountSid, lock: Lock) -> Re
     let rows = tx
         .query_locked(account_sql::BY_SID, vec![sid.as_str().into()], lock)
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => account_sql::account(r),
         None => Err(StoreError::NotFound(Missing::Account(sid.clone()))),
     }
@@ -58,7 +58,7 @@ pub async fn account_rows(tx: &mut dyn Tx, account: &AccountSid) -> Result<Accou
     let domains = tx.query(recognition::ACCOUNT_DOMAINS, params()).await?;
     let mappings = tx.query(recognition::ACCOUNT_MAPPINGS, params()).await?;
     let auth = tx.query(auth_sql::OF_ACCOUNT, params()).await?;
-    recognition::account_rows(&domains, &mappings, &auth)
+    recognition::account_rows(domains, mappings, auth)
 }
 
 /// A count (the first column of the first row) of a query about one SID.
@@ -96,7 +96,7 @@ pub async fn adopt_server_key(tx: &mut dyn Tx, check: [u8; 32]) -> Result<Writte
     let rows = tx
         .query("SELECT check_value FROM server_key", vec![])
         .await?;
-    let same = match rows.first() {
+    let same = match rows.into_iter().next() {
         Some(r) => r.blob(0)? == check.as_slice(),
         None => {
             tx.execute(

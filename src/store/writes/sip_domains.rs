@@ -61,7 +61,7 @@ async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &SipDomainSid) -> Re
             Lock::Update,
         )
         .await?;
-    match rows.first() {
+    match rows.into_iter().next() {
         Some(r) => sip_domains::domain(r),
         None => Err(StoreError::NotFound(Missing::SipDomain(
             account.clone(),
