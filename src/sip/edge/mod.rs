@@ -22,12 +22,16 @@
 //!   own). A request that carries sipmap's own Via anywhere gets 482.
 //!
 //! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
-//! `Inbound`), `reply` (the responses the edge generates), `forward` (the request as forwarded),
+//! `Inbound`), [`policy`] (the gate a request meets at its domain), [`digest`] (RFC 7616
+//! credentials and responses), [`nonce`] (stateless nonces), `reply` (the responses the edge generates), `forward` (the request as forwarded),
 //! `relay` (responses from the upstream), `branch` (the keyed Via branch: made for a forwarded
 //! request, checked on a response) and `vias` (reading and rewriting Via values).
 
 mod branch;
+pub mod digest;
 mod forward;
+pub mod nonce;
+pub mod policy;
 mod relay;
 mod reply;
 mod request;
