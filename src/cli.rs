@@ -12,6 +12,7 @@ use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey};
 use crate::sid::AccountSid;
 use crate::sip::SipLimits;
+use crate::sip::edge::digest::Algorithm;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
@@ -95,6 +96,16 @@ pub struct ServeArgs {
     /// without it they are answered `480 Temporarily Unavailable`.
     #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
     pub sip_upstream: Option<String>,
+    /// The digest algorithms the SIP edge offers in its challenges, in order, comma-separated:
+    /// `SHA-256`, `MD5`. Only the algorithms offered are accepted. Clients that read only the
+    /// first challenge and know only MD5 (SIPp 3.6, some older phones) need `MD5` first.
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_DIGEST_ALGORITHMS",
+        value_delimiter = ',',
+        default_value = "SHA-256,MD5"
+    )]
+    pub sip_digest_algorithms: Vec<Algorithm>,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -209,6 +220,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         domain_suffix: args.domain_suffix,
         sip_listen: args.sip_listen,
         sip_upstream: args.sip_upstream,
+        sip_digest_algorithms: args.sip_digest_algorithms,
         store: StoreOptions {
             role: Role::Serve,
             clock: Arc::new(SystemClock),
