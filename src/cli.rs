@@ -37,7 +37,9 @@ pub enum Command {
     #[command(subcommand)]
     Accounts(AccountsCommand),
     /// Ask a running server which SIP domain of your account a source address (and optionally a
-    /// Request-URI) resolves to. Uses TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    /// Request-URI) resolves to, and what the SIP edge would decide for the request: let in by an
+    /// IP access control list, challenged for credentials, or refused. Uses TWILIO_ACCOUNT_SID
+    /// and TWILIO_AUTH_TOKEN.
     Resolve(ResolveArgs),
 }
 
@@ -49,6 +51,10 @@ pub struct ResolveArgs {
     /// The Request-URI of the SIP request (e.g. `sip:alice@acme.sip.twilio.com`).
     #[arg(long)]
     pub uri: Option<String>,
+    /// The SIP method of the request (`INVITE` when not given; `REGISTER` follows the
+    /// registration settings).
+    #[arg(long)]
+    pub method: Option<String>,
     /// Base URL of the running server's HTTP API.
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -349,6 +355,10 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     if let Some(uri) = &args.uri {
         query.push_str("&RequestUri=");
         query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
+    }
+    if let Some(method) = &args.method {
+        query.push_str("&Method=");
+        query.extend(form_urlencoded::byte_serialize(method.as_bytes()));
     }
     let prefix = prefix.trim_end_matches('/');
     let path = if prefix.is_empty() {

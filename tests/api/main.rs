@@ -7,6 +7,7 @@ mod durability;
 mod hardening;
 mod http_limits;
 mod proxy;
+mod resolve;
 mod rules;
 mod sip_tcp;
 mod storage;
