@@ -6,8 +6,8 @@
 //!    `REGISTER`, `Authorization`) value of the `Digest` scheme whose `realm` is the domain's
 //!    name exactly as its owner wrote it. Values for other realms, and of other schemes, are
 //!    someone else's: left alone, and passed on if the request is forwarded. With none for the
-//!    realm the request is challenged (`407`/`401`); with only unreadable `Digest` values, it is
-//!    refused (`403`).
+//!    realm the request is challenged (`407`/`401`), unless a value cannot be read at all (not
+//!    even its scheme and parameters): then it is refused (`403`).
 //! 2. They must name an offered algorithm (`MD5` when none is named), carry `qop=auth` with an
 //!    8-hex-digit `nc` and a `cnonce` (or, for `MD5` only, no `qop`, as RFC 2069 clients do),
 //!    a `uri` equal to the Request-URI as written (no equivalence rules: clients copy it), and
@@ -68,11 +68,6 @@ impl Authenticator {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
-    }
-
-    /// The algorithms offered, in the order of the challenges.
-    pub fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
     }
 }
 
@@ -144,7 +139,7 @@ pub(super) fn is_consumed(exchange: Exchange, name: &str, value: &str, realm: &s
 }
 
 /// The first credentials for `realm` in the `exchange`'s header of `req`: `Ok(None)` when there
-/// are none, `Err` when there are only unreadable `Digest` values.
+/// are none, `Err` when there are none but some value cannot be read.
 fn credentials_for<'m>(
     req: &'m Inbound<'_>,
     exchange: Exchange,
