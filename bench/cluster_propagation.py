@@ -114,6 +114,14 @@ def main():
         _, d = a.call("POST", f"/2010-04-01/Accounts/{sid}/SIP/Domains.json",
                       {"DomainName": f"bench{secrets.token_hex(4)}.sip.twilio.com"})
         domain = d["sid"]
+        # Loopback sources may call the domain: an IP access control list of 127.0.0.0/8 mapped to
+        # it for calls (a domain with nothing mapped gets 403).
+        sip = f"/2010-04-01/Accounts/{sid}/SIP"
+        _, acl = a.call("POST", f"{sip}/IpAccessControlLists.json", {"FriendlyName": "loopback"})
+        a.call("POST", f"{sip}/IpAccessControlLists/{acl['sid']}/IpAddresses.json",
+               {"FriendlyName": "loopback", "IpAddress": "127.0.0.0", "CidrPrefixLength": "8"})
+        a.call("POST", f"{sip}/Domains/{domain}/Auth/Calls/IpAccessControlListMappings.json",
+               {"IpAccessControlListSid": acl["sid"]})
         pairs = args.writes // 2
         sources = [f"127.{20 + i // 250}.{i % 250 + 1}.1" for i in range(pairs)]
         records = [a.call("POST", "/v1/IpRecords", {"IpAddress": ip})[1]["sid"] for ip in sources]

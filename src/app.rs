@@ -13,6 +13,8 @@ use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
+use crate::sip::edge::Authenticator;
+use crate::sip::edge::digest::Algorithm;
 use crate::sip::metrics::Metrics;
 use crate::sip::{SipLimits, SipServer};
 use crate::store::{self, Store, StoreOptions};
@@ -32,6 +34,9 @@ pub struct ServeConfig {
     pub sip_listen: Option<String>,
     /// Where recognised SIP requests are forwarded (`HOST:PORT`).
     pub sip_upstream: Option<String>,
+    /// The digest algorithms the SIP edge offers, in the order of its challenges (empty: the
+    /// defaults, SHA-256 then MD5).
+    pub sip_digest_algorithms: Vec<Algorithm>,
     /// Storage options (size limit, change-log retention).
     pub store: StoreOptions,
     /// Limits of the HTTP listener.
@@ -119,6 +124,11 @@ impl App {
                         Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
                     }
                 };
+                let key = store.server_key().context(
+                    "the SIP edge needs the server key (it signs digest nonces and opens \
+                     credential passwords), but the store was opened without one",
+                )?;
+                let digest = Authenticator::new(key, &config.sip_digest_algorithms);
                 Some(
                     SipServer::bind(
                         addr,
@@ -126,6 +136,7 @@ impl App {
                         store.recognition(),
                         metrics.clone(),
                         sip_limits,
+                        digest,
                     )
                     .await?,
                 )

@@ -12,6 +12,7 @@ use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey};
 use crate::sid::AccountSid;
 use crate::sip::SipLimits;
+use crate::sip::edge::digest::Algorithm;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
@@ -36,7 +37,9 @@ pub enum Command {
     #[command(subcommand)]
     Accounts(AccountsCommand),
     /// Ask a running server which SIP domain of your account a source address (and optionally a
-    /// Request-URI) resolves to. Uses TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    /// Request-URI) resolves to, and what the SIP edge would decide for the request: let in by an
+    /// IP access control list, challenged for credentials, or refused. Uses TWILIO_ACCOUNT_SID
+    /// and TWILIO_AUTH_TOKEN.
     Resolve(ResolveArgs),
 }
 
@@ -48,6 +51,10 @@ pub struct ResolveArgs {
     /// The Request-URI of the SIP request (e.g. `sip:alice@acme.sip.twilio.com`).
     #[arg(long)]
     pub uri: Option<String>,
+    /// The SIP method of the request (`INVITE` when not given; `REGISTER` follows the
+    /// registration settings).
+    #[arg(long)]
+    pub method: Option<String>,
     /// Base URL of the running server's HTTP API.
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -95,6 +102,16 @@ pub struct ServeArgs {
     /// without it they are answered `480 Temporarily Unavailable`.
     #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
     pub sip_upstream: Option<String>,
+    /// The digest algorithms the SIP edge offers in its challenges, in order, comma-separated:
+    /// `SHA-256`, `MD5`. Only the algorithms offered are accepted. Clients that read only the
+    /// first challenge and know only MD5 (SIPp 3.6, some older phones) need `MD5` first.
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_DIGEST_ALGORITHMS",
+        value_delimiter = ',',
+        default_value = "SHA-256,MD5"
+    )]
+    pub sip_digest_algorithms: Vec<Algorithm>,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -209,6 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         domain_suffix: args.domain_suffix,
         sip_listen: args.sip_listen,
         sip_upstream: args.sip_upstream,
+        sip_digest_algorithms: args.sip_digest_algorithms,
         store: StoreOptions {
             role: Role::Serve,
             clock: Arc::new(SystemClock),
@@ -337,6 +355,10 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     if let Some(uri) = &args.uri {
         query.push_str("&RequestUri=");
         query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
+    }
+    if let Some(method) = &args.method {
+        query.push_str("&Method=");
+        query.extend(form_urlencoded::byte_serialize(method.as_bytes()));
     }
     let prefix = prefix.trim_end_matches('/');
     let path = if prefix.is_empty() {

@@ -147,6 +147,9 @@ impl ServerKey {
 /// What credential passwords are sealed for.
 pub const CREDENTIAL_PASSWORD: &str = "sip-credential-password/v1";
 
+/// What the SIP edge's digest nonces are signed for (an HMAC key, not a cipher).
+pub const DIGEST_NONCE: &str = "sip-digest-nonce/v1";
+
 /// Seals and opens secrets for one purpose (the purpose is also authenticated data, so a secret
 /// sealed for one use cannot be passed off as another's).
 #[derive(Clone)]

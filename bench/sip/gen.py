@@ -16,6 +16,8 @@ Networks: 40 % /32, 30 % /24, 30 % spread over /16../31 (uniformly), every (netw
 distinct, first octet in 1..223 and never 127, so no generated network covers a loopback address.
 127.0.0.1/32 is mapped to the first domain (SIPp's source for the 200 path); 127.0.0.2 and
 everything else in 127.0.0.0/8 stays unmapped (the 404/403 path and the propagation trials).
+The first domain also maps, for calls, an IP access control list holding 127.0.0.0/8, so that the
+SIP edge lets loopback requests to it in (a domain with nothing mapped for calls gets 403).
 """
 import json
 import random
@@ -108,6 +110,24 @@ def cmd_sipmap_db(db, n, seed, meta_path):
             "VALUES (?, ?, ?, ?, NULL, NULL, 'POST', NULL, 'POST', NULL, 'POST', 0, 0, 0, NULL, NULL, ?, ?)",
             (sd, account, name, name, now, now),
         )
+    acl_rng = random.Random("acl-%s" % seed)
+    acl, address = sid("AL", acl_rng), sid("IP", acl_rng)
+    conn.execute(
+        "INSERT INTO sip_ip_access_control_lists (sid, account_sid, friendly_name, date_created, "
+        "date_updated) VALUES (?, ?, 'loopback', ?, ?)",
+        (acl, account, now, now),
+    )
+    conn.execute(
+        "INSERT INTO sip_ip_addresses (sid, account_sid, ip_access_control_list_sid, friendly_name, "
+        "ip_address, cidr_prefix_length, network, date_created, date_updated) "
+        "VALUES (?, ?, ?, 'loopback', '127.0.0.0', 8, ?, ?, ?)",
+        (address, account, acl, 127 << 24, now, now),
+    )
+    conn.execute(
+        "INSERT INTO sip_domain_acl_mappings (sip_domain_sid, ip_access_control_list_sid, account_sid, "
+        "date_created, date_updated) VALUES (?, ?, ?, ?, ?)",
+        (sds[0], acl, account, now, now),
+    )
     rows = nets + [LOOPBACK_MAPPED]
     recs = []
     maps = []

@@ -1,7 +1,8 @@
 //! Operator endpoints beside the Twilio API: `/metrics` (Prometheus text, for scraping),
 //! `/livez`, `/healthz` and `/readyz` (for load balancers; no credentials), and
-//! `/sipmap/v1/Resolve` (which SIP domain a source address and Request-URI resolve to, answered
-//! only within the caller's account).
+//! `/sipmap/v1/Resolve` (which SIP domain a source address and Request-URI resolve to, and what
+//! the SIP edge would decide for a request with that method; answered only within the caller's
+//! account).
 
 use std::net::IpAddr;
 
@@ -15,8 +16,10 @@ use serde::Serialize;
 use super::extract::{Caller, Query};
 use super::{AppState, json};
 use crate::domain::Params;
+use crate::domain::auth_mapping::auth_type;
 use crate::error::ApiError;
-use crate::sip::message::SipUri;
+use crate::sip::edge::policy::gate;
+use crate::sip::message::{SipUri, is_token_byte};
 use crate::store::StoreError;
 
 /// Routes of the operator endpoints.
@@ -89,11 +92,30 @@ async fn health(State(app): State<AppState>) -> Response {
 struct Resolution<'a> {
     ip_address: String,
     request_uri: Option<&'a str>,
+    method: &'a str,
     recognized: bool,
     matched_by: Option<&'static str>,
     sip_domain_sid: Option<&'a str>,
     domain_name: Option<&'a str>,
     account_sid: Option<&'a str>,
+    /// The domain's `auth_type` (what is mapped for calls).
+    auth_type: Option<&'static str>,
+    /// Whether the source is inside an IP access control list mapped to the domain for calls.
+    acl_match: Option<bool>,
+    /// What the edge decides before reading credentials (see `sip::edge::policy`).
+    decision: Option<&'static str>,
+}
+
+/// The method a resolution is for: `Method` (a SIP method token, case-sensitive) or `INVITE`.
+fn method_of(query: &Query) -> Result<&str, ApiError> {
+    match query.get("Method").filter(|v| !v.is_empty()) {
+        None => Ok("INVITE"),
+        Some(m) if m.bytes().all(is_token_byte) => Ok(m),
+        Some(m) => Err(ApiError::invalid(
+            "Method",
+            format!("{m:?} is not a SIP method"),
+        )),
+    }
 }
 
 async fn resolve(
@@ -109,6 +131,7 @@ async fn resolve(
         .parse()
         .map_err(|_| ApiError::invalid("IpAddress", format!("{raw_ip:?} is not an IP address")))?;
     let uri = query.get("RequestUri").filter(|v| !v.is_empty());
+    let method = method_of(&query)?;
     let host = match uri {
         None => None,
         Some(u) => Some(
@@ -123,11 +146,20 @@ async fn resolve(
     let body = Resolution {
         ip_address: ip.to_string(),
         request_uri: uri,
+        method,
         recognized: found.is_some(),
         matched_by: found.map(|r| r.matched_by.as_str()),
         sip_domain_sid: found.map(|r| r.target.domain_sid.as_str()),
         domain_name: found.map(|r| r.target.domain_name.as_str()),
         account_sid: found.map(|r| r.target.account_sid.as_str()),
+        auth_type: found.and_then(|r| {
+            auth_type(
+                !r.auth.call_acls.is_empty(),
+                !r.auth.call_credentials.is_empty(),
+            )
+        }),
+        acl_match: found.map(|r| r.auth.acl_allows(ip)),
+        decision: found.map(|r| gate(method, r.target, r.auth, ip).decision()),
     };
     Ok(json(StatusCode::OK, &body))
 }

@@ -29,6 +29,18 @@ pub struct Metrics {
     pub responses_dropped_branch: AtomicU64,
     /// Responses dropped because they would have been relayed to the edge itself.
     pub responses_dropped_own_address: AtomicU64,
+    /// Requests let in because their source is inside an IP access control list of the domain.
+    pub auth_acl_allowed: AtomicU64,
+    /// Challenges sent (407 or 401, including `stale=true` ones).
+    pub auth_challenged: AtomicU64,
+    /// Requests let in with correct digest credentials.
+    pub auth_authenticated: AtomicU64,
+    /// Requests refused (403) for wrong, unknown or unreadable credentials.
+    pub auth_refused: AtomicU64,
+    /// Requests refused (403) with nothing to authenticate with: a domain with nothing mapped for
+    /// calls, a source outside its access control lists with no credential list mapped, or a
+    /// `REGISTER` to a domain that takes none.
+    pub auth_blocked: AtomicU64,
 }
 
 impl Metrics {
@@ -95,6 +107,17 @@ impl Metrics {
                     "{reason=\"own_address\"}",
                     &self.responses_dropped_own_address,
                 ),
+            ],
+        );
+        counter(
+            "sipmap_sip_auth_decisions_total",
+            "What recognised SIP requests met at their domain's security settings, by decision.",
+            &[
+                ("{decision=\"acl_allowed\"}", &self.auth_acl_allowed),
+                ("{decision=\"challenged\"}", &self.auth_challenged),
+                ("{decision=\"authenticated\"}", &self.auth_authenticated),
+                ("{decision=\"refused\"}", &self.auth_refused),
+                ("{decision=\"blocked\"}", &self.auth_blocked),
             ],
         );
         out

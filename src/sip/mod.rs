@@ -35,7 +35,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use connections::Connections;
-use edge::{Action, Edge, Transport};
+use edge::{Action, Authenticator, Edge, Transport};
 use metrics::Metrics;
 
 pub use limits::SipLimits;
@@ -52,13 +52,15 @@ pub struct SipServer {
 }
 
 impl SipServer {
-    /// Binds UDP and TCP on `addr` (the same port for both, also when `addr` has port 0).
+    /// Binds UDP and TCP on `addr` (the same port for both, also when `addr` has port 0); the
+    /// edge authenticates with `digest` (keys derived from the server key).
     pub async fn bind(
         addr: SocketAddr,
         upstream: Option<SocketAddr>,
         recognizer: Recognition,
         metrics: Arc<Metrics>,
         limits: SipLimits,
+        digest: Authenticator,
     ) -> anyhow::Result<Self> {
         // With port 0 the UDP port is picked first; if that port is taken for TCP, pick again.
         let attempts = if addr.port() == 0 { 20 } else { 1 };
@@ -83,7 +85,7 @@ impl SipServer {
         Ok(Self {
             udp: Arc::new(udp),
             tcp,
-            edge: Arc::new(Edge::new(recognizer, upstream, local, metrics)),
+            edge: Arc::new(Edge::new(recognizer, upstream, local, metrics, digest)),
             conns: Arc::new(Connections::default()),
             limits,
         })

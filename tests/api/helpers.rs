@@ -84,6 +84,7 @@ impl TestApp {
             domain_suffix: "sip.twilio.com".into(),
             sip_listen: Some("127.0.0.1:0".into()),
             sip_upstream: None,
+            sip_digest_algorithms: Vec::new(),
             store: Default::default(),
             http_limits: Default::default(),
             sip_limits: Default::default(),

@@ -7,6 +7,7 @@ mod durability;
 mod hardening;
 mod http_limits;
 mod proxy;
+mod resolve;
 mod rules;
 mod security;
 mod sip_tcp;

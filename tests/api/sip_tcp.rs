@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sipmap::secret::ServerKey;
+use sipmap::sip::edge::Authenticator;
 use sipmap::sip::metrics::Metrics;
 use sipmap::sip::{SipLimits, SipServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,6 +34,7 @@ impl Edge {
             sipmap::recognition::table().reader(),
             Arc::new(Metrics::default()),
             limits,
+            Authenticator::new(&ServerKey::generate(), &[]),
         )
         .await
         .expect("SIP edge binds");

@@ -182,9 +182,14 @@ def sip_addr(node) -> tuple[str, int]:
 
 
 def make_mapping(node, ip: str, prefix: int = 32, domain: str | None = None) -> tuple[str, str]:
+    """Maps `ip`/`prefix` to `domain`, or to a new domain whose calls loopback sources may make
+    (an IP access control list of 127.0.0.0/8 mapped to it, so the edge answers OPTIONS)."""
+    from test_sip_edge import allow_loopback
+
     c = node.client
     if domain is None:
         domain = c.api.v2010.accounts(node.sid).sip.domains.create(domain_name=unique_domain("c")).sid
+        allow_loopback(c, node.sid, domain)
     record = c.voice.v1.ip_records.create(ip_address=ip, cidr_prefix_length=prefix)
     c.voice.v1.source_ip_mappings.create(ip_record_sid=record.sid, sip_domain_sid=domain)
     return domain, record.sid

@@ -63,9 +63,11 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert len(resolves) == 2
     by_source = json.loads(resolves[0]["stdout"])
     assert by_source["recognized"] is True and by_source["matched_by"] == "source_ip"
+    assert by_source["auth_type"] == "IP_ACL" and by_source["decision"] == "acl"
     by_uri = json.loads(resolves[1]["stdout"])
     assert by_uri["recognized"] is True and by_uri["matched_by"] == "request_uri"
     assert by_uri["domain_name"] == "acme.sip.twilio.com"
+    assert by_uri["acl_match"] is False and by_uri["decision"] == "refused"
 
 
 def test_readme_states_the_toolchain_and_licence_the_package_declares():

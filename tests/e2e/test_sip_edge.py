@@ -5,6 +5,10 @@ Proves that a mapped source is recognised and forwarded with the rewritten Reque
 X-Sipmap headers, that an unmapped source gets 404, that the Request-URI FQDN path works, and
 that creating, re-pointing and deleting a mapping through the API changes the outcome of the very
 next request without a restart. Over UDP and TCP.
+
+A domain lets requests in only through what is mapped to it for calls (see test_sip_auth.py), so
+every domain here maps an IP access control list holding 127.0.0.0/8, the loopback sources these
+tests send from.
 """
 
 from __future__ import annotations
@@ -138,8 +142,27 @@ def edge(sipmap_factory, tmp_path):
         uas.wait(timeout=10)
 
 
-def make_domain(server, name: str) -> str:
-    return server.client.api.v2010.accounts(server.sid).sip.domains.create(domain_name=name).sid
+def allow_loopback(client, account_sid: str, domain_sid: str) -> str:
+    """Maps to the domain, for calls, a new IP access control list of the account holding
+    127.0.0.0/8; returns the list's SID."""
+    sip = client.api.v2010.accounts(account_sid).sip
+    acl = sip.ip_access_control_lists.create(friendly_name="loopback")
+    sip.ip_access_control_lists(acl.sid).ip_addresses.create(
+        friendly_name="loopback", ip_address="127.0.0.0", cidr_prefix_length=8
+    )
+    sip.domains(domain_sid).auth.calls.ip_access_control_list_mappings.create(
+        ip_access_control_list_sid=acl.sid
+    )
+    return acl.sid
+
+
+def make_domain(server, name: str, *, loopback_acl: bool = True) -> str:
+    """A domain of the server's account; with `loopback_acl`, one that loopback sources may
+    call (see `allow_loopback`)."""
+    sid = server.client.api.v2010.accounts(server.sid).sip.domains.create(domain_name=name).sid
+    if loopback_acl:
+        allow_loopback(server.client, server.sid, sid)
+    return sid
 
 
 def map_source(server, ip: str, domain_sid: str, prefix: int = 32) -> tuple[str, str]:
@@ -209,6 +232,7 @@ def test_invite_is_forwarded_to_the_upstream_with_rewritten_uri(edge, transport)
     assert invites, uas[-3000:]
     assert all(f"@{name}" in uri for uri in invites), invites
     assert domain in received_header(uas, "X-Sipmap-Domain-Sid")
+    assert "ip-acl" in received_header(uas, "X-Sipmap-Auth")
     # sipmap's Via sits on top of the client's, which carries received/rport.
     assert re.search(r"^Via: SIP/2\.0/UDP \S+;branch=z9hG4bK-sm-", uas, flags=re.MULTILINE), uas[-3000:]
     assert re.search(r"^Via: .*received=127\.0\.0\.11", uas, flags=re.MULTILINE | re.IGNORECASE)
@@ -229,19 +253,21 @@ def test_metrics_count_what_the_edge_did(edge):
     assert 'sipmap_sip_requests_recognized_total{by="source_ip"} 1' in text
     assert "sipmap_sip_requests_not_recognized_total 1" in text
     assert "sipmap_sip_requests_received_total 2" in text
+    assert 'sipmap_sip_auth_decisions_total{decision="acl_allowed"} 1' in text
 
 
 def test_resolve_endpoint_and_cli(edge):
     from conftest import SIPMAP_BIN, clean_env
 
     name = unique_domain("resolve")
-    domain = make_domain(edge.server, name)
+    domain = make_domain(edge.server, name, loopback_acl=False)
     map_source(edge.server, "10.20.0.0", domain, prefix=16)
     r = edge.server.get("/sipmap/v1/Resolve", params={"IpAddress": "10.20.3.4"})
     assert r.status_code == 200
     body = r.json()
     assert body["recognized"] is True and body["sip_domain_sid"] == domain
     assert body["matched_by"] == "source_ip"
+    assert body["decision"] == "blocked" and body["auth_type"] is None
     env = clean_env() | {
         "TWILIO_ACCOUNT_SID": edge.server.sid,
         "TWILIO_AUTH_TOKEN": edge.server.token,
@@ -268,6 +294,7 @@ def test_suspended_and_closed_subaccounts_stop_being_recognised(edge):
     domain = sub_client.api.v2010.accounts(sub.sid).sip.domains.create(
         domain_name=unique_domain("sub")
     ).sid
+    allow_loopback(sub_client, sub.sid, domain)
     record = sub_client.voice.v1.ip_records.create(ip_address="127.0.0.21")
     sub_client.voice.v1.source_ip_mappings.create(ip_record_sid=record.sid, sip_domain_sid=domain)
     assert domain in received_header(edge.options("127.0.0.21", 200), "X-Sipmap-Domain-Sid")
@@ -284,6 +311,7 @@ def test_suspended_and_closed_subaccounts_stop_being_recognised(edge):
     other_domain = other.client.api.v2010.accounts(other.sid).sip.domains.create(
         domain_name=unique_domain("other")
     ).sid
+    allow_loopback(other.client, other.sid, other_domain)
     rec = other.client.voice.v1.ip_records.create(ip_address="127.0.0.21")
     other.client.voice.v1.source_ip_mappings.create(ip_record_sid=rec.sid, sip_domain_sid=other_domain)
     assert other_domain in received_header(edge.options("127.0.0.21", 200), "X-Sipmap-Domain-Sid")

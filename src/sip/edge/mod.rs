@@ -1,4 +1,4 @@
-//! What the SIP edge does with each message: recognise, answer, forward or relay.
+//! What the SIP edge does with each message: recognise, admit, answer, forward or relay.
 //!
 //! This is pure logic over bytes: [`Edge::handle`] takes one message and where it came from and
 //! returns what to send where. The transports in [`super`] do the I/O.
@@ -6,11 +6,25 @@
 //! - A request whose Request-URI host is a SIP domain's name belongs to that domain; otherwise the
 //!   domain mapped to the most specific network containing the source address; otherwise it is
 //!   not recognised (404; an ACK is dropped, never answered).
-//! - A recognised `OPTIONS` gets `200 OK` with `X-Sipmap-Account-Sid` and `X-Sipmap-Domain-Sid`.
-//! - Any other recognised request is forwarded statelessly to the upstream (RFC 3261 §16.11): the
-//!   Request-URI host becomes the domain name, the two headers are added, sipmap's Via goes on top,
-//!   `Max-Forwards` is decremented (483 at zero) and the client's Via gets `received`/`rport`
-//!   (RFC 3581). Without an upstream the answer is 480.
+//! - A recognised request then meets its domain's security settings ([`policy`]): a domain with
+//!   nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
+//!   for calls is let in; otherwise, with credential lists mapped for calls, the request needs
+//!   digest credentials (407 with a challenge, see `auth`; wrong ones get 403, an expired nonce a
+//!   new challenge with `stale=true`); otherwise 403. `REGISTER` is 403 unless the domain's
+//!   `sip_registration` is on, and then needs credentials of a list mapped for registrations
+//!   (401). `ACK` and `CANCEL` are never challenged. An `ACK` to a response the edge generated
+//!   itself (it carries that response's `To` tag) is dropped: it ends a transaction that never
+//!   went upstream.
+//! - An admitted `OPTIONS` gets `200 OK` with `X-Sipmap-Account-Sid` and `X-Sipmap-Domain-Sid`.
+//!   Nothing the edge sends to a source that is neither admitted nor authenticated names an
+//!   account or a domain SID.
+//! - Any other admitted request is forwarded statelessly to the upstream (RFC 3261 §16.11): the
+//!   Request-URI host becomes the domain name; every `X-Sipmap-*` header the client sent is
+//!   removed, and sipmap's are added: the two SIDs and `X-Sipmap-Auth` (`ip-acl`,
+//!   `digest;username=…`, or `none` for `ACK` and `CANCEL`); the credentials the edge consumed
+//!   (its realm's `Proxy-Authorization`, or `Authorization` for `REGISTER`) are removed, other
+//!   realms' are kept; sipmap's Via goes on top, `Max-Forwards` is decremented (483 at zero) and
+//!   the client's Via gets `received`/`rport` (RFC 3581). Without an upstream the answer is 480.
 //! - A response is relayed only if it is one the edge asked for: it must come from the address the
 //!   request was forwarded to (today the one upstream), and its top Via must be sipmap's with a
 //!   branch that authenticates it (see `branch.rs`). It then loses that Via and goes to the next
@@ -22,16 +36,25 @@
 //!   own). A request that carries sipmap's own Via anywhere gets 482.
 //!
 //! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
-//! `Inbound`), `reply` (the responses the edge generates), `forward` (the request as forwarded),
-//! `relay` (responses from the upstream), `branch` (the keyed Via branch: made for a forwarded
-//! request, checked on a response) and `vias` (reading and rewriting Via values).
+//! `Inbound`), [`policy`] (the gate a request meets at its domain), `auth` (digest
+//! authentication: [`Authenticator`], checking credentials, challenging), [`digest`] (RFC 7616
+//! credentials and responses), [`nonce`] (stateless nonces), `reply` (the responses the edge
+//! generates), `forward` (the request as forwarded), `relay` (responses from the upstream),
+//! `branch` (the keyed Via branch: made for a forwarded request, checked on a response) and
+//! `vias` (reading and rewriting Via values).
 
+mod auth;
 mod branch;
+pub mod digest;
 mod forward;
+pub mod nonce;
+pub mod policy;
 mod relay;
 mod reply;
 mod request;
 mod vias;
+
+pub use auth::Authenticator;
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -76,6 +99,8 @@ pub struct Edge {
     local: SocketAddr,
     metrics: Arc<Metrics>,
     key: BranchKey,
+    /// Digest authentication: keys, clock, algorithms.
+    digest: Authenticator,
 }
 
 /// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
@@ -89,15 +114,16 @@ fn short_hash(parts: &[&str]) -> u64 {
 }
 
 impl Edge {
-    /// An edge that recognises with `recognizer` and forwards to `upstream`, announcing `local` in
-    /// its Via, with a fresh random branch key.
+    /// An edge that recognises with `recognizer`, authenticates with `digest` and forwards to
+    /// `upstream`, announcing `local` in its Via, with a fresh random branch key.
     pub fn new(
         recognizer: Recognition,
         upstream: Option<SocketAddr>,
         local: SocketAddr,
         metrics: Arc<Metrics>,
+        digest: Authenticator,
     ) -> Self {
-        Self::with_branch_key(recognizer, upstream, local, metrics, rand::random())
+        Self::with_branch_key(recognizer, upstream, local, metrics, digest, rand::random())
     }
 
     /// Like [`Edge::new`] with a given branch key (for tests; a real edge wants a random one).
@@ -106,6 +132,7 @@ impl Edge {
         upstream: Option<SocketAddr>,
         local: SocketAddr,
         metrics: Arc<Metrics>,
+        digest: Authenticator,
         key: [u8; 32],
     ) -> Self {
         Self {
@@ -114,6 +141,7 @@ impl Edge {
             local,
             metrics,
             key: BranchKey::new(&key),
+            digest,
         }
     }
 

@@ -1,10 +1,10 @@
-//! The responses the edge generates itself (RFC 3261 §8.2.6): 200 to a recognised `OPTIONS`,
-//! and the errors.
+//! The responses the edge generates itself (RFC 3261 §8.2.6): 200 to an admitted `OPTIONS`,
+//! the challenges (401, 407) and the errors.
 
 use super::request::Inbound;
 use super::vias::{response_target, stamped_top_via, with_top_via};
 use super::{Action, Edge, Transport, short_hash};
-use crate::sip::message::{Writer, canonical_name};
+use crate::sip::message::{Message, Writer, canonical_name};
 use crate::sip::metrics::Metrics;
 
 /// The reason phrase sipmap writes for a status code it sends.
@@ -12,7 +12,10 @@ fn reason(code: u16) -> &'static str {
     match code {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
+        407 => "Proxy Authentication Required",
         416 => "Unsupported URI Scheme",
         480 => "Temporarily Unavailable",
         482 => "Loop Detected",
@@ -42,12 +45,8 @@ impl Edge {
             }
         }
         if let Some(to) = msg.header("To") {
-            if code > 100 && !has_tag(to) {
-                let tag = short_hash(&[
-                    msg.header("Call-ID").unwrap_or(""),
-                    msg.header("From").unwrap_or(""),
-                ]);
-                w.header("To", &format!("{to};tag={tag:016x}"));
+            if code > 100 && tag_of(to).is_none() {
+                w.header("To", &format!("{to};tag={}", own_to_tag(msg)));
             } else {
                 w.header("To", to);
             }
@@ -69,12 +68,33 @@ impl Edge {
     }
 }
 
-/// Whether a `To` (or `From`) value has a `tag` parameter.
-fn has_tag(header: &str) -> bool {
+/// The `To` tag the edge gives a response it generates to `msg` (when the request's `To` has
+/// none): 16 hex digits of a hash of its Call-ID and From, so the `ACK` to that response, which
+/// repeats both, can be recognised without keeping state.
+fn own_to_tag(msg: &Message<'_>) -> String {
+    let tag = short_hash(&[
+        msg.header("Call-ID").unwrap_or(""),
+        msg.header("From").unwrap_or(""),
+    ]);
+    format!("{tag:016x}")
+}
+
+/// Whether `ack` acknowledges a response the edge generated (its `To` tag is the edge's own):
+/// such an `ACK` ends a transaction that never went upstream.
+pub(super) fn acks_own_response(ack: &Message<'_>) -> bool {
+    ack.header("To")
+        .and_then(tag_of)
+        .is_some_and(|tag| tag == own_to_tag(ack))
+}
+
+/// The `tag` parameter of a `To` (or `From`) value, if any.
+fn tag_of(header: &str) -> Option<&str> {
     // Parameters after the URI (outside <...>).
     let after = header.rsplit_once('>').map_or(header, |(_, rest)| rest);
-    after
-        .split(';')
-        .skip(1)
-        .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+    after.split(';').skip(1).find_map(|p| {
+        let (name, value) = p.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("tag")
+            .then(|| value.trim())
+    })
 }

@@ -1,12 +1,15 @@
-//! What the edge does with a request: the checks, recognition, and whether it answers the
-//! request itself or forwards it.
+//! What the edge does with a request: the checks, recognition, admission (see `policy` and
+//! `auth`), and whether it answers the request itself or forwards it.
 
 use std::net::SocketAddr;
 
-use super::forward::Forwarding;
+use super::auth::{Exchange, Verdict};
+use super::forward::{Admission, Forwarding};
+use super::policy::{Gate, gate};
+use super::reply::acks_own_response;
 use super::vias::{first_via_value, response_target};
 use super::{Action, Edge, Transport};
-use crate::recognition::MatchedBy;
+use crate::recognition::{MatchedBy, Recognized};
 use crate::sip::message::{Message, SipUri, Via};
 use crate::sip::metrics::Metrics;
 
@@ -66,7 +69,7 @@ impl Edge {
             transport,
         };
         match self.check(&req, &vias, uri) {
-            Ok((uri, max_forwards)) => self.route(&req, uri, max_forwards),
+            Ok((parsed, max_forwards)) => self.route(&req, uri, parsed, max_forwards),
             Err(code) => self.reply(&req, code, &[]),
         }
     }
@@ -99,9 +102,13 @@ impl Edge {
         Ok((uri, max_forwards))
     }
 
-    /// A request that passed the checks: recognised (404 if not), then answered here (`OPTIONS`,
-    /// 483 at no hops left, 480 without an upstream) or forwarded.
-    fn route(&self, req: &Inbound<'_>, uri: SipUri<'_>, max_forwards: u32) -> Action {
+    /// A request that passed the checks, with Request-URI `raw` (parsed: `uri`): recognised (404
+    /// if not), admitted (or challenged or refused), then answered here (`OPTIONS`, 483 at no
+    /// hops left, 480 without an upstream) or forwarded.
+    fn route(&self, req: &Inbound<'_>, raw: &str, uri: SipUri<'_>, max_forwards: u32) -> Action {
+        if req.method == "ACK" && acks_own_response(req.msg) {
+            return Action::Drop;
+        }
         let snapshot = self.recognizer.peek();
         let Some(found) = snapshot.recognise(Some(uri.host_for_match()), req.source.ip()) else {
             Metrics::inc(&self.metrics.not_recognized);
@@ -112,6 +119,10 @@ impl Edge {
             MatchedBy::RequestUri => &self.metrics.recognized_by_uri,
             MatchedBy::SourceIp => &self.metrics.recognized_by_source,
         });
+        let admission = match self.admit(req, raw, &found) {
+            Ok(admission) => admission,
+            Err(answer) => return answer,
+        };
         if req.method.eq_ignore_ascii_case("OPTIONS") {
             let sids = [
                 ("X-Sipmap-Account-Sid", target.account_sid.as_str()),
@@ -130,6 +141,7 @@ impl Edge {
             target,
             max_forwards,
             upstream,
+            admission: &admission,
         };
         let bytes = self.forward(req, &forwarding);
         Metrics::inc(&self.metrics.forwarded);
@@ -137,6 +149,46 @@ impl Edge {
             to: upstream,
             via: Transport::Udp,
             bytes,
+        }
+    }
+
+    /// Whether the recognised request `req` (Request-URI `raw`) is let in, and how; or the answer
+    /// that keeps it out: a challenge or 403.
+    fn admit(
+        &self,
+        req: &Inbound<'_>,
+        raw: &str,
+        found: &Recognized<'_>,
+    ) -> Result<Admission, Action> {
+        let exchange = match gate(req.method, found.target, found.auth, req.source.ip()) {
+            Gate::Unchallenged => return Ok(Admission::Unchallenged),
+            Gate::Acl => {
+                Metrics::inc(&self.metrics.auth_acl_allowed);
+                return Ok(Admission::Acl);
+            }
+            Gate::CallDigest => Exchange::Calls,
+            Gate::RegistrationDigest => Exchange::Registrations,
+            blocked => {
+                tracing::debug!(source = %req.source, gate = ?blocked, "SIP request blocked");
+                Metrics::inc(&self.metrics.auth_blocked);
+                return Err(self.reply(req, 403, &[]));
+            }
+        };
+        let realm = found.target.domain_name.as_str();
+        match self.verify(req, raw, realm, found.auth, exchange) {
+            Verdict::Authenticated(username) => {
+                Metrics::inc(&self.metrics.auth_authenticated);
+                Ok(Admission::Digest(username, exchange))
+            }
+            Verdict::Challenge { stale } => {
+                Metrics::inc(&self.metrics.auth_challenged);
+                Err(self.challenge(req, realm, exchange, stale))
+            }
+            Verdict::Refused(why) => {
+                tracing::debug!(source = %req.source, why, "SIP credentials refused");
+                Metrics::inc(&self.metrics.auth_refused);
+                Err(self.reply(req, 403, &[]))
+            }
         }
     }
 }

@@ -1,15 +1,22 @@
 //! The edge's tests: what it answers, forwards, relays and drops, from bytes in to bytes out.
+//! What the security settings of a domain decide is in `tests/auth.rs`.
+
+mod auth;
 
 use super::branch::BRANCH_PREFIX;
 use super::*;
+use crate::clock::FixedClock;
 use crate::domain::Network;
-use crate::recognition::{Change, Target};
+use crate::recognition::{AuthKind, Change, RecognitionWriter, State, StateBuilder, Target};
+use crate::secret::ServerKey;
 use crate::sid::{AccountSid, SipDomainSid};
 use crate::sip::message::{Header, split_header_values};
 use std::sync::atomic::Ordering;
 
 const EDGE: &str = "127.0.0.1:5060";
 const UPSTREAM: &str = "127.0.0.1:5080";
+/// When the tests' clock stands, in seconds since the epoch.
+const NOW: i64 = 1_800_000_000;
 
 fn target() -> Target {
     Target {
@@ -20,28 +27,52 @@ fn target() -> Target {
     }
 }
 
+/// The server key of every test edge.
+fn server_key() -> ServerKey {
+    ServerKey::from_bytes([5; 32])
+}
+
+/// An authenticator with the tests' server key, offering the defaults, dated by `clock`.
+fn authenticator(clock: &Arc<FixedClock>) -> Authenticator {
+    Authenticator::new(&server_key(), &[]).with_clock(clock.clone())
+}
+
 fn edge(upstream: bool) -> Edge {
     edge_with_table(upstream).0
 }
 
-/// An edge and the writer of its table.
-fn edge_with_table(upstream: bool) -> (Edge, crate::recognition::RecognitionWriter) {
+/// An edge and the writer of its table: `acme.sip.twilio.com`, mapped to 10.1.0.0/16, with an
+/// IP access control list mapped for calls that holds every source these tests use but
+/// 198.51.100.0/24.
+fn edge_with_table(upstream: bool) -> (Edge, RecognitionWriter) {
+    let mut state = StateBuilder::new(vec![target()]);
+    state.mapping(
+        Network::new("10.1.0.0".parse().unwrap(), 16),
+        target().domain_sid.as_str(),
+    );
+    for (net, prefix) in [("10.0.0.0", 8), ("172.16.0.0", 12), ("192.0.2.0", 24)] {
+        state.acl_network("AL1", Network::new(net.parse().unwrap(), prefix));
+    }
+    state.auth(target().domain_sid.as_str(), AuthKind::CallsAcl, "AL1");
+    let (edge, table, _) = edge_over(state.finish(), upstream);
+    (edge, table)
+}
+
+/// An edge over `state`, with the writer of its table and the clock its nonces are dated by
+/// (standing at [`NOW`]).
+fn edge_over(state: State, upstream: bool) -> (Edge, RecognitionWriter, Arc<FixedClock>) {
     let w = crate::recognition::table();
-    w.load(crate::recognition::State::from_sids(
-        vec![target()],
-        vec![(
-            Network::new("10.1.0.0".parse().unwrap(), 16),
-            target().domain_sid,
-        )],
-    ));
+    w.load(state);
+    let clock = Arc::new(FixedClock::at_millis(NOW * 1000));
     let edge = Edge::with_branch_key(
         w.reader(),
         upstream.then(|| UPSTREAM.parse().unwrap()),
         EDGE.parse().unwrap(),
         Arc::new(Metrics::default()),
+        authenticator(&clock),
         [7; 32],
     );
-    (edge, w)
+    (edge, w, clock)
 }
 
 fn request(method: &str, uri: &str, extra: &str) -> Vec<u8> {
@@ -87,7 +118,7 @@ fn unmapped_source_gets_404_and_ack_is_never_answered() {
 }
 
 #[test]
-fn recognised_options_gets_200_with_the_sipmap_headers() {
+fn admitted_options_gets_200_with_the_sipmap_headers() {
     let e = edge(false);
     for (source, uri) in [
         ("10.1.9.9", "sip:127.0.0.1"),
@@ -148,6 +179,7 @@ fn other_requests_are_forwarded_rewritten() {
         "a client's own X-Sipmap headers are dropped"
     );
     assert!(text.contains("X-Sipmap-Domain-Sid: SD0000000000000000000000000000000a\r\n"));
+    assert!(text.contains("X-Sipmap-Auth: ip-acl\r\n"), "{text}");
     assert!(
         text.ends_with("Content-Length: 4\r\n\r\nbody"),
         "body passed through: {text}"
@@ -195,11 +227,11 @@ fn a_value_with_crlf_cannot_add_a_header_line() {
         assert_eq!(sent.body, b"", "{text}");
         assert_eq!(text.matches("\r\n").count(), lines + 2, "{text}");
     };
-    // Forwarded: sipmap's Via, the six, Max-Forwards, the two X-Sipmap, Content-Length.
+    // Forwarded: sipmap's Via, the six, Max-Forwards, the three X-Sipmap, Content-Length.
     let invite = message("INVITE", "sip:a@acme.sip.twilio.com");
     check(
         e.handle_message(&invite, from("10.1.2.3"), Transport::Udp),
-        11,
+        12,
     );
     // Generated (404): Via, From, Call-ID, CSeq, To, Server, Content-Length.
     let options = message("OPTIONS", "sip:x@127.0.0.1");
@@ -401,6 +433,7 @@ fn branches_are_keyed_and_stable_per_request() {
         e.upstream,
         e.local,
         Arc::new(Metrics::default()),
+        e.digest.clone(),
         [8; 32],
     );
     let theirs = forwarded_vias(&other, "UDP", Transport::Udp);
@@ -526,6 +559,7 @@ fn the_edge_never_relays_to_itself() {
         Some(UPSTREAM.parse().unwrap()),
         "0.0.0.0:5060".parse().unwrap(),
         Arc::new(Metrics::default()),
+        e.digest.clone(),
     );
     let ours = our_via_to(&any, "127.0.0.1:5060".parse().unwrap());
     for to in [

@@ -44,6 +44,10 @@ pub use uri::SipUri;
 pub use via::Via;
 pub use write::{Writer, write_message};
 
+// Whether a byte may appear in a `token` (RFC 3261 §25.1): the edge reads digest credentials
+// with it.
+pub(crate) use syntax::is_token_byte;
+
 use headers::same_header_name;
 // What the tests (in `tests.rs`) use of the private helpers.
 #[cfg(test)]

@@ -5,7 +5,7 @@ use super::ParseError;
 
 /// Bytes allowed in a `token` (RFC 3261 §25.1): methods, header names, Via protocol parts,
 /// parameter names.
-pub(super) fn is_token_byte(b: u8) -> bool {
+pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
