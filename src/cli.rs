@@ -9,7 +9,7 @@ use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutd
 use crate::auth_token::AuthToken;
 use crate::domain::{Limits, NewAccount};
 use crate::http::server::HttpLimits;
-use crate::secret::{KeySource, ServerKey};
+use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
 use crate::sip::SipLimits;
 use crate::sip::edge::digest::Algorithm;
@@ -41,6 +41,30 @@ pub enum Command {
     /// IP access control list, challenged for credentials, or refused. Uses TWILIO_ACCOUNT_SID
     /// and TWILIO_AUTH_TOKEN.
     Resolve(ResolveArgs),
+    /// Manage the server key that seals credential passwords.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// The `secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Reseal every credential password under a new server key, in one transaction, and record
+    /// the new key's check value. Stop every server of the database first; start them again
+    /// with the new key. The current key is found as `serve` finds it (SIPMAP_SECRET_KEY,
+    /// --secret-key-file, or the key file beside a SQLite database, which is then replaced by
+    /// the new key).
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The current key's file (else SIPMAP_SECRET_KEY, else the key file beside a SQLite
+        /// database).
+        #[arg(long, env = "SIPMAP_SECRET_KEY_FILE", value_name = "PATH")]
+        secret_key_file: Option<std::path::PathBuf>,
+        /// A file holding the new key (64 hex digits, e.g. from `openssl rand -hex 32`).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: std::path::PathBuf,
+    },
 }
 
 /// Options of `sipmap resolve`.
@@ -189,7 +213,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             database,
         }) => create_account(&database.database_url, friendly_name).await,
         Command::Resolve(args) => resolve(args).await,
+        Command::Secrets(SecretsCommand::Rotate {
+            database,
+            secret_key_file,
+            new_key_file,
+        }) => rotate_key(&database.database_url, secret_key_file, &new_key_file).await,
     }
+}
+
+/// `sipmap secrets rotate`.
+async fn rotate_key(
+    database_url: &str,
+    secret_key_file: Option<std::path::PathBuf>,
+    new_key_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let beside = store::sqlite_path(database_url).map(|p| key_file_beside(&p));
+    if let Some(path) = store::sqlite_path(database_url) {
+        anyhow::ensure!(
+            path.exists(),
+            "there is no database at {}",
+            describe_database(database_url)
+        );
+    }
+    let given = given_key(secret_key_file)?;
+    let uses_beside = given.is_none();
+    let old = match given {
+        Some(key) => key,
+        None => match &beside {
+            Some(file) if file.exists() => ServerKey::load(&KeySource {
+                file: Some(file.clone()),
+                ..KeySource::default()
+            })?,
+            _ => anyhow::bail!(
+                "no current server key: set SIPMAP_SECRET_KEY or --secret-key-file (a SQLite \
+                 database's own key file was not found either)"
+            ),
+        },
+    };
+    let new = ServerKey::load(&KeySource {
+        file: Some(new_key_file.to_path_buf()),
+        ..KeySource::default()
+    })?;
+    let options = StoreOptions {
+        role: Role::Admin,
+        key: Some(old),
+        ..StoreOptions::default()
+    };
+    let store = store::connect_with(database_url, &options).await?;
+    let resealed = store.rotate_server_key(&new).await?;
+    if let (true, Some(file)) = (uses_beside, &beside) {
+        crate::secret::replace_key_file(file, &new).with_context(|| {
+            format!(
+                "the database now uses the new key, but {} could not be replaced; copy {} over it",
+                file.display(),
+                new_key_file.display()
+            )
+        })?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "resealed {resealed} credential password(s) under the new key of {}; start every server \
+         with the new key",
+        describe_database(database_url)
+    )?;
+    Ok(())
 }
 
 /// The server key given in `SIPMAP_SECRET_KEY` or `--secret-key-file`, if any.

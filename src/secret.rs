@@ -213,6 +213,16 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Replaces a key file's contents with `key`, atomically (a new file renamed over the old one).
+pub fn replace_key_file(path: &Path, key: &ServerKey) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, &format!("{}\n", key.to_text()))?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Where a SQLite database's own key file goes: beside it, named after it.
 pub fn key_file_beside(database: &Path) -> PathBuf {
     let mut name = database.file_name().unwrap_or_default().to_os_string();

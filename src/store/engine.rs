@@ -152,6 +152,21 @@ impl<B: Backend> Store for Engine<B> {
         self.key.as_ref()
     }
 
+    async fn rotate_server_key(&self, new: &ServerKey) -> Result<u64> {
+        let Some(old) = self.key.as_ref() else {
+            return Err(StoreError::Internal(
+                "this store was opened without the server key".into(),
+            ));
+        };
+        let (old, new) = (
+            old.sealer(CREDENTIAL_PASSWORD),
+            (new.sealer(CREDENTIAL_PASSWORD), new.check_value()),
+        );
+        run_write!(self, (old, new), |tx| writes::credential_lists::reseal_all(
+            tx, old, new.0, new.1
+        ))
+    }
+
     async fn recognition_state(&self) -> Result<State> {
         run_read!(self, |tx| reads::recognition_state(tx))
     }

@@ -146,6 +146,9 @@ pub trait Store: Send + Sync + 'static {
     /// The server key the store seals secrets with (`None` for a one-off command's store); the
     /// SIP edge opens credential passwords and signs nonces with it.
     fn server_key(&self) -> Option<&ServerKey>;
+    /// Reseals every credential password under `new` and records its check value, in one
+    /// transaction; returns how many were resealed.
+    async fn rotate_server_key(&self, new: &ServerKey) -> Result<u64>;
     /// Every recognised SIP domain and mapped network, read from the database.
     async fn recognition_state(&self) -> Result<State>;
     /// Whether the database is reachable, can write, and the recognition table is being kept

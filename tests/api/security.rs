@@ -85,6 +85,7 @@ crate::on_both_backends!(
     auth_changes_reach_recognition_before_the_call_returns,
     a_suspended_account_admits_nothing_and_reactivation_restores_it,
     a_store_opened_with_another_key_refuses_to_start,
+    rotating_the_key_reseals_every_password,
 );
 
 async fn lists_addresses_and_credentials_belong_to_their_account(db: &TestDb) {
@@ -588,4 +589,46 @@ async fn postgres_concurrent_usernames_leave_one_winner() {
     }
     drop((n1, n2));
     db.drop_schema().await;
+}
+
+async fn rotating_the_key_reseals_every_password(db: &TestDb) {
+    let store = db.open().await;
+    let s = store.as_ref();
+    let a = account(s, None).await;
+    let cl = credential_list(s, &a).await;
+    for user in ["alice", "bob"] {
+        s.create_credential(&a, &cl, credential(user, PASSWORD))
+            .await
+            .unwrap();
+    }
+    let new = ServerKey::from_bytes([42; 32]);
+    assert_eq!(s.rotate_server_key(&new).await.unwrap(), 2);
+    drop(store);
+    let with = |key: ServerKey| StoreOptions {
+        key: Some(key),
+        ..StoreOptions::default()
+    };
+    let old_refused = sipmap::store::connect_with(&db.url, &with(test_key())).await;
+    assert!(
+        old_refused.is_err(),
+        "the old key no longer opens the store"
+    );
+    let store = db.open_with(&with(new.clone())).await;
+    let listed = store
+        .as_ref()
+        .list_credentials(&a, &cl, &first_page())
+        .await
+        .unwrap();
+    for c in &listed {
+        let opened = new.open(CREDENTIAL_PASSWORD, &c.password_sealed).unwrap();
+        assert_eq!(opened, PASSWORD.as_bytes());
+        assert!(
+            test_key()
+                .open(CREDENTIAL_PASSWORD, &c.password_sealed)
+                .is_err()
+        );
+    }
+    // The recognition table the store builds holds the resealed passwords.
+    let state = store.recognition_state().await.unwrap();
+    assert_eq!(state.credentials.len(), 2);
 }

@@ -515,3 +515,44 @@ def test_a_nonce_from_one_cluster_node_is_accepted_by_another(sipmap_factory, tm
         for n in nodes:
             n.server.shutdown()
         psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_rotating_the_server_key_keeps_credentials_working(make_edge, tmp_path):
+    """`sipmap secrets rotate` reseals every password under a new key and replaces the key file
+    beside the SQLite database; the restarted server still authenticates with the same password,
+    and a server given the old key refuses to start."""
+    from conftest import SIPMAP_BIN, clean_env
+
+    edge = make_edge(upstream=None)
+    domain, name = edge.domain("rotate")
+    edge.credentials(domain, "alice")
+    server = edge.server
+    key_file = Path(str(server.db_path) + ".key")
+    old_key = key_file.read_text().strip()
+    server.stop()
+    new_key = tmp_path / "new.key"
+    new_key.write_text("ab" * 32 + "\n")
+    done = subprocess.run(
+        [str(SIPMAP_BIN), "secrets", "rotate", "--database-url", server.db_url,
+         "--new-key-file", str(new_key)],
+        env=clean_env(), capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert "resealed 1 credential password(s)" in done.stdout.decode()
+    assert key_file.read_text().strip() == "ab" * 32
+    refused = subprocess.run(
+        [str(SIPMAP_BIN), "serve", "--listen", "127.0.0.1:0", "--database-url", server.db_url],
+        env=clean_env() | {"SIPMAP_SECRET_KEY": old_key}, capture_output=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert refused.returncode != 0 and "server key" in refused.stderr.decode()
+    server.start()
+    edge = AuthEdge(server, edge.workdir)
+    uri = f"sip:bob@{name}"
+    with edge.client("127.0.0.45") as c:
+        first = c.request("OPTIONS", uri)
+        assert first.status == 407, first.raw
+        credentials = digest(first.challenges()[0], method="OPTIONS", uri=uri, username="alice",
+                             password=PASSWORD)
+        answered = c.request("OPTIONS", uri, [("Proxy-Authorization", credentials)])
+        assert answered.status == 200, answered.raw

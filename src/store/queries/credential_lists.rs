@@ -97,6 +97,10 @@ pub const CREDENTIAL_UPDATE: &str =
     "UPDATE sip_credentials SET password_sealed = $2, date_updated = $3 WHERE sid = $1";
 /// Deletes a credential.
 pub const CREDENTIAL_DELETE: &str = "DELETE FROM sip_credentials WHERE sid = $1";
+/// Every credential's sealed password, for a key rotation.
+pub const ALL_SEALED: &str = "SELECT sid, password_sealed FROM sip_credentials";
+/// A credential's password sealed anew (the key rotated; the update time stays).
+pub const RESEAL: &str = "UPDATE sip_credentials SET password_sealed = $2 WHERE sid = $1";
 /// Every username of a list.
 pub const USERNAMES_OF_LIST: &str =
     "SELECT username FROM sip_credentials WHERE credential_list_sid = $1";

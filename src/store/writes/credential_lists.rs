@@ -10,6 +10,7 @@ use crate::domain::{
     Credential, CredentialList, CredentialListName, Limits, MappedList, auth_mapping,
 };
 use crate::recognition::{Change, Secret};
+use crate::secret::Sealer;
 use crate::sid::{AccountSid, CredentialListSid, CredentialSid, SipDomainSid};
 
 /// Creates `list`, unless its account holds as many lists as it may.
@@ -192,4 +193,34 @@ pub async fn delete_credential(
             credential.username,
         )],
     })
+}
+
+/// Reseals every credential password from `old` to `new` and records `new_check` as the server
+/// key's check value. A password that `old` cannot open fails the whole rotation.
+pub async fn reseal_all(
+    tx: &mut dyn Tx,
+    old: Sealer,
+    new: Sealer,
+    new_check: [u8; 32],
+) -> Result<Written<u64>> {
+    let rows = tx.query(cls::ALL_SEALED, vec![]).await?;
+    let mut resealed = 0;
+    for row in rows {
+        let sid = row.str(0)?.to_owned();
+        let password = old.open(row.blob(1)?).map_err(|_| {
+            StoreError::Internal(format!(
+                "credential {sid}'s password cannot be opened with the current key"
+            ))
+        })?;
+        let sealed = new.seal(&password);
+        tx.execute(cls::RESEAL, vec![sid.into(), sealed.as_slice().into()])
+            .await?;
+        resealed += 1;
+    }
+    tx.execute(
+        "UPDATE server_key SET check_value = $1",
+        vec![new_check.as_slice().into()],
+    )
+    .await?;
+    Ok(Written::quiet(resealed))
 }
