@@ -163,7 +163,8 @@ pub struct ServeArgs {
     /// start); cluster nodes on PostgreSQL must all be given the same key.
     #[arg(long, env = "SIPMAP_SECRET_KEY_FILE", value_name = "PATH")]
     pub secret_key_file: Option<std::path::PathBuf>,
-    /// Most IP access control lists, and most credential lists, one account may hold.
+    /// Most IP access control lists, credential lists, BYOC trunks and connection policies (of
+    /// each kind) one account may hold.
     #[arg(long, env = "SIPMAP_MAX_LISTS_PER_ACCOUNT", default_value_t = 1000)]
     pub max_lists_per_account: u64,
     /// Most IP addresses one access control list may hold (Twilio documents 100).
@@ -172,6 +173,9 @@ pub struct ServeArgs {
     /// Most credentials one credential list may hold.
     #[arg(long, env = "SIPMAP_MAX_CREDENTIALS_PER_LIST", default_value_t = 1000)]
     pub max_credentials_per_list: u64,
+    /// Most targets one connection policy may hold.
+    #[arg(long, env = "SIPMAP_MAX_TARGETS_PER_POLICY", default_value_t = 100)]
+    pub max_targets_per_policy: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(
         long,
@@ -327,6 +331,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 lists_per_account: args.max_lists_per_account,
                 addresses_per_list: args.max_ip_addresses_per_list,
                 credentials_per_list: args.max_credentials_per_list,
+                targets_per_policy: args.max_targets_per_policy,
             },
         },
         http_limits: HttpLimits {

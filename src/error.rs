@@ -232,6 +232,9 @@ impl From<Refusal> for ApiError {
                 Limited::CredentialsPerList => {
                     format!("a Credential List may hold at most {limit} Credentials")
                 }
+                Limited::TargetsPerPolicy => {
+                    format!("a Connection Policy may hold at most {limit} Targets")
+                }
             }),
         }
     }
@@ -266,6 +269,17 @@ fn conflict_message(c: &Conflict) -> String {
             "{} {list} is still mapped to SIP Domain {domain}; remove the mapping first",
             list_noun(list)
         ),
+        Conflict::PolicyInUse { policy, trunk } => format!(
+            "Connection Policy {policy} is still used by BYOC Trunk {trunk}; point the trunk \
+             elsewhere first"
+        ),
+        Conflict::TrunkInUse { trunk, domain } => format!(
+            "BYOC Trunk {trunk} is still used by SIP Domain {domain}; point the domain \
+             elsewhere first"
+        ),
+        Conflict::DomainIsFromDomain { domain, trunk } => {
+            format!("SIP Domain {domain} is still the From domain of BYOC Trunk {trunk}")
+        }
         Conflict::UsernameTaken {
             list,
             username,
@@ -294,8 +308,9 @@ fn list_noun(list: &MappedList) -> &'static str {
 /// product APIs do), the full `.json` path for API 2010 (see [`crate::http::wire`]).
 pub fn missing_path(missing: &Missing) -> String {
     use crate::http::wire::{
-        AccountsResource, IP_RECORDS, SIP_CREDENTIAL_LISTS, SIP_CREDENTIALS, SIP_DOMAINS,
-        SIP_IP_ACCESS_CONTROL_LISTS, SIP_IP_ADDRESSES, SOURCE_IP_MAPPINGS, auth_mappings,
+        AccountsResource, BYOC_TRUNKS, CONNECTION_POLICIES, IP_RECORDS, POLICY_TARGETS,
+        SIP_CREDENTIAL_LISTS, SIP_CREDENTIALS, SIP_DOMAINS, SIP_IP_ACCESS_CONTROL_LISTS,
+        SIP_IP_ADDRESSES, SOURCE_IP_MAPPINGS, auth_mappings,
     };
     match missing {
         Missing::Account(sid) => AccountsResource::uri(sid),
@@ -309,6 +324,9 @@ pub fn missing_path(missing: &Missing) -> String {
         Missing::AuthMapping(account, domain, kind, list) => {
             auth_mappings(*kind).uri(account, domain, list)
         }
+        Missing::ByocTrunk(sid) => BYOC_TRUNKS.missing(sid),
+        Missing::ConnectionPolicy(sid) => CONNECTION_POLICIES.missing(sid),
+        Missing::PolicyTarget(policy, sid) => POLICY_TARGETS.missing(policy, sid),
     }
 }
 

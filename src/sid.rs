@@ -161,6 +161,21 @@ sid_type!(
     CredentialSid,
     "CR"
 );
+sid_type!(
+    /// A Voice v1 BYOC Trunk (`BY…`).
+    ByocTrunkSid,
+    "BY"
+);
+sid_type!(
+    /// A Voice v1 Connection Policy (`NY…`).
+    ConnectionPolicySid,
+    "NY"
+);
+sid_type!(
+    /// A Voice v1 Connection Policy Target (`NE…`).
+    PolicyTargetSid,
+    "NE"
+);
 
 #[cfg(test)]
 mod tests {

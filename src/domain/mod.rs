@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod auth_mapping;
+pub mod byoc;
 pub mod credential_list;
 pub mod ip_access_control_list;
 pub mod ip_record;
@@ -14,9 +15,13 @@ pub mod sip_domain;
 pub use account::{Account, AccountPatch, AccountStatus, NewAccount, StatusChange};
 
 use crate::sid::{
-    AccountSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid, SipDomainSid,
+    AccountSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, CredentialSid, IpRecordSid,
+    MappingSid, SipDomainSid,
 };
 pub use auth_mapping::{AuthMapping, MappedList};
+pub use byoc::{
+    ByocTrunk, ByocTrunkPatch, ConnectionPolicy, PolicyName, PolicyTarget, TargetPatch,
+};
 pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
 };
@@ -97,6 +102,30 @@ pub enum Conflict {
         /// A domain that maps it.
         domain: SipDomainSid,
     },
+    /// Deleting a connection policy that a BYOC trunk names.
+    #[error("connection policy {policy} is used by trunk {trunk}")]
+    PolicyInUse {
+        /// The policy.
+        policy: ConnectionPolicySid,
+        /// A trunk that names it.
+        trunk: ByocTrunkSid,
+    },
+    /// Deleting a BYOC trunk that a SIP domain names.
+    #[error("trunk {trunk} is used by SIP domain {domain}")]
+    TrunkInUse {
+        /// The trunk.
+        trunk: ByocTrunkSid,
+        /// A domain that names it.
+        domain: SipDomainSid,
+    },
+    /// Deleting a SIP domain that a BYOC trunk names as its From domain.
+    #[error("SIP domain {domain} is the From domain of trunk {trunk}")]
+    DomainIsFromDomain {
+        /// The domain.
+        domain: SipDomainSid,
+        /// A trunk that names it.
+        trunk: ByocTrunkSid,
+    },
     /// Creating a credential whose username its list holds already.
     #[error("username {username} is taken in {list} by {credential}")]
     UsernameTaken {
@@ -118,18 +147,24 @@ pub enum Limited {
     AddressesPerList,
     /// Credentials of one credential list.
     CredentialsPerList,
+    /// Targets of one connection policy.
+    TargetsPerPolicy,
 }
 
-/// How much one account may store of the SIP security resources, so that no client can grow the
-/// recognition table without bound. Twilio documents 100 addresses per access control list.
+/// How much one account may store of the resources the recognition table holds (the SIP security
+/// family, BYOC trunks and connection policies), so that no client can grow it without bound.
+/// Twilio documents 100 addresses per access control list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Access control lists per account, and credential lists per account (each).
+    /// Access control lists, credential lists, BYOC trunks and connection policies per account
+    /// (each).
     pub lists_per_account: u64,
     /// IP addresses per access control list.
     pub addresses_per_list: u64,
     /// Credentials per credential list.
     pub credentials_per_list: u64,
+    /// Targets per connection policy.
+    pub targets_per_policy: u64,
 }
 
 impl Default for Limits {
@@ -138,6 +173,7 @@ impl Default for Limits {
             lists_per_account: 1000,
             addresses_per_list: 100,
             credentials_per_list: 1000,
+            targets_per_policy: 100,
         }
     }
 }
@@ -149,6 +185,7 @@ impl Limits {
             Limited::ListsPerAccount => self.lists_per_account,
             Limited::AddressesPerList => self.addresses_per_list,
             Limited::CredentialsPerList => self.credentials_per_list,
+            Limited::TargetsPerPolicy => self.targets_per_policy,
         };
         if held >= limit {
             tracing::warn!(?what, limit, "a write was refused at a configured limit");
@@ -213,5 +250,72 @@ pub fn friendly_name(
             format!("must be at most {max} characters long"),
         )),
         Some(v) => Ok(Some(v.to_owned())),
+    }
+}
+
+/// An optional absolute `http`/`https` URL; sent empty, it clears the field (`Some(None)`).
+pub fn url(p: &dyn Params, name: &'static str) -> Result<Option<Option<String>>, Invalid> {
+    match p.get(name) {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(v) => {
+            let rest = v
+                .strip_prefix("https://")
+                .or_else(|| v.strip_prefix("http://"));
+            match rest {
+                Some(r)
+                    if !r.is_empty()
+                        && !r.starts_with('/')
+                        && v.len() <= 2048
+                        && !v.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    Ok(Some(Some(v.to_owned())))
+                }
+                _ => Err(Invalid::Value(
+                    name,
+                    format!("{v:?} is not an absolute http or https URL"),
+                )),
+            }
+        }
+    }
+}
+
+/// An optional HTTP method, `GET` or `POST` (any case).
+pub fn method(p: &dyn Params, name: &'static str) -> Result<Option<String>, Invalid> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("GET") => Ok(Some("GET".into())),
+        Some(v) if v.eq_ignore_ascii_case("POST") => Ok(Some("POST".into())),
+        Some(v) => Err(Invalid::Value(
+            name,
+            format!("{v:?} is not one of GET, POST"),
+        )),
+    }
+}
+
+/// An optional `true` or `false` (any case).
+pub fn boolean(p: &dyn Params, name: &'static str) -> Result<Option<bool>, Invalid> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(v) => Err(Invalid::Value(name, format!("{v:?} is not true or false"))),
+    }
+}
+
+/// An optional SID with `prefix`; sent empty, it clears the field (`Some(None)`).
+pub fn sid_field(
+    p: &dyn Params,
+    name: &'static str,
+    prefix: &'static str,
+) -> Result<Option<Option<String>>, Invalid> {
+    match p.get(name) {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(v) if crate::sid::is_valid(prefix, v) => Ok(Some(Some(v.to_owned()))),
+        Some(v) => Err(Invalid::Value(
+            name,
+            format!("{v:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
+        )),
     }
 }

@@ -1,7 +1,9 @@
 //! SIP Domains (`SD…`): the FQDNs that SIP traffic is addressed to.
 
-use super::{Conflict, Invalid, Params, Refusal, friendly_name, required};
-use crate::sid::{AccountSid, MappingSid, SipDomainSid};
+use super::{
+    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, url,
+};
+use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, SipDomainSid};
 
 /// A SIP domain as stored, with every field of the API 2010 resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,16 +195,28 @@ impl SipDomain {
         }
     }
 
-    /// Whether the domain may be deleted: not while a mapping references it.
-    pub fn may_delete(&self, mapped_by: Option<MappingSid>) -> Result<(), Refusal> {
-        match mapped_by {
-            None => Ok(()),
-            Some(mapping) => Err(Conflict::DomainInUse {
+    /// Whether the domain may be deleted: not while a source IP mapping references it, nor
+    /// while a BYOC trunk names it as its From domain.
+    pub fn may_delete(
+        &self,
+        mapped_by: Option<MappingSid>,
+        from_domain_of: Option<ByocTrunkSid>,
+    ) -> Result<(), Refusal> {
+        if let Some(mapping) = mapped_by {
+            return Err(Conflict::DomainInUse {
                 domain: self.sid.clone(),
                 mapping,
             }
-            .into()),
+            .into());
         }
+        if let Some(trunk) = from_domain_of {
+            return Err(Conflict::DomainIsFromDomain {
+                domain: self.sid.clone(),
+                trunk,
+            }
+            .into());
+        }
+        Ok(())
     }
 }
 
@@ -234,69 +248,6 @@ pub fn validate_domain_name(name: &str, suffix: &str) -> Result<String, Invalid>
         )));
     }
     Ok(name.to_owned())
-}
-
-fn url(p: &dyn Params, name: &'static str) -> Result<Option<Option<String>>, Invalid> {
-    match p.get(name) {
-        None => Ok(None),
-        Some("") => Ok(Some(None)),
-        Some(v) => {
-            let rest = v
-                .strip_prefix("https://")
-                .or_else(|| v.strip_prefix("http://"));
-            match rest {
-                Some(r)
-                    if !r.is_empty()
-                        && !r.starts_with('/')
-                        && v.len() <= 2048
-                        && !v.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-                {
-                    Ok(Some(Some(v.to_owned())))
-                }
-                _ => Err(Invalid::Value(
-                    name,
-                    format!("{v:?} is not an absolute http or https URL"),
-                )),
-            }
-        }
-    }
-}
-
-fn method(p: &dyn Params, name: &'static str) -> Result<Option<String>, Invalid> {
-    match p.get(name) {
-        None | Some("") => Ok(None),
-        Some(v) if v.eq_ignore_ascii_case("GET") => Ok(Some("GET".into())),
-        Some(v) if v.eq_ignore_ascii_case("POST") => Ok(Some("POST".into())),
-        Some(v) => Err(Invalid::Value(
-            name,
-            format!("{v:?} is not one of GET, POST"),
-        )),
-    }
-}
-
-fn boolean(p: &dyn Params, name: &'static str) -> Result<Option<bool>, Invalid> {
-    match p.get(name) {
-        None | Some("") => Ok(None),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(v) => Err(Invalid::Value(name, format!("{v:?} is not true or false"))),
-    }
-}
-
-fn sid_field(
-    p: &dyn Params,
-    name: &'static str,
-    prefix: &'static str,
-) -> Result<Option<Option<String>>, Invalid> {
-    match p.get(name) {
-        None => Ok(None),
-        Some("") => Ok(Some(None)),
-        Some(v) if crate::sid::is_valid(prefix, v) => Ok(Some(Some(v.to_owned()))),
-        Some(v) => Err(Invalid::Value(
-            name,
-            format!("{v:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 
 pub mod accounts;
 pub mod auth_mappings;
+pub mod byoc_trunks;
+pub mod connection_policies;
 pub mod credential_lists;
 pub mod extract;
 pub mod ip_access_control_lists;
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ip_access_control_lists::router())
         .merge(credential_lists::router())
         .merge(auth_mappings::router())
+        .merge(byoc_trunks::router())
+        .merge(connection_policies::router())
         .merge(accounts::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })

@@ -3,11 +3,10 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Serialize;
 
 use super::extract::Query;
 use super::json;
-use super::paging::{PageRequest, to_value};
+use super::paging::{PageRequest, RowJson};
 use super::wire::V1Resource;
 use crate::domain::{Params, required};
 use crate::error::ApiError;
@@ -67,21 +66,34 @@ impl Keyed for crate::domain::SipDomain {
     }
 }
 
+impl Keyed for crate::domain::ByocTrunk {
+    fn key(&self) -> &str {
+        self.sid.as_str()
+    }
+}
+
+impl Keyed for crate::domain::ConnectionPolicy {
+    fn key(&self) -> &str {
+        self.sid.as_str()
+    }
+}
+
 impl Keyed for crate::domain::Account {
     fn key(&self) -> &str {
         self.sid.as_str()
     }
 }
 
-/// A list page in the Voice v1 envelope, each row rendered by `view`.
-pub fn list<T: Keyed, V: Serialize>(
+/// A list page in the Voice v1 envelope, each row rendered by `view` (with
+/// [`super::paging::to_value`]).
+pub fn list<T: Keyed>(
     wire: V1Resource,
     public_url: &str,
     request: &PageRequest,
     rows: Vec<T>,
-    view: impl Fn(&T) -> V,
+    view: impl Fn(&T) -> RowJson,
 ) -> Response {
     let page = request.finish(rows, T::key);
-    let body = page.v1_envelope(wire.key, &wire.list_url(public_url), |r| to_value(&view(r)));
+    let body = page.v1_envelope(wire.key, &wire.list_url(public_url), view);
     json(StatusCode::OK, &body)
 }

@@ -42,6 +42,57 @@ impl V1Resource {
     }
 }
 
+/// A Voice v1 resource under an instance of another: `/v1/{parent}/{ParentSid}/{collection}`
+/// and `…/{collection}/{Sid}`. In routes the parent's SID is `{sid}` and the child's `{child}`.
+#[derive(Debug, Clone, Copy)]
+pub struct V1Child {
+    /// The parent resource.
+    pub parent: V1Resource,
+    /// The collection's path segment below a parent instance (`Targets`).
+    pub collection: &'static str,
+    /// The list envelope's key (`targets`).
+    pub key: &'static str,
+}
+
+impl V1Child {
+    /// The route of the collection.
+    pub fn list_route(&self) -> String {
+        format!("/v1/{}/{{sid}}/{}", self.parent.collection, self.collection)
+    }
+
+    /// The route of an instance.
+    pub fn instance_route(&self) -> String {
+        format!(
+            "/v1/{}/{{sid}}/{}/{{child}}",
+            self.parent.collection, self.collection
+        )
+    }
+
+    /// The absolute URL of a parent's collection on `public_url`.
+    pub fn list_url(&self, public_url: &str, parent: &impl Display) -> String {
+        format!(
+            "{}/{}",
+            self.parent.url(public_url, parent),
+            self.collection
+        )
+    }
+
+    /// The absolute URL of an instance on `public_url`.
+    pub fn url(&self, public_url: &str, parent: &impl Display, sid: &impl Display) -> String {
+        format!("{}/{sid}", self.list_url(public_url, parent))
+    }
+
+    /// The path a 404 for an instance names, relative to the version.
+    pub fn missing(&self, parent: &impl Display, sid: &impl Display) -> String {
+        format!("{}/{}/{sid}", self.parent.missing(parent), self.collection)
+    }
+
+    /// The path a 404 for a parent's collection names.
+    pub fn missing_list(&self, parent: &impl Display) -> String {
+        format!("{}/{}", self.parent.missing(parent), self.collection)
+    }
+}
+
 /// An API 2010 resource under an account:
 /// `/2010-04-01/Accounts/{AccountSid}/{collection}.json` and `…/{collection}/{Sid}.json`. Views
 /// and 404s name relative URIs with `.json`.
@@ -167,6 +218,25 @@ pub const IP_RECORDS: V1Resource = V1Resource {
 pub const SOURCE_IP_MAPPINGS: V1Resource = V1Resource {
     collection: "SourceIpMappings",
     key: "source_ip_mappings",
+};
+
+/// Voice v1 BYOC Trunks.
+pub const BYOC_TRUNKS: V1Resource = V1Resource {
+    collection: "ByocTrunks",
+    key: "byoc_trunks",
+};
+
+/// Voice v1 Connection Policies.
+pub const CONNECTION_POLICIES: V1Resource = V1Resource {
+    collection: "ConnectionPolicies",
+    key: "connection_policies",
+};
+
+/// Voice v1 Targets of a connection policy.
+pub const POLICY_TARGETS: V1Child = V1Child {
+    parent: CONNECTION_POLICIES,
+    collection: "Targets",
+    key: "targets",
 };
 
 /// API 2010 SIP Domains.

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod lpm;
+pub mod route;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +23,8 @@ use crate::sid::{AccountSid, SipDomainSid};
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
 use lpm::{Lpm, LpmBuilder};
+use route::RouteMaster;
+pub use route::{DomainRoute, RouteTarget};
 
 /// What recognition resolves to: a SIP domain and its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct Target {
     pub domain_name: String,
     /// Whether it accepts `REGISTER`.
     pub sip_registration: bool,
+    /// Its BYOC trunk (`BY…`), whose connection policy routes its traffic.
+    pub byoc_trunk_sid: Option<String>,
 }
 
 /// How a request was recognised.
@@ -78,6 +83,14 @@ pub enum Change {
     AuthMapped(SipDomainSid, AuthKind, String),
     /// A list was unmapped from a domain.
     AuthUnmapped(SipDomainSid, AuthKind, String),
+    /// A BYOC trunk (`BY…`) was created or changed: the connection policy it names, if any.
+    TrunkSet(String, Option<String>),
+    /// A BYOC trunk was deleted.
+    TrunkRemoved(String),
+    /// A target of a connection policy (`NY…`) was created or changed.
+    RouteTargetSet(String, RouteTarget),
+    /// A target (`NE…`) was deleted from a connection policy.
+    RouteTargetRemoved(String, String),
 }
 
 /// Everything recognition knows of one account: its SIP domains and its mapped networks.
@@ -134,6 +147,10 @@ pub struct State {
     pub credentials: Vec<(String, String, Secret)>,
     /// Every list mapped to a recognised domain, with the domain's position in `domains`.
     pub auth: Vec<(u32, AuthKind, String)>,
+    /// Every BYOC trunk and the connection policy it names.
+    pub trunks: Vec<(String, Option<String>)>,
+    /// Every target, with its connection policy.
+    pub route_targets: Vec<(String, RouteTarget)>,
 }
 
 impl State {
@@ -195,6 +212,18 @@ impl StateBuilder {
         }
     }
 
+    /// Adds one BYOC trunk.
+    pub fn trunk(&mut self, trunk: &str, policy: Option<&str>) {
+        self.state
+            .trunks
+            .push((trunk.to_owned(), policy.map(str::to_owned)));
+    }
+
+    /// Adds one target of a connection policy.
+    pub fn route_target(&mut self, policy: &str, target: RouteTarget) {
+        self.state.route_targets.push((policy.to_owned(), target));
+    }
+
     /// Adds one mapped network of the domain with SID `domain_sid`.
     pub fn mapping(&mut self, net: Network, domain_sid: &str) {
         if let Some(i) = self.position.get(domain_sid) {
@@ -222,6 +251,8 @@ pub struct Snapshot {
     domains: Arc<Domains>,
     /// Each domain's authentication settings, by the same index as `domains`.
     auth: Arc<Vec<Arc<DomainAuth>>>,
+    /// Each domain's route, by the same index, when its trunk names a policy.
+    routes: Arc<Vec<Option<Arc<DomainRoute>>>>,
 }
 
 /// A recognised request: its domain, what lets requests into it, and how it was recognised.
@@ -231,6 +262,8 @@ pub struct Recognized<'a> {
     pub target: &'a Arc<Target>,
     /// Its IP access control lists and credential lists.
     pub auth: &'a DomainAuth,
+    /// The targets of its trunk's connection policy, when it has both.
+    pub route: Option<&'a DomainRoute>,
     /// By Request-URI host or by source address.
     pub matched_by: MatchedBy,
 }
@@ -275,6 +308,7 @@ impl Snapshot {
         Some(Recognized {
             target: self.target(idx)?,
             auth: self.auth.get(idx as usize).map_or(&NO_AUTH, |a| a.as_ref()),
+            route: self.routes.get(idx as usize).and_then(|r| r.as_deref()),
             matched_by,
         })
     }
@@ -304,6 +338,7 @@ struct Master {
     index_of: HashMap<SipDomainSid, u32>,
     free: Vec<u32>,
     auth: AuthMaster,
+    route: RouteMaster,
 }
 
 impl Master {
@@ -334,6 +369,7 @@ impl Master {
         self.domains
             .by_name
             .insert(t.domain_name.to_ascii_lowercase(), i);
+        self.route.set_domain(i, t.byoc_trunk_sid.as_deref());
     }
 
     fn remove_domain(&mut self, sid: &SipDomainSid) {
@@ -346,6 +382,7 @@ impl Master {
             }
             self.domains.by_index[i as usize] = None;
             self.auth.forget_domain(i);
+            self.route.forget_domain(i);
             self.free.push(i);
         }
     }
@@ -383,7 +420,36 @@ impl Master {
                     self.auth.unmap(i, *kind, list);
                 }
             }
+            Change::TrunkSet(trunk, policy) => self.route.trunk_set(trunk, policy.as_deref()),
+            Change::TrunkRemoved(trunk) => self.route.trunk_removed(trunk),
+            Change::RouteTargetSet(policy, target) => {
+                self.route.target_set(policy, target.clone());
+            }
+            Change::RouteTargetRemoved(policy, target) => {
+                self.route.target_removed(policy, target);
+            }
         }
+    }
+
+    /// The routes vector to publish: `previous` with the changed domains replaced (and grown to
+    /// the number of domain slots), or `previous` itself when nothing changed.
+    fn publish_routes(
+        &mut self,
+        previous: &Arc<Vec<Option<Arc<DomainRoute>>>>,
+    ) -> Arc<Vec<Option<Arc<DomainRoute>>>> {
+        let changed = self.route.take_changed();
+        let slots = self.domains.by_index.len();
+        if changed.is_empty() && previous.len() == slots {
+            return previous.clone();
+        }
+        let mut next: Vec<Option<Arc<DomainRoute>>> = previous.as_ref().clone();
+        next.resize(slots, None);
+        for (i, route) in changed {
+            if let Some(slot) = next.get_mut(i as usize) {
+                *slot = route;
+            }
+        }
+        Arc::new(next)
     }
 
     /// The auth vector to publish: `previous` with the changed domains replaced (and grown to
@@ -410,6 +476,7 @@ fn empty_snapshot() -> Snapshot {
         v4: Arc::new(Lpm::empty()),
         domains: Arc::new(Domains::default()),
         auth: Arc::new(Vec::new()),
+        routes: Arc::new(Vec::new()),
     }
 }
 
@@ -477,11 +544,19 @@ impl RecognitionWriter {
                 master.auth.map(*i, *kind, list);
             }
         }
+        for (trunk, policy) in &state.trunks {
+            master.route.trunk_set(trunk, policy.as_deref());
+        }
+        for (policy, target) in state.route_targets {
+            master.route.target_set(&policy, target);
+        }
         let auth = master.publish_auth(&Arc::new(Vec::new()));
+        let routes = master.publish_routes(&Arc::new(Vec::new()));
         let snapshot = Snapshot {
             v4: master.v4.publish(),
             domains: Arc::new(master.domains.clone()),
             auth,
+            routes,
         };
         let mut guard = self.master.lock().unwrap_or_else(|e| e.into_inner());
         *guard = master;
@@ -508,6 +583,7 @@ impl RecognitionWriter {
             v4: master.v4.publish(),
             domains,
             auth: master.publish_auth(&previous.auth),
+            routes: master.publish_routes(&previous.routes),
         };
         self.current.store(Arc::new(snapshot));
     }
@@ -523,6 +599,7 @@ mod tests {
             account_sid: AccountSid::parse(&format!("AC{n:032x}")).unwrap(),
             domain_name: format!("d{n}.sip.twilio.com"),
             sip_registration: false,
+            byoc_trunk_sid: None,
         }
     }
 

@@ -13,15 +13,16 @@ use super::{AccountFilter, PageQuery, Result, Store, StoreError, reads, writes};
 use crate::auth_token::TokenHash;
 use crate::clock::Clock;
 use crate::domain::{
-    Account, AccountPatch, AclName, AuthMapping, Credential, CredentialList, CredentialListName,
-    CredentialPatch, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch,
-    Limits, MappedList, Mapping, NewAccount, NewCredential, NewIpRecord, SipDomain, SipDomainPatch,
+    Account, AccountPatch, AclName, AuthMapping, ByocTrunk, ByocTrunkPatch, ConnectionPolicy,
+    Credential, CredentialList, CredentialListName, CredentialPatch, IpAccessControlList,
+    IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, Limits, MappedList, Mapping, NewAccount,
+    NewCredential, NewIpRecord, PolicyName, PolicyTarget, SipDomain, SipDomainPatch, TargetPatch,
 };
 use crate::recognition::{AuthKind, Recognition, State};
 use crate::secret::{CREDENTIAL_PASSWORD, Sealer, ServerKey};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid,
-    SipDomainSid,
+    AccountSid, AclAddressSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid,
+    CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
 /// How often a write is tried when constraints keep refusing it (each refusal means another
@@ -675,6 +676,180 @@ impl<B: Backend> Store for Engine<B> {
         let (account, domain, list) = (account.clone(), domain.clone(), list.clone());
         run_write!(self, (account, domain, list), |tx| {
             writes::auth_mappings::delete(tx, &account, &domain, kind, list)
+        })
+    }
+
+    async fn create_byoc_trunk(
+        &self,
+        account: &AccountSid,
+        new: ByocTrunkPatch,
+    ) -> Result<ByocTrunk> {
+        let (now, millis) = self.now();
+        let trunk = new.into_trunk(ByocTrunkSid::generate_at(millis), account.clone(), now);
+        let limits = self.limits.clone();
+        run_write!(self, (trunk, limits), |tx| writes::byoc::create_trunk(
+            tx, trunk, limits
+        ))
+    }
+
+    async fn get_byoc_trunk(
+        &self,
+        account: &AccountSid,
+        sid: &ByocTrunkSid,
+    ) -> Result<Option<ByocTrunk>> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_read!(self, |tx| reads::byoc_trunk(tx, &account, &sid))
+    }
+
+    async fn list_byoc_trunks(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<ByocTrunk>> {
+        let (account, page) = (account.clone(), page.clone());
+        run_read!(self, |tx| reads::list_byoc_trunks(tx, &account, &page))
+    }
+
+    async fn update_byoc_trunk(
+        &self,
+        account: &AccountSid,
+        sid: &ByocTrunkSid,
+        patch: ByocTrunkPatch,
+    ) -> Result<ByocTrunk> {
+        let (now, _) = self.now();
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid, patch), |tx| {
+            writes::byoc::update_trunk(tx, &account, &sid, patch, now)
+        })
+    }
+
+    async fn delete_byoc_trunk(&self, account: &AccountSid, sid: &ByocTrunkSid) -> Result<()> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid), |tx| writes::byoc::delete_trunk(
+            tx, &account, &sid
+        ))
+    }
+
+    async fn create_connection_policy(
+        &self,
+        account: &AccountSid,
+        name: PolicyName,
+    ) -> Result<ConnectionPolicy> {
+        let (now, millis) = self.now();
+        let policy = name.into_policy(
+            ConnectionPolicySid::generate_at(millis),
+            account.clone(),
+            now,
+        );
+        let limits = self.limits.clone();
+        run_write!(self, (policy, limits), |tx| writes::byoc::create_policy(
+            tx, policy, limits
+        ))
+    }
+
+    async fn get_connection_policy(
+        &self,
+        account: &AccountSid,
+        sid: &ConnectionPolicySid,
+    ) -> Result<Option<ConnectionPolicy>> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_read!(self, |tx| reads::connection_policy(tx, &account, &sid))
+    }
+
+    async fn list_connection_policies(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<ConnectionPolicy>> {
+        let (account, page) = (account.clone(), page.clone());
+        run_read!(self, |tx| reads::list_connection_policies(
+            tx, &account, &page
+        ))
+    }
+
+    async fn update_connection_policy(
+        &self,
+        account: &AccountSid,
+        sid: &ConnectionPolicySid,
+        name: PolicyName,
+    ) -> Result<ConnectionPolicy> {
+        let (now, _) = self.now();
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid, name), |tx| {
+            writes::byoc::update_policy(tx, &account, &sid, name, now)
+        })
+    }
+
+    async fn delete_connection_policy(
+        &self,
+        account: &AccountSid,
+        sid: &ConnectionPolicySid,
+    ) -> Result<()> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid), |tx| writes::byoc::delete_policy(
+            tx, &account, &sid
+        ))
+    }
+
+    async fn create_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        new: TargetPatch,
+    ) -> Result<PolicyTarget> {
+        let (now, millis) = self.now();
+        let sid = PolicyTargetSid::generate_at(millis);
+        let (account, policy, limits) = (account.clone(), policy.clone(), self.limits.clone());
+        run_write!(self, (account, policy, new, sid, limits), |tx| {
+            writes::byoc::create_target(tx, &account, &policy, new, sid, now, limits)
+        })
+    }
+
+    async fn get_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        sid: &PolicyTargetSid,
+    ) -> Result<Option<PolicyTarget>> {
+        let (account, policy, sid) = (account.clone(), policy.clone(), sid.clone());
+        run_read!(self, |tx| reads::policy_target(tx, &account, &policy, &sid))
+    }
+
+    async fn list_policy_targets(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        page: &PageQuery,
+    ) -> Result<Vec<PolicyTarget>> {
+        let (account, policy, page) = (account.clone(), policy.clone(), page.clone());
+        run_read!(self, |tx| reads::list_policy_targets(
+            tx, &account, &policy, &page
+        ))
+    }
+
+    async fn update_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        sid: &PolicyTargetSid,
+        patch: TargetPatch,
+    ) -> Result<PolicyTarget> {
+        let (now, _) = self.now();
+        let (account, policy, sid) = (account.clone(), policy.clone(), sid.clone());
+        run_write!(self, (account, policy, sid, patch), |tx| {
+            writes::byoc::update_target(tx, &account, &policy, &sid, patch, now)
+        })
+    }
+
+    async fn delete_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        sid: &PolicyTargetSid,
+    ) -> Result<()> {
+        let (account, policy, sid) = (account.clone(), policy.clone(), sid.clone());
+        run_write!(self, (account, policy, sid), |tx| {
+            writes::byoc::delete_target(tx, &account, &policy, &sid)
         })
     }
 }

@@ -31,16 +31,17 @@ use async_trait::async_trait;
 use crate::auth_token::TokenHash;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
-    Account, AccountPatch, AccountStatus, AclName, AuthMapping, Conflict, Credential,
-    CredentialList, CredentialListName, CredentialPatch, Invalid, IpAccessControlList, IpAddress,
-    IpAddressPatch, IpRecord, IpRecordPatch, Limits, MappedList, Mapping, NewAccount,
-    NewCredential, NewIpRecord, Refusal, SipDomain, SipDomainPatch,
+    Account, AccountPatch, AccountStatus, AclName, AuthMapping, ByocTrunk, ByocTrunkPatch,
+    Conflict, ConnectionPolicy, Credential, CredentialList, CredentialListName, CredentialPatch,
+    Invalid, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, Limits,
+    MappedList, Mapping, NewAccount, NewCredential, NewIpRecord, PolicyName, PolicyTarget, Refusal,
+    SipDomain, SipDomainPatch, TargetPatch,
 };
 use crate::recognition::{AuthKind, Recognition, State};
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid,
-    SipDomainSid,
+    AccountSid, AclAddressSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid,
+    CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
 /// A missing resource, named so the API can say which path was not found.
@@ -64,6 +65,12 @@ pub enum Missing {
     Credential(AccountSid, CredentialListSid, CredentialSid),
     /// A list mapped to a domain of the given account.
     AuthMapping(AccountSid, SipDomainSid, AuthKind, MappedList),
+    /// A BYOC trunk.
+    ByocTrunk(ByocTrunkSid),
+    /// A connection policy.
+    ConnectionPolicy(ConnectionPolicySid),
+    /// A target of a connection policy.
+    PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
 }
 
 /// Why a storage call failed.
@@ -424,6 +431,103 @@ pub trait Store: Send + Sync + 'static {
         domain: &SipDomainSid,
         kind: AuthKind,
         list: &MappedList,
+    ) -> Result<()>;
+
+    /// Creates a BYOC trunk (its policy and From domain must be the account's).
+    async fn create_byoc_trunk(
+        &self,
+        account: &AccountSid,
+        new: ByocTrunkPatch,
+    ) -> Result<ByocTrunk>;
+    /// One BYOC trunk.
+    async fn get_byoc_trunk(
+        &self,
+        account: &AccountSid,
+        sid: &ByocTrunkSid,
+    ) -> Result<Option<ByocTrunk>>;
+    /// A page of BYOC trunks.
+    async fn list_byoc_trunks(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<ByocTrunk>>;
+    /// Updates a BYOC trunk.
+    async fn update_byoc_trunk(
+        &self,
+        account: &AccountSid,
+        sid: &ByocTrunkSid,
+        patch: ByocTrunkPatch,
+    ) -> Result<ByocTrunk>;
+    /// Deletes a BYOC trunk that no SIP domain names.
+    async fn delete_byoc_trunk(&self, account: &AccountSid, sid: &ByocTrunkSid) -> Result<()>;
+
+    /// Creates a connection policy.
+    async fn create_connection_policy(
+        &self,
+        account: &AccountSid,
+        name: PolicyName,
+    ) -> Result<ConnectionPolicy>;
+    /// One connection policy.
+    async fn get_connection_policy(
+        &self,
+        account: &AccountSid,
+        sid: &ConnectionPolicySid,
+    ) -> Result<Option<ConnectionPolicy>>;
+    /// A page of connection policies.
+    async fn list_connection_policies(
+        &self,
+        account: &AccountSid,
+        page: &PageQuery,
+    ) -> Result<Vec<ConnectionPolicy>>;
+    /// Renames a connection policy.
+    async fn update_connection_policy(
+        &self,
+        account: &AccountSid,
+        sid: &ConnectionPolicySid,
+        name: PolicyName,
+    ) -> Result<ConnectionPolicy>;
+    /// Deletes a connection policy that no trunk names, with its targets.
+    async fn delete_connection_policy(
+        &self,
+        account: &AccountSid,
+        sid: &ConnectionPolicySid,
+    ) -> Result<()>;
+
+    /// Adds a target to a connection policy.
+    async fn create_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        new: TargetPatch,
+    ) -> Result<PolicyTarget>;
+    /// One target of a policy.
+    async fn get_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        sid: &PolicyTargetSid,
+    ) -> Result<Option<PolicyTarget>>;
+    /// A page of a policy's targets; 404 when the policy is not the account's.
+    async fn list_policy_targets(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        page: &PageQuery,
+    ) -> Result<Vec<PolicyTarget>>;
+    /// Updates a target of a policy.
+    async fn update_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        sid: &PolicyTargetSid,
+        patch: TargetPatch,
+    ) -> Result<PolicyTarget>;
+    /// Deletes a target of a policy.
+    async fn delete_policy_target(
+        &self,
+        account: &AccountSid,
+        policy: &ConnectionPolicySid,
+        sid: &PolicyTargetSid,
     ) -> Result<()>;
 }
 

@@ -4,20 +4,20 @@
 use super::Result;
 use super::backend::Tx;
 use super::queries::{
-    accounts, auth_mappings, credential_lists, ip_access_control_lists as acls, ip_records,
+    accounts, auth_mappings, byoc, credential_lists, ip_access_control_lists as acls, ip_records,
     mappings, recognition, sip_domains,
 };
 use super::value::Params;
 use super::{AccountFilter, Missing, PageQuery, StoreError};
 use crate::auth_token::TokenHash;
 use crate::domain::{
-    Account, AuthMapping, Credential, CredentialList, IpAccessControlList, IpAddress, IpRecord,
-    MappedList, Mapping, SipDomain,
+    Account, AuthMapping, ByocTrunk, ConnectionPolicy, Credential, CredentialList,
+    IpAccessControlList, IpAddress, IpRecord, MappedList, Mapping, PolicyTarget, SipDomain,
 };
 use crate::recognition::{AuthKind, State};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, CredentialListSid, CredentialSid, IpRecordSid, MappingSid,
-    SipDomainSid,
+    AccountSid, AclAddressSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid,
+    CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
 /// The first row of a query, mapped.
@@ -321,4 +321,68 @@ pub async fn list_auth_mappings(
         auth_mappings::mapping,
     )
     .await
+}
+
+/// A BYOC trunk of an account.
+pub async fn byoc_trunk(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &ByocTrunkSid,
+) -> Result<Option<ByocTrunk>> {
+    let params = byoc::trunk_by_sid(account, sid);
+    one(tx, byoc::TRUNK_BY_SID, params, byoc::trunk).await
+}
+
+/// A page of an account's BYOC trunks.
+pub async fn list_byoc_trunks(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    page: &PageQuery,
+) -> Result<Vec<ByocTrunk>> {
+    all(tx, byoc::trunk_list(account, page), byoc::trunk).await
+}
+
+/// A connection policy of an account.
+pub async fn connection_policy(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &ConnectionPolicySid,
+) -> Result<Option<ConnectionPolicy>> {
+    let params = byoc::policy_by_sid(account, sid);
+    one(tx, byoc::POLICY_BY_SID, params, byoc::policy).await
+}
+
+/// A page of an account's connection policies.
+pub async fn list_connection_policies(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    page: &PageQuery,
+) -> Result<Vec<ConnectionPolicy>> {
+    all(tx, byoc::policy_list(account, page), byoc::policy).await
+}
+
+/// A target of a policy of an account.
+pub async fn policy_target(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    policy: &ConnectionPolicySid,
+    sid: &PolicyTargetSid,
+) -> Result<Option<PolicyTarget>> {
+    let params = byoc::target_by_sid(account, policy, sid);
+    one(tx, byoc::TARGET_BY_SID, params, byoc::target).await
+}
+
+/// A page of the targets of a policy of an account; 404 when the policy is not the account's.
+pub async fn list_policy_targets(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    policy: &ConnectionPolicySid,
+    page: &PageQuery,
+) -> Result<Vec<PolicyTarget>> {
+    if connection_policy(tx, account, policy).await?.is_none() {
+        return Err(StoreError::NotFound(Missing::ConnectionPolicy(
+            policy.clone(),
+        )));
+    }
+    all(tx, byoc::target_list(policy, page), byoc::target).await
 }

@@ -357,6 +357,7 @@ async fn limits_bound_lists_addresses_and_credentials(db: &TestDb) {
                 lists_per_account: 2,
                 addresses_per_list: 2,
                 credentials_per_list: 1,
+                ..Limits::default()
             },
             ..StoreOptions::default()
         })

@@ -50,14 +50,18 @@ async fn mapping_and_domain_bodies() {
         "mapping_list",
         app.redact(&app.get("/v1/SourceIpMappings").await)
     );
+    let trunk = app.post("/v1/ByocTrunks", "FriendlyName=carrier").await;
+    let trunk = trunk.field("sid");
     let domains = app
         .post(
             &format!("/2010-04-01/Accounts/{SID}/SIP/Domains.json"),
-            "DomainName=dunder-mifflin.sip.twilio.com&FriendlyName=Scranton+Office\
-             &VoiceUrl=https%3A%2F%2Fdundermifflin.example.com%2Ftwilio%2Fapp.php\
-             &VoiceMethod=POST&VoiceFallbackUrl=&SipRegistration=true&Secure=true\
-             &EmergencyCallingEnabled=true&ByocTrunkSid=BYaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\
-             &EmergencyCallerSid=PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            &format!(
+                "DomainName=dunder-mifflin.sip.twilio.com&FriendlyName=Scranton+Office\
+                 &VoiceUrl=https%3A%2F%2Fdundermifflin.example.com%2Ftwilio%2Fapp.php\
+                 &VoiceMethod=POST&VoiceFallbackUrl=&SipRegistration=true&Secure=true\
+                 &EmergencyCallingEnabled=true&ByocTrunkSid={trunk}\
+                 &EmergencyCallerSid=PNaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            ),
         )
         .await;
     assert_snapshot!("domain_create_all_fields", app.redact(&domains));

@@ -88,6 +88,7 @@ mod tests {
             account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
             domain_name: "acme.sip.twilio.com".into(),
             sip_registration,
+            byoc_trunk_sid: None,
         }
     }
 

@@ -24,6 +24,7 @@ fn target() -> Target {
         account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
         domain_name: "acme.sip.twilio.com".into(),
         sip_registration: false,
+        byoc_trunk_sid: None,
     }
 }
 

@@ -22,7 +22,7 @@ use super::super::{Result, StoreError};
 use super::conn::PgTx;
 use super::{DEADLINE, Inner, deadline};
 use crate::domain::Network;
-use crate::recognition::{AuthKind, Change, Secret, Target};
+use crate::recognition::{AuthKind, Change, RouteTarget, Secret, Target};
 use crate::sid::{AccountSid, SipDomainSid};
 
 /// The notification channel.
@@ -45,10 +45,12 @@ pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<
     }
     tx.execute(
         "INSERT INTO change_log (seq, ord, kind, network, prefix, domain_sid, account_sid, \
-         domain_name, sip_registration, list_sid, auth_kind, username, secret) \
+         domain_name, sip_registration, list_sid, auth_kind, username, secret, trunk_sid, \
+         policy_sid, target_sid, target_uri, priority, weight, enabled) \
          SELECT $1, * FROM unnest($2::INT[], $3::TEXT[], $4::BIGINT[], $5::SMALLINT[], \
          $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BOOLEAN[], $10::TEXT[], $11::TEXT[], \
-         $12::TEXT[], $13::BYTEA[])",
+         $12::TEXT[], $13::BYTEA[], $14::TEXT[], $15::TEXT[], $16::TEXT[], $17::TEXT[], \
+         $18::INT[], $19::INT[], $20::BOOLEAN[])",
         &[
             &seq,
             &cols.ord,
@@ -63,6 +65,13 @@ pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<
             &cols.auth_kind,
             &cols.username,
             &cols.secret,
+            &cols.trunk,
+            &cols.policy,
+            &cols.target_sid,
+            &cols.target_uri,
+            &cols.priority,
+            &cols.weight,
+            &cols.enabled,
         ],
     )
     .await?;
@@ -87,6 +96,13 @@ struct LogColumns {
     auth_kind: Vec<Option<&'static str>>,
     username: Vec<Option<String>>,
     secret: Vec<Option<Vec<u8>>>,
+    trunk: Vec<Option<String>>,
+    policy: Vec<Option<String>>,
+    target_sid: Vec<Option<String>>,
+    target_uri: Vec<Option<String>>,
+    priority: Vec<Option<i32>>,
+    weight: Vec<Option<i32>>,
+    enabled: Vec<Option<bool>>,
 }
 
 /// One change as a row of the log; columns a change does not use stay `NULL`.
@@ -99,24 +115,29 @@ struct LogRow<'a> {
     auth_kind: Option<AuthKind>,
     username: Option<&'a str>,
     secret: Option<&'a Secret>,
+    trunk: Option<&'a str>,
+    policy: Option<&'a str>,
+    route: Option<&'a RouteTarget>,
+    target_sid: Option<&'a str>,
 }
 
 /// A change's kind and columns.
 fn log_row(change: &Change) -> (&'static str, LogRow<'_>) {
+    let row = LogRow::default();
     match change {
         Change::DomainSet(t) => (
             "domain_set",
             LogRow {
                 domain: Some(&t.domain_sid),
                 target: Some(t),
-                ..LogRow::default()
+                ..row
             },
         ),
         Change::DomainRemoved(sid) => (
             "domain_removed",
             LogRow {
                 domain: Some(sid),
-                ..LogRow::default()
+                ..row
             },
         ),
         Change::MappingSet(n, sid) => (
@@ -124,56 +145,86 @@ fn log_row(change: &Change) -> (&'static str, LogRow<'_>) {
             LogRow {
                 network: Some(*n),
                 domain: Some(sid),
-                ..LogRow::default()
+                ..row
             },
         ),
         Change::MappingRemoved(n) => (
             "mapping_removed",
             LogRow {
                 network: Some(*n),
-                ..LogRow::default()
+                ..row
             },
         ),
-        Change::AclNetworkAdded(list, n) | Change::AclNetworkRemoved(list, n) => (
-            match change {
-                Change::AclNetworkAdded(..) => "acl_network_added",
-                _ => "acl_network_removed",
-            },
-            LogRow {
-                network: Some(*n),
-                list: Some(list),
-                ..LogRow::default()
-            },
-        ),
+        Change::AclNetworkAdded(list, n) => ("acl_network_added", acl_row(list, *n)),
+        Change::AclNetworkRemoved(list, n) => ("acl_network_removed", acl_row(list, *n)),
         Change::CredentialSet(list, user, secret) => (
             "credential_set",
             LogRow {
-                list: Some(list),
-                username: Some(user),
                 secret: Some(secret),
-                ..LogRow::default()
+                ..credential_row(list, user)
             },
         ),
-        Change::CredentialRemoved(list, user) => (
-            "credential_removed",
+        Change::CredentialRemoved(list, user) => ("credential_removed", credential_row(list, user)),
+        Change::AuthMapped(domain, k, list) => ("auth_mapped", auth_row(domain, *k, list)),
+        Change::AuthUnmapped(domain, k, list) => ("auth_unmapped", auth_row(domain, *k, list)),
+        Change::TrunkSet(trunk, policy) => (
+            "trunk_set",
             LogRow {
-                list: Some(list),
-                username: Some(user),
-                ..LogRow::default()
+                trunk: Some(trunk),
+                policy: policy.as_deref(),
+                ..row
             },
         ),
-        Change::AuthMapped(domain, k, list) | Change::AuthUnmapped(domain, k, list) => (
-            match change {
-                Change::AuthMapped(..) => "auth_mapped",
-                _ => "auth_unmapped",
-            },
+        Change::TrunkRemoved(trunk) => (
+            "trunk_removed",
             LogRow {
-                domain: Some(domain),
-                list: Some(list),
-                auth_kind: Some(*k),
-                ..LogRow::default()
+                trunk: Some(trunk),
+                ..row
             },
         ),
+        Change::RouteTargetSet(policy, target) => (
+            "route_target_set",
+            LogRow {
+                route: Some(target),
+                ..target_row(policy, &target.sid)
+            },
+        ),
+        Change::RouteTargetRemoved(policy, target) => {
+            ("route_target_removed", target_row(policy, target))
+        }
+    }
+}
+
+fn acl_row(list: &str, network: Network) -> LogRow<'_> {
+    LogRow {
+        network: Some(network),
+        list: Some(list),
+        ..LogRow::default()
+    }
+}
+
+fn credential_row<'a>(list: &'a str, user: &'a str) -> LogRow<'a> {
+    LogRow {
+        list: Some(list),
+        username: Some(user),
+        ..LogRow::default()
+    }
+}
+
+fn auth_row<'a>(domain: &'a SipDomainSid, kind: AuthKind, list: &'a str) -> LogRow<'a> {
+    LogRow {
+        domain: Some(domain),
+        list: Some(list),
+        auth_kind: Some(kind),
+        ..LogRow::default()
+    }
+}
+
+fn target_row<'a>(policy: &'a str, target: &'a str) -> LogRow<'a> {
+    LogRow {
+        policy: Some(policy),
+        target_sid: Some(target),
+        ..LogRow::default()
     }
 }
 
@@ -194,12 +245,24 @@ impl LogColumns {
         self.auth_kind.push(row.auth_kind.map(AuthKind::as_str));
         self.username.push(row.username.map(str::to_owned));
         self.secret.push(row.secret.map(|s| s.as_sealed().to_vec()));
+        // A domain's trunk goes in the trunk column too.
+        let trunk = row
+            .trunk
+            .or_else(|| row.target.and_then(|t| t.byoc_trunk_sid.as_deref()));
+        self.trunk.push(trunk.map(str::to_owned));
+        self.policy.push(row.policy.map(str::to_owned));
+        self.target_sid.push(row.target_sid.map(str::to_owned));
+        self.target_uri.push(row.route.map(|t| t.uri.clone()));
+        self.priority.push(row.route.map(|t| i32::from(t.priority)));
+        self.weight.push(row.route.map(|t| i32::from(t.weight)));
+        self.enabled.push(row.route.map(|t| t.enabled));
     }
 }
 
 /// The columns [`change`] reads, in its order.
 const LOG_COLUMNS: &str = "seq, kind, network, prefix, domain_sid, account_sid, domain_name, \
-    sip_registration, list_sid, auth_kind, username, secret";
+    sip_registration, list_sid, auth_kind, username, secret, trunk_sid, policy_sid, target_sid, \
+    target_uri, priority, weight, enabled";
 
 /// A change from a row of the log, read as [`LOG_COLUMNS`] says.
 fn change(mut r: Row) -> Result<Change> {
@@ -217,6 +280,7 @@ fn change(mut r: Row) -> Result<Change> {
             account_sid: r.sid(5, AccountSid::parse)?,
             domain_name: r.text(6)?,
             sip_registration: r.bool(7).unwrap_or(false),
+            byoc_trunk_sid: r.opt_text(12)?,
         }),
         "domain_removed" => Change::DomainRemoved(domain(&r)?),
         "mapping_set" => Change::MappingSet(r.network(2)?, domain(&r)?),
@@ -227,6 +291,20 @@ fn change(mut r: Row) -> Result<Change> {
             Change::CredentialSet(list(&mut r)?, r.text(10)?, Secret::sealed(r.blob(11)?))
         }
         "credential_removed" => Change::CredentialRemoved(list(&mut r)?, r.text(10)?),
+        "trunk_set" => Change::TrunkSet(r.text(12)?, r.opt_text(13)?),
+        "trunk_removed" => Change::TrunkRemoved(r.text(12)?),
+        "route_target_set" => {
+            let small = |n: i64| u16::try_from(n).unwrap_or(u16::MAX);
+            let target = RouteTarget {
+                sid: r.text(14)?,
+                uri: r.text(15)?,
+                priority: small(r.int(16)?),
+                weight: small(r.int(17)?),
+                enabled: r.bool(18)?,
+            };
+            Change::RouteTargetSet(r.text(13)?, target)
+        }
+        "route_target_removed" => Change::RouteTargetRemoved(r.text(13)?, r.text(14)?),
         "auth_mapped" => Change::AuthMapped(domain(&r)?, auth_kind(&r)?, list(&mut r)?),
         "auth_unmapped" => Change::AuthUnmapped(domain(&r)?, auth_kind(&r)?, list(&mut r)?),
         other => {

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_tenancy.sql"),
     include_str!("../../../migrations/postgres/0003_sip_security.sql"),
+    include_str!("../../../migrations/postgres/0004_byoc.sql"),
 ];
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);

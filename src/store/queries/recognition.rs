@@ -3,13 +3,13 @@
 
 use super::super::Result;
 use super::super::value::{Row, Value};
-use super::auth_mappings;
-use crate::recognition::{AccountRows, Secret, State, StateBuilder, Target};
+use super::{auth_mappings, byoc};
+use crate::recognition::{AccountRows, RouteTarget, Secret, State, StateBuilder, Target};
 use crate::sid::{AccountSid, SipDomainSid};
 
 /// Every SIP domain of an active account (only active accounts are recognised).
 pub const ACTIVE_DOMAINS: &str = "SELECT d.sid, d.account_sid, d.domain_name, \
-    d.sip_registration FROM sip_domains d \
+    d.sip_registration, d.byoc_trunk_sid FROM sip_domains d \
     JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'";
 /// Every mapped network and its domain. Mappings whose domain is not recognised are left out
 /// when the table is built, so suspended accounts' mappings drop out with their domains.
@@ -22,19 +22,21 @@ pub const ALL_ACL_NETWORKS: &str =
 pub const ALL_CREDENTIALS: &str =
     "SELECT credential_list_sid, username, password_sealed FROM sip_credentials";
 /// One account's domains.
-pub const ACCOUNT_DOMAINS: &str = "SELECT sid, account_sid, domain_name, sip_registration \
-    FROM sip_domains WHERE account_sid = $1";
+pub const ACCOUNT_DOMAINS: &str = "SELECT sid, account_sid, domain_name, sip_registration, \
+    byoc_trunk_sid FROM sip_domains WHERE account_sid = $1";
 /// One account's mapped networks.
 pub const ACCOUNT_MAPPINGS: &str =
     "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings WHERE account_sid = $1";
 
 /// The statements the whole state is read with, in the order [`Loader::row`] takes them.
-pub const STATE: [&str; 5] = [
+pub const STATE: [&str; 7] = [
     ACTIVE_DOMAINS,
     ALL_MAPPINGS,
     ALL_ACL_NETWORKS,
     ALL_CREDENTIALS,
     auth_mappings::ALL,
+    byoc::ALL_TRUNKS,
+    byoc::ALL_TARGETS,
 ];
 
 /// A domain as recognition knows it, from a row of [`ACTIVE_DOMAINS`] or [`ACCOUNT_DOMAINS`].
@@ -44,6 +46,7 @@ pub fn target(mut r: Row) -> Result<Target> {
         account_sid: r.sid(1, AccountSid::parse)?,
         domain_name: r.text(2)?,
         sip_registration: r.bool(3)?,
+        byoc_trunk_sid: r.opt_text(4)?,
     })
 }
 
@@ -53,6 +56,18 @@ fn text(r: &Row, i: usize) -> &str {
         Some(Value::Text(s)) => s.as_str(),
         _ => "",
     }
+}
+
+/// A target for recognition, from a row of [`byoc::ALL_TARGETS`] (after its policy).
+pub fn route_target(mut r: Row) -> Result<RouteTarget> {
+    let small = |n: i64| u16::try_from(n).unwrap_or(u16::MAX);
+    Ok(RouteTarget {
+        sid: r.text(1)?,
+        uri: r.text(2)?,
+        priority: small(r.int(3)?),
+        weight: small(r.int(4)?),
+        enabled: r.bool(5)?,
+    })
 }
 
 /// Builds the recognition state from the rows of the [`STATE`] statements, one statement after
@@ -78,6 +93,11 @@ impl Loader {
             1 => builder.mapping(r.network(0)?, text(&r, 2)),
             2 => builder.acl_network(text(&r, 2), r.network(0)?),
             3 => builder.credential(text(&r, 0), text(&r, 1), Secret::sealed(r.blob(2)?)),
+            5 => builder.trunk(text(&r, 0), r.opt_str(1)?),
+            6 => {
+                let policy = text(&r, 0).to_owned();
+                builder.route_target(&policy, route_target(r)?);
+            }
             _ => {
                 let (domain, kind, list) = auth_mappings::recognised(r)?;
                 builder.auth(domain.as_str(), kind, &list);

@@ -3,6 +3,7 @@
 use super::super::backend::{Lock, Tx, Written};
 use super::super::queries::{mappings, sip_domains};
 use super::super::{Missing, Result, StoreError};
+use super::byoc::{check_domain_trunk, trunk_from_domain};
 use super::{owner_accepts_writes, some_mapping};
 use crate::domain::sip_domain::domain_key;
 use crate::domain::{SipDomain, SipDomainPatch};
@@ -16,6 +17,7 @@ pub fn target(d: &SipDomain) -> Target {
         account_sid: d.account_sid.clone(),
         domain_name: d.domain_name.clone(),
         sip_registration: d.sip_registration,
+        byoc_trunk_sid: d.byoc_trunk_sid.clone(),
     }
 }
 
@@ -35,6 +37,7 @@ async fn check_name(tx: &mut dyn Tx, d: &SipDomain) -> Result<()> {
 pub async fn create(tx: &mut dyn Tx, domain: SipDomain) -> Result<Written<SipDomain>> {
     let recognised = owner_accepts_writes(tx, &domain.account_sid).await?;
     check_name(tx, &domain).await?;
+    check_domain_trunk(tx, &domain.account_sid, domain.byoc_trunk_sid.as_deref()).await?;
     tx.execute(sip_domains::INSERT, sip_domains::values(&domain))
         .await?;
     Ok(named(domain, recognised))
@@ -86,6 +89,9 @@ pub async fn update(
     if domain.domain_name != old_name {
         check_name(tx, &domain).await?;
     }
+    if domain.byoc_trunk_sid != old_target.byoc_trunk_sid {
+        check_domain_trunk(tx, account, domain.byoc_trunk_sid.as_deref()).await?;
+    }
     tx.execute(sip_domains::UPDATE, sip_domains::values(&domain))
         .await?;
     // Only a new name or registration setting changes what recognition knows.
@@ -93,8 +99,8 @@ pub async fn update(
     Ok(named(domain, recognised && changed))
 }
 
-/// Deletes a domain of `account` that no source IP mapping references; its authentication
-/// mappings go with it.
+/// Deletes a domain of `account` that no source IP mapping references and no BYOC trunk names as
+/// its From domain; its authentication mappings go with it.
 pub async fn delete(
     tx: &mut dyn Tx,
     account: &AccountSid,
@@ -102,7 +108,8 @@ pub async fn delete(
 ) -> Result<Written<()>> {
     let domain = locked(tx, account, sid).await?;
     let mapped_by = some_mapping(tx, mappings::OF_DOMAIN, vec![sid.as_str().into()]).await?;
-    domain.may_delete(mapped_by)?;
+    let from_of = trunk_from_domain(tx, sid).await?;
+    domain.may_delete(mapped_by, from_of)?;
     tx.execute(sip_domains::DELETE, vec![sid.as_str().into()])
         .await?;
     Ok(Written {
