@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod byoc;
 mod durability;
 mod hardening;
 mod http_limits;

@@ -313,3 +313,54 @@ async fn sip_security_bodies() {
         }
     }
 }
+
+/// BYOC: a connection policy with a target, a trunk naming it, and the refusals.
+#[tokio::test]
+async fn byoc_bodies() {
+    let app = TestApp::spawn().await;
+    let policy = app
+        .post("/v1/ConnectionPolicies", "FriendlyName=carrier")
+        .await;
+    assert_snapshot!("policy_create", app.redact(&policy));
+    let ny = policy.field("sid");
+    let target = app
+        .post(
+            &format!("/v1/ConnectionPolicies/{ny}/Targets"),
+            "Target=sip%3Asip-box.com%3A1234&Priority=1&Weight=20&FriendlyName=box",
+        )
+        .await;
+    assert_snapshot!("target_create", app.redact(&target));
+    let sips = app
+        .post(
+            &format!("/v1/ConnectionPolicies/{ny}/Targets"),
+            "Target=sips%3Asip-box.com",
+        )
+        .await;
+    assert_snapshot!("target_sips_refused", app.redact(&sips));
+    let trunk = app
+        .post(
+            "/v1/ByocTrunks",
+            &format!(
+                "FriendlyName=trunk&VoiceUrl=https%3A%2F%2Fbyoc.example.com%2Ftwilio%2Fapp\
+                 &CnamLookupEnabled=true&ConnectionPolicySid={ny}"
+            ),
+        )
+        .await;
+    assert_snapshot!("trunk_create", app.redact(&trunk));
+    let missing = app
+        .post(
+            "/v1/ByocTrunks",
+            "ConnectionPolicySid=NY00000000000000000000000000000000",
+        )
+        .await;
+    assert_snapshot!("trunk_missing_policy", app.redact(&missing));
+    let in_use = app.delete(&format!("/v1/ConnectionPolicies/{ny}")).await;
+    assert_snapshot!("policy_delete_in_use", app.redact(&in_use));
+    assert_snapshot!(
+        "target_list",
+        app.redact(
+            &app.get(&format!("/v1/ConnectionPolicies/{ny}/Targets"))
+                .await
+        )
+    );
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Property-based API testing against Twilio's own OpenAPI documents, with schemathesis: sipmap's
-# Voice v1 IpRecords and SourceIpMappings operations, then its API 2010 SIP operations (Domains,
+# Voice v1 operations (IpRecords, SourceIpMappings, ByocTrunks, ConnectionPolicies and their
+# Targets), then its API 2010 SIP operations (Domains,
 # IpAccessControlLists and IpAddresses, CredentialLists and Credentials, and a domain's mappings
 # by all five paths).
 #
@@ -131,6 +132,26 @@ print(op(["UpdateSourceIpMapping"], **{"path.Sid": ib_main, "body.SipDomainSid":
 print(op(["DeleteSourceIpMapping"], **{"path.Sid": ib_delete}))
 print(op(["CreateSourceIpMapping"], **{"body.IpRecordSid": il_free, "body.SipDomainSid": d_main}))
 
+# BYOC: a kept policy (with a kept target) that trunks name, and spares for the deletes.
+ny = post("/v1/ConnectionPolicies", FriendlyName="kept")
+ny_delete = post("/v1/ConnectionPolicies", FriendlyName="deleted")
+ne = post(f"/v1/ConnectionPolicies/{ny}/Targets", Target="sip:kept.example.com")
+ne_delete = post(f"/v1/ConnectionPolicies/{ny}/Targets", Target="sip:deleted.example.com")
+by = post("/v1/ByocTrunks", FriendlyName="kept", ConnectionPolicySid=ny)
+by_delete = post("/v1/ByocTrunks", FriendlyName="deleted")
+refs = {"body.ConnectionPolicySid": ny, "body.FromDomainSid": d_main}
+print(op(["CreateByocTrunk"], **refs))
+print(op(["FetchByocTrunk", "UpdateByocTrunk"], **{"path.Sid": by, **refs}))
+print(op(["DeleteByocTrunk"], **{"path.Sid": by_delete}))
+print(op(["FetchConnectionPolicy", "UpdateConnectionPolicy"], **{"path.Sid": ny}))
+print(op(["DeleteConnectionPolicy"], **{"path.Sid": ny_delete}))
+print(op(["ListConnectionPolicyTarget", "CreateConnectionPolicyTarget"],
+         **{"path.ConnectionPolicySid": ny}))
+print(op(["FetchConnectionPolicyTarget", "UpdateConnectionPolicyTarget"],
+         **{"path.ConnectionPolicySid": ny, "path.Sid": ne}))
+print(op(["DeleteConnectionPolicyTarget"],
+         **{"path.ConnectionPolicySid": ny, "path.Sid": ne_delete}))
+
 # API 2010: every operation gets this account and real parent SIDs; instance operations get
 # resources that survive the run where a delete would otherwise leave only 404s behind.
 acc = f"/2010-04-01/Accounts/{sid}/SIP"
@@ -203,7 +224,7 @@ set +e
 timeout --signal=TERM 170 schemathesis --config-file "$WORK/schemathesis.toml" run "$SPEC" \
   --url "$BASE_URL" \
   --auth "$ACCOUNT_SID:$AUTH_TOKEN" \
-  --include-path-regex '^/v1/(IpRecords|SourceIpMappings)(/\{Sid\})?$' \
+  --include-path-regex '^/v1/(IpRecords|SourceIpMappings|ByocTrunks|ConnectionPolicies)(/\{Sid\}|/\{ConnectionPolicySid\}/Targets(/\{Sid\})?)?$' \
   --checks "$CHECKS" \
   --phases examples,coverage,fuzzing \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
