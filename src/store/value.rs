@@ -190,16 +190,15 @@ impl Row {
 /// Turns `$1`, `$2`, … into SQLite's `?1`, `?2`, … (the statements are written once, with
 /// PostgreSQL's placeholders; neither dialect uses `$` otherwise in them).
 pub fn sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
-        }
+    // Byte by byte: `$` and digits are ASCII, so replacing one ASCII byte with another keeps
+    // the text valid UTF-8.
+    let bytes = sql.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let placeholder = b == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        out.push(if placeholder { b'?' } else { b });
     }
-    out
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
