@@ -4,61 +4,15 @@
 //! A password reaches this module only to be checked against Twilio's rules; storage seals it
 //! with the server key before it is written, and no view ever shows it.
 
-use super::{Invalid, Limits, Params, Refusal, friendly_name, required};
+use super::sip_list::{ListName, SipList};
+use super::{Invalid, Limits, Params, Refusal, required};
 use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
 
 /// A credential list as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialList {
-    /// Its SID.
-    pub sid: CredentialListSid,
-    /// The owning account.
-    pub account_sid: AccountSid,
-    /// Required, at most 64 characters.
-    pub friendly_name: String,
-    /// Unix seconds.
-    pub date_created: i64,
-    /// Unix seconds.
-    pub date_updated: i64,
-}
+pub type CredentialList = SipList<CredentialListSid>;
 
-/// The friendly name of a list's create or update (required on both).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialListName(pub String);
-
-impl CredentialListName {
-    /// Validates `FriendlyName`: required, at most 64 characters.
-    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
-        required(p, "FriendlyName")?;
-        Ok(Self(
-            friendly_name(p, "FriendlyName", 64)?.unwrap_or_default(),
-        ))
-    }
-
-    /// The list this creates, with the SID and time storage minted for it.
-    pub fn into_list(
-        self,
-        sid: CredentialListSid,
-        account_sid: AccountSid,
-        now: i64,
-    ) -> CredentialList {
-        CredentialList {
-            sid,
-            account_sid,
-            friendly_name: self.0,
-            date_created: now,
-            date_updated: now,
-        }
-    }
-
-    /// Renames `list`; a name that changes nothing leaves it as it is.
-    pub fn apply(self, list: &mut CredentialList, now: i64) {
-        if list.friendly_name != self.0 {
-            list.friendly_name = self.0;
-            list.date_updated = now;
-        }
-    }
-}
+/// The friendly name of a list's create or update: required, at most 64 characters.
+pub type CredentialListName = ListName<64>;
 
 /// A credential as stored: its password sealed, never in clear.
 #[derive(Clone, PartialEq, Eq)]
@@ -191,10 +145,7 @@ impl CredentialPatch {
     }
 }
 
-/// Whether an account holding `held` credential lists may create another.
-pub fn may_create_list(held: u64, limits: &Limits) -> Result<(), Refusal> {
-    limits.check(super::Limited::ListsPerAccount, held)
-}
+pub use super::sip_list::may_create_list;
 
 /// Whether `list`, holding `held` credentials, may take one named `username`, which `taken_by`
 /// holds already if any.
@@ -256,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_list_refuses_a_second_credential_with_one_username() {
-        let list = CredentialListName("l".into()).into_list(
+        let list = ListName::<64>("l".into()).into_list(
             CredentialListSid::generate(),
             AccountSid::generate(),
             1,

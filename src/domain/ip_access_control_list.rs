@@ -3,61 +3,19 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Invalid, Limits, Network, Params, Refusal, friendly_name, required};
+use super::sip_list::{ListName, SipList};
+use super::{
+    Invalid, Limits, Network, Params, Refusal, friendly_name, ipv4, prefix_length, required,
+};
 use crate::sid::{AccountSid, AclAddressSid, AclSid};
 
 /// An IP access control list as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpAccessControlList {
-    /// Its SID.
-    pub sid: AclSid,
-    /// The owning account.
-    pub account_sid: AccountSid,
-    /// Required, at most 255 characters.
-    pub friendly_name: String,
-    /// Unix seconds.
-    pub date_created: i64,
-    /// Unix seconds.
-    pub date_updated: i64,
-}
+pub type IpAccessControlList = SipList<AclSid>;
 
-/// The friendly name of a list's create or update (required on both, as the spec says).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AclName(pub String);
+/// The friendly name of a list's create or update: required, at most 255 characters.
+pub type AclName = ListName<255>;
 
-impl AclName {
-    /// Validates `FriendlyName`: required, at most 255 characters.
-    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
-        required(p, "FriendlyName")?;
-        Ok(Self(
-            friendly_name(p, "FriendlyName", 255)?.unwrap_or_default(),
-        ))
-    }
-
-    /// The list this creates, with the SID and time storage minted for it.
-    pub fn into_list(self, sid: AclSid, account_sid: AccountSid, now: i64) -> IpAccessControlList {
-        IpAccessControlList {
-            sid,
-            account_sid,
-            friendly_name: self.0,
-            date_created: now,
-            date_updated: now,
-        }
-    }
-
-    /// Renames `list`; a name that changes nothing leaves it as it is.
-    pub fn apply(self, list: &mut IpAccessControlList, now: i64) {
-        if list.friendly_name != self.0 {
-            list.friendly_name = self.0;
-            list.date_updated = now;
-        }
-    }
-}
-
-/// Whether an account holding `held` lists may create another.
-pub fn may_create_list(held: u64, limits: &Limits) -> Result<(), Refusal> {
-    limits.check(super::Limited::ListsPerAccount, held)
-}
+pub use super::sip_list::may_create_list;
 
 /// An IP address (a network) of an access control list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,27 +65,8 @@ impl IpAddressPatch {
             required(p, "FriendlyName")?;
             required(p, "IpAddress")?;
         }
-        let ip_address = match p.get("IpAddress") {
-            None => None,
-            Some(raw) => Some(raw.parse::<Ipv4Addr>().map_err(|_| {
-                Invalid::Value(
-                    "IpAddress",
-                    format!("{raw:?} is not an IPv4 address in dotted decimal notation"),
-                )
-            })?),
-        };
-        let cidr_prefix_length = match p.get("CidrPrefixLength") {
-            None | Some("") => None,
-            Some(v) => match v.parse::<u8>() {
-                Ok(n @ 1..=32) => Some(n),
-                _ => {
-                    return Err(Invalid::Value(
-                        "CidrPrefixLength",
-                        format!("{v:?} is not an integer from 1 to 32"),
-                    ));
-                }
-            },
-        };
+        let ip_address = ipv4(p, "IpAddress")?;
+        let cidr_prefix_length = prefix_length(p, "CidrPrefixLength")?;
         Ok(Self {
             friendly_name: friendly_name(p, "FriendlyName", 255)?,
             ip_address,
@@ -196,7 +135,7 @@ mod tests {
         assert!(AclName::parse(&p(&[("FriendlyName", &"x".repeat(256))])).is_err());
         assert_eq!(
             AclName::parse(&p(&[("FriendlyName", "office")])).unwrap(),
-            AclName("office".into())
+            ListName::<255>("office".into())
         );
     }
 
@@ -207,7 +146,8 @@ mod tests {
             true,
         )
         .unwrap();
-        let list = AclName("l".into()).into_list(AclSid::generate(), AccountSid::generate(), 5);
+        let list =
+            ListName::<255>("l".into()).into_list(AclSid::generate(), AccountSid::generate(), 5);
         let a = create.into_address(AclAddressSid::generate(), &list, 5);
         assert_eq!(a.cidr_prefix_length, 32);
         assert_eq!(a.network().to_string(), "192.0.2.10/32");
@@ -229,7 +169,8 @@ mod tests {
 
     #[test]
     fn updates_change_what_was_sent_and_keep_the_rest() {
-        let list = AclName("l".into()).into_list(AclSid::generate(), AccountSid::generate(), 5);
+        let list =
+            ListName::<255>("l".into()).into_list(AclSid::generate(), AccountSid::generate(), 5);
         let mut a = IpAddressPatch::parse(
             &p(&[
                 ("FriendlyName", "pbx"),

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Conflict, Invalid, Params, Refusal, friendly_name, required};
+use super::{Conflict, Invalid, Params, Refusal, friendly_name, ipv4, prefix_length, required};
 use crate::sid::{AccountSid, IpRecordSid, MappingSid};
 
 /// An IPv4 network: the masked address and the prefix length.
@@ -138,25 +138,9 @@ pub struct NewIpRecord {
 impl NewIpRecord {
     /// Validates `IpAddress`, `CidrPrefixLength` and `FriendlyName`.
     pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
-        let raw = required(p, "IpAddress")?;
-        let ip_address: Ipv4Addr = raw.parse().map_err(|_| {
-            Invalid::Value(
-                "IpAddress",
-                format!("{raw:?} is not an IPv4 address in dotted decimal notation"),
-            )
-        })?;
-        let cidr_prefix_length = match p.get("CidrPrefixLength") {
-            None | Some("") => 32,
-            Some(v) => match v.parse::<u8>() {
-                Ok(n @ 1..=32) => n,
-                _ => {
-                    return Err(Invalid::Value(
-                        "CidrPrefixLength",
-                        format!("{v:?} is not an integer from 1 to 32"),
-                    ));
-                }
-            },
-        };
+        required(p, "IpAddress")?;
+        let ip_address = ipv4(p, "IpAddress")?.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let cidr_prefix_length = prefix_length(p, "CidrPrefixLength")?.unwrap_or(32);
         Ok(Self {
             friendly_name: friendly_name(p, "FriendlyName", 255)?,
             ip_address,

@@ -11,6 +11,7 @@ pub mod ip_access_control_list;
 pub mod ip_record;
 pub mod mapping;
 pub mod sip_domain;
+pub mod sip_list;
 
 pub use account::{Account, AccountPatch, AccountStatus, NewAccount, StatusChange};
 
@@ -29,6 +30,7 @@ pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddr
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
 pub use sip_domain::{SipDomain, SipDomainPatch};
+pub use sip_list::{ListName, SipList};
 
 /// Read access to the request's form parameters, by their Twilio (PascalCase) names.
 pub trait Params {
@@ -317,5 +319,32 @@ pub fn sid_field(
             name,
             format!("{v:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
         )),
+    }
+}
+
+/// An optional IPv4 address in dotted decimal notation.
+pub fn ipv4(p: &dyn Params, name: &'static str) -> Result<Option<std::net::Ipv4Addr>, Invalid> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(raw) => raw.parse().map(Some).map_err(|_| {
+            Invalid::Value(
+                name,
+                format!("{raw:?} is not an IPv4 address in dotted decimal notation"),
+            )
+        }),
+    }
+}
+
+/// An optional CIDR prefix length, 1 to 32 (sent empty, not sent).
+pub fn prefix_length(p: &dyn Params, name: &'static str) -> Result<Option<u8>, Invalid> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(v) => match v.parse::<u8>() {
+            Ok(n @ 1..=32) => Ok(Some(n)),
+            _ => Err(Invalid::Value(
+                name,
+                format!("{v:?} is not an integer from 1 to 32"),
+            )),
+        },
     }
 }

@@ -16,6 +16,11 @@ pub struct V1Resource {
 }
 
 impl V1Resource {
+    /// A resource at `/v1/{collection}` listed under `key`.
+    pub const fn new(collection: &'static str, key: &'static str) -> Self {
+        Self { collection, key }
+    }
+
     /// The route of the collection.
     pub fn list_route(&self) -> String {
         format!("/v1/{}", self.collection)
@@ -55,6 +60,15 @@ pub struct V1Child {
 }
 
 impl V1Child {
+    /// A resource at `{parent instance}/{collection}` listed under `key`.
+    pub const fn new(parent: V1Resource, collection: &'static str, key: &'static str) -> Self {
+        Self {
+            parent,
+            collection,
+            key,
+        }
+    }
+
     /// The route of the collection.
     pub fn list_route(&self) -> String {
         format!("/v1/{}/{{sid}}/{}", self.parent.collection, self.collection)
@@ -105,6 +119,11 @@ pub struct V2010Resource {
 }
 
 impl V2010Resource {
+    /// A resource at `/2010-04-01/Accounts/{AccountSid}/{collection}.json` listed under `key`.
+    pub const fn new(collection: &'static str, key: &'static str) -> Self {
+        Self { collection, key }
+    }
+
     /// The route of the collection (`{account}` is the path parameter).
     pub fn list_route(&self) -> String {
         format!("/2010-04-01/Accounts/{{account}}/{}.json", self.collection)
@@ -150,6 +169,15 @@ pub struct V2010Child {
 }
 
 impl V2010Child {
+    /// A resource at `{parent instance}/{collection}.json` listed under `key`.
+    pub const fn new(parent: V2010Resource, collection: &'static str, key: &'static str) -> Self {
+        Self {
+            parent,
+            collection,
+            key,
+        }
+    }
+
     /// The route of the collection.
     pub fn list_route(&self) -> String {
         format!(
@@ -209,102 +237,72 @@ impl AccountsResource {
 }
 
 /// Voice v1 IP Records.
-pub const IP_RECORDS: V1Resource = V1Resource {
-    collection: "IpRecords",
-    key: "ip_records",
-};
+pub const IP_RECORDS: V1Resource = V1Resource::new("IpRecords", "ip_records");
 
 /// Voice v1 Source IP Mappings.
-pub const SOURCE_IP_MAPPINGS: V1Resource = V1Resource {
-    collection: "SourceIpMappings",
-    key: "source_ip_mappings",
-};
+pub const SOURCE_IP_MAPPINGS: V1Resource =
+    V1Resource::new("SourceIpMappings", "source_ip_mappings");
 
 /// Voice v1 BYOC Trunks.
-pub const BYOC_TRUNKS: V1Resource = V1Resource {
-    collection: "ByocTrunks",
-    key: "byoc_trunks",
-};
+pub const BYOC_TRUNKS: V1Resource = V1Resource::new("ByocTrunks", "byoc_trunks");
 
 /// Voice v1 Connection Policies.
-pub const CONNECTION_POLICIES: V1Resource = V1Resource {
-    collection: "ConnectionPolicies",
-    key: "connection_policies",
-};
+pub const CONNECTION_POLICIES: V1Resource =
+    V1Resource::new("ConnectionPolicies", "connection_policies");
 
 /// Voice v1 Targets of a connection policy.
-pub const POLICY_TARGETS: V1Child = V1Child {
-    parent: CONNECTION_POLICIES,
-    collection: "Targets",
-    key: "targets",
-};
+pub const POLICY_TARGETS: V1Child = V1Child::new(CONNECTION_POLICIES, "Targets", "targets");
 
 /// API 2010 SIP Domains.
-pub const SIP_DOMAINS: V2010Resource = V2010Resource {
-    collection: "SIP/Domains",
-    key: "domains",
-};
+pub const SIP_DOMAINS: V2010Resource = V2010Resource::new("SIP/Domains", "domains");
 
 /// API 2010 SIP IP Access Control Lists.
-pub const SIP_IP_ACCESS_CONTROL_LISTS: V2010Resource = V2010Resource {
-    collection: "SIP/IpAccessControlLists",
-    key: "ip_access_control_lists",
-};
+pub const SIP_IP_ACCESS_CONTROL_LISTS: V2010Resource =
+    V2010Resource::new("SIP/IpAccessControlLists", "ip_access_control_lists");
 
 /// API 2010 SIP IP Addresses of an access control list.
-pub const SIP_IP_ADDRESSES: V2010Child = V2010Child {
-    parent: SIP_IP_ACCESS_CONTROL_LISTS,
-    collection: "IpAddresses",
-    key: "ip_addresses",
-};
+pub const SIP_IP_ADDRESSES: V2010Child =
+    V2010Child::new(SIP_IP_ACCESS_CONTROL_LISTS, "IpAddresses", "ip_addresses");
 
 /// API 2010 SIP Credential Lists.
-pub const SIP_CREDENTIAL_LISTS: V2010Resource = V2010Resource {
-    collection: "SIP/CredentialLists",
-    key: "credential_lists",
-};
+pub const SIP_CREDENTIAL_LISTS: V2010Resource =
+    V2010Resource::new("SIP/CredentialLists", "credential_lists");
 
 /// API 2010 SIP Credentials of a credential list.
-pub const SIP_CREDENTIALS: V2010Child = V2010Child {
-    parent: SIP_CREDENTIAL_LISTS,
-    collection: "Credentials",
-    key: "credentials",
-};
+pub const SIP_CREDENTIALS: V2010Child =
+    V2010Child::new(SIP_CREDENTIAL_LISTS, "Credentials", "credentials");
 
 /// A domain's access control lists mapped for calls, by the older path.
-pub const SIP_DOMAIN_ACL_MAPPINGS: V2010Child = V2010Child {
-    parent: SIP_DOMAINS,
-    collection: "IpAccessControlListMappings",
-    key: "ip_access_control_list_mappings",
-};
+pub const SIP_DOMAIN_ACL_MAPPINGS: V2010Child = V2010Child::new(
+    SIP_DOMAINS,
+    "IpAccessControlListMappings",
+    "ip_access_control_list_mappings",
+);
 
 /// A domain's credential lists mapped for calls, by the older path.
-pub const SIP_DOMAIN_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child {
-    parent: SIP_DOMAINS,
-    collection: "CredentialListMappings",
-    key: "credential_list_mappings",
-};
+pub const SIP_DOMAIN_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child::new(
+    SIP_DOMAINS,
+    "CredentialListMappings",
+    "credential_list_mappings",
+);
 
 /// A domain's access control lists mapped for calls.
-pub const AUTH_CALLS_ACL_MAPPINGS: V2010Child = V2010Child {
-    parent: SIP_DOMAINS,
-    collection: "Auth/Calls/IpAccessControlListMappings",
-    key: "contents",
-};
+pub const AUTH_CALLS_ACL_MAPPINGS: V2010Child = V2010Child::new(
+    SIP_DOMAINS,
+    "Auth/Calls/IpAccessControlListMappings",
+    "contents",
+);
 
 /// A domain's credential lists mapped for calls.
-pub const AUTH_CALLS_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child {
-    parent: SIP_DOMAINS,
-    collection: "Auth/Calls/CredentialListMappings",
-    key: "contents",
-};
+pub const AUTH_CALLS_CREDENTIAL_LIST_MAPPINGS: V2010Child =
+    V2010Child::new(SIP_DOMAINS, "Auth/Calls/CredentialListMappings", "contents");
 
 /// A domain's credential lists mapped for registrations.
-pub const AUTH_REGISTRATIONS_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child {
-    parent: SIP_DOMAINS,
-    collection: "Auth/Registrations/CredentialListMappings",
-    key: "contents",
-};
+pub const AUTH_REGISTRATIONS_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child::new(
+    SIP_DOMAINS,
+    "Auth/Registrations/CredentialListMappings",
+    "contents",
+);
 
 /// The `Auth/…` resource of the mappings of `kind` (the one a 404 names).
 pub fn auth_mappings(kind: crate::recognition::AuthKind) -> &'static V2010Child {

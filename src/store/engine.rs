@@ -391,7 +391,7 @@ impl<B: Backend> Store for Engine<B> {
         let list = name.into_list(AclSid::generate_at(millis), account.clone(), now);
         let limits = self.limits.clone();
         run_write!(self, (list, limits), |tx| {
-            writes::ip_access_control_lists::create(tx, list, limits)
+            writes::sip_lists::create(tx, list, limits)
         })
     }
 
@@ -401,7 +401,7 @@ impl<B: Backend> Store for Engine<B> {
         sid: &AclSid,
     ) -> Result<Option<IpAccessControlList>> {
         let (account, sid) = (account.clone(), sid.clone());
-        run_read!(self, |tx| reads::acl(tx, &account, &sid))
+        run_read!(self, |tx| reads::sip_list(tx, &account, &sid))
     }
 
     async fn list_acls(
@@ -410,7 +410,7 @@ impl<B: Backend> Store for Engine<B> {
         page: &PageQuery,
     ) -> Result<Vec<IpAccessControlList>> {
         let (account, page) = (account.clone(), page.clone());
-        run_read!(self, |tx| reads::list_acls(tx, &account, &page))
+        run_read!(self, |tx| reads::list_sip_lists(tx, &account, &page))
     }
 
     async fn update_acl(
@@ -422,14 +422,14 @@ impl<B: Backend> Store for Engine<B> {
         let (now, _) = self.now();
         let (account, sid) = (account.clone(), sid.clone());
         run_write!(self, (account, sid, name), |tx| {
-            writes::ip_access_control_lists::update(tx, &account, &sid, name, now)
+            writes::sip_lists::update(tx, &account, &sid, name, now)
         })
     }
 
     async fn delete_acl(&self, account: &AccountSid, sid: &AclSid) -> Result<()> {
         let (account, sid) = (account.clone(), sid.clone());
         run_write!(self, (account, sid), |tx| {
-            writes::ip_access_control_lists::delete(tx, &account, &sid)
+            writes::sip_lists::delete(tx, &account, &sid)
         })
     }
 
@@ -506,7 +506,7 @@ impl<B: Backend> Store for Engine<B> {
         let list = name.into_list(CredentialListSid::generate_at(millis), account.clone(), now);
         let limits = self.limits.clone();
         run_write!(self, (list, limits), |tx| {
-            writes::credential_lists::create(tx, list, limits)
+            writes::sip_lists::create(tx, list, limits)
         })
     }
 
@@ -516,7 +516,7 @@ impl<B: Backend> Store for Engine<B> {
         sid: &CredentialListSid,
     ) -> Result<Option<CredentialList>> {
         let (account, sid) = (account.clone(), sid.clone());
-        run_read!(self, |tx| reads::credential_list(tx, &account, &sid))
+        run_read!(self, |tx| reads::sip_list(tx, &account, &sid))
     }
 
     async fn list_credential_lists(
@@ -525,7 +525,7 @@ impl<B: Backend> Store for Engine<B> {
         page: &PageQuery,
     ) -> Result<Vec<CredentialList>> {
         let (account, page) = (account.clone(), page.clone());
-        run_read!(self, |tx| reads::list_credential_lists(tx, &account, &page))
+        run_read!(self, |tx| reads::list_sip_lists(tx, &account, &page))
     }
 
     async fn update_credential_list(
@@ -537,7 +537,7 @@ impl<B: Backend> Store for Engine<B> {
         let (now, _) = self.now();
         let (account, sid) = (account.clone(), sid.clone());
         run_write!(self, (account, sid, name), |tx| {
-            writes::credential_lists::update(tx, &account, &sid, name, now)
+            writes::sip_lists::update(tx, &account, &sid, name, now)
         })
     }
 
@@ -548,7 +548,7 @@ impl<B: Backend> Store for Engine<B> {
     ) -> Result<()> {
         let (account, sid) = (account.clone(), sid.clone());
         run_write!(self, (account, sid), |tx| {
-            writes::credential_lists::delete(tx, &account, &sid)
+            writes::sip_lists::delete(tx, &account, &sid)
         })
     }
 

@@ -3,6 +3,7 @@
 
 use super::Result;
 use super::backend::Tx;
+use super::queries::sip_lists::{self, ListKind};
 use super::queries::{
     accounts, auth_mappings, byoc, credential_lists, ip_access_control_lists as acls, ip_records,
     mappings, recognition, sip_domains,
@@ -11,8 +12,8 @@ use super::value::Params;
 use super::{AccountFilter, Missing, PageQuery, StoreError};
 use crate::auth_token::TokenHash;
 use crate::domain::{
-    Account, AuthMapping, ByocTrunk, ConnectionPolicy, Credential, CredentialList,
-    IpAccessControlList, IpAddress, IpRecord, MappedList, Mapping, PolicyTarget, SipDomain,
+    Account, AuthMapping, ByocTrunk, ConnectionPolicy, Credential, IpAddress, IpRecord, MappedList,
+    Mapping, PolicyTarget, SipDomain, SipList,
 };
 use crate::recognition::{AuthKind, State};
 use crate::sid::{
@@ -167,33 +168,34 @@ pub async fn recognition_state(tx: &mut dyn Tx) -> Result<State> {
     Ok(loader.finish())
 }
 
-/// An IP access control list of an account.
-pub async fn acl(
+/// A list of an account (an IP access control list or a credential list, by `S`).
+pub async fn sip_list<S: ListKind>(
     tx: &mut dyn Tx,
     account: &AccountSid,
-    sid: &AclSid,
-) -> Result<Option<IpAccessControlList>> {
-    one(tx, acls::BY_SID, acls::by_sid(account, sid), acls::acl).await
+    sid: &S,
+) -> Result<Option<SipList<S>>> {
+    let params = sip_lists::by_sid(account, sid);
+    one(tx, S::TABLE.by_sid, params, sip_lists::list).await
 }
 
-/// An IP access control list of an account; 404 when it is not the account's.
-pub async fn existing_acl(
+/// A list of an account; 404 when it is not the account's.
+pub async fn existing_list<S: ListKind>(
     tx: &mut dyn Tx,
     account: &AccountSid,
-    sid: &AclSid,
-) -> Result<IpAccessControlList> {
-    acl(tx, account, sid)
+    sid: &S,
+) -> Result<SipList<S>> {
+    sip_list(tx, account, sid)
         .await?
-        .ok_or_else(|| StoreError::NotFound(Missing::Acl(account.clone(), sid.clone())))
+        .ok_or_else(|| StoreError::NotFound(S::missing(account, sid)))
 }
 
-/// A page of an account's IP access control lists.
-pub async fn list_acls(
+/// A page of an account's lists of one kind.
+pub async fn list_sip_lists<S: ListKind>(
     tx: &mut dyn Tx,
     account: &AccountSid,
     page: &PageQuery,
-) -> Result<Vec<IpAccessControlList>> {
-    all(tx, acls::list(account, page), acls::acl).await
+) -> Result<Vec<SipList<S>>> {
+    all(tx, S::TABLE.page(account, page), sip_lists::list).await
 }
 
 /// An IP address of a list of an account.
@@ -214,45 +216,8 @@ pub async fn list_ip_addresses(
     list: &AclSid,
     page: &PageQuery,
 ) -> Result<Vec<IpAddress>> {
-    existing_acl(tx, account, list).await?;
+    existing_list(tx, account, list).await?;
     all(tx, acls::address_list(list, page), acls::address).await
-}
-
-/// A credential list of an account.
-pub async fn credential_list(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &CredentialListSid,
-) -> Result<Option<CredentialList>> {
-    let params = credential_lists::by_sid(account, sid);
-    one(
-        tx,
-        credential_lists::BY_SID,
-        params,
-        credential_lists::credential_list,
-    )
-    .await
-}
-
-/// A credential list of an account; 404 when it is not the account's.
-pub async fn existing_credential_list(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &CredentialListSid,
-) -> Result<CredentialList> {
-    credential_list(tx, account, sid)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(Missing::CredentialList(account.clone(), sid.clone())))
-}
-
-/// A page of an account's credential lists.
-pub async fn list_credential_lists(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    page: &PageQuery,
-) -> Result<Vec<CredentialList>> {
-    let query = credential_lists::list(account, page);
-    all(tx, query, credential_lists::credential_list).await
 }
 
 /// A credential of a list of an account.
@@ -274,7 +239,7 @@ pub async fn list_credentials(
     list: &CredentialListSid,
     page: &PageQuery,
 ) -> Result<Vec<Credential>> {
-    existing_credential_list(tx, account, list).await?;
+    existing_list(tx, account, list).await?;
     let query = credential_lists::credential_page(list, page);
     all(tx, query, credential_lists::credential).await
 }

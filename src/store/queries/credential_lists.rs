@@ -1,71 +1,10 @@
-//! SIP credential lists and their credentials: statements and rows. Passwords are stored and
-//! read only sealed.
+//! The credentials of SIP credential lists: statements and rows (the lists' own are
+//! [`super::sip_lists::CREDENTIAL_LISTS`]). Passwords are stored and read only sealed.
 
 use super::super::value::{Params, Row};
 use super::super::{PageQuery, Result};
-use crate::domain::{Credential, CredentialList};
+use crate::domain::Credential;
 use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
-
-/// One list of an account: `$1` SID, `$2` account.
-pub const BY_SID: &str = "SELECT sid, account_sid, friendly_name, date_created, date_updated \
-    FROM sip_credential_lists WHERE sid = $1 AND account_sid = $2";
-/// How many lists an account holds.
-pub const COUNT_OF_ACCOUNT: &str =
-    "SELECT COUNT(*) FROM sip_credential_lists WHERE account_sid = $1";
-/// A new list.
-pub const INSERT: &str = "INSERT INTO sip_credential_lists (sid, account_sid, friendly_name, \
-    date_created, date_updated) VALUES ($1, $2, $3, $4, $5)";
-/// A list's name and update time.
-pub const UPDATE: &str =
-    "UPDATE sip_credential_lists SET friendly_name = $2, date_updated = $3 WHERE sid = $1";
-/// Deletes a list (its credentials go with it).
-pub const DELETE: &str = "DELETE FROM sip_credential_lists WHERE sid = $1";
-/// A domain that maps a list, for calls or registrations, if any.
-pub const MAPPED_TO: &str = "SELECT sip_domain_sid FROM sip_domain_credential_list_mappings \
-    WHERE credential_list_sid = $1 ORDER BY sip_domain_sid LIMIT 1";
-const LIST: &str = "SELECT sid, account_sid, friendly_name, date_created, date_updated \
-    FROM sip_credential_lists WHERE account_sid = $1";
-
-/// A page of an account's lists.
-pub fn list(account: &AccountSid, page: &PageQuery) -> (String, Params) {
-    super::page(LIST, vec![account.as_str().into()], page)
-}
-
-/// The parameters of [`BY_SID`].
-pub fn by_sid(account: &AccountSid, sid: &CredentialListSid) -> Params {
-    vec![sid.as_str().into(), account.as_str().into()]
-}
-
-/// The parameters of [`INSERT`].
-pub fn insert(l: &CredentialList) -> Params {
-    vec![
-        l.sid.as_str().into(),
-        l.account_sid.as_str().into(),
-        l.friendly_name.as_str().into(),
-        l.date_created.into(),
-        l.date_updated.into(),
-    ]
-}
-
-/// The parameters of [`UPDATE`].
-pub fn update(l: &CredentialList) -> Params {
-    vec![
-        l.sid.as_str().into(),
-        l.friendly_name.as_str().into(),
-        l.date_updated.into(),
-    ]
-}
-
-/// A list from a row.
-pub fn credential_list(mut r: Row) -> Result<CredentialList> {
-    Ok(CredentialList {
-        sid: r.sid(0, CredentialListSid::parse)?,
-        account_sid: r.sid(1, AccountSid::parse)?,
-        friendly_name: r.text(2)?,
-        date_created: r.int(3)?,
-        date_updated: r.int(4)?,
-    })
-}
 
 macro_rules! credential_columns {
     () => {

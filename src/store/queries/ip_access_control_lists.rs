@@ -1,70 +1,10 @@
-//! SIP IP access control lists and their IP addresses: statements and rows.
+//! The IP addresses of SIP IP access control lists: statements and rows (the lists' own are
+//! [`super::sip_lists::ACLS`]).
 
 use super::super::value::{Params, Row};
 use super::super::{PageQuery, Result};
-use crate::domain::{IpAccessControlList, IpAddress};
+use crate::domain::IpAddress;
 use crate::sid::{AccountSid, AclAddressSid, AclSid};
-
-/// One list of an account: `$1` SID, `$2` account.
-pub const BY_SID: &str = "SELECT sid, account_sid, friendly_name, date_created, date_updated \
-    FROM sip_ip_access_control_lists WHERE sid = $1 AND account_sid = $2";
-/// How many lists an account holds.
-pub const COUNT_OF_ACCOUNT: &str =
-    "SELECT COUNT(*) FROM sip_ip_access_control_lists WHERE account_sid = $1";
-/// A new list.
-pub const INSERT: &str = "INSERT INTO sip_ip_access_control_lists (sid, account_sid, \
-    friendly_name, date_created, date_updated) VALUES ($1, $2, $3, $4, $5)";
-/// A list's name and update time.
-pub const UPDATE: &str = "UPDATE sip_ip_access_control_lists SET friendly_name = $2, \
-    date_updated = $3 WHERE sid = $1";
-/// Deletes a list (its addresses go with it).
-pub const DELETE: &str = "DELETE FROM sip_ip_access_control_lists WHERE sid = $1";
-/// A domain that maps a list, if any.
-pub const MAPPED_TO: &str = "SELECT sip_domain_sid FROM sip_domain_acl_mappings \
-    WHERE ip_access_control_list_sid = $1 ORDER BY sip_domain_sid LIMIT 1";
-const LIST: &str = "SELECT sid, account_sid, friendly_name, date_created, date_updated \
-    FROM sip_ip_access_control_lists WHERE account_sid = $1";
-
-/// A page of an account's lists.
-pub fn list(account: &AccountSid, page: &PageQuery) -> (String, Params) {
-    super::page(LIST, vec![account.as_str().into()], page)
-}
-
-/// The parameters of [`BY_SID`].
-pub fn by_sid(account: &AccountSid, sid: &AclSid) -> Params {
-    vec![sid.as_str().into(), account.as_str().into()]
-}
-
-/// The parameters of [`INSERT`].
-pub fn insert(l: &IpAccessControlList) -> Params {
-    vec![
-        l.sid.as_str().into(),
-        l.account_sid.as_str().into(),
-        l.friendly_name.as_str().into(),
-        l.date_created.into(),
-        l.date_updated.into(),
-    ]
-}
-
-/// The parameters of [`UPDATE`].
-pub fn update(l: &IpAccessControlList) -> Params {
-    vec![
-        l.sid.as_str().into(),
-        l.friendly_name.as_str().into(),
-        l.date_updated.into(),
-    ]
-}
-
-/// A list from a row.
-pub fn acl(mut r: Row) -> Result<IpAccessControlList> {
-    Ok(IpAccessControlList {
-        sid: r.sid(0, AclSid::parse)?,
-        account_sid: r.sid(1, AccountSid::parse)?,
-        friendly_name: r.text(2)?,
-        date_created: r.int(3)?,
-        date_updated: r.int(4)?,
-    })
-}
 
 macro_rules! address_columns {
     () => {

@@ -12,6 +12,7 @@ pub mod ip_records;
 pub mod mappings;
 pub mod recognition;
 pub mod sip_domains;
+pub mod sip_lists;
 
 use super::value::{Params, Value};
 use super::{Cursor, PageQuery};

@@ -2,10 +2,9 @@
 //! calls or for registrations, and unmapped again.
 
 use super::super::backend::{Lock, Tx, Written};
-use super::super::queries::{
-    auth_mappings, credential_lists as cls, ip_access_control_lists as acls,
-};
+use super::super::queries::auth_mappings;
 use super::super::{Missing, Result, StoreError};
+use super::sip_lists::locked;
 use super::{owner_accepts_writes, require_domain};
 use crate::domain::{AuthMapping, MappedList, auth_mapping};
 use crate::recognition::{AuthKind, Change};
@@ -14,23 +13,10 @@ use crate::sid::{AccountSid, SipDomainSid};
 /// The friendly name of a list of `account`, its row share-locked (so it cannot be deleted
 /// before this transaction ends); 404 when it is not the account's.
 async fn list_name(tx: &mut dyn Tx, account: &AccountSid, list: &MappedList) -> Result<String> {
-    let (sql, params, missing) = match list {
-        MappedList::Acl(sid) => (
-            acls::BY_SID,
-            acls::by_sid(account, sid),
-            Missing::Acl(account.clone(), sid.clone()),
-        ),
-        MappedList::Credentials(sid) => (
-            cls::BY_SID,
-            cls::by_sid(account, sid),
-            Missing::CredentialList(account.clone(), sid.clone()),
-        ),
-    };
-    let rows = tx.query_locked(sql, params, Lock::Share).await?;
-    match rows.into_iter().next() {
-        Some(mut r) => r.text(2),
-        None => Err(StoreError::NotFound(missing)),
-    }
+    Ok(match list {
+        MappedList::Acl(sid) => locked(tx, account, sid, Lock::Share).await?.friendly_name,
+        MappedList::Credentials(sid) => locked(tx, account, sid, Lock::Share).await?.friendly_name,
+    })
 }
 
 /// Maps `list` to `domain` for `kind`; both must be `account`'s.

@@ -1,94 +1,17 @@
-//! Writes of SIP credential lists and their credentials. Passwords arrive sealed (the engine
-//! seals them with the server key) and reach recognition sealed.
+//! Writes of the credentials of SIP credential lists (the lists' own are [`super::sip_lists`]).
+//! Passwords arrive sealed (the engine seals them with the server key) and reach recognition
+//! sealed.
 
 use super::super::backend::{Lock, Tx, Written};
 use super::super::queries::credential_lists as cls;
 use super::super::{Missing, Result, StoreError};
-use super::{count, locked_account, owner_accepts_writes};
-use crate::domain::credential_list::{may_add_credential, may_create_list};
-use crate::domain::{
-    Credential, CredentialList, CredentialListName, Limits, MappedList, auth_mapping,
-};
+use super::sip_lists::locked;
+use super::{count, owner_accepts_writes};
+use crate::domain::credential_list::may_add_credential;
+use crate::domain::{Credential, Limits};
 use crate::recognition::{Change, Secret};
 use crate::secret::Sealer;
-use crate::sid::{AccountSid, CredentialListSid, CredentialSid, SipDomainSid};
-
-/// Creates `list`, unless its account holds as many lists as it may.
-pub async fn create(
-    tx: &mut dyn Tx,
-    list: CredentialList,
-    limits: Limits,
-) -> Result<Written<CredentialList>> {
-    locked_account(tx, &list.account_sid, Lock::Update)
-        .await?
-        .accepts_writes()?;
-    let held = count(tx, cls::COUNT_OF_ACCOUNT, list.account_sid.as_str()).await?;
-    may_create_list(held, &limits)?;
-    tx.execute(cls::INSERT, cls::insert(&list)).await?;
-    Ok(Written::quiet(list))
-}
-
-/// A list of `account`, its row locked as `lock` says; 404 when it is not the account's.
-async fn locked(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &CredentialListSid,
-    lock: Lock,
-) -> Result<CredentialList> {
-    let rows = tx
-        .query_locked(cls::BY_SID, cls::by_sid(account, sid), lock)
-        .await?;
-    match rows.into_iter().next() {
-        Some(r) => cls::credential_list(r),
-        None => Err(StoreError::NotFound(Missing::CredentialList(
-            account.clone(),
-            sid.clone(),
-        ))),
-    }
-}
-
-/// Renames a list of `account`.
-pub async fn update(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &CredentialListSid,
-    name: CredentialListName,
-    now: i64,
-) -> Result<Written<CredentialList>> {
-    owner_accepts_writes(tx, account).await?;
-    let mut list = locked(tx, account, sid, Lock::Update).await?;
-    let before = list.clone();
-    name.apply(&mut list, now);
-    if list != before {
-        tx.execute(cls::UPDATE, cls::update(&list)).await?;
-    }
-    Ok(Written::quiet(list))
-}
-
-/// Deletes a list of `account` that no domain maps, with its credentials.
-pub async fn delete(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &CredentialListSid,
-) -> Result<Written<()>> {
-    locked(tx, account, sid, Lock::Update).await?;
-    let mapped_to = tx
-        .query(cls::MAPPED_TO, vec![sid.as_str().into()])
-        .await?
-        .first()
-        .map(|r| r.sid(0, SipDomainSid::parse))
-        .transpose()?;
-    auth_mapping::may_delete_list(&MappedList::Credentials(sid.clone()), mapped_to)?;
-    let usernames = tx
-        .query(cls::USERNAMES_OF_LIST, vec![sid.as_str().into()])
-        .await?;
-    let changes = usernames
-        .into_iter()
-        .map(|mut r| Ok(Change::CredentialRemoved(sid.to_string(), r.text(0)?)))
-        .collect::<Result<Vec<_>>>()?;
-    tx.execute(cls::DELETE, vec![sid.as_str().into()]).await?;
-    Ok(Written { value: (), changes })
-}
+use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
 
 /// Adds `credential` to its list (which must be `account`'s): its username must be free in the
 /// list, and the list not full.

@@ -1,90 +1,16 @@
-//! Writes of SIP IP access control lists and their IP addresses. Every network added to or
-//! removed from a list reaches recognition, which publishes it to the domains that map the list.
+//! Writes of the IP addresses of SIP IP access control lists (the lists' own are
+//! [`super::sip_lists`]). Every network added to or removed from a list reaches recognition,
+//! which publishes it to the domains that map the list.
 
 use super::super::backend::{Lock, Tx, Written};
 use super::super::queries::ip_access_control_lists as acls;
 use super::super::{Missing, Result, StoreError};
-use super::{count, locked_account, owner_accepts_writes};
-use crate::domain::ip_access_control_list::{may_add_address, may_create_list};
-use crate::domain::{
-    AclName, IpAccessControlList, IpAddress, IpAddressPatch, Limits, MappedList, auth_mapping,
-};
+use super::sip_lists::locked;
+use super::{count, owner_accepts_writes};
+use crate::domain::ip_access_control_list::may_add_address;
+use crate::domain::{IpAddress, IpAddressPatch, Limits};
 use crate::recognition::Change;
-use crate::sid::{AccountSid, AclAddressSid, AclSid, SipDomainSid};
-
-/// Creates `list`, unless its account holds as many lists as it may.
-pub async fn create(
-    tx: &mut dyn Tx,
-    list: IpAccessControlList,
-    limits: Limits,
-) -> Result<Written<IpAccessControlList>> {
-    // The account's row stays locked, so two creates cannot both pass the count.
-    locked_account(tx, &list.account_sid, Lock::Update)
-        .await?
-        .accepts_writes()?;
-    let held = count(tx, acls::COUNT_OF_ACCOUNT, list.account_sid.as_str()).await?;
-    may_create_list(held, &limits)?;
-    tx.execute(acls::INSERT, acls::insert(&list)).await?;
-    Ok(Written::quiet(list))
-}
-
-/// A list of `account`, its row locked as `lock` says; 404 when it is not the account's.
-async fn locked(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &AclSid,
-    lock: Lock,
-) -> Result<IpAccessControlList> {
-    let rows = tx
-        .query_locked(acls::BY_SID, acls::by_sid(account, sid), lock)
-        .await?;
-    match rows.into_iter().next() {
-        Some(r) => acls::acl(r),
-        None => Err(StoreError::NotFound(Missing::Acl(
-            account.clone(),
-            sid.clone(),
-        ))),
-    }
-}
-
-/// Renames a list of `account`.
-pub async fn update(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &AclSid,
-    name: AclName,
-    now: i64,
-) -> Result<Written<IpAccessControlList>> {
-    owner_accepts_writes(tx, account).await?;
-    let mut list = locked(tx, account, sid, Lock::Update).await?;
-    let before = list.clone();
-    name.apply(&mut list, now);
-    if list != before {
-        tx.execute(acls::UPDATE, acls::update(&list)).await?;
-    }
-    Ok(Written::quiet(list))
-}
-
-/// Deletes a list of `account` that no domain maps, with its addresses.
-pub async fn delete(tx: &mut dyn Tx, account: &AccountSid, sid: &AclSid) -> Result<Written<()>> {
-    locked(tx, account, sid, Lock::Update).await?;
-    let mapped_to = tx
-        .query(acls::MAPPED_TO, vec![sid.as_str().into()])
-        .await?
-        .first()
-        .map(|r| r.sid(0, SipDomainSid::parse))
-        .transpose()?;
-    auth_mapping::may_delete_list(&MappedList::Acl(sid.clone()), mapped_to)?;
-    let networks = tx
-        .query(acls::NETWORKS_OF_LIST, vec![sid.as_str().into()])
-        .await?;
-    let changes = networks
-        .iter()
-        .map(|r| Ok(Change::AclNetworkRemoved(sid.to_string(), r.network(0)?)))
-        .collect::<Result<Vec<_>>>()?;
-    tx.execute(acls::DELETE, vec![sid.as_str().into()]).await?;
-    Ok(Written { value: (), changes })
-}
+use crate::sid::{AccountSid, AclAddressSid, AclSid};
 
 /// Adds `address` to its list (which must be `account`'s), unless the list is full.
 pub async fn create_address(

@@ -10,6 +10,7 @@ pub mod ip_access_control_lists;
 pub mod ip_records;
 pub mod mappings;
 pub mod sip_domains;
+pub mod sip_lists;
 
 use super::backend::{Lock, Tx, Written};
 use super::queries::{
