@@ -33,7 +33,8 @@ def domains(sipmap):
     return sipmap.client.api.v2010.accounts(sipmap.sid).sip.domains
 
 
-def full_params():
+def full_params(sipmap):
+    """Every parameter; the BYOC trunk is a real one of the account (references are checked)."""
     return dict(
         domain_name=unique_domain("scranton"),
         friendly_name="Scranton Office",
@@ -46,7 +47,7 @@ def full_params():
         sip_registration=True,
         emergency_calling_enabled=True,
         secure=True,
-        byoc_trunk_sid=fake_sid("BY"),
+        byoc_trunk_sid=sipmap.client.voice.v1.byoc_trunks.create(friendly_name="carrier").sid,
         emergency_caller_sid=fake_sid("PN"),
     )
 
@@ -57,7 +58,7 @@ def test_spec_field_list_is_what_we_expect():
 
 
 def test_create_with_every_field(sipmap):
-    params = full_params()
+    params = full_params(sipmap)
     resp = domains(sipmap).create_with_http_info(**params)
     assert resp.status_code == 201
     d = resp.data
@@ -85,7 +86,7 @@ def test_create_with_false_booleans(sipmap):
 
 
 def test_wire_shape_matches_spec_schema(sipmap):
-    params = full_params()
+    params = full_params(sipmap)
     resp = sipmap.post(
         domains_path(sipmap.sid),
         data={
@@ -158,7 +159,7 @@ def test_list(sipmap):
 def test_update_every_field(sipmap):
     d = domains(sipmap).create(domain_name=unique_domain(), friendly_name="before")
     time.sleep(1.1)
-    params = full_params()
+    params = full_params(sipmap)
     resp = domains(sipmap)(d.sid).update_with_http_info(**params)
     assert resp.status_code == 200
     up = resp.data
@@ -173,7 +174,7 @@ def test_update_every_field(sipmap):
 
 
 def test_update_only_touches_given_fields(sipmap):
-    params = full_params()
+    params = full_params(sipmap)
     d = domains(sipmap).create(**params)
     up = domains(sipmap)(d.sid).update(friendly_name="renamed")
     assert up.friendly_name == "renamed"
