@@ -474,6 +474,7 @@ async fn auth_changes_reach_recognition_before_the_call_returns(db: &TestDb) {
     assert_eq!(found, Some((false, false, false)));
     let state = again.recognition_state().await.unwrap();
     assert_eq!(state.acl_networks.len(), 1);
+    assert_eq!(state.acl_networks[0].1.len(), 1);
     assert_eq!(
         state.auth.len(),
         2,
