@@ -16,10 +16,13 @@ macro_rules! columns {
 /// One account by SID.
 pub const BY_SID: &str = concat!("SELECT ", columns!(), " FROM accounts WHERE sid = $1");
 /// The account an API key authenticates as, with the key's secret hash in the columns of the
-/// account's own ([`credential`] reads both): `$1` the key's SID.
-pub const BY_KEY: &str = "SELECT a.sid, a.owner_sid, a.friendly_name, a.status, a.date_created, \
-    a.date_updated, k.secret_salt, k.secret_hash, a.token_sealed \
-    FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = $1";
+/// account's own ([`credential`] reads both): `$1` the key's SID. Written with scalar subqueries
+/// rather than a join: SQLite prepares this join again at every run (about 12 µs instead of
+/// 2.5 µs), which would make a key cost more than a token.
+pub const BY_KEY: &str = "SELECT sid, owner_sid, friendly_name, status, date_created, \
+    date_updated, (SELECT secret_salt FROM api_keys WHERE sid = $1), \
+    (SELECT secret_hash FROM api_keys WHERE sid = $1), token_sealed \
+    FROM accounts WHERE sid = (SELECT account_sid FROM api_keys WHERE sid = $1)";
 /// How many accounts exist.
 pub const COUNT: &str = "SELECT count(*) FROM accounts";
 /// A new account.
