@@ -392,8 +392,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         InitialAccount::Created(sid, token) => {
             writeln!(
                 out,
-                "sipmap: the database had no account, so one was created. Its auth token is \
-                 shown only this once:\nexport TWILIO_ACCOUNT_SID={sid}\nexport TWILIO_AUTH_TOKEN={}",
+                "sipmap: the database had no account, so one was created. Its credentials \
+                 (fetching the account shows the token again):\nexport \
+                 TWILIO_ACCOUNT_SID={sid}\nexport TWILIO_AUTH_TOKEN={}",
                 token.expose()
             )?;
         }
