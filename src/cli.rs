@@ -238,6 +238,9 @@ pub enum KeysCommand {
         friendly_name: Option<String>,
         #[command(flatten)]
         database: DatabaseArgs,
+        /// Most API keys one account may hold (as `serve` reads it).
+        #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
+        max_keys_per_account: u64,
     },
 }
 
@@ -254,7 +257,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             account_sid,
             friendly_name,
             database,
-        }) => create_key(&database.database_url, &account_sid, friendly_name).await,
+            max_keys_per_account,
+        }) => {
+            let limits = Limits {
+                keys_per_account: max_keys_per_account,
+                ..Limits::default()
+            };
+            create_key(&database.database_url, &account_sid, friendly_name, limits).await
+        }
         Command::Resolve(args) => resolve(args).await,
         Command::Secrets(SecretsCommand::Rotate {
             database,
@@ -511,6 +521,7 @@ async fn create_key(
     database_url: &str,
     account_sid: &str,
     friendly_name: Option<String>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     let account = AccountSid::parse(account_sid).with_context(|| {
         format!("--account-sid {account_sid:?} is not AC followed by 32 hex digits")
@@ -521,6 +532,7 @@ async fn create_key(
     require_database(database_url)?;
     let options = StoreOptions {
         role: Role::Admin,
+        limits,
         ..StoreOptions::default()
     };
     let store = store::connect_with(database_url, &options).await?;
@@ -534,7 +546,14 @@ async fn create_key(
         name,
         secret: secret.hash(),
     };
-    let key = store.create_api_key(&account, new).await?;
+    // A refusal (the limit, a closed account) in the API's words.
+    let key = store
+        .create_api_key(&account, new)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Refused(r) => anyhow::anyhow!("{}", crate::error::ApiError::from(r)),
+            e => e.into(),
+        })?;
     let body = serde_json::json!({
         "sid": key.sid,
         "friendly_name": key.friendly_name,

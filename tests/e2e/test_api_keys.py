@@ -117,6 +117,17 @@ def test_cli_keys_create(sipmap):
     assert client.api.v2010.accounts(sipmap.sid).fetch().sid == sipmap.sid
     assert made["secret"] not in out.stderr.decode()
 
+    def cli(*args):
+        argv = [str(SIPMAP_BIN), "keys", "create", "--database-url", sipmap.db_url, *args]
+        return subprocess.run(argv, env=clean_env(), capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+
+    # The limit `serve` reads from SIPMAP_MAX_KEYS_PER_ACCOUNT holds here too.
+    full = cli("--account-sid", sipmap.sid, "--max-keys-per-account", "1")
+    assert full.returncode != 0 and b"at most 1 API Keys" in full.stderr, full.stderr
+    missing = cli("--account-sid", "AC" + "0" * 32)
+    assert missing.returncode != 0 and b"there is no account" in missing.stderr, missing.stderr
+
 
 NODE_KEYS = textwrap.dedent("""
     const twilio = require("twilio");
@@ -152,3 +163,19 @@ def test_node_sdk_with_an_api_key(sipmap, tmp_path):
     out = subprocess.run(argv, capture_output=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert json.loads(out.stdout) == {"account": True, "domain": sipmap.sid, "after": [401, 20003]}
+
+
+def test_secrets_and_tokens_never_reach_the_log(sipmap_factory, monkeypatch):
+    monkeypatch.setenv("RUST_LOG", "debug")
+    srv = sipmap_factory()
+    key = srv.client.new_keys.create(friendly_name="log")
+    key_client(srv, key).voice.v1.ip_records.create(ip_address="10.66.0.1")
+    wrong = make_client(srv.base_url, key.sid, "x" * 32, srv.sid)
+    assert_sdk_error(lambda: wrong.api.v2010.accounts(srv.sid).fetch(), 401, 20003, "Authenticate")
+    sub = srv.client.api.v2010.accounts.create(friendly_name="child")
+    assert srv.client.api.v2010.accounts(sub.sid).fetch().auth_token == sub.auth_token
+    srv.client.keys(key.sid).delete()
+    log = srv.proc.log_path.read_text()
+    assert "DEBUG" in log, "the server logged at debug level"
+    for secret in (key.secret, srv.token, sub.auth_token):
+        assert secret not in log
