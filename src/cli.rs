@@ -351,7 +351,19 @@ fn given_key(file: Option<std::path::PathBuf>) -> anyhow::Result<Option<ServerKe
     ServerKey::load(&source).map(Some)
 }
 
+/// What one account may store, from `serve`'s options.
+fn limits(args: &ServeArgs) -> Limits {
+    Limits {
+        lists_per_account: args.max_lists_per_account,
+        addresses_per_list: args.max_ip_addresses_per_list,
+        credentials_per_list: args.max_credentials_per_list,
+        targets_per_policy: args.max_targets_per_policy,
+        keys_per_account: args.max_keys_per_account,
+    }
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store_limits = limits(&args);
     let from_env = match (args.account_sid, args.auth_token) {
         (Some(sid), Some(token)) => {
             let sid = AccountSid::parse(&sid).with_context(|| {
@@ -378,13 +390,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.change_log_retention_secs,
             )),
             key: given_key(args.secret_key_file)?,
-            limits: Limits {
-                lists_per_account: args.max_lists_per_account,
-                addresses_per_list: args.max_ip_addresses_per_list,
-                credentials_per_list: args.max_credentials_per_list,
-                targets_per_policy: args.max_targets_per_policy,
-                keys_per_account: args.max_keys_per_account,
-            },
+            limits: store_limits,
         },
         http_limits: HttpLimits {
             max_connections: args.max_connections,
