@@ -16,7 +16,7 @@ use crate::sid::AccountSid;
 use crate::sip::edge::Authenticator;
 use crate::sip::edge::digest::Algorithm;
 use crate::sip::metrics::Metrics;
-use crate::sip::{SipLimits, SipServer};
+use crate::sip::{ProbeSettings, SipLimits, SipServer};
 use crate::store::{self, Store, StoreOptions};
 
 /// What `sipmap serve` needs.
@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub http_limits: HttpLimits,
     /// Limits of the SIP edge's TCP transport.
     pub sip_limits: SipLimits,
+    /// How the SIP edge probes the targets of connection policies.
+    pub sip_probes: ProbeSettings,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -138,7 +140,8 @@ impl App {
                         sip_limits,
                         digest,
                     )
-                    .await?,
+                    .await?
+                    .with_probes(config.sip_probes),
                 )
             }
         };

@@ -88,6 +88,7 @@ impl TestApp {
             store: Default::default(),
             http_limits: Default::default(),
             sip_limits: Default::default(),
+            sip_probes: Default::default(),
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");
