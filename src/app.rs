@@ -116,16 +116,16 @@ impl App {
             .to_owned();
         let metrics = Arc::new(Metrics::default());
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
+        let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
+            (Some(_), Some(u)) => {
+                Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
+            }
+            _ => None,
+        };
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
                 let addr = resolve_one(addr).with_context(|| format!("bad --sip-listen {addr}"))?;
-                let upstream = match &config.sip_upstream {
-                    None => None,
-                    Some(u) => {
-                        Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
-                    }
-                };
                 let key = store.server_key().context(
                     "the SIP edge needs the server key (it signs digest nonces and opens \
                      credential passwords), but the store was opened without one",
@@ -134,7 +134,7 @@ impl App {
                 Some(
                     SipServer::bind(
                         addr,
-                        upstream,
+                        sip_upstream,
                         store.recognition(),
                         metrics.clone(),
                         sip_limits,
@@ -150,6 +150,7 @@ impl App {
             public_url,
             domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
             metrics,
+            sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
         }));

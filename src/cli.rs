@@ -80,6 +80,9 @@ pub struct ResolveArgs {
     /// registration settings).
     #[arg(long)]
     pub method: Option<String>,
+    /// The request's Call-ID: among targets of equal priority, it picks the target.
+    #[arg(long)]
+    pub call_id: Option<String>,
     /// Base URL of the running server's HTTP API.
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -465,9 +468,11 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
         query.push_str("&RequestUri=");
         query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
     }
-    if let Some(method) = &args.method {
-        query.push_str("&Method=");
-        query.extend(form_urlencoded::byte_serialize(method.as_bytes()));
+    for (name, value) in [("Method", &args.method), ("CallId", &args.call_id)] {
+        if let Some(value) = value {
+            query.push_str(&format!("&{name}="));
+            query.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+        }
     }
     let prefix = prefix.trim_end_matches('/');
     let path = if prefix.is_empty() {

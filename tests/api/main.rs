@@ -9,6 +9,7 @@ mod hardening;
 mod http_limits;
 mod proxy;
 mod resolve;
+mod routing;
 mod rules;
 mod security;
 mod sip_tcp;
