@@ -42,7 +42,7 @@ def run_walkthrough(tmp_path) -> dict:
 
 
 def test_readme_has_the_snippets_users_paste():
-    assert len(blocks("python")) == 1 and len(blocks("js")) == 1
+    assert len(blocks("python")) == 2 and len(blocks("js")) == 1
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
@@ -56,11 +56,13 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert any(line.startswith("export TWILIO_AUTH_TOKEN=") for line in first["stdout"])
     assert first["url"] == "http://127.0.0.1:8080"
     assert any("SIP edge listening on 127.0.0.1:5060" in line for line in with_sip["stdout"])
-    snippets = {s["lang"]: s for s in report["steps"] if "lang" in s}
-    assert "203.0.113.0/24 -> acme.sip.twilio.com" in snippets["python"]["stdout"]
-    assert re.search(r"IL[0-9a-f]{32}: 198\.51\.100\.0/24", snippets["js"]["stdout"])
+    python = [s for s in report["steps"] if s.get("lang") == "python"]
+    js = [s for s in report["steps"] if s.get("lang") == "js"]
+    assert "203.0.113.0/24 -> acme.sip.twilio.com" in python[0]["stdout"]
+    assert re.search(r"IL[0-9a-f]{32}: 198\.51\.100\.0/24", js[0]["stdout"])
+    assert re.search(r"acme\.sip\.twilio\.com -> BY[0-9a-f]{32} -> sip:127\.0\.0\.2:5060", python[1]["stdout"])
     resolves = [s for s in report["steps"] if s.get("command", "").startswith("sipmap resolve")]
-    assert len(resolves) == 2
+    assert len(resolves) == 3
     by_source = json.loads(resolves[0]["stdout"])
     assert by_source["recognized"] is True and by_source["matched_by"] == "source_ip"
     assert by_source["auth_type"] == "IP_ACL" and by_source["decision"] == "acl"
@@ -68,6 +70,9 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert by_uri["recognized"] is True and by_uri["matched_by"] == "request_uri"
     assert by_uri["domain_name"] == "acme.sip.twilio.com"
     assert by_uri["acl_match"] is False and by_uri["decision"] == "refused"
+    routed = json.loads(resolves[2]["stdout"])
+    assert routed["decision"] == "acl" and routed["route"] == "target"
+    assert routed["target_uri"] in ("sip:127.0.0.2:5060", "sip:127.0.0.3:5060")
 
 
 def test_readme_states_the_toolchain_and_licence_the_package_declares():
