@@ -42,9 +42,9 @@ impl Connections {
             .remove(&id);
     }
 
-    /// Queues `bytes` for connection `id`; false if it is not open (what is queued beyond
-    /// [`TCP_QUEUE`] is dropped, and counts as sent).
-    pub(super) fn send(&self, id: u64, bytes: Vec<u8>) -> bool {
+    /// Queues `bytes` for connection `id`; gives them back if it is not open (what is queued
+    /// beyond [`TCP_QUEUE`] is dropped, and counts as sent).
+    pub(super) fn send(&self, id: u64, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
         let sender = self
             .open
             .lock()
@@ -52,8 +52,11 @@ impl Connections {
             .get(&id)
             .cloned();
         match sender {
-            Some(s) => !matches!(s.try_send(bytes), Err(mpsc::error::TrySendError::Closed(_))),
-            None => false,
+            Some(s) => match s.try_send(bytes) {
+                Err(mpsc::error::TrySendError::Closed(bytes)) => Err(bytes),
+                _ => Ok(()),
+            },
+            None => Err(bytes),
         }
     }
 }

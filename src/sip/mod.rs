@@ -159,7 +159,8 @@ fn perform(action: Action, io: &Arc<Io>) {
                 }
             }
             Transport::Tcp(id) => {
-                io.conns.send(id, bytes);
+                // A connection closed meanwhile: the message is lost, as a datagram would be.
+                let _ = io.conns.send(id, bytes);
             }
             Transport::TcpOut => io.send_tcp_out(to, bytes),
         }

@@ -32,11 +32,13 @@ impl Io {
     /// Sends `bytes` to `to` over the edge's TCP connection to it, opening one if there is none.
     pub(super) fn send_tcp_out(self: &Arc<Self>, to: SocketAddr, bytes: Vec<u8>) {
         let mut open = self.outbound.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = bytes;
         if let Some(id) = open.get(&to).copied() {
-            if self.conns.send(id, bytes.clone()) {
-                return;
+            match self.conns.send(id, bytes) {
+                Ok(()) => return,
+                // It closed since; open another.
+                Err(back) => bytes = back,
             }
-            // It closed since; open another.
             open.remove(&to);
         }
         if open.len() >= MAX_OUTBOUND {
@@ -47,7 +49,7 @@ impl Io {
         open.insert(to, id);
         drop(open);
         // Queued before the connection exists: written once it does.
-        self.conns.send(id, bytes);
+        let _ = self.conns.send(id, bytes);
         let io = self.clone();
         self.runtime.spawn(async move {
             match tokio::time::timeout(io.limits.write, TcpStream::connect(to)).await {
