@@ -144,6 +144,10 @@ pub struct RouteMaster {
     published: HashMap<String, Arc<DomainRoute>>,
     /// Each domain's trunk, by domain index.
     domain_trunk: HashMap<u32, String>,
+    /// The domains naming each trunk (the reverse of `domain_trunk`).
+    trunk_domains: HashMap<String, HashSet<u32>>,
+    /// The trunks naming each policy (the reverse of `trunks`).
+    policy_trunks: HashMap<String, HashSet<String>>,
     /// Domains whose published route must be rebuilt.
     dirty: HashSet<u32>,
     /// Policies whose published route must be rebuilt.
@@ -159,21 +163,33 @@ pub struct RouteMaster {
 impl RouteMaster {
     /// The domain at `index` names `trunk` (or none).
     pub fn set_domain(&mut self, index: u32, trunk: Option<&str>) {
-        match trunk {
-            Some(t) => self.domain_trunk.insert(index, t.to_owned()),
-            None => self.domain_trunk.remove(&index),
-        };
-        self.dirty.insert(index);
+        self.forget_domain(index);
+        if let Some(t) = trunk {
+            self.domain_trunk.insert(index, t.to_owned());
+            self.trunk_domains
+                .entry(t.to_owned())
+                .or_default()
+                .insert(index);
+        }
     }
 
     /// The domain at `index` is gone.
     pub fn forget_domain(&mut self, index: u32) {
-        self.domain_trunk.remove(&index);
+        if let Some(old) = self.domain_trunk.remove(&index) {
+            remove_from(&mut self.trunk_domains, &old, &index);
+        }
         self.dirty.insert(index);
     }
 
     /// A trunk created or changed: it names `policy` (or none).
     pub fn trunk_set(&mut self, trunk: &str, policy: Option<&str>) {
+        self.unlink_trunk(trunk);
+        if let Some(p) = policy {
+            self.policy_trunks
+                .entry(p.to_owned())
+                .or_default()
+                .insert(trunk.to_owned());
+        }
         self.trunks
             .insert(trunk.to_owned(), policy.map(str::to_owned));
         self.mark_trunk_users(trunk);
@@ -181,20 +197,34 @@ impl RouteMaster {
 
     /// A trunk deleted.
     pub fn trunk_removed(&mut self, trunk: &str) {
+        self.unlink_trunk(trunk);
         self.trunks.remove(trunk);
         self.mark_trunk_users(trunk);
     }
 
+    /// Forgets which policy `trunk` named, in the reverse index.
+    fn unlink_trunk(&mut self, trunk: &str) {
+        if let Some(Some(old)) = self.trunks.get(trunk) {
+            let old = old.clone();
+            remove_from(&mut self.policy_trunks, &old, trunk);
+        }
+    }
+
     /// A target created or changed.
     pub fn target_set(&mut self, policy: &str, target: RouteTarget) {
-        self.unindex_target(&target.sid);
-        if let Some(dest) = Destination::from_uri(&target.uri) {
-            self.target_destination.insert(target.sid.clone(), dest);
-            self.destinations
-                .entry(dest)
-                .or_default()
-                .insert(target.sid.clone());
-            self.destinations_dirty = true;
+        let dest = Destination::from_uri(&target.uri);
+        // A change that keeps the destination (enabled, priority, weight) leaves the list of
+        // destinations as it is: rebuilding it costs a pass over every target.
+        if self.target_destination.get(&target.sid).copied() != dest {
+            self.unindex_target(&target.sid);
+            if let Some(dest) = dest {
+                self.target_destination.insert(target.sid.clone(), dest);
+                self.destinations
+                    .entry(dest)
+                    .or_default()
+                    .insert(target.sid.clone());
+                self.destinations_dirty = true;
+            }
         }
         self.policies
             .entry(policy.to_owned())
@@ -242,13 +272,11 @@ impl RouteMaster {
         Some(Arc::new(all))
     }
 
+    /// Marks the domains naming `trunk` for republishing.
     fn mark_trunk_users(&mut self, trunk: &str) {
-        let users = self
-            .domain_trunk
-            .iter()
-            .filter(|(_, t)| t.as_str() == trunk)
-            .map(|(i, _)| *i);
-        self.dirty.extend(users);
+        if let Some(users) = self.trunk_domains.get(trunk) {
+            self.dirty.extend(users.iter().copied());
+        }
     }
 
     /// Publishes what changed: rebuilds changed policies, then the route of every domain whose
@@ -267,13 +295,13 @@ impl RouteMaster {
                     }
                 }
                 let users = self
-                    .domain_trunk
-                    .iter()
-                    .filter(|(_, t)| {
-                        self.trunks.get(t.as_str()).and_then(Option::as_deref)
-                            == Some(policy.as_str())
-                    })
-                    .map(|(i, _)| *i);
+                    .policy_trunks
+                    .get(&policy)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| self.trunk_domains.get(t))
+                    .flatten()
+                    .copied();
                 self.dirty.extend(users);
             }
         }
@@ -295,6 +323,22 @@ impl RouteMaster {
                 .cloned()
                 .unwrap_or_else(|| Arc::new(DomainRoute::new(policy.clone(), Vec::new()))),
         )
+    }
+}
+
+/// Removes `item` from the set at `key`, and the set when it is left empty.
+fn remove_from<K, Q, T, R>(index: &mut HashMap<K, HashSet<T>>, key: &Q, item: &R)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    T: std::borrow::Borrow<R> + std::hash::Hash + Eq,
+    R: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(set) = index.get_mut(key) {
+        set.remove(item);
+        if set.is_empty() {
+            index.remove(key);
+        }
     }
 }
 
@@ -341,6 +385,40 @@ mod tests {
         assert_eq!(changed[0].1.as_ref().unwrap().targets, vec![]);
         m.forget_domain(0);
         assert_eq!(m.take_changed(), vec![(0, None)]);
+    }
+
+    #[test]
+    fn changes_reach_exactly_the_domains_that_use_them() {
+        let mut m = RouteMaster::default();
+        for i in 0..4 {
+            m.set_domain(i, Some(if i < 2 { "BY1" } else { "BY2" }));
+        }
+        m.trunk_set("BY1", Some("NY1"));
+        m.trunk_set("BY2", Some("NY2"));
+        m.target_set("NY1", target("NE1", 1));
+        m.target_set("NY2", target("NE2", 1));
+        assert_eq!(m.take_changed().len(), 4);
+        let changed = |m: &mut RouteMaster| {
+            let mut v: Vec<u32> = m.take_changed().into_iter().map(|(i, _)| i).collect();
+            v.sort_unstable();
+            v
+        };
+        m.target_set("NY1", target("NE3", 1));
+        assert_eq!(changed(&mut m), [0, 1]);
+        // Domain 1 moves to BY2, BY2 moves to NY1: NY2's changes reach no one.
+        m.set_domain(1, Some("BY2"));
+        m.trunk_set("BY2", Some("NY1"));
+        assert_eq!(changed(&mut m), [1, 2, 3]);
+        m.target_set("NY2", target("NE4", 1));
+        assert_eq!(changed(&mut m), Vec::<u32>::new());
+        m.target_set("NY1", target("NE5", 1));
+        assert_eq!(changed(&mut m), [0, 1, 2, 3]);
+        m.trunk_removed("BY1");
+        assert_eq!(changed(&mut m), [0]);
+        m.forget_domain(3);
+        m.target_set("NY1", target("NE6", 1));
+        assert_eq!(changed(&mut m), [1, 2, 3]);
+        assert!(m.trunk_domains["BY2"].len() == 2 && m.policy_trunks["NY1"].len() == 1);
     }
 
     #[test]
@@ -394,6 +472,10 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(all.values().next().unwrap().to_vec(), ["NE1", "NE2"]);
         assert!(m.take_destinations().is_none(), "nothing changed since");
+        t.enabled = false;
+        t.priority = 1;
+        m.target_set("NY1", t.clone());
+        assert!(m.take_destinations().is_none(), "the same destination");
         t.uri = "sip:127.0.0.3;transport=tcp".into();
         m.target_set("NY1", t);
         let all = m.take_destinations().unwrap();
