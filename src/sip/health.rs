@@ -23,6 +23,8 @@ const MAX_TARGET_LINES: usize = 1_000;
 
 /// The probe limit's log line.
 static PROBE_LIMIT: LimitLog = LimitLog::new("SIP target probe limit");
+/// The metric line limit's log line.
+static LINE_LIMIT: LimitLog = LimitLog::new("sipmap_sip_target_up line limit");
 
 /// The health of one probed destination.
 #[derive(Debug)]
@@ -65,13 +67,38 @@ pub struct Health {
     pub marked_down: AtomicU64,
 }
 
+/// A look at target health for one request: nothing to look up while no destination is down,
+/// else the map as it is now (one atomic load, however many targets are asked about).
+pub enum HealthView {
+    /// No probed destination is down.
+    AllUp,
+    /// The probed destinations.
+    Probed(arc_swap::Guard<Arc<HashMap<Destination, Arc<DestinationHealth>>>>),
+}
+
+impl HealthView {
+    /// Whether `dest` may be chosen: it is not probed, or it is up.
+    pub fn is_up(&self, dest: &Destination) -> bool {
+        match self {
+            Self::AllUp => true,
+            Self::Probed(map) => map.get(dest).is_none_or(|h| h.is_up()),
+        }
+    }
+}
+
 impl Health {
     /// Whether `dest` may be chosen: it is not probed, or it is up.
     pub fn is_up(&self, dest: &Destination) -> bool {
-        if !self.any_down.load(Ordering::Relaxed) {
-            return true;
+        self.view().is_up(dest)
+    }
+
+    /// A look at health for one request.
+    pub fn view(&self) -> HealthView {
+        if self.any_down.load(Ordering::Relaxed) {
+            HealthView::Probed(self.probed.load())
+        } else {
+            HealthView::AllUp
         }
-        self.probed.load().get(dest).is_none_or(|h| h.is_up())
     }
 
     /// Follows the snapshot's destinations: keeps the state of those still there, adds the new
@@ -148,28 +175,11 @@ impl Health {
         let probed = self.probed.load();
         let mut sorted: Vec<_> = probed.iter().collect();
         sorted.sort_unstable_by_key(|(d, _)| **d);
-        let _ = writeln!(
-            out,
-            "# HELP sipmap_sip_target_up Whether a target's destination answers probes (1) or \
-             not (0).\n# TYPE sipmap_sip_target_up gauge"
-        );
-        let mut lines = 0usize;
-        let mut omitted = 0usize;
-        for (dest, h) in &sorted {
-            for sid in h.targets.iter() {
-                if lines == MAX_TARGET_LINES {
-                    omitted += 1;
-                    continue;
-                }
-                lines += 1;
-                let _ = writeln!(
-                    out,
-                    "sipmap_sip_target_up{{target=\"{sid}\",destination=\"{}\",transport=\"{}\"}} {}",
-                    dest.addr,
-                    dest.transport(),
-                    u8::from(h.is_up())
-                );
-            }
+        let omitted = target_lines(out, &sorted);
+        if omitted > 0 {
+            LINE_LIMIT.hit(&format_args!(
+                "{MAX_TARGET_LINES} targets shown in /metrics, {omitted} left out"
+            ));
         }
         let gauges = [
             (
@@ -224,6 +234,35 @@ impl Health {
             );
         }
     }
+}
+
+/// Writes `sipmap_sip_target_up`, one line per target of each destination in `sorted`, at most
+/// [`MAX_TARGET_LINES`]; gives how many were left out.
+fn target_lines(out: &mut String, sorted: &[(&Destination, &Arc<DestinationHealth>)]) -> usize {
+    let _ = writeln!(
+        out,
+        "# HELP sipmap_sip_target_up Whether a target's destination answers probes (1) or \
+         not (0).\n# TYPE sipmap_sip_target_up gauge"
+    );
+    let mut lines = 0usize;
+    let mut omitted = 0usize;
+    for (dest, h) in sorted {
+        for sid in h.targets.iter() {
+            if lines == MAX_TARGET_LINES {
+                omitted += 1;
+                continue;
+            }
+            lines += 1;
+            let _ = writeln!(
+                out,
+                "sipmap_sip_target_up{{target=\"{sid}\",destination=\"{}\",transport=\"{}\"}} {}",
+                dest.addr,
+                dest.transport(),
+                u8::from(h.is_up())
+            );
+        }
+    }
+    omitted
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! share of Call-IDs in proportion to its `weight`. The pick is a hash of the Call-ID, not a
 //! random draw: every request of a dialog, and every retransmission, goes to the same target as
 //! long as the eligible set stays the same. No eligible target: no choice (the edge then falls
-//! back to the upstream). Two passes over the targets, no allocation.
+//! back to the upstream). Two passes over the targets, no allocation; health is read with one
+//! atomic load per request (none while no destination is down) and looked up once per target
+//! (for the first 128 targets of a policy; twice beyond).
 
 use std::hash::{Hash, Hasher};
 
@@ -24,17 +26,20 @@ pub struct Choice<'r> {
 
 /// The target of `route` for a request with Call-ID `call_id`, given target `health`.
 pub fn choose<'r>(route: &'r DomainRoute, health: &Health, call_id: &str) -> Option<Choice<'r>> {
-    let eligible = route
-        .targets
-        .iter()
-        .zip(&route.destinations)
-        .filter_map(|(t, d)| match d {
-            Some(d) if t.enabled && health.is_up(d) => Some((t, *d)),
-            _ => None,
-        });
-    // First pass: the lowest priority value, and the total weight at it.
+    let view = health.view();
+    let targets = || route.targets.iter().zip(&route.destinations).enumerate();
+    // First pass: which targets are eligible (a bit each for the first 128, so that health is
+    // looked up once per target), the lowest priority value, and the total weight at it.
+    let mut bits: u128 = 0;
     let mut best: Option<(u16, u64)> = None;
-    for (t, _) in eligible.clone() {
+    for (i, (t, d)) in targets() {
+        match d {
+            Some(d) if t.enabled && view.is_up(d) => {}
+            _ => continue,
+        }
+        if i < 128 {
+            bits |= 1 << i;
+        }
         let weight = u64::from(t.weight.max(1));
         best = match best {
             Some((p, total)) if p == t.priority => Some((p, total + weight)),
@@ -43,6 +48,14 @@ pub fn choose<'r>(route: &'r DomainRoute, health: &Health, call_id: &str) -> Opt
         };
     }
     let (priority, total) = best?;
+    let eligible = targets().filter_map(|(i, (t, d))| {
+        let ok = if i < 128 {
+            bits & (1 << i) != 0
+        } else {
+            t.enabled && d.is_some_and(|d| view.is_up(&d))
+        };
+        Some((t, (*d)?)).filter(|_| ok)
+    });
     // Second pass: the target whose share of [0, total) holds the Call-ID's point.
     let mut point = call_id_hash(call_id) % total;
     for (t, d) in eligible.filter(|(t, _)| t.priority == priority) {
@@ -191,6 +204,45 @@ mod tests {
         assert_eq!(pick(&r, &h, "c"), None, "nothing up: the upstream's turn");
         let h = health_with_down(&r, &[]);
         assert_eq!(spread(&r, &h, 1000).len(), 2);
+    }
+
+    #[test]
+    fn targets_past_the_128th_are_weighed_too() {
+        let mut targets: Vec<RouteTarget> = (0..140u8)
+            .map(|n| {
+                let mut t = target(n, 1, 10, n >= 130);
+                t.uri = format!("sip:127.0.{}.{}", n / 100 + 1, n % 100 + 1);
+                t
+            })
+            .collect();
+        targets[135].uri = "sip:127.0.9.9".into();
+        let r = route(targets);
+        let counts = spread(&r, &Health::default(), 2000);
+        assert_eq!(counts.len(), 10, "the ten enabled targets: {counts:?}");
+        assert!(
+            counts
+                .keys()
+                .all(|sid| sid[2..].parse::<u32>().unwrap() >= 130),
+            "{counts:?}"
+        );
+        let h = health_with_down(&r, &[]);
+        let down = Health::default();
+        let all: Destinations = r
+            .destinations
+            .iter()
+            .flatten()
+            .map(|d| (*d, Arc::from(Vec::<String>::new())))
+            .collect();
+        down.rebuild(&all, 200);
+        for _ in 0..2 {
+            down.before_probes(1);
+        }
+        down.answered("127.0.9.9:5060".parse().unwrap());
+        assert_eq!(
+            spread(&r, &down, 300),
+            HashMap::from([("NE135".into(), 300)])
+        );
+        assert_eq!(spread(&r, &h, 2000).len(), 10);
     }
 
     #[test]
