@@ -179,7 +179,7 @@ trap 'exit 143' TERM
 for c in python3 kamailio kamcmd sipp curl sha256sum; do
     command -v "$c" >/dev/null || die "$c is not installed (apt-get install python3 kamailio sip-tester curl)"
 done
-KAM_MODULES=$(dirname "$(dpkg -L kamailio 2>/dev/null | grep '/auth_db.so$' | head -1)")
+KAM_MODULES=$(dirname "$(dpkg -L kamailio 2>/dev/null | grep '/auth_db.so$' | sed -n 1p)")
 [ -f "$KAM_MODULES/auth_db.so" ] || KAM_MODULES=/usr/lib/x86_64-linux-gnu/kamailio/modules
 for m in auth auth_db db_text permissions sl maxfwd; do
     [ -f "$KAM_MODULES/$m.so" ] || die "Kamailio's $m module is not in $KAM_MODULES"
@@ -381,7 +381,7 @@ if has_phase acl; then
             log "acl round $round/$ACL_ROUNDS: $server ($label)"
             start_sipmap "$server" "$db" "$OUT/sipmap-acl-$server-$round.log"
             pid=$SIPMAP_PID
-            probe=$(python3 "$HERE/probe.py" options 127.0.0.1 "127.0.0.1:$SPORT" 2>&1 | head -1)
+            probe=$(python3 "$HERE/probe.py" options 127.0.0.1 "127.0.0.1:$SPORT" 2>&1 | sed -n 1p)
             case $probe in *" 200 "*) ;; *) die "$server answered OPTIONS from 127.0.0.1 with: $probe" ;; esac
             warm_options "$pid"
             for rate in $ACL_RATES; do options_run "$server" "$rate" "$round" "$pid" "$label"; done
@@ -422,7 +422,7 @@ fi
 wait_options() { # SRC HOST:PORT WANT-STATUS SECONDS: poll until SRC's OPTIONS gets WANT-STATUS
     local i n=$(($4 * 10))
     for ((i = 0; i < n; i++)); do
-        python3 "$HERE/probe.py" options "$1" "$2" 2>/dev/null | head -1 | grep -q " $3 " && return 0
+        python3 "$HERE/probe.py" options "$1" "$2" 2>/dev/null | sed -n 1p | grep -q " $3 " && return 0
         sleep 0.1
     done
     return 1

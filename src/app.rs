@@ -227,7 +227,7 @@ pub async fn ensure_initial_account(
     from_env: Option<(AccountSid, AuthToken)>,
 ) -> anyhow::Result<InitialAccount> {
     if let Some((sid, token)) = from_env {
-        store.ensure_account(&sid, "sipmap", token.hash()).await?;
+        store.ensure_account(&sid, "sipmap", &token).await?;
         return Ok(InitialAccount::FromEnvironment(sid));
     }
     if store.count_accounts().await? > 0 {
@@ -239,7 +239,7 @@ pub async fn ensure_initial_account(
         .create_first_account(NewAccount {
             owner_sid: None,
             friendly_name: Some("sipmap".into()),
-            credential: token.hash(),
+            token: token.clone(),
         })
         .await?;
     Ok(match created {

@@ -1,8 +1,12 @@
-//! Auth tokens: generated, hashed for storage, and checked in constant time.
+//! Auth tokens and API key secrets: generated, hashed for storage, and checked in constant time.
 //!
-//! Only a salted SHA-256 of each token is stored. Tokens made by sipmap carry 128 random bits, so a
-//! fast hash is enough (as crates.io does for its API tokens); a slow password hash would only cost
-//! every request time. Tokens are never logged: [`AuthToken`] has a redacting `Debug`.
+//! Requests are checked against a salted SHA-256 of each token or key secret. Tokens made by
+//! sipmap carry 128 random bits and key secrets about 190, so a fast hash is enough (as crates.io
+//! does for its API tokens); a slow password hash would only cost every request time. An auth
+//! token is also stored sealed under the server key so that fetching its account can show it (see
+//! [`crate::secret`]); a key secret is shown once, when the key is created, and never stored in a
+//! readable form. Neither is ever logged: [`AuthToken`] and [`KeySecret`] have a redacting
+//! `Debug`.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -40,6 +44,42 @@ impl AuthToken {
 impl std::fmt::Debug for AuthToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuthToken(<redacted>)")
+    }
+}
+
+/// An API key's secret, shown to its owner once (in the create response) and never logged.
+#[derive(Clone)]
+pub struct KeySecret(String);
+
+impl KeySecret {
+    /// A new random secret: 32 letters and digits, like Twilio's (about 190 random bits).
+    pub fn generate() -> Self {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut out = String::with_capacity(32);
+        while out.len() < 32 {
+            // Bytes of 248 and above are dropped, so that every character is equally likely.
+            let byte: u8 = rand::random();
+            if usize::from(byte) < ALPHABET.len() * 4 {
+                out.push(char::from(ALPHABET[usize::from(byte) % ALPHABET.len()]));
+            }
+        }
+        Self(out)
+    }
+
+    /// The secret itself, for the one response that shows it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A fresh salted hash of this secret, for storage.
+    pub fn hash(&self) -> TokenHash {
+        AuthToken(self.0.clone()).hash()
+    }
+}
+
+impl std::fmt::Debug for KeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySecret(<redacted>)")
     }
 }
 
@@ -88,5 +128,17 @@ mod tests {
         assert!(!TokenHash::dummy().verify(b""));
         assert_ne!(t.hash().salt, h.salt, "each hash gets its own salt");
         assert_eq!(format!("{t:?}"), "AuthToken(<redacted>)");
+    }
+
+    #[test]
+    fn key_secrets_are_32_letters_and_digits_and_verify_only_themselves() {
+        let s = KeySecret::generate();
+        assert_eq!(s.expose().len(), 32);
+        assert!(s.expose().bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(s.expose(), KeySecret::generate().expose());
+        let h = s.hash();
+        assert!(h.verify(s.expose().as_bytes()));
+        assert!(!h.verify(KeySecret::generate().expose().as_bytes()));
+        assert_eq!(format!("{s:?}"), "KeySecret(<redacted>)");
     }
 }

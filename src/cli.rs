@@ -1,4 +1,5 @@
-//! The command line: `sipmap serve` and `sipmap accounts create`.
+//! The command line: `sipmap serve`, `sipmap accounts create`, `sipmap keys create`,
+//! `sipmap secrets rotate` and `sipmap resolve`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -37,12 +38,15 @@ pub enum Command {
     /// Manage accounts directly in the database.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Manage API keys directly in the database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Ask a running server which SIP domain of your account a source address (and optionally a
     /// Request-URI) resolves to, and what the SIP edge would decide for the request: let in by an
     /// IP access control list, challenged for credentials, or refused. Uses TWILIO_ACCOUNT_SID
     /// and TWILIO_AUTH_TOKEN.
     Resolve(ResolveArgs),
-    /// Manage the server key that seals credential passwords.
+    /// Manage the server key that seals credential passwords and auth tokens.
     #[command(subcommand)]
     Secrets(SecretsCommand),
 }
@@ -50,7 +54,8 @@ pub enum Command {
 /// The `secrets` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
-    /// Reseal every credential password under a new server key, in one transaction, and record
+    /// Reseal every credential password and auth token under a new server key, in one
+    /// transaction, and record
     /// the new key's check value. Stop every server of the database first; start them again
     /// with the new key. The current key is found as `serve` finds it (SIPMAP_SECRET_KEY,
     /// --secret-key-file, or the key file beside a SQLite database, which is then replaced by
@@ -202,6 +207,9 @@ pub struct ServeArgs {
     /// Most targets one connection policy may hold.
     #[arg(long, env = "SIPMAP_MAX_TARGETS_PER_POLICY", default_value_t = 100)]
     pub max_targets_per_policy: u64,
+    /// Most API keys one account may hold.
+    #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
+    pub max_keys_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(
         long,
@@ -210,7 +218,8 @@ pub struct ServeArgs {
         requires = "auth_token"
     )]
     pub account_sid: Option<String>,
-    /// The auth token of `TWILIO_ACCOUNT_SID`; only its hash is stored.
+    /// The auth token of `TWILIO_ACCOUNT_SID`; stored as a salted hash and sealed with the
+    /// server key (so that fetching the account shows it), never in plain text.
     #[arg(
         long,
         env = "TWILIO_AUTH_TOKEN",
@@ -223,14 +232,41 @@ pub struct ServeArgs {
 /// The `accounts` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
-    /// Create a top-level account and print its SID and auth token as JSON (the token is shown
-    /// only this once).
+    /// Create a top-level account and print its SID and auth token as JSON. The token is sealed
+    /// with the server key (found as `serve` finds it: SIPMAP_SECRET_KEY, --secret-key-file, or
+    /// the key file beside a SQLite database), so fetching the account shows it later.
     Create {
         /// A name for the account.
         #[arg(long, default_value = "sipmap")]
         friendly_name: String,
         #[command(flatten)]
         database: DatabaseArgs,
+        /// The server key's file (else SIPMAP_SECRET_KEY, else the key file beside a SQLite
+        /// database).
+        #[arg(long, env = "SIPMAP_SECRET_KEY_FILE", value_name = "PATH")]
+        secret_key_file: Option<std::path::PathBuf>,
+    },
+}
+
+/// The `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key of an account and print it as JSON: `{"sid", "friendly_name",
+    /// "date_created", "date_updated", "secret", "account_sid"}` (the secret is shown only this
+    /// once). Use the key SID and secret as the SDKs' username and password, with the account's
+    /// SID.
+    Create {
+        /// The account the key authenticates as.
+        #[arg(long, value_name = "AC…")]
+        account_sid: String,
+        /// A name for the key (at most 64 characters).
+        #[arg(long)]
+        friendly_name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Most API keys one account may hold (as `serve` reads it).
+        #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
+        max_keys_per_account: u64,
     },
 }
 
@@ -241,7 +277,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(AccountsCommand::Create {
             friendly_name,
             database,
-        }) => create_account(&database.database_url, friendly_name).await,
+            secret_key_file,
+        }) => create_account(&database.database_url, friendly_name, secret_key_file).await,
+        Command::Keys(KeysCommand::Create {
+            account_sid,
+            friendly_name,
+            database,
+            max_keys_per_account,
+        }) => {
+            let limits = Limits {
+                keys_per_account: max_keys_per_account,
+                ..Limits::default()
+            };
+            create_key(&database.database_url, &account_sid, friendly_name, limits).await
+        }
         Command::Resolve(args) => resolve(args).await,
         Command::Secrets(SecretsCommand::Rotate {
             database,
@@ -303,8 +352,10 @@ async fn rotate_key(
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "resealed {resealed} credential password(s) under the new key of {}; start every server \
-         with the new key",
+        "resealed {} credential password(s) and {} auth token(s) under the new key of {}; start \
+         every server with the new key",
+        resealed.passwords,
+        resealed.tokens,
         describe_database(database_url)
     )?;
     Ok(())
@@ -326,8 +377,20 @@ fn given_key(file: Option<std::path::PathBuf>) -> anyhow::Result<Option<ServerKe
     ServerKey::load(&source).map(Some)
 }
 
+/// What one account may store, from `serve`'s options.
+fn limits(args: &ServeArgs) -> Limits {
+    Limits {
+        lists_per_account: args.max_lists_per_account,
+        addresses_per_list: args.max_ip_addresses_per_list,
+        credentials_per_list: args.max_credentials_per_list,
+        targets_per_policy: args.max_targets_per_policy,
+        keys_per_account: args.max_keys_per_account,
+    }
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sip_probes = probe_settings(&args);
+    let store_limits = limits(&args);
     let from_env = account_from_env(args.account_sid, args.auth_token)?;
     let config = ServeConfig {
         listen: args.listen,
@@ -345,12 +408,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.change_log_retention_secs,
             )),
             key: given_key(args.secret_key_file)?,
-            limits: Limits {
-                lists_per_account: args.max_lists_per_account,
-                addresses_per_list: args.max_ip_addresses_per_list,
-                credentials_per_list: args.max_credentials_per_list,
-                targets_per_policy: args.max_targets_per_policy,
-            },
+            limits: store_limits,
         },
         http_limits: HttpLimits {
             max_connections: args.max_connections,
@@ -369,8 +427,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         InitialAccount::Created(sid, token) => {
             writeln!(
                 out,
-                "sipmap: the database had no account, so one was created. Its auth token is \
-                 shown only this once:\nexport TWILIO_ACCOUNT_SID={sid}\nexport TWILIO_AUTH_TOKEN={}",
+                "sipmap: the database had no account, so one was created. Its credentials \
+                 (fetching the account shows the token again):\nexport \
+                 TWILIO_ACCOUNT_SID={sid}\nexport TWILIO_AUTH_TOKEN={}",
                 token.expose()
             )?;
         }
@@ -411,26 +470,55 @@ fn describe_database(database_url: &str) -> String {
     }
 }
 
-async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Result<()> {
+/// Fails, saying what to do, unless the SQLite database a one-off command is about exists:
+/// a missing file means the command runs in another folder than the server (or with another
+/// --database-url), and a new database would hold what the server never sees.
+fn require_database(database_url: &str) -> anyhow::Result<()> {
+    if let Some(path) = store::sqlite_path(database_url) {
+        anyhow::ensure!(
+            path.exists(),
+            "there is no database at {}; `sipmap serve` creates it on first start. Run this \
+             command in the folder the server runs in, or give it the server's --database-url \
+             (or SIPMAP_DATABASE_URL)",
+            describe_database(database_url)
+        );
+    }
+    Ok(())
+}
+
+/// The server key a one-off command seals with: SIPMAP_SECRET_KEY or `file`, else the key file
+/// beside a SQLite database.
+fn admin_key(database_url: &str, file: Option<std::path::PathBuf>) -> anyhow::Result<ServerKey> {
+    if let Some(key) = given_key(file)? {
+        return Ok(key);
+    }
+    match store::sqlite_path(database_url).map(|p| key_file_beside(&p)) {
+        Some(beside) if beside.exists() => ServerKey::load(&KeySource {
+            file: Some(beside),
+            ..KeySource::default()
+        }),
+        _ => anyhow::bail!(
+            "no server key to seal the new auth token with: set SIPMAP_SECRET_KEY or \
+             --secret-key-file to the key the servers use"
+        ),
+    }
+}
+
+async fn create_account(
+    database_url: &str,
+    friendly_name: String,
+    secret_key_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         friendly_name.chars().count() <= 64,
         "--friendly-name must be at most 64 characters long"
     );
-    let described = describe_database(database_url);
-    // Never create a database here: a missing file means this runs in another folder than the
-    // server (or with another --database-url), and a new database would hold an account that
-    // the server never sees.
-    if let Some(path) = store::sqlite_path(database_url) {
-        anyhow::ensure!(
-            path.exists(),
-            "there is no database at {described}; `sipmap serve` creates it on first start. Run \
-             this command in the folder the server runs in, or give it the server's \
-             --database-url (or SIPMAP_DATABASE_URL)"
-        );
-    }
-    // A one-off command: no recognition table, no change feed.
+    require_database(database_url)?;
+    // A one-off command: no recognition table, no change feed; the key seals the token (and
+    // is checked against the one the database was sealed with).
     let options = StoreOptions {
         role: Role::Admin,
+        key: Some(admin_key(database_url, secret_key_file)?),
         ..StoreOptions::default()
     };
     let store = store::connect_with(database_url, &options).await?;
@@ -439,7 +527,7 @@ async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Re
         .create_account(NewAccount {
             owner_sid: None,
             friendly_name: Some(friendly_name),
-            credential: token.hash(),
+            token: token.clone(),
         })
         .await?;
     let body = serde_json::json!({
@@ -448,7 +536,63 @@ async fn create_account(database_url: &str, friendly_name: String) -> anyhow::Re
         "friendly_name": account.friendly_name,
     });
     println!("{body}");
+    let described = describe_database(database_url);
     eprintln!("sipmap: account {} created in {described}", account.sid);
+    Ok(())
+}
+
+/// `sipmap keys create`: a key of an existing account, its secret printed this once.
+async fn create_key(
+    database_url: &str,
+    account_sid: &str,
+    friendly_name: Option<String>,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    let account = AccountSid::parse(account_sid).with_context(|| {
+        format!("--account-sid {account_sid:?} is not AC followed by 32 hex digits")
+    })?;
+    let name = friendly_name.map(|n| vec![("FriendlyName".to_owned(), n)]);
+    let name = crate::domain::KeyName::parse(&crate::http::extract::Form(name.unwrap_or_default()))
+        .map_err(|e| anyhow::anyhow!("--friendly-name: {e}"))?;
+    require_database(database_url)?;
+    let options = StoreOptions {
+        role: Role::Admin,
+        limits,
+        ..StoreOptions::default()
+    };
+    let store = store::connect_with(database_url, &options).await?;
+    anyhow::ensure!(
+        store.get_account(&account).await?.is_some(),
+        "there is no account {account} in {}",
+        describe_database(database_url)
+    );
+    let secret = crate::auth_token::KeySecret::generate();
+    let new = crate::domain::NewApiKey {
+        name,
+        secret: secret.hash(),
+    };
+    // A refusal (the limit, a closed account) in the API's words.
+    let key = store
+        .create_api_key(&account, new)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Refused(r) => anyhow::anyhow!("{}", crate::error::ApiError::from(r)),
+            e => e.into(),
+        })?;
+    let body = serde_json::json!({
+        "sid": key.sid,
+        "friendly_name": key.friendly_name,
+        "date_created": crate::timefmt::V2010Date(key.date_created),
+        "date_updated": crate::timefmt::V2010Date(key.date_updated),
+        "secret": secret.expose(),
+        "account_sid": key.account_sid,
+    });
+    println!("{body}");
+    eprintln!(
+        "sipmap: API key {} of account {account} created in {}",
+        key.sid,
+        describe_database(database_url)
+    );
     Ok(())
 }
 

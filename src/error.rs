@@ -28,7 +28,9 @@ pub enum ApiError {
     /// A SIP domain name is malformed, lacks the suffix or is already taken.
     #[error("Invalid Domain: {0}")]
     InvalidDomain(String),
-    /// Missing or wrong credentials.
+    /// Missing or wrong credentials, or an API 2010 account path that the credentials may not
+    /// act on (Twilio's answer to a subaccount's credentials on its parent's or a sibling's
+    /// path, whether or not that account exists).
     #[error("Authenticate")]
     Unauthorized,
     /// A subaccount tried to create a subaccount.
@@ -235,6 +237,9 @@ impl From<Refusal> for ApiError {
                 Limited::TargetsPerPolicy => {
                     format!("a Connection Policy may hold at most {limit} Targets")
                 }
+                Limited::KeysPerAccount => {
+                    format!("an account may hold at most {limit} API Keys")
+                }
             }),
         }
     }
@@ -308,7 +313,7 @@ fn list_noun(list: &MappedList) -> &'static str {
 /// product APIs do), the full `.json` path for API 2010 (see [`crate::http::wire`]).
 pub fn missing_path(missing: &Missing) -> String {
     use crate::http::wire::{
-        AccountsResource, BYOC_TRUNKS, CONNECTION_POLICIES, IP_RECORDS, POLICY_TARGETS,
+        AccountsResource, BYOC_TRUNKS, CONNECTION_POLICIES, IP_RECORDS, KEYS, POLICY_TARGETS,
         SIP_CREDENTIAL_LISTS, SIP_CREDENTIALS, SIP_DOMAINS, SIP_IP_ACCESS_CONTROL_LISTS,
         SIP_IP_ADDRESSES, SOURCE_IP_MAPPINGS, auth_mappings,
     };
@@ -327,6 +332,7 @@ pub fn missing_path(missing: &Missing) -> String {
         Missing::ByocTrunk(sid) => BYOC_TRUNKS.missing(sid),
         Missing::ConnectionPolicy(sid) => CONNECTION_POLICIES.missing(sid),
         Missing::PolicyTarget(policy, sid) => POLICY_TARGETS.missing(policy, sid),
+        Missing::ApiKey(account, sid) => KEYS.uri(account, sid),
     }
 }
 

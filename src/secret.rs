@@ -1,13 +1,14 @@
 //! The server key, and every secret sealed with it.
 //!
 //! One 256-bit key protects every secret sipmap must be able to read back (credential passwords,
-//! for SIP digest authentication) and signs what it hands out and checks later (digest nonces).
-//! Secrets are sealed with ChaCha20-Poly1305 under a key derived for their purpose, with a fresh
-//! random nonce each time, so a stolen database file alone reveals nothing. The key comes from
-//! `SIPMAP_SECRET_KEY` (64 hex digits) or `--secret-key-file`; a single node on SQLite without
-//! either creates `<database>.key` beside its database on first start. The database keeps a
-//! check value of the key, so a node started with another key than the one its data was sealed
-//! with refuses to start instead of failing every authentication.
+//! for SIP digest authentication; auth tokens, which fetching an account shows) and signs what
+//! it hands out and checks later (digest nonces). Secrets are sealed with ChaCha20-Poly1305
+//! under a key derived for their purpose, with a fresh random nonce each time, so a stolen
+//! database file alone reveals nothing. The key comes from `SIPMAP_SECRET_KEY` (64 hex digits)
+//! or `--secret-key-file`; a single node on SQLite without either creates `<database>.key`
+//! beside its database on first start. The database keeps a check value of the key, so a node
+//! started with another key than the one its data was sealed with refuses to start instead of
+//! failing every authentication.
 
 use std::path::{Path, PathBuf};
 
@@ -146,6 +147,9 @@ impl ServerKey {
 
 /// What credential passwords are sealed for.
 pub const CREDENTIAL_PASSWORD: &str = "sip-credential-password/v1";
+
+/// What auth tokens are sealed for, so that fetching an account can show its token.
+pub const AUTH_TOKEN: &str = "auth-token/v1";
 
 /// What the SIP edge's digest nonces are signed for (an HMAC key, not a cipher).
 pub const DIGEST_NONCE: &str = "sip-digest-nonce/v1";

@@ -176,6 +176,11 @@ sid_type!(
     PolicyTargetSid,
     "NE"
 );
+sid_type!(
+    /// An API 2010 API key (`SK…`), which authenticates as the account that owns it.
+    ApiKeySid,
+    "SK"
+);
 
 #[cfg(test)]
 mod tests {

@@ -50,6 +50,10 @@ pub struct Account {
     pub date_created: i64,
     /// Unix seconds.
     pub date_updated: i64,
+    /// Its auth token sealed with the server key, so that it can be shown; `None` for accounts
+    /// whose token was stored as a hash only (created before tokens were sealed) until the token
+    /// is set again.
+    pub sealed_token: Option<Vec<u8>>,
 }
 
 impl Account {
@@ -127,20 +131,22 @@ impl Account {
     }
 }
 
-/// What is needed to create an account. The token itself is never stored, only its hash.
+/// What is needed to create an account. Storage keeps a salted hash of the token, which requests
+/// are checked against, and the token sealed with the server key, which fetches show.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     /// Its parent, for a subaccount.
     pub owner_sid: Option<AccountSid>,
     /// Free text; a subaccount created without one gets Twilio's default name.
     pub friendly_name: Option<String>,
-    /// The salted hash of its auth token.
-    pub credential: crate::auth_token::TokenHash,
+    /// Its auth token.
+    pub token: crate::auth_token::AuthToken,
 }
 
 impl NewAccount {
-    /// The account this creates, with the SID and time storage minted for it.
-    pub fn into_account(self, sid: AccountSid, now: i64) -> Account {
+    /// The account this creates, with the SID and time storage minted for it and its token as
+    /// sealed by storage.
+    pub fn into_account(self, sid: AccountSid, now: i64, sealed_token: Option<Vec<u8>>) -> Account {
         let friendly_name = self
             .friendly_name
             .unwrap_or_else(|| default_subaccount_name(now));
@@ -151,6 +157,7 @@ impl NewAccount {
             status: AccountStatus::Active,
             date_created: now,
             date_updated: now,
+            sealed_token,
         }
     }
 }
@@ -194,6 +201,7 @@ mod tests {
             status,
             date_created: 0,
             date_updated: 0,
+            sealed_token: None,
         }
     }
 

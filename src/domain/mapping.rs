@@ -90,6 +90,7 @@ mod tests {
             status: AccountStatus::Active,
             date_created: 0,
             date_updated: 0,
+            sealed_token: None,
         }
     }
 

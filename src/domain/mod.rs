@@ -4,6 +4,7 @@
 //! validation that turns raw form parameters into those values ("parse, don't validate").
 
 pub mod account;
+pub mod api_key;
 pub mod auth_mapping;
 pub mod byoc;
 pub mod credential_list;
@@ -14,6 +15,7 @@ pub mod sip_domain;
 pub mod sip_list;
 
 pub use account::{Account, AccountPatch, AccountStatus, NewAccount, StatusChange};
+pub use api_key::{ApiKey, KeyName, NewApiKey};
 
 use crate::sid::{
     AccountSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, CredentialSid, IpRecordSid,
@@ -151,10 +153,13 @@ pub enum Limited {
     CredentialsPerList,
     /// Targets of one connection policy.
     TargetsPerPolicy,
+    /// API keys of one account.
+    KeysPerAccount,
 }
 
 /// How much one account may store of the resources the recognition table holds (the SIP security
-/// family, BYOC trunks and connection policies), so that no client can grow it without bound.
+/// family, BYOC trunks and connection policies), and of its API keys, so that no client can grow
+/// them without bound.
 /// Twilio documents 100 addresses per access control list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -167,6 +172,8 @@ pub struct Limits {
     pub credentials_per_list: u64,
     /// Targets per connection policy.
     pub targets_per_policy: u64,
+    /// API keys per account.
+    pub keys_per_account: u64,
 }
 
 impl Default for Limits {
@@ -176,6 +183,7 @@ impl Default for Limits {
             addresses_per_list: 100,
             credentials_per_list: 1000,
             targets_per_policy: 100,
+            keys_per_account: 100,
         }
     }
 }
@@ -188,6 +196,7 @@ impl Limits {
             Limited::AddressesPerList => self.addresses_per_list,
             Limited::CredentialsPerList => self.credentials_per_list,
             Limited::TargetsPerPolicy => self.targets_per_policy,
+            Limited::KeysPerAccount => self.keys_per_account,
         };
         if held >= limit {
             tracing::warn!(?what, limit, "a write was refused at a configured limit");

@@ -1,5 +1,6 @@
-//! API 2010 Accounts: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`, and the
-//! rule for which account an API 2010 path may name.
+//! API 2010 Accounts: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`. Every
+//! view shows the account's auth token, as Twilio's do (opened from its sealed form; `null` for
+//! an account whose token is stored as a hash only).
 
 use axum::Router;
 use axum::extract::{OriginalUri, Path};
@@ -60,8 +61,7 @@ pub struct AccountView<'a> {
     uri: String,
 }
 
-/// Renders `a`. Only a hash of each token is stored, so the token appears only when it was just
-/// created (`token`).
+/// Renders `a` with its auth token (`None` for an account whose token is stored as a hash only).
 pub fn view<'a>(a: &'a Account, token: Option<&'a str>) -> AccountView<'a> {
     let base = AccountsResource::base(&a.sid);
     AccountView {
@@ -103,12 +103,21 @@ async fn create(Ctx { app, caller }: Ctx, form: Form) -> Answer {
         .create_account(NewAccount {
             owner_sid: Some(caller.sid().clone()),
             friendly_name: friendly_name(&form, "FriendlyName", 64)?,
-            credential: token.hash(),
+            token: token.clone(),
         })
         .await?;
     Ok(json(
         StatusCode::CREATED,
         &view(&account, Some(token.expose())),
+    ))
+}
+
+/// An account's view with its auth token, opened with the server key.
+fn shown(app: &AppState, status: StatusCode, a: &Account) -> Answer {
+    let token = app.store.reveal_token(a)?;
+    Ok(json(
+        status,
+        &view(a, token.as_ref().map(AuthToken::expose)),
     ))
 }
 
@@ -122,7 +131,11 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
         .store
         .list_accounts(caller.sid(), &filter, &request.query())
         .await?;
-    let page = request.finish(rows, |a| a.sid.as_str());
+    let rows = rows
+        .into_iter()
+        .map(|a| Ok((app.store.reveal_token(&a)?, a)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let page = request.finish(rows, |(_, a)| a.sid.as_str());
     let mut filters = String::new();
     for (key, value) in [
         ("FriendlyName", filter.friendly_name.as_deref()),
@@ -141,12 +154,13 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
             AccountsResource::KEY,
             AccountsResource::LIST,
             &filters,
-            |a| to_value(&view(a, None)),
+            |(token, a)| to_value(&view(a, token.as_ref().map(AuthToken::expose))),
         ),
     ))
 }
 
-/// The account of an instance path (`AC….json`) if the caller may see it.
+/// The account of an instance path (`AC….json`) if the caller may act on it (else 401, see
+/// [`path_account`]).
 async fn instance(
     app: &AppState,
     caller: &Caller,
@@ -156,7 +170,7 @@ async fn instance(
     let raw = file
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(uri.to_owned()))?;
-    path_account(app, caller, raw, uri).await
+    path_account(app, caller, raw).await
 }
 
 async fn fetch(
@@ -170,7 +184,7 @@ async fn fetch(
         .get_account(&sid)
         .await?
         .ok_or_else(|| ApiError::NotFound(uri.path().to_owned()))?;
-    Ok(json(StatusCode::OK, &view(&account, None)))
+    shown(&app, StatusCode::OK, &account)
 }
 
 async fn update(
@@ -187,5 +201,5 @@ async fn update(
         status,
     };
     let account = app.store.update_account(&sid, patch).await?;
-    Ok(json(StatusCode::OK, &view(&account, None)))
+    shown(&app, StatusCode::OK, &account)
 }

@@ -11,7 +11,7 @@ use super::server::ClientAddr;
 use crate::auth_token::TokenHash;
 use crate::domain::{Account, AccountStatus, Params};
 use crate::error::{ApiError, MAX_BODY_BYTES};
-use crate::sid::AccountSid;
+use crate::sid::{AccountSid, ApiKeySid};
 
 /// Decoded `application/x-www-form-urlencoded` pairs, in order. Twilio's SDKs send form bodies;
 /// the body is parsed as a form whatever its `Content-Type`, so a JSON body simply lacks the
@@ -140,7 +140,8 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
-/// The authenticated, active account making the request (HTTP Basic: Account SID and Auth Token).
+/// The authenticated, active account making the request (HTTP Basic: the Account SID and its
+/// Auth Token, or an API key's SID and its secret, which authenticate as the key's account).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Account);
 
@@ -185,52 +186,71 @@ impl FromRequestParts<AppState> for Caller {
             .throttle
             .check(client, &user)
             .map_err(ApiError::TooManyRequests)?;
-        let found = match AccountSid::parse(&user) {
-            Some(sid) => state.store.account_credentials(&sid).await?,
-            None => None,
-        };
+        let found = credentials_of(state, &user).await?;
         let Some((account, hash)) = found else {
-            // Same work as a real check, so timing does not reveal which accounts exist.
+            // Same work as a real check, so timing does not reveal which accounts (or keys)
+            // exist.
             TokenHash::dummy().verify(&token);
-            tracing::debug!("unknown account");
+            tracing::debug!("unknown account or API key");
             state.throttle.failed(client, None);
             return Err(ApiError::Unauthorized);
         };
         if !hash.verify(&token) {
-            tracing::debug!(account.sid = %account.sid, "wrong auth token");
-            state.throttle.failed(client, Some(account.sid.as_str()));
+            tracing::debug!(account.sid = %account.sid, "wrong auth token or key secret");
+            state.throttle.failed(client, Some(user.as_str()));
             return Err(ApiError::Unauthorized);
         }
         if account.status != AccountStatus::Active {
             tracing::debug!(account.sid = %account.sid, "account is not active");
             return Err(ApiError::Unauthorized);
         }
-        state.throttle.succeeded(client, account.sid.as_str());
+        state.throttle.succeeded(client, &user);
         Ok(Self(account))
     }
 }
 
+/// The account a Basic user name authenticates as and the hash its password must match: an
+/// Account SID's auth token, or an API key's (`SK…`) secret. One indexed read either way, made
+/// at every request, so a deleted key or a changed token applies at once on every node.
+async fn credentials_of(
+    state: &AppState,
+    user: &str,
+) -> Result<Option<(Account, TokenHash)>, ApiError> {
+    if let Some(key) = ApiKeySid::parse(user) {
+        return Ok(state.store.key_credentials(&key).await?);
+    }
+    match AccountSid::parse(user) {
+        Some(sid) => Ok(state.store.account_credentials(&sid).await?),
+        None => Ok(None),
+    }
+}
+
 /// The account an API 2010 path names, if the caller may act on it: itself or one of its
-/// subaccounts. Anything else is reported as not found, at `uri`.
+/// subaccounts. Any other account path (the caller's parent, a sibling, an unrelated account, an
+/// account that does not exist, or no Account SID at all) is answered 401 with code 20003, as
+/// Twilio answers a subaccount's credentials on its parent's resources: the same answer whether
+/// or not the account exists, so it reveals nothing.
 pub async fn path_account(
     app: &AppState,
     caller: &Caller,
     raw: &str,
-    uri: &str,
 ) -> Result<AccountSid, ApiError> {
-    let not_found = || ApiError::NotFound(uri.to_owned());
-    let sid = AccountSid::parse(raw).ok_or_else(not_found)?;
+    let refused = || {
+        tracing::debug!(account.sid = %caller.sid(), "an account path the caller may not act on");
+        ApiError::Unauthorized
+    };
+    let sid = AccountSid::parse(raw).ok_or_else(refused)?;
     if &sid == caller.sid() {
         return Ok(sid);
     }
     match app.store.get_account(&sid).await? {
         Some(account) if account.is_reachable_by(caller.sid()) => Ok(sid),
-        _ => Err(not_found()),
+        _ => Err(refused()),
     }
 }
 
 /// A request to an API 2010 resource under `/2010-04-01/Accounts/{account}/…`: the server, the
-/// caller, the account the path names (one the caller may act on), the instance SID segment if
+/// caller, the account the path names (one the caller may act on; see [`path_account`]), the instance SID segment if
 /// the route has one (`{sid}`, with its `.json`), and the path as requested, which a 404 names.
 pub struct AccountPath {
     /// The server's shared state.
@@ -297,7 +317,7 @@ impl FromRequestParts<AppState> for AccountPath {
             .get("account")
             .map(String::as_str)
             .unwrap_or_default();
-        let account = path_account(&app, &caller, raw, &path).await?;
+        let account = path_account(&app, &caller, raw).await?;
         Ok(Self {
             app,
             caller,

@@ -1,9 +1,10 @@
 //! The HTTP API: routes, shared state and the conventions every response follows.
 //!
 //! Each resource module owns its routes ([`ip_records`], [`mappings`], [`sip_domains`],
-//! [`accounts`]); [`router`] merges them and wraps them in [`twilio_conventions`], which answers
-//! CORS preflights, stamps `Twilio-Request-Id` and the CORS headers on every response, and turns
-//! any error the framework produced itself (unknown route, wrong method, …) into a Twilio error.
+//! [`accounts`], [`keys`], …); [`router`] merges them and wraps them in [`twilio_conventions`],
+//! which answers CORS preflights, stamps `Twilio-Request-Id` and the CORS headers on every
+//! response, and turns any error the framework produced itself (unknown route, wrong method, …)
+//! into a Twilio error.
 
 pub mod accounts;
 pub mod auth_mappings;
@@ -13,6 +14,7 @@ pub mod credential_lists;
 pub mod extract;
 pub mod ip_access_control_lists;
 pub mod ip_records;
+pub mod keys;
 pub mod mappings;
 pub mod ops;
 pub mod paging;
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(byoc_trunks::router())
         .merge(connection_policies::router())
         .merge(accounts::router())
+        .merge(keys::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())

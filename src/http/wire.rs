@@ -253,6 +253,9 @@ pub const CONNECTION_POLICIES: V1Resource =
 /// Voice v1 Targets of a connection policy.
 pub const POLICY_TARGETS: V1Child = V1Child::new(CONNECTION_POLICIES, "Targets", "targets");
 
+/// API 2010 Keys (API keys).
+pub const KEYS: V2010Resource = V2010Resource::new("Keys", "keys");
+
 /// API 2010 SIP Domains.
 pub const SIP_DOMAINS: V2010Resource = V2010Resource::new("SIP/Domains", "domains");
 

@@ -210,6 +210,16 @@ impl AuthMaster {
         self.dirty_lists.insert(list.to_owned());
     }
 
+    /// Every network of an access control list, as storage holds them (at start).
+    pub fn acl_add_all(&mut self, list: &str, nets: &[Network]) {
+        let entry = self.acls.entry(list.to_owned()).or_default();
+        entry.0.reserve(nets.len());
+        for net in nets {
+            *entry.0.entry(*net).or_insert(0) += 1;
+        }
+        self.dirty_lists.insert(list.to_owned());
+    }
+
     /// A network removed from an access control list.
     pub fn acl_remove(&mut self, list: &str, net: Network) {
         if let Some((nets, _)) = self.acls.get_mut(list) {

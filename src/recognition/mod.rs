@@ -141,8 +141,9 @@ pub struct State {
     /// Every mapped network, with the position of its domain in `domains` (a number, not a SID,
     /// so that a million mappings cost a few bytes each while loading).
     pub mappings: Vec<(Network, u32)>,
-    /// Every network of every IP access control list.
-    pub acl_networks: Vec<(String, Network)>,
+    /// Every IP access control list with its networks (one SID per list, not per network, so
+    /// that a million networks cost a few bytes each while loading).
+    pub acl_networks: Vec<(String, Vec<Network>)>,
     /// Every credential: list, username, password.
     pub credentials: Vec<(String, String, Secret)>,
     /// Every list mapped to a recognised domain, with the domain's position in `domains`.
@@ -173,6 +174,8 @@ impl State {
 pub struct StateBuilder {
     state: State,
     position: HashMap<String, u32>,
+    /// Each access control list's position in `state.acl_networks`.
+    acl_position: HashMap<String, usize>,
 }
 
 impl StateBuilder {
@@ -189,12 +192,22 @@ impl StateBuilder {
                 ..State::default()
             },
             position,
+            acl_position: HashMap::new(),
         }
     }
 
     /// Adds one network of an IP access control list.
     pub fn acl_network(&mut self, list: &str, net: Network) {
-        self.state.acl_networks.push((list.to_owned(), net));
+        let lists = &mut self.state.acl_networks;
+        let i = match self.acl_position.get(list) {
+            Some(&i) => i,
+            None => {
+                lists.push((list.to_owned(), Vec::new()));
+                self.acl_position.insert(list.to_owned(), lists.len() - 1);
+                lists.len() - 1
+            }
+        };
+        lists[i].1.push(net);
     }
 
     /// Adds one credential.
@@ -552,8 +565,8 @@ impl RecognitionWriter {
                 master.v4.insert(net.addr, net.prefix, *i);
             }
         }
-        for (list, net) in &state.acl_networks {
-            master.auth.acl_add(list, *net);
+        for (list, nets) in &state.acl_networks {
+            master.auth.acl_add_all(list, nets);
         }
         for (list, user, secret) in state.credentials {
             master.auth.credential_set(&list, &user, secret);

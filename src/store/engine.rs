@@ -9,20 +9,21 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::backend::{Backend, BoxFuture, ReadFn, Tx, WriteFn, Written};
-use super::{AccountFilter, PageQuery, Result, Store, StoreError, reads, writes};
-use crate::auth_token::TokenHash;
+use super::{AccountFilter, PageQuery, Resealed, Result, Store, StoreError, reads, writes};
+use crate::auth_token::{AuthToken, TokenHash};
 use crate::clock::Clock;
 use crate::domain::{
-    Account, AccountPatch, AclName, AuthMapping, ByocTrunk, ByocTrunkPatch, ConnectionPolicy,
-    Credential, CredentialList, CredentialListName, CredentialPatch, IpAccessControlList,
-    IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, Limits, MappedList, Mapping, NewAccount,
-    NewCredential, NewIpRecord, PolicyName, PolicyTarget, SipDomain, SipDomainPatch, TargetPatch,
+    Account, AccountPatch, AclName, ApiKey, AuthMapping, ByocTrunk, ByocTrunkPatch,
+    ConnectionPolicy, Credential, CredentialList, CredentialListName, CredentialPatch,
+    IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, KeyName, Limits,
+    MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, PolicyName,
+    PolicyTarget, SipDomain, SipDomainPatch, TargetPatch,
 };
 use crate::recognition::{AuthKind, Recognition, State};
-use crate::secret::{CREDENTIAL_PASSWORD, Sealer, ServerKey};
+use crate::secret::{AUTH_TOKEN, CREDENTIAL_PASSWORD, Sealer, ServerKey};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid,
-    CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
+    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
+    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
 /// How often a write is tried when constraints keep refusing it (each refusal means another
@@ -47,12 +48,13 @@ where
 }
 
 /// Storage: a back end, the clock that dates what it stores, what seals credential passwords
-/// and the limits on what an account may store.
+/// and auth tokens, and the limits on what an account may store.
 pub struct Engine<B> {
     backend: B,
     clock: Arc<dyn Clock>,
     key: Option<ServerKey>,
     sealer: Option<Sealer>,
+    token_sealer: Option<Sealer>,
     limits: Limits,
 }
 
@@ -61,11 +63,13 @@ impl<B: Backend> Engine<B> {
     /// (`None` for one-off commands, which store none) and refusing writes past `limits`.
     pub fn new(backend: B, clock: Arc<dyn Clock>, key: Option<ServerKey>, limits: Limits) -> Self {
         let sealer = key.as_ref().map(|k| k.sealer(CREDENTIAL_PASSWORD));
+        let token_sealer = key.as_ref().map(|k| k.sealer(AUTH_TOKEN));
         Self {
             backend,
             clock,
             key,
             sealer,
+            token_sealer,
             limits,
         }
     }
@@ -85,6 +89,17 @@ impl<B: Backend> Engine<B> {
                 "this store was opened without the server key".into(),
             )),
         }
+    }
+
+    /// An auth token's hash, and the token sealed when the store has the server key (a store
+    /// opened without it, for a one-off command, stores the hash alone: the token then reads
+    /// as `null`).
+    fn token_credential(&self, token: &AuthToken) -> (TokenHash, Option<Vec<u8>>) {
+        let sealed = self
+            .token_sealer
+            .as_ref()
+            .map(|s| s.seal(token.expose().as_bytes()));
+        (token.hash(), sealed)
     }
 
     /// Runs the write `make` builds, again when a constraint refused it (see the module doc).
@@ -153,19 +168,38 @@ impl<B: Backend> Store for Engine<B> {
         self.key.as_ref()
     }
 
-    async fn rotate_server_key(&self, new: &ServerKey) -> Result<u64> {
+    async fn rotate_server_key(&self, new: &ServerKey) -> Result<Resealed> {
         let Some(old) = self.key.as_ref() else {
             return Err(StoreError::Internal(
                 "this store was opened without the server key".into(),
             ));
         };
-        let (old, new) = (
-            old.sealer(CREDENTIAL_PASSWORD),
-            (new.sealer(CREDENTIAL_PASSWORD), new.check_value()),
+        let old = (old.sealer(CREDENTIAL_PASSWORD), old.sealer(AUTH_TOKEN));
+        let new = (
+            new.sealer(CREDENTIAL_PASSWORD),
+            new.sealer(AUTH_TOKEN),
+            new.check_value(),
         );
-        run_write!(self, (old, new), |tx| writes::credential_lists::reseal_all(
-            tx, old, new.0, new.1
-        ))
+        run_write!(self, (old, new), |tx| writes::reseal_all(tx, old, new))
+    }
+
+    fn reveal_token(&self, account: &Account) -> Result<Option<AuthToken>> {
+        let Some(sealed) = &account.sealed_token else {
+            return Ok(None);
+        };
+        let sealer = self.token_sealer.as_ref().ok_or_else(|| {
+            StoreError::Internal("this store was opened without the server key".into())
+        })?;
+        let opened = sealer.open(sealed).map_err(|_| {
+            StoreError::Internal(format!(
+                "account {}'s auth token cannot be opened with the server key",
+                account.sid
+            ))
+        })?;
+        let token = String::from_utf8(opened).map_err(|_| {
+            StoreError::Internal(format!("account {}'s auth token is not text", account.sid))
+        })?;
+        Ok(Some(AuthToken::from_string(token)))
     }
 
     async fn recognition_state(&self) -> Result<State> {
@@ -181,6 +215,11 @@ impl<B: Backend> Store for Engine<B> {
         run_read!(self, |tx| reads::credentials(tx, &sid))
     }
 
+    async fn key_credentials(&self, sid: &ApiKeySid) -> Result<Option<(Account, TokenHash)>> {
+        let sid = sid.clone();
+        run_read!(self, |tx| reads::key_credentials(tx, &sid))
+    }
+
     async fn get_account(&self, sid: &AccountSid) -> Result<Option<Account>> {
         let sid = sid.clone();
         run_read!(self, |tx| reads::account(tx, &sid))
@@ -192,8 +231,8 @@ impl<B: Backend> Store for Engine<B> {
 
     async fn create_account(&self, new: NewAccount) -> Result<Account> {
         let (now, millis) = self.now();
-        let credential = new.credential.clone();
-        let account = new.into_account(AccountSid::generate_at(millis), now);
+        let (credential, sealed) = self.token_credential(&new.token);
+        let account = new.into_account(AccountSid::generate_at(millis), now, sealed);
         run_write!(self, (account, credential), |tx| writes::accounts::create(
             tx, account, credential
         ))
@@ -203,15 +242,16 @@ impl<B: Backend> Store for Engine<B> {
         &self,
         sid: &AccountSid,
         friendly_name: &str,
-        credential: TokenHash,
+        token: &AuthToken,
     ) -> Result<Account> {
         let (now, _) = self.now();
+        let (credential, sealed) = self.token_credential(token);
         let new = NewAccount {
             owner_sid: None,
             friendly_name: Some(friendly_name.to_owned()),
-            credential: credential.clone(),
+            token: token.clone(),
         };
-        let account = new.into_account(sid.clone(), now);
+        let account = new.into_account(sid.clone(), now, sealed);
         run_write!(self, (account, credential), |tx| writes::accounts::ensure(
             tx, account, credential
         ))
@@ -219,8 +259,8 @@ impl<B: Backend> Store for Engine<B> {
 
     async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>> {
         let (now, millis) = self.now();
-        let credential = new.credential.clone();
-        let account = new.into_account(AccountSid::generate_at(millis), now);
+        let (credential, sealed) = self.token_credential(&new.token);
+        let account = new.into_account(AccountSid::generate_at(millis), now, sealed);
         run_write!(self, (account, credential), |tx| {
             writes::accounts::create_first(tx, account, credential)
         })
@@ -241,6 +281,45 @@ impl<B: Backend> Store for Engine<B> {
         let sid = sid.clone();
         run_write!(self, (sid, patch), |tx| writes::accounts::update(
             tx, &sid, patch, now
+        ))
+    }
+
+    async fn create_api_key(&self, account: &AccountSid, new: NewApiKey) -> Result<ApiKey> {
+        let (now, millis) = self.now();
+        let (key, secret) = new.into_key(ApiKeySid::generate_at(millis), account.clone(), now);
+        let limits = self.limits.clone();
+        run_write!(self, (key, secret, limits), |tx| writes::api_keys::create(
+            tx, key, secret, limits
+        ))
+    }
+
+    async fn get_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<Option<ApiKey>> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_read!(self, |tx| reads::api_key(tx, &account, &sid))
+    }
+
+    async fn list_api_keys(&self, account: &AccountSid, page: &PageQuery) -> Result<Vec<ApiKey>> {
+        let (account, page) = (account.clone(), page.clone());
+        run_read!(self, |tx| reads::list_api_keys(tx, &account, &page))
+    }
+
+    async fn update_api_key(
+        &self,
+        account: &AccountSid,
+        sid: &ApiKeySid,
+        name: KeyName,
+    ) -> Result<ApiKey> {
+        let (now, _) = self.now();
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid, name), |tx| writes::api_keys::update(
+            tx, &account, &sid, name, now
+        ))
+    }
+
+    async fn delete_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<()> {
+        let (account, sid) = (account.clone(), sid.clone());
+        run_write!(self, (account, sid), |tx| writes::api_keys::delete(
+            tx, &account, &sid
         ))
     }
 

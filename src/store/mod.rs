@@ -28,20 +28,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::auth_token::TokenHash;
+use crate::auth_token::{AuthToken, TokenHash};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
-    Account, AccountPatch, AccountStatus, AclName, AuthMapping, ByocTrunk, ByocTrunkPatch,
+    Account, AccountPatch, AccountStatus, AclName, ApiKey, AuthMapping, ByocTrunk, ByocTrunkPatch,
     Conflict, ConnectionPolicy, Credential, CredentialList, CredentialListName, CredentialPatch,
-    Invalid, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, Limits,
-    MappedList, Mapping, NewAccount, NewCredential, NewIpRecord, PolicyName, PolicyTarget, Refusal,
-    SipDomain, SipDomainPatch, TargetPatch,
+    Invalid, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, KeyName,
+    Limits, MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, PolicyName,
+    PolicyTarget, Refusal, SipDomain, SipDomainPatch, TargetPatch,
 };
 use crate::recognition::{AuthKind, Recognition, State};
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid,
-    CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
+    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
+    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
 /// A missing resource, named so the API can say which path was not found.
@@ -71,6 +71,8 @@ pub enum Missing {
     ConnectionPolicy(ConnectionPolicySid),
     /// A target of a connection policy.
     PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
+    /// An API key of the given account.
+    ApiKey(AccountSid, ApiKeySid),
 }
 
 /// Why a storage call failed.
@@ -142,6 +144,15 @@ pub struct AccountFilter {
     pub status: Option<AccountStatus>,
 }
 
+/// What a server key rotation resealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    /// Credential passwords.
+    pub passwords: u64,
+    /// Auth tokens.
+    pub tokens: u64,
+}
+
 /// The storage interface. Every method is scoped by account where the resource has one: a
 /// resource of another account is reported exactly like a missing one. New SIDs and timestamps
 /// are minted here, from the store's clock.
@@ -153,9 +164,12 @@ pub trait Store: Send + Sync + 'static {
     /// The server key the store seals secrets with (`None` for a one-off command's store); the
     /// SIP edge opens credential passwords and signs nonces with it.
     fn server_key(&self) -> Option<&ServerKey>;
-    /// Reseals every credential password under `new` and records its check value, in one
-    /// transaction; returns how many were resealed.
-    async fn rotate_server_key(&self, new: &ServerKey) -> Result<u64>;
+    /// Reseals every credential password and auth token under `new` and records its check
+    /// value, in one transaction; says how many of each were resealed.
+    async fn rotate_server_key(&self, new: &ServerKey) -> Result<Resealed>;
+    /// An account's auth token, opened with the server key; `None` when only its hash is stored
+    /// (an account from before tokens were sealed, until its token is set again).
+    fn reveal_token(&self, account: &Account) -> Result<Option<AuthToken>>;
     /// Every recognised SIP domain and mapped network, read from the database.
     async fn recognition_state(&self) -> Result<State>;
     /// Whether the database is reachable, can write, and the recognition table is being kept
@@ -164,19 +178,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// An account and its credential hash, for authentication.
     async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>>;
+    /// The account an API key authenticates as and the key's secret hash, for authentication
+    /// (read from the database each time, so a deleted key fails at once on every node).
+    async fn key_credentials(&self, sid: &ApiKeySid) -> Result<Option<(Account, TokenHash)>>;
     /// An account.
     async fn get_account(&self, sid: &AccountSid) -> Result<Option<Account>>;
     /// How many accounts exist.
     async fn count_accounts(&self) -> Result<u64>;
     /// Creates an account.
     async fn create_account(&self, new: NewAccount) -> Result<Account>;
-    /// Creates the top-level account `sid` if it is missing (named `friendly_name`), or replaces
-    /// its credential hash if it exists.
+    /// Creates the top-level account `sid` if it is missing (named `friendly_name`), or gives it
+    /// `token` if it exists.
     async fn ensure_account(
         &self,
         sid: &AccountSid,
         friendly_name: &str,
-        credential: TokenHash,
+        token: &AuthToken,
     ) -> Result<Account>;
     /// Creates the account only if no account exists at all, atomically (several cluster nodes
     /// may start on an empty database at once); `None` when one existed.
@@ -192,6 +209,23 @@ pub trait Store: Send + Sync + 'static {
     /// suspending takes its SIP domains and mappings out of recognition, reactivating puts them
     /// back, closing (which is final) deletes them, all in the same transaction.
     async fn update_account(&self, sid: &AccountSid, patch: AccountPatch) -> Result<Account>;
+
+    /// Creates an API key of `account` (its secret already hashed), unless the account is closed
+    /// or holds as many keys as it may.
+    async fn create_api_key(&self, account: &AccountSid, new: NewApiKey) -> Result<ApiKey>;
+    /// One API key.
+    async fn get_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<Option<ApiKey>>;
+    /// A page of an account's API keys.
+    async fn list_api_keys(&self, account: &AccountSid, page: &PageQuery) -> Result<Vec<ApiKey>>;
+    /// Renames an API key.
+    async fn update_api_key(
+        &self,
+        account: &AccountSid,
+        sid: &ApiKeySid,
+        name: KeyName,
+    ) -> Result<ApiKey>;
+    /// Deletes an API key; requests made with it fail from the next one on.
+    async fn delete_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<()>;
 
     /// Creates an IP record.
     async fn create_ip_record(&self, account: &AccountSid, new: NewIpRecord) -> Result<IpRecord>;

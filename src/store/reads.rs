@@ -5,20 +5,20 @@ use super::Result;
 use super::backend::Tx;
 use super::queries::sip_lists::{self, ListKind};
 use super::queries::{
-    accounts, auth_mappings, byoc, credential_lists, ip_access_control_lists as acls, ip_records,
-    mappings, recognition, sip_domains,
+    accounts, api_keys, auth_mappings, byoc, credential_lists, ip_access_control_lists as acls,
+    ip_records, mappings, recognition, sip_domains,
 };
 use super::value::Params;
 use super::{AccountFilter, Missing, PageQuery, StoreError};
 use crate::auth_token::TokenHash;
 use crate::domain::{
-    Account, AuthMapping, ByocTrunk, ConnectionPolicy, Credential, IpAddress, IpRecord, MappedList,
-    Mapping, PolicyTarget, SipDomain, SipList,
+    Account, ApiKey, AuthMapping, ByocTrunk, ConnectionPolicy, Credential, IpAddress, IpRecord,
+    MappedList, Mapping, PolicyTarget, SipDomain, SipList,
 };
 use crate::recognition::{AuthKind, State};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid,
-    CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
+    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
+    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
 /// The first row of a query, mapped.
@@ -57,6 +57,44 @@ pub async fn credentials(
         accounts::credential,
     )
     .await
+}
+
+/// The account an API key authenticates as, and the key's secret hash.
+pub async fn key_credentials(
+    tx: &mut dyn Tx,
+    sid: &ApiKeySid,
+) -> Result<Option<(Account, TokenHash)>> {
+    one(
+        tx,
+        accounts::BY_KEY,
+        vec![sid.as_str().into()],
+        accounts::credential,
+    )
+    .await
+}
+
+/// An API key of an account.
+pub async fn api_key(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    sid: &ApiKeySid,
+) -> Result<Option<ApiKey>> {
+    one(
+        tx,
+        api_keys::BY_SID,
+        api_keys::by_sid(account, sid),
+        api_keys::key,
+    )
+    .await
+}
+
+/// A page of an account's API keys.
+pub async fn list_api_keys(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    page: &PageQuery,
+) -> Result<Vec<ApiKey>> {
+    all(tx, api_keys::list(account, page), api_keys::key).await
 }
 
 /// An account.

@@ -148,6 +148,15 @@ impl Row {
         }
     }
 
+    /// A nullable byte-string column of any length, moved out of the row.
+    pub fn take_opt_blob(&mut self, i: usize) -> Result<Option<Vec<u8>>> {
+        match self.0.get_mut(i) {
+            Some(Value::Null) | None => Ok(None),
+            Some(Value::Blob(b)) => Ok(Some(std::mem::take(b))),
+            _ => Err(malformed(i, "bytes or NULL")),
+        }
+    }
+
     /// A byte-string column of any length.
     pub fn blob(&self, i: usize) -> Result<&[u8]> {
         match self.at(i) {

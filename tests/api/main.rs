@@ -7,6 +7,7 @@ mod byoc;
 mod durability;
 mod hardening;
 mod http_limits;
+mod keys;
 mod proxy;
 mod resolve;
 mod routing;

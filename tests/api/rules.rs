@@ -139,21 +139,15 @@ async fn subaccounts_cannot_reach_their_parent() {
             .status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        as_sub(
-            Method::GET,
-            format!("/2010-04-01/Accounts/{SID}/SIP/Domains.json")
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        as_sub(Method::GET, format!("/2010-04-01/Accounts/{SID}.json"))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    // On API 2010 the parent's paths answer as Twilio does: 401 with code 20003.
+    for path in [
+        format!("/2010-04-01/Accounts/{SID}/SIP/Domains.json"),
+        format!("/2010-04-01/Accounts/{SID}.json"),
+    ] {
+        let r = as_sub(Method::GET, path).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json()["code"], 20003);
+    }
     // The parent may act on the subaccount's 2010 resources.
     let r = app
         .post(

@@ -474,6 +474,7 @@ async fn auth_changes_reach_recognition_before_the_call_returns(db: &TestDb) {
     assert_eq!(found, Some((false, false, false)));
     let state = again.recognition_state().await.unwrap();
     assert_eq!(state.acl_networks.len(), 1);
+    assert_eq!(state.acl_networks[0].1.len(), 1);
     assert_eq!(
         state.auth.len(),
         2,
@@ -603,7 +604,10 @@ async fn rotating_the_key_reseals_every_password(db: &TestDb) {
             .unwrap();
     }
     let new = ServerKey::from_bytes([42; 32]);
-    assert_eq!(s.rotate_server_key(&new).await.unwrap(), 2);
+    let token = s.get_account(&a).await.unwrap().unwrap();
+    let token = s.reveal_token(&token).unwrap().expect("a sealed token");
+    let resealed = s.rotate_server_key(&new).await.unwrap();
+    assert_eq!((resealed.passwords, resealed.tokens), (2, 1));
     drop(store);
     let with = |key: ServerKey| StoreOptions {
         key: Some(key),
@@ -632,4 +636,11 @@ async fn rotating_the_key_reseals_every_password(db: &TestDb) {
     // The recognition table the store builds holds the resealed passwords.
     let state = store.recognition_state().await.unwrap();
     assert_eq!(state.credentials.len(), 2);
+    // The auth token was resealed too: the new key shows the same token, the old one opens
+    // nothing of it.
+    let after = store.as_ref().get_account(&a).await.unwrap().unwrap();
+    let shown = store.as_ref().reveal_token(&after).unwrap().unwrap();
+    assert_eq!(shown.expose(), token.expose());
+    let sealed = after.sealed_token.as_deref().unwrap();
+    assert!(test_key().open(sipmap::secret::AUTH_TOKEN, sealed).is_err());
 }

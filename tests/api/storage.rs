@@ -145,7 +145,7 @@ pub async fn account(s: &dyn Store, owner: Option<&AccountSid>) -> AccountSid {
     s.create_account(NewAccount {
         owner_sid: owner.cloned(),
         friendly_name: Some("t".into()),
-        credential: AuthToken::generate().hash(),
+        token: AuthToken::generate(),
     })
     .await
     .expect("account")
@@ -208,12 +208,12 @@ async fn a_token_can_be_replaced_and_is_checked(db: &TestDb) {
     let s = db.open().await;
     let a = account(s.as_ref(), None).await;
     let token = AuthToken::from_string("secret".into());
-    s.ensure_account(&a, "t", token.hash()).await.unwrap();
+    s.ensure_account(&a, "t", &token).await.unwrap();
     let (acct, hash) = s.account_credentials(&a).await.unwrap().unwrap();
     assert!(hash.verify(b"secret") && !hash.verify(b"other"));
     assert_eq!(acct.status, AccountStatus::Active);
     let fresh = AccountSid::generate();
-    let made = s.ensure_account(&fresh, "op", token.hash()).await.unwrap();
+    let made = s.ensure_account(&fresh, "op", &token).await.unwrap();
     assert_eq!((made.sid, made.friendly_name.as_str()), (fresh, "op"));
 }
 
@@ -502,7 +502,7 @@ async fn new_rows_are_dated_and_named_from_the_clock(db: &TestDb) {
         .create_account(NewAccount {
             owner_sid: Some(a.clone()),
             friendly_name: None,
-            credential: AuthToken::generate().hash(),
+            token: AuthToken::generate(),
         })
         .await
         .unwrap();

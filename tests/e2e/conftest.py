@@ -132,8 +132,10 @@ def load_spec(name: str) -> dict:
         return json.load(fh)
 
 
-def make_client(base_url: str, sid: str, token: str) -> Client:
-    client = Client(sid, token, http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT))
+def make_client(base_url: str, sid: str, token: str, account_sid: Optional[str] = None) -> Client:
+    """An SDK client: an Account SID and its token, or an API key's SID and secret with the
+    Account SID the key belongs to (``account_sid``)."""
+    client = Client(sid, token, account_sid, http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT))
     client.voice.base_url = base_url
     client.api.base_url = base_url
     return client
@@ -374,9 +376,11 @@ class Sipmap:
         argv = [str(SIPMAP_BIN), "accounts", "create", "--database-url", self.db_url]
         if friendly_name is not None:
             argv += ["--friendly-name", friendly_name]
-        out = subprocess.run(
-            argv, env=clean_env(), capture_output=True, timeout=30, stdin=subprocess.DEVNULL
-        )
+        env = clean_env()
+        if self.db_url.startswith("postgres"):
+            # The token is sealed with the server key the nodes share.
+            env["SIPMAP_SECRET_KEY"] = TEST_SERVER_KEY
+        out = subprocess.run(argv, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
         assert out.returncode == 0, (
             f"`sipmap accounts create` failed ({out.returncode}): {out.stderr.decode()}"
         )

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Property-based API testing against Twilio's own OpenAPI documents, with schemathesis: sipmap's
 # Voice v1 operations (IpRecords, SourceIpMappings, ByocTrunks, ConnectionPolicies and their
-# Targets), then its API 2010 SIP operations (Domains,
-# IpAccessControlLists and IpAddresses, CredentialLists and Credentials, and a domain's mappings
-# by all five paths).
+# Targets), then its API 2010 operations (SIP Domains,
+# IpAccessControlLists and IpAddresses, CredentialLists and Credentials, a domain's mappings
+# by all five paths, and the account's API Keys).
 #
 # Usage: tests/e2e/run_schemathesis.sh [path/to/sipmap]   (default: target/debug/sipmap)
 # Assumes the Python virtualenv with tests/e2e/requirements.txt is already active.
@@ -174,10 +174,15 @@ for path, field, value in [
     ("Auth/Registrations/CredentialListMappings", "CredentialListSid", cl),
 ]:
     post(f"{acc}/Domains/{d_sec}/{path}.json", **{field: value})
+keys = f"/2010-04-01/Accounts/{sid}/Keys.json"
+sk, sk_delete = post(keys, FriendlyName="kept"), post(keys, FriendlyName="deleted")
 with open(sys.argv[4], "w") as out:
     def op2010(ids, **params):
         return op(ids, **{"path.AccountSid": sid, **params})
     print(op2010(["ListSipDomain", "CreateSipDomain"]), file=out)
+    print(op2010(["ListKey", "CreateNewKey"]), file=out)
+    print(op2010(["FetchKey", "UpdateKey"], **{"path.Sid": sk}), file=out)
+    print(op2010(["DeleteKey"], **{"path.Sid": sk_delete}), file=out)
     print(op2010(["FetchSipDomain", "UpdateSipDomain", "DeleteSipDomain"], **{"path.Sid": d_other}),
           file=out)
     print(op2010(["ListSipIpAccessControlList", "CreateSipIpAccessControlList"]), file=out)
@@ -268,7 +273,7 @@ set +e
 timeout --signal=TERM 240 schemathesis --config-file "$WORK/schemathesis-2010.toml" run "$WORK/v2010.json" \
   --url "$BASE_URL" \
   --auth "$ACCOUNT_SID:$AUTH_TOKEN" \
-  --include-path-regex '^/2010-04-01/Accounts/\{AccountSid\}/SIP/(Domains|IpAccessControlLists|CredentialLists)' \
+  --include-path-regex '^/2010-04-01/Accounts/\{AccountSid\}/(SIP/(Domains|IpAccessControlLists|CredentialLists)|Keys)' \
   --checks "$CHECKS" \
   --phases examples,coverage,fuzzing \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES_2010:-25}" \

@@ -1,5 +1,6 @@
 """API 2010 Accounts (`/2010-04-01/Accounts.json`): subaccount creation through the twilio SDK
-(the returned auth_token authenticates, only hashes are stored), fetch, list with its filters,
+(the returned auth_token authenticates; fetch and list show it again, as Twilio does; the
+database holds it sealed), fetch, list with its filters,
 FriendlyName and Status updates (suspended and closed accounts cannot authenticate, closed
 cannot be reopened, a top-level account's status cannot change) and the 403 for subaccounts."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 
 import pytest
@@ -51,7 +53,7 @@ def test_create_subaccount_returns_working_token(sipmap):
     assert rec.account_sid == sub.sid
 
 
-def test_wire_shape_and_token_only_on_create(sipmap):
+def test_wire_shape_and_readable_token(sipmap):
     resp = sipmap.post("/2010-04-01/Accounts.json", data={"FriendlyName": "child"})
     assert resp.status_code == 201, resp.text
     created = resp.json()
@@ -66,28 +68,47 @@ def test_wire_shape_and_token_only_on_create(sipmap):
     assert fetched.status_code == 200
     body = fetched.json()
     assert set(body) == SPEC_ACCOUNT_FIELDS
-    # only a hash of the token is stored
-    assert body["auth_token"] is None
-    assert {k: v for k, v in body.items() if k != "auth_token"} == {
-        k: v for k, v in created.items() if k != "auth_token"
-    }
+    # the token is shown again, as Twilio shows it
+    assert body == created
 
     listed = sipmap.get("/2010-04-01/Accounts.json").json()
     assert set(listed) == V2010_LIST_META_KEYS | {"accounts"}
+    tokens = {a["sid"]: a["auth_token"] for a in listed["accounts"]}
     for acct in listed["accounts"]:
         assert set(acct) == SPEC_ACCOUNT_FIELDS
-        assert acct["auth_token"] is None
+    assert tokens == {sipmap.sid: sipmap.token, created["sid"]: created["auth_token"]}
 
     updated = sipmap.post(account_path(created["sid"]), data={"FriendlyName": "renamed"})
     assert updated.status_code == 200
-    assert updated.json()["auth_token"] is None
+    assert updated.json()["auth_token"] == created["auth_token"]
+
+
+def test_subaccount_client_from_a_fetched_token(sipmap):
+    """The common pattern: fetch a subaccount, build its client from the fetched token."""
+    sub_sid = sipmap.client.api.v2010.accounts.create(friendly_name="child").sid
+    fetched = sipmap.client.api.v2010.accounts(sub_sid).fetch()
+    assert isinstance(fetched.auth_token, str) and fetched.auth_token
+    listed = {a.sid: a.auth_token for a in sipmap.client.api.v2010.accounts.list()}
+    assert listed[sub_sid] == fetched.auth_token
+    sub_client = sipmap.client_for(sub_sid, fetched.auth_token)
+    rec = sub_client.voice.v1.ip_records.create(ip_address="10.0.0.7")
+    assert rec.account_sid == sub_sid
+    assert sub_client.api.v2010.accounts(sub_sid).fetch().auth_token == fetched.auth_token
+
+
+def test_tokens_are_stored_sealed_not_in_plain_text(sipmap):
+    sub = sipmap.client.api.v2010.accounts.create(friendly_name="child")
+    db = sipmap.db_url.removeprefix("sqlite://")
+    data = b"".join(open(p, "rb").read() for p in (db, db + "-wal") if os.path.exists(p))
+    assert sub.auth_token.encode() not in data
+    assert sipmap.token.encode() not in data
 
 
 def test_fetch_own_account(sipmap):
     me = sipmap.client.api.v2010.accounts(sipmap.sid).fetch()
     assert me.sid == sipmap.sid
     assert me.status == "active"
-    assert me.auth_token is None
+    assert me.auth_token == sipmap.token
     body = sipmap.get(account_path(sipmap.sid)).json()
     assert set(body) == SPEC_ACCOUNT_FIELDS
     assert body["uri"] == account_path(sipmap.sid)
@@ -99,7 +120,7 @@ def test_fetch_subaccount_as_parent(sipmap):
     assert got.sid == sub.sid
     assert got.friendly_name == "child"
     assert got.owner_account_sid == sipmap.sid
-    assert got.auth_token is None
+    assert got.auth_token == sub.auth_token
 
 
 def test_list_includes_self_and_subaccounts(sipmap):
@@ -214,25 +235,21 @@ def test_subaccount_cannot_create_subaccounts(sipmap):
 
 
 def test_subaccount_cannot_see_parent(sipmap):
+    """Twilio: "using subaccount credentials to access master account" is 401/20003."""
     sub = sipmap.client.api.v2010.accounts.create(friendly_name="child")
     resp = sipmap.request("GET", account_path(sipmap.sid), auth=(sub.sid, sub.auth_token))
-    assert_error(resp, 404, 20404, not_found_message(account_path(sipmap.sid)))
+    assert_error(resp, 401, 20003, "Authenticate")
     resp = sipmap.request(
         "POST", account_path(sipmap.sid), auth=(sub.sid, sub.auth_token), data={"FriendlyName": "x"}
     )
-    assert_error(resp, 404, 20404, not_found_message(account_path(sipmap.sid)))
+    assert_error(resp, 401, 20003, "Authenticate")
 
 
-def test_unknown_account_is_404(sipmap):
+def test_unknown_account_is_401_like_any_account_the_caller_may_not_act_on(sipmap):
     sid = fake_sid("AC")
+    assert_sdk_error(lambda: sipmap.client.api.v2010.accounts(sid).fetch(), 401, 20003, "Authenticate")
     assert_sdk_error(
-        lambda: sipmap.client.api.v2010.accounts(sid).fetch(), 404, 20404, not_found_message(account_path(sid))
-    )
-    assert_sdk_error(
-        lambda: sipmap.client.api.v2010.accounts(sid).update(friendly_name="x"),
-        404,
-        20404,
-        not_found_message(account_path(sid)),
+        lambda: sipmap.client.api.v2010.accounts(sid).update(friendly_name="x"), 401, 20003, "Authenticate"
     )
 
 

@@ -146,10 +146,9 @@ def test_sdk_fetch_of_malformed_sid(sipmap):
 
 @pytest.mark.parametrize("bad", ["ACxyz", "AC" + "0" * 31, "SD" + "0" * 32])
 def test_malformed_account_sid_in_2010_path(sipmap, bad):
-    path = domains_path(bad)
-    assert_error(sipmap.get(path), 404, 20404, not_found_message(path))
-    apath = f"/2010-04-01/Accounts/{bad}.json"
-    assert_error(sipmap.get(apath), 404, 20404, not_found_message(apath))
+    """Not an account the credentials may act on: 401/20003, as for any other account."""
+    assert_error(sipmap.get(domains_path(bad)), 401, 20003, "Authenticate")
+    assert_error(sipmap.get(f"/2010-04-01/Accounts/{bad}.json"), 401, 20003, "Authenticate")
 
 
 # ---- 405 -----------------------------------------------------------------

@@ -42,7 +42,7 @@ def run_walkthrough(tmp_path) -> dict:
 
 
 def test_readme_has_the_snippets_users_paste():
-    assert len(blocks("python")) == 2 and len(blocks("js")) == 1
+    assert len(blocks("python")) == 3 and len(blocks("js")) == 2
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
@@ -56,11 +56,16 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert any(line.startswith("export TWILIO_AUTH_TOKEN=") for line in first["stdout"])
     assert first["url"] == "http://127.0.0.1:8080"
     assert any("SIP edge listening on 127.0.0.1:5060" in line for line in with_sip["stdout"])
-    python = [s for s in report["steps"] if s.get("lang") == "python"]
-    js = [s for s in report["steps"] if s.get("lang") == "js"]
+    python, js = ([s for s in report["steps"] if s.get("lang") == lang] for lang in ("python", "js"))
     assert "203.0.113.0/24 -> acme.sip.twilio.com" in python[0]["stdout"]
     assert re.search(r"IL[0-9a-f]{32}: 198\.51\.100\.0/24", js[0]["stdout"])
-    assert re.search(r"acme\.sip\.twilio\.com -> BY[0-9a-f]{32} -> sip:127\.0\.0\.2:5060", python[1]["stdout"])
+    # The API key snippets authenticate with a key and see the records made before.
+    assert re.fullmatch(r"SK[0-9a-f]{32}: 2 IP records\n", python[1]["stdout"])
+    assert re.fullmatch(r"SK[0-9a-f]{32}: 2 IP records\n", js[1]["stdout"])
+    made = [s for s in report["steps"] if s.get("command", "").startswith("sipmap keys create")]
+    assert len(made) == 1 and json.loads(made[0]["stdout"])["sid"].startswith("SK")
+    # The routing example points the domain at a trunk whose policy lists two targets.
+    assert re.search(r"acme\.sip\.twilio\.com -> BY[0-9a-f]{32} -> sip:127\.0\.0\.2:5060", python[2]["stdout"])
     resolves = [s for s in report["steps"] if s.get("command", "").startswith("sipmap resolve")]
     assert len(resolves) == 3
     by_source = json.loads(resolves[0]["stdout"])

@@ -301,8 +301,8 @@ def test_another_accounts_lists_are_not_found(sipmap):
     path = f"{b_base}/Domains/{bd.sid}/Auth/Calls/IpAccessControlListMappings.json"
     assert_error(b.post(path, data={"IpAccessControlListSid": acl.sid}), 404, 20404,
                  not_found_message(f"{b_base}/IpAccessControlLists/{acl.sid}.json"))
-    # And A's path is out of B's reach altogether.
-    assert_error(b.get(f"{base(sipmap)}/IpAccessControlLists.json"), 404, 20404)
+    # And A's path is out of B's reach altogether: 401/20003, as Twilio answers.
+    assert_error(b.get(f"{base(sipmap)}/IpAccessControlLists.json"), 401, 20003, "Authenticate")
     assert b.client.api.v2010.accounts(b.sid).sip.ip_access_control_lists.list() == []
 
 

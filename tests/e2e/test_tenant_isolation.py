@@ -1,6 +1,8 @@
 """Tenant isolation: a second top-level account (made with `sipmap accounts create`) sees none
 of the first account's IP records, mappings or domains, and gets exactly the 404 a missing SID
-gets; it cannot reference them in a mapping; subaccounts cannot reach their parent, while the
+gets under its own paths; it cannot reference them in a mapping. An API 2010 account path the
+credentials may not act on (another account's, the parent's for a subaccount, a sibling's, one
+that does not exist) answers 401/20003 as Twilio does, the same whether or not it exists; the
 parent may use its subaccount's 2010 path but not see its Voice v1 resources."""
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ from conftest import (
     assert_error,
     assert_sdk_error,
     domains_path,
+    fake_sid,
     not_found_message,
     unique_domain,
 )
+
+
+def assert_unauthorized(resp):
+    """Twilio's answer to credentials on an account path they may not act on."""
+    assert_error(resp, 401, 20003, "Authenticate")
 
 
 @pytest.fixture
@@ -65,13 +73,11 @@ def test_b_cannot_see_a_domains(two_tenants):
     assert_error(b.get(own), 404, 20404, not_found_message(own))
     assert_error(b.post(own, data={"FriendlyName": "pwned"}), 404, 20404, not_found_message(own))
     assert_error(b.delete(own), 404, 20404, not_found_message(own))
-    # through A's account path, the whole account does not exist for B
+    # A's account path is not B's to act on: 401/20003, as Twilio answers
     for path in (domains_path(srv.sid, dom.sid), domains_path(srv.sid)):
-        assert_error(b.get(path), 404, 20404, not_found_message(path))
-    path = domains_path(srv.sid)
-    assert_error(b.post(path, data={"DomainName": unique_domain()}), 404, 20404, not_found_message(path))
-    path = domains_path(srv.sid, dom.sid)
-    assert_error(b.delete(path), 404, 20404, not_found_message(path))
+        assert_unauthorized(b.get(path))
+    assert_unauthorized(b.post(domains_path(srv.sid), data={"DomainName": unique_domain()}))
+    assert_unauthorized(b.delete(domains_path(srv.sid, dom.sid)))
     assert b.client.api.v2010.accounts(b.sid).sip.domains.list() == []
     assert srv.client.api.v2010.accounts(srv.sid).sip.domains(dom.sid).fetch().domain_name == dom.domain_name
 
@@ -119,8 +125,8 @@ def test_b_cannot_map_to_a_domain(two_tenants):
 def test_a_cannot_see_b_account(two_tenants):
     srv, b, _ = two_tenants
     path = f"/2010-04-01/Accounts/{b.sid}.json"
-    assert_error(srv.get(path), 404, 20404, not_found_message(path))
-    assert_error(srv.post(path, data={"FriendlyName": "x"}), 404, 20404, not_found_message(path))
+    assert_unauthorized(srv.get(path))
+    assert_unauthorized(srv.post(path, data={"FriendlyName": "x"}))
     assert b.sid not in {acct.sid for acct in srv.client.api.v2010.accounts.list()}
     assert srv.sid not in {acct.sid for acct in b.client.api.v2010.accounts.list()}
 
@@ -129,9 +135,8 @@ def test_a_cannot_manage_b_subaccount(two_tenants):
     srv, b, _ = two_tenants
     b_sub = b.client.api.v2010.accounts.create(friendly_name="B child")
     path = f"/2010-04-01/Accounts/{b_sub.sid}.json"
-    assert_error(srv.post(path, data={"Status": "suspended"}), 404, 20404, not_found_message(path))
-    dpath = domains_path(b_sub.sid)
-    assert_error(srv.get(dpath), 404, 20404, not_found_message(dpath))
+    assert_unauthorized(srv.post(path, data={"Status": "suspended"}))
+    assert_unauthorized(srv.get(domains_path(b_sub.sid)))
     assert b.client.api.v2010.accounts(b_sub.sid).fetch().status == "active"
 
 
@@ -143,19 +148,43 @@ def test_subaccount_cannot_reach_parent_2010_path(sipmap):
     dom = sipmap.client.api.v2010.accounts(sipmap.sid).sip.domains.create(domain_name=unique_domain())
     sub_auth = (sub.sid, sub.auth_token)
     for path in (domains_path(sipmap.sid), domains_path(sipmap.sid, dom.sid)):
-        assert_error(sipmap.get(path, auth=sub_auth), 404, 20404, not_found_message(path))
-    path = domains_path(sipmap.sid)
-    resp = sipmap.post(path, auth=sub_auth, data={"DomainName": unique_domain()})
-    assert_error(resp, 404, 20404, not_found_message(path))
+        assert_unauthorized(sipmap.get(path, auth=sub_auth))
+    resp = sipmap.post(domains_path(sipmap.sid), auth=sub_auth, data={"DomainName": unique_domain()})
+    assert_unauthorized(resp)
 
 
 def test_subaccount_cannot_reach_sibling(sipmap):
     s1 = sipmap.client.api.v2010.accounts.create(friendly_name="one")
     s2 = sipmap.client.api.v2010.accounts.create(friendly_name="two")
-    path = domains_path(s2.sid)
-    assert_error(sipmap.get(path, auth=(s1.sid, s1.auth_token)), 404, 20404, not_found_message(path))
+    assert_unauthorized(sipmap.get(domains_path(s2.sid), auth=(s1.sid, s1.auth_token)))
     apath = f"/2010-04-01/Accounts/{s2.sid}.json"
-    assert_error(sipmap.get(apath, auth=(s1.sid, s1.auth_token)), 404, 20404, not_found_message(apath))
+    assert_unauthorized(sipmap.get(apath, auth=(s1.sid, s1.auth_token)))
+
+
+def test_subaccount_sdk_on_other_2010_paths_gets_401_20003(sipmap):
+    """A subaccount client on its parent's, a sibling's, an unrelated and a non-existent
+    account's 2010 paths: TwilioRestException 401/20003 each, with one body for all."""
+    sub = sipmap.client.api.v2010.accounts.create(friendly_name="child")
+    sibling = sipmap.client.api.v2010.accounts.create(friendly_name="sibling")
+    stranger = sipmap.other_tenant()
+    sub_client = sipmap.client_for(sub.sid, sub.auth_token)
+    bodies = set()
+    for target in (sipmap.sid, sibling.sid, stranger.sid, fake_sid("AC")):
+        account = sub_client.api.v2010.accounts(target)
+        assert_sdk_error(lambda: account.fetch(), 401, 20003, "Authenticate")
+        domains = account.sip.domains
+        assert_sdk_error(lambda: domains.create(domain_name=unique_domain()), 401, 20003, "Authenticate")
+        assert_sdk_error(lambda: account.new_keys.create(friendly_name="x"), 401, 20003, "Authenticate")
+        bodies.add(sipmap.get(domains_path(target), auth=(sub.sid, sub.auth_token)).text)
+    assert len(bodies) == 1, bodies
+    # Voice v1 has no account in its path: another account's resource stays 404/20404.
+    rec = stranger.client.voice.v1.ip_records.create(ip_address="10.8.8.8")
+    assert_sdk_error(
+        lambda: sub_client.voice.v1.ip_records(rec.sid).fetch(),
+        404,
+        20404,
+        not_found_message(f"/IpRecords/{rec.sid}"),
+    )
 
 
 def test_parent_manages_domains_under_subaccount_path(sipmap):

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_tenancy.sql"),
     include_str!("../../../migrations/postgres/0003_sip_security.sql"),
     include_str!("../../../migrations/postgres/0004_byoc.sql"),
+    include_str!("../../../migrations/postgres/0005_api_keys.sql"),
 ];
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);

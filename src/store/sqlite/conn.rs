@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_tenancy.sql"),
     include_str!("../../../migrations/sqlite/0003_sip_security.sql"),
     include_str!("../../../migrations/sqlite/0004_byoc.sql"),
+    include_str!("../../../migrations/sqlite/0005_api_keys.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {

@@ -1,5 +1,5 @@
 //! Writes of accounts: create, make sure of, update (with what a status change does to the
-//! account's resources).
+//! account's resources), and resealing their auth tokens under a new server key.
 
 use super::super::backend::{Lock, Serial, Tx, Written};
 use super::super::queries::{accounts, mappings, sip_domains};
@@ -8,6 +8,7 @@ use super::{account_rows, locked_account};
 use crate::auth_token::TokenHash;
 use crate::domain::{Account, AccountPatch, StatusChange};
 use crate::recognition::account_changes;
+use crate::secret::Sealer;
 
 /// Creates `account`; a subaccount's parent must exist.
 pub async fn create(
@@ -25,19 +26,22 @@ pub async fn create(
     Ok(Written::quiet(account))
 }
 
-/// Creates `account` if it is missing, or gives the existing one `credential`.
+/// Creates `account` if it is missing, or gives the existing one `credential` and the sealed
+/// token `account` carries.
 pub async fn ensure(
     tx: &mut dyn Tx,
     account: Account,
     credential: TokenHash,
 ) -> Result<Written<Account>> {
     match locked_account(tx, &account.sid, Lock::Update).await {
-        Ok(existing) => {
+        Ok(mut existing) => {
+            let sealed = account.sealed_token.as_deref();
             tx.execute(
                 accounts::SET_TOKEN,
-                accounts::set_token(&existing.sid, &credential),
+                accounts::set_token(&existing.sid, &credential, sealed),
             )
             .await?;
+            existing.sealed_token = account.sealed_token;
             Ok(Written::quiet(existing))
         }
         Err(StoreError::NotFound(_)) => create(tx, account, credential).await,
@@ -99,4 +103,23 @@ pub async fn update(
         value: account,
         changes,
     })
+}
+
+/// Opens every sealed auth token with `old` and seals it again with `new`; returns how many.
+pub async fn reseal_tokens(tx: &mut dyn Tx, old: &Sealer, new: &Sealer) -> Result<u64> {
+    let rows = tx.query(accounts::ALL_SEALED, vec![]).await?;
+    let mut resealed = 0;
+    for row in rows {
+        let sid = row.str(0)?.to_owned();
+        let token = old.open(row.blob(1)?).map_err(|_| {
+            StoreError::Internal(format!(
+                "account {sid}'s auth token cannot be opened with the current key"
+            ))
+        })?;
+        let sealed = new.seal(&token);
+        tx.execute(accounts::RESEAL, vec![sid.into(), sealed.as_slice().into()])
+            .await?;
+        resealed += 1;
+    }
+    Ok(resealed)
 }

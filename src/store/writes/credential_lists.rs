@@ -118,14 +118,9 @@ pub async fn delete_credential(
     })
 }
 
-/// Reseals every credential password from `old` to `new` and records `new_check` as the server
-/// key's check value. A password that `old` cannot open fails the whole rotation.
-pub async fn reseal_all(
-    tx: &mut dyn Tx,
-    old: Sealer,
-    new: Sealer,
-    new_check: [u8; 32],
-) -> Result<Written<u64>> {
+/// Reseals every credential password from `old` to `new`; returns how many. A password that
+/// `old` cannot open fails the whole rotation.
+pub async fn reseal_passwords(tx: &mut dyn Tx, old: &Sealer, new: &Sealer) -> Result<u64> {
     let rows = tx.query(cls::ALL_SEALED, vec![]).await?;
     let mut resealed = 0;
     for row in rows {
@@ -140,10 +135,5 @@ pub async fn reseal_all(
             .await?;
         resealed += 1;
     }
-    tx.execute(
-        "UPDATE server_key SET check_value = $1",
-        vec![new_check.as_slice().into()],
-    )
-    .await?;
-    Ok(Written::quiet(resealed))
+    Ok(resealed)
 }

@@ -3,6 +3,7 @@
 //! in recognition. The back ends only run the statements.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod auth_mappings;
 pub mod byoc;
 pub mod credential_lists;
@@ -17,10 +18,29 @@ use super::queries::{
     accounts as account_sql, auth_mappings as auth_sql, recognition, sip_domains as domain_sql,
 };
 use super::value::Params;
-use super::{Missing, Result, StoreError};
+use super::{Missing, Resealed, Result, StoreError};
 use crate::domain::Account;
 use crate::recognition::AccountRows;
+use crate::secret::Sealer;
 use crate::sid::{AccountSid, MappingSid, SipDomainSid};
+
+/// Reseals every credential password and auth token from the `old` sealers to the `new` ones
+/// and records `new`'s check value as the server key's, in this transaction. A secret that the
+/// old key cannot open fails the whole rotation.
+pub async fn reseal_all(
+    tx: &mut dyn Tx,
+    old: (Sealer, Sealer),
+    new: (Sealer, Sealer, [u8; 32]),
+) -> Result<Written<Resealed>> {
+    let passwords = credential_lists::reseal_passwords(tx, &old.0, &new.0).await?;
+    let tokens = accounts::reseal_tokens(tx, &old.1, &new.1).await?;
+    tx.execute(
+        "UPDATE server_key SET check_value = $1",
+        vec![new.2.as_slice().into()],
+    )
+    .await?;
+    Ok(Written::quiet(Resealed { passwords, tokens }))
+}
 
 /// An account, its row locked as `lock` says; 404 when it does not exist.
 pub async fn locked_account(tx: &mut dyn Tx, sid: &AccountSid, lock: Lock) -> Result<Account> {
