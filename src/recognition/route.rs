@@ -156,8 +156,11 @@ pub struct RouteMaster {
     target_destination: HashMap<String, Destination>,
     /// Each destination's targets.
     destinations: HashMap<Destination, BTreeSet<String>>,
-    /// Whether `destinations` changed since it was last published.
-    destinations_dirty: bool,
+    /// The destinations whose targets changed since they were last published.
+    dirty_destinations: HashSet<Destination>,
+    /// `destinations` as last published: a change rewrites its entries, and publishing copies
+    /// this table, not every target's SID.
+    published_destinations: Destinations,
 }
 
 impl RouteMaster {
@@ -223,7 +226,7 @@ impl RouteMaster {
                     .entry(dest)
                     .or_default()
                     .insert(target.sid.clone());
-                self.destinations_dirty = true;
+                self.dirty_destinations.insert(dest);
             }
         }
         self.policies
@@ -256,20 +259,26 @@ impl RouteMaster {
                 self.destinations.remove(&dest);
             }
         }
-        self.destinations_dirty = true;
+        self.dirty_destinations.insert(dest);
     }
 
     /// Every destination with its targets' SIDs, when that changed since the last call.
     pub fn take_destinations(&mut self) -> Option<Arc<Destinations>> {
-        if !std::mem::take(&mut self.destinations_dirty) {
+        if self.dirty_destinations.is_empty() {
             return None;
         }
-        let all = self
-            .destinations
-            .iter()
-            .map(|(d, sids)| (*d, sids.iter().cloned().collect::<Arc<[String]>>()))
-            .collect();
-        Some(Arc::new(all))
+        for dest in std::mem::take(&mut self.dirty_destinations) {
+            match self.destinations.get(&dest) {
+                Some(sids) => {
+                    let sids: Arc<[String]> = sids.iter().cloned().collect();
+                    self.published_destinations.insert(dest, sids);
+                }
+                None => {
+                    self.published_destinations.remove(&dest);
+                }
+            }
+        }
+        Some(Arc::new(self.published_destinations.clone()))
     }
 
     /// Marks the domains naming `trunk` for republishing.
