@@ -106,15 +106,19 @@ impl Health {
     /// limit's refusal is logged). Gives the probed destinations.
     pub fn rebuild(&self, all: &Destinations, limit: usize) -> Vec<Destination> {
         let mut dests: Vec<Destination> = all.keys().copied().collect();
-        dests.sort_unstable();
         let unprobed = dests.len().saturating_sub(limit);
         if unprobed > 0 {
             PROBE_LIMIT.hit(&format_args!(
                 "{} target destinations, {limit} probed; the other {unprobed} count as up",
                 dests.len()
             ));
+            // The first `limit` by address, without sorting them all.
+            if limit > 0 {
+                dests.select_nth_unstable(limit - 1);
+            }
             dests.truncate(limit);
         }
+        dests.sort_unstable();
         let old = self.probed.load();
         let next: HashMap<Destination, Arc<DestinationHealth>> = dests
             .iter()
