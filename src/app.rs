@@ -16,7 +16,7 @@ use crate::sid::AccountSid;
 use crate::sip::edge::Authenticator;
 use crate::sip::edge::digest::Algorithm;
 use crate::sip::metrics::Metrics;
-use crate::sip::{SipLimits, SipServer};
+use crate::sip::{ProbeSettings, SipLimits, SipServer};
 use crate::store::{self, Store, StoreOptions};
 
 /// What `sipmap serve` needs.
@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub http_limits: HttpLimits,
     /// Limits of the SIP edge's TCP transport.
     pub sip_limits: SipLimits,
+    /// How the SIP edge probes the targets of connection policies.
+    pub sip_probes: ProbeSettings,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -114,16 +116,16 @@ impl App {
             .to_owned();
         let metrics = Arc::new(Metrics::default());
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
+        let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
+            (Some(_), Some(u)) => {
+                Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
+            }
+            _ => None,
+        };
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
                 let addr = resolve_one(addr).with_context(|| format!("bad --sip-listen {addr}"))?;
-                let upstream = match &config.sip_upstream {
-                    None => None,
-                    Some(u) => {
-                        Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
-                    }
-                };
                 let key = store.server_key().context(
                     "the SIP edge needs the server key (it signs digest nonces and opens \
                      credential passwords), but the store was opened without one",
@@ -132,13 +134,14 @@ impl App {
                 Some(
                     SipServer::bind(
                         addr,
-                        upstream,
+                        sip_upstream,
                         store.recognition(),
                         metrics.clone(),
                         sip_limits,
                         digest,
                     )
-                    .await?,
+                    .await?
+                    .with_probes(config.sip_probes),
                 )
             }
         };
@@ -147,6 +150,7 @@ impl App {
             public_url,
             domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
             metrics,
+            sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
         }));

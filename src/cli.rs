@@ -2,6 +2,7 @@
 //! `sipmap secrets rotate` and `sipmap resolve`.
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -12,8 +13,8 @@ use crate::domain::{Limits, NewAccount};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
-use crate::sip::SipLimits;
 use crate::sip::edge::digest::Algorithm;
+use crate::sip::{ProbeSettings, SipLimits};
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
@@ -84,6 +85,9 @@ pub struct ResolveArgs {
     /// registration settings).
     #[arg(long)]
     pub method: Option<String>,
+    /// The request's Call-ID: among targets of equal priority, it picks the target.
+    #[arg(long)]
+    pub call_id: Option<String>,
     /// Base URL of the running server's HTTP API.
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -141,6 +145,28 @@ pub struct ServeArgs {
         default_value = "SHA-256,MD5"
     )]
     pub sip_digest_algorithms: Vec<Algorithm>,
+    /// How often the SIP edge sends an `OPTIONS` probe to each target of the connection
+    /// policies (`10s`, `500ms`, or seconds as a bare number).
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_PROBE_INTERVAL",
+        value_parser = parse_duration,
+        default_value = "10s"
+    )]
+    pub sip_probe_interval: Duration,
+    /// Unanswered probes in a row after which a target is taken out of routing; any SIP
+    /// response to a probe puts it back.
+    #[arg(long, env = "SIPMAP_SIP_PROBE_FAILURES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sip_probe_failures: u32,
+    /// Most target destinations probed; the others are never taken out of routing (a warning
+    /// says so when this bites).
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_PROBE_MAX_DESTINATIONS",
+        default_value_t = 1024
+    )]
+    pub sip_probe_max_destinations: usize,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -363,17 +389,9 @@ fn limits(args: &ServeArgs) -> Limits {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let sip_probes = probe_settings(&args);
     let store_limits = limits(&args);
-    let from_env = match (args.account_sid, args.auth_token) {
-        (Some(sid), Some(token)) => {
-            let sid = AccountSid::parse(&sid).with_context(|| {
-                format!("TWILIO_ACCOUNT_SID {sid:?} is not AC followed by 32 hex digits")
-            })?;
-            anyhow::ensure!(!token.is_empty(), "TWILIO_AUTH_TOKEN is empty");
-            Some((sid, AuthToken::from_string(token)))
-        }
-        _ => None,
-    };
+    let from_env = account_from_env(args.account_sid, args.auth_token)?;
     let config = ServeConfig {
         listen: args.listen,
         database_url: args.database.database_url,
@@ -398,6 +416,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..HttpLimits::default()
         },
         sip_limits: SipLimits::default(),
+        sip_probes,
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();
@@ -593,9 +612,11 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
         query.push_str("&RequestUri=");
         query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
     }
-    if let Some(method) = &args.method {
-        query.push_str("&Method=");
-        query.extend(form_urlencoded::byte_serialize(method.as_bytes()));
+    for (name, value) in [("Method", &args.method), ("CallId", &args.call_id)] {
+        if let Some(value) = value {
+            query.push_str(&format!("&{name}="));
+            query.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+        }
     }
     let prefix = prefix.trim_end_matches('/');
     let path = if prefix.is_empty() {
@@ -633,13 +654,68 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The operator's account from `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`, when both are set.
+fn account_from_env(
+    sid: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<Option<(AccountSid, AuthToken)>> {
+    let (Some(sid), Some(token)) = (sid, token) else {
+        return Ok(None);
+    };
+    let sid = AccountSid::parse(&sid).with_context(|| {
+        format!("TWILIO_ACCOUNT_SID {sid:?} is not AC followed by 32 hex digits")
+    })?;
+    anyhow::ensure!(!token.is_empty(), "TWILIO_AUTH_TOKEN is empty");
+    Ok(Some((sid, AuthToken::from_string(token))))
+}
+
+/// How the SIP edge probes targets, from the command line.
+fn probe_settings(args: &ServeArgs) -> ProbeSettings {
+    ProbeSettings {
+        interval: args.sip_probe_interval,
+        failures: args.sip_probe_failures,
+        max_destinations: args.sip_probe_max_destinations,
+    }
+}
+
+/// A duration: `500ms`, `10s`, or a bare number of seconds; at least 10 ms.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit_ms) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1000.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 10s or 500ms)"))?;
+    let ms = value * unit_ms;
+    if !(10.0..=86_400_000.0).contains(&ms) {
+        return Err(format!("{s:?} is not between 10ms and 24 hours"));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Cli;
+    use super::{Cli, parse_duration};
     use clap::CommandFactory;
+    use std::time::Duration;
 
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_read_seconds_and_milliseconds() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0.25s"), Ok(Duration::from_millis(250)));
+        for bad in ["", "ms", "5ms", "-1s", "1e9", "NaN", "ten"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -5,7 +5,7 @@
   callrun.py --server NAME --bench B --rate R --duration S --round N --pids PID[,PID...] [--children]
              --uac-scenario FILE --uas-scenario FILE --target 127.0.0.1:PORT --src 127.0.0.1
              --src-port P --uas-port U --workdir DIR [--sipp-buff BYTES] [--au USER --ap PASSWORD]
-             [--metrics URL] >> results.jsonl
+             [--metrics URL] [--uas-aa] >> results.jsonl
 
 A fresh SIPp UAS (-m R*S, so it exits when every call is done) listens on 127.0.0.1:U; then SIPp's
 UAC offers R calls/s for S s (-r R -rp 1000 -l 10000 -m R*S, global -timeout S+15 s). One JSON
@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--uas-port", type=int, default=25080)
     ap.add_argument("--round", type=int, default=1)
     ap.add_argument("--children", action="store_true")
+    ap.add_argument("--uas-aa", action="store_true",
+                    help="the UAS answers OPTIONS (SIPp -aa: a server's health probes), and has no -m")
     ap.add_argument("--sipp-buff", type=int, default=4194304)
     a = ap.parse_args()
     assert a.target.startswith("127.") and a.src.startswith("127."), "loopback only"
@@ -140,6 +142,12 @@ def main():
     buff = ["-buff_size", str(a.sipp_buff)] if a.sipp_buff else []
     uas_cmd = ["sipp", "-sf", a.uas_scenario, "-i", "127.0.0.1", "-p", str(a.uas_port), "-m", str(calls),
                "-timeout", "%ds" % (a.duration + 30), "-trace_stat", "-stf", uas_csv, "-fd", "1"] + buff
+    if a.uas_aa:
+        # SIPp's UAS counts what it auto-answers among its -m calls, and would end before the last
+        # real call: without -m it runs until finish() stops it (SIGUSR1, final statistics kept).
+        i = uas_cmd.index("-m")
+        del uas_cmd[i:i + 2]
+        uas_cmd.append("-aa")
     uac_cmd = ["sipp", "-sf", a.uac_scenario, a.target, "-i", a.src, "-p", str(a.src_port), "-s", "service",
                "-r", str(a.rate), "-rp", "1000", "-l", "10000", "-m", str(calls),
                "-timeout", "%ds" % (a.duration + 15), "-timeout_error",

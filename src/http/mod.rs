@@ -51,8 +51,10 @@ pub struct AppContext {
     pub public_url: String,
     /// SIP domain names must end with `.{domain_suffix}`.
     pub domain_suffix: String,
-    /// Counters of the SIP edge.
+    /// Counters of the SIP edge, and target health.
     pub metrics: Arc<crate::sip::metrics::Metrics>,
+    /// Where the SIP edge forwards what no target takes (`--sip-upstream`).
+    pub sip_upstream: Option<std::net::SocketAddr>,
     /// Limits of the HTTP listener (the body timeout is applied per request here).
     pub limits: server::HttpLimits,
     /// Failed-authentication throttling.

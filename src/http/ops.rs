@@ -1,7 +1,8 @@
 //! Operator endpoints beside the Twilio API: `/metrics` (Prometheus text, for scraping),
 //! `/livez`, `/healthz` and `/readyz` (for load balancers; no credentials), and
-//! `/sipmap/v1/Resolve` (which SIP domain a source address and Request-URI resolve to, and what
-//! the SIP edge would decide for a request with that method; answered only within the caller's
+//! `/sipmap/v1/Resolve` (which SIP domain a source address and Request-URI resolve to, what
+//! the SIP edge would decide for a request with that method, and which target of the domain's
+//! connection policy, or the upstream, it would forward it to; answered only within the caller's
 //! account).
 
 use std::net::IpAddr;
@@ -18,7 +19,9 @@ use super::{AppState, json};
 use crate::domain::Params;
 use crate::domain::auth_mapping::auth_type;
 use crate::error::ApiError;
+use crate::recognition::DomainRoute;
 use crate::sip::edge::policy::gate;
+use crate::sip::edge::select::{Choice, choose};
 use crate::sip::message::{SipUri, is_token_byte};
 use crate::store::StoreError;
 
@@ -104,6 +107,42 @@ struct Resolution<'a> {
     acl_match: Option<bool>,
     /// What the edge decides before reading credentials (see `sip::edge::policy`).
     decision: Option<&'static str>,
+    /// Where the edge forwards an admitted request (other than `OPTIONS`, which it answers):
+    /// `target`, `upstream`, or `none` (480).
+    route: Option<&'static str>,
+    /// The domain's connection policy, when its trunk names one.
+    connection_policy_sid: Option<&'a str>,
+    /// The chosen target (`route` is `target`).
+    target_sid: Option<&'a str>,
+    target_uri: Option<&'a str>,
+    /// Where the request goes (`route` is `target` or `upstream`), and over what.
+    destination: Option<String>,
+    transport: Option<&'static str>,
+}
+
+/// Where the edge would forward an admitted request of the domain with `route` and Call-ID
+/// `call_id`: `(route, target, destination, transport)`.
+fn next_hop<'r>(
+    app: &AppState,
+    route: Option<&'r DomainRoute>,
+    call_id: &str,
+) -> (
+    &'static str,
+    Option<Choice<'r>>,
+    Option<String>,
+    Option<&'static str>,
+) {
+    let chosen = route.and_then(|r| choose(r, &app.metrics.health, call_id));
+    match (chosen, app.sip_upstream) {
+        (Some(c), _) => (
+            "target",
+            Some(c),
+            Some(c.destination.addr.to_string()),
+            Some(c.destination.transport()),
+        ),
+        (None, Some(u)) => ("upstream", None, Some(u.to_string()), Some("udp")),
+        (None, None) => ("none", None, None, None),
+    }
 }
 
 /// The method a resolution is for: `Method` (a SIP method token, case-sensitive) or `INVITE`.
@@ -143,6 +182,9 @@ async fn resolve(
     let found = snapshot
         .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
         .filter(|r| &r.target.account_sid == caller.sid());
+    let call_id = query.get("CallId").unwrap_or("");
+    let hop = found.map(|r| next_hop(&app, r.route, call_id));
+    let chosen = hop.as_ref().and_then(|h| h.1);
     let body = Resolution {
         ip_address: ip.to_string(),
         request_uri: uri,
@@ -160,6 +202,12 @@ async fn resolve(
         }),
         acl_match: found.map(|r| r.auth.acl_allows(ip)),
         decision: found.map(|r| gate(method, r.target, r.auth, ip).decision()),
+        route: hop.as_ref().map(|h| h.0),
+        connection_policy_sid: found.and_then(|r| r.route).map(|r| r.policy_sid.as_str()),
+        target_sid: chosen.map(|c| c.target.sid.as_str()),
+        target_uri: chosen.map(|c| c.target.uri.as_str()),
+        destination: hop.as_ref().and_then(|h| h.2.clone()),
+        transport: hop.as_ref().and_then(|h| h.3),
     };
     Ok(json(StatusCode::OK, &body))
 }

@@ -13,7 +13,7 @@ pub mod lpm;
 pub mod route;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -24,7 +24,7 @@ use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
 use lpm::{Lpm, LpmBuilder};
 use route::RouteMaster;
-pub use route::{DomainRoute, RouteTarget};
+pub use route::{Destination, Destinations, DomainRoute, RouteTarget};
 
 /// What recognition resolves to: a SIP domain and its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +266,8 @@ pub struct Snapshot {
     auth: Arc<Vec<Arc<DomainAuth>>>,
     /// Each domain's route, by the same index, when its trunk names a policy.
     routes: Arc<Vec<Option<Arc<DomainRoute>>>>,
+    /// Every target's destination, with the targets that name it.
+    destinations: Arc<Destinations>,
 }
 
 /// A recognised request: its domain, what lets requests into it, and how it was recognised.
@@ -324,6 +326,22 @@ impl Snapshot {
             route: self.routes.get(idx as usize).and_then(|r| r.as_deref()),
             matched_by,
         })
+    }
+
+    /// Every destination of every target, with the SIDs of the targets that name it.
+    pub fn destinations(&self) -> &Arc<Destinations> {
+        &self.destinations
+    }
+
+    /// Whether `addr` is the destination of a target, over either transport.
+    pub fn is_destination(&self, addr: SocketAddr) -> bool {
+        if self.destinations.is_empty() {
+            return false;
+        }
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        [false, true]
+            .into_iter()
+            .any(|tcp| self.destinations.contains_key(&Destination { addr, tcp }))
     }
 
     /// How many networks are mapped.
@@ -490,6 +508,7 @@ fn empty_snapshot() -> Snapshot {
         domains: Arc::new(Domains::default()),
         auth: Arc::new(Vec::new()),
         routes: Arc::new(Vec::new()),
+        destinations: Arc::default(),
     }
 }
 
@@ -570,6 +589,7 @@ impl RecognitionWriter {
             domains: Arc::new(master.domains.clone()),
             auth,
             routes,
+            destinations: master.route.take_destinations().unwrap_or_default(),
         };
         let mut guard = self.master.lock().unwrap_or_else(|e| e.into_inner());
         *guard = master;
@@ -597,6 +617,10 @@ impl RecognitionWriter {
             domains,
             auth: master.publish_auth(&previous.auth),
             routes: master.publish_routes(&previous.routes),
+            destinations: master
+                .route
+                .take_destinations()
+                .unwrap_or_else(|| previous.destinations.clone()),
         };
         self.current.store(Arc::new(snapshot));
     }

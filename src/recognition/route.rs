@@ -5,9 +5,92 @@
 //! A domain names a trunk (`byoc_trunk_sid`), a trunk names a policy, a policy lists targets. The
 //! snapshot holds, per domain, the [`DomainRoute`] of its policy (shared by every domain whose
 //! trunk names that policy), or nothing: then the edge falls back to `--sip-upstream`.
+//!
+//! Each target's URI is parsed once, when its policy's route is built, into a [`Destination`]
+//! (an IP address, a port and UDP or TCP), so the edge reads addresses, not URIs. A target whose
+//! host is not an IP literal has no destination (sipmap does not resolve names on the data
+//! path): the edge never chooses it. The snapshot also holds every destination of every target,
+//! with the targets that name it ([`Destinations`]): what the edge probes, and the only addresses
+//! besides the upstream that it takes responses from.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+/// The port of a target URI that names none (RFC 3261 §19.1.2).
+const DEFAULT_PORT: u16 = 5060;
+
+/// Where a target's traffic goes: an address and port, over UDP or TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Destination {
+    /// The address and port (IPv4 addresses in their plain form, never IPv4-mapped).
+    pub addr: SocketAddr,
+    /// `transport=tcp` in the URI.
+    pub tcp: bool,
+}
+
+impl Destination {
+    /// The destination of a target URI `sip:[user@]host[:port][;params][?headers]`, when `host`
+    /// is an IP literal (IPv6 in brackets); `None` for a host name or anything unreadable.
+    pub fn from_uri(uri: &str) -> Option<Self> {
+        let rest = uri.get(..4).filter(|s| s.eq_ignore_ascii_case("sip:"))?;
+        let rest = &uri[rest.len()..];
+        let rest = rest.split('?').next().unwrap_or("");
+        let mut parts = rest.split(';');
+        let hostport = parts.next().unwrap_or("");
+        let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+        let tcp = parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("transport") && v.trim().eq_ignore_ascii_case("tcp")
+            })
+        });
+        let (host, port) = split_host_port(hostport)?;
+        let ip: IpAddr = host.parse().ok()?;
+        if ip.is_unspecified() || ip.is_multicast() {
+            return None;
+        }
+        Some(Self {
+            addr: SocketAddr::new(ip.to_canonical(), port),
+            tcp,
+        })
+    }
+
+    /// The transport's name, as in a metric label: `udp` or `tcp`.
+    pub fn transport(&self) -> &'static str {
+        if self.tcp { "tcp" } else { "udp" }
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.addr, self.transport())
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` split; the port defaults to 5060 and must not be 0.
+fn split_host_port(hostport: &str) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        match after {
+            "" => (host, None),
+            p => (host, Some(p.strip_prefix(':')?)),
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let port = match port {
+        None => DEFAULT_PORT,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0)?,
+    };
+    Some((host, port))
+}
+
+/// Every destination of every target, with the SIDs of the targets that name it.
+pub type Destinations = HashMap<Destination, Arc<[String]>>;
 
 /// One target of a connection policy, as the API stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +114,23 @@ pub struct DomainRoute {
     pub policy_sid: String,
     /// Its targets, by SID.
     pub targets: Vec<RouteTarget>,
+    /// Each target's destination, by the same index (`None`: its host is not an IP literal).
+    pub destinations: Vec<Option<Destination>>,
+}
+
+impl DomainRoute {
+    /// The route of policy `policy_sid` with `targets`, their URIs parsed.
+    pub fn new(policy_sid: String, targets: Vec<RouteTarget>) -> Self {
+        let destinations = targets
+            .iter()
+            .map(|t| Destination::from_uri(&t.uri))
+            .collect();
+        Self {
+            policy_sid,
+            targets,
+            destinations,
+        }
+    }
 }
 
 /// The writer's master copy of trunks, policies and which domain uses which trunk.
@@ -44,30 +144,55 @@ pub struct RouteMaster {
     published: HashMap<String, Arc<DomainRoute>>,
     /// Each domain's trunk, by domain index.
     domain_trunk: HashMap<u32, String>,
+    /// The domains naming each trunk (the reverse of `domain_trunk`).
+    trunk_domains: HashMap<String, HashSet<u32>>,
+    /// The trunks naming each policy (the reverse of `trunks`).
+    policy_trunks: HashMap<String, HashSet<String>>,
     /// Domains whose published route must be rebuilt.
     dirty: HashSet<u32>,
     /// Policies whose published route must be rebuilt.
     dirty_policies: HashSet<String>,
+    /// Each target's destination, by target SID.
+    target_destination: HashMap<String, Destination>,
+    /// Each destination's targets.
+    destinations: HashMap<Destination, BTreeSet<String>>,
+    /// The destinations whose targets changed since they were last published.
+    dirty_destinations: HashSet<Destination>,
+    /// `destinations` as last published: a change rewrites its entries, and publishing copies
+    /// this table, not every target's SID.
+    published_destinations: Destinations,
 }
 
 impl RouteMaster {
     /// The domain at `index` names `trunk` (or none).
     pub fn set_domain(&mut self, index: u32, trunk: Option<&str>) {
-        match trunk {
-            Some(t) => self.domain_trunk.insert(index, t.to_owned()),
-            None => self.domain_trunk.remove(&index),
-        };
-        self.dirty.insert(index);
+        self.forget_domain(index);
+        if let Some(t) = trunk {
+            self.domain_trunk.insert(index, t.to_owned());
+            self.trunk_domains
+                .entry(t.to_owned())
+                .or_default()
+                .insert(index);
+        }
     }
 
     /// The domain at `index` is gone.
     pub fn forget_domain(&mut self, index: u32) {
-        self.domain_trunk.remove(&index);
+        if let Some(old) = self.domain_trunk.remove(&index) {
+            remove_from(&mut self.trunk_domains, &old, &index);
+        }
         self.dirty.insert(index);
     }
 
     /// A trunk created or changed: it names `policy` (or none).
     pub fn trunk_set(&mut self, trunk: &str, policy: Option<&str>) {
+        self.unlink_trunk(trunk);
+        if let Some(p) = policy {
+            self.policy_trunks
+                .entry(p.to_owned())
+                .or_default()
+                .insert(trunk.to_owned());
+        }
         self.trunks
             .insert(trunk.to_owned(), policy.map(str::to_owned));
         self.mark_trunk_users(trunk);
@@ -75,12 +200,35 @@ impl RouteMaster {
 
     /// A trunk deleted.
     pub fn trunk_removed(&mut self, trunk: &str) {
+        self.unlink_trunk(trunk);
         self.trunks.remove(trunk);
         self.mark_trunk_users(trunk);
     }
 
+    /// Forgets which policy `trunk` named, in the reverse index.
+    fn unlink_trunk(&mut self, trunk: &str) {
+        if let Some(Some(old)) = self.trunks.get(trunk) {
+            let old = old.clone();
+            remove_from(&mut self.policy_trunks, &old, trunk);
+        }
+    }
+
     /// A target created or changed.
     pub fn target_set(&mut self, policy: &str, target: RouteTarget) {
+        let dest = Destination::from_uri(&target.uri);
+        // A change that keeps the destination (enabled, priority, weight) leaves the list of
+        // destinations as it is: rebuilding it costs a pass over every target.
+        if self.target_destination.get(&target.sid).copied() != dest {
+            self.unindex_target(&target.sid);
+            if let Some(dest) = dest {
+                self.target_destination.insert(target.sid.clone(), dest);
+                self.destinations
+                    .entry(dest)
+                    .or_default()
+                    .insert(target.sid.clone());
+                self.dirty_destinations.insert(dest);
+            }
+        }
         self.policies
             .entry(policy.to_owned())
             .or_default()
@@ -90,6 +238,7 @@ impl RouteMaster {
 
     /// A target deleted.
     pub fn target_removed(&mut self, policy: &str, target: &str) {
+        self.unindex_target(target);
         if let Some(targets) = self.policies.get_mut(policy) {
             targets.remove(target);
             if targets.is_empty() {
@@ -99,13 +248,44 @@ impl RouteMaster {
         self.dirty_policies.insert(policy.to_owned());
     }
 
+    /// Forgets the destination of the target `sid`, if it had one.
+    fn unindex_target(&mut self, sid: &str) {
+        let Some(dest) = self.target_destination.remove(sid) else {
+            return;
+        };
+        if let Some(sids) = self.destinations.get_mut(&dest) {
+            sids.remove(sid);
+            if sids.is_empty() {
+                self.destinations.remove(&dest);
+            }
+        }
+        self.dirty_destinations.insert(dest);
+    }
+
+    /// Every destination with its targets' SIDs, when that changed since the last call.
+    pub fn take_destinations(&mut self) -> Option<Arc<Destinations>> {
+        if self.dirty_destinations.is_empty() {
+            return None;
+        }
+        for dest in std::mem::take(&mut self.dirty_destinations) {
+            match self.destinations.get(&dest) {
+                Some(sids) => {
+                    let sids: Arc<[String]> = sids.iter().cloned().collect();
+                    self.published_destinations.insert(dest, sids);
+                }
+                None => {
+                    self.published_destinations.remove(&dest);
+                }
+            }
+        }
+        Some(Arc::new(self.published_destinations.clone()))
+    }
+
+    /// Marks the domains naming `trunk` for republishing.
     fn mark_trunk_users(&mut self, trunk: &str) {
-        let users = self
-            .domain_trunk
-            .iter()
-            .filter(|(_, t)| t.as_str() == trunk)
-            .map(|(i, _)| *i);
-        self.dirty.extend(users);
+        if let Some(users) = self.trunk_domains.get(trunk) {
+            self.dirty.extend(users.iter().copied());
+        }
     }
 
     /// Publishes what changed: rebuilds changed policies, then the route of every domain whose
@@ -115,10 +295,8 @@ impl RouteMaster {
             for policy in std::mem::take(&mut self.dirty_policies) {
                 match self.policies.get(&policy) {
                     Some(targets) => {
-                        let route = DomainRoute {
-                            policy_sid: policy.clone(),
-                            targets: targets.values().cloned().collect(),
-                        };
+                        let route =
+                            DomainRoute::new(policy.clone(), targets.values().cloned().collect());
                         self.published.insert(policy.clone(), Arc::new(route));
                     }
                     None => {
@@ -126,13 +304,13 @@ impl RouteMaster {
                     }
                 }
                 let users = self
-                    .domain_trunk
-                    .iter()
-                    .filter(|(_, t)| {
-                        self.trunks.get(t.as_str()).and_then(Option::as_deref)
-                            == Some(policy.as_str())
-                    })
-                    .map(|(i, _)| *i);
+                    .policy_trunks
+                    .get(&policy)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| self.trunk_domains.get(t))
+                    .flatten()
+                    .copied();
                 self.dirty.extend(users);
             }
         }
@@ -148,12 +326,28 @@ impl RouteMaster {
     fn route_of(&self, index: u32) -> Option<Arc<DomainRoute>> {
         let trunk = self.domain_trunk.get(&index)?;
         let policy = self.trunks.get(trunk)?.as_ref()?;
-        Some(self.published.get(policy).cloned().unwrap_or_else(|| {
-            Arc::new(DomainRoute {
-                policy_sid: policy.clone(),
-                targets: Vec::new(),
-            })
-        }))
+        Some(
+            self.published
+                .get(policy)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(DomainRoute::new(policy.clone(), Vec::new()))),
+        )
+    }
+}
+
+/// Removes `item` from the set at `key`, and the set when it is left empty.
+fn remove_from<K, Q, T, R>(index: &mut HashMap<K, HashSet<T>>, key: &Q, item: &R)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    T: std::borrow::Borrow<R> + std::hash::Hash + Eq,
+    R: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(set) = index.get_mut(key) {
+        set.remove(item);
+        if set.is_empty() {
+            index.remove(key);
+        }
     }
 }
 
@@ -200,5 +394,103 @@ mod tests {
         assert_eq!(changed[0].1.as_ref().unwrap().targets, vec![]);
         m.forget_domain(0);
         assert_eq!(m.take_changed(), vec![(0, None)]);
+    }
+
+    #[test]
+    fn changes_reach_exactly_the_domains_that_use_them() {
+        let mut m = RouteMaster::default();
+        for i in 0..4 {
+            m.set_domain(i, Some(if i < 2 { "BY1" } else { "BY2" }));
+        }
+        m.trunk_set("BY1", Some("NY1"));
+        m.trunk_set("BY2", Some("NY2"));
+        m.target_set("NY1", target("NE1", 1));
+        m.target_set("NY2", target("NE2", 1));
+        assert_eq!(m.take_changed().len(), 4);
+        let changed = |m: &mut RouteMaster| {
+            let mut v: Vec<u32> = m.take_changed().into_iter().map(|(i, _)| i).collect();
+            v.sort_unstable();
+            v
+        };
+        m.target_set("NY1", target("NE3", 1));
+        assert_eq!(changed(&mut m), [0, 1]);
+        // Domain 1 moves to BY2, BY2 moves to NY1: NY2's changes reach no one.
+        m.set_domain(1, Some("BY2"));
+        m.trunk_set("BY2", Some("NY1"));
+        assert_eq!(changed(&mut m), [1, 2, 3]);
+        m.target_set("NY2", target("NE4", 1));
+        assert_eq!(changed(&mut m), Vec::<u32>::new());
+        m.target_set("NY1", target("NE5", 1));
+        assert_eq!(changed(&mut m), [0, 1, 2, 3]);
+        m.trunk_removed("BY1");
+        assert_eq!(changed(&mut m), [0]);
+        m.forget_domain(3);
+        m.target_set("NY1", target("NE6", 1));
+        assert_eq!(changed(&mut m), [1, 2, 3]);
+        assert!(m.trunk_domains["BY2"].len() == 2 && m.policy_trunks["NY1"].len() == 1);
+    }
+
+    #[test]
+    fn target_uris_are_parsed_once_into_destinations() {
+        let d = |uri: &str| Destination::from_uri(uri).map(|d| (d.addr.to_string(), d.tcp));
+        let some = |a: &str, tcp: bool| Some((a.to_owned(), tcp));
+        assert_eq!(d("sip:127.0.0.2"), some("127.0.0.2:5060", false));
+        assert_eq!(d("SIP:bob@10.0.0.1:5070"), some("10.0.0.1:5070", false));
+        assert_eq!(
+            d("sip:10.0.0.1:5070;transport=TCP"),
+            some("10.0.0.1:5070", true)
+        );
+        assert_eq!(
+            d("sip:10.0.0.1;lr;transport=udp"),
+            some("10.0.0.1:5060", false)
+        );
+        assert_eq!(
+            d("sip:[2001:db8::1]:5080"),
+            some("[2001:db8::1]:5080", false)
+        );
+        assert_eq!(d("sip:[::ffff:10.0.0.9]"), some("10.0.0.9:5060", false));
+        assert_eq!(
+            d("sip:10.0.0.1?transport=tcp"),
+            some("10.0.0.1:5060", false)
+        );
+        for bad in [
+            "sip:carrier.example.com",
+            "sips:10.0.0.1",
+            "sip:10.0.0.1:0",
+            "sip:10.0.0.1:99999",
+            "sip:0.0.0.0",
+            "sip:224.0.0.1",
+            "sip:[2001:db8::1",
+            "sip:",
+            "s",
+        ] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn destinations_follow_targets() {
+        let mut m = RouteMaster::default();
+        let mut t = target("NE1", 10);
+        t.uri = "sip:127.0.0.2".into();
+        m.target_set("NY1", t.clone());
+        let mut u = target("NE2", 10);
+        u.uri = "sip:127.0.0.2:5060".into();
+        m.target_set("NY2", u);
+        let all = m.take_destinations().expect("changed");
+        assert_eq!(all.len(), 1);
+        assert_eq!(all.values().next().unwrap().to_vec(), ["NE1", "NE2"]);
+        assert!(m.take_destinations().is_none(), "nothing changed since");
+        t.enabled = false;
+        t.priority = 1;
+        m.target_set("NY1", t.clone());
+        assert!(m.take_destinations().is_none(), "the same destination");
+        t.uri = "sip:127.0.0.3;transport=tcp".into();
+        m.target_set("NY1", t);
+        let all = m.take_destinations().unwrap();
+        assert_eq!(all.len(), 2);
+        m.target_removed("NY1", "NE1");
+        m.target_removed("NY2", "NE2");
+        assert!(m.take_destinations().unwrap().is_empty());
     }
 }

@@ -1,5 +1,5 @@
 //! The open TCP connections, by id, so that a response relayed from the upstream can be written
-//! to the client's connection.
+//! to the client's connection (and a request to a TCP target to the edge's own connection to it).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -42,15 +42,21 @@ impl Connections {
             .remove(&id);
     }
 
-    pub(super) fn send(&self, id: u64, bytes: Vec<u8>) {
+    /// Queues `bytes` for connection `id`; gives them back if it is not open (what is queued
+    /// beyond [`TCP_QUEUE`] is dropped, and counts as sent).
+    pub(super) fn send(&self, id: u64, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
         let sender = self
             .open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
             .cloned();
-        if let Some(s) = sender {
-            let _ = s.try_send(bytes);
+        match sender {
+            Some(s) => match s.try_send(bytes) {
+                Err(mpsc::error::TrySendError::Closed(bytes)) => Err(bytes),
+                _ => Ok(()),
+            },
+            None => Err(bytes),
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::health::Health;
+
 /// Monotonic counters, shared by every SIP transport task.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -14,8 +16,10 @@ pub struct Metrics {
     pub recognized_by_source: AtomicU64,
     /// Requests that matched no domain.
     pub not_recognized: AtomicU64,
-    /// Requests forwarded to the upstream.
+    /// Requests forwarded (to a target or to the upstream).
     pub forwarded: AtomicU64,
+    /// Of those, requests forwarded to a target of the domain's connection policy.
+    pub forwarded_to_target: AtomicU64,
     /// Messages that could not be parsed or lacked mandatory headers.
     pub malformed: AtomicU64,
     /// Upstream responses relayed back towards the client.
@@ -41,6 +45,8 @@ pub struct Metrics {
     /// calls, a source outside its access control lists with no credential list mapped, or a
     /// `REGISTER` to a domain that takes none.
     pub auth_blocked: AtomicU64,
+    /// Target health and the probes' counters.
+    pub health: Health,
 }
 
 impl Metrics {
@@ -79,8 +85,13 @@ impl Metrics {
         );
         counter(
             "sipmap_sip_requests_forwarded_total",
-            "SIP requests forwarded to the upstream.",
+            "SIP requests forwarded (to a target or to the upstream).",
             &[("", &self.forwarded)],
+        );
+        counter(
+            "sipmap_sip_requests_forwarded_to_target_total",
+            "SIP requests forwarded to a target of their domain's connection policy.",
+            &[("", &self.forwarded_to_target)],
         );
         counter(
             "sipmap_sip_messages_malformed_total",
@@ -120,6 +131,7 @@ impl Metrics {
                 ("{decision=\"blocked\"}", &self.auth_blocked),
             ],
         );
+        self.health.render(&mut out);
         out
     }
 }

@@ -3,26 +3,33 @@
 //! UDP datagrams are read by a few dedicated threads with blocking sockets (the cheapest path for
 //! a stateless proxy); TCP connections are tokio tasks that frame messages by `Content-Length`.
 //! Both hand each message to [`edge::Edge`], which decides, and then send what it returns.
-//! Requests are forwarded to the upstream over UDP from the listening socket, so the upstream's
-//! responses come back to it and are relayed along the Via path (only those the edge can
-//! authenticate, see [`edge`]); a response for a TCP client goes back over that client's
-//! connection, named by a random 64-bit id.
+//! Requests are forwarded to a target of the domain's connection policy or to the upstream, over
+//! UDP from the listening socket, so the responses come back to it and are relayed along the Via
+//! path (only those the edge can authenticate, see [`edge`]); to a `transport=tcp` target over a
+//! TCP connection the edge opens (`outbound`) and reads responses from. A response for a TCP
+//! client goes back over that client's connection, named by a random 64-bit id. A task probes
+//! every target destination with `OPTIONS` (`probe`, [`ProbeSettings`]); [`health`] holds what the
+//! probes found, for the edge and `/metrics`.
 //!
 //! [`SipLimits`] bounds TCP, so that no client can hold resources by being slow or by opening many
 //! connections: idle and per-message deadlines, a deadline on every write, and a global and a
 //! per-source cap on connections (see [`SipLimits`] for each).
 //!
 //! The files: [`message`] (parsing, framing, the one serialiser), [`edge`] (what to do with each
-//! message), [`metrics`], `udp` and `tcp` (the two transports), `connections` (open TCP
-//! connections by id), `limits` ([`SipLimits`]) and `admission` (the connection caps).
+//! message), [`metrics`], [`health`], `udp` and `tcp` (the two transports), `outbound` (TCP
+//! connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
+//! id), `limits` ([`SipLimits`]) and `admission` (the connection caps).
 
 pub mod edge;
+pub mod health;
 pub mod message;
 pub mod metrics;
 
 mod admission;
 mod connections;
 mod limits;
+mod outbound;
+mod probe;
 mod tcp;
 mod udp;
 
@@ -39,16 +46,29 @@ use edge::{Action, Authenticator, Edge, Transport};
 use metrics::Metrics;
 
 pub use limits::SipLimits;
+pub use probe::ProbeSettings;
 
 use crate::recognition::Recognition;
 
 /// A bound SIP edge, ready to run.
 pub struct SipServer {
-    udp: Arc<UdpSocket>,
+    io: Arc<Io>,
     tcp: TcpListener,
-    edge: Arc<Edge>,
-    conns: Arc<Connections>,
+    probes: ProbeSettings,
+}
+
+/// What every transport task needs to carry out the edge's decisions.
+#[derive(Debug)]
+struct Io {
+    udp: UdpSocket,
+    edge: Edge,
+    /// Open TCP connections, accepted and outbound.
+    conns: Connections,
+    /// The edge's connections to TCP targets.
+    outbound: outbound::Outbound,
     limits: SipLimits,
+    /// Where outbound connections are spawned (UDP readers are plain threads).
+    runtime: tokio::runtime::Handle,
 }
 
 impl SipServer {
@@ -83,26 +103,41 @@ impl SipServer {
         let (udp, tcp, local) = bound.context("no port is free for both SIP UDP and TCP")?;
         udp::configure(&udp)?;
         Ok(Self {
-            udp: Arc::new(udp),
+            io: Arc::new(Io {
+                udp,
+                edge: Edge::new(recognizer, upstream, local, metrics, digest),
+                conns: Connections::default(),
+                outbound: outbound::Outbound::default(),
+                limits,
+                runtime: tokio::runtime::Handle::current(),
+            }),
             tcp,
-            edge: Arc::new(Edge::new(recognizer, upstream, local, metrics, digest)),
-            conns: Arc::new(Connections::default()),
-            limits,
+            probes: ProbeSettings::default(),
         })
+    }
+
+    /// The same server, probing targets as `probes` says.
+    pub fn with_probes(mut self, probes: ProbeSettings) -> Self {
+        self.probes = probes;
+        self
     }
 
     /// The bound address (UDP and TCP).
     pub fn local_addr(&self) -> SocketAddr {
-        self.udp
+        self.io
+            .udp
             .local_addr()
             .expect("a bound socket has an address")
     }
 
-    /// Serves until `shutdown` completes: UDP on threads of its own, TCP on tokio tasks.
+    /// Serves until `shutdown` completes: UDP on threads of its own, TCP and the probes on tokio
+    /// tasks.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = self.spawn_udp_readers(&stop)?;
+        let probes = tokio::spawn(probe::run(self.io.clone(), self.probes));
         self.accept_tcp(shutdown).await;
+        probes.abort();
         stop.store(true, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             for t in threads {
@@ -115,15 +150,19 @@ impl SipServer {
 }
 
 /// Carries out an [`Action`] from the UDP socket or towards a TCP connection.
-fn perform(action: Action, udp: &UdpSocket, conns: &Connections) {
+fn perform(action: Action, io: &Arc<Io>) {
     if let Action::Send { to, via, bytes } = action {
         match via {
             Transport::Udp => {
-                if let Err(e) = udp.send_to(&bytes, to) {
+                if let Err(e) = io.udp.send_to(&bytes, to) {
                     tracing::debug!(%to, error = %e, "SIP UDP send failed");
                 }
             }
-            Transport::Tcp(id) => conns.send(id, bytes),
+            Transport::Tcp(id) => {
+                // A connection closed meanwhile: the message is lost, as a datagram would be.
+                let _ = io.conns.send(id, bytes);
+            }
+            Transport::TcpOut => io.send_tcp_out(to, bytes),
         }
     }
 }

@@ -3,18 +3,19 @@
 //! back, within the deadlines of [`SipLimits`].
 
 use std::future::Future;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, error::Elapsed};
 
 use super::admission::{Admission, Refusals};
-use super::connections::Connections;
-use super::edge::{Action, Edge, Transport};
-use super::{SipLimits, SipServer, message, perform};
+use super::edge::{Action, Transport};
+use super::{Io, SipLimits, SipServer, message, perform};
 
 /// How long to wait after a failed accept before the next.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -23,7 +24,8 @@ impl SipServer {
     /// Accepts TCP connections within the caps of [`SipLimits`] and serves each in a task of its
     /// own, until `shutdown` completes.
     pub(super) async fn accept_tcp(&self, shutdown: impl Future<Output = ()>) {
-        let admission = Admission::new(&self.limits);
+        let limits = &self.io.limits;
+        let admission = Admission::new(limits);
         let mut refusals = Refusals::default();
         tokio::pin!(shutdown);
         loop {
@@ -42,20 +44,15 @@ impl SipServer {
             let slot = match admission.admit(peer.ip()) {
                 Ok(slot) => slot,
                 Err(cap) => {
-                    refusals.note(cap, peer, &self.limits);
+                    refusals.note(cap, peer, limits);
                     // Dropping the stream closes it.
                     continue;
                 }
             };
-            let (edge, conns, udp, limits) = (
-                self.edge.clone(),
-                self.conns.clone(),
-                self.udp.clone(),
-                self.limits,
-            );
+            let io = self.io.clone();
             tokio::spawn(async move {
                 let _slot = slot;
-                serve_tcp(stream, peer, &edge, &conns, &udp, limits).await;
+                serve_tcp(stream, peer, &io).await;
             });
         }
     }
@@ -67,35 +64,37 @@ struct Connection<'a> {
     id: u64,
     peer: SocketAddr,
     writer: OwnedWriteHalf,
-    edge: &'a Edge,
-    /// The open connections, for what the edge sends to another one.
-    conns: &'a Connections,
-    /// The UDP socket, for what the edge sends over UDP (requests forwarded to the upstream).
-    udp: &'a UdpSocket,
+    /// The edge, and the way to everything it sends elsewhere.
+    io: &'a Arc<Io>,
     limits: SipLimits,
 }
 
 /// The connection is to be closed.
 struct Close;
 
-/// Serves one TCP connection from `peer` until it closes, fails, or misses a deadline.
-async fn serve_tcp(
+/// Serves one accepted TCP connection from `peer` until it closes, fails, or misses a deadline.
+async fn serve_tcp(stream: TcpStream, peer: SocketAddr, io: &Arc<Io>) {
+    let (id, rx) = io.conns.register();
+    serve_registered(stream, peer, id, rx, io).await;
+    io.conns.remove(id);
+}
+
+/// Serves a TCP connection with `peer`, registered as `id` with the queue `rx` of what to write
+/// to it, until it closes, fails, or misses a deadline (the caller then removes it).
+pub(super) async fn serve_registered(
     stream: TcpStream,
     peer: SocketAddr,
-    edge: &Edge,
-    conns: &Connections,
-    udp: &UdpSocket,
-    limits: SipLimits,
+    id: u64,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    io: &Arc<Io>,
 ) {
-    let (id, mut rx) = conns.register();
+    let limits = io.limits;
     let (mut reader, writer) = stream.into_split();
     let mut conn = Connection {
         id,
         peer,
         writer,
-        edge,
-        conns,
-        udp,
+        io,
         limits,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -126,7 +125,6 @@ async fn serve_tcp(
             }
         }
     }
-    conns.remove(id);
 }
 
 impl Connection<'_> {
@@ -175,6 +173,7 @@ impl Connection<'_> {
             let trimmed = frame.iter().position(|b| *b != b'\r' && *b != b'\n');
             let Some(start) = trimmed else { continue };
             match self
+                .io
                 .edge
                 .handle(&frame[start..], self.peer, Transport::Tcp(self.id))
             {
@@ -183,7 +182,7 @@ impl Connection<'_> {
                     bytes,
                     ..
                 } if to == self.id => self.write(&bytes).await?,
-                other => perform(other, self.udp, self.conns),
+                other => perform(other, self.io),
             }
         }
     }

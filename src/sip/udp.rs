@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::connections::Connections;
-use super::edge::{Edge, Transport};
-use super::{SipServer, message, perform};
+use super::edge::Transport;
+use super::{Io, SipServer, message, perform};
 
 /// UDP reader threads.
 const UDP_THREADS: usize = 2;
@@ -36,16 +35,11 @@ impl SipServer {
     ) -> std::io::Result<Vec<JoinHandle<()>>> {
         let mut threads = Vec::new();
         for i in 0..UDP_THREADS {
-            let (udp, edge, conns, stop) = (
-                self.udp.clone(),
-                self.edge.clone(),
-                self.conns.clone(),
-                stop.clone(),
-            );
+            let (io, stop) = (self.io.clone(), stop.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("sip-udp-{i}"))
-                    .spawn(move || udp_loop(&udp, &edge, &conns, &stop))?,
+                    .spawn(move || udp_loop(&io, &stop))?,
             );
         }
         Ok(threads)
@@ -54,10 +48,10 @@ impl SipServer {
 
 /// One reader: each datagram that is not a keep-alive goes to the edge, and what it returns is
 /// sent, until `stop` is set.
-fn udp_loop(udp: &UdpSocket, edge: &Edge, conns: &Connections, stop: &AtomicBool) {
+fn udp_loop(io: &Arc<Io>, stop: &AtomicBool) {
     let mut buf = vec![0u8; message::MAX_MESSAGE_BYTES + 1];
     while !stop.load(Ordering::Relaxed) {
-        let (n, source) = match udp.recv_from(&mut buf) {
+        let (n, source) = match io.udp.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e)
                 if matches!(
@@ -79,6 +73,6 @@ fn udp_loop(udp: &UdpSocket, edge: &Edge, conns: &Connections, stop: &AtomicBool
         if buf[..n].iter().all(|b| *b == b'\r' || *b == b'\n') {
             continue;
         }
-        perform(edge.handle(&buf[..n], source, Transport::Udp), udp, conns);
+        perform(io.edge.handle(&buf[..n], source, Transport::Udp), io);
     }
 }

@@ -44,6 +44,8 @@ impl Reply {
 /// A running server.
 pub struct TestApp {
     pub base: String,
+    /// The SIP edge's address (UDP and TCP), when it is on.
+    pub sip_addr: Option<std::net::SocketAddr>,
     pub db_path: PathBuf,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -88,6 +90,7 @@ impl TestApp {
             store: Default::default(),
             http_limits: Default::default(),
             sip_limits: Default::default(),
+            sip_probes: Default::default(),
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");
@@ -101,12 +104,14 @@ impl TestApp {
         .await
         .expect("initial account");
         let base = format!("http://{}", app.http_addr());
+        let sip_addr = app.sip_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
         }));
         Self {
             base,
+            sip_addr,
             db_path,
             client: reqwest::Client::new(),
             stop: Some(stop),

@@ -10,6 +10,7 @@ mod http_limits;
 mod keys;
 mod proxy;
 mod resolve;
+mod routing;
 mod rules;
 mod security;
 mod sip_tcp;

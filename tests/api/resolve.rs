@@ -35,6 +35,11 @@ async fn resolve_reports_the_edge_decision() {
     assert_eq!(r["recognized"], true);
     assert_eq!(r["method"], "INVITE");
     assert_eq!(decision(&r), json!([null, false, "blocked"]));
+    // No trunk and no upstream: nowhere to forward (480).
+    assert_eq!(
+        json!([r["route"], r["target_sid"], r["destination"]]),
+        json!(["none", null, null])
+    );
 
     let acl = created(&app, "SIP/IpAccessControlLists.json", "FriendlyName=office").await;
     created(
@@ -99,9 +104,30 @@ async fn resolve_says_nothing_of_what_it_does_not_recognise() {
     let r = resolve(&app, "IpAddress=10.20.3.4").await;
     assert_eq!(r["recognized"], false);
     assert_eq!(decision(&r), json!([null, null, null]));
+    assert_eq!(r["route"], json!(null));
     let r = app
         .get("/sipmap/v1/Resolve?IpAddress=10.20.3.4&Method=IN%20VITE")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("Method"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn resolve_names_the_upstream_when_no_target_takes_the_request() {
+    let app = TestApp::spawn_with(|c| c.sip_upstream = Some("127.0.0.1:5999".into())).await;
+    app.domain("acme.sip.twilio.com").await;
+    let r = resolve(
+        &app,
+        "IpAddress=10.20.3.4&RequestUri=sip%3Aalice%40acme.sip.twilio.com&CallId=abc",
+    )
+    .await;
+    assert_eq!(
+        json!([
+            r["route"],
+            r["target_sid"],
+            r["destination"],
+            r["transport"]
+        ]),
+        json!(["upstream", null, "127.0.0.1:5999", "udp"])
+    );
 }

@@ -42,7 +42,7 @@ def run_walkthrough(tmp_path) -> dict:
 
 
 def test_readme_has_the_snippets_users_paste():
-    assert len(blocks("python")) == 2 and len(blocks("js")) == 2
+    assert len(blocks("python")) == 3 and len(blocks("js")) == 2
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
@@ -64,8 +64,10 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert re.fullmatch(r"SK[0-9a-f]{32}: 2 IP records\n", js[1]["stdout"])
     made = [s for s in report["steps"] if s.get("command", "").startswith("sipmap keys create")]
     assert len(made) == 1 and json.loads(made[0]["stdout"])["sid"].startswith("SK")
+    # The routing example points the domain at a trunk whose policy lists two targets.
+    assert re.search(r"acme\.sip\.twilio\.com -> BY[0-9a-f]{32} -> sip:127\.0\.0\.2:5060", python[2]["stdout"])
     resolves = [s for s in report["steps"] if s.get("command", "").startswith("sipmap resolve")]
-    assert len(resolves) == 2
+    assert len(resolves) == 3
     by_source = json.loads(resolves[0]["stdout"])
     assert by_source["recognized"] is True and by_source["matched_by"] == "source_ip"
     assert by_source["auth_type"] == "IP_ACL" and by_source["decision"] == "acl"
@@ -73,6 +75,9 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert by_uri["recognized"] is True and by_uri["matched_by"] == "request_uri"
     assert by_uri["domain_name"] == "acme.sip.twilio.com"
     assert by_uri["acl_match"] is False and by_uri["decision"] == "refused"
+    routed = json.loads(resolves[2]["stdout"])
+    assert routed["decision"] == "acl" and routed["route"] == "target"
+    assert routed["target_uri"] in ("sip:127.0.0.2:5060", "sip:127.0.0.3:5060")
 
 
 def test_readme_states_the_toolchain_and_licence_the_package_declares():

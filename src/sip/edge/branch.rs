@@ -12,6 +12,9 @@
 //! its next Via yields, the address it came from) and compared in constant time, so a response
 //! cannot be redirected to a third address or another client's connection, nor accepted from
 //! another sender, without the key. The edge stays stateless: nothing is stored per request.
+//!
+//! A health probe's branch is `z9hG4bK-sm-p` followed by the probe's sequence number and a tag
+//! over it, the edge's own address and the probed address (see `probe`).
 
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
@@ -50,9 +53,9 @@ impl fmt::Debug for BranchKey {
 }
 
 impl Edge {
-    /// sipmap's Via for `req` forwarded to `forwarded_to`, with its branch (and the client's
-    /// connection id when `req` came over TCP).
-    pub(super) fn our_via(&self, req: &Inbound<'_>, forwarded_to: SocketAddr) -> String {
+    /// sipmap's Via for `req` forwarded to `forwarded_to` (over TCP if `tcp`), with its branch
+    /// (and the client's connection id when `req` came over TCP).
+    pub(super) fn our_via(&self, req: &Inbound<'_>, forwarded_to: SocketAddr, tcp: bool) -> String {
         let msg = req.msg;
         let hash = short_hash(&[
             req.top_value,
@@ -63,12 +66,13 @@ impl Edge {
         ]);
         let conn = match req.transport {
             Transport::Tcp(id) => Some(id),
-            Transport::Udp => None,
+            Transport::Udp | Transport::TcpOut => None,
         };
         // The stamped client Via makes `via_address` yield exactly this at response time.
         let back_to = response_target(req.top, req.source);
         let mut ours = String::with_capacity(100);
-        let _ = write!(ours, "SIP/2.0/UDP {};branch=", self.local);
+        let transport = if tcp { "TCP" } else { "UDP" };
+        let _ = write!(ours, "SIP/2.0/{transport} {};branch=", self.local);
         self.push_branch(&mut ours, hash, conn, back_to, forwarded_to);
         if let Some(id) = conn {
             let _ = write!(ours, ";{CONN_PARAM}={id}");
@@ -107,7 +111,7 @@ impl Edge {
     }
 
     /// The branch tag: what binds a branch to the request it was made for. See the module docs.
-    fn branch_tag(
+    pub(super) fn branch_tag(
         &self,
         hash: u64,
         conn: Option<u64>,
@@ -162,7 +166,11 @@ fn put_address(out: &mut [u8], addr: SocketAddr) {
 
 /// The hash and tag of a branch of this edge: the prefix and exactly 32 hex digits.
 fn parse_branch(branch: &str) -> Option<(u64, u64)> {
-    let hex = branch.strip_prefix(BRANCH_PREFIX)?;
+    parse_hex_pair(branch.strip_prefix(BRANCH_PREFIX)?)
+}
+
+/// Exactly 32 hex digits read as two 64-bit numbers.
+pub(super) fn parse_hex_pair(hex: &str) -> Option<(u64, u64)> {
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

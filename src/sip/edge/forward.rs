@@ -1,4 +1,4 @@
-//! The request as the edge forwards it to the upstream (RFC 3261 §16.11, stateless).
+//! The request as the edge forwards it to a target or the upstream (RFC 3261 §16.11, stateless).
 
 use std::net::SocketAddr;
 
@@ -18,8 +18,10 @@ pub(super) struct Forwarding<'a> {
     pub(super) target: &'a Target,
     /// `Max-Forwards` as received (or its default); above 0, and decremented when forwarded.
     pub(super) max_forwards: u32,
-    /// Where the request goes.
+    /// Where the request goes: a target's destination or the upstream.
     pub(super) upstream: SocketAddr,
+    /// Over TCP (a `transport=tcp` target), else UDP.
+    pub(super) tcp: bool,
     /// How it was let in.
     pub(super) admission: &'a Admission,
 }
@@ -59,7 +61,7 @@ impl Edge {
     /// lower, the credentials the edge consumed are gone, and the client's own `X-Sipmap-*`
     /// headers are replaced by sipmap's.
     pub(super) fn forward(&self, req: &Inbound<'_>, to: &Forwarding<'_>) -> Vec<u8> {
-        let ours = self.our_via(req, to.upstream);
+        let ours = self.our_via(req, to.upstream, to.tcp);
         let stamped = stamped_top_via(req.top_value, req.top, req.source);
         let max_forwards = (to.max_forwards - 1).to_string();
         let mut w = Writer::request(req.method, &to.uri.with_host(&to.target.domain_name));

@@ -18,18 +18,24 @@
 //! - An admitted `OPTIONS` gets `200 OK` with `X-Sipmap-Account-Sid` and `X-Sipmap-Domain-Sid`.
 //!   Nothing the edge sends to a source that is neither admitted nor authenticated names an
 //!   account or a domain SID.
-//! - Any other admitted request is forwarded statelessly to the upstream (RFC 3261 §16.11): the
+//! - Any other admitted request is forwarded statelessly (RFC 3261 §16.11) to a target of its
+//!   domain's connection policy when there is one to choose (see [`select`]: lowest priority
+//!   value among enabled, healthy targets, by weight and a hash of the Call-ID; over TCP to a
+//!   `transport=tcp` target, on a connection the edge opens), else to the upstream: the
 //!   Request-URI host becomes the domain name; every `X-Sipmap-*` header the client sent is
 //!   removed, and sipmap's are added: the two SIDs and `X-Sipmap-Auth` (`ip-acl`,
 //!   `digest;username=…`, or `none` for `ACK` and `CANCEL`); the credentials the edge consumed
 //!   (its realm's `Proxy-Authorization`, or `Authorization` for `REGISTER`) are removed, other
 //!   realms' are kept; sipmap's Via goes on top, `Max-Forwards` is decremented (483 at zero) and
 //!   the client's Via gets `received`/`rport` (RFC 3581). Without an upstream the answer is 480.
-//! - A response is relayed only if it is one the edge asked for: it must come from the address the
-//!   request was forwarded to (today the one upstream), and its top Via must be sipmap's with a
-//!   branch that authenticates it (see `branch.rs`). It then loses that Via and goes to the next
+//! - A response is relayed only if it is one the edge asked for: it must come from the upstream or
+//!   a target's destination, and its top Via must be sipmap's with a branch that authenticates it
+//!   for that very address (see `branch.rs`). It then loses that Via and goes to the next
 //!   one's address, over the client's TCP connection when the request came on one. Anything else
 //!   is dropped and counted in `sipmap_sip_responses_dropped_total`.
+//! - The edge sends `OPTIONS` probes to every target's destination (see `probe`; the transports
+//!   time them): a response to a probe carries sipmap's only Via with a probe branch, marks the
+//!   destination up ([`crate::sip::health`]) and goes no further.
 //! - The edge never sends to its own address: a UDP request that claims to come from it, or whose
 //!   answer would go to it, is dropped, and so is a response that would be relayed to it
 //!   (listening on `0.0.0.0`/`::`, any loopback or unspecified address with its port counts as its
@@ -39,7 +45,8 @@
 //! `Inbound`), [`policy`] (the gate a request meets at its domain), `auth` (digest
 //! authentication: [`Authenticator`], checking credentials, challenging), [`digest`] (RFC 7616
 //! credentials and responses), [`nonce`] (stateless nonces), `reply` (the responses the edge
-//! generates), `forward` (the request as forwarded), `relay` (responses from the upstream),
+//! generates), `forward` (the request as forwarded), [`select`] (which target), `probe` (the
+//! health probes and their answers), `relay` (responses from the upstream and targets),
 //! `branch` (the keyed Via branch: made for a forwarded request, checked on a response) and
 //! `vias` (reading and rewriting Via values).
 
@@ -49,9 +56,11 @@ pub mod digest;
 mod forward;
 pub mod nonce;
 pub mod policy;
+mod probe;
 mod relay;
 mod reply;
 mod request;
+pub mod select;
 mod vias;
 
 pub use auth::Authenticator;
@@ -72,6 +81,9 @@ pub enum Transport {
     Udp,
     /// A TCP connection, by id.
     Tcp(u64),
+    /// (Sending only.) The edge's own TCP connection to the destination, opened if there is
+    /// none: how requests reach a `transport=tcp` target.
+    TcpOut,
 }
 
 /// What to do with a message.
@@ -177,10 +189,23 @@ impl Edge {
         }
     }
 
-    /// The address that requests were forwarded to and that `source` is, if any: responses are
-    /// accepted only from there. Today that is the one upstream.
+    /// The address that requests may have been forwarded to and that `source` is, if any:
+    /// responses are accepted only from there (the upstream, or the destination of any target
+    /// in the snapshot; the branch then says whether this request went there).
     fn forward_target_for(&self, source: SocketAddr) -> Option<SocketAddr> {
-        self.upstream.filter(|u| same_address(*u, source))
+        if let Some(u) = self.upstream.filter(|u| same_address(*u, source)) {
+            return Some(u);
+        }
+        let source = SocketAddr::new(source.ip().to_canonical(), source.port());
+        self.recognizer
+            .peek()
+            .is_destination(source)
+            .then_some(source)
+    }
+
+    /// The edge's counters and target health.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Whether sending to `addr` would reach this edge's own socket.

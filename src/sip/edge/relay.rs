@@ -1,5 +1,5 @@
-//! Responses from the upstream: relayed along the Via path if the edge asked for them, else
-//! dropped.
+//! Responses from the upstream and the targets: relayed along the Via path if the edge asked for
+//! them, consumed if they answer a health probe, else dropped.
 
 use std::net::SocketAddr;
 
@@ -23,6 +23,12 @@ impl Edge {
             Action::Drop
         };
         let vias = msg.vias().unwrap_or_default();
+        if let [only] = vias.as_slice()
+            && self.is_probe_answer(only, forwarded_to)
+        {
+            self.metrics.health.answered(forwarded_to);
+            return Action::Drop;
+        }
         let (Some(top), Some(next)) = (vias.first(), vias.get(1)) else {
             return forged("no Via for the client");
         };

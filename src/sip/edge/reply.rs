@@ -58,7 +58,7 @@ impl Edge {
         Metrics::inc(&self.metrics.responses_sent);
         let to = match req.transport {
             Transport::Tcp(_) => req.source,
-            Transport::Udp => response_target(req.top, req.source),
+            Transport::Udp | Transport::TcpOut => response_target(req.top, req.source),
         };
         Action::Send {
             to,

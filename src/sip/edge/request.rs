@@ -8,8 +8,8 @@ use super::forward::{Admission, Forwarding};
 use super::policy::{Gate, gate};
 use super::reply::acks_own_response;
 use super::vias::{first_via_value, response_target};
-use super::{Action, Edge, Transport};
-use crate::recognition::{MatchedBy, Recognized};
+use super::{Action, Edge, Transport, select};
+use crate::recognition::{DomainRoute, MatchedBy, Recognized};
 use crate::sip::message::{Message, SipUri, Via};
 use crate::sip::metrics::Metrics;
 
@@ -133,7 +133,7 @@ impl Edge {
         if max_forwards == 0 {
             return self.reply(req, 483, &[]);
         }
-        let Some(upstream) = self.upstream else {
+        let Some((upstream, tcp)) = self.next_hop(req, found.route) else {
             return self.reply(req, 480, &[]);
         };
         let forwarding = Forwarding {
@@ -141,14 +141,37 @@ impl Edge {
             target,
             max_forwards,
             upstream,
+            tcp,
             admission: &admission,
         };
         let bytes = self.forward(req, &forwarding);
         Metrics::inc(&self.metrics.forwarded);
         Action::Send {
             to: upstream,
-            via: Transport::Udp,
+            via: if tcp {
+                Transport::TcpOut
+            } else {
+                Transport::Udp
+            },
             bytes,
+        }
+    }
+
+    /// Where a request of a domain with `route` goes, and whether over TCP: the target
+    /// [`select::choose`] picks by the request's Call-ID, else the upstream, else nowhere.
+    fn next_hop(
+        &self,
+        req: &Inbound<'_>,
+        route: Option<&DomainRoute>,
+    ) -> Option<(SocketAddr, bool)> {
+        let call_id = req.msg.header("Call-ID").unwrap_or("");
+        let chosen = route.and_then(|r| select::choose(r, &self.metrics.health, call_id));
+        match chosen {
+            Some(c) => {
+                Metrics::inc(&self.metrics.forwarded_to_target);
+                Some((c.destination.addr, c.destination.tcp))
+            }
+            None => self.upstream.map(|u| (u, false)),
         }
     }
 

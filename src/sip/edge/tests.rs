@@ -2,6 +2,7 @@
 //! What the security settings of a domain decide is in `tests/auth.rs`.
 
 mod auth;
+mod routing;
 
 use super::branch::BRANCH_PREFIX;
 use super::*;

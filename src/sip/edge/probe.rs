@@ -1,0 +1,77 @@
+//! Health probes: the `OPTIONS` the edge sends to a target's destination, and how it knows an
+//! answer to one.
+//!
+//! A probe carries one Via, sipmap's, with the branch `z9hG4bK-sm-p` + 16 hex digits of its
+//! sequence number + 16 of a tag (the branch key's HMAC over that number, the edge's address and
+//! the probed address, as for forwarded requests). A response from that address whose only Via
+//! is that one is the answer: it marks the destination up and is not relayed. Since the branch
+//! starts like every sipmap branch, a probe that comes back to the edge is a loop (482).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use super::branch::{BRANCH_PREFIX, parse_hex_pair};
+use super::{Action, Edge, Transport};
+use crate::recognition::{Destination, Destinations};
+use crate::sip::message::{Via, Writer};
+
+/// What follows [`BRANCH_PREFIX`] in a probe's branch, before the digits.
+const PROBE_MARK: &str = "p";
+
+impl Edge {
+    /// The `OPTIONS` probe number `seq` to `dest`, over its transport; nothing if `dest` is the
+    /// edge's own address.
+    pub fn probe(&self, dest: Destination, seq: u64) -> Action {
+        if self.is_own_address(dest.addr) {
+            return Action::Drop;
+        }
+        let tag = self.branch_tag(seq, None, self.local, dest.addr);
+        let (transport, via) = if dest.tcp {
+            ("TCP", Transport::TcpOut)
+        } else {
+            ("UDP", Transport::Udp)
+        };
+        let mut top = String::with_capacity(80);
+        let _ = write!(
+            top,
+            "SIP/2.0/{transport} {};branch={BRANCH_PREFIX}{PROBE_MARK}{seq:016x}{tag:016x}",
+            self.local
+        );
+        let uri = format!("sip:{}", dest.addr);
+        let mut w = Writer::request("OPTIONS", &uri);
+        w.header("Via", &top);
+        w.header("Max-Forwards", "70");
+        w.header("From", &format!("<sip:sipmap@{}>;tag={seq:x}", self.local));
+        w.header("To", &format!("<{uri}>"));
+        w.header("Call-ID", &format!("sipmap-probe-{seq:x}-{tag:x}"));
+        w.header("CSeq", "1 OPTIONS");
+        w.header("User-Agent", "sipmap");
+        Action::Send {
+            to: dest.addr,
+            via,
+            bytes: w.finish(b""),
+        }
+    }
+
+    /// Whether a response from `source` whose only Via is `top` answers a probe to `source`.
+    pub(super) fn is_probe_answer(&self, top: &Via<'_>, source: SocketAddr) -> bool {
+        let Some(Some(branch)) = top.param("branch") else {
+            return false;
+        };
+        let Some(digits) = branch
+            .strip_prefix(BRANCH_PREFIX)
+            .and_then(|b| b.strip_prefix(PROBE_MARK))
+        else {
+            return false;
+        };
+        let Some((seq, tag)) = parse_hex_pair(digits) else {
+            return false;
+        };
+        self.is_ours(top) && self.branch_tag(seq, None, self.local, source) == tag
+    }
+
+    /// Every destination of every target in the current snapshot.
+    pub fn destinations(&self) -> std::sync::Arc<Destinations> {
+        self.recognizer.peek().destinations().clone()
+    }
+}

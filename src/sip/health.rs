@@ -1,0 +1,354 @@
+//! Target health, as the probes (`probe`) see it and the edge reads it.
+//!
+//! Every probed destination has a [`DestinationHealth`]: up, or down after `failures` probes in a
+//! row went unanswered; any SIP response to a probe makes it up again at once. A destination is
+//! up until probes say otherwise, and so is one that is not probed (over the limit, see
+//! [`Health::rebuild`]). The edge reads this on every forwarded request without a lock: one
+//! atomic load of the map, and none at all while no destination is down.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::limit_log::LimitLog;
+use crate::recognition::{Destination, Destinations};
+
+/// Most target lines `/metrics` shows (one per target of a probed destination); the rest are
+/// counted in `sipmap_sip_target_lines_omitted`.
+const MAX_TARGET_LINES: usize = 1_000;
+
+/// The probe limit's log line.
+static PROBE_LIMIT: LimitLog = LimitLog::new("SIP target probe limit");
+/// The metric line limit's log line.
+static LINE_LIMIT: LimitLog = LimitLog::new("sipmap_sip_target_up line limit");
+
+/// The health of one probed destination.
+#[derive(Debug)]
+pub struct DestinationHealth {
+    up: AtomicBool,
+    /// Probes sent since the last answer.
+    unanswered: AtomicU32,
+    /// The targets that name this destination.
+    targets: Arc<[String]>,
+}
+
+impl DestinationHealth {
+    fn new(targets: Arc<[String]>) -> Self {
+        Self {
+            up: AtomicBool::new(true),
+            unanswered: AtomicU32::new(0),
+            targets,
+        }
+    }
+
+    /// Whether it answers (or has not yet missed enough probes to be taken out).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// The health of every probed destination, and the probes' counters.
+#[derive(Debug, Default)]
+pub struct Health {
+    probed: ArcSwap<HashMap<Destination, Arc<DestinationHealth>>>,
+    /// False only when no probed destination is down: the edge then looks nothing up.
+    any_down: AtomicBool,
+    /// Destinations not probed because of the limit, at the last rebuild.
+    unprobed: AtomicUsize,
+    /// `OPTIONS` probes sent.
+    pub probes_sent: AtomicU64,
+    /// Probes answered (any SIP response).
+    pub probes_answered: AtomicU64,
+    /// Destinations marked down (transitions from up).
+    pub marked_down: AtomicU64,
+}
+
+/// A look at target health for one request: nothing to look up while no destination is down,
+/// else the map as it is now (one atomic load, however many targets are asked about).
+pub enum HealthView {
+    /// No probed destination is down.
+    AllUp,
+    /// The probed destinations.
+    Probed(arc_swap::Guard<Arc<HashMap<Destination, Arc<DestinationHealth>>>>),
+}
+
+impl HealthView {
+    /// Whether `dest` may be chosen: it is not probed, or it is up.
+    pub fn is_up(&self, dest: &Destination) -> bool {
+        match self {
+            Self::AllUp => true,
+            Self::Probed(map) => map.get(dest).is_none_or(|h| h.is_up()),
+        }
+    }
+}
+
+impl Health {
+    /// Whether `dest` may be chosen: it is not probed, or it is up.
+    pub fn is_up(&self, dest: &Destination) -> bool {
+        self.view().is_up(dest)
+    }
+
+    /// A look at health for one request.
+    pub fn view(&self) -> HealthView {
+        if self.any_down.load(Ordering::Relaxed) {
+            HealthView::Probed(self.probed.load())
+        } else {
+            HealthView::AllUp
+        }
+    }
+
+    /// Follows the snapshot's destinations: keeps the state of those still there, adds the new
+    /// ones (up), drops the gone ones. At most `limit` are probed (the first by address; the
+    /// limit's refusal is logged). Gives the probed destinations.
+    pub fn rebuild(&self, all: &Destinations, limit: usize) -> Vec<Destination> {
+        let mut dests: Vec<Destination> = all.keys().copied().collect();
+        let unprobed = dests.len().saturating_sub(limit);
+        if unprobed > 0 {
+            PROBE_LIMIT.hit(&format_args!(
+                "{} target destinations, {limit} probed; the other {unprobed} count as up",
+                dests.len()
+            ));
+            // The first `limit` by address, without sorting them all.
+            if limit > 0 {
+                dests.select_nth_unstable(limit - 1);
+            }
+            dests.truncate(limit);
+        }
+        dests.sort_unstable();
+        let old = self.probed.load();
+        let next: HashMap<Destination, Arc<DestinationHealth>> = dests
+            .iter()
+            .map(|d| {
+                let targets = all[d].clone();
+                let state = match old.get(d) {
+                    Some(h) if h.targets == targets => h.clone(),
+                    Some(h) => Arc::new(DestinationHealth {
+                        up: AtomicBool::new(h.is_up()),
+                        unanswered: AtomicU32::new(h.unanswered.load(Ordering::Relaxed)),
+                        targets,
+                    }),
+                    None => Arc::new(DestinationHealth::new(targets)),
+                };
+                (*d, state)
+            })
+            .collect();
+        let any_down = next.values().any(|h| !h.is_up());
+        self.probed.store(Arc::new(next));
+        self.any_down.store(any_down, Ordering::Relaxed);
+        self.unprobed.store(unprobed, Ordering::Relaxed);
+        dests
+    }
+
+    /// Before a round of probes: every probed destination that has `failures` probes unanswered
+    /// is marked down, and each counts one more probe sent.
+    pub fn before_probes(&self, failures: u32) {
+        let probed = self.probed.load();
+        let mut any_down = false;
+        for (dest, h) in probed.iter() {
+            let unanswered = h.unanswered.fetch_add(1, Ordering::Relaxed);
+            if unanswered >= failures && h.up.swap(false, Ordering::Relaxed) {
+                tracing::warn!(destination = %dest, unanswered, "SIP target down");
+                self.marked_down.fetch_add(1, Ordering::Relaxed);
+            }
+            any_down |= !h.is_up();
+        }
+        self.any_down.store(any_down, Ordering::Relaxed);
+    }
+
+    /// A probe to `addr` was answered: every probed destination at that address is up.
+    pub fn answered(&self, addr: SocketAddr) {
+        self.probes_answered.fetch_add(1, Ordering::Relaxed);
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let probed = self.probed.load();
+        for tcp in [false, true] {
+            if let Some(h) = probed.get(&Destination { addr, tcp }) {
+                h.unanswered.store(0, Ordering::Relaxed);
+                if !h.up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(destination = %addr, "SIP target up");
+                }
+            }
+        }
+    }
+
+    /// The Prometheus text of target health and the probes' counters.
+    pub fn render(&self, out: &mut String) {
+        let probed = self.probed.load();
+        let mut sorted: Vec<_> = probed.iter().collect();
+        sorted.sort_unstable_by_key(|(d, _)| **d);
+        let omitted = target_lines(out, &sorted);
+        if omitted > 0 {
+            LINE_LIMIT.hit(&format_args!(
+                "{MAX_TARGET_LINES} targets shown in /metrics, {omitted} left out"
+            ));
+        }
+        let gauges = [
+            (
+                "sipmap_sip_target_lines_omitted",
+                "Targets left out of sipmap_sip_target_up (over its line limit).",
+                omitted,
+            ),
+            (
+                "sipmap_sip_probe_destinations",
+                "Target destinations probed.",
+                sorted.len(),
+            ),
+            (
+                "sipmap_sip_probe_destinations_down",
+                "Probed target destinations that are down.",
+                sorted.iter().filter(|(_, h)| !h.is_up()).count(),
+            ),
+            (
+                "sipmap_sip_probe_destinations_unprobed",
+                "Target destinations not probed (over the limit; they count as up).",
+                self.unprobed.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let counters = [
+            (
+                "sipmap_sip_probes_sent_total",
+                "OPTIONS probes sent to targets.",
+                &self.probes_sent,
+            ),
+            (
+                "sipmap_sip_probes_answered_total",
+                "Probes answered by targets.",
+                &self.probes_answered,
+            ),
+            (
+                "sipmap_sip_targets_marked_down_total",
+                "Times a target destination was marked down.",
+                &self.marked_down,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// Writes `sipmap_sip_target_up`, one line per target of each destination in `sorted`, at most
+/// [`MAX_TARGET_LINES`]; gives how many were left out.
+fn target_lines(out: &mut String, sorted: &[(&Destination, &Arc<DestinationHealth>)]) -> usize {
+    let _ = writeln!(
+        out,
+        "# HELP sipmap_sip_target_up Whether a target's destination answers probes (1) or \
+         not (0).\n# TYPE sipmap_sip_target_up gauge"
+    );
+    let mut lines = 0usize;
+    let mut omitted = 0usize;
+    for (dest, h) in sorted {
+        for sid in h.targets.iter() {
+            if lines == MAX_TARGET_LINES {
+                omitted += 1;
+                continue;
+            }
+            lines += 1;
+            let _ = writeln!(
+                out,
+                "sipmap_sip_target_up{{target=\"{sid}\",destination=\"{}\",transport=\"{}\"}} {}",
+                dest.addr,
+                dest.transport(),
+                u8::from(h.is_up())
+            );
+        }
+    }
+    omitted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(addr: &str, tcp: bool) -> Destination {
+        Destination {
+            addr: addr.parse().unwrap(),
+            tcp,
+        }
+    }
+
+    fn all(dests: &[Destination]) -> Destinations {
+        dests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (*d, Arc::from(vec![format!("NE{i}")])))
+            .collect()
+    }
+
+    #[test]
+    fn down_after_failures_unanswered_probes_and_up_after_an_answer() {
+        let h = Health::default();
+        let a = dest("127.0.0.2:5060", false);
+        let b = dest("127.0.0.3:5060", true);
+        assert_eq!(h.rebuild(&all(&[a, b]), 10), vec![a, b]);
+        // Three probes go unanswered: down at the fourth round.
+        for round in 0..3 {
+            h.before_probes(3);
+            assert!(h.is_up(&a), "round {round}");
+        }
+        h.before_probes(3);
+        assert!(!h.is_up(&a) && !h.is_up(&b));
+        assert!(h.is_up(&dest("127.0.0.9:5060", false)), "not probed: up");
+        h.answered("127.0.0.2:5060".parse().unwrap());
+        assert!(h.is_up(&a) && !h.is_up(&b));
+        // The answer reset the count: three more rounds before it is down again.
+        for _ in 0..3 {
+            h.before_probes(3);
+        }
+        assert!(h.is_up(&a));
+        h.before_probes(3);
+        assert!(!h.is_up(&a));
+        assert_eq!(h.marked_down.load(Ordering::Relaxed), 3);
+        // A rebuild keeps the state of what stays.
+        h.rebuild(&all(&[a]), 10);
+        assert!(!h.is_up(&a));
+        assert!(h.is_up(&b), "no longer probed: up");
+        let mut text = String::new();
+        h.render(&mut text);
+        assert!(
+            text.contains(
+                "sipmap_sip_target_up{target=\"NE0\",destination=\"127.0.0.2:5060\",transport=\"udp\"} 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("sipmap_sip_probes_answered_total 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_probe_limit_bounds_what_is_probed() {
+        let h = Health::default();
+        let dests: Vec<Destination> = (1..=5)
+            .map(|i| dest(&format!("127.0.0.{i}:5060"), false))
+            .collect();
+        let probed = h.rebuild(&all(&dests), 3);
+        assert_eq!(probed, dests[..3]);
+        let mut text = String::new();
+        h.render(&mut text);
+        assert!(text.contains("sipmap_sip_probe_destinations 3\n"), "{text}");
+        assert!(
+            text.contains("sipmap_sip_probe_destinations_unprobed 2\n"),
+            "{text}"
+        );
+        for _ in 0..2 {
+            h.before_probes(1);
+        }
+        assert!(!h.is_up(&dests[0]));
+        assert!(h.is_up(&dests[4]), "not probed: up");
+    }
+}

@@ -1,0 +1,57 @@
+//! The health probes' clock: every `interval`, an `OPTIONS` to each target destination in the
+//! snapshot (at most `max_destinations`), after marking down those that left `failures` probes in
+//! a row unanswered (see [`super::health`]). The edge builds the probes and recognises their
+//! answers; this task only times and sends them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Io, perform};
+
+/// How the edge probes targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// Time between two rounds of probes.
+    pub interval: Duration,
+    /// Unanswered probes in a row that take a destination down.
+    pub failures: u32,
+    /// Most destinations probed; the others count as up (the limit logs when it bites).
+    pub max_destinations: usize,
+}
+
+impl Default for ProbeSettings {
+    /// Every 10 s, down after 3 unanswered, up to 1,024 destinations.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            failures: 3,
+            max_destinations: 1024,
+        }
+    }
+}
+
+/// Probes until the task is dropped.
+pub(super) async fn run(io: Arc<Io>, settings: ProbeSettings) {
+    let mut tick = tokio::time::interval(settings.interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let health = &io.edge.metrics().health;
+    let mut seen = None;
+    let mut probed = Vec::new();
+    let mut seq: u64 = rand::random::<u32>().into();
+    loop {
+        tick.tick().await;
+        let all = io.edge.destinations();
+        if seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &all)) {
+            probed = health.rebuild(&all, settings.max_destinations);
+            seen = Some(all);
+        }
+        health.before_probes(settings.failures);
+        for dest in &probed {
+            seq = seq.wrapping_add(1);
+            health
+                .probes_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            perform(io.edge.probe(*dest, seq), &io);
+        }
+    }
+}
