@@ -19,11 +19,13 @@ import argparse
 import glob
 import json
 import os
+import queue
 import random
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -70,21 +72,36 @@ class Sender:
         self.sock.settimeout(2.0)
         self.src, self.port = self.sock.getsockname()
         self.sink = None
+        self.forwarded = queue.Queue()
         if kind == "invite":
             self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sink.bind(("127.0.0.1", upstream_port))
-            self.sink.settimeout(2.0)
+            threading.Thread(target=self.serve_sink, daemon=True).start()
         self.tag = "%x" % random.getrandbits(48)
         self.n = 0
+
+    def serve_sink(self):
+        """The upstream (or target): answers the edge's OPTIONS probes 200, queues the rest."""
+        while True:
+            data, peer = self.sink.recvfrom(65535)
+            text = data.decode("utf-8", "replace")
+            if text.startswith("OPTIONS "):
+                head = text.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+                keep = [h for h in head if h.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")]
+                reply = "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
+                self.sink.sendto(reply.encode(), peer)
+            else:
+                self.forwarded.put(text)
 
     def one(self):
         self.n += 1
         self.sock.sendto(request(self.kind, self.src, self.port, self.target[1], self.n, self.tag), self.target)
         want = "instr-%s-%d@" % (self.tag, self.n)
-        listener = self.sock if self.kind == "options" else self.sink
         for _ in range(50):
-            data, _ = listener.recvfrom(65535)
-            text = data.decode("utf-8", "replace")
+            if self.kind == "options":
+                text = self.sock.recvfrom(65535)[0].decode("utf-8", "replace")
+            else:
+                text = self.forwarded.get(timeout=2.0)
             if want not in text:
                 continue  # a late answer to an earlier request
             if self.kind == "options" and not text.startswith("SIP/2.0 200"):
@@ -115,6 +132,15 @@ def dumped_ir(outdir, pid, before):
     raise SystemExit("callgrind wrote no dump")
 
 
+def read_metric(log_path, name):
+    """The value of counter NAME (summed over its labels) in the server's /metrics."""
+    import urllib.request
+    m = re.search(r"HTTP API listening on (http://[^ \n]+)", open(log_path).read())
+    text = urllib.request.urlopen(m.group(1) + "/metrics", timeout=30).read().decode()
+    return sum(float(l.split()[-1]) for l in text.splitlines()
+               if l.startswith(name) and not l.startswith("#") and l[len(name):len(name) + 1] in (" ", "{"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -127,6 +153,9 @@ def main():
     ap.add_argument("--large", type=int, default=2500)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--label", default="")
+    ap.add_argument("--metric", help="also report this /metrics counter's value at the end")
+    ap.add_argument("--wait-metric", help="before measuring, wait until this /metrics value is at least --wait-min")
+    ap.add_argument("--wait-min", type=float, default=1)
     ap.add_argument("--out", required=True)
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
@@ -147,8 +176,15 @@ def main():
             if proc.poll() is not None or time.time() > deadline:
                 raise SystemExit("the server did not start; see %s" % log_path)
             time.sleep(0.5)
-        started = time.time()
         sender = Sender(a.kind, a.src, ("127.0.0.1", a.port), a.upstream_port)
+        if a.wait_metric:
+            for _ in range(1200):
+                if read_metric(log_path, a.wait_metric) >= a.wait_min:
+                    break
+                time.sleep(0.5)
+            else:
+                raise SystemExit("%s never reached %s" % (a.wait_metric, a.wait_min))
+        started = time.time()
         sender.many(a.warmup)
         control(proc.pid, "-i", "on")
         sender.many(a.warmup)  # instrumented code paths translated once, not counted
@@ -160,9 +196,12 @@ def main():
             control(proc.pid, "-d")
             counts[n], seen = dumped_ir(outdir, proc.pid, seen)
         per = (counts[a.large] - counts[a.small]) / (a.large - a.small)
+        metric = read_metric(log_path, a.metric) if a.metric else None
         line = {"label": a.label, "kind": a.kind, "bin": a.bin, "small": a.small, "large": a.large,
                 "ir_small": counts[a.small], "ir_large": counts[a.large], "ir_per_request": round(per, 1),
                 "measure_s": round(time.time() - started, 1)}
+        if a.metric:
+            line[a.metric] = metric
     finally:
         proc.terminate()
         try:
