@@ -55,6 +55,8 @@ pub struct SipServer {
     io: Arc<Io>,
     tcp: TcpListener,
     probes: ProbeSettings,
+    /// One socket per UDP reader thread, all on the edge's address (see `udp`).
+    udp_readers: Vec<UdpSocket>,
 }
 
 /// What every transport task needs to carry out the edge's decisions.
@@ -86,12 +88,12 @@ impl SipServer {
         let attempts = if addr.port() == 0 { 20 } else { 1 };
         let mut bound = None;
         for attempt in 1..=attempts {
-            let udp =
-                UdpSocket::bind(addr).with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
-            let local = udp.local_addr()?;
+            let readers =
+                udp::bind_group(addr).with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
+            let local = readers[0].local_addr()?;
             match TcpListener::bind(local).await {
                 Ok(tcp) => {
-                    bound = Some((udp, tcp, local));
+                    bound = Some((readers, tcp, local));
                     break;
                 }
                 Err(e) if attempt < attempts && e.kind() == std::io::ErrorKind::AddrInUse => {}
@@ -100,8 +102,10 @@ impl SipServer {
                 }
             }
         }
-        let (udp, tcp, local) = bound.context("no port is free for both SIP UDP and TCP")?;
-        udp::configure(&udp)?;
+        let (udp_readers, tcp, local) =
+            bound.context("no port is free for both SIP UDP and TCP")?;
+        // Every answer leaves from the first socket (they all have the same address).
+        let udp = udp_readers[0].try_clone()?;
         Ok(Self {
             io: Arc::new(Io {
                 udp,
@@ -113,6 +117,7 @@ impl SipServer {
             }),
             tcp,
             probes: ProbeSettings::default(),
+            udp_readers,
         })
     }
 
@@ -132,7 +137,7 @@ impl SipServer {
 
     /// Serves until `shutdown` completes: UDP on threads of its own, TCP and the probes on tokio
     /// tasks.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = self.spawn_udp_readers(&stop)?;
         let probes = tokio::spawn(probe::run(self.io.clone(), self.probes));

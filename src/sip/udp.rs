@@ -1,11 +1,19 @@
-//! The UDP side: a few dedicated threads read datagrams with a blocking socket (the cheapest path
+//! The UDP side: a few dedicated threads read datagrams with blocking sockets (the cheapest path
 //! for a stateless proxy) and hand each to the edge.
+//!
+//! Each thread reads a socket of its own, all bound to the edge's address with `SO_REUSEPORT`: the
+//! kernel then gives every datagram from one source address and port to the same socket, so one
+//! thread handles them in the order they arrived. Two threads reading one shared socket could
+//! relay an upstream's `180 Ringing` after the `200 OK` that followed it (a UAC such as SIPp then
+//! drops the call).
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::edge::Transport;
 use super::{Io, SipServer, message, perform};
@@ -17,8 +25,24 @@ const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// How long a reader blocks before it looks whether it is to stop.
 const READ_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// Binds the readers' sockets, [`UDP_THREADS`] of them, all to `addr` (to the port the first one
+/// gets, when `addr` has port 0), and configures them.
+pub(super) fn bind_group(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
+    let mut sockets: Vec<UdpSocket> = Vec::with_capacity(UDP_THREADS);
+    for _ in 0..UDP_THREADS {
+        let at = sockets.first().map_or(Ok(addr), UdpSocket::local_addr)?;
+        let sock = Socket::new(Domain::for_address(at), Type::DGRAM, Some(Protocol::UDP))?;
+        sock.set_reuse_port(true)?;
+        sock.bind(&at.into())?;
+        let udp: UdpSocket = sock.into();
+        configure(&udp)?;
+        sockets.push(udp);
+    }
+    Ok(sockets)
+}
+
 /// Sets up a bound UDP socket for the readers: a read timeout, and room for bursts.
-pub(super) fn configure(udp: &UdpSocket) -> std::io::Result<()> {
+fn configure(udp: &UdpSocket) -> std::io::Result<()> {
     udp.set_read_timeout(Some(READ_TIMEOUT))?;
     // Room for bursts: the kernel caps these at net.core.{r,w}mem_max.
     let sock = socket2::SockRef::from(udp);
@@ -30,28 +54,31 @@ pub(super) fn configure(udp: &UdpSocket) -> std::io::Result<()> {
 impl SipServer {
     /// Starts the UDP reader threads; each stops within [`READ_TIMEOUT`] of `stop` being set.
     pub(super) fn spawn_udp_readers(
-        &self,
+        &mut self,
         stop: &Arc<AtomicBool>,
     ) -> std::io::Result<Vec<JoinHandle<()>>> {
         let mut threads = Vec::new();
-        for i in 0..UDP_THREADS {
+        for (i, socket) in std::mem::take(&mut self.udp_readers)
+            .into_iter()
+            .enumerate()
+        {
             let (io, stop) = (self.io.clone(), stop.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("sip-udp-{i}"))
-                    .spawn(move || udp_loop(&io, &stop))?,
+                    .spawn(move || udp_loop(&io, &socket, &stop))?,
             );
         }
         Ok(threads)
     }
 }
 
-/// One reader: each datagram that is not a keep-alive goes to the edge, and what it returns is
-/// sent, until `stop` is set.
-fn udp_loop(io: &Arc<Io>, stop: &AtomicBool) {
+/// One reader of `socket`: each datagram that is not a keep-alive goes to the edge, and what it
+/// returns is sent, until `stop` is set.
+fn udp_loop(io: &Arc<Io>, socket: &UdpSocket, stop: &AtomicBool) {
     let mut buf = vec![0u8; message::MAX_MESSAGE_BYTES + 1];
     while !stop.load(Ordering::Relaxed) {
-        let (n, source) = match io.udp.recv_from(&mut buf) {
+        let (n, source) = match socket.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e)
                 if matches!(

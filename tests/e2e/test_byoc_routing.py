@@ -45,8 +45,9 @@ def _need_sipp():
         pytest.fail("sipp is not installed (Debian package sip-tester; scripts/test.sh installs it)")
 
 
-# SIPp's built-in UAS without its 180: the edge relays over two UDP threads, and a 180 that
-# overtakes its 200 (as UDP may) makes SIPp's UAC abort the call, which is no routing fault.
+# SIPp's built-in UAS without its 180: fewer messages per call for the thousands of calls below
+# (that responses keep their order through the edge is test_sip_edge's
+# test_an_upstreams_responses_keep_their_order).
 UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="UAS answering 200">
