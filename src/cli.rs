@@ -159,8 +159,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SIPMAP_SIP_PROBE_FAILURES", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub sip_probe_failures: u32,
-    /// Most target destinations probed; the others are never taken out of routing (a warning
-    /// says so when this bites).
+    /// Most target destinations probed (those some domain routes to first); the others are never
+    /// taken out of routing (a warning says so when this bites).
     #[arg(
         long,
         env = "SIPMAP_SIP_PROBE_MAX_DESTINATIONS",

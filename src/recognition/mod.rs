@@ -24,7 +24,7 @@ use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
 use lpm::{Lpm, LpmBuilder};
 use route::RouteMaster;
-pub use route::{Destination, Destinations, DomainRoute, RouteTarget};
+pub use route::{Destination, Destinations, DomainRoute, RouteTarget, Routes, routed_destinations};
 
 /// What recognition resolves to: a SIP domain and its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +265,7 @@ pub struct Snapshot {
     /// Each domain's authentication settings, by the same index as `domains`.
     auth: Arc<Vec<Arc<DomainAuth>>>,
     /// Each domain's route, by the same index, when its trunk names a policy.
-    routes: Arc<Vec<Option<Arc<DomainRoute>>>>,
+    routes: Routes,
     /// Every target's destination, with the targets that name it.
     destinations: Arc<Destinations>,
 }
@@ -331,6 +331,11 @@ impl Snapshot {
     /// Every destination of every target, with the SIDs of the targets that name it.
     pub fn destinations(&self) -> &Arc<Destinations> {
         &self.destinations
+    }
+
+    /// Each domain's route, by domain index: the same `Arc` until a route changes.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
     }
 
     /// Whether `addr` is the destination of a target, over either transport.

@@ -92,6 +92,22 @@ fn split_host_port(hostport: &str) -> Option<(&str, u16)> {
 /// Every destination of every target, with the SIDs of the targets that name it.
 pub type Destinations = HashMap<Destination, Arc<[String]>>;
 
+/// Each domain's route, by domain index (`None`: no trunk, no policy, or no target).
+pub type Routes = Arc<Vec<Option<Arc<DomainRoute>>>>;
+
+/// The destinations of the targets that some domain of `routes` routes to (each policy's route
+/// is shared by its domains, so it is read once; a destination of several policies is repeated).
+pub fn routed_destinations(routes: &[Option<Arc<DomainRoute>>]) -> Vec<Destination> {
+    let mut seen: HashSet<*const DomainRoute> = HashSet::new();
+    let mut out = Vec::new();
+    for route in routes.iter().flatten() {
+        if seen.insert(Arc::as_ptr(route)) {
+            out.extend(route.destinations.iter().flatten().copied());
+        }
+    }
+    out
+}
+
 /// One target of a connection policy, as the API stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTarget {

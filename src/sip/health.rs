@@ -6,7 +6,7 @@
 //! [`Health::rebuild`]). The edge reads this on every forwarded request without a lock: one
 //! atomic load of the map, and none at all while no destination is down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,22 +102,28 @@ impl Health {
     }
 
     /// Follows the snapshot's destinations: keeps the state of those still there, adds the new
-    /// ones (up), drops the gone ones. At most `limit` are probed (the first by address; the
-    /// limit's refusal is logged). Gives the probed destinations.
-    pub fn rebuild(&self, all: &Destinations, limit: usize) -> Vec<Destination> {
-        let mut dests: Vec<Destination> = all.keys().copied().collect();
-        let unprobed = dests.len().saturating_sub(limit);
-        if unprobed > 0 {
+    /// ones (up), drops the gone ones. At most `limit` are probed: over the limit, first the
+    /// destinations of targets that some domain routes to (`routed`, asked only then), then the
+    /// others, each by address; the limit's refusal is logged. Gives the probed destinations.
+    pub fn rebuild(
+        &self,
+        all: &Destinations,
+        limit: usize,
+        routed: impl FnOnce() -> Vec<Destination>,
+    ) -> Vec<Destination> {
+        let unprobed = all.len().saturating_sub(limit);
+        let mut dests = if unprobed > 0 {
             PROBE_LIMIT.hit(&format_args!(
-                "{} target destinations, {limit} probed; the other {unprobed} count as up",
-                dests.len()
+                "{} target destinations, {limit} probed (those some domain routes to first); \
+                 the other {unprobed} count as up",
+                all.len()
             ));
-            // The first `limit` by address, without sorting them all.
-            if limit > 0 {
-                dests.select_nth_unstable(limit - 1);
-            }
-            dests.truncate(limit);
-        }
+            within_limit(all, limit, routed())
+        } else {
+            all.keys().copied().collect()
+        };
+        // `routed` comes from the snapshot `all` comes from; a destination of neither is dropped.
+        dests.retain(|d| all.contains_key(d));
         dests.sort_unstable();
         let old = self.probed.load();
         let next: HashMap<Destination, Arc<DestinationHealth>> = dests
@@ -269,6 +275,46 @@ fn target_lines(out: &mut String, sorted: &[(&Destination, &Arc<DestinationHealt
     omitted
 }
 
+/// The `limit` destinations probed when `all` holds more: those of `routed` (from the same
+/// snapshot, so all in `all`) first, then the others, each by address.
+fn within_limit(
+    all: &Destinations,
+    limit: usize,
+    mut routed: Vec<Destination>,
+) -> Vec<Destination> {
+    // Usually there are more routed destinations than room: the first `limit` by address,
+    // without sorting them all (unless repeats among those leave fewer).
+    if routed.len() > limit && limit > 0 {
+        let mut first = routed.clone();
+        first.select_nth_unstable(limit - 1);
+        first.truncate(limit);
+        first.sort_unstable();
+        first.dedup();
+        if first.len() == limit {
+            return first;
+        }
+    }
+    routed.sort_unstable();
+    routed.dedup();
+    if routed.len() >= limit {
+        routed.truncate(limit);
+        return routed;
+    }
+    let chosen: HashSet<Destination> = routed.iter().copied().collect();
+    let mut rest: Vec<Destination> = all
+        .keys()
+        .filter(|d| !chosen.contains(d))
+        .copied()
+        .collect();
+    let room = limit - routed.len();
+    if room < rest.len() {
+        rest.select_nth_unstable(room - 1);
+        rest.truncate(room);
+    }
+    routed.extend(rest);
+    routed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,7 +339,7 @@ mod tests {
         let h = Health::default();
         let a = dest("127.0.0.2:5060", false);
         let b = dest("127.0.0.3:5060", true);
-        assert_eq!(h.rebuild(&all(&[a, b]), 10), vec![a, b]);
+        assert_eq!(h.rebuild(&all(&[a, b]), 10, Vec::new), vec![a, b]);
         // Three probes go unanswered: down at the fourth round.
         for round in 0..3 {
             h.before_probes(3);
@@ -313,7 +359,7 @@ mod tests {
         assert!(!h.is_up(&a));
         assert_eq!(h.marked_down.load(Ordering::Relaxed), 3);
         // A rebuild keeps the state of what stays.
-        h.rebuild(&all(&[a]), 10);
+        h.rebuild(&all(&[a]), 10, Vec::new);
         assert!(!h.is_up(&a));
         assert!(h.is_up(&b), "no longer probed: up");
         let mut text = String::new();
@@ -336,7 +382,7 @@ mod tests {
         let dests: Vec<Destination> = (1..=5)
             .map(|i| dest(&format!("127.0.0.{i}:5060"), false))
             .collect();
-        let probed = h.rebuild(&all(&dests), 3);
+        let probed = h.rebuild(&all(&dests), 3, Vec::new);
         assert_eq!(probed, dests[..3]);
         let mut text = String::new();
         h.render(&mut text);
@@ -350,5 +396,23 @@ mod tests {
         }
         assert!(!h.is_up(&dests[0]));
         assert!(h.is_up(&dests[4]), "not probed: up");
+    }
+
+    #[test]
+    fn over_the_limit_routed_destinations_are_probed_first() {
+        let h = Health::default();
+        let dests: Vec<Destination> = (1..=6)
+            .map(|i| dest(&format!("127.0.0.{i}:5060"), false))
+            .collect();
+        let routed = vec![dests[4], dests[1], dests[4]];
+        let probed = h.rebuild(&all(&dests), 3, || routed.clone());
+        assert_eq!(probed, vec![dests[0], dests[1], dests[4]]);
+        // More routed than the limit: the first of them by address.
+        let routed = vec![dests[5], dests[3], dests[2]];
+        let probed = h.rebuild(&all(&dests), 2, || routed.clone());
+        assert_eq!(probed, vec![dests[2], dests[3]]);
+        // Under the limit nothing needs to know what is routed.
+        let probed = h.rebuild(&all(&dests), 6, || unreachable!("not over the limit"));
+        assert_eq!(probed, dests);
     }
 }

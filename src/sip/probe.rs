@@ -1,5 +1,5 @@
 //! The health probes' clock: every `interval`, an `OPTIONS` to each target destination in the
-//! snapshot (at most `max_destinations`), after marking down those that left `failures` probes in
+//! snapshot (at most `max_destinations`, those some domain routes to first), after marking down those that left `failures` probes in
 //! a row unanswered (see [`super::health`]). The edge builds the probes and recognises their
 //! answers; this task only times and sends them.
 
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Io, perform};
+use crate::recognition::{Routes, routed_destinations};
 
 /// How the edge probes targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +41,23 @@ pub(super) async fn run(io: Arc<Io>, settings: ProbeSettings) {
     let mut seq: u64 = rand::random::<u32>().into();
     loop {
         tick.tick().await;
-        let all = io.edge.destinations();
-        if seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &all)) {
-            probed = health.rebuild(&all, settings.max_destinations);
-            seen = Some(all);
+        let (all, routes) = io.edge.routing();
+        // Over the limit the routed destinations go first, and which those are changes with the
+        // routes; the choice (a pass over every destination) runs off the async workers.
+        let over = all.len() > settings.max_destinations;
+        let changed = seen.as_ref().is_none_or(|(d, r): &(Arc<_>, Routes)| {
+            !Arc::ptr_eq(d, &all) || (over && !Arc::ptr_eq(r, &routes))
+        });
+        if changed {
+            seen = Some((all.clone(), routes.clone()));
+            let (io, max) = (io.clone(), settings.max_destinations);
+            let chosen = tokio::task::spawn_blocking(move || {
+                let health = &io.edge.metrics().health;
+                health.rebuild(&all, max, || routed_destinations(&routes))
+            });
+            if let Ok(chosen) = chosen.await {
+                probed = chosen;
+            }
         }
         health.before_probes(settings.failures);
         for dest in &probed {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use super::branch::{BRANCH_PREFIX, parse_hex_pair};
 use super::{Action, Edge, Transport};
-use crate::recognition::{Destination, Destinations};
+use crate::recognition::{Destination, Destinations, Routes, routed_destinations};
 use crate::sip::message::{Via, Writer};
 
 /// What follows [`BRANCH_PREFIX`] in a probe's branch, before the digits.
@@ -68,6 +68,17 @@ impl Edge {
             return false;
         };
         self.is_ours(top) && self.branch_tag(seq, None, self.local, source) == tag
+    }
+
+    /// The destinations of the targets some domain routes to, in the current snapshot.
+    pub fn routed_destinations(&self) -> Vec<Destination> {
+        routed_destinations(self.recognizer.peek().routes())
+    }
+
+    /// Every destination of every target, and every domain's route, from one snapshot.
+    pub fn routing(&self) -> (std::sync::Arc<Destinations>, Routes) {
+        let snapshot = self.recognizer.peek();
+        (snapshot.destinations().clone(), snapshot.routes().clone())
     }
 
     /// Every destination of every target in the current snapshot.

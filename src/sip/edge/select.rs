@@ -124,7 +124,7 @@ mod tests {
             .flatten()
             .map(|d| (*d, Arc::from(Vec::<String>::new())))
             .collect();
-        health.rebuild(&all, 100);
+        health.rebuild(&all, 100, Vec::new);
         for _ in 0..2 {
             health.before_probes(1);
         }
@@ -233,7 +233,7 @@ mod tests {
             .flatten()
             .map(|d| (*d, Arc::from(Vec::<String>::new())))
             .collect();
-        down.rebuild(&all, 200);
+        down.rebuild(&all, 200, Vec::new);
         for _ in 0..2 {
             down.before_probes(1);
         }

@@ -2,7 +2,7 @@
 //! the health probes and their answers, and API changes seen by the next request.
 
 use super::*;
-use crate::recognition::RouteTarget;
+use crate::recognition::{Destination, RouteTarget};
 
 const TRUNK: &str = "BY0000000000000000000000000000000a";
 const POLICY: &str = "NY0000000000000000000000000000000a";
@@ -213,6 +213,33 @@ fn api_changes_route_the_next_request() {
 }
 
 #[test]
+fn routed_destinations_are_those_some_domain_routes_to() {
+    let (e, table) = routed_edge(vec![route_target(1, "sip:127.0.0.2", 10, 10)], true);
+    // A policy no domain uses: its destination exists, but nothing routes to it.
+    let unused = "NY0000000000000000000000000000000c";
+    table.apply(&[Change::RouteTargetSet(
+        unused.into(),
+        route_target(2, "sip:127.0.0.9", 10, 10),
+    )]);
+    let dest = |s: &str| Destination::from_uri(s).unwrap();
+    assert_eq!(e.destinations().len(), 2);
+    let routed = e.routed_destinations();
+    assert_eq!(routed, vec![dest("sip:127.0.0.2")]);
+    // Over a probe limit of one, the routed destination is the one probed, whatever its address.
+    let probed = e.metrics.health.rebuild(&e.destinations(), 1, || routed);
+    assert_eq!(probed, vec![dest("sip:127.0.0.2")]);
+    // The domain re-pointed to a trunk of the other policy: its destination is now the routed one.
+    let other_trunk = "BY0000000000000000000000000000000c";
+    let mut domain = target();
+    domain.byoc_trunk_sid = Some(other_trunk.into());
+    table.apply(&[
+        Change::TrunkSet(other_trunk.into(), Some(unused.into())),
+        Change::DomainSet(domain),
+    ]);
+    assert_eq!(e.routed_destinations(), vec![dest("sip:127.0.0.9")]);
+}
+
+#[test]
 fn probes_are_answered_and_consumed_and_unhealthy_targets_skipped() {
     let (e, _) = routed_edge(
         vec![
@@ -222,7 +249,7 @@ fn probes_are_answered_and_consumed_and_unhealthy_targets_skipped() {
         true,
     );
     let health = &e.metrics.health;
-    let probed = health.rebuild(&e.destinations(), 10);
+    let probed = health.rebuild(&e.destinations(), 10, Vec::new);
     assert_eq!(probed.len(), 2);
     let Action::Send { to, via, bytes } = e.probe(probed[0], 77) else {
         panic!("no probe");
