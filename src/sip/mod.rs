@@ -84,21 +84,24 @@ impl SipServer {
         limits: SipLimits,
         digest: Authenticator,
     ) -> anyhow::Result<Self> {
-        // With port 0 the UDP port is picked first; if that port is taken for TCP, pick again.
+        // TCP first: a port another process listens on is refused before any UDP socket joins
+        // it (the UDP readers share their port with SO_REUSEPORT, see `udp`). With port 0 the
+        // TCP port is picked first; if that port is taken for UDP, pick again.
         let attempts = if addr.port() == 0 { 20 } else { 1 };
         let mut bound = None;
         for attempt in 1..=attempts {
-            let readers =
-                udp::bind_group(addr).with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
-            let local = readers[0].local_addr()?;
-            match TcpListener::bind(local).await {
-                Ok(tcp) => {
+            let tcp = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind SIP TCP on {addr}"))?;
+            let local = tcp.local_addr()?;
+            match udp::bind_group(local) {
+                Ok(readers) => {
                     bound = Some((readers, tcp, local));
                     break;
                 }
                 Err(e) if attempt < attempts && e.kind() == std::io::ErrorKind::AddrInUse => {}
                 Err(e) => {
-                    return Err(e).with_context(|| format!("cannot bind SIP TCP on {local}"));
+                    return Err(e).with_context(|| format!("cannot bind SIP UDP on {local}"));
                 }
             }
         }

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -89,12 +90,17 @@ class Uas:
 
     def __init__(self, workdir: Path, ip: str, transport: str = "u1"):
         self.workdir, self.ip, self.transport = workdir, ip, transport
-        self.port = free_port(ip)
-        self.log = workdir / f"uas-{ip}-{self.port}.log"
         self.proc = None
-        self.start()
+        # A port found free can be taken before SIPp binds it: then another port (at most 3).
+        for _ in range(3):
+            self.port = free_port(ip)
+            self.log = workdir / f"uas-{ip}-{self.port}.log"
+            if self.start():
+                return
+        raise AssertionError(f"no SIPp UAS would start on {ip}")
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Starts SIPp and waits (at most 5 s) until it holds its port; False if it does not."""
         scenario = self.workdir / "uas.xml"
         scenario.write_text(UAS_SCENARIO)
         self.proc = subprocess.Popen(
@@ -102,6 +108,18 @@ class Uas:
              "-aa", "-nostdin", "-trace_msg", "-message_file", str(self.log)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        kind = socket.SOCK_STREAM if self.transport.startswith("t") else socket.SOCK_DGRAM
+        for _ in range(100):
+            if self.proc.poll() is not None:
+                return False
+            with socket.socket(socket.AF_INET, kind) as probe:
+                try:
+                    probe.bind((self.ip, self.port))
+                except OSError:
+                    return True  # SIPp holds it
+            time.sleep(0.05)
+        self.stop()
+        return False
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -259,7 +277,7 @@ def test_failover_when_the_top_target_stops_answering_probes(routed):
     routed.wait_health(top_sid, False)
     assert routed.target_up(second_sid) is True
     assert set(routed.calls(20).values()) == {second.contact}
-    top.start()
+    assert top.start(), "the top target's SIPp did not start again on its port"
     routed.wait_health(top_sid, True)
     assert set(routed.calls(20).values()) == {top.contact}
     metrics = routed.server.get("/metrics").text
