@@ -21,7 +21,7 @@ use crate::domain::auth_mapping::auth_type;
 use crate::error::ApiError;
 use crate::recognition::DomainRoute;
 use crate::sip::edge::policy::gate;
-use crate::sip::edge::select::{Choice, choose};
+use crate::sip::edge::select::{Choice, NextHop, next_hop};
 use crate::sip::message::{SipUri, is_token_byte};
 use crate::store::StoreError;
 
@@ -121,8 +121,8 @@ struct Resolution<'a> {
 }
 
 /// Where the edge would forward an admitted request of the domain with `route` and Call-ID
-/// `call_id`: `(route, target, destination, transport)`.
-fn next_hop<'r>(
+/// `call_id` ([`next_hop`]): `(route, target, destination, transport)`.
+fn hop_fields<'r>(
     app: &AppState,
     route: Option<&'r DomainRoute>,
     call_id: &str,
@@ -132,16 +132,15 @@ fn next_hop<'r>(
     Option<String>,
     Option<&'static str>,
 ) {
-    let chosen = route.and_then(|r| choose(r, &app.metrics.health, call_id));
-    match (chosen, app.sip_upstream) {
-        (Some(c), _) => (
+    match next_hop(route, &app.metrics.health, call_id, app.sip_upstream) {
+        NextHop::Target(c) => (
             "target",
             Some(c),
             Some(c.destination.addr.to_string()),
             Some(c.destination.transport()),
         ),
-        (None, Some(u)) => ("upstream", None, Some(u.to_string()), Some("udp")),
-        (None, None) => ("none", None, None, None),
+        NextHop::Upstream(u) => ("upstream", None, Some(u.to_string()), Some("udp")),
+        NextHop::Nowhere => ("none", None, None, None),
     }
 }
 
@@ -183,7 +182,7 @@ async fn resolve(
         .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
         .filter(|r| &r.target.account_sid == caller.sid());
     let call_id = query.get("CallId").unwrap_or("");
-    let hop = found.map(|r| next_hop(&app, r.route, call_id));
+    let hop = found.map(|r| hop_fields(&app, r.route, call_id));
     let chosen = hop.as_ref().and_then(|h| h.1);
     let body = Resolution {
         ip_address: ip.to_string(),

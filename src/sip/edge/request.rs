@@ -7,6 +7,7 @@ use super::auth::{Exchange, Verdict};
 use super::forward::{Admission, Forwarding};
 use super::policy::{Gate, gate};
 use super::reply::acks_own_response;
+use super::select::NextHop;
 use super::vias::{first_via_value, response_target};
 use super::{Action, Edge, Transport, select};
 use crate::recognition::{DomainRoute, MatchedBy, Recognized};
@@ -157,21 +158,21 @@ impl Edge {
         }
     }
 
-    /// Where a request of a domain with `route` goes, and whether over TCP: the target
-    /// [`select::choose`] picks by the request's Call-ID, else the upstream, else nowhere.
+    /// Where a request of a domain with `route` goes, and whether over TCP (see
+    /// [`select::next_hop`]).
     fn next_hop(
         &self,
         req: &Inbound<'_>,
         route: Option<&DomainRoute>,
     ) -> Option<(SocketAddr, bool)> {
         let call_id = req.msg.header("Call-ID").unwrap_or("");
-        let chosen = route.and_then(|r| select::choose(r, &self.metrics.health, call_id));
-        match chosen {
-            Some(c) => {
+        match select::next_hop(route, &self.metrics.health, call_id, self.upstream) {
+            NextHop::Target(c) => {
                 Metrics::inc(&self.metrics.forwarded_to_target);
                 Some((c.destination.addr, c.destination.tcp))
             }
-            None => self.upstream.map(|u| (u, false)),
+            NextHop::Upstream(u) => Some((u, false)),
+            NextHop::Nowhere => None,
         }
     }
 

@@ -11,6 +11,7 @@
 //! (for the first 128 targets of a policy; twice beyond).
 
 use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 
 use crate::recognition::{Destination, DomainRoute, RouteTarget};
 use crate::sip::health::Health;
@@ -72,6 +73,32 @@ pub fn choose<'r>(route: &'r DomainRoute, health: &Health, call_id: &str) -> Opt
     None
 }
 
+/// Where an admitted request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHop<'r> {
+    /// A target of its domain's connection policy.
+    Target(Choice<'r>),
+    /// No target to choose: the upstream (over UDP).
+    Upstream(SocketAddr),
+    /// Neither: the request gets 480.
+    Nowhere,
+}
+
+/// Where a request of a domain with `route` and Call-ID `call_id` goes: the target [`choose`]
+/// picks, else `upstream`, else nowhere. The edge forwards by it and Resolve reports it.
+pub fn next_hop<'r>(
+    route: Option<&'r DomainRoute>,
+    health: &Health,
+    call_id: &str,
+    upstream: Option<SocketAddr>,
+) -> NextHop<'r> {
+    match (route.and_then(|r| choose(r, health, call_id)), upstream) {
+        (Some(c), _) => NextHop::Target(c),
+        (None, Some(u)) => NextHop::Upstream(u),
+        (None, None) => NextHop::Nowhere,
+    }
+}
+
 /// A hash of a Call-ID, the same in every process of this build (SipHash with fixed keys).
 fn call_id_hash(call_id: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -115,8 +142,8 @@ mod tests {
         counts
     }
 
-    /// Health in which the destinations of targets `down` (by number) are down.
-    fn health_with_down(r: &DomainRoute, down: &[u8]) -> Health {
+    /// Health in which every destination of `r` is probed (at most `limit`) and down.
+    fn all_down(r: &DomainRoute, limit: usize) -> Health {
         let health = Health::default();
         let all: Destinations = r
             .destinations
@@ -124,10 +151,16 @@ mod tests {
             .flatten()
             .map(|d| (*d, Arc::from(Vec::<String>::new())))
             .collect();
-        health.rebuild(&all, 100, Vec::new);
+        health.rebuild(&all, limit, Vec::new);
         for _ in 0..2 {
             health.before_probes(1);
         }
+        health
+    }
+
+    /// Health in which the destinations of targets `down` (by number) are down.
+    fn health_with_down(r: &DomainRoute, down: &[u8]) -> Health {
+        let health = all_down(r, 100);
         for d in r.destinations.iter().flatten() {
             let n = match d.addr.ip() {
                 std::net::IpAddr::V4(ip) => ip.octets()[3],
@@ -226,17 +259,7 @@ mod tests {
             "{counts:?}"
         );
         let h = health_with_down(&r, &[]);
-        let down = Health::default();
-        let all: Destinations = r
-            .destinations
-            .iter()
-            .flatten()
-            .map(|d| (*d, Arc::from(Vec::<String>::new())))
-            .collect();
-        down.rebuild(&all, 200, Vec::new);
-        for _ in 0..2 {
-            down.before_probes(1);
-        }
+        let down = all_down(&r, 200);
         down.answered("127.0.9.9:5060".parse().unwrap());
         assert_eq!(
             spread(&r, &down, 300),
