@@ -399,6 +399,27 @@ mod tests {
     }
 
     #[test]
+    fn target_up_lines_are_bounded_and_the_rest_counted() {
+        let h = Health::default();
+        let dests: Vec<Destination> = (0..MAX_TARGET_LINES + 10)
+            .map(|i| dest(&format!("127.0.{}.{}:5060", i / 250, i % 250 + 1), false))
+            .collect();
+        h.rebuild(&all(&dests), dests.len(), Vec::new);
+        let mut text = String::new();
+        h.render(&mut text);
+        let lines = text
+            .lines()
+            .filter(|l| l.starts_with("sipmap_sip_target_up{"))
+            .count();
+        assert_eq!(lines, MAX_TARGET_LINES);
+        assert!(
+            text.contains("sipmap_sip_target_lines_omitted 10\n"),
+            "{}",
+            &text[text.len() - 600..]
+        );
+    }
+
+    #[test]
     fn over_the_limit_routed_destinations_are_probed_first() {
         let h = Health::default();
         let dests: Vec<Destination> = (1..=6)
