@@ -150,18 +150,36 @@ impl Health {
     }
 
     /// Before a round of probes: every probed destination that has `failures` probes unanswered
-    /// is marked down, and each counts one more probe sent.
+    /// is marked down, and each counts one more probe sent (a round that probes them all; see
+    /// [`Health::probing`]).
     pub fn before_probes(&self, failures: u32) {
         let probed = self.probed.load();
-        let mut any_down = false;
-        for (dest, h) in probed.iter() {
-            let unanswered = h.unanswered.fetch_add(1, Ordering::Relaxed);
-            if unanswered >= failures && h.up.swap(false, Ordering::Relaxed) {
-                tracing::warn!(destination = %dest, unanswered, "SIP target down");
-                self.marked_down.fetch_add(1, Ordering::Relaxed);
-            }
-            any_down |= !h.is_up();
+        for dest in probed.keys() {
+            self.probing(dest, failures);
         }
+        self.recount();
+    }
+
+    /// A probe is about to go to `dest`: if it left `failures` probes in a row unanswered, it is
+    /// down; then it has one more unanswered. Nothing for a destination that is not probed.
+    pub fn probing(&self, dest: &Destination, failures: u32) {
+        let probed = self.probed.load();
+        let Some(h) = probed.get(dest) else {
+            return;
+        };
+        self.probes_sent.fetch_add(1, Ordering::Relaxed);
+        let unanswered = h.unanswered.fetch_add(1, Ordering::Relaxed);
+        if unanswered >= failures && h.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(destination = %dest, unanswered, "SIP target down");
+            self.marked_down.fetch_add(1, Ordering::Relaxed);
+            self.any_down.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Looks again whether any probed destination is down (answers bring them up one by one;
+    /// until this runs, the edge keeps looking health up).
+    pub fn recount(&self) {
+        let any_down = self.probed.load().values().any(|h| !h.is_up());
         self.any_down.store(any_down, Ordering::Relaxed);
     }
 

@@ -16,12 +16,14 @@
 //! per-source cap on connections (see [`SipLimits`] for each).
 //!
 //! The files: [`message`] (parsing, framing, the one serialiser), [`edge`] (what to do with each
-//! message), [`metrics`], [`health`], `udp` and `tcp` (the two transports), `outbound` (TCP
+//! message), [`metrics`], [`health`], [`host`] (the host's addresses, which a wildcard listener
+//! counts as its own), `udp` and `tcp` (the two transports), `outbound` (TCP
 //! connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
 //! id), `limits` ([`SipLimits`]) and `admission` (the connection caps).
 
 pub mod edge;
 pub mod health;
+pub mod host;
 pub mod message;
 pub mod metrics;
 
@@ -109,10 +111,20 @@ impl SipServer {
             bound.context("no port is free for both SIP UDP and TCP")?;
         // Every answer leaves from the first socket (they all have the same address).
         let udp = udp_readers[0].try_clone()?;
+        let edge = Edge::new(recognizer, upstream, local, metrics, digest);
+        if local.ip().is_unspecified() {
+            edge.host_addresses().refresh();
+        }
+        if upstream.is_some_and(|u| edge.is_own_address(u)) {
+            tracing::warn!(
+                upstream = %upstream.map_or_else(String::new, |u| u.to_string()),
+                "--sip-upstream is the SIP edge's own address: requests for it are answered 482"
+            );
+        }
         Ok(Self {
             io: Arc::new(Io {
                 udp,
-                edge: Edge::new(recognizer, upstream, local, metrics, digest),
+                edge,
                 conns: Connections::default(),
                 outbound: outbound::Outbound::default(),
                 limits,
@@ -144,8 +156,16 @@ impl SipServer {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = self.spawn_udp_readers(&stop)?;
         let probes = tokio::spawn(probe::run(self.io.clone(), self.probes));
+        let host = self.local_addr().ip().is_unspecified().then(|| {
+            tokio::spawn(refresh_host_addresses(
+                self.io.edge.host_addresses().clone(),
+            ))
+        });
         self.accept_tcp(shutdown).await;
         probes.abort();
+        if let Some(task) = host {
+            task.abort();
+        }
         stop.store(true, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             for t in threads {
@@ -154,6 +174,19 @@ impl SipServer {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// Reads the host's interface addresses again every [`host::REFRESH`], on a blocking thread,
+/// until the task is dropped.
+async fn refresh_host_addresses(host: Arc<host::HostAddresses>) {
+    let mut tick = tokio::time::interval(host::REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let host = host.clone();
+        let _ = tokio::task::spawn_blocking(move || host.refresh()).await;
     }
 }
 

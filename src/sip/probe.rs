@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::edge::Action;
 use super::{Io, perform};
 use crate::recognition::{Routes, routed_destinations};
 
@@ -59,13 +60,15 @@ pub(super) async fn run(io: Arc<Io>, settings: ProbeSettings) {
                 probed = chosen;
             }
         }
-        health.before_probes(settings.failures);
+        health.recount();
         for dest in &probed {
             seq = seq.wrapping_add(1);
-            health
-                .probes_sent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            perform(io.edge.probe(*dest, seq), &io);
+            // Nothing goes to the edge's own address, and what is not sent is not counted.
+            let probe = io.edge.probe(*dest, seq);
+            if probe != Action::Drop {
+                health.probing(dest, settings.failures);
+                perform(probe, &io);
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod durability;
 mod hardening;
 mod http_limits;
 mod keys;
+mod loops;
 mod proxy;
 mod resolve;
 mod routing;

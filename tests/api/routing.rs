@@ -18,19 +18,19 @@ use tokio::time::timeout;
 
 use crate::helpers::TestApp;
 
-const BASE: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001";
-const WAIT: Duration = Duration::from_secs(10);
+pub const BASE: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001";
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A SIP target on loopback: answers every request 200 (probes only while `answering`), and
 /// hands each request other than a probe to the test.
-struct SipTarget {
-    addr: SocketAddr,
-    answering: Arc<AtomicBool>,
+pub struct SipTarget {
+    pub addr: SocketAddr,
+    pub answering: Arc<AtomicBool>,
     requests: mpsc::Receiver<String>,
 }
 
 /// The response `code` to `request`: its Vias, From, To (with a tag), Call-ID and CSeq.
-fn answer(request: &str, code: u16) -> String {
+pub fn answer(request: &str, code: u16) -> String {
     let mut out = format!("SIP/2.0 {code} OK\r\n");
     for line in request.split("\r\n").take_while(|l| !l.is_empty()).skip(1) {
         let name = line.split(':').next().unwrap_or("").trim();
@@ -55,7 +55,7 @@ fn triage(request: &str, answering: &AtomicBool) -> (bool, bool) {
 
 impl SipTarget {
     /// A UDP target on 127.0.0.1.
-    async fn udp() -> Self {
+    pub async fn udp() -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let answering = Arc::new(AtomicBool::new(true));
@@ -82,7 +82,7 @@ impl SipTarget {
     }
 
     /// A TCP target on 127.0.0.1 that answers on the connection a request came on.
-    async fn tcp() -> Self {
+    pub async fn tcp() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let answering = Arc::new(AtomicBool::new(true));
@@ -117,7 +117,7 @@ impl SipTarget {
     }
 
     /// The next request that is not a probe.
-    async fn next(&mut self) -> String {
+    pub async fn next(&mut self) -> String {
         timeout(WAIT, self.requests.recv())
             .await
             .expect("a request reaches the target")
@@ -141,21 +141,26 @@ fn take_message(buf: &mut Vec<u8>) -> Option<String> {
 }
 
 /// A client of the edge on 127.0.0.1.
-struct Client {
+pub struct Client {
     socket: UdpSocket,
     edge: SocketAddr,
 }
 
 impl Client {
-    async fn new(app: &TestApp) -> Self {
+    pub async fn new(app: &TestApp) -> Self {
+        Self::to(app.sip_addr.expect("the SIP edge is on")).await
+    }
+
+    /// A client of the edge at `edge`.
+    pub async fn to(edge: SocketAddr) -> Self {
         Self {
             socket: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
-            edge: app.sip_addr.expect("the SIP edge is on"),
+            edge,
         }
     }
 
     /// Sends an INVITE to `acme.sip.twilio.com` with `call_id`; gives the response.
-    async fn invite(&self, call_id: &str) -> String {
+    pub async fn invite(&self, call_id: &str) -> String {
         let me = self.socket.local_addr().unwrap();
         let invite = format!(
             "INVITE sip:bob@acme.sip.twilio.com SIP/2.0\r\n\
@@ -177,7 +182,7 @@ impl Client {
     }
 }
 
-async fn created(app: &TestApp, path: &str, body: &str) -> String {
+pub async fn created(app: &TestApp, path: &str, body: &str) -> String {
     let r = app.post(path, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{path}: {}", r.text);
     r.field("sid")
@@ -185,7 +190,7 @@ async fn created(app: &TestApp, path: &str, body: &str) -> String {
 
 /// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, on a trunk whose policy lists
 /// `targets` (URI, priority); gives the target SIDs and the policy's.
-async fn routed_domain(app: &TestApp, targets: &[(String, u16)]) -> (Vec<String>, String) {
+pub async fn routed_domain(app: &TestApp, targets: &[(String, u16)]) -> (Vec<String>, String) {
     let domain = app.domain("acme.sip.twilio.com").await;
     let acl = created(
         app,
@@ -238,7 +243,7 @@ async fn routed_domain(app: &TestApp, targets: &[(String, u16)]) -> (Vec<String>
 }
 
 /// Waits (boundedly) until `/metrics` says target `sid` is `up`.
-async fn wait_for_health(app: &TestApp, sid: &str, up: bool) {
+pub async fn wait_for_health(app: &TestApp, sid: &str, up: bool) {
     let line = format!("sipmap_sip_target_up{{target=\"{sid}\",");
     for _ in 0..200 {
         let metrics = app.get("/metrics").await.text;

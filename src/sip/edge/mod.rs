@@ -37,9 +37,12 @@
 //!   time them): a response to a probe carries sipmap's only Via with a probe branch, marks the
 //!   destination up ([`crate::sip::health`]) and goes no further.
 //! - The edge never sends to its own address: a UDP request that claims to come from it, or whose
-//!   answer would go to it, is dropped, and so is a response that would be relayed to it
-//!   (listening on `0.0.0.0`/`::`, any loopback or unspecified address with its port counts as its
-//!   own). A request that carries sipmap's own Via anywhere gets 482.
+//!   answer would go to it, is dropped, and so is a response that would be relayed to it; a
+//!   request whose next hop (a target or the upstream) is the edge gets 482, and such a target is
+//!   not probed. Its own address is its port with its address in any spelling (IPv4-mapped
+//!   included) or the unspecified address; listening on `0.0.0.0`/`::`, also any loopback address
+//!   and any address of the host's interfaces ([`crate::sip::host`]). A request that carries
+//!   sipmap's own Via anywhere gets 482.
 //!
 //! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
 //! `Inbound`), [`policy`] (the gate a request meets at its domain), `auth` (digest
@@ -69,6 +72,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::host::HostAddresses;
 use super::message::{Message, StartLine};
 use super::metrics::Metrics;
 use crate::recognition::Recognition;
@@ -113,6 +117,8 @@ pub struct Edge {
     key: BranchKey,
     /// Digest authentication: keys, clock, algorithms.
     digest: Authenticator,
+    /// The host's addresses: with `local` a wildcard, each is the edge's own on its port.
+    host: Arc<HostAddresses>,
 }
 
 /// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
@@ -154,7 +160,19 @@ impl Edge {
             metrics,
             key: BranchKey::new(&key),
             digest,
+            host: Arc::default(),
         }
+    }
+
+    /// The same edge, knowing the host's addresses from `host` (which the transports refresh).
+    pub fn with_host_addresses(mut self, host: Arc<HostAddresses>) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The host's addresses the edge counts as its own when it listens on a wildcard address.
+    pub fn host_addresses(&self) -> &Arc<HostAddresses> {
+        &self.host
     }
 
     /// Handles one message from `source`.
@@ -208,14 +226,19 @@ impl Edge {
         &self.metrics
     }
 
-    /// Whether sending to `addr` would reach this edge's own socket.
-    fn is_own_address(&self, addr: SocketAddr) -> bool {
+    /// Whether sending to `addr` would reach this edge's own socket: its port and its address
+    /// (IPv4-mapped or not), or the unspecified address; listening on `0.0.0.0` or `::`, also
+    /// any loopback address and any address of the host's interfaces. The port is compared
+    /// first, so the usual answer costs one comparison.
+    pub(crate) fn is_own_address(&self, addr: SocketAddr) -> bool {
         if addr.port() != self.local.port() {
             return false;
         }
         let ip = addr.ip().to_canonical();
         let local = self.local.ip().to_canonical();
-        ip == local || ip.is_unspecified() || (local.is_unspecified() && ip.is_loopback())
+        ip == local
+            || ip.is_unspecified()
+            || (local.is_unspecified() && (ip.is_loopback() || self.host.contains(ip)))
     }
 }
 

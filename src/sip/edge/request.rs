@@ -134,8 +134,9 @@ impl Edge {
         if max_forwards == 0 {
             return self.reply(req, 483, &[]);
         }
-        let Some((upstream, tcp)) = self.next_hop(req, found.route) else {
-            return self.reply(req, 480, &[]);
+        let (upstream, tcp) = match self.next_hop(req, found.route) {
+            Ok(hop) => hop,
+            Err(code) => return self.reply(req, code, &[]),
         };
         let forwarding = Forwarding {
             uri,
@@ -159,21 +160,30 @@ impl Edge {
     }
 
     /// Where a request of a domain with `route` goes, and whether over TCP (see
-    /// [`select::next_hop`]).
+    /// [`select::next_hop`]); or the status that answers it instead: 480 with nowhere to go, 482
+    /// when the hop is the edge itself (a target or the upstream naming its own address, in any
+    /// spelling: the request would come back as its own copy and no one would answer it).
     fn next_hop(
         &self,
         req: &Inbound<'_>,
         route: Option<&DomainRoute>,
-    ) -> Option<(SocketAddr, bool)> {
+    ) -> Result<(SocketAddr, bool), u16> {
         let call_id = req.msg.header("Call-ID").unwrap_or("");
-        match select::next_hop(route, &self.metrics.health, call_id, self.upstream) {
-            NextHop::Target(c) => {
-                Metrics::inc(&self.metrics.forwarded_to_target);
-                Some((c.destination.addr, c.destination.tcp))
-            }
-            NextHop::Upstream(u) => Some((u, false)),
-            NextHop::Nowhere => None,
+        let (hop, to_target) =
+            match select::next_hop(route, &self.metrics.health, call_id, self.upstream) {
+                NextHop::Target(c) => ((c.destination.addr, c.destination.tcp), true),
+                NextHop::Upstream(u) => ((u, false), false),
+                NextHop::Nowhere => return Err(480),
+            };
+        if self.is_own_address(hop.0) {
+            tracing::debug!(to = %hop.0, "SIP request whose next hop is the edge itself: 482");
+            Metrics::inc(&self.metrics.forwards_refused_own_address);
+            return Err(482);
         }
+        if to_target {
+            Metrics::inc(&self.metrics.forwarded_to_target);
+        }
+        Ok(hop)
     }
 
     /// Whether the recognised request `req` (Request-URI `raw`) is let in, and how; or the answer

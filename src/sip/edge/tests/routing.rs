@@ -20,6 +20,35 @@ fn route_target(n: u8, uri: &str, priority: u16, weight: u16) -> RouteTarget {
 /// An edge whose domain (`acme.sip.twilio.com`, calls let in from 10.0.0.0/8) names a trunk
 /// whose policy lists `targets`; with the upstream if `upstream`.
 fn routed_edge(targets: Vec<RouteTarget>, upstream: bool) -> (Edge, RecognitionWriter) {
+    let (edge, table, _) = edge_over(routed_state(targets), upstream);
+    (edge, table)
+}
+
+/// An edge listening on `local` (on a host with the addresses `host`), forwarding to
+/// `upstream`, whose domain routes to `targets`.
+fn edge_listening_on(
+    local: &str,
+    host: &[&str],
+    upstream: Option<&str>,
+    targets: Vec<RouteTarget>,
+) -> Edge {
+    let w = crate::recognition::table();
+    w.load(routed_state(targets));
+    let clock = Arc::new(FixedClock::at_millis(NOW * 1000));
+    let host = crate::sip::host::HostAddresses::of(host.iter().map(|a| a.parse().unwrap()));
+    Edge::with_branch_key(
+        w.reader(),
+        upstream.map(addr),
+        addr(local),
+        Arc::new(Metrics::default()),
+        authenticator(&clock),
+        [7; 32],
+    )
+    .with_host_addresses(Arc::new(host))
+}
+
+/// The state of [`routed_edge`].
+fn routed_state(targets: Vec<RouteTarget>) -> State {
     let mut domain = target();
     domain.byoc_trunk_sid = Some(TRUNK.into());
     let mut state = StateBuilder::new(vec![domain]);
@@ -29,8 +58,7 @@ fn routed_edge(targets: Vec<RouteTarget>, upstream: bool) -> (Edge, RecognitionW
     for t in targets {
         state.route_target(POLICY, t);
     }
-    let (edge, table, _) = edge_over(state.finish(), upstream);
-    (edge, table)
+    state.finish()
 }
 
 /// An INVITE to the domain with Call-ID `call_id`, from 10.1.2.3:5070.
@@ -299,4 +327,77 @@ fn probes_are_answered_and_consumed_and_unhealthy_targets_skipped() {
     let (_, looped) = send(e.probe(probed[0], 79));
     let (_, text) = send(e.handle(looped.as_bytes(), from("10.1.2.3"), Transport::Udp));
     assert!(text.starts_with("SIP/2.0 482 "), "{text}");
+}
+
+/// The first line of what `e` answers or forwards for an INVITE.
+fn first_line(e: &Edge) -> String {
+    let (_, _, text) = hop(e, "loop-1");
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn a_next_hop_that_is_the_edge_itself_gets_482_in_any_spelling() {
+    // The edge listens on 127.0.0.1:5060 (the port a target names by default).
+    for own in [
+        "sip:127.0.0.1",
+        "sip:127.0.0.1:5060",
+        "sip:[::ffff:127.0.0.1]:5060",
+        "sip:[::FFFF:7f00:1]",
+        "sip:bob@127.0.0.1:5060;transport=tcp",
+    ] {
+        let e = edge_listening_on(EDGE, &[], Some(UPSTREAM), vec![route_target(1, own, 1, 1)]);
+        assert_eq!(first_line(&e), "SIP/2.0 482 Loop Detected", "{own}");
+        assert_eq!(
+            e.metrics
+                .forwards_refused_own_address
+                .load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(e.metrics.forwarded.load(Ordering::Relaxed), 0, "{own}");
+        // Its probe is never sent either.
+        let dest = Destination::from_uri(own).unwrap();
+        assert_eq!(e.probe(dest, 1), Action::Drop, "{own}");
+    }
+    // Another address or another port is someone else.
+    for other in ["sip:127.0.0.2:5060", "sip:127.0.0.1:5070", "sip:[::1]:5060"] {
+        let e = edge_listening_on(EDGE, &[], None, vec![route_target(1, other, 1, 1)]);
+        assert!(first_line(&e).starts_with("INVITE "), "{other}");
+    }
+    // The upstream, likewise.
+    for own in ["127.0.0.1:5060", "[::ffff:127.0.0.1]:5060", "0.0.0.0:5060"] {
+        let e = edge_listening_on(EDGE, &[], Some(own), vec![]);
+        assert_eq!(first_line(&e), "SIP/2.0 482 Loop Detected", "{own}");
+    }
+}
+
+#[test]
+fn listening_on_a_wildcard_every_address_of_the_host_is_the_edges_own() {
+    let host = ["10.9.8.7", "2001:db8::7", "127.0.0.1", "::1"];
+    for local in ["0.0.0.0:5060", "[::]:5060"] {
+        for own in [
+            "sip:10.9.8.7",
+            "sip:[::ffff:10.9.8.7]:5060",
+            "sip:[2001:db8::7]:5060",
+            "sip:127.0.0.9",
+            "sip:[::1]",
+        ] {
+            let e = edge_listening_on(local, &host, None, vec![route_target(1, own, 1, 1)]);
+            assert_eq!(first_line(&e), "SIP/2.0 482 Loop Detected", "{local} {own}");
+            let dest = Destination::from_uri(own).unwrap();
+            assert_eq!(e.probe(dest, 1), Action::Drop, "{local} {own}");
+        }
+        for upstream in ["10.9.8.7:5060", "[::ffff:10.9.8.7]:5060", "[::]:5060"] {
+            let e = edge_listening_on(local, &host, Some(upstream), vec![]);
+            assert_eq!(
+                first_line(&e),
+                "SIP/2.0 482 Loop Detected",
+                "{local} {upstream}"
+            );
+        }
+        // Not the host's, or not the edge's port: forwarded.
+        for other in ["sip:10.9.8.8", "sip:10.9.8.7:5070", "sip:[2001:db8::8]"] {
+            let e = edge_listening_on(local, &host, None, vec![route_target(1, other, 1, 1)]);
+            assert!(first_line(&e).starts_with("INVITE "), "{local} {other}");
+        }
+    }
 }
