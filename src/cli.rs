@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// Most targets one connection policy may hold.
     #[arg(long, env = "SIPMAP_MAX_TARGETS_PER_POLICY", default_value_t = 100)]
     pub max_targets_per_policy: u64,
+    /// Most targets one account may hold, all its connection policies together (every target is
+    /// a destination the SIP edge probes and may send to).
+    #[arg(long, env = "SIPMAP_MAX_TARGETS_PER_ACCOUNT", default_value_t = 1000)]
+    pub max_targets_per_account: u64,
     /// Most API keys one account may hold.
     #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
     pub max_keys_per_account: u64,
@@ -384,6 +388,7 @@ fn limits(args: &ServeArgs) -> Limits {
         addresses_per_list: args.max_ip_addresses_per_list,
         credentials_per_list: args.max_credentials_per_list,
         targets_per_policy: args.max_targets_per_policy,
+        targets_per_account: args.max_targets_per_account,
         keys_per_account: args.max_keys_per_account,
     }
 }

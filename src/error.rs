@@ -237,6 +237,10 @@ impl From<Refusal> for ApiError {
                 Limited::TargetsPerPolicy => {
                     format!("a Connection Policy may hold at most {limit} Targets")
                 }
+                Limited::TargetsPerAccount => format!(
+                    "an account may hold at most {limit} Targets, all its Connection Policies \
+                     together"
+                ),
                 Limited::KeysPerAccount => {
                     format!("an account may hold at most {limit} API Keys")
                 }

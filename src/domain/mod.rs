@@ -153,6 +153,8 @@ pub enum Limited {
     CredentialsPerList,
     /// Targets of one connection policy.
     TargetsPerPolicy,
+    /// Targets of all the connection policies of one account.
+    TargetsPerAccount,
     /// API keys of one account.
     KeysPerAccount,
 }
@@ -172,6 +174,8 @@ pub struct Limits {
     pub credentials_per_list: u64,
     /// Targets per connection policy.
     pub targets_per_policy: u64,
+    /// Targets per account, all its connection policies together.
+    pub targets_per_account: u64,
     /// API keys per account.
     pub keys_per_account: u64,
 }
@@ -183,6 +187,7 @@ impl Default for Limits {
             addresses_per_list: 100,
             credentials_per_list: 1000,
             targets_per_policy: 100,
+            targets_per_account: 1000,
             keys_per_account: 100,
         }
     }
@@ -196,6 +201,7 @@ impl Limits {
             Limited::AddressesPerList => self.addresses_per_list,
             Limited::CredentialsPerList => self.credentials_per_list,
             Limited::TargetsPerPolicy => self.targets_per_policy,
+            Limited::TargetsPerAccount => self.targets_per_account,
             Limited::KeysPerAccount => self.keys_per_account,
         };
         if held >= limit {

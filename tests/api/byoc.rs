@@ -85,6 +85,7 @@ crate::on_both_backends!(
     references_name_resources_of_the_same_account,
     policies_trunks_and_from_domains_in_use_cannot_be_deleted,
     targets_are_bounded_per_policy,
+    targets_are_bounded_per_account_even_when_created_at_once,
     routes_reach_recognition_before_the_call_returns,
 );
 
@@ -206,6 +207,74 @@ async fn targets_are_bounded_per_policy(db: &TestDb) {
         .await;
     assert!(matches!(
         third,
+        Err(StoreError::Refused(Refusal::LimitReached { .. }))
+    ));
+}
+
+async fn targets_are_bounded_per_account_even_when_created_at_once(db: &TestDb) {
+    let store = db
+        .open_with(&StoreOptions {
+            limits: Limits {
+                targets_per_account: 5,
+                ..Limits::default()
+            },
+            ..StoreOptions::default()
+        })
+        .await;
+    let s = store.as_ref();
+    let (a, b) = (account(s, None).await, account(s, None).await);
+    let policies = [
+        policy(s, &a).await,
+        policy(s, &a).await,
+        policy(s, &a).await,
+    ];
+    // Twelve creates at once, over three policies (none of which is full): five land.
+    let creates = (0..12).map(|n| {
+        let (store, a, p) = (store.clone(), a.clone(), policies[n % 3].clone());
+        tokio::spawn(async move {
+            store
+                .create_policy_target(&a, &p, target(&format!("sip:t{n}.example.com"), 1))
+                .await
+        })
+    });
+    let mut landed = Vec::new();
+    for create in creates {
+        match create.await.unwrap() {
+            Ok(t) => landed.push(t),
+            Err(StoreError::Refused(Refusal::LimitReached { what, limit })) => {
+                assert_eq!(
+                    (what, limit),
+                    (sipmap::domain::Limited::TargetsPerAccount, 5)
+                );
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(landed.len(), 5);
+    let mut held = 0;
+    for p in &policies {
+        held += s
+            .list_policy_targets(&a, p, &first_page())
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(held, 5);
+    // Another account has its own count; a deleted target frees a place.
+    let pb = policy(s, &b).await;
+    s.create_policy_target(&b, &pb, target("sip:b.example.com", 1))
+        .await
+        .unwrap();
+    let gone = &landed[0];
+    s.delete_policy_target(&a, &gone.policy_sid, &gone.sid)
+        .await
+        .unwrap();
+    s.create_policy_target(&a, &policies[0], target("sip:again.example.com", 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_policy_target(&a, &policies[1], target("sip:over.example.com", 1))
+            .await,
         Err(StoreError::Refused(Refusal::LimitReached { .. }))
     ));
 }

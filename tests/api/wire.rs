@@ -364,3 +364,26 @@ async fn byoc_bodies() {
         )
     );
 }
+
+/// One target more than an account may hold, whichever policy it goes to.
+#[tokio::test]
+async fn target_limit_per_account() {
+    let app = TestApp::spawn_with(|c| c.store.limits.targets_per_account = 2).await;
+    let mut last = None;
+    for n in 0..3 {
+        let ny = app
+            .post("/v1/ConnectionPolicies", "FriendlyName=carrier")
+            .await
+            .field("sid");
+        last = Some(
+            app.post(
+                &format!("/v1/ConnectionPolicies/{ny}/Targets"),
+                &format!("Target=sip%3At{n}.example.com"),
+            )
+            .await,
+        );
+    }
+    let third = last.unwrap();
+    assert_eq!(third.status, StatusCode::BAD_REQUEST);
+    assert_snapshot!("target_limit_per_account", app.redact(&third));
+}

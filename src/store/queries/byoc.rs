@@ -175,6 +175,9 @@ pub const TARGET_BY_SID: &str = concat!(
 /// How many targets a policy has.
 pub const TARGET_COUNT: &str =
     "SELECT COUNT(*) FROM connection_policy_targets WHERE connection_policy_sid = $1";
+/// How many targets an account holds, all its policies together.
+pub const TARGET_COUNT_OF_ACCOUNT: &str =
+    "SELECT COUNT(*) FROM connection_policy_targets WHERE account_sid = $1";
 /// A new target.
 pub const TARGET_INSERT: &str = concat!(
     "INSERT INTO connection_policy_targets (",

@@ -215,7 +215,9 @@ fn target_set(t: &PolicyTarget) -> Change {
     )
 }
 
-/// Adds a target to a policy of `account`, unless the policy is full.
+/// Adds a target to a policy of `account`, unless the policy or the account holds as many as it
+/// may. The account row is locked for update first, so two creates for one account (on any
+/// nodes) count one after the other.
 pub async fn create_target(
     tx: &mut dyn Tx,
     account: &AccountSid,
@@ -225,10 +227,14 @@ pub async fn create_target(
     now: i64,
     limits: Limits,
 ) -> Result<Written<PolicyTarget>> {
-    owner_accepts_writes(tx, account).await?;
+    locked_account(tx, account, Lock::Update)
+        .await?
+        .accepts_writes()?;
     let policy = locked_policy(tx, account, policy, Lock::Update).await?;
     let held = count(tx, byoc::TARGET_COUNT, policy.sid.as_str()).await?;
     limits.check(Limited::TargetsPerPolicy, held)?;
+    let held = count(tx, byoc::TARGET_COUNT_OF_ACCOUNT, account.as_str()).await?;
+    limits.check(Limited::TargetsPerAccount, held)?;
     let target = new.into_target(sid, &policy, now);
     tx.execute(byoc::TARGET_INSERT, byoc::target_insert(&target))
         .await?;
