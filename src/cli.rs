@@ -167,6 +167,12 @@ pub struct ServeArgs {
         default_value_t = 1024
     )]
     pub sip_probe_max_destinations: usize,
+    /// Most probes per second to one destination IP address, however many targets name it (on
+    /// as many ports): an address with more destinations than fit in one interval has them
+    /// probed in turn, over several intervals.
+    #[arg(long, env = "SIPMAP_SIP_PROBE_RATE_PER_IP", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub sip_probe_rate_per_ip: u32,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -680,6 +686,7 @@ fn probe_settings(args: &ServeArgs) -> ProbeSettings {
         interval: args.sip_probe_interval,
         failures: args.sip_probe_failures,
         max_destinations: args.sip_probe_max_destinations,
+        rate_per_ip: args.sip_probe_rate_per_ip,
     }
 }
 

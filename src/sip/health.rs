@@ -59,6 +59,9 @@ pub struct Health {
     any_down: AtomicBool,
     /// Destinations not probed because of the limit, at the last rebuild.
     unprobed: AtomicUsize,
+    /// Probed destinations that wait for a later round (their address has more than fit in one
+    /// at its probe rate), at the last round.
+    deferred: AtomicUsize,
     /// `OPTIONS` probes sent.
     pub probes_sent: AtomicU64,
     /// Probes answered (any SIP response).
@@ -176,6 +179,11 @@ impl Health {
         }
     }
 
+    /// How many probed destinations wait for a later round (see `pacing`).
+    pub fn set_deferred(&self, waiting: usize) {
+        self.deferred.store(waiting, Ordering::Relaxed);
+    }
+
     /// Looks again whether any probed destination is down (answers bring them up one by one;
     /// until this runs, the edge keeps looking health up).
     pub fn recount(&self) {
@@ -229,6 +237,12 @@ impl Health {
                 "sipmap_sip_probe_destinations_unprobed",
                 "Target destinations not probed (over the limit; they count as up).",
                 self.unprobed.load(Ordering::Relaxed),
+            ),
+            (
+                "sipmap_sip_probe_destinations_deferred",
+                "Probed destinations left for a later round: their address has more than fit \
+                 in one round at its probe rate.",
+                self.deferred.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in gauges {

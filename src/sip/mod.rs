@@ -31,6 +31,7 @@ mod admission;
 mod connections;
 mod limits;
 mod outbound;
+mod pacing;
 mod probe;
 mod tcp;
 mod udp;

@@ -264,6 +264,7 @@ fn fast_probes(c: &mut sipmap::app::ServeConfig) {
         interval: Duration::from_millis(100),
         failures: 2,
         max_destinations: 16,
+        ..ProbeSettings::default()
     };
 }
 
