@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub sip_limits: SipLimits,
     /// How the SIP edge probes the targets of connection policies.
     pub sip_probes: ProbeSettings,
+    /// Most new ports of one target address the SIP edge forwards to per second.
+    pub sip_new_ports_per_ip: u32,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -141,7 +143,8 @@ impl App {
                         digest,
                     )
                     .await?
-                    .with_probes(config.sip_probes),
+                    .with_probes(config.sip_probes)
+                    .with_new_ports_per_ip(config.sip_new_ports_per_ip),
                 )
             }
         };

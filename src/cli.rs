@@ -173,6 +173,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SIPMAP_SIP_PROBE_RATE_PER_IP", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub sip_probe_rate_per_ip: u32,
+    /// Most new ports of one target IP address the SIP edge forwards requests to in one second
+    /// (ports it forwarded to in the last 10 s go on regardless; at most 64 of them). A request
+    /// past it is answered `503 Service Unavailable` with `Retry-After: 1`: an account cannot make
+    /// the edge sweep a host's ports. `--sip-upstream` is not bounded.
+    #[arg(long, env = "SIPMAP_SIP_NEW_PORTS_PER_IP",
+          default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sip_new_ports_per_ip: u32,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -428,6 +436,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         sip_limits: SipLimits::default(),
         sip_probes,
+        sip_new_ports_per_ip: args.sip_new_ports_per_ip,
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();

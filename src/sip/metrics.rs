@@ -43,6 +43,9 @@ pub struct Metrics {
     /// Requests answered 482 instead of forwarded because their next hop (a target or the
     /// upstream) is the edge's own address.
     pub forwards_refused_own_address: AtomicU64,
+    /// Requests answered 503 instead of forwarded to a target because its address had had its
+    /// new ports for the moment (see `edge::ports`).
+    pub forwards_refused_new_ports: AtomicU64,
     /// Requests let in because their source is inside an IP access control list of the domain.
     pub auth_acl_allowed: AtomicU64,
     /// Challenges sent (407 or 401, including `stale=true` ones).
@@ -67,6 +70,13 @@ impl Metrics {
 
     /// Every counter family: its name, its help text, and its samples (labels, value).
     fn families(&self) -> Vec<Family<'_>> {
+        let mut all = self.request_families();
+        all.extend(self.response_families());
+        all
+    }
+
+    /// The families about requests: received, recognised, forwarded, malformed.
+    fn request_families(&self) -> Vec<Family<'_>> {
         vec![
             (
                 "sipmap_sip_requests_received_total",
@@ -101,6 +111,12 @@ impl Metrics {
                 "SIP messages that could not be parsed or lacked mandatory headers.",
                 vec![("", &self.malformed)],
             ),
+        ]
+    }
+
+    /// The families about responses, refused forwards and admission decisions.
+    fn response_families(&self) -> Vec<Family<'_>> {
+        vec![
             (
                 "sipmap_sip_responses_relayed_total",
                 "Upstream SIP responses relayed to clients.",
@@ -126,10 +142,13 @@ impl Metrics {
             (
                 "sipmap_sip_forwards_refused_total",
                 "SIP requests answered by sipmap instead of forwarded to their next hop, by why.",
-                vec![(
-                    "{reason=\"own_address\"}",
-                    &self.forwards_refused_own_address,
-                )],
+                vec![
+                    (
+                        "{reason=\"own_address\"}",
+                        &self.forwards_refused_own_address,
+                    ),
+                    ("{reason=\"new_ports\"}", &self.forwards_refused_new_ports),
+                ],
             ),
             (
                 "sipmap_sip_auth_decisions_total",

@@ -137,6 +137,18 @@ impl SipServer {
         })
     }
 
+    /// The same server, forwarding to at most `per_second` new ports of one target address each
+    /// second (see [`edge::ports`]).
+    pub fn with_new_ports_per_ip(mut self, per_second: u32) -> Self {
+        let ports = edge::ports::PortLimit::new(per_second, Arc::new(crate::clock::SystemClock));
+        match Arc::get_mut(&mut self.io) {
+            Some(io) => io.edge.set_port_limit(ports),
+            // Only `run` shares it, and it takes the server by value.
+            None => tracing::error!("the SIP edge runs already; its port limit stays as it was"),
+        }
+        self
+    }
+
     /// The same server, probing targets as `probes` says.
     pub fn with_probes(mut self, probes: ProbeSettings) -> Self {
         self.probes = probes;

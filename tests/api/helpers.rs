@@ -91,6 +91,7 @@ impl TestApp {
             http_limits: Default::default(),
             sip_limits: Default::default(),
             sip_probes: Default::default(),
+            sip_new_ports_per_ip: sipmap::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");

@@ -59,6 +59,7 @@ pub mod digest;
 mod forward;
 pub mod nonce;
 pub mod policy;
+pub mod ports;
 mod probe;
 mod relay;
 mod reply;
@@ -77,6 +78,7 @@ use super::message::{Message, StartLine};
 use super::metrics::Metrics;
 use crate::recognition::Recognition;
 use branch::BranchKey;
+use ports::PortLimit;
 
 /// How a message arrived, and so how to answer it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,8 @@ pub struct Edge {
     digest: Authenticator,
     /// The host's addresses: with `local` a wildcard, each is the edge's own on its port.
     host: Arc<HostAddresses>,
+    /// The bound on new ports of one target address per second.
+    ports: PortLimit,
 }
 
 /// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
@@ -161,7 +165,19 @@ impl Edge {
             key: BranchKey::new(&key),
             digest,
             host: Arc::default(),
+            ports: PortLimit::default(),
         }
+    }
+
+    /// The same edge, bounding the new ports of one target address it forwards to by `ports`.
+    pub fn with_port_limit(mut self, ports: PortLimit) -> Self {
+        self.set_port_limit(ports);
+        self
+    }
+
+    /// Bounds the new ports of one target address the edge forwards to by `ports`.
+    pub fn set_port_limit(&mut self, ports: PortLimit) {
+        self.ports = ports;
     }
 
     /// The same edge, knowing the host's addresses from `host` (which the transports refresh).

@@ -136,6 +136,7 @@ impl Edge {
         }
         let (upstream, tcp) = match self.next_hop(req, found.route) {
             Ok(hop) => hop,
+            Err(503) => return self.reply(req, 503, &[("Retry-After", "1")]),
             Err(code) => return self.reply(req, code, &[]),
         };
         let forwarding = Forwarding {
@@ -162,7 +163,9 @@ impl Edge {
     /// Where a request of a domain with `route` goes, and whether over TCP (see
     /// [`select::next_hop`]); or the status that answers it instead: 480 with nowhere to go, 482
     /// when the hop is the edge itself (a target or the upstream naming its own address, in any
-    /// spelling: the request would come back as its own copy and no one would answer it).
+    /// spelling: the request would come back as its own copy and no one would answer it), 503
+    /// when the target is on a port of an address that has had its new ports for now (see
+    /// [`super::ports`]; the upstream, the operator's own, is not bounded).
     fn next_hop(
         &self,
         req: &Inbound<'_>,
@@ -181,6 +184,10 @@ impl Edge {
             return Err(482);
         }
         if to_target {
+            if self.ports.admit(hop.0.ip(), hop.0.port()).is_err() {
+                Metrics::inc(&self.metrics.forwards_refused_new_ports);
+                return Err(503);
+            }
             Metrics::inc(&self.metrics.forwarded_to_target);
         }
         Ok(hop)

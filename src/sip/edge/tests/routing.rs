@@ -401,3 +401,42 @@ fn listening_on_a_wildcard_every_address_of_the_host_is_the_edges_own() {
         }
     }
 }
+
+#[test]
+fn a_target_address_gets_few_new_ports_a_second_and_the_rest_503() {
+    let targets = (0..20)
+        .map(|n| route_target(n, &format!("sip:127.0.0.2:{}", 6000 + u16::from(n)), 1, 1))
+        .collect();
+    let (e, _) = routed_edge(targets, true);
+    let clock = Arc::new(FixedClock::at_millis(NOW * 1000));
+    let e = e.with_port_limit(ports::PortLimit::new(2, clock.clone()));
+    let mut reached = std::collections::HashSet::new();
+    let mut refused = 0;
+    for i in 0..200 {
+        let (to, _, text) = hop(&e, &format!("sweep-{i}"));
+        if text.starts_with("SIP/2.0 503 Service Unavailable\r\n") {
+            assert!(text.contains("\r\nRetry-After: 1\r\n"), "{text}");
+            assert_eq!(to, from("10.1.2.3"), "answered to the caller");
+            refused += 1;
+        } else {
+            assert!(text.starts_with("INVITE "), "{text}");
+            reached.insert(to);
+        }
+    }
+    // Two ports this second; every request that hashed to one of them went, the others got 503.
+    assert_eq!(reached.len(), 2);
+    assert!(refused > 100, "{refused}");
+    assert_eq!(
+        e.metrics.forwards_refused_new_ports.load(Ordering::Relaxed),
+        refused
+    );
+    // The next second, two more.
+    clock.set_millis((NOW + 1) * 1000);
+    for i in 0..200 {
+        let (to, _, text) = hop(&e, &format!("sweep-{i}"));
+        if text.starts_with("INVITE ") {
+            reached.insert(to);
+        }
+    }
+    assert_eq!(reached.len(), 4);
+}
