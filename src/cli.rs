@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
-use crate::domain::{Limits, NewAccount};
+use crate::domain::{Cidr, Limits, NewAccount, OutboundPolicy};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API (Voice v1 IpRecords and SourceIpMappings, API 2010 SIP Domains and
     /// Accounts) and, with --sip-listen, the SIP edge that applies the mappings.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts directly in the database.
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -218,6 +218,28 @@ pub struct ServeArgs {
     /// Most credentials one credential list may hold.
     #[arg(long, env = "SIPMAP_MAX_CREDENTIALS_PER_LIST", default_value_t = 1000)]
     pub max_credentials_per_list: u64,
+    /// Networks sipmap may send to on a tenant's behalf (targets, their probes, the requests
+    /// routed to them), comma-separated or repeated, e.g. `203.0.113.0/24,2001:db8::/32`. With
+    /// any given, only these are allowed (minus --outbound-deny); without, every address but
+    /// link-local ones. A link-local network (169.254.0.0/16, fe80::/10) is allowed only if named
+    /// here. Not applied to --sip-upstream, the operator's own.
+    #[arg(
+        long,
+        env = "SIPMAP_OUTBOUND_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub outbound_allow: Vec<Cidr>,
+    /// Networks sipmap never sends to on a tenant's behalf, comma-separated or repeated, e.g.
+    /// `127.0.0.0/8,10.0.0.0/8,::1/128`. The most specific network that holds an address
+    /// decides; of an allowed and a denied network alike, the denial.
+    #[arg(
+        long,
+        env = "SIPMAP_OUTBOUND_DENY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub outbound_deny: Vec<Cidr>,
     /// Most targets one connection policy may hold.
     #[arg(long, env = "SIPMAP_MAX_TARGETS_PER_POLICY", default_value_t = 100)]
     pub max_targets_per_policy: u64,
@@ -291,7 +313,7 @@ pub enum KeysCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Accounts(AccountsCommand::Create {
             friendly_name,
             database,
@@ -411,6 +433,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sip_probes = probe_settings(&args);
     let store_limits = limits(&args);
     let from_env = account_from_env(args.account_sid, args.auth_token)?;
+    let outbound = OutboundPolicy::new(&args.outbound_allow, &args.outbound_deny);
+    if !outbound.is_default() {
+        tracing::info!(policy = %outbound.describe(), "outbound policy for tenants' destinations");
+    }
     let config = ServeConfig {
         listen: args.listen,
         database_url: args.database.database_url,
@@ -428,6 +454,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )),
             key: given_key(args.secret_key_file)?,
             limits: store_limits,
+            outbound: Arc::new(outbound),
         },
         http_limits: HttpLimits {
             max_connections: args.max_connections,
@@ -727,6 +754,33 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn outbound_networks_are_repeated_or_comma_separated() {
+        use super::{Command, Parser};
+        let cli = Cli::try_parse_from([
+            "sipmap",
+            "serve",
+            "--outbound-allow",
+            "10.0.0.0/8,192.0.2.0/24",
+            "--outbound-allow",
+            "fd00::/8",
+            "--outbound-deny",
+            "10.1.0.0/16",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.outbound_allow.len(), 3);
+        assert_eq!(args.outbound_deny[0].to_string(), "10.1.0.0/16");
+        for bad in ["10.0.0.0/33", "example.com", "10.0.0.0/8,,"] {
+            assert!(
+                Cli::try_parse_from(["sipmap", "serve", "--outbound-deny", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

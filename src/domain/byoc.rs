@@ -2,9 +2,11 @@
 //! (`NE…`): a SIP domain names a trunk, a trunk names a policy, and the policy's targets are
 //! where the SIP edge sends the domain's traffic.
 
+use super::OutboundPolicy;
 use super::{
     Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, url,
 };
+use crate::recognition::Destination;
 use crate::sid::{AccountSid, ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid, SipDomainSid};
 
 /// A BYOC trunk as stored, with every field of the Voice v1 resource.
@@ -276,6 +278,24 @@ impl TargetPatch {
         })
     }
 
+    /// Whether the sent `Target`, when its host is an IP address, is one the operator's outbound
+    /// `policy` lets sipmap send to (the SIP edge never resolves a host name, so one is never
+    /// contacted and is not refused here).
+    pub fn check_outbound(&self, policy: &OutboundPolicy) -> Result<(), Invalid> {
+        let Some(raw) = self.target.as_deref() else {
+            return Ok(());
+        };
+        let Some(dest) = Destination::from_uri(raw) else {
+            return Ok(());
+        };
+        policy.check(dest.addr.ip()).map_err(|denied| {
+            Invalid::Value(
+                "Target",
+                format!("{raw:?} is not a destination sipmap may send to: {denied}"),
+            )
+        })
+    }
+
     /// The target a create makes, with Twilio's defaults (priority 10, weight 10, enabled).
     pub fn into_target(
         self,
@@ -423,5 +443,24 @@ mod tests {
         assert_eq!((t.connection_policy_sid.clone(), t.date_updated), (None, 9));
         assert!(ByocTrunkPatch::parse(&p(&[("ConnectionPolicySid", "NY123")])).is_err());
         assert!(ByocTrunkPatch::parse(&p(&[("VoiceMethod", "PUT")])).is_err());
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_outbound_policy_when_sent() {
+        let policy = OutboundPolicy::new(&[], &["10.0.0.0/8".parse().unwrap()]);
+        let check = |pairs: &[(&str, &str)]| {
+            TargetPatch::parse(&p(pairs), false)
+                .unwrap()
+                .check_outbound(&policy)
+        };
+        assert!(check(&[("Target", "sip:10.0.0.1")]).is_err());
+        assert!(check(&[("Target", "sip:[::ffff:10.0.0.1]:5080;transport=tcp")]).is_err());
+        assert!(check(&[("Target", "sip:169.254.169.254")]).is_err());
+        assert!(check(&[("Target", "sip:192.0.2.1")]).is_ok());
+        assert!(
+            check(&[("Target", "sip:carrier.example.com")]).is_ok(),
+            "never looked up"
+        );
+        assert!(check(&[("Priority", "1")]).is_ok(), "no Target sent");
     }
 }

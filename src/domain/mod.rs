@@ -11,6 +11,7 @@ pub mod credential_list;
 pub mod ip_access_control_list;
 pub mod ip_record;
 pub mod mapping;
+pub mod outbound;
 pub mod sip_domain;
 pub mod sip_list;
 
@@ -31,6 +32,7 @@ pub use credential_list::{
 pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddressPatch};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
+pub use outbound::{Cidr, OutboundPolicy};
 pub use sip_domain::{SipDomain, SipDomainPatch};
 pub use sip_list::{ListName, SipList};
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::Network;
+use crate::domain::{Network, OutboundPolicy};
 use crate::sid::{AccountSid, SipDomainSid};
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
@@ -378,6 +378,14 @@ struct Master {
 }
 
 impl Master {
+    /// An empty master copy checking targets' addresses against `outbound`.
+    fn new(outbound: Arc<OutboundPolicy>) -> Self {
+        Self {
+            route: RouteMaster::new(outbound),
+            ..Self::default()
+        }
+    }
+
     fn index(&mut self, sid: &SipDomainSid) -> u32 {
         if let Some(i) = self.index_of.get(sid) {
             return *i;
@@ -541,13 +549,22 @@ impl Recognition {
 pub struct RecognitionWriter {
     current: Arc<ArcSwap<Snapshot>>,
     master: Mutex<Master>,
+    /// Where sipmap may send: targets whose address it refuses get no destination.
+    outbound: Arc<OutboundPolicy>,
 }
 
-/// A new, empty table: its writer, from which readers are made.
+/// A new, empty table: its writer, from which readers are made (the default outbound policy).
 pub fn table() -> RecognitionWriter {
+    table_with(Arc::default())
+}
+
+/// A new, empty table whose targets' addresses are checked against `outbound`: a target it
+/// refuses has no destination, so the edge never chooses, probes or hears from it.
+pub fn table_with(outbound: Arc<OutboundPolicy>) -> RecognitionWriter {
     RecognitionWriter {
         current: Arc::new(ArcSwap::from_pointee(empty_snapshot())),
-        master: Mutex::new(Master::default()),
+        master: Mutex::new(Master::new(outbound.clone())),
+        outbound,
     }
 }
 
@@ -559,7 +576,7 @@ impl RecognitionWriter {
 
     /// Replaces everything with what storage holds (at start, or to resynchronise).
     pub fn load(&self, state: State) {
-        let mut master = Master::default();
+        let mut master = Master::new(self.outbound.clone());
         let mut index = Vec::with_capacity(state.domains.len());
         for d in &state.domains {
             index.push(master.index(&d.domain_sid));

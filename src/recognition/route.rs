@@ -18,6 +18,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use crate::domain::OutboundPolicy;
+
 /// The port of a target URI that names none (RFC 3261 §19.1.2).
 const DEFAULT_PORT: u16 = 5060;
 
@@ -54,6 +56,12 @@ impl Destination {
             addr: SocketAddr::new(ip.to_canonical(), port),
             tcp,
         })
+    }
+
+    /// The destination of a target URI (see [`Destination::from_uri`]) when `outbound` lets
+    /// sipmap send there; `None` otherwise, so such a target is never chosen nor probed.
+    pub fn allowed_from_uri(uri: &str, outbound: &OutboundPolicy) -> Option<Self> {
+        Self::from_uri(uri).filter(|d| outbound.allows(d.addr.ip()))
     }
 
     /// The transport's name, as in a metric label: `udp` or `tcp`.
@@ -130,16 +138,18 @@ pub struct DomainRoute {
     pub policy_sid: String,
     /// Its targets, by SID.
     pub targets: Vec<RouteTarget>,
-    /// Each target's destination, by the same index (`None`: its host is not an IP literal).
+    /// Each target's destination, by the same index (`None`: its host is not an IP literal, or
+    /// the operator's outbound policy refuses its address).
     pub destinations: Vec<Option<Destination>>,
 }
 
 impl DomainRoute {
-    /// The route of policy `policy_sid` with `targets`, their URIs parsed.
-    pub fn new(policy_sid: String, targets: Vec<RouteTarget>) -> Self {
+    /// The route of policy `policy_sid` with `targets`, their URIs parsed and their addresses
+    /// checked against `outbound`.
+    pub fn new(policy_sid: String, targets: Vec<RouteTarget>, outbound: &OutboundPolicy) -> Self {
         let destinations = targets
             .iter()
-            .map(|t| Destination::from_uri(&t.uri))
+            .map(|t| Destination::allowed_from_uri(&t.uri, outbound))
             .collect();
         Self {
             policy_sid,
@@ -177,9 +187,19 @@ pub struct RouteMaster {
     /// `destinations` as last published: a change rewrites its entries, and publishing copies
     /// this table, not every target's SID.
     published_destinations: Destinations,
+    /// Where sipmap may send: a target whose address it refuses has no destination.
+    outbound: Arc<OutboundPolicy>,
 }
 
 impl RouteMaster {
+    /// An empty master copy whose targets' addresses are checked against `outbound`.
+    pub fn new(outbound: Arc<OutboundPolicy>) -> Self {
+        Self {
+            outbound,
+            ..Self::default()
+        }
+    }
+
     /// The domain at `index` names `trunk` (or none).
     pub fn set_domain(&mut self, index: u32, trunk: Option<&str>) {
         self.forget_domain(index);
@@ -231,7 +251,7 @@ impl RouteMaster {
 
     /// A target created or changed.
     pub fn target_set(&mut self, policy: &str, target: RouteTarget) {
-        let dest = Destination::from_uri(&target.uri);
+        let dest = Destination::allowed_from_uri(&target.uri, &self.outbound);
         // A change that keeps the destination (enabled, priority, weight) leaves the list of
         // destinations as it is: rebuilding it costs a pass over every target.
         if self.target_destination.get(&target.sid).copied() != dest {
@@ -311,8 +331,8 @@ impl RouteMaster {
             for policy in std::mem::take(&mut self.dirty_policies) {
                 match self.policies.get(&policy) {
                     Some(targets) => {
-                        let route =
-                            DomainRoute::new(policy.clone(), targets.values().cloned().collect());
+                        let targets = targets.values().cloned().collect();
+                        let route = DomainRoute::new(policy.clone(), targets, &self.outbound);
                         self.published.insert(policy.clone(), Arc::new(route));
                     }
                     None => {
@@ -342,12 +362,9 @@ impl RouteMaster {
     fn route_of(&self, index: u32) -> Option<Arc<DomainRoute>> {
         let trunk = self.domain_trunk.get(&index)?;
         let policy = self.trunks.get(trunk)?.as_ref()?;
-        Some(
-            self.published
-                .get(policy)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(DomainRoute::new(policy.clone(), Vec::new()))),
-        )
+        Some(self.published.get(policy).cloned().unwrap_or_else(|| {
+            Arc::new(DomainRoute::new(policy.clone(), Vec::new(), &self.outbound))
+        }))
     }
 }
 
@@ -508,5 +525,35 @@ mod tests {
         m.target_removed("NY1", "NE1");
         m.target_removed("NY2", "NE2");
         assert!(m.take_destinations().unwrap().is_empty());
+    }
+
+    #[test]
+    fn targets_the_outbound_policy_refuses_have_no_destination() {
+        let deny = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut m = RouteMaster::new(Arc::new(OutboundPolicy::new(&[], &deny)));
+        m.trunk_set("BY1", Some("NY1"));
+        m.set_domain(0, Some("BY1"));
+        for (sid, uri) in [
+            ("NE1", "sip:10.1.2.3"),
+            ("NE2", "sip:[::ffff:10.0.0.9]:5070"),
+            ("NE3", "sip:169.254.169.254"),
+            ("NE4", "sip:[fe80::1]"),
+            ("NE5", "sip:192.0.2.7"),
+        ] {
+            let mut t = target(sid, 10);
+            t.uri = uri.into();
+            m.target_set("NY1", t);
+        }
+        let all = m.take_destinations().unwrap();
+        let only: Vec<String> = all.keys().map(|d| d.addr.to_string()).collect();
+        assert_eq!(only, ["192.0.2.7:5060"], "nothing refused is probed");
+        let (_, route) = m.take_changed().pop().unwrap();
+        let route = route.unwrap();
+        let dests: Vec<bool> = route.destinations.iter().map(Option::is_some).collect();
+        assert_eq!(dests, [false, false, false, false, true], "nor chosen");
+        // By default only link-local addresses are refused.
+        let open = OutboundPolicy::default();
+        assert!(Destination::allowed_from_uri("sip:10.1.2.3", &open).is_some());
+        assert!(Destination::allowed_from_uri("sip:169.254.1.1", &open).is_none());
     }
 }

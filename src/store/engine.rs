@@ -16,8 +16,8 @@ use crate::domain::{
     Account, AccountPatch, AclName, ApiKey, AuthMapping, ByocTrunk, ByocTrunkPatch,
     ConnectionPolicy, Credential, CredentialList, CredentialListName, CredentialPatch,
     IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, KeyName, Limits,
-    MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, PolicyName,
-    PolicyTarget, SipDomain, SipDomainPatch, TargetPatch,
+    MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, OutboundPolicy,
+    PolicyName, PolicyTarget, SipDomain, SipDomainPatch, TargetPatch,
 };
 use crate::recognition::{AuthKind, Recognition, State};
 use crate::secret::{AUTH_TOKEN, CREDENTIAL_PASSWORD, Sealer, ServerKey};
@@ -56,6 +56,8 @@ pub struct Engine<B> {
     sealer: Option<Sealer>,
     token_sealer: Option<Sealer>,
     limits: Limits,
+    /// Where sipmap may send for a tenant: targets must be inside it.
+    outbound: Arc<OutboundPolicy>,
 }
 
 impl<B: Backend> Engine<B> {
@@ -71,7 +73,14 @@ impl<B: Backend> Engine<B> {
             sealer,
             token_sealer,
             limits,
+            outbound: Arc::default(),
         }
+    }
+
+    /// The same engine, refusing targets outside `outbound`.
+    pub fn with_outbound(mut self, outbound: Arc<OutboundPolicy>) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     /// Records the server key's check value on first start; afterwards, whether `check` is
@@ -876,6 +885,7 @@ impl<B: Backend> Store for Engine<B> {
         policy: &ConnectionPolicySid,
         new: TargetPatch,
     ) -> Result<PolicyTarget> {
+        new.check_outbound(&self.outbound)?;
         let (now, millis) = self.now();
         let sid = PolicyTargetSid::generate_at(millis);
         let (account, policy, limits) = (account.clone(), policy.clone(), self.limits.clone());
@@ -913,6 +923,7 @@ impl<B: Backend> Store for Engine<B> {
         sid: &PolicyTargetSid,
         patch: TargetPatch,
     ) -> Result<PolicyTarget> {
+        patch.check_outbound(&self.outbound)?;
         let (now, _) = self.now();
         let (account, policy, sid) = (account.clone(), policy.clone(), sid.clone());
         run_write!(self, (account, policy, sid, patch), |tx| {

@@ -34,8 +34,8 @@ use crate::domain::{
     Account, AccountPatch, AccountStatus, AclName, ApiKey, AuthMapping, ByocTrunk, ByocTrunkPatch,
     Conflict, ConnectionPolicy, Credential, CredentialList, CredentialListName, CredentialPatch,
     Invalid, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, KeyName,
-    Limits, MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, PolicyName,
-    PolicyTarget, Refusal, SipDomain, SipDomainPatch, TargetPatch,
+    Limits, MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, OutboundPolicy,
+    PolicyName, PolicyTarget, Refusal, SipDomain, SipDomainPatch, TargetPatch,
 };
 use crate::recognition::{AuthKind, Recognition, State};
 use crate::secret::{KeySource, ServerKey, key_file_beside};
@@ -595,6 +595,9 @@ pub struct StoreOptions {
     pub key: Option<ServerKey>,
     /// What one account may store.
     pub limits: Limits,
+    /// Where sipmap may send for a tenant: targets outside it are refused at creation and update,
+    /// and any already stored have no destination in the recognition table.
+    pub outbound: Arc<OutboundPolicy>,
 }
 
 impl Default for StoreOptions {
@@ -606,6 +609,7 @@ impl Default for StoreOptions {
             change_log_retention: None,
             key: None,
             limits: Limits::default(),
+            outbound: Arc::default(),
         }
     }
 }
@@ -624,18 +628,27 @@ pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<A
         let retention = options
             .change_log_retention
             .unwrap_or(postgres::DEFAULT_CHANGE_LOG_RETENTION);
-        let backend = postgres::PgBackend::open(url, options.role, retention).await?;
+        let outbound = options.outbound.clone();
+        let backend =
+            postgres::PgBackend::open(url, options.role, retention, outbound.clone()).await?;
         let key = server_key(url, options)?;
-        let engine = engine::Engine::new(backend, clock, key.clone(), limits);
+        let engine =
+            engine::Engine::new(backend, clock, key.clone(), limits).with_outbound(outbound);
         adopt(&engine, key.as_ref()).await?;
         return Ok(Arc::new(engine));
     }
     match sqlite_path(url) {
         Some(path) => {
             let key = server_key(url, options)?;
-            let backend =
-                sqlite::SqliteBackend::open(&path, options.role, options.max_database_bytes)?;
-            let engine = engine::Engine::new(backend, clock, key.clone(), limits);
+            let outbound = options.outbound.clone();
+            let backend = sqlite::SqliteBackend::open(
+                &path,
+                options.role,
+                options.max_database_bytes,
+                outbound.clone(),
+            )?;
+            let engine =
+                engine::Engine::new(backend, clock, key.clone(), limits).with_outbound(outbound);
             adopt(&engine, key.as_ref()).await?;
             Ok(Arc::new(engine))
         }

@@ -9,6 +9,7 @@ mod hardening;
 mod http_limits;
 mod keys;
 mod loops;
+mod outbound;
 mod pacing;
 mod proxy;
 mod resolve;

@@ -125,7 +125,11 @@ mod tests {
     }
 
     fn route(targets: Vec<RouteTarget>) -> DomainRoute {
-        DomainRoute::new("NY1".into(), targets)
+        DomainRoute::new(
+            "NY1".into(),
+            targets,
+            &crate::domain::OutboundPolicy::default(),
+        )
     }
 
     fn pick(r: &DomainRoute, health: &Health, call_id: &str) -> Option<String> {

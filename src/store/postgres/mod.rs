@@ -25,6 +25,7 @@ use tokio_postgres::NoTls;
 
 use super::backend::{Backend, ReadFn, WriteFn, Written};
 use super::{Result, Role, StoreError};
+use crate::domain::OutboundPolicy;
 use crate::recognition::{Recognition, RecognitionWriter};
 use conn::{BOOTSTRAP_LOCK, PgTx};
 
@@ -139,7 +140,12 @@ fn pool(config: &tokio_postgres::Config) -> anyhow::Result<Pool> {
 impl PgBackend {
     /// Connects and migrates; to serve, also loads the recognition table and starts following
     /// and pruning the change feed (`retention`: how long the log keeps entries).
-    pub async fn open(url: &str, role: Role, retention: Duration) -> anyhow::Result<Self> {
+    pub async fn open(
+        url: &str,
+        role: Role,
+        retention: Duration,
+        outbound: Arc<OutboundPolicy>,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let mut config = tokio_postgres::Config::from_str(url)
             .context("the PostgreSQL database URL is not valid")?;
@@ -149,7 +155,7 @@ impl PgBackend {
         config.options(
             format!("{options} -c statement_timeout=5000 -c client_min_messages=warning").trim(),
         );
-        let table = crate::recognition::table();
+        let table = crate::recognition::table_with(outbound);
         let inner = Arc::new(Inner {
             pool: pool(&config)?,
             config,

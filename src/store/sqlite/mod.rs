@@ -21,6 +21,7 @@ use super::backend::{Backend, ReadFn, WriteFn, Written};
 use super::queries::recognition;
 use super::value::Row;
 use super::{Result, Role, StoreError};
+use crate::domain::OutboundPolicy;
 use crate::recognition::{Recognition, State};
 use conn::{SqliteTx, configure, finish_now, migrate, query_each};
 use writer::{Job, WriteJob};
@@ -52,7 +53,12 @@ impl SqliteBackend {
     /// Opens (creating if missing) and migrates the database at `path`, builds the recognition
     /// table when the store is to serve, and starts the writer, which applies every committed
     /// change to the table before answering. `max_bytes` caps the database's size.
-    pub fn open(path: &Path, role: Role, max_bytes: Option<u64>) -> anyhow::Result<Self> {
+    pub fn open(
+        path: &Path,
+        role: Role,
+        max_bytes: Option<u64>,
+        outbound: Arc<OutboundPolicy>,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
@@ -80,7 +86,7 @@ impl SqliteBackend {
             readers.push(Mutex::new(r));
         }
         // The table is built before the writer starts; from then on only the writer changes it.
-        let table = crate::recognition::table();
+        let table = crate::recognition::table_with(outbound);
         if role == Role::Serve {
             table.load(load_state(&conn).map_err(|e| anyhow::anyhow!("{e}"))?);
         }
