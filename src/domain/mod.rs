@@ -222,6 +222,15 @@ pub enum Refusal {
     /// The SIP domain name is held by another domain (of any account).
     #[error("domain name {0} is taken")]
     DomainTaken(String),
+    /// The SIP domain name lies under (or above) a name held by an account outside the owner's
+    /// family.
+    #[error("domain name {name} is {nesting:?} a name another family holds")]
+    DomainNested {
+        /// The name.
+        name: String,
+        /// How it meets the other family's name.
+        nesting: sip_domain::Nesting,
+    },
     /// The list is mapped to the domain already, for the same kind of authentication.
     #[error("{list} is mapped to {domain} already")]
     AlreadyMapped {

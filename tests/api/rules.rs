@@ -232,3 +232,113 @@ async fn paging_walks_every_row_once_in_creation_order() {
     let big = app.get("/v1/IpRecords?PageSize=5000").await.json();
     assert_eq!(big["meta"]["page_size"], 1000);
 }
+
+crate::on_both_backends!(a_domain_under_or_above_another_familys_is_refused);
+
+/// Twilio's 21232, "a subdomain of a domain you do not control": a name under, or above, a name
+/// an account outside the caller's family holds is refused on create and rename, whatever the
+/// case; the caller's family nests freely.
+async fn a_domain_under_or_above_another_familys_is_refused(db: &crate::storage::TestDb) {
+    let app = TestApp::spawn_with(|c| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+        c.sip_listen = None;
+    })
+    .await;
+    let store = db.open().await;
+    let stranger = store
+        .create_account(sipmap::domain::NewAccount {
+            owner_sid: None,
+            friendly_name: Some("stranger".into()),
+            token: sipmap::auth_token::AuthToken::from_string("stranger-token".into()),
+        })
+        .await
+        .unwrap()
+        .sid;
+    let domains = |acct: &str| format!("/2010-04-01/Accounts/{acct}/SIP/Domains.json");
+    let as_stranger = async |path: &str, body: &str| {
+        app.call_as(
+            stranger.as_str(),
+            "stranger-token",
+            Method::POST,
+            path,
+            Some(body),
+        )
+        .await
+    };
+    let refused = |r: &crate::helpers::Reply, message: &str| {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.json()["code"], 21232, "{}", r.text);
+        assert_eq!(r.json()["message"], message, "{}", r.text);
+    };
+    app.domain("scranton.sip.twilio.com").await;
+
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=evil.scranton.sip.twilio.com",
+    )
+    .await;
+    refused(
+        &r,
+        "Invalid Domain: evil.scranton.sip.twilio.com is a subdomain of a domain you do not \
+         control",
+    );
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=A.Evil.SCRANTON.sip.twilio.com",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=xscranton.sip.twilio.com",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "no label boundary: {}",
+        r.text
+    );
+    let theirs = r.field("sid");
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=leaf.dunder.sip.twilio.com",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    // Above: the test account cannot take a name whose subdomain the stranger holds.
+    let r = app
+        .post(&domains(SID), "DomainName=Dunder.sip.twilio.com")
+        .await;
+    refused(
+        &r,
+        "Invalid Domain: Dunder.sip.twilio.com has a subdomain that you do not control",
+    );
+    // A rename is checked too, and a refused one changes nothing.
+    let instance = format!("/2010-04-01/Accounts/{stranger}/SIP/Domains/{theirs}.json");
+    let r = as_stranger(&instance, "DomainName=evil.scranton.sip.twilio.com").await;
+    assert_eq!(r.json()["code"], 21232, "{}", r.text);
+    let r = app
+        .call_as(
+            stranger.as_str(),
+            "stranger-token",
+            Method::GET,
+            &instance,
+            None,
+        )
+        .await;
+    assert_eq!(r.field("domain_name"), "xscranton.sip.twilio.com");
+
+    // The family nests: a subaccount under its parent's name, and the parent under that.
+    let (sub, _) = app.subaccount("child").await;
+    let r = app
+        .post(&domains(&sub), "DomainName=one.scranton.sip.twilio.com")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .post(&domains(SID), "DomainName=x.one.scranton.sip.twilio.com")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_sip_security.sql"),
     include_str!("../../../migrations/postgres/0004_byoc.sql"),
     include_str!("../../../migrations/postgres/0005_api_keys.sql"),
+    include_str!("../../../migrations/postgres/0006_domain_families.sql"),
 ];
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);
