@@ -115,11 +115,19 @@ async fn a_full_database_answers_503_and_recovers() {
 }
 
 /// A `sipmap serve` process started under `umask` on the SQLite database `db`, until it says it
-/// listens; its standard error is collected by a thread.
+/// listens; its standard error is collected by a thread. It is killed when dropped.
 #[cfg(unix)]
 struct Served {
     child: std::process::Child,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+#[cfg(unix)]
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[cfg(unix)]
@@ -147,19 +155,23 @@ impl Served {
             text
         });
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let served = Self {
+            child,
+            stderr: Some(stderr),
+        };
         let listening = out
             .lines()
             .map_while(Result::ok)
             .any(|l| l.starts_with("sipmap: HTTP API listening on"));
         assert!(listening, "sipmap exited before listening");
-        Self { child, stderr }
+        served
     }
 
     /// Kills it (SQLite's -wal and -shm files stay, as after a crash); what it logged.
     fn kill(mut self) -> String {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        self.stderr.join().unwrap()
+        self.stderr.take().unwrap().join().unwrap()
     }
 }
 
