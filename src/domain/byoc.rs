@@ -3,7 +3,8 @@
 //! where the SIP edge sends the domain's traffic.
 
 use super::{
-    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, url,
+    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, text,
+    url,
 };
 use crate::sid::{AccountSid, ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid, SipDomainSid};
 
@@ -265,7 +266,7 @@ impl TargetPatch {
         let target = if creating {
             Some(required(p, "Target")?)
         } else {
-            p.get("Target")
+            text(p, "Target")
         };
         Ok(Self {
             friendly_name: friendly_name(p, "FriendlyName", 255)?,

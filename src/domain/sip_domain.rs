@@ -2,7 +2,7 @@
 
 use super::{
     Account, Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required,
-    sid_field, url,
+    sid_field, text, url,
 };
 use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, SipDomainSid};
 
@@ -102,7 +102,7 @@ impl SipDomainPatch {
         let domain_name = if creating {
             Some(required(p, "DomainName")?)
         } else {
-            p.get("DomainName")
+            text(p, "DomainName")
         };
         Ok(Self {
             domain_name: domain_name
