@@ -10,7 +10,8 @@
 //!   nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
 //!   for calls is let in; otherwise, with credential lists mapped for calls, the request needs
 //!   digest credentials (407 with a challenge, see `auth`; wrong ones get 403, an expired nonce a
-//!   new challenge with `stale=true`); otherwise 403. `REGISTER` is 403 unless the domain's
+//!   new challenge with `stale=true`; a source that sent too many wrong ones gets 503 with
+//!   `Retry-After` for a while, its credentials unread, see [`throttle`]); otherwise 403. `REGISTER` is 403 unless the domain's
 //!   `sip_registration` is on, and then needs credentials of a list mapped for registrations
 //!   (401). `ACK` and `CANCEL` are never challenged. An `ACK` to a response the edge generated
 //!   itself (it carries that response's `To` tag) is dropped: it ends a transaction that never
@@ -44,7 +45,8 @@
 //! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
 //! `Inbound`), [`policy`] (the gate a request meets at its domain), `auth` (digest
 //! authentication: [`Authenticator`], checking credentials, challenging), [`digest`] (RFC 7616
-//! credentials and responses), [`nonce`] (stateless nonces), `reply` (the responses the edge
+//! credentials and responses), [`nonce`] (stateless nonces), [`throttle`] (failures counted per
+//! source and per source and username, and the blocks they earn), `reply` (the responses the edge
 //! generates), `forward` (the request as forwarded), [`select`] (which target), `probe` (the
 //! health probes and their answers), `relay` (responses from the upstream and targets),
 //! `branch` (the keyed Via branch: made for a forwarded request, checked on a response) and
@@ -61,9 +63,11 @@ mod relay;
 mod reply;
 mod request;
 pub mod select;
+pub mod throttle;
 mod vias;
 
 pub use auth::Authenticator;
+pub use throttle::ThrottleSettings;
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;

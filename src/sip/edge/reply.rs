@@ -20,6 +20,7 @@ fn reason(code: u16) -> &'static str {
         480 => "Temporarily Unavailable",
         482 => "Loop Detected",
         483 => "Too Many Hops",
+        503 => "Service Unavailable",
         _ => "Unknown",
     }
 }

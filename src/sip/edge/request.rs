@@ -213,6 +213,12 @@ impl Edge {
                 Metrics::inc(&self.metrics.auth_refused);
                 Err(self.reply(req, 403, &[]))
             }
+            Verdict::Throttled(wait, scope) => {
+                tracing::debug!(source = %req.source, ?scope, wait, "SIP credentials not checked");
+                Metrics::inc(&self.metrics.auth_throttled);
+                let wait = wait.to_string();
+                Err(self.reply(req, 503, &[("Retry-After", &wait)]))
+            }
         }
     }
 }
