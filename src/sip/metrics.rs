@@ -22,6 +22,12 @@ pub struct Metrics {
     pub forwarded_to_target: AtomicU64,
     /// Messages that could not be parsed or lacked mandatory headers.
     pub malformed: AtomicU64,
+    /// Messages refused for being over the size limit (`513` when answered).
+    pub over_limit_message: AtomicU64,
+    /// Messages refused for a header field or request line over its size limit.
+    pub over_limit_line: AtomicU64,
+    /// Messages refused for having too many header fields.
+    pub over_limit_headers: AtomicU64,
     /// Upstream responses relayed back towards the client.
     pub responses_relayed: AtomicU64,
     /// Responses sipmap generated itself.
@@ -112,6 +118,15 @@ impl Metrics {
             "sipmap_sip_messages_malformed_total",
             "SIP messages that could not be parsed or lacked mandatory headers.",
             &[("", &self.malformed)],
+        );
+        counter(
+            "sipmap_sip_messages_over_limit_total",
+            "SIP messages refused for a size limit, by limit (also counted as malformed).",
+            &[
+                ("{limit=\"message_bytes\"}", &self.over_limit_message),
+                ("{limit=\"line_bytes\"}", &self.over_limit_line),
+                ("{limit=\"header_count\"}", &self.over_limit_headers),
+            ],
         );
         counter(
             "sipmap_sip_responses_relayed_total",
