@@ -46,6 +46,9 @@ const BUCKETS: usize = TRACKED / WAYS;
 static SOURCE_LIMIT: LimitLog = LimitLog::new("SIP failed-authentication limit per source");
 static USER_LIMIT: LimitLog =
     LimitLog::new("SIP failed-authentication limit per source and username");
+static SOURCE_BLOCKS: LimitLog = LimitLog::new("SIP sources blocked after failed authentication");
+static USER_BLOCKS: LimitLog =
+    LimitLog::new("SIP usernames blocked for a source after failed authentication");
 static TABLE_LIMIT: LimitLog = LimitLog::new("SIP failed-authentication table size");
 
 /// How many failures block a source, within what window, and for how long.
@@ -152,11 +155,6 @@ impl Throttle {
         }
     }
 
-    /// The settings.
-    pub fn settings(&self) -> ThrottleSettings {
-        self.settings
-    }
-
     /// The keyed hash of `source` (with `user`: a realm and username), never 0.
     fn key(&self, source: IpAddr, user: Option<(&str, &str)>) -> u64 {
         let mut h = self.hasher.build_hasher();
@@ -224,26 +222,24 @@ impl Throttle {
         now: i64,
         metrics: &Metrics,
     ) {
+        let (source, seconds) = (source.to_canonical(), self.settings.block.as_secs());
         let limit = self.settings.failures_per_source;
         if self.count(self.key(source, None), limit, now, metrics) {
             Metrics::inc(&metrics.auth_blocks_source);
-            tracing::warn!(
-                source = %source.to_canonical(),
-                seconds = self.settings.block.as_secs(),
-                "SIP source blocked after {limit} failed authentications"
-            );
+            SOURCE_BLOCKS.hit(&format_args!(
+                "{source} blocked for {seconds} s after {limit} failures"
+            ));
         }
         if let Some(username) = username {
             let limit = self.settings.failures_per_user;
             let key = self.key(source, Some((realm, username)));
             if self.count(key, limit, now, metrics) {
                 Metrics::inc(&metrics.auth_blocks_user);
-                tracing::warn!(
-                    source = %source.to_canonical(),
-                    realm,
-                    seconds = self.settings.block.as_secs(),
-                    "SIP username blocked for one source after {limit} failed authentications"
-                );
+                // The username is not logged: people type passwords into username fields.
+                USER_BLOCKS.hit(&format_args!(
+                    "a username of realm {realm} blocked for {source} for {seconds} s after \
+                     {limit} failures"
+                ));
             }
         }
     }
@@ -429,6 +425,8 @@ mod tests {
             t.failed(source, "r", None, T0 + 10, &metrics);
         }
         assert_eq!(t.buckets.len() * WAYS, TRACKED);
+        let bytes = std::mem::size_of_val(&*t.buckets);
+        assert!(bytes < 2_200_000, "about 2 MiB: {bytes}");
         assert!(t.blocked(ip("10.0.0.1"), "r", None, T0 + 20).is_some());
         let evicted = metrics.auth_throttle_evictions.load(Ordering::Relaxed);
         assert!(evicted >= 3 * TRACKED as u64, "{evicted}");
