@@ -13,6 +13,7 @@ use crate::domain::{Limits, NewAccount};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
+use crate::sip::edge::ThrottleSettings;
 use crate::sip::edge::digest::Algorithm;
 use crate::sip::{ProbeSettings, SipLimits};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API (Voice v1 IpRecords and SourceIpMappings, API 2010 SIP Domains and
     /// Accounts) and, with --sip-listen, the SIP edge that applies the mappings.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts directly in the database.
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -167,6 +168,35 @@ pub struct ServeArgs {
         default_value_t = 1024
     )]
     pub sip_probe_max_destinations: usize,
+    /// Failed digest authentications from one source address (an IPv6 source: its /64), any
+    /// username, within --sip-auth-failure-window, after which the SIP edge stops checking that
+    /// source's credentials for --sip-auth-block and answers 503 with Retry-After.
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_SOURCE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sip_auth_failures_per_source: u32,
+    /// Failed digest authentications for one username from one source within
+    /// --sip-auth-failure-window, after which that username's credentials from that source are
+    /// not checked for --sip-auth-block (other sources are not affected).
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_USER", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sip_auth_failures_per_user: u32,
+    /// How long failed digest authentications count, from the first (`60s`, `500ms`, or
+    /// seconds).
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_AUTH_FAILURE_WINDOW",
+        value_parser = parse_duration,
+        default_value = "60s"
+    )]
+    pub sip_auth_failure_window: Duration,
+    /// How long a source (or a source and username) that failed too often is blocked.
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_AUTH_BLOCK",
+        value_parser = parse_duration,
+        default_value = "60s"
+    )]
+    pub sip_auth_block: Duration,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -273,7 +303,7 @@ pub enum KeysCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Accounts(AccountsCommand::Create {
             friendly_name,
             database,
@@ -390,6 +420,12 @@ fn limits(args: &ServeArgs) -> Limits {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sip_probes = probe_settings(&args);
+    let sip_auth_throttle = ThrottleSettings {
+        failures_per_source: args.sip_auth_failures_per_source,
+        failures_per_user: args.sip_auth_failures_per_user,
+        window: args.sip_auth_failure_window,
+        block: args.sip_auth_block,
+    };
     let store_limits = limits(&args);
     let from_env = account_from_env(args.account_sid, args.auth_token)?;
     let config = ServeConfig {
@@ -417,6 +453,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         sip_limits: SipLimits::default(),
         sip_probes,
+        sip_auth_throttle,
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();

@@ -22,6 +22,12 @@ pub struct Metrics {
     pub forwarded_to_target: AtomicU64,
     /// Messages that could not be parsed or lacked mandatory headers.
     pub malformed: AtomicU64,
+    /// Messages refused for being over the size limit (`513` when answered).
+    pub over_limit_message: AtomicU64,
+    /// Messages refused for a header field or request line over its size limit.
+    pub over_limit_line: AtomicU64,
+    /// Messages refused for having too many header fields.
+    pub over_limit_headers: AtomicU64,
     /// Upstream responses relayed back towards the client.
     pub responses_relayed: AtomicU64,
     /// Responses sipmap generated itself.
@@ -45,6 +51,17 @@ pub struct Metrics {
     /// calls, a source outside its access control lists with no credential list mapped, or a
     /// `REGISTER` to a domain that takes none.
     pub auth_blocked: AtomicU64,
+    /// Requests answered 503 without their credentials being evaluated, because their source
+    /// (or their source and username) is blocked after too many failures (see
+    /// `edge::throttle`).
+    pub auth_throttled: AtomicU64,
+    /// Blocks started on a source, after its failures across usernames.
+    pub auth_blocks_source: AtomicU64,
+    /// Blocks started on one username from one source.
+    pub auth_blocks_user: AtomicU64,
+    /// Entries of the failure table given up while they still counted, to make room (the table
+    /// has a fixed size).
+    pub auth_throttle_evictions: AtomicU64,
     /// Target health and the probes' counters.
     pub health: Health,
 }
@@ -58,12 +75,16 @@ impl Metrics {
     /// The Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_traffic(&mut out);
+        self.render_auth(&mut out);
+        self.health.render(&mut out);
+        out
+    }
+
+    /// What came in, and what became of it.
+    fn render_traffic(&self, out: &mut String) {
         let mut counter = |name: &str, help: &str, samples: &[(&str, &AtomicU64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {}", value.load(Ordering::Relaxed));
-            }
+            write_counter(out, name, help, samples);
         };
         counter(
             "sipmap_sip_requests_received_total",
@@ -99,6 +120,15 @@ impl Metrics {
             &[("", &self.malformed)],
         );
         counter(
+            "sipmap_sip_messages_over_limit_total",
+            "SIP messages refused for a size limit, by limit (also counted as malformed).",
+            &[
+                ("{limit=\"message_bytes\"}", &self.over_limit_message),
+                ("{limit=\"line_bytes\"}", &self.over_limit_line),
+                ("{limit=\"header_count\"}", &self.over_limit_headers),
+            ],
+        );
+        counter(
             "sipmap_sip_responses_relayed_total",
             "Upstream SIP responses relayed to clients.",
             &[("", &self.responses_relayed)],
@@ -120,6 +150,13 @@ impl Metrics {
                 ),
             ],
         );
+    }
+
+    /// What the domains' security settings decided, and the failed-authentication throttle.
+    fn render_auth(&self, out: &mut String) {
+        let mut counter = |name: &str, help: &str, samples: &[(&str, &AtomicU64)]| {
+            write_counter(out, name, help, samples);
+        };
         counter(
             "sipmap_sip_auth_decisions_total",
             "What recognised SIP requests met at their domain's security settings, by decision.",
@@ -129,9 +166,30 @@ impl Metrics {
                 ("{decision=\"authenticated\"}", &self.auth_authenticated),
                 ("{decision=\"refused\"}", &self.auth_refused),
                 ("{decision=\"blocked\"}", &self.auth_blocked),
+                ("{decision=\"throttled\"}", &self.auth_throttled),
             ],
         );
-        self.health.render(&mut out);
-        out
+        counter(
+            "sipmap_sip_auth_blocks_total",
+            "Blocks started after too many failed digest authentications, by what is blocked.",
+            &[
+                ("{by=\"source\"}", &self.auth_blocks_source),
+                ("{by=\"source_username\"}", &self.auth_blocks_user),
+            ],
+        );
+        counter(
+            "sipmap_sip_auth_throttle_evictions_total",
+            "Entries of the failed-authentication table given up while still counting.",
+            &[("", &self.auth_throttle_evictions)],
+        );
+    }
+}
+
+/// One counter, with its help line, type line and one line per labelled sample.
+fn write_counter(out: &mut String, name: &str, help: &str, samples: &[(&str, &AtomicU64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {}", value.load(Ordering::Relaxed));
     }
 }

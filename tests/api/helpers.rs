@@ -91,6 +91,7 @@ impl TestApp {
             http_limits: Default::default(),
             sip_limits: Default::default(),
             sip_probes: Default::default(),
+            sip_auth_throttle: Default::default(),
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");
