@@ -67,6 +67,14 @@ impl Code {
         self.0
     }
 
+    /// Whether the code is a warning (the document still runs) rather than an error.
+    pub const fn is_warning(self) -> bool {
+        matches!(
+            self.0,
+            12200 | 13210 | 13212 | 13216 | 13219 | 13221 | 13223 | 13243 | 13710 | 32110
+        )
+    }
+
     /// The page that explains the code, as Twilio's notifications link it.
     pub fn more_info(self) -> String {
         format!("https://www.twilio.com/docs/errors/{}", self.0)
