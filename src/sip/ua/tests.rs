@@ -1,6 +1,9 @@
-//! The UA core's shared test fixtures.
+//! The UA core's shared test fixtures, and the tests that span modules: CANCEL, the 2xx
+//! retransmission, the memory footprint, and random event sequences.
 
 use std::net::SocketAddr;
+
+use proptest::prelude::*;
 
 use super::*;
 use crate::sip::edge::Transport;
@@ -127,3 +130,6 @@ pub(super) fn ist() -> (InviteServer, Outputs) {
     )
     .unwrap()
 }
+
+mod cancel_and_answer;
+mod random;

@@ -15,7 +15,7 @@
 //! absorbs retransmitted `INVITE`s (so they never reach the TU as new calls) until timer L; an
 //! `INVITE` client transaction that received a 2xx passes every retransmitted 2xx to the TU
 //! (which ACKs each, RFC 3261 §13.2.2.4) until timer M. The 2xx itself is retransmitted by the
-//! TU core, not by the transaction.
+//! TU core ([`Answer`](super::Answer)), not by the transaction.
 //!
 //! Which transaction a message belongs to is [`TxnKey`]'s business; the registry (a map from key
 //! to machine) is the driver's.
