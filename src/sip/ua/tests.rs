@@ -11,6 +11,8 @@ use crate::sip::message::Message;
 
 /// The caller's address (UDP).
 pub(super) const CALLER: &str = "192.0.2.10:5062";
+/// sipmap's address.
+pub(super) const LOCAL: &str = "192.0.2.1:5060";
 
 pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -103,6 +105,14 @@ pub(super) fn round_trips(bytes: &[u8]) {
 /// The value of header `name` in `bytes`.
 pub(super) fn header_of(bytes: &[u8], name: &str) -> Option<String> {
     parse(bytes).header(name).map(str::to_owned)
+}
+
+/// Every value of header `name` in `bytes`, in order.
+pub(super) fn headers_of(bytes: &[u8], name: &str) -> Vec<String> {
+    parse(bytes)
+        .headers_named(name)
+        .map(|h| h.value.to_string())
+        .collect()
 }
 
 pub(super) fn udp() -> Flow {

@@ -216,4 +216,5 @@ fn footprint() {
     assert!(size_of::<NonInviteClient>() <= 136);
     assert!(size_of::<Answer>() <= 136);
     assert!(size_of::<TxnKey>() <= 16);
+    assert!(size_of::<Dialog>() <= 104);
 }

@@ -3,12 +3,12 @@
 //! returns [`Outputs`](super::Outputs). Nothing here does I/O, reads a clock or allocates beyond
 //! the message a transaction must be able to send again.
 //!
-//! | Machine | States | Timers (unreliable / reliable transport) |
+//! | Machine | States (then Terminated) | Timers (unreliable / reliable transport) |
 //! | --- | --- | --- |
-//! | [`InviteServer`] | Proceeding, Completed, Confirmed, Accepted, Terminated | G, H, I, L / H, L |
-//! | [`InviteClient`] | Calling, Proceeding, Completed, Accepted, Terminated | A, B, D, M / B, M |
-//! | [`NonInviteServer`] | Trying, Proceeding, Completed, Terminated | J / none |
-//! | [`NonInviteClient`] | Trying, Proceeding, Completed, Terminated | E, F, K / F |
+//! | [`InviteServer`] | Proceeding, Completed, Confirmed, Accepted | G, H, I, L / H, L |
+//! | [`InviteClient`] | Calling, Proceeding, Completed, Accepted | A, B, D, M / B, M |
+//! | [`NonInviteServer`] | Trying, Proceeding, Completed | J / none |
+//! | [`NonInviteClient`] | Trying, Proceeding, Completed | E, F, K / F |
 //!
 //! Timers D, I, J and K are zero on reliable transports: the machine goes straight to Terminated
 //! instead of arming them. Accepted is RFC 6026's: an `INVITE` server transaction that sent a 2xx
