@@ -384,6 +384,12 @@ impl Dialog {
         self.remote_seq
     }
 
+    /// The bytes of text the dialog holds on the heap.
+    #[cfg(test)]
+    pub(super) fn text_len(&self) -> usize {
+        self.text.parts().iter().map(|p| p.len()).sum()
+    }
+
     /// Whether a 2xx confirmed the dialog.
     pub fn is_confirmed(&self) -> bool {
         self.confirmed

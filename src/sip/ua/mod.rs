@@ -52,6 +52,12 @@
 //! server transaction, not copied), [`TxnKey`] 16 and its text (about 60 bytes); a [`Dialog`]
 //! 104 and one allocation for all its text (Call-ID, tags, URIs, remote target, route set:
 //! about 250 bytes for a typical call).
+//! A B2BUA call holds, at its peak (answered, both INVITE transactions still absorbing
+//! retransmissions, the 2xx waiting for its ACK), its two INVITE transactions, two dialogs, the
+//! [`Answer`] and their keys: about 1.6 KB with SDPs of 35 and 80 bytes (measured by the test
+//! `a_back_to_back_call_from_invite_to_bye`), plus at most twice the SDP (the caller's, in the
+//! child INVITE until its final response; the callee's, in the 2xx to the caller until timer L),
+//! well inside the 16 KB a live call may take.
 //!
 //! The files: `time` ([`Millis`], [`Timers`], [`Timer`]), `output` ([`Output`], [`Outputs`],
 //! [`Flow`]), [`txn`] (the four transactions and [`TxnKey`]), `answer` ([`Answer`]), `cancel`

@@ -1,5 +1,5 @@
 //! The UA core's shared test fixtures, and the tests that span modules: CANCEL, the 2xx
-//! retransmission, the memory footprint, and random event sequences.
+//! retransmission, whole call flows, the memory footprint, and random event sequences.
 
 use std::net::SocketAddr;
 
@@ -142,4 +142,5 @@ pub(super) fn ist() -> (InviteServer, Outputs) {
 }
 
 mod cancel_and_answer;
+mod flows;
 mod random;
