@@ -13,8 +13,8 @@ use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
-use crate::sip::edge::Authenticator;
 use crate::sip::edge::digest::Algorithm;
+use crate::sip::edge::{Authenticator, ThrottleSettings};
 use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
 use crate::store::{self, Store, StoreOptions};
@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub sip_probes: ProbeSettings,
     /// Most new ports of one target address the SIP edge forwards to per second.
     pub sip_new_ports_per_ip: u32,
+    /// When the SIP edge stops checking the credentials of a source that keeps failing.
+    pub sip_auth_throttle: ThrottleSettings,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -132,7 +134,8 @@ impl App {
                     "the SIP edge needs the server key (it signs digest nonces and opens \
                      credential passwords), but the store was opened without one",
                 )?;
-                let digest = Authenticator::new(key, &config.sip_digest_algorithms);
+                let digest = Authenticator::new(key, &config.sip_digest_algorithms)
+                    .with_throttle(config.sip_auth_throttle);
                 Some(
                     SipServer::bind(
                         addr,

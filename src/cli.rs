@@ -13,6 +13,7 @@ use crate::domain::{Cidr, Limits, NewAccount, OutboundPolicy};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
+use crate::sip::edge::ThrottleSettings;
 use crate::sip::edge::digest::Algorithm;
 use crate::sip::{ProbeSettings, SipLimits};
 use std::sync::Arc;
@@ -181,6 +182,35 @@ pub struct ServeArgs {
           default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub sip_new_ports_per_ip: u32,
+    /// Failed digest authentications from one source address (an IPv6 source: its /64), any
+    /// username, within --sip-auth-failure-window, after which the SIP edge stops checking that
+    /// source's credentials for --sip-auth-block and answers 503 with Retry-After.
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_SOURCE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sip_auth_failures_per_source: u32,
+    /// Failed digest authentications for one username from one source within
+    /// --sip-auth-failure-window, after which that username's credentials from that source are
+    /// not checked for --sip-auth-block (other sources are not affected).
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_USER", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sip_auth_failures_per_user: u32,
+    /// How long failed digest authentications count, from the first (`60s`, `500ms`, or
+    /// seconds).
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_AUTH_FAILURE_WINDOW",
+        value_parser = parse_duration,
+        default_value = "60s"
+    )]
+    pub sip_auth_failure_window: Duration,
+    /// How long a source (or a source and username) that failed too often is blocked.
+    #[arg(
+        long,
+        env = "SIPMAP_SIP_AUTH_BLOCK",
+        value_parser = parse_duration,
+        default_value = "60s"
+    )]
+    pub sip_auth_block: Duration,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -429,14 +459,26 @@ fn limits(args: &ServeArgs) -> Limits {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let sip_probes = probe_settings(&args);
-    let store_limits = limits(&args);
-    let from_env = account_from_env(args.account_sid, args.auth_token)?;
+/// Where sipmap may send for tenants, from `serve`'s options (logged when not the default).
+fn outbound_policy(args: &ServeArgs) -> Arc<OutboundPolicy> {
     let outbound = OutboundPolicy::new(&args.outbound_allow, &args.outbound_deny);
     if !outbound.is_default() {
         tracing::info!(policy = %outbound.describe(), "outbound policy for tenants' destinations");
     }
+    Arc::new(outbound)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let sip_probes = probe_settings(&args);
+    let sip_auth_throttle = ThrottleSettings {
+        failures_per_source: args.sip_auth_failures_per_source,
+        failures_per_user: args.sip_auth_failures_per_user,
+        window: args.sip_auth_failure_window,
+        block: args.sip_auth_block,
+    };
+    let store_limits = limits(&args);
+    let outbound = outbound_policy(&args);
+    let from_env = account_from_env(args.account_sid, args.auth_token)?;
     let config = ServeConfig {
         listen: args.listen,
         database_url: args.database.database_url,
@@ -454,7 +496,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )),
             key: given_key(args.secret_key_file)?,
             limits: store_limits,
-            outbound: Arc::new(outbound),
+            outbound,
         },
         http_limits: HttpLimits {
             max_connections: args.max_connections,
@@ -464,6 +506,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sip_limits: SipLimits::default(),
         sip_probes,
         sip_new_ports_per_ip: args.sip_new_ports_per_ip,
+        sip_auth_throttle,
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();

@@ -7,6 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::sip_domain::Nesting;
 use crate::domain::{Conflict, Invalid, Limited, MappedList, Refusal};
 use crate::store::{Missing, StoreError};
 
@@ -25,7 +26,8 @@ pub enum ApiError {
     /// The request body could not be read as a form.
     #[error("Invalid request body: {0}")]
     InvalidBody(String),
-    /// A SIP domain name is malformed, lacks the suffix or is already taken.
+    /// A SIP domain name is malformed, lacks the suffix, is already taken, or lies under or above
+    /// another family's name.
     #[error("Invalid Domain: {0}")]
     InvalidDomain(String),
     /// Missing or wrong credentials, or an API 2010 account path that the credentials may not
@@ -220,6 +222,10 @@ impl From<Refusal> for ApiError {
             Refusal::Conflict(conflict) => Self::Conflict(conflict_message(&conflict)),
             Refusal::AccountNotActive(sid) => Self::AccountNotActive(sid.to_string()),
             Refusal::DomainTaken(name) => Self::InvalidDomain(format!("{name} is already in use")),
+            Refusal::DomainNested { name, nesting } => Self::InvalidDomain(match nesting {
+                Nesting::Under => format!("{name} is a subdomain of a domain you do not control"),
+                Nesting::Above => format!("{name} has a subdomain that you do not control"),
+            }),
             Refusal::AlreadyMapped { list, domain } => Self::DomainValidation(format!(
                 "{} {list} is already associated with SIP Domain {domain}",
                 list_noun(&list)

@@ -11,6 +11,7 @@
 //! - [`sip`]: the SIP edge (UDP and TCP) that applies recognition to live traffic.
 //! - [`sid`], [`auth_token`], [`timefmt`], [`clock`]: SIDs, credentials, the two date formats,
 //!   the injected clock; [`secret`]: the server key; [`limit_log`]: logging limits that bite.
+//! - [`voice`]: voice applications: TwiML, the webhook signature and the webhook client.
 
 pub mod app;
 pub mod auth_token;
@@ -26,3 +27,4 @@ pub mod sid;
 pub mod sip;
 pub mod store;
 pub mod timefmt;
+pub mod voice;

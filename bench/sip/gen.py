@@ -103,12 +103,12 @@ def cmd_sipmap_db(db, n, seed, meta_path):
     for i, sd in enumerate(sds):
         name = "bench-%d.sip.twilio.com" % i
         conn.execute(
-            "INSERT INTO sip_domains (sid, account_sid, domain_name, domain_key, friendly_name, voice_url, "
+            "INSERT INTO sip_domains (sid, account_sid, domain_name, domain_key, domain_rkey, friendly_name, voice_url, "
             "voice_method, voice_fallback_url, voice_fallback_method, voice_status_callback_url, "
             "voice_status_callback_method, sip_registration, emergency_calling_enabled, secure, "
             "byoc_trunk_sid, emergency_caller_sid, date_created, date_updated) "
-            "VALUES (?, ?, ?, ?, NULL, NULL, 'POST', NULL, 'POST', NULL, 'POST', 0, 0, 0, NULL, NULL, ?, ?)",
-            (sd, account, name, name, now, now),
+            "VALUES (?, ?, ?, ?, ?, NULL, NULL, 'POST', NULL, 'POST', NULL, 'POST', 0, 0, 0, NULL, NULL, ?, ?)",
+            (sd, account, name, name, name[::-1], now, now),
         )
     acl_rng = random.Random("acl-%s" % seed)
     acl, address = sid("AL", acl_rng), sid("IP", acl_rng)

@@ -45,12 +45,12 @@ def connect(db):
 
 def insert_domain(conn, sd, account, name, now):
     conn.execute(
-        "INSERT INTO sip_domains (sid, account_sid, domain_name, domain_key, friendly_name, voice_url, "
+        "INSERT INTO sip_domains (sid, account_sid, domain_name, domain_key, domain_rkey, friendly_name, voice_url, "
         "voice_method, voice_fallback_url, voice_fallback_method, voice_status_callback_url, "
         "voice_status_callback_method, sip_registration, emergency_calling_enabled, secure, "
         "byoc_trunk_sid, emergency_caller_sid, date_created, date_updated) "
-        "VALUES (?, ?, ?, ?, NULL, NULL, 'POST', NULL, 'POST', NULL, 'POST', 0, 0, 0, NULL, NULL, ?, ?)",
-        (sd, account, name, name, now, now),
+        "VALUES (?, ?, ?, ?, ?, NULL, NULL, 'POST', NULL, 'POST', NULL, 'POST', 0, 0, 0, NULL, NULL, ?, ?)",
+        (sd, account, name, name, name[::-1], now, now),
     )
 
 

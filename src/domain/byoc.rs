@@ -4,7 +4,8 @@
 
 use super::OutboundPolicy;
 use super::{
-    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, url,
+    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, text,
+    url,
 };
 use crate::recognition::Destination;
 use crate::sid::{AccountSid, ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid, SipDomainSid};
@@ -267,7 +268,7 @@ impl TargetPatch {
         let target = if creating {
             Some(required(p, "Target")?)
         } else {
-            p.get("Target")
+            text(p, "Target")
         };
         Ok(Self {
             friendly_name: friendly_name(p, "FriendlyName", 255)?,

@@ -140,7 +140,9 @@ impl CredentialPatch {
     /// Validates `Password`, if sent.
     pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
         Ok(Self {
-            password: p.get("Password").map(Password::parse).transpose()?,
+            password: super::text(p, "Password")
+                .map(Password::parse)
+                .transpose()?,
         })
     }
 }

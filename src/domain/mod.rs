@@ -2,6 +2,13 @@
 //!
 //! Each submodule holds one resource: its stored form, the values a client may send, and the
 //! validation that turns raw form parameters into those values ("parse, don't validate").
+//!
+//! An empty value (`Name=`) is read by one rule per kind of field, on every resource, as Twilio
+//! does: a URL (`VoiceUrl`, …) or an optional reference (`ByocTrunkSid`, …) sent empty clears the
+//! field, which becomes `null` ([`url`], [`sid_field`]); any other parameter (text such as
+//! `FriendlyName`, `DomainName`, `Target`, `IpAddress` or `Password`, and numbers, booleans and
+//! methods) sent empty counts as not sent ([`text`]): an update leaves the field as it is, a
+//! create takes the default, and a required one is missing.
 
 pub mod account;
 pub mod api_key;
@@ -230,6 +237,15 @@ pub enum Refusal {
     /// The SIP domain name is held by another domain (of any account).
     #[error("domain name {0} is taken")]
     DomainTaken(String),
+    /// The SIP domain name lies under (or above) a name held by an account outside the owner's
+    /// family.
+    #[error("domain name {name} is {nesting:?} a name another family holds")]
+    DomainNested {
+        /// The name.
+        name: String,
+        /// How it meets the other family's name.
+        nesting: sip_domain::Nesting,
+    },
     /// The list is mapped to the domain already, for the same kind of authentication.
     #[error("{list} is mapped to {domain} already")]
     AlreadyMapped {
@@ -248,21 +264,23 @@ pub enum Refusal {
     },
 }
 
-/// A required, non-empty parameter.
-pub fn required<'a>(p: &'a dyn Params, name: &'static str) -> Result<&'a str, Invalid> {
-    match p.get(name) {
-        Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(Invalid::Missing(name)),
-    }
+/// A parameter's value when it was sent non-empty; an empty value counts as not sent.
+pub fn text<'a>(p: &'a dyn Params, name: &str) -> Option<&'a str> {
+    p.get(name).filter(|v| !v.is_empty())
 }
 
-/// An optional friendly name of at most `max` characters.
+/// A required, non-empty parameter.
+pub fn required<'a>(p: &'a dyn Params, name: &'static str) -> Result<&'a str, Invalid> {
+    text(p, name).ok_or(Invalid::Missing(name))
+}
+
+/// An optional friendly name of at most `max` characters (sent empty: not sent).
 pub fn friendly_name(
     p: &dyn Params,
     name: &'static str,
     max: usize,
 ) -> Result<Option<String>, Invalid> {
-    match p.get(name) {
+    match text(p, name) {
         None => Ok(None),
         Some(v) if v.chars().count() > max => Err(Invalid::Value(
             name,
@@ -339,9 +357,9 @@ pub fn sid_field(
     }
 }
 
-/// An optional IPv4 address in dotted decimal notation.
+/// An optional IPv4 address in dotted decimal notation (sent empty: not sent).
 pub fn ipv4(p: &dyn Params, name: &'static str) -> Result<Option<std::net::Ipv4Addr>, Invalid> {
-    match p.get(name) {
+    match text(p, name) {
         None => Ok(None),
         Some(raw) => raw.parse().map(Some).map_err(|_| {
             Invalid::Value(
@@ -363,5 +381,51 @@ pub fn prefix_length(p: &dyn Params, name: &'static str) -> Result<Option<u8>, I
                 format!("{v:?} is not an integer from 1 to 32"),
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct P(&'static [(&'static str, &'static str)]);
+    impl Params for P {
+        fn get(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn an_empty_value_is_not_sent_unless_it_clears_a_url_or_a_reference() {
+        let empty = P(&[
+            ("FriendlyName", ""),
+            ("IpAddress", ""),
+            ("VoiceUrl", ""),
+            ("ByocTrunkSid", ""),
+            ("CidrPrefixLength", ""),
+            ("VoiceMethod", ""),
+            ("Secure", ""),
+        ]);
+        assert_eq!(text(&empty, "FriendlyName"), None);
+        assert_eq!(friendly_name(&empty, "FriendlyName", 64), Ok(None));
+        assert_eq!(ipv4(&empty, "IpAddress"), Ok(None));
+        assert_eq!(prefix_length(&empty, "CidrPrefixLength"), Ok(None));
+        assert_eq!(method(&empty, "VoiceMethod"), Ok(None));
+        assert_eq!(boolean(&empty, "Secure"), Ok(None));
+        assert_eq!(
+            required(&empty, "FriendlyName"),
+            Err(Invalid::Missing("FriendlyName"))
+        );
+        assert_eq!(url(&empty, "VoiceUrl"), Ok(Some(None)), "cleared");
+        assert_eq!(sid_field(&empty, "ByocTrunkSid", "BY"), Ok(Some(None)));
+        let absent = P(&[]);
+        assert_eq!(url(&absent, "VoiceUrl"), Ok(None), "not sent");
+        let sent = P(&[("FriendlyName", " "), ("IpAddress", "10.0.0.1")]);
+        assert_eq!(text(&sent, "FriendlyName"), Some(" "));
+        assert_eq!(
+            friendly_name(&sent, "FriendlyName", 64),
+            Ok(Some(" ".into()))
+        );
+        assert!(ipv4(&sent, "IpAddress").unwrap().is_some());
     }
 }

@@ -1,7 +1,8 @@
 //! SIP Domains (`SD…`): the FQDNs that SIP traffic is addressed to.
 
 use super::{
-    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, url,
+    Account, Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required,
+    sid_field, text, url,
 };
 use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, SipDomainSid};
 
@@ -101,7 +102,7 @@ impl SipDomainPatch {
         let domain_name = if creating {
             Some(required(p, "DomainName")?)
         } else {
-            p.get("DomainName")
+            text(p, "DomainName")
         };
         Ok(Self {
             domain_name: domain_name
@@ -183,16 +184,56 @@ impl SipDomainPatch {
     }
 }
 
+/// What storage knows, inside the write's transaction, about the names around the name a domain
+/// would take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameFacts {
+    /// The domain that holds the very same name (ignoring case), if any.
+    pub holder: Option<SipDomainSid>,
+    /// The owner (and the owner's parent) of every domain whose name the new one lies under
+    /// (`acme.sip.twilio.com` for `x.acme.sip.twilio.com`).
+    pub above: Vec<(AccountSid, Option<AccountSid>)>,
+    /// The owner (and the owner's parent) of every domain whose name lies under the new one.
+    pub below: Vec<(AccountSid, Option<AccountSid>)>,
+}
+
+/// How a name meets a name held outside its account's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    /// It lies under the other name (it is a subdomain of it).
+    Under,
+    /// The other name lies under it.
+    Above,
+}
+
 impl SipDomain {
-    /// Whether this domain may have its name, given the domain that holds the name now (if
-    /// any): names are unique across all accounts, ignoring case.
-    pub fn may_take_name(&self, holder: Option<&SipDomainSid>) -> Result<(), Refusal> {
-        match holder {
-            Some(other) if other != &self.sid => {
-                Err(Refusal::DomainTaken(self.domain_name.clone()))
-            }
-            _ => Ok(()),
+    /// Whether this domain, of `owner`, may have its name: names are unique across all
+    /// accounts, ignoring case, and a name may lie under, or above, another domain's name only
+    /// when both belong to one family (the account, its parent, its subaccounts), so that no
+    /// tenant takes a subdomain of a domain it does not control (Twilio's 21232).
+    pub fn may_take_name(&self, owner: &Account, facts: &NameFacts) -> Result<(), Refusal> {
+        if let Some(other) = &facts.holder
+            && other != &self.sid
+        {
+            return Err(Refusal::DomainTaken(self.domain_name.clone()));
         }
+        let foreign = |owners: &[(AccountSid, Option<AccountSid>)]| {
+            owners
+                .iter()
+                .any(|(o, parent)| !owner.is_family_of(o, parent.as_ref()))
+        };
+        for (owners, nesting) in [
+            (&facts.above, Nesting::Under),
+            (&facts.below, Nesting::Above),
+        ] {
+            if foreign(owners) {
+                return Err(Refusal::DomainNested {
+                    name: self.domain_name.clone(),
+                    nesting,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Whether the domain may be deleted: not while a source IP mapping references it, nor
@@ -223,6 +264,19 @@ impl SipDomain {
 /// The key under which domain names are unique: lower case.
 pub fn domain_key(name: &str) -> String {
     name.to_ascii_lowercase()
+}
+
+/// The names a name (a lower-cased key) lies under, each a label-boundary suffix of it: for
+/// `x.acme.sip.twilio.com`, `acme.sip.twilio.com`, `sip.twilio.com`, `twilio.com` and `com`.
+/// A valid name has at most 126 of them.
+pub fn names_above(key: &str) -> Vec<&str> {
+    key.match_indices('.').map(|(i, _)| &key[i + 1..]).collect()
+}
+
+/// A name's key reversed, character by character (names are ASCII): the names under a name
+/// are then the keys whose reversal starts with its reversal and a dot, one index range.
+pub fn reversed_key(name: &str) -> String {
+    domain_key(name).chars().rev().collect()
 }
 
 /// Checks a domain name: labels of letters, digits and `-` (not at either end of a label), at most
@@ -271,5 +325,108 @@ mod tests {
             assert!(validate_domain_name(bad, s).is_err(), "{bad}");
         }
         assert!(validate_domain_name("a.example.test", "example.test").is_ok());
+    }
+
+    #[test]
+    fn names_above_are_label_boundary_suffixes() {
+        assert_eq!(
+            names_above("x.scranton.sip.twilio.com"),
+            [
+                "scranton.sip.twilio.com",
+                "sip.twilio.com",
+                "twilio.com",
+                "com"
+            ]
+        );
+        assert!(!names_above("xscranton.sip.twilio.com").contains(&"scranton.sip.twilio.com"));
+        // The longest name a client may give has at most 126 names above it.
+        let longest = format!("{}.sip.twilio.com", ["a"; 119].join("."));
+        assert!(longest.len() <= 253 && validate_domain_name(&longest, "sip.twilio.com").is_ok());
+        assert_eq!(names_above(&longest).len(), 121);
+        assert_eq!(reversed_key("Acme.SIP.twilio.com"), "moc.oiliwt.pis.emca");
+    }
+
+    fn account(n: u8, owner: Option<u8>) -> Account {
+        let sid = |n: u8| AccountSid::parse(&format!("AC{n:032x}")).unwrap();
+        Account {
+            sid: sid(n),
+            owner_sid: owner.map(sid),
+            friendly_name: String::new(),
+            status: crate::domain::AccountStatus::Active,
+            date_created: 0,
+            date_updated: 0,
+            sealed_token: None,
+        }
+    }
+
+    fn named(n: u8, name: &str) -> SipDomain {
+        let patch = SipDomainPatch {
+            domain_name: Some(name.into()),
+            ..SipDomainPatch::default()
+        };
+        let sid = SipDomainSid::parse(&format!("SD{n:032x}")).unwrap();
+        patch.into_new(sid, account(n, None).sid, 0)
+    }
+
+    #[test]
+    fn a_name_nests_only_within_its_family() {
+        let owners = |list: &[(u8, Option<u8>)]| {
+            list.iter()
+                .map(|(o, p)| {
+                    let a = account(*o, *p);
+                    (a.sid, a.owner_sid)
+                })
+                .collect::<Vec<_>>()
+        };
+        let sub = account(2, Some(1));
+        let d = named(2, "x.scranton.sip.twilio.com");
+        let facts = |above: &[(u8, Option<u8>)], below: &[(u8, Option<u8>)]| NameFacts {
+            holder: None,
+            above: owners(above),
+            below: owners(below),
+        };
+        assert_eq!(d.may_take_name(&sub, &facts(&[], &[])), Ok(()));
+        assert_eq!(
+            d.may_take_name(&sub, &facts(&[(1, None), (2, Some(1))], &[(2, Some(1))])),
+            Ok(()),
+            "its parent's and its own names"
+        );
+        let parent = account(1, None);
+        assert_eq!(
+            d.may_take_name(&parent, &facts(&[], &[(2, Some(1))])),
+            Ok(()),
+            "a parent may hold a name above its subaccount's"
+        );
+        for stranger in [(3, Some(1)), (4, None), (5, Some(4))] {
+            assert_eq!(
+                d.may_take_name(&sub, &facts(&[stranger], &[])),
+                Err(Refusal::DomainNested {
+                    name: d.domain_name.clone(),
+                    nesting: Nesting::Under
+                }),
+                "{stranger:?} is outside the family"
+            );
+            assert_eq!(
+                d.may_take_name(&sub, &facts(&[], &[stranger])),
+                Err(Refusal::DomainNested {
+                    name: d.domain_name.clone(),
+                    nesting: Nesting::Above
+                }),
+            );
+        }
+        // A taken name says so first; the domain's own name is no obstacle.
+        let taken = NameFacts {
+            holder: Some(named(9, "y.sip.twilio.com").sid),
+            ..facts(&[(4, None)], &[])
+        };
+        assert!(matches!(
+            d.may_take_name(&sub, &taken),
+            Err(Refusal::DomainTaken(_))
+        ));
+        let own = NameFacts {
+            holder: Some(d.sid.clone()),
+            ..NameFacts::default()
+        };
+        assert_eq!(d.may_take_name(&sub, &own), Ok(()));
     }
 }

@@ -123,7 +123,7 @@ fn shown(app: &AppState, status: StatusCode, a: &Account) -> Answer {
 
 async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
     let filter = AccountFilter {
-        friendly_name: query.get("FriendlyName").map(str::to_owned),
+        friendly_name: crate::domain::text(&query, "FriendlyName").map(str::to_owned),
         status: status_param(&query)?,
     };
     let request = PageRequest::parse(&query, AccountSid::PREFIX)?;

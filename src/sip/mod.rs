@@ -19,13 +19,15 @@
 //! message), [`metrics`], [`health`], [`host`] (the host's addresses, which a wildcard listener
 //! counts as its own), `udp` and `tcp` (the two transports), `outbound` (TCP
 //! connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
-//! id), `limits` ([`SipLimits`]) and `admission` (the connection caps).
+//! id), `limits` ([`SipLimits`]) and `admission` (the connection caps). [`ua`] is the sans-IO
+//! user agent core (transactions, dialogs) that a back-to-back call engine drives.
 
 pub mod edge;
 pub mod health;
 pub mod host;
 pub mod message;
 pub mod metrics;
+pub mod ua;
 
 mod admission;
 mod connections;

@@ -1,6 +1,12 @@
 //! The TCP side: connections are admitted within the caps of [`SipLimits`], and each is a tokio
 //! task that frames messages by `Content-Length`, hands them to the edge, and writes what comes
 //! back, within the deadlines of [`SipLimits`].
+//!
+//! A stream that cannot be framed (a message over the size limit, or without one valid
+//! `Content-Length`) is answered when the edge can read the request (`513` or `400`, see
+//! `edge::refuse`), then closed: the write side first, and what the client still sends is read
+//! and thrown away (at most [`LINGER_BYTES`], for at most [`LINGER`]), so that the close does
+//! not reset the connection before the client has read the answer.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,16 +15,22 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, error::Elapsed};
 
 use super::admission::{Admission, Refusals};
 use super::edge::{Action, Transport};
+use super::message::Framer;
 use super::{Io, SipLimits, SipServer, message, perform};
 
 /// How long to wait after a failed accept before the next.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// After answering a stream that cannot be framed: how long what the client still sends is read
+/// (and thrown away) before the connection is closed.
+const LINGER: Duration = Duration::from_secs(2);
+/// The same, in bytes.
+const LINGER_BYTES: usize = 2 * message::MAX_MESSAGE_BYTES;
 
 impl SipServer {
     /// Accepts TCP connections within the caps of [`SipLimits`] and serves each in a task of its
@@ -67,10 +79,25 @@ struct Connection<'a> {
     /// The edge, and the way to everything it sends elsewhere.
     io: &'a Arc<Io>,
     limits: SipLimits,
+    /// Where the message under way stands.
+    framer: Framer,
 }
 
 /// The connection is to be closed.
 struct Close;
+
+/// Why the frames read stop: the connection is to be closed, or the stream could not be framed
+/// and was answered, so it is to be closed after lingering.
+enum Stop {
+    Close,
+    Answered,
+}
+
+impl From<Close> for Stop {
+    fn from(_: Close) -> Self {
+        Self::Close
+    }
+}
 
 /// Serves one accepted TCP connection from `peer` until it closes, fails, or misses a deadline.
 async fn serve_tcp(stream: TcpStream, peer: SocketAddr, io: &Arc<Io>) {
@@ -96,6 +123,7 @@ pub(super) async fn serve_registered(
         writer,
         io,
         limits,
+        framer: Framer::default(),
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -109,7 +137,14 @@ pub(super) async fn serve_registered(
                 let Ok(n) = conn.bytes_read(read, buf.len()) else { break };
                 let was_empty = buf.is_empty();
                 buf.extend_from_slice(&chunk[..n]);
-                let Ok(framed) = conn.handle_frames(&mut buf).await else { break };
+                let framed = match conn.handle_frames(&mut buf).await {
+                    Ok(framed) => framed,
+                    Err(Stop::Close) => break,
+                    Err(Stop::Answered) => {
+                        conn.linger(&mut reader, &mut chunk).await;
+                        break;
+                    }
+                };
                 if buf.is_empty() {
                     deadline = Instant::now() + limits.idle;
                 } else if was_empty || framed {
@@ -156,16 +191,17 @@ impl Connection<'_> {
 
     /// Hands each whole message at the start of `buf` to the edge, draining it, and carries out
     /// what the edge returns (an answer for this connection is written before the next message).
-    /// Gives whether there was any; [`Close`] if the stream cannot be framed or a write failed.
-    async fn handle_frames(&mut self, buf: &mut Vec<u8>) -> Result<bool, Close> {
+    /// Gives whether there was any; [`Stop::Answered`] if the stream cannot be framed and its
+    /// request was answered, [`Stop::Close`] if it could not be answered or a write failed.
+    async fn handle_frames(&mut self, buf: &mut Vec<u8>) -> Result<bool, Stop> {
         let mut framed = false;
         loop {
-            let len = match message::frame_len(buf) {
+            let len = match self.framer.next(buf) {
                 Ok(Some(len)) => len,
                 Ok(None) => return Ok(framed),
                 Err(e) => {
                     tracing::debug!(peer = %self.peer, error = %e, "bad SIP TCP framing; closing");
-                    return Err(Close);
+                    return Err(self.refuse(buf, e).await);
                 }
             };
             framed = true;
@@ -183,6 +219,42 @@ impl Connection<'_> {
                     ..
                 } if to == self.id => self.write(&bytes).await?,
                 other => perform(other, self.io),
+            }
+        }
+    }
+
+    /// Answers the request at the start of `buf`, which cannot be framed for `error`, if the
+    /// edge can read it: [`Stop::Answered`] once the answer is written, else [`Stop::Close`].
+    async fn refuse(&mut self, buf: &[u8], error: message::ParseError) -> Stop {
+        let transport = Transport::Tcp(self.id);
+        match self.io.edge.refuse(buf, error, self.peer, transport) {
+            Action::Send {
+                via: Transport::Tcp(to),
+                bytes,
+                ..
+            } if to == self.id => match self.write(&bytes).await {
+                Ok(()) => Stop::Answered,
+                Err(Close) => Stop::Close,
+            },
+            _ => Stop::Close,
+        }
+    }
+
+    /// Before closing a connection whose last request was answered but not read whole: closes
+    /// the write side, then reads and drops what the client still sends (see [`LINGER`]).
+    async fn linger(&mut self, reader: &mut OwnedReadHalf, chunk: &mut [u8]) {
+        let deadline = Instant::now() + LINGER;
+        if tokio::time::timeout_at(deadline, self.writer.shutdown())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match tokio::time::timeout_at(deadline, reader.read(chunk)).await {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                _ => return,
             }
         }
     }

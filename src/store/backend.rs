@@ -30,6 +30,9 @@ pub enum Lock {
 pub enum Serial {
     /// Creating mappings: the overlap check and the insert act as one.
     Mappings,
+    /// Naming SIP domains: the check for names under or above another family's and the write
+    /// act as one.
+    DomainNames,
     /// Creating the first account of an empty database.
     Bootstrap,
 }

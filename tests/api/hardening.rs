@@ -1,5 +1,5 @@
 //! Regression tests for what an attacker or a careless client found: malformed parameters,
-//! absurd page numbers, a full disk.
+//! absurd page numbers, a full disk, a database file other users could read.
 
 use reqwest::{Method, StatusCode};
 
@@ -112,4 +112,104 @@ async fn a_full_database_answers_503_and_recovers() {
     let h = app.raw(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(h.status(), StatusCode::OK);
     app.ip_record("IpAddress=10.250.0.1").await;
+}
+
+/// A `sipmap serve` process started under `umask` on the SQLite database `db`, until it says it
+/// listens; its standard error is collected by a thread. It is killed when dropped.
+#[cfg(unix)]
+struct Served {
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+#[cfg(unix)]
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+impl Served {
+    fn start(db: &std::path::Path, umask: &str) -> Self {
+        use std::io::{BufRead, Read};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", "umask \"$1\" && exec \"$0\" serve --listen 127.0.0.1:0 --database-url \"sqlite://$2\""])
+            .arg(env!("CARGO_BIN_EXE_sipmap"))
+            .arg(umask)
+            .arg(db)
+            .env_clear()
+            .env("TWILIO_ACCOUNT_SID", SID)
+            .env("TWILIO_AUTH_TOKEN", "umask-token")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sipmap starts");
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let served = Self {
+            child,
+            stderr: Some(stderr),
+        };
+        let listening = out
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("sipmap: HTTP API listening on"));
+        assert!(listening, "sipmap exited before listening");
+        served
+    }
+
+    /// Kills it (SQLite's -wal and -shm files stay, as after a crash); what it logged.
+    fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.stderr.take().unwrap().join().unwrap()
+    }
+}
+
+/// The database and SQLite's `-wal` and `-shm` files (and the key file beside them) are
+/// readable by their owner only whatever the umask: they hold password hashes, sealed secrets
+/// and every tenant's configuration. Files left open to others (by an older sipmap, or by hand)
+/// are made owner-only at the next start, which says so.
+#[cfg(unix)]
+#[test]
+fn the_database_files_are_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sipmap.db");
+    let files = ["", "-wal", "-shm", ".key"].map(|s| dir.path().join(format!("sipmap.db{s}")));
+    let mode = |p: &std::path::Path| {
+        let m = std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777;
+        format!("{m:04o}")
+    };
+    for umask in ["000", "022"] {
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+        let served = Served::start(&db, umask);
+        for f in &files {
+            assert_eq!(mode(f), "0600", "umask {umask}: {}", f.display());
+        }
+        served.kill();
+    }
+    for f in &files[..3] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let log = Served::start(&db, "022").kill();
+    for f in &files {
+        assert_eq!(mode(f), "0600", "tightened: {}", f.display());
+    }
+    assert!(log.contains("it is now owner-only"), "{log}");
 }

@@ -92,6 +92,7 @@ impl TestApp {
             sip_limits: Default::default(),
             sip_probes: Default::default(),
             sip_new_ports_per_ip: sipmap::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
+            sip_auth_throttle: Default::default(),
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");

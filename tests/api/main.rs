@@ -16,6 +16,8 @@ mod resolve;
 mod routing;
 mod rules;
 mod security;
+mod sip_auth_throttle;
+mod sip_sizes;
 mod sip_tcp;
 mod storage;
 mod tenancy;

@@ -232,3 +232,341 @@ async fn paging_walks_every_row_once_in_creation_order() {
     let big = app.get("/v1/IpRecords?PageSize=5000").await.json();
     assert_eq!(big["meta"]["page_size"], 1000);
 }
+
+crate::on_both_backends!(a_domain_under_or_above_another_familys_is_refused);
+
+/// Twilio's 21232, "a subdomain of a domain you do not control": a name under, or above, a name
+/// an account outside the caller's family holds is refused on create and rename, whatever the
+/// case; the caller's family nests freely.
+async fn a_domain_under_or_above_another_familys_is_refused(db: &crate::storage::TestDb) {
+    let app = TestApp::spawn_with(|c| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+        c.sip_listen = None;
+    })
+    .await;
+    let store = db.open().await;
+    let stranger = store
+        .create_account(sipmap::domain::NewAccount {
+            owner_sid: None,
+            friendly_name: Some("stranger".into()),
+            token: sipmap::auth_token::AuthToken::from_string("stranger-token".into()),
+        })
+        .await
+        .unwrap()
+        .sid;
+    let domains = |acct: &str| format!("/2010-04-01/Accounts/{acct}/SIP/Domains.json");
+    let as_stranger = async |path: &str, body: &str| {
+        app.call_as(
+            stranger.as_str(),
+            "stranger-token",
+            Method::POST,
+            path,
+            Some(body),
+        )
+        .await
+    };
+    let refused = |r: &crate::helpers::Reply, message: &str| {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.json()["code"], 21232, "{}", r.text);
+        assert_eq!(r.json()["message"], message, "{}", r.text);
+    };
+    app.domain("scranton.sip.twilio.com").await;
+
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=evil.scranton.sip.twilio.com",
+    )
+    .await;
+    refused(
+        &r,
+        "Invalid Domain: evil.scranton.sip.twilio.com is a subdomain of a domain you do not \
+         control",
+    );
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=A.Evil.SCRANTON.sip.twilio.com",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=xscranton.sip.twilio.com",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "no label boundary: {}",
+        r.text
+    );
+    let theirs = r.field("sid");
+    let r = as_stranger(
+        &domains(stranger.as_str()),
+        "DomainName=leaf.dunder.sip.twilio.com",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    // Above: the test account cannot take a name whose subdomain the stranger holds.
+    let r = app
+        .post(&domains(SID), "DomainName=Dunder.sip.twilio.com")
+        .await;
+    refused(
+        &r,
+        "Invalid Domain: Dunder.sip.twilio.com has a subdomain that you do not control",
+    );
+    // A rename is checked too, and a refused one changes nothing.
+    let instance = format!("/2010-04-01/Accounts/{stranger}/SIP/Domains/{theirs}.json");
+    let r = as_stranger(&instance, "DomainName=evil.scranton.sip.twilio.com").await;
+    assert_eq!(r.json()["code"], 21232, "{}", r.text);
+    let r = app
+        .call_as(
+            stranger.as_str(),
+            "stranger-token",
+            Method::GET,
+            &instance,
+            None,
+        )
+        .await;
+    assert_eq!(r.field("domain_name"), "xscranton.sip.twilio.com");
+
+    // The family nests: a subaccount under its parent's name, and the parent under that.
+    let (sub, _) = app.subaccount("child").await;
+    let r = app
+        .post(&domains(&sub), "DomainName=one.scranton.sip.twilio.com")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .post(&domains(SID), "DomainName=x.one.scranton.sip.twilio.com")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// What a create answers: its `friendly_name` (`None`: null, `Some`: a prefix of it), or a
+/// refusal (status and code).
+type Created = Result<Option<&'static str>, (StatusCode, u64)>;
+
+/// One resource kind's row of [`an_empty_value_is_not_sent_except_a_url_which_it_clears`].
+struct EmptyCase {
+    what: &'static str,
+    /// Where it is created, and with what.
+    list: String,
+    create: &'static str,
+    /// Its instance path, from the list path and its SID.
+    instance: fn(&str, &str) -> String,
+    /// An update sending empty values.
+    update: &'static str,
+    /// The fields the instance shows after the update (`""` for null), or its refusal.
+    after: Result<&'static [(&'static str, &'static str)], (StatusCode, u64)>,
+    /// A create sending `FriendlyName=` (or a required parameter empty), and its answer.
+    create_empty: (&'static str, Created),
+}
+
+/// The one rule for empty values, on every resource: a URL (or an optional reference) sent
+/// empty clears the field; any other parameter sent empty counts as not sent, so an update
+/// keeps the field, a create takes the default, and a required one is missing.
+#[tokio::test]
+async fn an_empty_value_is_not_sent_except_a_url_which_it_clears() {
+    let app = TestApp::spawn().await;
+    let acct = format!("/2010-04-01/Accounts/{SID}");
+    let created = async |path: &str, body: &str| {
+        let r = app.post(path, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{path} {body}: {}", r.text);
+        r.field("sid")
+    };
+    let policy = created("/v1/ConnectionPolicies", "FriendlyName=p").await;
+    let acl = created(
+        &format!("{acct}/SIP/IpAccessControlLists.json"),
+        "FriendlyName=office",
+    )
+    .await;
+    let cl = created(
+        &format!("{acct}/SIP/CredentialLists.json"),
+        "FriendlyName=staff",
+    )
+    .await;
+    let domain = app.domain("empty.sip.twilio.com").await;
+    let record = app.ip_record("IpAddress=10.44.0.1").await;
+    let mapping = created(
+        "/v1/SourceIpMappings",
+        &format!("IpRecordSid={record}&SipDomainSid={domain}"),
+    )
+    .await;
+    const NAME: &[(&str, &str)] = &[("friendly_name", "keep")];
+    const MISSING: (StatusCode, u64) = (StatusCode::BAD_REQUEST, 20001);
+    let v1 = |list: &str, sid: &str| format!("{list}/{sid}");
+    let v2010 = |list: &str, sid: &str| list.replace(".json", &format!("/{sid}.json"));
+    let cases = vec![
+        EmptyCase {
+            what: "account",
+            list: "/2010-04-01/Accounts.json".into(),
+            create: "FriendlyName=keep",
+            instance: v2010,
+            update: "FriendlyName=&Status=",
+            after: Ok(&[("friendly_name", "keep"), ("status", "active")]),
+            create_empty: ("FriendlyName=", Ok(Some("SubAccount Created at "))),
+        },
+        EmptyCase {
+            what: "API key",
+            list: format!("{acct}/Keys.json"),
+            create: "FriendlyName=keep",
+            instance: v2010,
+            update: "FriendlyName=",
+            after: Ok(NAME),
+            create_empty: ("FriendlyName=", Ok(None)),
+        },
+        EmptyCase {
+            what: "IP record",
+            list: "/v1/IpRecords".into(),
+            create: "IpAddress=10.45.0.1&FriendlyName=keep",
+            instance: v1,
+            update: "FriendlyName=",
+            after: Ok(NAME),
+            create_empty: ("IpAddress=10.45.0.2&FriendlyName=", Ok(None)),
+        },
+        EmptyCase {
+            what: "BYOC trunk",
+            list: "/v1/ByocTrunks".into(),
+            create: "FriendlyName=keep&VoiceUrl=https://example.com/v&VoiceMethod=GET",
+            instance: v1,
+            update: "FriendlyName=&VoiceUrl=&VoiceMethod=&CnamLookupEnabled=",
+            after: Ok(&[
+                ("friendly_name", "keep"),
+                ("voice_url", ""),
+                ("voice_method", "GET"),
+            ]),
+            create_empty: ("FriendlyName=", Ok(None)),
+        },
+        EmptyCase {
+            what: "connection policy",
+            list: "/v1/ConnectionPolicies".into(),
+            create: "FriendlyName=keep",
+            instance: v1,
+            update: "FriendlyName=",
+            after: Ok(NAME),
+            create_empty: ("FriendlyName=", Ok(None)),
+        },
+        EmptyCase {
+            what: "target",
+            list: format!("/v1/ConnectionPolicies/{policy}/Targets"),
+            create: "Target=sip:127.0.0.2:5060&FriendlyName=keep&Priority=7",
+            instance: v1,
+            update: "FriendlyName=&Target=&Priority=&Weight=&Enabled=",
+            after: Ok(&[
+                ("friendly_name", "keep"),
+                ("target", "sip:127.0.0.2:5060"),
+                ("priority", "7"),
+            ]),
+            create_empty: ("Target=sip:127.0.0.3:5060&FriendlyName=", Ok(None)),
+        },
+        EmptyCase {
+            what: "SIP domain",
+            list: format!("{acct}/SIP/Domains.json"),
+            create: "DomainName=keep.sip.twilio.com&FriendlyName=keep&VoiceUrl=https://example.com/v",
+            instance: v2010,
+            update: "FriendlyName=&DomainName=&VoiceUrl=&ByocTrunkSid=&SipRegistration=",
+            after: Ok(&[
+                ("friendly_name", "keep"),
+                ("domain_name", "keep.sip.twilio.com"),
+                ("voice_url", ""),
+                ("byoc_trunk_sid", ""),
+            ]),
+            create_empty: ("DomainName=kept.sip.twilio.com&FriendlyName=", Ok(None)),
+        },
+        EmptyCase {
+            what: "IP access control list",
+            list: format!("{acct}/SIP/IpAccessControlLists.json"),
+            create: "FriendlyName=keep",
+            instance: v2010,
+            update: "FriendlyName=",
+            after: Err(MISSING),
+            create_empty: ("FriendlyName=", Err(MISSING)),
+        },
+        EmptyCase {
+            what: "IP address",
+            list: format!("{acct}/SIP/IpAccessControlLists/{acl}/IpAddresses.json"),
+            create: "FriendlyName=keep&IpAddress=192.0.2.7&CidrPrefixLength=32",
+            instance: v2010,
+            update: "FriendlyName=&IpAddress=&CidrPrefixLength=",
+            after: Ok(&[
+                ("friendly_name", "keep"),
+                ("ip_address", "192.0.2.7"),
+                ("cidr_prefix_length", "32"),
+            ]),
+            create_empty: ("FriendlyName=&IpAddress=192.0.2.8", Err(MISSING)),
+        },
+        EmptyCase {
+            what: "credential list",
+            list: format!("{acct}/SIP/CredentialLists.json"),
+            create: "FriendlyName=keep",
+            instance: v2010,
+            update: "FriendlyName=",
+            after: Err(MISSING),
+            create_empty: ("FriendlyName=", Err(MISSING)),
+        },
+        EmptyCase {
+            what: "credential",
+            list: format!("{acct}/SIP/CredentialLists/{cl}/Credentials.json"),
+            create: "Username=keep&Password=IWasAtSignal2018",
+            instance: v2010,
+            update: "Password=",
+            after: Ok(&[("username", "keep")]),
+            create_empty: ("Username=&Password=IWasAtSignal2018", Err(MISSING)),
+        },
+    ];
+    for case in cases {
+        let what = case.what;
+        let sid = created(&case.list, case.create).await;
+        let path = (case.instance)(&case.list, &sid);
+        let r = app.post(&path, case.update).await;
+        match case.after {
+            Ok(fields) => {
+                assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.text);
+                let got = app.get(&path).await.json();
+                for (field, want) in fields {
+                    let shown = match &got[field] {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    assert_eq!(&shown, want, "{what}: {field} in {got}");
+                }
+            }
+            Err(refusal) => {
+                let got = (r.status, r.json()["code"].as_u64().unwrap_or(0));
+                assert_eq!(got, refusal, "{what}: {}", r.text);
+            }
+        }
+        let (body, answer) = case.create_empty;
+        let r = app.post(&case.list, body).await;
+        match answer {
+            Ok(None) => {
+                assert_eq!(r.status, StatusCode::CREATED, "{what}: {}", r.text);
+                assert!(r.json()["friendly_name"].is_null(), "{what}: {}", r.text);
+            }
+            Ok(Some(prefix)) => {
+                assert_eq!(r.status, StatusCode::CREATED, "{what}: {}", r.text);
+                let name = r.field("friendly_name");
+                assert!(name.starts_with(prefix), "{what}: {}", r.text);
+            }
+            Err(refusal) => {
+                let got = (r.status, r.json()["code"].as_u64().unwrap_or(0));
+                assert_eq!(got, refusal, "{what}: {}", r.text);
+            }
+        }
+    }
+    // A mapping's domain is required: sent empty, it is missing.
+    let r = app
+        .post(&format!("/v1/SourceIpMappings/{mapping}"), "SipDomainSid=")
+        .await;
+    let got = (r.status, r.json()["code"].as_u64().unwrap_or(0));
+    assert_eq!(got, MISSING, "{}", r.text);
+    // An empty filter filters nothing.
+    let count = |r: crate::helpers::Reply| r.json()["accounts"].as_array().unwrap().len();
+    let all = count(app.get("/2010-04-01/Accounts.json").await);
+    assert_eq!(
+        count(app.get("/2010-04-01/Accounts.json?FriendlyName=").await),
+        all
+    );
+}

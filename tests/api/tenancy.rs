@@ -1,13 +1,14 @@
 //! Storage conformance for the rules that keep tenants apart and updates whole, one test per
 //! rule, each run on SQLite and on PostgreSQL (two "nodes" are two stores on one database):
 //! atomic read-modify-writes, closed accounts staying closed, suspended and closed accounts
-//! leaving recognition, networks overlapping only within a family, atomic first-start bootstrap,
+//! leaving recognition, networks overlapping only within a family, SIP domain names nesting only
+//! within a family, atomic first-start bootstrap,
 //! and (PostgreSQL) a change log that is pruned without a node ever missing a change.
 
 use std::time::{Duration, Instant};
 
 use sipmap::app::{InitialAccount, ensure_initial_account};
-use sipmap::domain::sip_domain::SipDomainPatch;
+use sipmap::domain::sip_domain::{Nesting, SipDomainPatch};
 use sipmap::domain::{AccountPatch, AccountStatus, Conflict, Refusal};
 use sipmap::sid::{AccountSid, IpRecordSid, SipDomainSid};
 use sipmap::store::{Store, StoreError, StoreOptions};
@@ -20,6 +21,10 @@ crate::on_both_backends!(
     suspension_and_closing_take_an_account_out_of_recognition,
     networks_overlap_only_within_one_family,
     overlapping_maps_from_two_nodes_at_once_leave_one_winner,
+    domain_names_nest_only_within_one_family,
+    nested_names_from_two_nodes_at_once_leave_one_winner,
+    the_schema_refuses_nested_names_of_another_family,
+    an_upgraded_database_keeps_its_names_apart,
     first_start_on_two_nodes_creates_one_account,
 );
 
@@ -285,6 +290,268 @@ async fn overlapping_maps_from_two_nodes_at_once_leave_one_winner(db: &TestDb) {
             "round {round}: {results:?}"
         );
     }
+}
+
+fn nested(r: &Result<impl std::fmt::Debug, StoreError>, how: Nesting) -> bool {
+    matches!(r, Err(StoreError::Refused(Refusal::DomainNested { nesting, .. })) if *nesting == how)
+}
+
+/// A stranger cannot name a domain under, or above, another account's domain name (Twilio's
+/// "a subdomain of a domain you do not control"), on create or rename, whatever the case;
+/// within a family (the account, its parent, its subaccounts) names nest, but siblings stay
+/// apart. "Under" is at a label boundary.
+async fn domain_names_nest_only_within_one_family(db: &TestDb) {
+    use Nesting::{Above, Under};
+    let store = db.open().await;
+    let s = store.as_ref();
+    let parent = account(s, None).await;
+    let s1 = account(s, Some(&parent)).await;
+    let s2 = account(s, Some(&parent)).await;
+    let x = account(s, None).await;
+    domain(s, &parent, "scranton.sip.twilio.com").await.unwrap();
+
+    let r = domain(s, &x, "evil.scranton.sip.twilio.com").await;
+    assert!(nested(&r, Under), "{r:?}");
+    let r = domain(s, &x, "A.B.Scranton.SIP.twilio.COM").await;
+    assert!(nested(&r, Under), "deeper, in another case: {r:?}");
+    domain(s, &x, "xscranton.sip.twilio.com")
+        .await
+        .expect("not under: no label boundary");
+    domain(s, &x, "scranton.x.sip.twilio.com")
+        .await
+        .expect("not under: a different parent");
+
+    // The family nests freely: a subaccount under its parent, the parent under its
+    // subaccount's name, a subaccount's subdomain of its own.
+    let d1 = domain(s, &s1, "one.scranton.sip.twilio.com")
+        .await
+        .expect("a subaccount under its parent");
+    domain(s, &s1, "deep.one.scranton.sip.twilio.com")
+        .await
+        .unwrap();
+    domain(s, &parent, "p.one.scranton.sip.twilio.com")
+        .await
+        .expect("a parent under its subaccount");
+    let r = domain(s, &s2, "two.one.scranton.sip.twilio.com").await;
+    assert!(nested(&r, Under), "siblings are not one family: {r:?}");
+
+    // Above: a name whose subdomains another family holds.
+    let xd = domain(s, &x, "branch.dunder.sip.twilio.com").await.unwrap();
+    let r = domain(s, &parent, "DUNDER.sip.twilio.com").await;
+    assert!(nested(&r, Above), "{r:?}");
+    let r = domain(s, &x, "sip.twilio.com.sip.twilio.com").await;
+    assert!(r.is_ok(), "unrelated: {r:?}");
+
+    // Renames follow the same rule, and a refused rename leaves the domain as it was.
+    let rename = |name: &str| patch(vec![("DomainName", name.into())]);
+    let r = s
+        .update_sip_domain(&x, &xd, rename("evil.one.scranton.sip.twilio.com"))
+        .await;
+    assert!(nested(&r, Under), "{r:?}");
+    let r = s
+        .update_sip_domain(&x, &xd, rename("scranton.sip.twilio.com.x.sip.twilio.com"))
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    let r = s
+        .update_sip_domain(&s1, &d1, rename("branch2.dunder.sip.twilio.com"))
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    let r = s
+        .update_sip_domain(&s1, &d1, rename("x.sip.twilio.com"))
+        .await;
+    assert!(nested(&r, Above), "x holds a name under it: {r:?}");
+    let kept = s.get_sip_domain(&s1, &d1).await.unwrap().unwrap();
+    assert_eq!(kept.domain_name, "branch2.dunder.sip.twilio.com");
+
+    // Closing an account frees the names it held for anyone.
+    s.update_account(&s2, status(AccountStatus::Closed))
+        .await
+        .unwrap();
+    let outsider = account(s, None).await;
+    s.update_account(&s1, status(AccountStatus::Closed))
+        .await
+        .unwrap();
+    let r = domain(s, &outsider, "deep.one.scranton.sip.twilio.com").await;
+    assert!(nested(&r, Under), "the parent's name is still held: {r:?}");
+    domain(s, &outsider, "x.branch2.dunder.sip.twilio.com")
+        .await
+        .expect("the closed subaccount's name is free");
+}
+
+/// Two accounts of different families name nested domains through two nodes at the same moment:
+/// exactly one wins, the other is refused with the typed refusal.
+async fn nested_names_from_two_nodes_at_once_leave_one_winner(db: &TestDb) {
+    let (n1, n2) = (db.open().await, db.open().await);
+    let a = account(n1.as_ref(), None).await;
+    let b = account(n1.as_ref(), None).await;
+    for round in 0..20u8 {
+        let (s1, s2, a1, b1) = (n1.clone(), n2.clone(), a.clone(), b.clone());
+        let (upper, lower) = (
+            format!("r{round}.sip.twilio.com"),
+            format!("evil.r{round}.sip.twilio.com"),
+        );
+        // Alternate which account takes the upper name, so both directions race.
+        let (up, low) = if round % 2 == 0 { (a1, b1) } else { (b1, a1) };
+        let t1 = tokio::spawn(async move { domain(s1.as_ref(), &up, &upper).await });
+        let t2 = tokio::spawn(async move { domain(s2.as_ref(), &low, &lower).await });
+        let results = [t1.await.unwrap(), t2.await.unwrap()];
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(
+            nested(&results[0], Nesting::Above) || nested(&results[1], Nesting::Under),
+            "round {round}: {results:?}"
+        );
+    }
+}
+
+/// A domain row written straight into the database, past the write path: `Err` with the
+/// database's message when the schema refuses it.
+async fn raw_domain(db: &TestDb, n: u32, account: &AccountSid, name: &str) -> Result<(), String> {
+    let key = name.to_ascii_lowercase();
+    raw_domain_keyed(db, n, account, name, &key.chars().rev().collect::<String>()).await
+}
+
+/// [`raw_domain`] with the reversed key given.
+async fn raw_domain_keyed(
+    db: &TestDb,
+    n: u32,
+    account: &AccountSid,
+    name: &str,
+    rkey: &str,
+) -> Result<(), String> {
+    let key = name.to_ascii_lowercase();
+    let sid = format!("SD{n:032x}");
+    let sql = "INSERT INTO sip_domains (sid, account_sid, domain_name, domain_key, domain_rkey, \
+        voice_method, voice_fallback_method, voice_status_callback_method, sip_registration, \
+        emergency_calling_enabled, secure, date_created, date_updated) \
+        VALUES ($1, $2, $3, $4, $5, 'POST', 'POST', 'POST', FALSE, FALSE, FALSE, 0, 0)";
+    match db.pg_client().await {
+        Some(pg) => pg
+            .execute(sql, &[&sid, &account.as_str(), &name, &key, &rkey])
+            .await
+            .map(drop)
+            .map_err(|e| format!("{e:?}")),
+        None => {
+            let path = sipmap::store::sqlite_path(&db.url).unwrap();
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            conn.execute(
+                sql,
+                rusqlite::params![sid, account.as_str(), name, key, rkey],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The database itself refuses a name under or above another family's, so that the rule holds
+/// whatever writes: a row written past the write path is refused by the schema's trigger.
+async fn the_schema_refuses_nested_names_of_another_family(db: &TestDb) {
+    let store = db.open().await;
+    let s = store.as_ref();
+    let parent = account(s, None).await;
+    let sub = account(s, Some(&parent)).await;
+    let x = account(s, None).await;
+    domain(s, &parent, "scranton.sip.twilio.com").await.unwrap();
+    domain(s, &x, "leaf.dunder.sip.twilio.com").await.unwrap();
+    let refused = |what: &str, r: Result<(), String>| match r {
+        Err(e) => assert!(e.contains("sip_domains_family_names"), "{what}: {e}"),
+        Ok(()) => panic!("{what}: the schema took a nested name of another family"),
+    };
+    refused(
+        "under",
+        raw_domain(db, 1, &x, "evil.scranton.sip.twilio.com").await,
+    );
+    refused(
+        "above",
+        raw_domain(db, 2, &parent, "dunder.sip.twilio.com").await,
+    );
+    refused(
+        "a sub under",
+        raw_domain(db, 3, &sub, "a.leaf.dunder.sip.twilio.com").await,
+    );
+    raw_domain(db, 4, &sub, "sub.scranton.sip.twilio.com")
+        .await
+        .expect("within the family");
+    raw_domain(db, 5, &x, "xscranton.sip.twilio.com")
+        .await
+        .expect("not under: no label boundary");
+    // A rename is checked as well.
+    let rename = match db.pg_client().await {
+        Some(pg) => pg
+            .execute(
+                "UPDATE sip_domains SET domain_key = 'evil.sub.scranton.sip.twilio.com', \
+                 domain_rkey = 'moc.oiliwt.pis.notnarcs.bus.live' WHERE domain_key = $1",
+                &[&"xscranton.sip.twilio.com"],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| format!("{e:?}")),
+        None => {
+            let conn =
+                rusqlite::Connection::open(sipmap::store::sqlite_path(&db.url).unwrap()).unwrap();
+            conn.execute(
+                "UPDATE sip_domains SET domain_key = 'evil.sub.scranton.sip.twilio.com', \
+                 domain_rkey = 'moc.oiliwt.pis.notnarcs.bus.live' WHERE domain_key = $1",
+                ["xscranton.sip.twilio.com"],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        }
+    };
+    refused("a rename", rename);
+    // The reversed key must be the reversal of the key.
+    for wrong in ["", "moc.oiliwt.pis.yrrek", "moc.oiliwt.pis.yrre"] {
+        let r = raw_domain_keyed(db, 6, &x, "jerry.sip.twilio.com", wrong).await;
+        let e = r.expect_err("a wrong reversed key");
+        assert!(e.contains("sip_domains_domain_rkey"), "{wrong:?}: {e}");
+    }
+    raw_domain(db, 6, &x, "jerry.sip.twilio.com").await.unwrap();
+}
+
+/// Undoes schema versions 7 (targets counted per account) and 6 (the nesting rule), as a
+/// database made before them would be.
+const UNDO_V6_SQLITE: &str = "DROP INDEX connection_policy_targets_by_account; \
+    DROP TRIGGER sip_domains_family_names_insert; \
+    DROP TRIGGER sip_domains_family_names_update; DROP TABLE name_positions; \
+    DROP INDEX sip_domains_by_rkey; ALTER TABLE sip_domains DROP COLUMN domain_rkey; \
+    PRAGMA user_version = 5;";
+const UNDO_V6_POSTGRES: &str = "DROP INDEX connection_policy_targets_by_account; \
+    DROP TRIGGER sip_domains_family_names_insert ON sip_domains; \
+    DROP TRIGGER sip_domains_family_names_update ON sip_domains; \
+    DROP FUNCTION sipmap_domain_family_names(); \
+    ALTER TABLE sip_domains DROP COLUMN domain_rkey; \
+    DELETE FROM sipmap_schema_version WHERE version >= 6;";
+
+/// A database from before the nesting rule, whose domains (of two families) are then upgraded:
+/// the upgrade reverses every stored name, so the names under an old domain are found at once.
+async fn an_upgraded_database_keeps_its_names_apart(db: &TestDb) {
+    let store = db.open().await;
+    let a = account(store.as_ref(), None).await;
+    let b = account(store.as_ref(), None).await;
+    domain(store.as_ref(), &a, "Scranton.sip.twilio.com")
+        .await
+        .unwrap();
+    domain(store.as_ref(), &b, "leaf.dunder.sip.twilio.com")
+        .await
+        .unwrap();
+    drop(store);
+    match db.pg_client().await {
+        Some(pg) => pg.batch_execute(UNDO_V6_POSTGRES).await.unwrap(),
+        None => {
+            let path = sipmap::store::sqlite_path(&db.url).unwrap();
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute_batch(UNDO_V6_SQLITE).unwrap();
+        }
+    }
+    let store = db.open().await;
+    let s = store.as_ref();
+    let r = domain(s, &b, "evil.scranton.sip.twilio.com").await;
+    assert!(nested(&r, Nesting::Under), "{r:?}");
+    let r = domain(s, &a, "dunder.sip.twilio.com").await;
+    assert!(nested(&r, Nesting::Above), "{r:?}");
+    domain(s, &a, "x.scranton.sip.twilio.com").await.unwrap();
 }
 
 /// Two nodes starting at once on an empty database without an operator account: exactly one

@@ -5,10 +5,14 @@ ports are free, and does what the README says it does."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
 
 from conftest import REPO, SIPMAP_BIN
 
@@ -90,3 +94,79 @@ def test_readme_states_the_toolchain_and_licence_the_package_declares():
         assert (REPO / name).is_file(), name
     assert "LICENSE-APACHE" in text and "LICENSE-MIT" in text
     assert "C compiler" in text and "## Limits" in text
+
+
+class _Sent(Exception):
+    """Raised by ``_Recorder`` with the URL a request would have gone to."""
+
+
+class _Recorder(TwilioHttpClient):
+    """An SDK HTTP client that sends nothing and says where a request would go."""
+
+    def request(self, method, url, *args, **kwargs):
+        raise _Sent(url)
+
+
+def _python_sdk_url(base_url: str) -> str:
+    client = Client("AC" + "0" * 32, "token", http_client=_Recorder())
+    client.voice.base_url = base_url
+    try:
+        client.voice.v1.ip_records.list()
+    except _Sent as sent:
+        return str(sent)
+    raise AssertionError("the SDK sent nothing")
+
+
+NODE_URLS = r"""
+const twilio = require("twilio");
+const record = { request: (o) => { console.log(o.uri); return Promise.reject(new Error("sent")); } };
+(async () => {
+  for (const clear of [false, true]) {
+    const client = twilio("AC" + "0".repeat(32), "token", { httpClient: record });
+    client.voice.baseUrl = process.argv[2];
+    if (clear) { client.region = undefined; client.edge = undefined; }
+    await client.voice.v1.ipRecords.list().catch(() => {});
+  }
+})();
+"""
+
+
+def test_readme_warns_that_the_sdks_rewrite_the_base_url_for_a_region_or_edge(sipmap, monkeypatch, tmp_path):
+    """What the README says about ``TWILIO_REGION`` and ``TWILIO_EDGE``, checked against the
+    installed SDKs: both rewrite the base URL's host (twilio-python an IP address too), and
+    clearing them on the client, as the README says, reaches sipmap."""
+    text = " ".join(README.read_text().split())
+    for claim in (
+        "unset TWILIO_REGION TWILIO_EDGE",
+        "`http://127.ie1.0.1:8080`",
+        "`http://127.dublin.0.0.1:8080`",
+        "`localhost.ie1.localhost`",
+        "`client.region = None` and `client.edge = None` in Python",
+        "`client.region = undefined` and `client.edge = undefined` in Node",
+    ):
+        assert claim in text, claim
+    monkeypatch.setenv("TWILIO_REGION", "ie1")
+    assert _python_sdk_url("http://127.0.0.1:8080").startswith("http://127.ie1.0.1:8080/")
+    monkeypatch.delenv("TWILIO_REGION")
+    monkeypatch.setenv("TWILIO_EDGE", "dublin")
+    assert _python_sdk_url("http://127.0.0.1:8080").startswith("http://127.dublin.0.0.1:8080/")
+    monkeypatch.setenv("TWILIO_REGION", "ie1")
+    # The README's remedy for Python: clear them on the client; its calls then reach sipmap.
+    client = Client(sipmap.sid, sipmap.token)
+    client.region = None
+    client.edge = None
+    client.voice.base_url = sipmap.base_url
+    assert client.voice.v1.ip_records.list() == []
+    # twilio-node: localhost is rewritten; cleared on the client, it is not.
+    node_modules = REPO / "tests" / "e2e" / "node" / "node_modules"
+    assert shutil.which("node") and (node_modules / "twilio").is_dir(), "scripts/test.sh installs them"
+    monkeypatch.delenv("TWILIO_EDGE")
+    script = tmp_path / "urls.js"
+    script.write_text(NODE_URLS)
+    env = {**os.environ, "NODE_PATH": str(node_modules)}
+    out = subprocess.run(["node", str(script), "http://localhost:8080"], capture_output=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    assert out.stdout.decode().split() == [
+        "http://localhost.ie1.localhost:8080/v1/IpRecords",
+        "http://localhost:8080/v1/IpRecords",
+    ]

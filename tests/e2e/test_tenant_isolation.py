@@ -3,7 +3,8 @@ of the first account's IP records, mappings or domains, and gets exactly the 404
 gets under its own paths; it cannot reference them in a mapping. An API 2010 account path the
 credentials may not act on (another account's, the parent's for a subaccount, a sibling's, one
 that does not exist) answers 401/20003 as Twilio does, the same whether or not it exists; the
-parent may use its subaccount's 2010 path but not see its Voice v1 resources."""
+parent may use its subaccount's 2010 path but not see its Voice v1 resources. A SIP domain name
+cannot lie under (or above) another family's domain name (400/21232)."""
 
 from __future__ import annotations
 
@@ -138,6 +139,40 @@ def test_a_cannot_manage_b_subaccount(two_tenants):
     assert_unauthorized(srv.post(path, data={"Status": "suspended"}))
     assert_unauthorized(srv.get(domains_path(b_sub.sid)))
     assert b.client.api.v2010.accounts(b_sub.sid).fetch().status == "active"
+
+
+def test_b_cannot_name_a_domain_under_or_above_a_domains(two_tenants):
+    """Twilio's 21232, "a subdomain of a domain you do not control": B can take no name under A's
+    domain (on create or rename, in any case), nor one above it; a name that only ends with the
+    same letters is not under it, and A's own family nests freely."""
+    srv, b, a = two_tenants
+    a_name = a["dom"].domain_name
+    b_domains = b.client.api.v2010.accounts(b.sid).sip.domains
+    under = f"evil.{a_name}"
+    assert_sdk_error(
+        lambda: b_domains.create(domain_name=under),
+        400,
+        21232,
+        f"Invalid Domain: {under} is a subdomain of a domain you do not control",
+    )
+    assert_sdk_error(lambda: b_domains.create(domain_name=f"X.Y.{a_name.upper()}"), 400, 21232)
+    lookalike = b_domains.create(domain_name=f"x{a_name}")
+    assert_sdk_error(lambda: b_domains(lookalike.sid).update(domain_name=under), 400, 21232)
+    assert b_domains(lookalike.sid).fetch().domain_name == f"x{a_name}"
+    # above: A's name has a label under a parent name B would take
+    parent_name = unique_domain("top")
+    srv.client.api.v2010.accounts(srv.sid).sip.domains.create(domain_name=f"a.{parent_name}")
+    assert_sdk_error(
+        lambda: b_domains.create(domain_name=parent_name),
+        400,
+        21232,
+        f"Invalid Domain: {parent_name} has a subdomain that you do not control",
+    )
+    assert [d.domain_name for d in b_domains.list()] == [f"x{a_name}"]
+    # A's subaccount may take a subdomain of A's domain
+    sub = srv.client.api.v2010.accounts.create(friendly_name="A child")
+    nested = srv.client.api.v2010.accounts(sub.sid).sip.domains.create(domain_name=f"sub.{a_name}")
+    assert nested.account_sid == sub.sid
 
 
 # ---- subaccounts --------------------------------------------------------------

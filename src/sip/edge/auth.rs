@@ -17,6 +17,11 @@
 //! 4. If the nonce has expired, a client that got all of that right is challenged again with
 //!    `stale=true`; otherwise the request is let in.
 //!
+//! Each refusal in 2 and 3 (and unreadable credentials) is a failure for the [`Throttle`]: once
+//! the request's source, or its source and the username it names, has failed too often, its
+//! credentials are not evaluated at all (step 1 still applies, so a request without any is
+//! challenged) and it gets `503` with `Retry-After`, the right password included.
+//!
 //! A challenge carries one `Proxy-Authenticate` (or `WWW-Authenticate`) value per offered
 //! algorithm, `SHA-256` before `MD5` by default (RFC 8760), with the realm, a fresh nonce and
 //! `qop="auth"`. No `opaque` is sent: the nonce carries everything the edge needs.
@@ -28,24 +33,28 @@ use subtle::ConstantTimeEq;
 use super::digest::{self, Algorithm, Credentials, Parsed, ResponseInput};
 use super::nonce::{NonceCheck, NonceKey};
 use super::request::Inbound;
+use super::throttle::{Scope, Throttle, ThrottleSettings};
 use super::{Action, Edge};
 use crate::clock::{Clock, SystemClock};
 use crate::recognition::{DomainAuth, Secret};
 use crate::secret::{self, Sealer, ServerKey};
 
 /// What the edge needs for digest authentication: the nonce key and the password cipher (both
-/// derived once from the server key), the clock nonces are dated by, and the algorithms offered.
+/// derived once from the server key), the clock nonces and failures are dated by, the
+/// algorithms offered, and the failures counted (see `throttle`).
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     nonces: NonceKey,
     passwords: Sealer,
     clock: Arc<dyn Clock>,
     algorithms: Vec<Algorithm>,
+    throttle: Arc<Throttle>,
 }
 
 impl Authenticator {
     /// Authentication with keys derived from `key`, offering `algorithms` in that order (the
-    /// defaults when empty), dated by the system clock.
+    /// defaults when empty), dated by the system clock, failures throttled with the default
+    /// settings.
     pub fn new(key: &ServerKey, algorithms: &[Algorithm]) -> Self {
         let mut offered: Vec<Algorithm> = Vec::with_capacity(2);
         for a in algorithms {
@@ -61,12 +70,19 @@ impl Authenticator {
             passwords: key.sealer(secret::CREDENTIAL_PASSWORD),
             clock: Arc::new(SystemClock),
             algorithms: offered,
+            throttle: Arc::new(Throttle::new(ThrottleSettings::default())),
         }
     }
 
     /// The same, dated by `clock` (for tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same, throttling failures with `settings` (and a table of its own).
+    pub fn with_throttle(mut self, settings: ThrottleSettings) -> Self {
+        self.throttle = Arc::new(Throttle::new(settings));
         self
     }
 }
@@ -129,6 +145,9 @@ pub(super) enum Verdict {
     },
     /// Wrong, unknown or unreadable: `403`. Says why, for the debug log.
     Refused(&'static str),
+    /// Not evaluated: the source (or the source and username) has failed too often. `503`
+    /// with `Retry-After` of this many seconds.
+    Throttled(u64, Scope),
 }
 
 /// Whether a header `name: value` holds `Digest` credentials for `realm` in the header that
@@ -182,7 +201,8 @@ fn qop_auth<'c>(
 
 impl Edge {
     /// Checks the credentials of `req` (Request-URI `uri` as written) for `realm`, the domain
-    /// whose settings are `auth`, in `exchange`. See the module docs.
+    /// whose settings are `auth`, in `exchange`, unless its source is throttled; counts a
+    /// refusal as a failure. See the module docs.
     pub(super) fn verify(
         &self,
         req: &Inbound<'_>,
@@ -192,10 +212,36 @@ impl Edge {
         exchange: Exchange,
     ) -> Verdict {
         let c = match credentials_for(req, exchange, realm) {
-            Ok(Some(c)) => c,
             Ok(None) => return Verdict::Challenge { stale: false },
-            Err(()) => return Verdict::Refused("unreadable credentials"),
+            Ok(Some(c)) => Some(c),
+            Err(()) => None,
         };
+        let username = c.as_ref().and_then(|c| c.get("username"));
+        let (source, now) = (req.source.ip(), self.digest.clock.now_millis());
+        let throttle = &self.digest.throttle;
+        if let Some((wait, scope)) = throttle.blocked(source, realm, username, now) {
+            return Verdict::Throttled(wait, scope);
+        }
+        let verdict = match &c {
+            Some(c) => self.evaluate(req, c, uri, realm, auth, exchange),
+            None => Verdict::Refused("unreadable credentials"),
+        };
+        if matches!(verdict, Verdict::Refused(_)) {
+            throttle.failed(source, realm, username, now, &self.metrics);
+        }
+        verdict
+    }
+
+    /// What the credentials `c` of `req` come to (steps 2 to 4 of the module docs).
+    fn evaluate(
+        &self,
+        req: &Inbound<'_>,
+        c: &Credentials<'_>,
+        uri: &str,
+        realm: &str,
+        auth: &DomainAuth,
+        exchange: Exchange,
+    ) -> Verdict {
         let (Some(username), Some(nonce), Some(digest_uri), Some(sent)) = (
             c.get("username"),
             c.get("nonce"),
@@ -211,7 +257,7 @@ impl Edge {
         let Some(algorithm) = algorithm.filter(|a| self.digest.algorithms.contains(a)) else {
             return Verdict::Refused("algorithm not offered");
         };
-        let qop = match qop_auth(&c, algorithm) {
+        let qop = match qop_auth(c, algorithm) {
             Ok(q) => q,
             Err(why) => return Verdict::Refused(why),
         };

@@ -10,7 +10,8 @@
 //!   nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
 //!   for calls is let in; otherwise, with credential lists mapped for calls, the request needs
 //!   digest credentials (407 with a challenge, see `auth`; wrong ones get 403, an expired nonce a
-//!   new challenge with `stale=true`); otherwise 403. `REGISTER` is 403 unless the domain's
+//!   new challenge with `stale=true`; a source that sent too many wrong ones gets 503 with
+//!   `Retry-After` for a while, its credentials unread, see [`throttle`]); otherwise 403. `REGISTER` is 403 unless the domain's
 //!   `sip_registration` is on, and then needs credentials of a list mapped for registrations
 //!   (401). `ACK` and `CANCEL` are never challenged. An `ACK` to a response the edge generated
 //!   itself (it carries that response's `To` tag) is dropped: it ends a transaction that never
@@ -36,6 +37,12 @@
 //! - The edge sends `OPTIONS` probes to every target's destination (see `probe`; the transports
 //!   time them): a response to a probe carries sipmap's only Via with a probe branch, marks the
 //!   destination up ([`crate::sip::health`]) and goes no further.
+//! - A message that does not parse (see [`refuse`]) is answered when it is a request whose
+//!   request line and top Via can be read (found with [`crate::sip::message::salvage`], within
+//!   the message size limit): `513 Message Too Large` over the size limit, `414` for a request
+//!   line over its limit, otherwise `400` with a reason phrase saying what is wrong (a header
+//!   field over its limit, too many header fields, a malformed one…); otherwise dropped. On a
+//!   TCP connection that cannot be framed, the transport answers the same way before closing.
 //! - The edge never sends to its own address: a UDP request that claims to come from it, or whose
 //!   answer would go to it, is dropped, and so is a response that would be relayed to it; a
 //!   request whose next hop (a target or the upstream) is the edge gets 482, and such a target is
@@ -46,8 +53,10 @@
 //!
 //! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
 //! `Inbound`), [`policy`] (the gate a request meets at its domain), `auth` (digest
-//! authentication: [`Authenticator`], checking credentials, challenging), [`digest`] (RFC 7616
-//! credentials and responses), [`nonce`] (stateless nonces), `reply` (the responses the edge
+//! authentication: [`Authenticator`], checking credentials, challenging), `refuse` (messages
+//! that do not parse, answered when they can be), [`digest`] (RFC 7616
+//! credentials and responses), [`nonce`] (stateless nonces), [`throttle`] (failures counted per
+//! source and per source and username, and the blocks they earn), `reply` (the responses the edge
 //! generates), `forward` (the request as forwarded), [`select`] (which target), `probe` (the
 //! health probes and their answers), `relay` (responses from the upstream and targets),
 //! `branch` (the keyed Via branch: made for a forwarded request, checked on a response) and
@@ -61,13 +70,16 @@ pub mod nonce;
 pub mod policy;
 pub mod ports;
 mod probe;
+mod refuse;
 mod relay;
 mod reply;
 mod request;
 pub mod select;
+pub mod throttle;
 mod vias;
 
 pub use auth::Authenticator;
+pub use throttle::ThrottleSettings;
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -193,18 +205,10 @@ impl Edge {
 
     /// Handles one message from `source`.
     pub fn handle(&self, bytes: &[u8], source: SocketAddr, transport: Transport) -> Action {
-        let msg = match Message::parse(bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(%source, error = %e, "unparseable SIP message dropped");
-                if looks_like_request(bytes) {
-                    Metrics::inc(&self.metrics.received);
-                }
-                Metrics::inc(&self.metrics.malformed);
-                return Action::Drop;
-            }
-        };
-        self.handle_message(&msg, source, transport)
+        match Message::parse(bytes) {
+            Ok(msg) => self.handle_message(&msg, source, transport),
+            Err(e) => self.refuse(bytes, e, source, transport),
+        }
     }
 
     /// Handles one parsed message from `source`.
@@ -262,12 +266,6 @@ impl Edge {
 /// (a dual-stack socket reports IPv4 peers in the mapped form).
 fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
-}
-
-/// Whether unparseable bytes at least start like a request line (for counting).
-fn looks_like_request(bytes: &[u8]) -> bool {
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    line.windows(7).any(|w| w.eq_ignore_ascii_case(b"SIP/2.0")) && !line.starts_with(b"SIP/")
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The responses the edge generates itself (RFC 3261 §8.2.6): 200 to an admitted `OPTIONS`,
-//! the challenges (401, 407) and the errors.
+//! the challenges (401, 407), the errors, and the answers to requests that do not parse (with
+//! the reason phrase the parser gives, see `refuse`).
 
 use super::request::Inbound;
 use super::vias::{response_target, stamped_top_via, with_top_via};
@@ -16,11 +17,13 @@ fn reason(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         407 => "Proxy Authentication Required",
+        414 => "Request-URI Too Long",
         416 => "Unsupported URI Scheme",
         480 => "Temporarily Unavailable",
         482 => "Loop Detected",
         483 => "Too Many Hops",
         503 => "Service Unavailable",
+        513 => "Message Too Large",
         _ => "Unknown",
     }
 }
@@ -29,12 +32,23 @@ impl Edge {
     /// A response generated here to `req`, with `extra` headers; nothing for an ACK, which is
     /// never answered.
     pub(super) fn reply(&self, req: &Inbound<'_>, code: u16, extra: &[(&str, &str)]) -> Action {
+        self.reply_saying(req, code, reason(code), extra)
+    }
+
+    /// The same, with the reason phrase `reason`.
+    pub(super) fn reply_saying(
+        &self,
+        req: &Inbound<'_>,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &str)],
+    ) -> Action {
         if req.method.eq_ignore_ascii_case("ACK") {
             return Action::Drop;
         }
         let msg = req.msg;
         let stamped = stamped_top_via(req.top_value, req.top, req.source);
-        let mut w = Writer::response(code, reason(code));
+        let mut w = Writer::response(code, reason);
         for (name, value) in with_top_via(msg, Some(&stamped)) {
             if canonical_name(name).eq_ignore_ascii_case("Via") {
                 w.header("Via", &value);

@@ -54,25 +54,40 @@ impl Edge {
             Metrics::inc(&self.metrics.malformed);
             return Action::Drop;
         };
+        let Some(req) = self.inbound(msg, method, top, source, transport) else {
+            return Action::Drop;
+        };
+        match self.check(&req, &vias, uri) {
+            Ok((parsed, max_forwards)) => self.route(&req, uri, parsed, max_forwards),
+            Err(code) => self.reply(&req, code, &[]),
+        }
+    }
+
+    /// The request `msg` with `method` and top Via `top` from `source`, to be answered or
+    /// forwarded; `None` (dropped) when it comes over UDP from the edge's own address or its
+    /// answer would go there (spoofed, or built to make the edge answer itself).
+    pub(super) fn inbound<'a>(
+        &self,
+        msg: &'a Message<'a>,
+        method: &'a str,
+        top: &'a Via<'a>,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Option<Inbound<'a>> {
         if transport == Transport::Udp
             && (self.is_own_address(source) || self.is_own_address(response_target(top, source)))
         {
-            // Spoofed, or built to make the edge answer itself.
             tracing::debug!(%source, "SIP request whose answer would reach the edge dropped");
-            return Action::Drop;
+            return None;
         }
-        let req = Inbound {
+        Some(Inbound {
             msg,
             method,
             top,
             top_value: first_via_value(msg).unwrap_or_default(),
             source,
             transport,
-        };
-        match self.check(&req, &vias, uri) {
-            Ok((parsed, max_forwards)) => self.route(&req, uri, parsed, max_forwards),
-            Err(code) => self.reply(&req, code, &[]),
-        }
+        })
     }
 
     /// The checks before recognition, in order: the mandatory headers and `Max-Forwards` (400),
@@ -229,6 +244,12 @@ impl Edge {
                 tracing::debug!(source = %req.source, why, "SIP credentials refused");
                 Metrics::inc(&self.metrics.auth_refused);
                 Err(self.reply(req, 403, &[]))
+            }
+            Verdict::Throttled(wait, scope) => {
+                tracing::debug!(source = %req.source, ?scope, wait, "SIP credentials not checked");
+                Metrics::inc(&self.metrics.auth_throttled);
+                let wait = wait.to_string();
+                Err(self.reply(req, 503, &[("Retry-After", &wait)]))
             }
         }
     }

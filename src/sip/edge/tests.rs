@@ -1,8 +1,12 @@
 //! The edge's tests: what it answers, forwards, relays and drops, from bytes in to bytes out.
-//! What the security settings of a domain decide is in `tests/auth.rs`.
+//! What the security settings of a domain decide is in `tests/auth.rs`; how failed
+//! authentication is throttled, in `tests/throttle.rs`; requests that do not parse, in
+//! `tests/sizes.rs`.
 
 mod auth;
 mod routing;
+mod sizes;
+mod throttle;
 
 use super::branch::BRANCH_PREFIX;
 use super::*;

@@ -14,7 +14,10 @@
 //!   [`Message::to_bytes`], are written by it, with CRLF line endings, a correct
 //!   `Content-Length`, and no CR or LF inside a name or value.
 //!
-//! Limits ([`MAX_MESSAGE_BYTES`], [`MAX_HEADERS`], [`MAX_HEADER_BYTES`]) bound the work and memory
+//! - [`salvage`] reads what it can of a request that does not parse whole (its request line,
+//!   Via, From, To, Call-ID and CSeq), so that the edge can still answer it.
+//!
+//! Limits ([`MAX_MESSAGE_BYTES`], [`MAX_HEADERS`], [`MAX_FIELD_BYTES`]) bound the work and memory
 //! any one message can cost.
 //!
 //! Header values are checked only as far as framing needs: a header value may hold any UTF-8 text
@@ -22,14 +25,16 @@
 //! grammar of individual header fields is the caller's concern, with [`Via::parse`] and
 //! [`SipUri::parse`] for the fields the edge interprets.
 //!
-//! The files: `parse` (start line and header lines), `headers` (names, compact forms, value
-//! splitting, `Content-Length` values), `via`, `uri`, `frame` (stream framing), `write` (the
-//! one serialiser), `syntax` (character classes, lines, the cursor the parsers share) and `error`.
+//! The files: `parse` (start line and header lines), `salvage` (a refused request, read for its
+//! answer), `headers` (names, compact forms, value splitting, `Content-Length` values), `via`,
+//! `uri`, `frame` (stream framing), `write` (the one serialiser), `syntax` (character classes,
+//! lines, the cursor the parsers share) and `error`.
 
 mod error;
 mod frame;
 mod headers;
 mod parse;
+mod salvage;
 mod syntax;
 mod uri;
 mod via;
@@ -38,8 +43,9 @@ mod write;
 use std::borrow::Cow;
 
 pub use error::ParseError;
-pub use frame::frame_len;
+pub use frame::{Framer, frame_len};
 pub use headers::{canonical_name, split_header_values};
+pub use salvage::salvage;
 pub use uri::SipUri;
 pub use via::Via;
 pub use write::{Writer, write_message};
@@ -56,15 +62,20 @@ use {
     syntax::{is_token, keepalive_len, trim_wsp},
 };
 
-/// Largest message accepted, in bytes, not counting CRLF keep-alives before it.
+/// Largest message accepted, in bytes (64 KiB less one), start line, headers and body, not
+/// counting CRLF keep-alives before it. No UDP datagram is larger (the most an IPv4 datagram
+/// carries is 65,507 bytes, IPv6 65,527), so over UDP only the other limits can bite.
 pub const MAX_MESSAGE_BYTES: usize = 65_535;
 
 /// Most header fields accepted in one message (a folded field counts once).
 pub const MAX_HEADERS: usize = 128;
 
-/// Largest header section accepted, in bytes: the start line, the header fields and the empty
-/// line that ends them, with their line endings.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest header field accepted, in bytes: its name, colon and value, continuation lines and
+/// the line breaks between them included (not the one that ends it). The start line has the
+/// same bound. (The header section as a whole is bounded only by [`MAX_MESSAGE_BYTES`].) It is
+/// what the header section as a whole was held to before, so no field that was accepted then is
+/// refused now.
+pub const MAX_FIELD_BYTES: usize = 16 * 1024;
 
 /// The first line of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

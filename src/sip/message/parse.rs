@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use super::headers::{is_content_length_name, note_content_length};
 use super::syntax::{is_token, is_wsp, keepalive_len, line_at, trim_wsp};
 use super::{
-    Header, MAX_HEADER_BYTES, MAX_HEADERS, MAX_MESSAGE_BYTES, Message, ParseError, StartLine,
+    Header, MAX_FIELD_BYTES, MAX_HEADERS, MAX_MESSAGE_BYTES, Message, ParseError, StartLine,
 };
 
-fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
+pub(super) fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     let bad = ParseError::BadStartLine;
     let text = std::str::from_utf8(line).map_err(|_| bad)?;
     if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
@@ -68,7 +68,7 @@ fn is_request_uri(uri: &str) -> bool {
 }
 
 /// Splits a header line (not a continuation) into its name and trimmed value.
-fn parse_header_line(line: &[u8]) -> Result<(&str, &str), ParseError> {
+pub(super) fn parse_header_line(line: &[u8]) -> Result<(&str, &str), ParseError> {
     let text = std::str::from_utf8(line).map_err(|_| ParseError::BadHeader)?;
     if line.contains(&b'\r') {
         return Err(ParseError::BadHeader);
@@ -92,7 +92,8 @@ impl<'a> Message<'a> {
     /// # Errors
     ///
     /// [`ParseError::Empty`] for keep-alives only; [`ParseError::TooLarge`],
-    /// [`ParseError::HeadersTooLarge`] or [`ParseError::TooManyHeaders`] past the limits;
+    /// [`ParseError::StartLineTooLong`], [`ParseError::FieldTooLong`] or
+    /// [`ParseError::TooManyHeaders`] past the limits (the first met, reading from the start);
     /// [`ParseError::Incomplete`] if no empty line ends the headers; [`ParseError::BadStartLine`]
     /// or [`ParseError::BadHeader`] for malformed lines; [`ParseError::BadContentLength`] or
     /// [`ParseError::BodyTooShort`] if `Content-Length` is malformed, conflicting or too large.
@@ -106,17 +107,12 @@ impl<'a> Message<'a> {
         if msg.len() > MAX_MESSAGE_BYTES {
             return Err(ParseError::TooLarge);
         }
-        // The header section, empty line included, must end within `limit`.
-        let limit = msg.len().min(MAX_HEADER_BYTES);
-        let unterminated = if msg.len() > MAX_HEADER_BYTES {
-            ParseError::HeadersTooLarge
-        } else {
-            ParseError::Incomplete
-        };
-
-        let (end, pos) = line_at(msg, 0, limit).ok_or(unterminated)?;
+        let (end, pos) = line_at(msg, 0, msg.len()).ok_or(ParseError::Incomplete)?;
+        if end > MAX_FIELD_BYTES {
+            return Err(ParseError::StartLineTooLong);
+        }
         let start = parse_start_line(&msg[..end])?;
-        let section = parse_headers(msg, pos, limit, unterminated)?;
+        let section = parse_headers(msg, pos)?;
         let rest = &msg[section.end..];
         let body = match section.content_length {
             None => rest,
@@ -142,28 +138,30 @@ struct HeaderSection<'a> {
     end: usize,
 }
 
-/// Parses the header lines of `msg` from `pos` through the empty line, which must end before
-/// `limit` (else `unterminated`). Continuation lines are unfolded into the header before them.
-fn parse_headers(
-    msg: &[u8],
-    mut pos: usize,
-    limit: usize,
-    unterminated: ParseError,
-) -> Result<HeaderSection<'_>, ParseError> {
+/// Parses the header lines of `msg` from `pos` through the empty line, which must come before
+/// the end of `msg` (else [`ParseError::Incomplete`]). Continuation lines are unfolded into the
+/// header before them; no field may be longer than [`MAX_FIELD_BYTES`].
+fn parse_headers(msg: &[u8], mut pos: usize) -> Result<HeaderSection<'_>, ParseError> {
     let mut headers: Vec<Header<'_>> = Vec::with_capacity(16);
     let mut content_length: Option<u64> = None;
-    // The header being read: its continuation lines may still follow.
+    // The header being read (its continuation lines may still follow), and where it starts.
     let mut current: Option<Header<'_>> = None;
+    let mut field_start = pos;
     loop {
-        let (end, next) = line_at(msg, pos, limit).ok_or(unterminated)?;
+        let (end, next) = line_at(msg, pos, msg.len()).ok_or(ParseError::Incomplete)?;
         let line = &msg[pos..end];
-        pos = next;
         if let Some(&first) = line.first()
             && is_wsp(first)
         {
-            unfold(current.as_mut().ok_or(ParseError::BadHeader)?, line)?;
+            let header = current.as_mut().ok_or(ParseError::BadHeader)?;
+            if end - field_start > MAX_FIELD_BYTES {
+                return Err(ParseError::FieldTooLong);
+            }
+            unfold(header, line)?;
+            pos = next;
             continue;
         }
+        (field_start, pos) = (pos, next);
         if let Some(done) = current.take() {
             if is_content_length_name(done.name.as_bytes()) {
                 note_content_length(&mut content_length, done.value.as_bytes())?;
@@ -180,6 +178,9 @@ fn parse_headers(
         if headers.len() == MAX_HEADERS {
             return Err(ParseError::TooManyHeaders);
         }
+        if line.len() > MAX_FIELD_BYTES {
+            return Err(ParseError::FieldTooLong);
+        }
         let (name, value) = parse_header_line(line)?;
         current = Some(Header {
             name,
@@ -189,7 +190,7 @@ fn parse_headers(
 }
 
 /// Adds a continuation line (RFC 3261 §7.3.1) to `header`: its text, trimmed, after one space.
-fn unfold<'a>(header: &mut Header<'a>, line: &'a [u8]) -> Result<(), ParseError> {
+pub(super) fn unfold<'a>(header: &mut Header<'a>, line: &'a [u8]) -> Result<(), ParseError> {
     let text = std::str::from_utf8(line).map_err(|_| ParseError::BadHeader)?;
     if line.contains(&b'\r') {
         return Err(ParseError::BadHeader);

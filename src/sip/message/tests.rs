@@ -975,37 +975,237 @@ fn header_count_limit() {
     );
 }
 
-/// A request whose header section (start line to empty line) is exactly `n` bytes.
-fn head_of_size(n: usize) -> Vec<u8> {
-    let start = "OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\nX-Pad: ";
-    let pad = n - start.len() - 4;
-    let mut s = start.as_bytes().to_vec();
-    s.extend(std::iter::repeat_n(b'p', pad));
-    s.extend_from_slice(b"\r\n\r\n");
+/// A request whose header section (start line to empty line) is exactly `n` bytes, padded with
+/// `X-Pad` fields of at most `field` bytes each.
+fn head_of_size(n: usize, field: usize) -> Vec<u8> {
+    let mut s = b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n".to_vec();
+    while s.len() + 4 < n {
+        // "X-Pad: " and at least one byte of value, and CRLF.
+        let room = n - 2 - s.len() - 2;
+        let len = room.min(field);
+        let len = if room - len < 9 && room > len {
+            len - 9
+        } else {
+            len
+        };
+        s.extend_from_slice(b"X-Pad: ");
+        s.extend(std::iter::repeat_n(b'p', len - 7));
+        s.extend_from_slice(b"\r\n");
+    }
+    s.extend_from_slice(b"\r\n");
     assert_eq!(s.len(), n);
     s
 }
 
 #[test]
-fn header_size_limit() {
-    let at_limit = head_of_size(MAX_HEADER_BYTES);
-    assert_eq!(parse_ok(&at_limit).headers.len(), 2);
-    assert_eq!(frame_len(&at_limit), Ok(Some(MAX_HEADER_BYTES)));
-    let over = head_of_size(MAX_HEADER_BYTES + 1);
-    assert_eq!(Message::parse(&over), Err(ParseError::HeadersTooLarge));
-    assert_eq!(frame_len(&over), Err(ParseError::HeadersTooLarge));
+fn the_header_section_may_fill_the_message() {
+    let at_limit = head_of_size(MAX_MESSAGE_BYTES, MAX_FIELD_BYTES);
+    let parsed = parse_ok(&at_limit);
+    let fields = parsed.headers.len();
+    assert!(fields > MAX_MESSAGE_BYTES / MAX_FIELD_BYTES, "{fields}");
+    assert!(parsed.headers.len() <= MAX_HEADERS);
+    assert_eq!(frame_len(&at_limit), Ok(Some(MAX_MESSAGE_BYTES)));
+    let over = head_of_size(MAX_MESSAGE_BYTES + 1, MAX_FIELD_BYTES);
+    assert_eq!(Message::parse(&over), Err(ParseError::TooLarge));
+    assert_eq!(frame_len(&over), Err(ParseError::TooLarge));
     // Keep-alives before the message do not count.
     let mut prefixed = b"\r\n\r\n".to_vec();
     prefixed.extend_from_slice(&at_limit);
     assert!(Message::parse(&prefixed).is_ok());
-    assert_eq!(frame_len(&prefixed), Ok(Some(MAX_HEADER_BYTES + 4)));
-    // Unterminated headers: more is needed until the limit is reached.
-    let open = &over[..MAX_HEADER_BYTES - 1];
+    assert_eq!(frame_len(&prefixed), Ok(Some(MAX_MESSAGE_BYTES + 4)));
+    // Unterminated headers: more is needed until the message limit is reached.
+    let open = &over[..MAX_MESSAGE_BYTES - 1];
     assert_eq!(frame_len(open), Ok(None));
     assert_eq!(Message::parse(open), Err(ParseError::Incomplete));
     assert_eq!(
-        frame_len(&over[..MAX_HEADER_BYTES]),
-        Err(ParseError::HeadersTooLarge)
+        frame_len(&over[..MAX_MESSAGE_BYTES]),
+        Err(ParseError::TooLarge)
+    );
+}
+
+/// A request with a header field `X-Big` of exactly `n` bytes (`X-Big: ` and its value, with a
+/// continuation line every `fold_every` bytes), between its Via and its CSeq.
+fn with_field_of(n: usize, fold_every: usize) -> Vec<u8> {
+    let mut field = b"X-Big: b".to_vec();
+    while field.len() < n {
+        if field.len().is_multiple_of(fold_every) && n - field.len() >= 4 {
+            field.extend_from_slice(b"\r\n b");
+        } else {
+            field.push(b'b');
+        }
+    }
+    assert_eq!(field.len(), n);
+    let mut s = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n".to_vec();
+    s.extend_from_slice(&field);
+    s.extend_from_slice(b"\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n");
+    s
+}
+
+#[test]
+fn a_header_field_and_the_start_line_are_bounded() {
+    for line in [MAX_FIELD_BYTES + 10, 1000] {
+        let at_limit = with_field_of(MAX_FIELD_BYTES, line);
+        let folded = at_limit.windows(3).filter(|w| w == b"\r\n ").count();
+        let want = if line == 1000 {
+            (MAX_FIELD_BYTES - 1) / 1000
+        } else {
+            0
+        };
+        assert_eq!(folded, want);
+        let m = parse_ok(&at_limit);
+        assert_eq!(m.header("CSeq"), Some("1 INVITE"), "folded at {line}");
+        assert_eq!(
+            Message::parse(&with_field_of(MAX_FIELD_BYTES + 1, line)),
+            Err(ParseError::FieldTooLong),
+            "folded at {line}"
+        );
+    }
+    // A 60 KB field in a message under the size limit.
+    let big = with_field_of(60_000, 100_000);
+    assert!(big.len() < MAX_MESSAGE_BYTES);
+    assert_eq!(Message::parse(&big), Err(ParseError::FieldTooLong));
+    assert_eq!(
+        frame_len(&big),
+        Ok(Some(big.len())),
+        "it frames all the same"
+    );
+    // The start line.
+    let uri = |n: usize| format!("sip:{}@b", "a".repeat(n));
+    let line = |n: usize| format!("INVITE {} SIP/2.0\r\nl: 0\r\n\r\n", uri(n));
+    let fits = MAX_FIELD_BYTES - "INVITE sip:@b SIP/2.0".len();
+    assert!(Message::parse(line(fits).as_bytes()).is_ok());
+    assert_eq!(
+        Message::parse(line(fits + 1).as_bytes()),
+        Err(ParseError::StartLineTooLong)
+    );
+}
+
+#[test]
+fn refusals_have_a_status_and_a_reason_naming_the_limits() {
+    assert_eq!(ParseError::TooLarge.status(), 513);
+    assert_eq!(ParseError::TooLarge.reason(), "Message Too Large");
+    assert_eq!(ParseError::StartLineTooLong.status(), 414);
+    assert_eq!(ParseError::FieldTooLong.status(), 400);
+    assert!(
+        ParseError::FieldTooLong
+            .reason()
+            .contains(&MAX_FIELD_BYTES.to_string())
+    );
+    assert!(
+        ParseError::TooManyHeaders
+            .reason()
+            .contains(&MAX_HEADERS.to_string())
+    );
+    assert_eq!(ParseError::BodyTooShort.status(), 400);
+}
+
+/// Each header of `m` as (name, value).
+fn pairs<'m>(m: &'m Message<'_>) -> Vec<(&'m str, &'m str)> {
+    m.headers.iter().map(|h| (h.name, &*h.value)).collect()
+}
+
+#[test]
+fn salvage_reads_the_answer_headers_past_what_broke_the_parse() {
+    let mut s = b"INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nX-Big: ".to_vec();
+    s.extend(std::iter::repeat_n(b'x', 60_000));
+    s.extend_from_slice(
+        b"\r\nf: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nBad line\r\ni: c1\r\nCSeq: 1\r\n  INVITE\r\n\
+          From: second\r\nVia: SIP/2.0/UDP h2;branch=z9hG4bK2\r\nl: 0\r\n\r\nbody",
+    );
+    assert_eq!(Message::parse(&s), Err(ParseError::FieldTooLong));
+    let m = salvage(&s).expect("a request");
+    assert_eq!(m.method(), Some("INVITE"));
+    assert_eq!(
+        pairs(&m),
+        [
+            ("v", "SIP/2.0/UDP h;branch=z9hG4bK1"),
+            ("f", "<sip:a@b>;tag=1"),
+            ("To", "<sip:c@d>"),
+            ("i", "c1"),
+            ("CSeq", "1 INVITE"),
+            ("Via", "SIP/2.0/UDP h2;branch=z9hG4bK2"),
+        ]
+    );
+    assert!(m.body.is_empty());
+    // Past the header count limit too.
+    let mut many = with_headers(MAX_HEADERS + 10);
+    many.truncate(many.len() - 2);
+    many.extend_from_slice(b"Via: SIP/2.0/UDP h\r\nCSeq: 2 OPTIONS\r\n\r\n");
+    assert_eq!(Message::parse(&many), Err(ParseError::TooManyHeaders));
+    let m = salvage(&many).unwrap();
+    assert_eq!(pairs(&m), [("Via", "SIP/2.0/UDP h"), ("CSeq", "2 OPTIONS")]);
+}
+
+#[test]
+fn salvage_reads_requests_only_and_within_the_limits() {
+    for not_a_request in [
+        &b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n"[..],
+        b"\x00\xffgarbage\r\n\r\n",
+        b"",
+        b"\r\n\r\n",
+        b"INVITE sip:a@b SIP/2.0",
+    ] {
+        assert!(salvage(not_a_request).is_none(), "{not_a_request:?}");
+    }
+    // A field over the limit is skipped, folded or not; one within it is unfolded.
+    let mut s = b"BYE sip:a@b SIP/2.0\r\nCall-ID: a\r\n ".to_vec();
+    s.extend(std::iter::repeat_n(b'y', MAX_FIELD_BYTES));
+    s.extend_from_slice(b"\r\nCall-ID: b\r\n c\r\nCSeq: ");
+    s.extend(std::iter::repeat_n(b'9', MAX_FIELD_BYTES));
+    s.extend_from_slice(b"\r\nCSeq: 3 BYE\r\nTo: <sip:x@y>");
+    let m = salvage(&s).unwrap();
+    // The last line is incomplete (no line break): not read.
+    assert_eq!(pairs(&m), [("Call-ID", "b c"), ("CSeq", "3 BYE")]);
+    // Nothing past the message size limit is read.
+    let mut far = b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n".to_vec();
+    while far.len() < MAX_MESSAGE_BYTES {
+        far.extend_from_slice(b"X-Pad: 0123456789abcdef\r\n");
+    }
+    far.extend_from_slice(b"CSeq: 1 BYE\r\n\r\n");
+    assert_eq!(pairs(&salvage(&far).unwrap()), [("Via", "SIP/2.0/UDP h")]);
+    // At most MAX_HEADERS Vias.
+    let mut vias = b"BYE sip:a@b SIP/2.0\r\n".to_vec();
+    for _ in 0..MAX_HEADERS + 5 {
+        vias.extend_from_slice(b"v: SIP/2.0/UDP h\r\n");
+    }
+    assert_eq!(salvage(&vias).unwrap().headers.len(), MAX_HEADERS);
+}
+
+#[test]
+fn a_framer_fed_a_byte_at_a_time_frames_as_a_whole_buffer_does() {
+    let first = crlf(OPTIONS);
+    let second = b"MESSAGE sip:a@b SIP/2.0\nl: 3\n\nabc".to_vec();
+    let third = b"BYE sip:a@b SIP/2.0\r\nl: 0\r\n\r\n".to_vec();
+    let stream = [&b"\r\n\r\n"[..], &first, b"\r\n", &second, &third].concat();
+    let frames = |feed: usize| {
+        let mut framer = Framer::default();
+        let (mut pending, mut frames) = (Vec::new(), Vec::new());
+        for piece in stream.chunks(feed) {
+            pending.extend_from_slice(piece);
+            while let Some(n) = framer.next(&pending).unwrap() {
+                // Keep-alives come with the message after them, or alone when it is not in.
+                let frame: Vec<u8> = pending.drain(..n).collect();
+                let message = &frame[keepalive_len(&frame)..];
+                if !message.is_empty() {
+                    frames.push(message.to_vec());
+                }
+            }
+        }
+        assert!(pending.is_empty());
+        frames
+    };
+    let whole = frames(stream.len());
+    assert_eq!(whole, [first.clone(), second.clone(), third.clone()]);
+    for feed in [1, 2, 3, 7] {
+        assert_eq!(frames(feed), whole, "fed {feed} bytes at a time");
+    }
+    // An end of headers split after "\n\r" is found when its "\n" comes.
+    let mut framer = Framer::default();
+    let split = b"BYE sip:a@b SIP/2.0\r\nl: 0\r\n\r".to_vec();
+    assert_eq!(framer.next(&split), Ok(None));
+    assert_eq!(
+        framer.next(&[&split[..], b"\n"].concat()),
+        Ok(Some(split.len() + 1))
     );
 }
 
@@ -1741,6 +1941,7 @@ fn exercise(buf: &[u8]) {
     if let Ok(m) = &parsed {
         check_parsed(buf, m);
     }
+    check_salvaged(buf, parsed.as_ref().ok());
     match frame_len(buf) {
         Ok(Some(n)) => {
             assert!(n > 0 && n <= buf.len(), "frame {n} of {}", buf.len());
@@ -1808,8 +2009,44 @@ fn check_parsed(buf: &[u8], m: &Message<'_>) {
             }
         }
         // Adding a Content-Length line can push a message over a limit.
-        Err(ParseError::TooLarge | ParseError::HeadersTooLarge | ParseError::TooManyHeaders) => {}
+        Err(
+            ParseError::TooLarge
+            | ParseError::FieldTooLong
+            | ParseError::StartLineTooLong
+            | ParseError::TooManyHeaders,
+        ) => {}
         Err(e) => panic!("re-parse failed: {e}: {:?}", String::from_utf8_lossy(&out)),
+    }
+}
+
+/// Invariants of [`salvage`]: it reads requests only, takes only the answer headers, each
+/// within the field limit; on a request that parses, it finds every Via and the first of each
+/// other answer header, as parsed.
+fn check_salvaged(buf: &[u8], parsed: Option<&Message<'_>>) {
+    let Some(s) = salvage(buf) else {
+        assert!(!parsed.is_some_and(Message::is_request));
+        return;
+    };
+    assert!(s.is_request() && s.body.is_empty());
+    assert!(s.headers.len() <= MAX_HEADERS + 4);
+    for h in &s.headers {
+        assert!(h.value.len() <= MAX_FIELD_BYTES && !h.value.contains(['\r', '\n']));
+    }
+    if let Some(m) = parsed {
+        let mut want: Vec<(&str, &str)> = m
+            .headers
+            .iter()
+            .filter(|h| canonical_name(h.name) == "Via")
+            .map(|h| (h.name, &*h.value))
+            .collect();
+        for name in ["From", "To", "Call-ID", "CSeq"] {
+            want.extend(m.headers_named(name).take(1).map(|h| (h.name, &*h.value)));
+        }
+        want.sort_unstable();
+        let mut got = pairs(&s);
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(s.start, m.start);
     }
 }
 
@@ -1926,14 +2163,21 @@ proptest! {
         let mut pending: Vec<u8> = Vec::new();
         let mut frames: Vec<Vec<u8>> = Vec::new();
         let mut fed = 0;
+        // A framer that keeps its place across reads, as a connection does, on the same pieces.
+        let (mut framer, mut kept, mut kept_frames) = (Framer::default(), Vec::new(), Vec::new());
         for cut in cuts {
             pending.extend_from_slice(&stream[fed..cut]);
+            kept.extend_from_slice(&stream[fed..cut]);
             fed = cut;
             while let Some(n) = frame_len(&pending).map_err(|e| TestCaseError::fail(format!("{e}")))? {
                 frames.push(pending.drain(..n).collect());
             }
+            while let Some(n) = framer.next(&kept).map_err(|e| TestCaseError::fail(format!("{e}")))? {
+                kept_frames.push(kept.drain(..n).collect::<Vec<u8>>());
+            }
         }
         prop_assert!(pending.is_empty(), "left over: {:?}", pending);
+        prop_assert_eq!(&kept_frames, &frames);
 
         let mut got = Vec::new();
         for frame in &frames {

@@ -15,6 +15,10 @@ use super::super::{Result, StoreError};
 /// The advisory lock that serialises every new mapping across the cluster, so that the check for
 /// overlapping networks and the insert act as one (the schema's trigger takes it too).
 const MAPPINGS_LOCK: i64 = 5_938_012_657_234_001;
+/// The advisory lock that serialises every new SIP domain name across the cluster, so that the
+/// check for names under or above another family's and the write act as one (the schema's
+/// trigger takes it too).
+const DOMAIN_NAMES_LOCK: i64 = 5_938_012_657_234_002;
 /// The advisory lock that serialises migrations and first-start bootstraps across nodes.
 pub const BOOTSTRAP_LOCK: i64 = 0x5349_504d_4150; // "SIPMAP"
 
@@ -147,6 +151,7 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     async fn serialize(&mut self, what: Serial) -> Result<()> {
         let key = match what {
             Serial::Mappings => MAPPINGS_LOCK,
+            Serial::DomainNames => DOMAIN_NAMES_LOCK,
             Serial::Bootstrap => BOOTSTRAP_LOCK,
         };
         self.client

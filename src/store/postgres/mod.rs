@@ -36,7 +36,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_sip_security.sql"),
     include_str!("../../../migrations/postgres/0004_byoc.sql"),
     include_str!("../../../migrations/postgres/0005_api_keys.sql"),
-    include_str!("../../../migrations/postgres/0006_targets_by_account.sql"),
+    include_str!("../../../migrations/postgres/0006_domain_families.sql"),
+    include_str!("../../../migrations/postgres/0007_targets_by_account.sql"),
 ];
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);

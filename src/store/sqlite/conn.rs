@@ -16,7 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_sip_security.sql"),
     include_str!("../../../migrations/sqlite/0004_byoc.sql"),
     include_str!("../../../migrations/sqlite/0005_api_keys.sql"),
-    include_str!("../../../migrations/sqlite/0006_targets_by_account.sql"),
+    include_str!("../../../migrations/sqlite/0006_domain_families.sql"),
+    include_str!("../../../migrations/sqlite/0007_targets_by_account.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {

@@ -7,6 +7,7 @@
 //! thread.
 
 mod conn;
+mod files;
 mod writer;
 
 use std::path::Path;
@@ -50,9 +51,10 @@ fn load_state(conn: &Connection) -> Result<State> {
 }
 
 impl SqliteBackend {
-    /// Opens (creating if missing) and migrates the database at `path`, builds the recognition
-    /// table when the store is to serve, and starts the writer, which applies every committed
-    /// change to the table before answering. `max_bytes` caps the database's size.
+    /// Opens (creating if missing) and migrates the database at `path`, its files owner-only
+    /// (`files`), builds the recognition table (targets checked against `outbound`) when the
+    /// store is to serve, and starts the writer, which applies every committed change to the
+    /// table before answering. `max_bytes` caps the database's size.
     pub fn open(
         path: &Path,
         role: Role,
@@ -60,6 +62,8 @@ impl SqliteBackend {
         outbound: Arc<OutboundPolicy>,
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
+        files::make_private(path)
+            .with_context(|| format!("cannot create SQLite database {}", path.display()))?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
         configure(&conn)?;

@@ -1,12 +1,13 @@
 //! Writes of SIP domains.
 
-use super::super::backend::{Lock, Tx, Written};
+use super::super::backend::{Lock, Serial, Tx, Written};
 use super::super::queries::{mappings, sip_domains};
+use super::super::value::Params;
 use super::super::{Missing, Result, StoreError};
 use super::byoc::{check_domain_trunk, trunk_from_domain};
-use super::{owner_accepts_writes, some_mapping};
-use crate::domain::sip_domain::domain_key;
-use crate::domain::{SipDomain, SipDomainPatch};
+use super::{locked_account, some_mapping};
+use crate::domain::sip_domain::{NameFacts, domain_key};
+use crate::domain::{Account, SipDomain, SipDomainPatch};
 use crate::recognition::{Change, Target};
 use crate::sid::{AccountSid, SipDomainSid};
 
@@ -21,8 +22,21 @@ pub fn target(d: &SipDomain) -> Target {
     }
 }
 
-/// Fails unless `d` may have its name.
-async fn check_name(tx: &mut dyn Tx, d: &SipDomain) -> Result<()> {
+/// The owners of the domains a query about the names around a name finds.
+async fn owners(
+    tx: &mut dyn Tx,
+    sql: &str,
+    params: Params,
+) -> Result<Vec<(AccountSid, Option<AccountSid>)>> {
+    let rows = tx.query(sql, params).await?;
+    rows.into_iter().map(sip_domains::owner).collect()
+}
+
+/// Fails unless `d`, a domain of `owner`, may have its name: the name is free, and no domain of
+/// another family holds a name it lies under or above. From here until commit no other node
+/// gives a domain a name, so the facts hold.
+async fn check_name(tx: &mut dyn Tx, owner: &Account, d: &SipDomain) -> Result<()> {
+    tx.serialize(Serial::DomainNames).await?;
     let holder = tx
         .query(sip_domains::NAMED, vec![domain_key(&d.domain_name).into()])
         .await?;
@@ -30,13 +44,30 @@ async fn check_name(tx: &mut dyn Tx, d: &SipDomain) -> Result<()> {
         .first()
         .map(|r| r.sid(0, SipDomainSid::parse))
         .transpose()?;
-    Ok(d.may_take_name(holder.as_ref())?)
+    let above = match sip_domains::owners_above(&d.domain_name, owner) {
+        Some((sql, params)) => owners(tx, sql, params).await?,
+        None => Vec::new(),
+    };
+    let below = owners(
+        tx,
+        sip_domains::OWNERS_BELOW,
+        sip_domains::owners_below(&d.domain_name, owner),
+    )
+    .await?;
+    let facts = NameFacts {
+        holder,
+        above,
+        below,
+    };
+    Ok(d.may_take_name(owner, &facts)?)
 }
 
-/// Creates `domain` (its name must be free across all accounts).
+/// Creates `domain` (its name must be free across all accounts, and lie under or above no name
+/// of another family).
 pub async fn create(tx: &mut dyn Tx, domain: SipDomain) -> Result<Written<SipDomain>> {
-    let recognised = owner_accepts_writes(tx, &domain.account_sid).await?;
-    check_name(tx, &domain).await?;
+    let owner = locked_account(tx, &domain.account_sid, Lock::Share).await?;
+    let recognised = owner.accepts_writes()?;
+    check_name(tx, &owner, &domain).await?;
     check_domain_trunk(tx, &domain.account_sid, domain.byoc_trunk_sid.as_deref()).await?;
     tx.execute(sip_domains::INSERT, sip_domains::values(&domain))
         .await?;
@@ -81,13 +112,14 @@ pub async fn update(
     patch: SipDomainPatch,
     now: i64,
 ) -> Result<Written<SipDomain>> {
-    let recognised = owner_accepts_writes(tx, account).await?;
+    let owner = locked_account(tx, account, Lock::Share).await?;
+    let recognised = owner.accepts_writes()?;
     let mut domain = locked(tx, account, sid).await?;
     let old_name = domain.domain_name.clone();
     let old_target = target(&domain);
     patch.apply(&mut domain, now);
     if domain.domain_name != old_name {
-        check_name(tx, &domain).await?;
+        check_name(tx, &owner, &domain).await?;
     }
     if domain.byoc_trunk_sid != old_target.byoc_trunk_sid {
         check_domain_trunk(tx, account, domain.byoc_trunk_sid.as_deref()).await?;

@@ -9,10 +9,10 @@ use md5::Md5;
 use proptest::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-const ALICE_PASSWORD: &str = "CorrectHorse1Battery";
+pub(super) const ALICE_PASSWORD: &str = "CorrectHorse1Battery";
 const BOB_PASSWORD: &str = "Registrar2Password";
 /// A source outside every access control list here.
-const OUTSIDE: &str = "198.51.100.1";
+pub(super) const OUTSIDE: &str = "198.51.100.1";
 /// A source inside `AL2`.
 const INSIDE: &str = "10.9.1.1";
 
@@ -30,7 +30,7 @@ fn domain(n: char, name: &str, sip_registration: bool) -> Target {
 /// Five domains (by Request-URI host): `creds` (credential list `CL1` for calls, `CL2` for
 /// registrations), `both` (`AL2` and `CL1` for calls, `CL2` for registrations), `aclonly` (`AL2`),
 /// `blocked` (nothing), `other` (`CL1`). `CL1` holds alice, `CL2` bob; `AL2` is 10.9.0.0/16.
-fn auth_edge() -> (Edge, RecognitionWriter, Arc<FixedClock>) {
+pub(super) fn auth_edge() -> (Edge, RecognitionWriter, Arc<FixedClock>) {
     let domains = vec![
         domain('b', "creds.sip.twilio.com", true),
         domain('c', "Both.sip.twilio.com", true),
@@ -78,15 +78,15 @@ fn h(algorithm: &str, text: &str) -> String {
 
 /// A client's digest answer, computed from RFC 7616 §3.4.1 (or RFC 2069 without `qop`).
 #[derive(Clone)]
-struct Answer<'a> {
-    method: &'a str,
-    uri: &'a str,
-    realm: &'a str,
-    nonce: String,
-    username: &'a str,
-    password: &'a str,
-    algorithm: &'a str,
-    qop: bool,
+pub(super) struct Answer<'a> {
+    pub(super) method: &'a str,
+    pub(super) uri: &'a str,
+    pub(super) realm: &'a str,
+    pub(super) nonce: String,
+    pub(super) username: &'a str,
+    pub(super) password: &'a str,
+    pub(super) algorithm: &'a str,
+    pub(super) qop: bool,
 }
 
 impl Answer<'_> {
@@ -118,19 +118,19 @@ impl Answer<'_> {
 }
 
 /// Sends `method` to `uri` from `source` with extra header lines `extra`.
-fn send_from(e: &Edge, method: &str, uri: &str, source: &str, extra: &str) -> Action {
+pub(super) fn send_from(e: &Edge, method: &str, uri: &str, source: &str, extra: &str) -> Action {
     e.handle(&request(method, uri, extra), from(source), Transport::Udp)
 }
 
 /// The text of what the edge sent, asserting it went to the upstream (forwarded).
-fn forwarded(action: Action) -> String {
+pub(super) fn forwarded(action: Action) -> String {
     let (to, text) = send(action);
     assert_eq!(to, UPSTREAM.parse().unwrap(), "not forwarded: {text}");
     text
 }
 
 /// The status of a response the edge generated (sent back to the client).
-fn status(action: Action) -> (u16, String) {
+pub(super) fn status(action: Action) -> (u16, String) {
     let (to, text) = send(action);
     assert_ne!(to, UPSTREAM.parse().unwrap(), "forwarded: {text}");
     let code = text[8..11].parse().unwrap();
@@ -138,7 +138,7 @@ fn status(action: Action) -> (u16, String) {
 }
 
 /// The values of every header `name` in `text`, in order.
-fn header_values<'t>(text: &'t str, name: &str) -> Vec<&'t str> {
+pub(super) fn header_values<'t>(text: &'t str, name: &str) -> Vec<&'t str> {
     text.split("\r\n")
         .filter_map(|l| l.split_once(": "))
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -147,7 +147,7 @@ fn header_values<'t>(text: &'t str, name: &str) -> Vec<&'t str> {
 }
 
 /// The nonce of the first challenge in `text`.
-fn nonce_of(text: &str) -> String {
+pub(super) fn nonce_of(text: &str) -> String {
     let challenge = text
         .split("\r\n")
         .find(|l| l.contains("Authenticate: Digest"))
@@ -157,7 +157,7 @@ fn nonce_of(text: &str) -> String {
 }
 
 /// An answer for alice to a fresh challenge of `INVITE sip:bob@{host}` from OUTSIDE.
-fn alice<'a>(e: &Edge, uri: &'a str, realm: &'a str, algorithm: &'a str) -> Answer<'a> {
+pub(super) fn alice<'a>(e: &Edge, uri: &'a str, realm: &'a str, algorithm: &'a str) -> Answer<'a> {
     let (code, text) = status(send_from(e, "INVITE", uri, OUTSIDE, ""));
     assert_eq!(code, 407, "{text}");
     Answer {
@@ -172,16 +172,16 @@ fn alice<'a>(e: &Edge, uri: &'a str, realm: &'a str, algorithm: &'a str) -> Answ
     }
 }
 
-fn with_credentials(answer: &Answer<'_>) -> String {
+pub(super) fn with_credentials(answer: &Answer<'_>) -> String {
     format!("Proxy-Authorization: {}\r\n", answer.header())
 }
 
-fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
+pub(super) fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
 }
 
-const CREDS: &str = "sip:bob@creds.sip.twilio.com";
-const CREDS_REALM: &str = "creds.sip.twilio.com";
+pub(super) const CREDS: &str = "sip:bob@creds.sip.twilio.com";
+pub(super) const CREDS_REALM: &str = "creds.sip.twilio.com";
 
 #[test]
 fn a_domain_with_nothing_mapped_is_blocked() {

@@ -1,4 +1,4 @@
--- sipmap PostgreSQL schema, version 6: targets counted per account.
+-- sipmap SQLite schema, version 7: targets counted per account.
 
 -- An account holds at most `--max-targets-per-account` targets: creating one counts the
 -- account's targets (with the account row locked), which this index keeps cheap.

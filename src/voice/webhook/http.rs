@@ -1,0 +1,162 @@
+//! One HTTP/1.1 request and its response over a connected stream, the body read up to a
+//! bound.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::header::{self, HeaderValue};
+use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
+use url::{Position, Url};
+
+use super::Failure;
+use super::connect::Io;
+use crate::voice::code::Code;
+use crate::voice::signature::SIGNATURE_HEADER;
+use crate::voice::twiml::Method;
+
+/// What one request sends.
+pub(super) struct Request<'a> {
+    pub url: &'a Url,
+    pub method: Method,
+    /// The form-encoded body of a POST.
+    pub body: Option<String>,
+    pub signature: String,
+    pub user_agent: &'a str,
+    /// The most body bytes read.
+    pub max_body: usize,
+}
+
+/// What came back.
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// At most `max_body` bytes of the body.
+    pub body: Bytes,
+    /// Whether the body was longer than `max_body`.
+    pub too_large: bool,
+}
+
+/// Stops the connection's task when the exchange is over, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends `request` over `io` and reads the answer.
+pub(super) async fn exchange(io: Box<dyn Io>, request: Request<'_>) -> Result<Answer, Failure> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| http_failure(&e))?;
+    let _driver = AbortOnDrop(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let response = sender
+        .send_request(build(&request)?)
+        .await
+        .map_err(|e| http_failure(&e))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = response.into_body();
+    let mut buf = BytesMut::new();
+    let mut too_large = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| http_failure(&e))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let room = request.max_body - buf.len();
+        if data.len() > room {
+            buf.extend_from_slice(&data[..room]);
+            too_large = true;
+            break;
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: buf.freeze(),
+        too_large,
+    })
+}
+
+fn build(request: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+    let url = request.url;
+    let invalid = |what: &str| {
+        Failure::new(
+            Code::INVALID_URL,
+            format!("the URL's {what} cannot be sent"),
+        )
+    };
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(&url[Position::BeforePath..Position::AfterQuery])
+        .header(
+            header::HOST,
+            &url[Position::BeforeHost..Position::AfterPort],
+        )
+        .header(header::USER_AGENT, request.user_agent)
+        .header(header::ACCEPT, "*/*")
+        .header(header::CONNECTION, "close")
+        .header(SIGNATURE_HEADER, &request.signature)
+        .header("I-Twilio-Idempotency-Token", idempotency_token());
+    if !url.username().is_empty() {
+        let user = percent_decode_str(url.username()).decode_utf8_lossy();
+        let password = percent_decode_str(url.password().unwrap_or_default()).decode_utf8_lossy();
+        let credentials = STANDARD.encode(format!("{user}:{password}"));
+        let value = HeaderValue::from_str(&format!("Basic {credentials}"))
+            .map_err(|_| invalid("credentials"))?;
+        builder = builder.header(header::AUTHORIZATION, value);
+    }
+    let body = match &request.body {
+        Some(form) => {
+            builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Bytes::from(form.clone())
+        }
+        None => Bytes::new(),
+    };
+    builder.body(Full::new(body)).map_err(|_| invalid("path"))
+}
+
+/// A random token in UUID form, new for every request, as Twilio sends one.
+fn idempotency_token() -> String {
+    let b: [u8; 16] = rand::random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// A failure of the HTTP exchange itself.
+fn http_failure(e: &hyper::Error) -> Failure {
+    if e.is_parse() || e.is_parse_status() {
+        Failure::new(
+            Code::HTTP_PROTOCOL_VIOLATION,
+            format!("the server's answer is not HTTP/1.1: {e}"),
+        )
+    } else {
+        Failure::new(
+            Code::HTTP_RETRIEVAL_FAILURE,
+            format!("the exchange with the server failed: {e}"),
+        )
+    }
+}
