@@ -8,7 +8,8 @@
 //! - [`store`]: the storage interface, implemented once over the SQLite and PostgreSQL back ends.
 //! - [`recognition`]: the in-memory table that maps Request-URI hosts and source addresses to SIP
 //!   domains, kept in step with storage by the storage writer.
-//! - [`sip`]: the SIP edge (UDP and TCP) that applies recognition to live traffic.
+//! - [`sip`]: the SIP edge (UDP and TCP) that applies recognition to live traffic;
+//!   [`sip_syntax`]: the SIP URI and the character classes every SIP reader shares, below them all.
 //! - [`sid`], [`auth_token`], [`timefmt`], [`clock`]: SIDs, credentials, the two date formats,
 //!   the injected clock; [`secret`]: the server key; [`limit_log`]: logging limits that bite.
 //! - [`voice`]: voice applications: TwiML, the webhook signature and the webhook client.
@@ -25,6 +26,7 @@ pub mod recognition;
 pub mod secret;
 pub mod sid;
 pub mod sip;
+pub mod sip_syntax;
 pub mod store;
 pub mod timefmt;
 pub mod voice;

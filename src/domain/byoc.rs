@@ -2,12 +2,11 @@
 //! (`NE…`): a SIP domain names a trunk, a trunk names a policy, and the policy's targets are
 //! where the SIP edge sends the domain's traffic.
 
-use super::OutboundPolicy;
 use super::{
     Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, text,
     url,
 };
-use crate::recognition::Destination;
+use super::{Destination, OutboundPolicy};
 use crate::sid::{AccountSid, ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid, SipDomainSid};
 
 /// A BYOC trunk as stored, with every field of the Voice v1 resource.
@@ -241,7 +240,7 @@ pub fn parse_target(raw: &str) -> Result<String, Invalid> {
     if raw.len() > MAX_TARGET_LEN || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("is not a sip: URI"));
     }
-    let uri = crate::sip::message::SipUri::parse(raw).map_err(|_| bad("is not a sip: URI"))?;
+    let uri = crate::sip_syntax::SipUri::parse(raw).map_err(|_| bad("is not a sip: URI"))?;
     if !uri.scheme.eq_ignore_ascii_case("sip") {
         return Err(bad("is not a sip: URI (sips: is not supported)"));
     }

@@ -15,6 +15,7 @@ pub mod api_key;
 pub mod auth_mapping;
 pub mod byoc;
 pub mod credential_list;
+pub mod destination;
 pub mod ip_access_control_list;
 pub mod ip_record;
 pub mod mapping;
@@ -29,13 +30,14 @@ use crate::sid::{
     AccountSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, CredentialSid, IpRecordSid,
     MappingSid, SipDomainSid,
 };
-pub use auth_mapping::{AuthMapping, MappedList};
+pub use auth_mapping::{AuthKind, AuthMapping, MappedList};
 pub use byoc::{
     ByocTrunk, ByocTrunkPatch, ConnectionPolicy, PolicyName, PolicyTarget, TargetPatch,
 };
 pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
 };
+pub use destination::Destination;
 pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddressPatch};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;

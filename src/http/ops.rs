@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::recognition::DomainRoute;
 use crate::sip::edge::policy::gate;
 use crate::sip::edge::select::{Choice, NextHop, next_hop};
-use crate::sip::message::{SipUri, is_token_byte};
+use crate::sip_syntax::{SipUri, is_token_byte};
 use crate::store::StoreError;
 
 /// Routes of the operator endpoints.

@@ -11,40 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use crate::domain::AuthKind;
 use crate::domain::Network;
-
-/// What a list is mapped to a domain for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthKind {
-    /// An IP access control list, for calls (and every other request but REGISTER).
-    CallsAcl,
-    /// A credential list, for calls.
-    CallsCredentials,
-    /// A credential list, for REGISTER.
-    RegistrationCredentials,
-}
-
-impl AuthKind {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CallsAcl => "calls_acl",
-            Self::CallsCredentials => "calls_credentials",
-            Self::RegistrationCredentials => "registrations_credentials",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::CallsAcl,
-            Self::CallsCredentials,
-            Self::RegistrationCredentials,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
 
 /// Lists with more ranges than this get a slot index.
 const INDEXED_FROM: usize = 1024;

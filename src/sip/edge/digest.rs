@@ -13,7 +13,7 @@ use std::str::FromStr;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
-use crate::sip::message::is_token_byte;
+use crate::sip_syntax::is_token_byte;
 
 /// A digest algorithm (RFC 8760 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

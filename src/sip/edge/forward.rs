@@ -7,7 +7,8 @@ use super::auth::{Exchange, is_consumed};
 use super::request::Inbound;
 use super::vias::{stamped_top_via, with_top_via};
 use crate::recognition::Target;
-use crate::sip::message::{SipUri, Writer, canonical_name, is_token_byte};
+use crate::sip::message::{Writer, canonical_name};
+use crate::sip_syntax::{SipUri, is_token_byte};
 
 /// Where a recognised request is forwarded, and as what.
 #[derive(Debug)]

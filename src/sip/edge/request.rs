@@ -11,8 +11,9 @@ use super::select::NextHop;
 use super::vias::{first_via_value, response_target};
 use super::{Action, Edge, Transport, select};
 use crate::recognition::{DomainRoute, MatchedBy, Recognized};
-use crate::sip::message::{Message, SipUri, Via};
+use crate::sip::message::{Message, Via};
 use crate::sip::metrics::Metrics;
+use crate::sip_syntax::SipUri;
 
 /// The headers a request must have to be answered with anything but 400 (RFC 3261 §8.1.1).
 const MANDATORY: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];

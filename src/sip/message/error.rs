@@ -1,10 +1,10 @@
-//! [`ParseError`]: why bytes are not a SIP message, or a value not a Via or SIP URI.
+//! [`ParseError`]: why bytes are not a SIP message, or a value not a Via.
 
 use std::fmt;
 
 use super::{MAX_FIELD_BYTES, MAX_HEADERS, MAX_MESSAGE_BYTES};
 
-/// Why bytes could not be parsed as a SIP message, or a value as a Via or SIP URI.
+/// Why bytes could not be parsed as a SIP message, or a value as a Via.
 ///
 /// Every variant means the input is unusable as sent. An edge answers a request that fails with
 /// anything but [`ParseError::Empty`] where it can read enough of it (see [`super::salvage`]):
@@ -41,8 +41,6 @@ pub enum ParseError {
     BodyTooShort,
     /// A Via value does not follow `sent-protocol LWS sent-by *( SEMI via-params )`.
     BadVia,
-    /// A URI is not a well-formed `sip:` or `sips:` URI.
-    BadUri,
 }
 
 impl fmt::Display for ParseError {
@@ -70,7 +68,6 @@ impl fmt::Display for ParseError {
             }
             ParseError::BodyTooShort => f.write_str("SIP body shorter than its Content-Length"),
             ParseError::BadVia => f.write_str("malformed Via value"),
-            ParseError::BadUri => f.write_str("malformed SIP URI"),
         }
     }
 }
@@ -93,7 +90,6 @@ impl ParseError {
             ParseError::BodyTooShort => "Body Shorter Than Content-Length",
             ParseError::BadStartLine => "Malformed Request Line",
             ParseError::BadVia => "Malformed Via",
-            ParseError::BadUri => "Malformed URI",
             ParseError::Empty => "Bad Request",
         }
     }

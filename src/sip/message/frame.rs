@@ -2,8 +2,8 @@
 //! §18.3).
 
 use super::headers::{is_content_length_name, note_content_length};
-use super::syntax::{is_wsp, keepalive_len, line_at, trim_wsp_bytes};
 use super::{MAX_MESSAGE_BYTES, ParseError};
+use crate::sip_syntax::{is_wsp, keepalive_len, line_at, trim_wsp_bytes};
 
 /// Where one stream's message under way stands, so that bytes that trickle in are each looked at
 /// once: how far the search for the end of its header section got, or, once that is found, how

@@ -2,7 +2,7 @@
 //! comma-separated elements, and reading `Content-Length` values.
 
 use super::ParseError;
-use super::syntax::trim_wsp;
+use crate::sip_syntax::trim_wsp;
 
 /// The compact forms of RFC 3261 §7.3.3 and its extensions.
 fn compact_form(name: &str) -> Option<&'static str> {

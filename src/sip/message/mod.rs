@@ -7,9 +7,11 @@
 //!   [`frame_len`]. The start line and headers borrow from the buffer; only folded header values
 //!   (RFC 3261 §7.3.1) are copied, to unfold them. The body is passed through as bytes.
 //! - [`frame_len`] finds where the first message of a TCP byte stream ends (RFC 3261 §18.3).
-//! - [`Via`], [`SipUri`] and [`split_header_values`] take apart the values the edge needs:
-//!   Via values (to add `received`/`rport` and to relay responses) and the Request-URI (to find
-//!   the domain and rewrite the host).
+//! - [`Via`] and [`split_header_values`] take apart the values the edge needs: Via values (to
+//!   add `received`/`rport` and to relay responses); the Request-URI is read with
+//!   [`SipUri`](crate::sip_syntax::SipUri), which lives below (in [`crate::sip_syntax`], with the
+//!   character classes and the cursor these parsers share) so that the domain and the voice
+//!   applications read URIs by the same rules without importing the SIP edge.
 //! - [`Writer`] is the one serialiser: what the edge sends, and [`write_message`] and
 //!   [`Message::to_bytes`], are written by it, with CRLF line endings, a correct
 //!   `Content-Length`, and no CR or LF inside a name or value.
@@ -23,20 +25,17 @@
 //! Header values are checked only as far as framing needs: a header value may hold any UTF-8 text
 //! except a bare CR (RFC 4475 §3.1.1.2 even puts NUL, BEL and DEL in a quoted display name). The
 //! grammar of individual header fields is the caller's concern, with [`Via::parse`] and
-//! [`SipUri::parse`] for the fields the edge interprets.
+//! [`SipUri::parse`](crate::sip_syntax::SipUri::parse) for the fields the edge interprets.
 //!
 //! The files: `parse` (start line and header lines), `salvage` (a refused request, read for its
 //! answer), `headers` (names, compact forms, value splitting, `Content-Length` values), `via`,
-//! `uri`, `frame` (stream framing), `write` (the one serialiser), `syntax` (character classes,
-//! lines, the cursor the parsers share) and `error`.
+//! `frame` (stream framing), `write` (the one serialiser) and `error`.
 
 mod error;
 mod frame;
 mod headers;
 mod parse;
 mod salvage;
-mod syntax;
-mod uri;
 mod via;
 mod write;
 
@@ -46,20 +45,15 @@ pub use error::ParseError;
 pub use frame::{Framer, frame_len};
 pub use headers::{canonical_name, split_header_values};
 pub use salvage::salvage;
-pub use uri::SipUri;
 pub use via::Via;
 pub use write::{Writer, write_message};
-
-// Whether a byte may appear in a `token` (RFC 3261 §25.1): the edge reads digest credentials
-// with it.
-pub(crate) use syntax::is_token_byte;
 
 use headers::same_header_name;
 // What the tests (in `tests.rs`) use of the private helpers.
 #[cfg(test)]
 use {
+    crate::sip_syntax::{BadUri, SipUri, is_token, keepalive_len, trim_wsp},
     headers::is_content_length_name,
-    syntax::{is_token, keepalive_len, trim_wsp},
 };
 
 /// Largest message accepted, in bytes (64 KiB less one), start line, headers and body, not
@@ -85,7 +79,7 @@ pub enum StartLine<'a> {
         /// The method, a token, as written (methods are case-sensitive and extensible).
         method: &'a str,
         /// The Request-URI as written: any `scheme:` URI of printable ASCII (no whitespace);
-        /// see [`SipUri`].
+        /// see [`SipUri`](crate::sip_syntax::SipUri).
         uri: &'a str,
         /// The version as written: `SIP/2.0` in any case.
         version: &'a str,

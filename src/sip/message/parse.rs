@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 
 use super::headers::{is_content_length_name, note_content_length};
-use super::syntax::{is_token, is_wsp, keepalive_len, line_at, trim_wsp};
 use super::{
     Header, MAX_FIELD_BYTES, MAX_HEADERS, MAX_MESSAGE_BYTES, Message, ParseError, StartLine,
 };
+use crate::sip_syntax::{is_token, is_wsp, keepalive_len, line_at, trim_wsp};
 
 pub(super) fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     let bad = ParseError::BadStartLine;

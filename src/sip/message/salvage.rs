@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use super::headers::same_header_name;
 use super::parse::{parse_header_line, parse_start_line, unfold};
-use super::syntax::{is_wsp, keepalive_len, line_at};
 use super::{Header, MAX_FIELD_BYTES, MAX_HEADERS, MAX_MESSAGE_BYTES, Message, StartLine};
+use crate::sip_syntax::{is_wsp, keepalive_len, line_at};
 
 /// The headers an answer is built from (RFC 3261 §8.2.6.2): every Via, and the first of the
 /// others.

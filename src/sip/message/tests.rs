@@ -614,7 +614,7 @@ fn rfc4475_semantic_errors_parse() {
     assert_eq!(split_header_values(m.header("to").unwrap()).len(), 1);
     let buf = crlf(cases[5].1);
     let m = parse_ok(&buf);
-    assert_eq!(SipUri::parse(m.uri().unwrap()), Err(ParseError::BadUri));
+    assert_eq!(SipUri::parse(m.uri().unwrap()), Err(BadUri));
     let buf = crlf(cases[7].1);
     let m = parse_ok(&buf);
     assert_eq!(m.vias().unwrap()[0].param("branch"), None);
@@ -1547,7 +1547,7 @@ fn sip_uri_parse_rejects_malformed_uris() {
         "sip:alice@host\t",
         "sip:alice@host;a=\x00",
     ] {
-        assert_eq!(SipUri::parse(bad), Err(ParseError::BadUri), "{bad:?}");
+        assert_eq!(SipUri::parse(bad), Err(BadUri), "{bad:?}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`Via`]: one Via value taken apart (RFC 3261 §20.42).
 
 use super::ParseError;
-use super::syntax::{Cursor, is_host_byte, is_ipv6_byte, is_token_byte, parse_port, trim_wsp};
+use crate::sip_syntax::{Cursor, is_host_byte, is_ipv6_byte, is_token_byte, parse_port, trim_wsp};
 
 /// One Via value (RFC 3261 §20.42): `SIP/2.0/UDP host:port;branch=…`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use super::name_addr::{NameAddr, is_loose_router};
 use super::output::Flow;
 use super::packed::Packed;
 use super::txn::InviteServer;
-use crate::sip::message::{Message, SipUri, Writer, split_header_values};
+use crate::sip::message::{Message, Writer, split_header_values};
+use crate::sip_syntax::SipUri;
 
 // The strings a dialog keeps, in one allocation.
 const CALL_ID: usize = 0;

@@ -11,7 +11,8 @@ use super::build::{contact_value, cseq, freeze, top_via_value, via_value};
 use super::ids::Ids;
 use crate::recognition::Destination;
 use crate::sip::edge::digest::{self, Algorithm, Credentials, Parsed, ResponseInput};
-use crate::sip::message::{Message, SipUri, Writer, canonical_name};
+use crate::sip::message::{Message, Writer, canonical_name};
+use crate::sip_syntax::SipUri;
 
 /// The methods sipmap's legs accept, announced in `Allow`.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
@@ -165,7 +166,7 @@ fn uri_headers(query: &str) -> Result<Vec<(String, String)>, UacError> {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = percent_decode(name).ok_or_else(bad)?;
         let value = percent_decode(value).ok_or_else(bad)?;
-        let is_token = !name.is_empty() && name.bytes().all(crate::sip::message::is_token_byte);
+        let is_token = !name.is_empty() && name.bytes().all(crate::sip_syntax::is_token_byte);
         if !is_token || value.chars().any(char::is_control) {
             return Err(bad());
         }

@@ -4,7 +4,7 @@
 use percent_encoding::percent_decode_str;
 
 use super::model::Transport;
-use crate::sip::message::{SipUri, is_token_byte};
+use crate::sip_syntax::{SipUri, is_token_byte};
 
 /// Twilio's bound: "a valid SIP URI under 255 characters".
 const MAX_URI_LEN: usize = 255;

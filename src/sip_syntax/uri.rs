@@ -1,8 +1,21 @@
 //! [`SipUri`]: a `sip:` or `sips:` URI taken apart (RFC 3261 §19.1), and rewritten with another
 //! host.
 
-use super::ParseError;
-use super::syntax::{Cursor, is_host_byte, is_ipv6_byte, parse_port};
+use std::fmt;
+
+use super::{Cursor, is_host_byte, is_ipv6_byte, parse_port};
+
+/// Why a value is not a SIP URI: it is not a well-formed `sip:` or `sips:` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadUri;
+
+impl fmt::Display for BadUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("malformed SIP URI")
+    }
+}
+
+impl std::error::Error for BadUri {}
 
 /// A `sip:` or `sips:` URI (RFC 3261 §19.1), split into the parts the edge needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +45,10 @@ impl<'a> SipUri<'a> {
     ///
     /// # Errors
     ///
-    /// [`ParseError::BadUri`] for another scheme, an empty user or host, a port above 65535,
+    /// [`BadUri`] for another scheme, an empty user or host, a port above 65535,
     /// disallowed characters, or text after the host that is not `;params` or `?headers`.
-    pub fn parse(uri: &'a str) -> Result<Self, ParseError> {
-        let bad = ParseError::BadUri;
+    pub fn parse(uri: &'a str) -> Result<Self, BadUri> {
+        let bad = BadUri;
         let (scheme, after) = uri.split_once(':').ok_or(bad)?;
         if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
             return Err(bad);

@@ -1,7 +1,16 @@
-//! The lexical pieces every parser here shares: character classes (RFC 3261 §25.1), whitespace,
-//! lines and CRLF keep-alives in a byte buffer, port numbers, and [`Cursor`] for walking a value.
+//! SIP's grammar below every layer that reads it: [`SipUri`] (a `sip:`/`sips:` URI taken apart,
+//! RFC 3261 §19.1), and the lexical pieces every SIP parser shares: character classes (RFC 3261
+//! §25.1), whitespace, lines and CRLF keep-alives in a byte buffer, port numbers, and a cursor
+//! for walking a value.
+//!
+//! It imports nothing of the project, so that everything that reads SIP text uses the same rules:
+//! the SIP message parser ([`crate::sip::message`], which re-exports [`SipUri`]), the domain (a
+//! target's URI), the HTTP API (Resolve's Request-URI) and the voice applications (a `<Sip>`
+//! noun's URI).
 
-use super::ParseError;
+mod uri;
+
+pub use uri::{BadUri, SipUri};
 
 /// Bytes allowed in a `token` (RFC 3261 §25.1): methods, header names, Via protocol parts,
 /// parameter names.
@@ -13,19 +22,19 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
         )
 }
 
-pub(super) fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
-pub(super) fn is_wsp(b: u8) -> bool {
+pub(crate) fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-pub(super) fn trim_wsp(s: &str) -> &str {
+pub(crate) fn trim_wsp(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 
-pub(super) fn trim_wsp_bytes(mut b: &[u8]) -> &[u8] {
+pub(crate) fn trim_wsp_bytes(mut b: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = b {
         if !is_wsp(*first) {
             break;
@@ -42,17 +51,17 @@ pub(super) fn trim_wsp_bytes(mut b: &[u8]) -> &[u8] {
 }
 
 /// Bytes allowed in a host name or IPv4 address (plus `_`, seen in the wild).
-pub(super) fn is_host_byte(b: u8) -> bool {
+pub(crate) fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
 }
 
 /// Bytes allowed between the brackets of an IPv6 reference (hex, colons, and a dotted IPv4 tail).
-pub(super) fn is_ipv6_byte(b: u8) -> bool {
+pub(crate) fn is_ipv6_byte(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
 
 /// Length of the CRLF (or bare LF) keep-alives at the start of `buf`.
-pub(super) fn keepalive_len(buf: &[u8]) -> usize {
+pub(crate) fn keepalive_len(buf: &[u8]) -> usize {
     let mut i = 0;
     loop {
         match buf.get(i) {
@@ -65,7 +74,7 @@ pub(super) fn keepalive_len(buf: &[u8]) -> usize {
 
 /// The line starting at `pos` and ending with LF before `limit`: returns the end of its content
 /// (without the LF and one CR before it) and where the next line starts.
-pub(super) fn line_at(buf: &[u8], pos: usize, limit: usize) -> Option<(usize, usize)> {
+pub(crate) fn line_at(buf: &[u8], pos: usize, limit: usize) -> Option<(usize, usize)> {
     let lf = pos + buf.get(pos..limit)?.iter().position(|&b| b == b'\n')?;
     let end = if lf > pos && buf[lf - 1] == b'\r' {
         lf - 1
@@ -75,8 +84,8 @@ pub(super) fn line_at(buf: &[u8], pos: usize, limit: usize) -> Option<(usize, us
     Some((end, lf + 1))
 }
 
-/// A digit string that fits a port number.
-pub(super) fn parse_port(digits: &str, err: ParseError) -> Result<u16, ParseError> {
+/// A digit string that fits a port number; `err` otherwise.
+pub(crate) fn parse_port<E>(digits: &str, err: E) -> Result<u16, E> {
     if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err);
     }
@@ -84,17 +93,17 @@ pub(super) fn parse_port(digits: &str, err: ParseError) -> Result<u16, ParseErro
 }
 
 /// A cursor over ASCII-delimited text.
-pub(super) struct Cursor<'a> {
-    pub(super) s: &'a str,
-    pub(super) pos: usize,
+pub(crate) struct Cursor<'a> {
+    pub(crate) s: &'a str,
+    pub(crate) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    pub(super) fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.s.as_bytes().get(self.pos).copied()
     }
 
-    pub(super) fn eat(&mut self, b: u8) -> bool {
+    pub(crate) fn eat(&mut self, b: u8) -> bool {
         let hit = self.peek() == Some(b);
         if hit {
             self.pos += 1;
@@ -103,7 +112,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips spaces and tabs, returning whether there were any.
-    pub(super) fn skip_wsp(&mut self) -> bool {
+    pub(crate) fn skip_wsp(&mut self) -> bool {
         let start = self.pos;
         while self.peek().is_some_and(is_wsp) {
             self.pos += 1;
@@ -113,7 +122,7 @@ impl<'a> Cursor<'a> {
 
     /// Takes the longest run of ASCII bytes satisfying `f` (`f` must reject non-ASCII bytes so
     /// the cut falls on a character boundary).
-    pub(super) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
+    pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
         let start = self.pos;
         while self.peek().is_some_and(|b| b.is_ascii() && f(b)) {
             self.pos += 1;
@@ -121,7 +130,7 @@ impl<'a> Cursor<'a> {
         &self.s[start..self.pos]
     }
 
-    pub(super) fn rest(&self) -> &'a str {
+    pub(crate) fn rest(&self) -> &'a str {
         &self.s[self.pos..]
     }
 }
