@@ -194,10 +194,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl ApiError {
+    /// The error a storage failure is for the client. A missing resource's 404 names its path,
+    /// which `path` spells (the HTTP layer passes `http::wire::missing_path`: paths are its
+    /// vocabulary, and this catalogue imports nothing of it).
+    pub fn from_store(e: StoreError, path: impl FnOnce(&Missing) -> String) -> Self {
         match e {
-            StoreError::NotFound(missing) => Self::NotFound(missing_path(&missing)),
+            StoreError::NotFound(missing) => Self::NotFound(path(&missing)),
             StoreError::Refused(refusal) => refusal.into(),
             StoreError::Exhausted(cause) => {
                 tracing::error!(error.cause = %cause, "storage is full or failing");
@@ -316,33 +319,6 @@ fn list_noun(list: &MappedList) -> &'static str {
     match list {
         MappedList::Acl(_) => "IP Access Control List",
         MappedList::Credentials(_) => "Credential List",
-    }
-}
-
-/// The path a 404 names for a missing resource: relative to the version for Voice v1 (as Twilio's
-/// product APIs do), the full `.json` path for API 2010 (see [`crate::http::wire`]).
-pub fn missing_path(missing: &Missing) -> String {
-    use crate::http::wire::{
-        AccountsResource, BYOC_TRUNKS, CONNECTION_POLICIES, IP_RECORDS, KEYS, POLICY_TARGETS,
-        SIP_CREDENTIAL_LISTS, SIP_CREDENTIALS, SIP_DOMAINS, SIP_IP_ACCESS_CONTROL_LISTS,
-        SIP_IP_ADDRESSES, SOURCE_IP_MAPPINGS, auth_mappings,
-    };
-    match missing {
-        Missing::Account(sid) => AccountsResource::uri(sid),
-        Missing::IpRecord(sid) => IP_RECORDS.missing(sid),
-        Missing::SipDomain(account, sid) => SIP_DOMAINS.uri(account, sid),
-        Missing::Mapping(sid) => SOURCE_IP_MAPPINGS.missing(sid),
-        Missing::Acl(account, sid) => SIP_IP_ACCESS_CONTROL_LISTS.uri(account, sid),
-        Missing::AclAddress(account, list, sid) => SIP_IP_ADDRESSES.uri(account, list, sid),
-        Missing::CredentialList(account, sid) => SIP_CREDENTIAL_LISTS.uri(account, sid),
-        Missing::Credential(account, list, sid) => SIP_CREDENTIALS.uri(account, list, sid),
-        Missing::AuthMapping(account, domain, kind, list) => {
-            auth_mappings(*kind).uri(account, domain, list)
-        }
-        Missing::ByocTrunk(sid) => BYOC_TRUNKS.missing(sid),
-        Missing::ConnectionPolicy(sid) => CONNECTION_POLICIES.missing(sid),
-        Missing::PolicyTarget(policy, sid) => POLICY_TARGETS.missing(policy, sid),
-        Missing::ApiKey(account, sid) => KEYS.uri(account, sid),
     }
 }
 

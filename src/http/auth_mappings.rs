@@ -17,9 +17,8 @@ use super::wire::{
     SIP_DOMAIN_CREDENTIAL_LIST_MAPPINGS, V2010Child,
 };
 use super::{Answer, AppState, json};
-use crate::domain::{AuthMapping, MappedList};
+use crate::domain::{AuthKind, AuthMapping, MappedList};
 use crate::error::ApiError;
-use crate::recognition::AuthKind;
 use crate::sid::{AclSid, CredentialListSid, SipDomainSid};
 use crate::timefmt::V2010Date;
 

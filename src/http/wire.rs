@@ -1,8 +1,13 @@
 //! Each resource's wire identity, in one place: its route patterns, the URL or URI a view
-//! shows, the path a list's envelope names, and the path a 404 names. The router, the views and
-//! `error.rs` all spell paths through these definitions.
+//! shows, the path a list's envelope names, and the path a 404 names ([`missing_path`], which
+//! is how a storage failure becomes an [`ApiError`]). The router, the views and the errors all
+//! spell paths through these definitions.
 
 use std::fmt::Display;
+
+use crate::domain::AuthKind;
+use crate::error::ApiError;
+use crate::store::{Missing, StoreError};
 
 /// A Voice v1 resource: `/v1/{collection}` and `/v1/{collection}/{Sid}`, belonging to the
 /// account of the credentials. Views show absolute URLs; a 404 names the path relative to the
@@ -308,8 +313,7 @@ pub const AUTH_REGISTRATIONS_CREDENTIAL_LIST_MAPPINGS: V2010Child = V2010Child::
 );
 
 /// The `Auth/…` resource of the mappings of `kind` (the one a 404 names).
-pub fn auth_mappings(kind: crate::recognition::AuthKind) -> &'static V2010Child {
-    use crate::recognition::AuthKind;
+pub fn auth_mappings(kind: AuthKind) -> &'static V2010Child {
     match kind {
         AuthKind::CallsAcl => &AUTH_CALLS_ACL_MAPPINGS,
         AuthKind::CallsCredentials => &AUTH_CALLS_CREDENTIAL_LIST_MAPPINGS,
@@ -320,6 +324,35 @@ pub fn auth_mappings(kind: crate::recognition::AuthKind) -> &'static V2010Child 
 /// The instance SID in an API 2010 path segment (`SD….json`), if it is one.
 pub fn json_sid<T>(segment: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
     segment.strip_suffix(".json").and_then(parse)
+}
+
+/// A storage failure as the client sees it: a missing resource is a 404 naming its path.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::from_store(e, missing_path)
+    }
+}
+
+/// The path a 404 names for a missing resource: relative to the version for Voice v1 (as Twilio's
+/// product APIs do), the full `.json` path for API 2010.
+pub fn missing_path(missing: &Missing) -> String {
+    match missing {
+        Missing::Account(sid) => AccountsResource::uri(sid),
+        Missing::IpRecord(sid) => IP_RECORDS.missing(sid),
+        Missing::SipDomain(account, sid) => SIP_DOMAINS.uri(account, sid),
+        Missing::Mapping(sid) => SOURCE_IP_MAPPINGS.missing(sid),
+        Missing::Acl(account, sid) => SIP_IP_ACCESS_CONTROL_LISTS.uri(account, sid),
+        Missing::AclAddress(account, list, sid) => SIP_IP_ADDRESSES.uri(account, list, sid),
+        Missing::CredentialList(account, sid) => SIP_CREDENTIAL_LISTS.uri(account, sid),
+        Missing::Credential(account, list, sid) => SIP_CREDENTIALS.uri(account, list, sid),
+        Missing::AuthMapping(account, domain, kind, list) => {
+            auth_mappings(*kind).uri(account, domain, list)
+        }
+        Missing::ByocTrunk(sid) => BYOC_TRUNKS.missing(sid),
+        Missing::ConnectionPolicy(sid) => CONNECTION_POLICIES.missing(sid),
+        Missing::PolicyTarget(policy, sid) => POLICY_TARGETS.missing(policy, sid),
+        Missing::ApiKey(account, sid) => KEYS.uri(account, sid),
+    }
 }
 
 #[cfg(test)]
