@@ -31,8 +31,8 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use super::digest::{self, Algorithm, Credentials, Parsed, ResponseInput};
+use super::inbound::Inbound;
 use super::nonce::{NonceCheck, NonceKey};
-use super::request::Inbound;
 use super::throttle::{Scope, Throttle, ThrottleSettings};
 use super::{Action, Edge};
 use crate::clock::{Clock, SystemClock};

@@ -23,10 +23,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::request::Inbound;
+use super::inbound::Inbound;
 use super::vias::{response_target, via_address};
 use super::{Edge, Transport, short_hash};
-use crate::sip::message::Via;
+use crate::sip::message::{Via, write_via_head};
 
 /// The branch prefix of every Via sipmap adds (RFC 3261 magic cookie + our mark).
 pub(super) const BRANCH_PREFIX: &str = "z9hG4bK-sm-";
@@ -53,6 +53,13 @@ impl fmt::Debug for BranchKey {
 }
 
 impl Edge {
+    /// Whether a Via was put there by this edge.
+    pub(super) fn is_ours(&self, via: &Via<'_>) -> bool {
+        matches!(via.param("branch"), Some(Some(b)) if b.starts_with(BRANCH_PREFIX))
+            && via.host.parse::<IpAddr>().ok() == Some(self.local.ip())
+            && via.port.unwrap_or(5060) == self.local.port()
+    }
+
     /// sipmap's Via for `req` forwarded to `forwarded_to` (over TCP if `tcp`), with its branch
     /// (and the client's connection id when `req` came over TCP).
     pub(super) fn our_via(&self, req: &Inbound<'_>, forwarded_to: SocketAddr, tcp: bool) -> String {
@@ -71,8 +78,7 @@ impl Edge {
         // The stamped client Via makes `via_address` yield exactly this at response time.
         let back_to = response_target(req.top, req.source);
         let mut ours = String::with_capacity(100);
-        let transport = if tcp { "TCP" } else { "UDP" };
-        let _ = write!(ours, "SIP/2.0/{transport} {};branch=", self.local);
+        write_via_head(&mut ours, self.local, tcp);
         self.push_branch(&mut ours, hash, conn, back_to, forwarded_to);
         if let Some(id) = conn {
             let _ = write!(ours, ";{CONN_PARAM}={id}");

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use super::Edge;
 use super::auth::{Exchange, is_consumed};
-use super::request::Inbound;
+use super::inbound::Inbound;
 use super::vias::{stamped_top_via, with_top_via};
 use crate::recognition::Target;
 use crate::sip::message::{Writer, canonical_name};

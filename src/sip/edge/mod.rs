@@ -51,21 +51,31 @@
 //!   and any address of the host's interfaces ([`crate::sip::host`]). A request that carries
 //!   sipmap's own Via anywhere gets 482.
 //!
-//! The files: `request` (the checks, and what to do with a request: [`Edge`] reads one into an
-//! `Inbound`), [`policy`] (the gate a request meets at its domain), `auth` (digest
-//! authentication: [`Authenticator`], checking credentials, challenging), `refuse` (messages
-//! that do not parse, answered when they can be), [`digest`] (RFC 7616
-//! credentials and responses), [`nonce`] (stateless nonces), [`throttle`] (failures counted per
-//! source and per source and username, and the blocks they earn), `reply` (the responses the edge
-//! generates), `forward` (the request as forwarded), [`select`] (which target), `probe` (the
-//! health probes and their answers), `relay` (responses from the upstream and targets),
-//! `branch` (the keyed Via branch: made for a forwarded request, checked on a response) and
-//! `vias` (reading and rewriting Via values).
+//! The files, in one order: each uses only files above it in this list (and what this file
+//! defines: [`Edge`], [`Action`], [`Transport`]), by import and by the `impl Edge` methods it
+//! calls, so the edge's logic has no circle (`scripts/check_layout.py` checks both):
+//!
+//! - leaves, using no other file: `vias` (reading and rewriting Via values), [`digest`] (RFC
+//!   7616 credentials and responses), [`nonce`] (stateless nonces), [`throttle`] (failures
+//!   counted per source and per source and username, and the blocks they earn), [`ports`] (the
+//!   bound on new ports per target address), [`policy`] (the gate a request meets at its
+//!   domain), [`select`] (which target);
+//! - `inbound`: a received request as the edge answers or forwards it ([`Edge`] reads one into
+//!   an `Inbound`), and which requests it will not answer at all;
+//! - `branch`: the keyed Via branch, made for a forwarded request and checked on a response, and
+//!   whether a Via is the edge's own;
+//! - `reply`: the responses the edge generates;
+//! - `auth`: digest authentication ([`Authenticator`], checking credentials, challenging);
+//! - `forward`: the request as forwarded;
+//! - `request`: the checks, and what to do with a request (the top of the request path);
+//! - `probe` (the health probes and their answers), then `relay` (responses from the upstream and
+//!   targets), and `refuse` (messages that do not parse, answered when they can be).
 
 mod auth;
 mod branch;
 pub mod digest;
 mod forward;
+mod inbound;
 pub mod nonce;
 pub mod policy;
 pub mod ports;

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use super::branch::{BRANCH_PREFIX, parse_hex_pair};
 use super::{Action, Edge, Transport};
 use crate::recognition::{Destination, Destinations, Routes, routed_destinations};
-use crate::sip::message::{Via, Writer};
+use crate::sip::message::{Via, Writer, write_via_head};
 
 /// What follows [`BRANCH_PREFIX`] in a probe's branch, before the digits.
 const PROBE_MARK: &str = "p";
@@ -26,17 +26,14 @@ impl Edge {
             return Action::Drop;
         }
         let tag = self.branch_tag(seq, None, self.local, dest.addr);
-        let (transport, via) = if dest.tcp {
-            ("TCP", Transport::TcpOut)
+        let via = if dest.tcp {
+            Transport::TcpOut
         } else {
-            ("UDP", Transport::Udp)
+            Transport::Udp
         };
         let mut top = String::with_capacity(80);
-        let _ = write!(
-            top,
-            "SIP/2.0/{transport} {};branch={BRANCH_PREFIX}{PROBE_MARK}{seq:016x}{tag:016x}",
-            self.local
-        );
+        write_via_head(&mut top, self.local, dest.tcp);
+        let _ = write!(top, "{BRANCH_PREFIX}{PROBE_MARK}{seq:016x}{tag:016x}");
         let uri = format!("sip:{}", dest.addr);
         let mut w = Writer::request("OPTIONS", &uri);
         w.header("Via", &top);

@@ -2,37 +2,17 @@
 //! the challenges (401, 407), the errors, and the answers to requests that do not parse (with
 //! the reason phrase the parser gives, see `refuse`).
 
-use super::request::Inbound;
+use super::inbound::Inbound;
 use super::vias::{response_target, stamped_top_via, with_top_via};
 use super::{Action, Edge, Transport, short_hash};
-use crate::sip::message::{Message, Writer, canonical_name};
+use crate::sip::message::{Message, Writer, canonical_name, header_tag, reason_phrase};
 use crate::sip::metrics::Metrics;
-
-/// The reason phrase sipmap writes for a status code it sends.
-fn reason(code: u16) -> &'static str {
-    match code {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        407 => "Proxy Authentication Required",
-        414 => "Request-URI Too Long",
-        416 => "Unsupported URI Scheme",
-        480 => "Temporarily Unavailable",
-        482 => "Loop Detected",
-        483 => "Too Many Hops",
-        503 => "Service Unavailable",
-        513 => "Message Too Large",
-        _ => "Unknown",
-    }
-}
 
 impl Edge {
     /// A response generated here to `req`, with `extra` headers; nothing for an ACK, which is
     /// never answered.
     pub(super) fn reply(&self, req: &Inbound<'_>, code: u16, extra: &[(&str, &str)]) -> Action {
-        self.reply_saying(req, code, reason(code), extra)
+        self.reply_saying(req, code, reason_phrase(code), extra)
     }
 
     /// The same, with the reason phrase `reason`.
@@ -60,7 +40,7 @@ impl Edge {
             }
         }
         if let Some(to) = msg.header("To") {
-            if code > 100 && tag_of(to).is_none() {
+            if code > 100 && header_tag(to).is_none() {
                 w.header("To", &format!("{to};tag={}", own_to_tag(msg)));
             } else {
                 w.header("To", to);
@@ -98,18 +78,6 @@ fn own_to_tag(msg: &Message<'_>) -> String {
 /// such an `ACK` ends a transaction that never went upstream.
 pub(super) fn acks_own_response(ack: &Message<'_>) -> bool {
     ack.header("To")
-        .and_then(tag_of)
+        .and_then(header_tag)
         .is_some_and(|tag| tag == own_to_tag(ack))
-}
-
-/// The `tag` parameter of a `To` (or `From`) value, if any.
-fn tag_of(header: &str) -> Option<&str> {
-    // Parameters after the URI (outside <...>).
-    let after = header.rsplit_once('>').map_or(header, |(_, rest)| rest);
-    after.split(';').skip(1).find_map(|p| {
-        let (name, value) = p.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("tag")
-            .then(|| value.trim())
-    })
 }

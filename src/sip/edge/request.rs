@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 
 use super::auth::{Exchange, Verdict};
 use super::forward::{Admission, Forwarding};
+use super::inbound::Inbound;
 use super::policy::{Gate, gate};
 use super::reply::acks_own_response;
 use super::select::NextHop;
-use super::vias::{first_via_value, response_target};
 use super::{Action, Edge, Transport, select};
 use crate::recognition::{DomainRoute, MatchedBy, Recognized};
 use crate::sip::message::{Message, Via};
@@ -20,24 +20,6 @@ const MANDATORY: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];
 
 /// `Max-Forwards` when a request has none (RFC 3261 §8.1.1.6).
 const DEFAULT_MAX_FORWARDS: u32 = 70;
-
-/// One received request: the message, its top Via, and how it came. What a response generated
-/// here is built from, and (with [`Forwarding`]) the request forwarded.
-#[derive(Debug)]
-pub(super) struct Inbound<'a> {
-    /// The request.
-    pub(super) msg: &'a Message<'a>,
-    /// Its method, as written.
-    pub(super) method: &'a str,
-    /// Its top Via, parsed.
-    pub(super) top: &'a Via<'a>,
-    /// Its top Via value as written.
-    pub(super) top_value: &'a str,
-    /// The address it came from.
-    pub(super) source: SocketAddr,
-    /// How it came.
-    pub(super) transport: Transport,
-}
 
 impl Edge {
     /// A request with Request-URI `uri`: dropped, answered here, or forwarded.
@@ -62,33 +44,6 @@ impl Edge {
             Ok((parsed, max_forwards)) => self.route(&req, uri, parsed, max_forwards),
             Err(code) => self.reply(&req, code, &[]),
         }
-    }
-
-    /// The request `msg` with `method` and top Via `top` from `source`, to be answered or
-    /// forwarded; `None` (dropped) when it comes over UDP from the edge's own address or its
-    /// answer would go there (spoofed, or built to make the edge answer itself).
-    pub(super) fn inbound<'a>(
-        &self,
-        msg: &'a Message<'a>,
-        method: &'a str,
-        top: &'a Via<'a>,
-        source: SocketAddr,
-        transport: Transport,
-    ) -> Option<Inbound<'a>> {
-        if transport == Transport::Udp
-            && (self.is_own_address(source) || self.is_own_address(response_target(top, source)))
-        {
-            tracing::debug!(%source, "SIP request whose answer would reach the edge dropped");
-            return None;
-        }
-        Some(Inbound {
-            msg,
-            method,
-            top,
-            top_value: first_via_value(msg).unwrap_or_default(),
-            source,
-            transport,
-        })
     }
 
     /// The checks before recognition, in order: the mandatory headers and `Max-Forwards` (400),

@@ -1,46 +1,17 @@
-//! Via values as the edge reads and rewrites them: its own Via, the client's Via stamped with
-//! `received`/`rport`, and where a response goes.
+//! Via values as the edge reads and rewrites them: the client's Via stamped with
+//! `received`/`rport`, the top value replaced or removed, and where a response goes. Pure
+//! functions over parsed messages, at the bottom of the edge: they use none of its other files
+//! (whether a Via is the edge's own is the branch's business, see `branch`).
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
-use super::Edge;
-use super::branch::BRANCH_PREFIX;
-use crate::sip::message::{Message, Via, canonical_name, split_header_values};
-
-impl Edge {
-    /// Whether a Via was put there by this edge.
-    pub(super) fn is_ours(&self, via: &Via<'_>) -> bool {
-        matches!(via.param("branch"), Some(Some(b)) if b.starts_with(BRANCH_PREFIX))
-            && via.host.parse::<IpAddr>().ok() == Some(self.local.ip())
-            && via.port.unwrap_or(5060) == self.local.port()
-    }
-}
+use crate::sip::message::{Message, Via, canonical_name, split_header_values, stamp_via};
 
 /// The client's top Via value with `received` and, when asked for, `rport` filled in.
 pub(super) fn stamped_top_via(top_value: &str, top: &Via<'_>, source: SocketAddr) -> String {
     let mut value = String::with_capacity(top_value.len() + 40);
-    let wants_rport = top.param("rport").is_some();
-    // Rebuild without any received/rport already there, then add ours.
-    let (head, _) = top_value.split_once(';').unwrap_or((top_value, ""));
-    value.push_str(head.trim_end());
-    for (name, v) in &top.params {
-        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
-            continue;
-        }
-        value.push(';');
-        value.push_str(name);
-        if let Some(v) = v {
-            value.push('=');
-            value.push_str(v);
-        }
-    }
-    value.push_str(";received=");
-    value.push_str(&source.ip().to_string());
-    if wants_rport {
-        value.push_str(";rport=");
-        value.push_str(&source.port().to_string());
-    }
+    stamp_via(&mut value, top_value, top, source);
     value
 }
 

@@ -29,11 +29,13 @@
 //!
 //! The files: `parse` (start line and header lines), `salvage` (a refused request, read for its
 //! answer), `headers` (names, compact forms, value splitting, `Content-Length` values), `via`,
-//! `frame` (stream framing), `write` (the one serialiser) and `error`.
+//! `name_addr` (`From`, `To`, `Contact` and `Route` values, and [`header_tag`]), `frame` (stream
+//! framing), `write` (the one serialiser, and [`reason_phrase`]) and `error`.
 
 mod error;
 mod frame;
 mod headers;
+pub mod name_addr;
 mod parse;
 mod salvage;
 mod via;
@@ -44,9 +46,10 @@ use std::borrow::Cow;
 pub use error::ParseError;
 pub use frame::{Framer, frame_len};
 pub use headers::{canonical_name, split_header_values};
+pub use name_addr::{NameAddr, header_tag};
 pub use salvage::salvage;
-pub use via::Via;
-pub use write::{Writer, write_message};
+pub use via::{Via, stamp_via, write_via_head};
+pub use write::{Writer, reason_phrase, write_message};
 
 use headers::same_header_name;
 // What the tests (in `tests.rs`) use of the private helpers.

@@ -1,4 +1,8 @@
-//! [`Via`]: one Via value taken apart (RFC 3261 §20.42).
+//! [`Via`]: one Via value taken apart (RFC 3261 §20.42); and the two ways sipmap writes one: its
+//! own ([`write_via_head`]) and a sender's, stamped with where it came from ([`stamp_via`]).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 
 use super::ParseError;
 use crate::sip_syntax::{Cursor, is_host_byte, is_ipv6_byte, is_token_byte, parse_port, trim_wsp};
@@ -136,4 +140,36 @@ fn param_value<'a>(c: &mut Cursor<'a>) -> Option<&'a str> {
     }
     let v = c.take_while(|b| is_token_byte(b) || matches!(b, b':' | b'[' | b']'));
     (!v.is_empty()).then_some(v)
+}
+
+/// Appends the head of a Via value for a request sipmap sends from `local`, over TCP if `tcp`
+/// (else UDP), up to its branch: `SIP/2.0/UDP 192.0.2.1:5060;branch=`. The caller appends the
+/// branch and any other parameters.
+pub fn write_via_head(out: &mut String, local: SocketAddr, tcp: bool) {
+    let transport = if tcp { "TCP" } else { "UDP" };
+    let _ = write!(out, "SIP/2.0/{transport} {local};branch=");
+}
+
+/// Appends the Via value `value` (parsed: `via`) of a request that came from `source`, stamped
+/// (RFC 3261 §18.2.1, RFC 3581 §4): `received` is the source address and, when the value asks
+/// for it with `rport`, `rport` its port; any `received` or `rport` it had is replaced, every
+/// other parameter kept in order.
+pub fn stamp_via(out: &mut String, value: &str, via: &Via<'_>, source: SocketAddr) {
+    let head = value.split_once(';').map_or(value, |(h, _)| h);
+    out.push_str(head.trim_end());
+    for (name, v) in &via.params {
+        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
+            continue;
+        }
+        out.push(';');
+        out.push_str(name);
+        if let Some(v) = v {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    let _ = write!(out, ";received={}", source.ip());
+    if via.param("rport").is_some() {
+        let _ = write!(out, ";rport={}", source.port());
+    }
 }

@@ -5,60 +5,21 @@
 //! Every message is returned as one exact-size [`Bytes`], so that a state machine holds it (and
 //! hands it to its driver) without a copy or spare capacity.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::name_addr::NameAddr;
-use crate::sip::message::{Message, Via, Writer, canonical_name, split_header_values};
+use crate::sip::message::{
+    Message, Via, Writer, canonical_name, header_tag, split_header_values, stamp_via,
+    write_via_head,
+};
 
 /// A written message as exact-size bytes.
 pub(super) fn freeze(message: Vec<u8>) -> Bytes {
     Bytes::from(message.into_boxed_slice())
 }
 
-/// The reason phrase for a status code sipmap sends (RFC 3261 §21).
-pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        100 => "Trying",
-        180 => "Ringing",
-        181 => "Call Is Being Forwarded",
-        182 => "Queued",
-        183 => "Session Progress",
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        415 => "Unsupported Media Type",
-        480 => "Temporarily Unavailable",
-        481 => "Call/Transaction Does Not Exist",
-        482 => "Loop Detected",
-        483 => "Too Many Hops",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        491 => "Request Pending",
-        500 => "Server Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        600 => "Busy Everywhere",
-        603 => "Decline",
-        _ => match code / 100 {
-            1 => "Session Progress",
-            2 => "OK",
-            3 => "Redirection",
-            4 => "Request Failure",
-            5 => "Server Failure",
-            _ => "Global Failure",
-        },
-    }
-}
+pub use crate::sip::message::reason_phrase;
 
 /// What a response says beyond what it copies (see [`response`]).
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +89,7 @@ pub fn response(from: &Message<'_>, stamp: Option<SocketAddr>, reply: &Reply<'_>
             first_via = false;
         } else if name.eq_ignore_ascii_case("To") {
             match reply.to_tag {
-                Some(tag) if reply.code > 100 && to_tag_of(&h.value).is_none() => {
+                Some(tag) if reply.code > 100 && header_tag(&h.value).is_none() => {
                     w.header("To", &format!("{};tag={tag}", h.value));
                 }
                 _ => w.header("To", &h.value),
@@ -147,11 +108,6 @@ pub fn response(from: &Message<'_>, stamp: Option<SocketAddr>, reply: &Reply<'_>
     freeze(w.finish(reply.body))
 }
 
-/// The tag of a `To` or `From` value, if it has one.
-pub fn to_tag_of(value: &str) -> Option<&str> {
-    NameAddr::parse(value).and_then(|n| n.tag())
-}
-
 /// A Via header value whose first value gets `received` (and `rport` if asked for) for `source`.
 fn stamp_first_value(value: &str, source: SocketAddr) -> String {
     let values = split_header_values(value);
@@ -161,33 +117,11 @@ fn stamp_first_value(value: &str, source: SocketAddr) -> String {
             out.push_str(", ");
         }
         match (i, Via::parse(v)) {
-            (0, Ok(via)) => stamp(&mut out, v, &via, source),
+            (0, Ok(via)) => stamp_via(&mut out, v, &via, source),
             _ => out.push_str(v),
         }
     }
     out
-}
-
-/// Appends the Via value `value` (parsed: `via`) with `received` and, when it has `rport`, the
-/// source port; any `received` or `rport` it had is replaced.
-fn stamp(out: &mut String, value: &str, via: &Via<'_>, source: SocketAddr) {
-    let head = value.split_once(';').map_or(value, |(h, _)| h);
-    out.push_str(head.trim_end());
-    for (name, v) in &via.params {
-        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
-            continue;
-        }
-        out.push(';');
-        out.push_str(name);
-        if let Some(v) = v {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
-    let _ = write!(out, ";received={}", source.ip());
-    if via.param("rport").is_some() {
-        let _ = write!(out, ";rport={}", source.port());
-    }
 }
 
 /// The top Via of a message: its first value, parsed.
@@ -224,8 +158,11 @@ pub fn status_code(bytes: &[u8]) -> Option<u16> {
 /// A Via value for a request sipmap sends from `local`: `SIP/2.0/UDP` (or `TCP` when `tcp`),
 /// the branch, and `rport` (RFC 3581) so that answers come back to the port it sent from.
 pub fn via_value(local: SocketAddr, tcp: bool, branch: &str) -> String {
-    let transport = if tcp { "TCP" } else { "UDP" };
-    format!("SIP/2.0/{transport} {local};branch={branch};rport")
+    let mut out = String::with_capacity(64 + branch.len());
+    write_via_head(&mut out, local, tcp);
+    out.push_str(branch);
+    out.push_str(";rport");
+    out
 }
 
 /// sipmap's Contact value for `local`: `<sip:sipmap@address:port>`, with `;transport=tcp` when

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 use super::build::{self, Reply, contact_value, cseq, freeze, via_value};
-use super::name_addr::{NameAddr, is_loose_router};
 use super::output::Flow;
 use super::packed::Packed;
 use super::txn::InviteServer;
-use crate::sip::message::{Message, Writer, split_header_values};
+use crate::sip::message::name_addr::is_loose_router;
+use crate::sip::message::{Message, NameAddr, Writer, split_header_values};
 use crate::sip_syntax::SipUri;
 
 // The strings a dialog keeps, in one allocation.

@@ -62,15 +62,15 @@
 //! The files: `time` ([`Millis`], [`Timers`], [`Timer`]), `output` ([`Output`], [`Outputs`],
 //! [`Flow`]), [`txn`] (the four transactions and [`TxnKey`]), `answer` ([`Answer`]), `cancel`
 //! ([`answer_cancel`]), [`dialog`] ([`Dialog`], [`DialogKey`]), [`uac`] ([`NewInvite`],
-//! [`with_credentials`]), [`ids`] ([`Ids`]), [`build`] (responses and message pieces) and
-//! [`name_addr`] (From, To, Contact and Route values).
+//! [`with_credentials`]), [`ids`] ([`Ids`]) and [`build`] (responses and message pieces). What
+//! it shares with the edge (reading `From`/`To` values and their tags, stamping a Via, writing
+//! sipmap's own, reason phrases) is in [`message`](super::message).
 
 mod answer;
 pub mod build;
 mod cancel;
 pub mod dialog;
 pub mod ids;
-pub mod name_addr;
 mod output;
 mod packed;
 mod time;

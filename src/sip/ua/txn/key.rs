@@ -13,8 +13,9 @@
 //!
 //! Server and client keys never equal each other, so one registry may hold both.
 
-use super::super::build::{cseq, to_tag_of, top_via, top_via_value};
+use super::super::build::{cseq, top_via, top_via_value};
 use crate::sip::message::Message;
+use crate::sip::message::header_tag;
 
 /// The RFC 3261 magic cookie that starts every compliant branch.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -74,7 +75,7 @@ impl TxnKey {
             }
             _ => {
                 // RFC 2543: what identifies the request, without the To tag.
-                let from_tag = req.header("From").and_then(to_tag_of).unwrap_or("");
+                let from_tag = req.header("From").and_then(header_tag).unwrap_or("");
                 let (number, _) = cseq(req)?;
                 key.push_str("s2543\n");
                 for part in [req.uri()?, from_tag, req.header("Call-ID")?] {

@@ -2,7 +2,8 @@
 //! §20.10, §25.1): the address (`"Bob" <sip:bob@host>` or a bare `sip:bob@host`), its URI, and
 //! the header parameters after it (`;tag=…`).
 //!
-//! Total over what a peer sends: anything unreadable gives `None`.
+//! Total over what a peer sends: anything unreadable gives `None`. [`header_tag`] reads only the
+//! `tag` of a value, leniently: what the edge and the UA core both need of `From` and `To`.
 
 /// One name-addr or addr-spec value with its header parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,21 @@ impl<'a> NameAddr<'a> {
         }
         out
     }
+}
+
+/// The `tag` parameter of a `From` or `To` value as written, empty or not: among the header
+/// parameters after the address (after its `>`, or for a bare addr-spec after its URI), quotes
+/// respected. Unlike [`NameAddr::parse`] it does not ask the address to be well-formed, so a
+/// request with an odd `To` is still answered with the tag it carries. `None` without a valued
+/// `tag`, with an unclosed quote or an unclosed `<`.
+pub fn header_tag(value: &str) -> Option<&str> {
+    let params_at = match open_angle(value)? {
+        Some(open) => open + value[open..].find('>')? + 1,
+        None => value.find(';').unwrap_or(value.len()),
+    };
+    params(&value[params_at..])
+        .find_map(|(name, v)| name.eq_ignore_ascii_case("tag").then_some(v))
+        .flatten()
 }
 
 /// Where the `<` of a name-addr is, outside any quoted display name: `Some(None)` if there is
@@ -186,6 +202,26 @@ mod tests {
             "sip:a b@c",
         ] {
             assert_eq!(NameAddr::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_tag_is_read_from_any_from_or_to_that_carries_one() {
+        assert_eq!(header_tag("<sip:a@b>;tag=1"), Some("1"));
+        assert_eq!(header_tag("\"x>y\" <sip:a@b;tag=no> ; TAG = 2 "), Some("2"));
+        assert_eq!(header_tag("sip:a@b;tag=3"), Some("3"));
+        assert_eq!(header_tag(r#"<sip:a@b>;p="x;tag=no";tag=yes"#), Some("yes"));
+        // Read even where NameAddr refuses the address, and empty when sent empty: the edge
+        // answers such a request with the tag it carries rather than adding a second one.
+        assert_eq!(header_tag("<sip:a b@c>;tag=4"), Some("4"));
+        assert_eq!(header_tag("<sip:a@b>;tag="), Some(""));
+        for none in [
+            "<sip:a@b>",
+            "sip:a@b;transport=tcp",
+            "<sip:a@b;tag=5>",
+            "\"open <sip:a@b>;tag=6",
+        ] {
+            assert_eq!(header_tag(none), None, "{none:?}");
         }
     }
 
