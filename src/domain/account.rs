@@ -1,6 +1,6 @@
 //! Accounts: who owns resources and who may call the API.
 
-use super::{Invalid, Refusal};
+use super::{Invalid, Reason, Refusal};
 use crate::sid::AccountSid;
 
 /// Whether an account may be used.
@@ -90,18 +90,12 @@ impl Account {
             return Ok(StatusChange::Unchanged);
         };
         if self.owner_sid.is_none() && to != self.status {
-            return Err(Invalid::Value(
-                "Status",
-                "the status of a top-level account cannot be changed".into(),
-            ));
+            return Err(Invalid::Value("Status", Reason::TopLevelStatus));
         }
         Ok(match (self.status, to) {
             (from, to) if from == to => StatusChange::Unchanged,
             (Closed, _) => {
-                return Err(Invalid::Value(
-                    "Status",
-                    "a closed account cannot be reopened".into(),
-                ));
+                return Err(Invalid::Value("Status", Reason::Reopening));
             }
             (Active, Suspended) => StatusChange::Suspend,
             (Suspended, Active) => StatusChange::Reactivate,

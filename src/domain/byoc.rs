@@ -3,11 +3,12 @@
 //! where the SIP edge sends the domain's traffic.
 
 use super::{
-    Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required, sid_field, text,
-    url,
+    Conflict, Invalid, Params, Reason, Refusal, boolean, friendly_name, method, required,
+    sid_field, text, url,
 };
 use super::{Destination, OutboundPolicy};
 use crate::sid::{AccountSid, ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid, SipDomainSid};
+use crate::sip_syntax::SipUri;
 
 /// A BYOC trunk as stored, with every field of the Voice v1 resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,13 +237,13 @@ pub const MAX_TARGET_LEN: usize = 1024;
 /// Checks a target: a `sip:` URI (`sips:` is refused, as Twilio does) with a host, as the SIP
 /// edge can send to.
 pub fn parse_target(raw: &str) -> Result<String, Invalid> {
-    let bad = |why: &str| Invalid::Value("Target", format!("{raw:?} {why}"));
+    let bad = |why: fn(String) -> Reason| Invalid::Value("Target", why(raw.to_owned()));
     if raw.len() > MAX_TARGET_LEN || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("is not a sip: URI"));
+        return Err(bad(Reason::NotTargetUri));
     }
-    let uri = crate::sip_syntax::SipUri::parse(raw).map_err(|_| bad("is not a sip: URI"))?;
+    let uri = SipUri::parse(raw).map_err(|_| bad(Reason::NotTargetUri))?;
     if !uri.scheme.eq_ignore_ascii_case("sip") {
-        return Err(bad("is not a sip: URI (sips: is not supported)"));
+        return Err(bad(Reason::SipsTarget));
     }
     Ok(raw.to_owned())
 }
@@ -254,7 +255,7 @@ fn integer(p: &dyn Params, name: &'static str, min: u16) -> Result<Option<u16>, 
             Ok(n) if n >= min => Ok(Some(n)),
             _ => Err(Invalid::Value(
                 name,
-                format!("{v:?} is not an integer from {min} to 65535"),
+                Reason::integer(v, min.into(), Some(65535)),
             )),
         },
     }
@@ -291,7 +292,10 @@ impl TargetPatch {
         policy.check(dest.addr.ip()).map_err(|denied| {
             Invalid::Value(
                 "Target",
-                format!("{raw:?} is not a destination sipmap may send to: {denied}"),
+                Reason::NotSendable {
+                    target: raw.to_owned(),
+                    denied,
+                },
             )
         })
     }

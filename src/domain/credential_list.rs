@@ -5,7 +5,7 @@
 //! with the server key before it is written, and no view ever shows it.
 
 use super::sip_list::{ListName, SipList};
-use super::{Invalid, Limits, Params, Refusal, required};
+use super::{Invalid, Limits, Params, Reason, Refusal, required};
 use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
 
 /// A credential list as stored.
@@ -53,6 +53,8 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// The shortest password accepted (Twilio's rule).
+pub const MIN_PASSWORD_LEN: usize = 12;
 /// The longest password accepted.
 pub const MAX_PASSWORD_LEN: usize = 128;
 /// The longest username accepted (Twilio: "up to 32 characters").
@@ -62,24 +64,26 @@ impl Password {
     /// Checks Twilio's rules: at least 12 characters, a digit, an upper-case and a lower-case
     /// letter; and at most [`MAX_PASSWORD_LEN`] characters, none of them control characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let bad = |why: &str| Invalid::Value("Password", why.to_owned());
+        let bad = |why: Reason| Invalid::Value("Password", why);
         let len = raw.chars().count();
-        if len < 12 {
-            return Err(bad("must be at least 12 characters long"));
+        if len < MIN_PASSWORD_LEN {
+            return Err(bad(Reason::TooShort {
+                min: MIN_PASSWORD_LEN,
+            }));
         }
         if len > MAX_PASSWORD_LEN {
-            return Err(bad(&format!(
-                "must be at most {MAX_PASSWORD_LEN} characters long"
-            )));
+            return Err(bad(Reason::TooLong {
+                max: MAX_PASSWORD_LEN,
+            }));
         }
         if raw.chars().any(char::is_control) {
-            return Err(bad("must not contain control characters"));
+            return Err(bad(Reason::ControlCharacters));
         }
         if !raw.chars().any(|c| c.is_ascii_digit()) {
-            return Err(bad("must contain at least one digit"));
+            return Err(bad(Reason::NoDigit));
         }
         if !raw.chars().any(char::is_uppercase) || !raw.chars().any(char::is_lowercase) {
-            return Err(bad("must have mixed case"));
+            return Err(bad(Reason::NotMixedCase));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -103,10 +107,9 @@ pub fn parse_username(raw: &str) -> Result<String, Invalid> {
     } else {
         Err(Invalid::Value(
             "Username",
-            format!(
-                "must be 1 to {MAX_USERNAME_LEN} visible ASCII characters, without '\"', '\\' \
-                 or ':'"
-            ),
+            Reason::BadUsername {
+                max: MAX_USERNAME_LEN,
+            },
         ))
     }
 }
@@ -185,7 +188,9 @@ mod tests {
             ("Tab\tInside12345", "control"),
         ] {
             match Password::parse(bad) {
-                Err(Invalid::Value("Password", reason)) => assert!(reason.contains(why), "{bad}"),
+                Err(Invalid::Value("Password", reason)) => {
+                    assert!(reason.to_string().contains(why), "{bad}")
+                }
                 other => panic!("{bad}: {other:?}"),
             }
         }

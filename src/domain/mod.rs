@@ -41,7 +41,7 @@ pub use destination::Destination;
 pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddressPatch};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
-pub use outbound::{Cidr, OutboundPolicy};
+pub use outbound::{Cidr, Denied, DenyingRule, OutboundPolicy};
 pub use sip_domain::{SipDomain, SipDomainPatch};
 pub use sip_list::{ListName, SipList};
 
@@ -59,10 +59,107 @@ pub enum Invalid {
     Missing(&'static str),
     /// A parameter's value is not allowed.
     #[error("invalid parameter {0}: {1}")]
-    Value(&'static str, String),
-    /// A SIP domain name is not acceptable.
+    Value(&'static str, Reason),
+    /// A SIP domain name is not acceptable ([`Reason::NotUnder`] or [`Reason::BadLabels`]).
     #[error("invalid domain: {0}")]
-    Domain(String),
+    Domain(Reason),
+}
+
+/// Why a parameter's value is refused, with the values a client is told. The domain (and the
+/// HTTP layer, for the parameters it reads itself) names the reason; the error catalogue
+/// (`error.rs`) words it, so that every sentence a client reads is written in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Longer than `max` characters.
+    TooLong {
+        /// The most characters allowed.
+        max: usize,
+    },
+    /// Shorter than `min` characters.
+    TooShort {
+        /// The fewest characters allowed.
+        min: usize,
+    },
+    /// Not an absolute `http` or `https` URL.
+    NotUrl(String),
+    /// Not one of the values listed (as the client reads them: `GET, POST`).
+    NotOneOf(String, &'static str),
+    /// Not `true` or `false`.
+    NotBoolean(String),
+    /// Not an integer from `min` to `max` (at least `min`, without a `max`).
+    NotInteger {
+        /// The value sent.
+        value: String,
+        /// The smallest allowed.
+        min: u64,
+        /// The largest allowed, if any.
+        max: Option<u64>,
+    },
+    /// Not a SID with `prefix`; `explained` says what one looks like.
+    NotSid {
+        /// The value sent.
+        value: String,
+        /// The SID prefix wanted.
+        prefix: &'static str,
+        /// Whether to add "(`prefix` followed by 32 hex digits)".
+        explained: bool,
+    },
+    /// Not an IPv4 address in dotted decimal notation.
+    NotIpv4(String),
+    /// Not an IP address.
+    NotIp(String),
+    /// Not a SIP method (a token).
+    NotSipMethod(String),
+    /// Not a `sip:` or `sips:` URI (a Request-URI).
+    NotSipUri(String),
+    /// Not a `sip:` URI with a host (a target).
+    NotTargetUri(String),
+    /// A `sips:` target, which the edge cannot send to.
+    SipsTarget(String),
+    /// A target whose address the operator's outbound policy refuses.
+    NotSendable {
+        /// The target as sent.
+        target: String,
+        /// The rule that refuses it.
+        denied: Denied,
+    },
+    /// Not a page token this list issued.
+    NotPageToken(String),
+    /// A password with a control character.
+    ControlCharacters,
+    /// A password without a digit.
+    NoDigit,
+    /// A password without both an upper-case and a lower-case letter.
+    NotMixedCase,
+    /// A username that is not 1 to `max` visible ASCII characters without `"`, `\` or `:`.
+    BadUsername {
+        /// The most characters allowed.
+        max: usize,
+    },
+    /// A status change asked of a top-level account.
+    TopLevelStatus,
+    /// A closed account asked to reopen.
+    Reopening,
+    /// A SIP domain name that does not end with `.{suffix}`.
+    NotUnder {
+        /// The name sent.
+        name: String,
+        /// The suffix every name must end with.
+        suffix: String,
+    },
+    /// A SIP domain name with a label that is not letters, digits and inner `-`.
+    BadLabels(String),
+}
+
+impl Reason {
+    /// [`Reason::NotInteger`] for the value `v`.
+    pub fn integer(v: &str, min: u64, max: Option<u64>) -> Self {
+        Self::NotInteger {
+            value: v.to_owned(),
+            min,
+            max,
+        }
+    }
 }
 
 /// A write refused because it would break a uniqueness, reference or tenancy rule (409). SIDs
@@ -284,10 +381,7 @@ pub fn friendly_name(
 ) -> Result<Option<String>, Invalid> {
     match text(p, name) {
         None => Ok(None),
-        Some(v) if v.chars().count() > max => Err(Invalid::Value(
-            name,
-            format!("must be at most {max} characters long"),
-        )),
+        Some(v) if v.chars().count() > max => Err(Invalid::Value(name, Reason::TooLong { max })),
         Some(v) => Ok(Some(v.to_owned())),
     }
 }
@@ -310,10 +404,7 @@ pub fn url(p: &dyn Params, name: &'static str) -> Result<Option<Option<String>>,
                 {
                     Ok(Some(Some(v.to_owned())))
                 }
-                _ => Err(Invalid::Value(
-                    name,
-                    format!("{v:?} is not an absolute http or https URL"),
-                )),
+                _ => Err(Invalid::Value(name, Reason::NotUrl(v.to_owned()))),
             }
         }
     }
@@ -327,7 +418,7 @@ pub fn method(p: &dyn Params, name: &'static str) -> Result<Option<String>, Inva
         Some(v) if v.eq_ignore_ascii_case("POST") => Ok(Some("POST".into())),
         Some(v) => Err(Invalid::Value(
             name,
-            format!("{v:?} is not one of GET, POST"),
+            Reason::NotOneOf(v.to_owned(), "GET, POST"),
         )),
     }
 }
@@ -338,7 +429,7 @@ pub fn boolean(p: &dyn Params, name: &'static str) -> Result<Option<bool>, Inval
         None | Some("") => Ok(None),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(v) => Err(Invalid::Value(name, format!("{v:?} is not true or false"))),
+        Some(v) => Err(Invalid::Value(name, Reason::NotBoolean(v.to_owned()))),
     }
 }
 
@@ -354,7 +445,11 @@ pub fn sid_field(
         Some(v) if crate::sid::is_valid(prefix, v) => Ok(Some(Some(v.to_owned()))),
         Some(v) => Err(Invalid::Value(
             name,
-            format!("{v:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
+            Reason::NotSid {
+                value: v.to_owned(),
+                prefix,
+                explained: true,
+            },
         )),
     }
 }
@@ -363,12 +458,10 @@ pub fn sid_field(
 pub fn ipv4(p: &dyn Params, name: &'static str) -> Result<Option<std::net::Ipv4Addr>, Invalid> {
     match text(p, name) {
         None => Ok(None),
-        Some(raw) => raw.parse().map(Some).map_err(|_| {
-            Invalid::Value(
-                name,
-                format!("{raw:?} is not an IPv4 address in dotted decimal notation"),
-            )
-        }),
+        Some(raw) => raw
+            .parse()
+            .map(Some)
+            .map_err(|_| Invalid::Value(name, Reason::NotIpv4(raw.to_owned()))),
     }
 }
 
@@ -378,10 +471,7 @@ pub fn prefix_length(p: &dyn Params, name: &'static str) -> Result<Option<u8>, I
         None | Some("") => Ok(None),
         Some(v) => match v.parse::<u8>() {
             Ok(n @ 1..=32) => Ok(Some(n)),
-            _ => Err(Invalid::Value(
-                name,
-                format!("{v:?} is not an integer from 1 to 32"),
-            )),
+            _ => Err(Invalid::Value(name, Reason::integer(v, 1, Some(32)))),
         },
     }
 }

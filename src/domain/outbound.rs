@@ -146,21 +146,28 @@ pub struct Denied {
     rule: Option<Rule>,
 }
 
-impl fmt::Display for Denied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ip = self.ip;
+/// Which rule refuses an address (worded for clients by the error catalogue, `error.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyingRule {
+    /// A built-in link-local network the operator did not allow.
+    LinkLocal(Cidr),
+    /// A network of `--outbound-deny`.
+    Denied(Cidr),
+    /// None: the address is outside every network of `--outbound-allow`.
+    OutsideAllowList,
+}
+
+impl Denied {
+    /// The rule that refuses the address.
+    pub fn rule(&self) -> DenyingRule {
         match self.rule {
             Some(Rule {
                 net,
                 origin: Origin::BuiltIn,
                 ..
-            }) => write!(
-                f,
-                "{ip} is link-local ({net}), refused unless the operator allows it \
-                 (--outbound-allow)"
-            ),
-            Some(Rule { net, .. }) => write!(f, "{ip} is in {net} (--outbound-deny)"),
-            None => write!(f, "{ip} is outside every --outbound-allow network"),
+            }) => DenyingRule::LinkLocal(net),
+            Some(Rule { net, .. }) => DenyingRule::Denied(net),
+            None => DenyingRule::OutsideAllowList,
         }
     }
 }

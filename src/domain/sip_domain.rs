@@ -1,7 +1,7 @@
 //! SIP Domains (`SD…`): the FQDNs that SIP traffic is addressed to.
 
 use super::{
-    Account, Conflict, Invalid, Params, Refusal, boolean, friendly_name, method, required,
+    Account, Conflict, Invalid, Params, Reason, Refusal, boolean, friendly_name, method, required,
     sid_field, text, url,
 };
 use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, SipDomainSid};
@@ -285,9 +285,10 @@ pub fn validate_domain_name(name: &str, suffix: &str) -> Result<String, Invalid>
     let lower = name.to_ascii_lowercase();
     let tail = format!(".{}", suffix.to_ascii_lowercase());
     if !lower.ends_with(&tail) || lower.len() == tail.len() {
-        return Err(Invalid::Domain(format!(
-            "{name} must be a subdomain of {suffix}"
-        )));
+        return Err(Invalid::Domain(Reason::NotUnder {
+            name: name.to_owned(),
+            suffix: suffix.to_owned(),
+        }));
     }
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -297,9 +298,7 @@ pub fn validate_domain_name(name: &str, suffix: &str) -> Result<String, Invalid>
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if name.len() > 253 || !name.split('.').all(label_ok) {
-        return Err(Invalid::Domain(format!(
-            "{name} may contain only letters, digits and \"-\" in dot-separated labels"
-        )));
+        return Err(Invalid::Domain(Reason::BadLabels(name.to_owned())));
     }
     Ok(name.to_owned())
 }

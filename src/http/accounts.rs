@@ -13,7 +13,9 @@ use super::paging::{PageRequest, to_value};
 use super::wire::AccountsResource;
 use super::{Answer, AppState, json};
 use crate::auth_token::AuthToken;
-use crate::domain::{Account, AccountPatch, AccountStatus, NewAccount, Params, friendly_name};
+use crate::domain::{
+    Account, AccountPatch, AccountStatus, NewAccount, Params, Reason, friendly_name,
+};
 use crate::error::ApiError;
 use crate::sid::AccountSid;
 use crate::store::AccountFilter;
@@ -85,10 +87,8 @@ fn status_param(p: &dyn Params) -> Result<Option<AccountStatus>, ApiError> {
     match p.get("Status") {
         None | Some("") => Ok(None),
         Some(v) => AccountStatus::parse(v).map(Some).ok_or_else(|| {
-            ApiError::invalid(
-                "Status",
-                format!("{v:?} is not one of active, suspended, closed"),
-            )
+            let reason = Reason::NotOneOf(v.to_owned(), "active, suspended, closed");
+            ApiError::invalid("Status", reason)
         }),
     }
 }

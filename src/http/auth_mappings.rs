@@ -17,7 +17,7 @@ use super::wire::{
     SIP_DOMAIN_CREDENTIAL_LIST_MAPPINGS, V2010Child,
 };
 use super::{Answer, AppState, json};
-use crate::domain::{AuthKind, AuthMapping, MappedList};
+use crate::domain::{AuthKind, AuthMapping, MappedList, Reason};
 use crate::error::ApiError;
 use crate::sid::{AclSid, CredentialListSid, SipDomainSid};
 use crate::timefmt::V2010Date;
@@ -144,9 +144,14 @@ async fn create(p: MappingPath, at: AccountPath, form: Form) -> Answer {
     let domain: SipDomainSid = at.parent()?;
     let name = p.parameter();
     let raw = crate::domain::required(&form, name)?;
-    let list = p
-        .list(raw)
-        .ok_or_else(|| ApiError::invalid(name, format!("{raw:?} is not a {} SID", &p.prefix())))?;
+    let list = p.list(raw).ok_or_else(|| {
+        let reason = Reason::NotSid {
+            value: raw.to_owned(),
+            prefix: p.prefix(),
+            explained: false,
+        };
+        ApiError::invalid(name, reason)
+    })?;
     let store = &at.app.store;
     let mapping = store.create_auth_mapping(&at.account, &domain, p.kind, &list);
     Ok(json(StatusCode::CREATED, &view(p, &mapping.await?)))

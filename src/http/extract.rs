@@ -10,7 +10,7 @@ use super::AppState;
 use super::server::ClientAddr;
 use crate::auth_token::TokenHash;
 use crate::domain::{Account, AccountStatus, Params};
-use crate::error::{ApiError, MAX_BODY_BYTES};
+use crate::error::{ApiError, BodyProblem, MAX_BODY_BYTES};
 use crate::sid::{AccountSid, ApiKeySid};
 
 /// Decoded `application/x-www-form-urlencoded` pairs, in order. Twilio's SDKs send form bodies;
@@ -34,7 +34,7 @@ impl Params for Form {
 /// UTF-8 (no U+FFFD substitution), and no name or value may hold a NUL character, which no
 /// parameter of the API can contain and which some databases cannot store.
 fn parse_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    std::str::from_utf8(raw).map_err(|_| ApiError::InvalidBody("it is not valid UTF-8".into()))?;
+    std::str::from_utf8(raw).map_err(|_| ApiError::InvalidBody(BodyProblem::NotUtf8))?;
     raw.split(|b| *b == b'&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
@@ -71,12 +71,9 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
         i += 1;
     }
     if out.contains(&0) {
-        return Err(ApiError::InvalidBody(
-            "a parameter contains a NUL character, which no parameter may hold".into(),
-        ));
+        return Err(ApiError::InvalidBody(BodyProblem::Nul));
     }
-    String::from_utf8(out)
-        .map_err(|_| ApiError::InvalidBody("a percent-encoded value is not valid UTF-8".into()))
+    String::from_utf8(out).map_err(|_| ApiError::InvalidBody(BodyProblem::NotUtf8Value))
 }
 
 impl<S: Send + Sync> FromRequest<S> for Form {

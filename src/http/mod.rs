@@ -33,7 +33,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::{ApiError, RenderedError};
+use crate::error::{ApiError, BodyProblem, RenderedError};
 use crate::store::Store;
 
 /// What a handler answers: a response, or the error that becomes one.
@@ -202,7 +202,7 @@ async fn read_body(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {
         let frame =
-            frame.map_err(|e| ApiError::InvalidBody(format!("it could not be read: {e}")))?;
+            frame.map_err(|e| ApiError::InvalidBody(BodyProblem::Unreadable(e.to_string())))?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > crate::error::MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
@@ -221,6 +221,6 @@ fn framework_error(status: StatusCode, path: String) -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
         s if s.is_server_error() => ApiError::Internal(format!("framework answered {s}")),
-        s => ApiError::InvalidBody(format!("the request was refused ({s})")),
+        s => ApiError::InvalidBody(BodyProblem::Refused(s)),
     }
 }

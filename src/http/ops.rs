@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use super::extract::{Caller, Query};
 use super::{AppState, json};
-use crate::domain::Params;
 use crate::domain::auth_mapping::auth_type;
+use crate::domain::{Params, Reason};
 use crate::error::ApiError;
 use crate::recognition::DomainRoute;
 use crate::sip::edge::policy::gate;
@@ -151,7 +151,7 @@ fn method_of(query: &Query) -> Result<&str, ApiError> {
         Some(m) if m.bytes().all(is_token_byte) => Ok(m),
         Some(m) => Err(ApiError::invalid(
             "Method",
-            format!("{m:?} is not a SIP method"),
+            Reason::NotSipMethod(m.to_owned()),
         )),
     }
 }
@@ -167,14 +167,14 @@ async fn resolve(
         .ok_or(ApiError::MissingParameter("IpAddress"))?;
     let ip: IpAddr = raw_ip
         .parse()
-        .map_err(|_| ApiError::invalid("IpAddress", format!("{raw_ip:?} is not an IP address")))?;
+        .map_err(|_| ApiError::invalid("IpAddress", Reason::NotIp(raw_ip.to_owned())))?;
     let uri = query.get("RequestUri").filter(|v| !v.is_empty());
     let method = method_of(&query)?;
     let host = match uri {
         None => None,
         Some(u) => Some(
             SipUri::parse(u)
-                .map_err(|_| ApiError::invalid("RequestUri", format!("{u:?} is not a SIP URI")))?,
+                .map_err(|_| ApiError::invalid("RequestUri", Reason::NotSipUri(u.to_owned())))?,
         ),
     };
     let snapshot = app.store.recognition().snapshot();

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::extract::Query;
-use crate::domain::Params;
+use crate::domain::{Params, Reason};
 use crate::error::ApiError;
 use crate::store::{Cursor, PageQuery};
 
@@ -41,10 +41,7 @@ impl PageRequest {
             None | Some("") => DEFAULT_PAGE_SIZE,
             Some(v) => match v.parse::<u64>() {
                 Ok(0) | Err(_) => {
-                    return Err(ApiError::invalid(
-                        "PageSize",
-                        format!("{v:?} is not an integer of at least 1"),
-                    ));
+                    return Err(ApiError::invalid("PageSize", Reason::integer(v, 1, None)));
                 }
                 Ok(n) => n.min(u64::from(MAX_PAGE_SIZE)) as u32,
             },
@@ -54,10 +51,8 @@ impl PageRequest {
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n <= MAX_PAGE => n,
                 _ => {
-                    return Err(ApiError::invalid(
-                        "Page",
-                        format!("{v:?} is not an integer from 0 to {MAX_PAGE}"),
-                    ));
+                    let reason = Reason::integer(v, 0, Some(MAX_PAGE));
+                    return Err(ApiError::invalid("Page", reason));
                 }
             },
         };
@@ -74,10 +69,8 @@ impl PageRequest {
                         Cursor::Before(sid.to_owned())
                     }
                     _ => {
-                        return Err(ApiError::invalid(
-                            "PageToken",
-                            format!("{t:?} is not a token this list issued"),
-                        ));
+                        let reason = Reason::NotPageToken(t.to_owned());
+                        return Err(ApiError::invalid("PageToken", reason));
                     }
                 }
             }

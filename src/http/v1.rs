@@ -8,7 +8,7 @@ use super::extract::Query;
 use super::json;
 use super::paging::{PageRequest, RowJson};
 use super::wire::V1Resource;
-use crate::domain::{Params, required};
+use crate::domain::{Params, Reason, required};
 use crate::error::ApiError;
 use crate::sid::Sid;
 use crate::store::PageQuery;
@@ -27,11 +27,12 @@ pub fn found<T>(wire: V1Resource, sid: &impl Sid, row: Option<T>) -> Result<T, A
 pub fn sid_param<S: Sid>(form: &dyn Params, name: &'static str) -> Result<S, ApiError> {
     let raw = required(form, name)?;
     S::parse(raw).ok_or_else(|| {
-        let prefix = S::PREFIX;
-        ApiError::invalid(
-            name,
-            format!("{raw:?} is not a {prefix} SID ({prefix} followed by 32 hex digits)"),
-        )
+        let reason = Reason::NotSid {
+            value: raw.to_owned(),
+            prefix: S::PREFIX,
+            explained: true,
+        };
+        ApiError::invalid(name, reason)
     })
 }
 
