@@ -20,8 +20,10 @@ pub mod ops;
 pub mod paging;
 pub mod server;
 pub mod sip_domains;
+pub mod sip_lists;
 pub mod throttle;
 pub mod v1;
+pub mod v2010;
 pub mod wire;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::{Credential, CredentialList, IpAccessControlList, IpAddress};
 use crate::error::{ApiError, BodyProblem, RenderedError};
 use crate::store::Store;
 
@@ -74,8 +77,10 @@ pub fn router(state: AppState) -> Router {
         .merge(ip_records::router())
         .merge(mappings::router())
         .merge(sip_domains::router())
-        .merge(ip_access_control_lists::router())
-        .merge(credential_lists::router())
+        .merge(v2010::router::<IpAccessControlList>())
+        .merge(v2010::router::<IpAddress>())
+        .merge(v2010::router::<CredentialList>())
+        .merge(v2010::router::<Credential>())
         .merge(auth_mappings::router())
         .merge(byoc_trunks::router())
         .merge(connection_policies::router())
