@@ -688,6 +688,7 @@ async fn create_key(
 
 /// `sipmap resolve`: one authenticated GET to the running server, printed as it comes.
 async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
+    use crate::http::wire::RESOLVE;
     use base64::Engine;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -710,9 +711,9 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     }
     let prefix = prefix.trim_end_matches('/');
     let path = if prefix.is_empty() {
-        format!("/sipmap/v1/Resolve?{query}")
+        format!("{RESOLVE}?{query}")
     } else {
-        format!("/{prefix}/sipmap/v1/Resolve?{query}")
+        format!("/{prefix}{RESOLVE}?{query}")
     };
     let credentials = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", args.account_sid, args.auth_token));

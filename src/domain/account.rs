@@ -183,12 +183,12 @@ pub fn default_subaccount_name(now: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn account(n: u8, owner: Option<u8>, status: AccountStatus) -> Account {
+impl Account {
+    /// An account for the domain's unit tests: SID `AC` and `n` in 32 hex digits, a subaccount of
+    /// account `owner` when given, unnamed, created at 0, without a token.
+    pub(crate) fn fixture(n: u8, owner: Option<u8>, status: AccountStatus) -> Self {
         let sid = |n: u8| AccountSid::parse(&format!("AC{n:032x}")).unwrap();
-        Account {
+        Self {
             sid: sid(n),
             owner_sid: owner.map(sid),
             friendly_name: String::new(),
@@ -197,6 +197,15 @@ mod tests {
             date_updated: 0,
             sealed_token: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(n: u8, owner: Option<u8>, status: AccountStatus) -> Account {
+        Account::fixture(n, owner, status)
     }
 
     #[test]

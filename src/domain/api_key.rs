@@ -93,15 +93,7 @@ mod tests {
     }
 
     fn owner(status: AccountStatus) -> Account {
-        Account {
-            sid: AccountSid::parse("AC00000000000000000000000000000001").unwrap(),
-            owner_sid: None,
-            friendly_name: String::new(),
-            status,
-            date_created: 0,
-            date_updated: 0,
-            sealed_token: None,
-        }
+        Account::fixture(1, None, status)
     }
 
     #[test]

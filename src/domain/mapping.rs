@@ -83,15 +83,7 @@ mod tests {
     }
 
     fn account(n: u8, owner: Option<u8>) -> Account {
-        Account {
-            sid: sid(n),
-            owner_sid: owner.map(sid),
-            friendly_name: String::new(),
-            status: AccountStatus::Active,
-            date_created: 0,
-            date_updated: 0,
-            sealed_token: None,
-        }
+        Account::fixture(n, owner, AccountStatus::Active)
     }
 
     fn record(owner: u8) -> IpRecord {

@@ -346,16 +346,7 @@ mod tests {
     }
 
     fn account(n: u8, owner: Option<u8>) -> Account {
-        let sid = |n: u8| AccountSid::parse(&format!("AC{n:032x}")).unwrap();
-        Account {
-            sid: sid(n),
-            owner_sid: owner.map(sid),
-            friendly_name: String::new(),
-            status: crate::domain::AccountStatus::Active,
-            date_created: 0,
-            date_updated: 0,
-            sealed_token: None,
-        }
+        Account::fixture(n, owner, crate::domain::AccountStatus::Active)
     }
 
     fn named(n: u8, name: &str) -> SipDomain {

@@ -15,6 +15,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::extract::{Caller, Query};
+use super::wire::RESOLVE;
 use super::{AppState, json};
 use crate::domain::auth_mapping::auth_type;
 use crate::domain::{Params, Reason};
@@ -32,7 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/livez", get(live))
         .route("/healthz", get(health))
         .route("/readyz", get(health))
-        .route("/sipmap/v1/Resolve", get(resolve))
+        .route(RESOLVE, get(resolve))
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {

@@ -218,6 +218,10 @@ impl V2010Child {
     }
 }
 
+/// sipmap's own operator endpoint: which SIP domain a source address and Request-URI resolve
+/// to (`http::ops`), as the router serves it and `sipmap resolve` asks for it.
+pub const RESOLVE: &str = "/sipmap/v1/Resolve";
+
 /// Accounts themselves: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountsResource;
