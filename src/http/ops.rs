@@ -20,9 +20,9 @@ use super::{AppState, json};
 use crate::domain::auth_mapping::auth_type;
 use crate::domain::{Params, Reason};
 use crate::error::ApiError;
-use crate::recognition::DomainRoute;
+use crate::recognition::{DomainRoute, Recognized};
 use crate::sip::edge::policy::gate;
-use crate::sip::edge::select::{Choice, NextHop, next_hop};
+use crate::sip::edge::select::{NextHop, next_hop};
 use crate::sip_syntax::{SipUri, is_token_byte};
 use crate::store::StoreError;
 
@@ -98,6 +98,15 @@ struct Resolution<'a> {
     request_uri: Option<&'a str>,
     method: &'a str,
     recognized: bool,
+    #[serde(flatten)]
+    domain: DomainFields<'a>,
+    #[serde(flatten)]
+    hop: HopFields<'a>,
+}
+
+/// What a resolution says of the domain it found (all `null` when it found none).
+#[derive(Serialize, Default)]
+struct DomainFields<'a> {
     matched_by: Option<&'static str>,
     sip_domain_sid: Option<&'a str>,
     domain_name: Option<&'a str>,
@@ -108,41 +117,80 @@ struct Resolution<'a> {
     acl_match: Option<bool>,
     /// What the edge decides before reading credentials (see `sip::edge::policy`).
     decision: Option<&'static str>,
-    /// Where the edge forwards an admitted request (other than `OPTIONS`, which it answers):
+}
+
+impl<'a> DomainFields<'a> {
+    /// The fields of the domain `found` for a request with `method` from `ip`.
+    fn of(found: &Recognized<'a>, method: &str, ip: IpAddr) -> Self {
+        let (target, auth) = (found.target, found.auth);
+        Self {
+            matched_by: Some(found.matched_by.as_str()),
+            sip_domain_sid: Some(target.domain_sid.as_str()),
+            domain_name: Some(target.domain_name.as_str()),
+            account_sid: Some(target.account_sid.as_str()),
+            auth_type: auth_type(
+                !auth.call_acls.is_empty(),
+                !auth.call_credentials.is_empty(),
+            ),
+            acl_match: Some(auth.acl_allows(ip)),
+            decision: Some(gate(method, target, auth, ip).decision()),
+        }
+    }
+}
+
+/// Where the edge forwards an admitted request (other than `OPTIONS`, which it answers).
+#[derive(Serialize, Default)]
+struct HopFields<'a> {
     /// `target`, `upstream`, or `none` (480).
     route: Option<&'static str>,
     /// The domain's connection policy, when its trunk names one.
     connection_policy_sid: Option<&'a str>,
     /// The chosen target (`route` is `target`).
-    target_sid: Option<&'a str>,
-    target_uri: Option<&'a str>,
+    #[serde(flatten)]
+    target: TargetFields<'a>,
     /// Where the request goes (`route` is `target` or `upstream`), and over what.
     destination: Option<String>,
     transport: Option<&'static str>,
 }
 
-/// Where the edge would forward an admitted request of the domain with `route` and Call-ID
-/// `call_id` ([`next_hop`]): `(route, target, destination, transport)`.
-fn hop_fields<'r>(
-    app: &AppState,
-    route: Option<&'r DomainRoute>,
-    call_id: &str,
-) -> (
-    &'static str,
-    Option<Choice<'r>>,
-    Option<String>,
-    Option<&'static str>,
-) {
-    match next_hop(route, &app.metrics.health, call_id, app.sip_upstream) {
-        NextHop::Target(c) => (
-            "target",
-            Some(c),
-            Some(c.destination.addr.to_string()),
-            Some(c.destination.transport()),
-        ),
-        NextHop::Upstream(u) => ("upstream", None, Some(u.to_string()), Some("udp")),
-        NextHop::Nowhere => ("none", None, None, None),
+impl<'a> HopFields<'a> {
+    /// Where the edge would forward an admitted request of a domain with `route` and Call-ID
+    /// `call_id` ([`next_hop`]).
+    fn of(app: &AppState, route: Option<&'a DomainRoute>, call_id: &str) -> Self {
+        let policy = route.map(|r| r.policy_sid.as_str());
+        let (name, chosen, destination, transport) =
+            match next_hop(route, &app.metrics.health, call_id, app.sip_upstream) {
+                NextHop::Target(c) => {
+                    let d = c.destination;
+                    ("target", Some(c), Some(d.addr.to_string()), d.transport())
+                }
+                NextHop::Upstream(u) => ("upstream", None, Some(u.to_string()), "udp"),
+                NextHop::Nowhere => {
+                    return Self {
+                        route: Some("none"),
+                        connection_policy_sid: policy,
+                        ..Self::default()
+                    };
+                }
+            };
+        Self {
+            route: Some(name),
+            connection_policy_sid: policy,
+            target: TargetFields {
+                target_sid: chosen.map(|c| c.target.sid.as_str()),
+                target_uri: chosen.map(|c| c.target.uri.as_str()),
+            },
+            destination,
+            transport: Some(transport),
+        }
     }
+}
+
+/// The target the edge would choose: its SID and URI, both `null` when it chooses none.
+#[derive(Serialize, Default)]
+struct TargetFields<'a> {
+    target_sid: Option<&'a str>,
+    target_uri: Option<&'a str>,
 }
 
 /// The method a resolution is for: `Method` (a SIP method token, case-sensitive) or `INVITE`.
@@ -183,31 +231,17 @@ async fn resolve(
         .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
         .filter(|r| &r.target.account_sid == caller.sid());
     let call_id = query.get("CallId").unwrap_or("");
-    let hop = found.map(|r| hop_fields(&app, r.route, call_id));
-    let chosen = hop.as_ref().and_then(|h| h.1);
     let body = Resolution {
         ip_address: ip.to_string(),
         request_uri: uri,
         method,
         recognized: found.is_some(),
-        matched_by: found.map(|r| r.matched_by.as_str()),
-        sip_domain_sid: found.map(|r| r.target.domain_sid.as_str()),
-        domain_name: found.map(|r| r.target.domain_name.as_str()),
-        account_sid: found.map(|r| r.target.account_sid.as_str()),
-        auth_type: found.and_then(|r| {
-            auth_type(
-                !r.auth.call_acls.is_empty(),
-                !r.auth.call_credentials.is_empty(),
-            )
-        }),
-        acl_match: found.map(|r| r.auth.acl_allows(ip)),
-        decision: found.map(|r| gate(method, r.target, r.auth, ip).decision()),
-        route: hop.as_ref().map(|h| h.0),
-        connection_policy_sid: found.and_then(|r| r.route).map(|r| r.policy_sid.as_str()),
-        target_sid: chosen.map(|c| c.target.sid.as_str()),
-        target_uri: chosen.map(|c| c.target.uri.as_str()),
-        destination: hop.as_ref().and_then(|h| h.2.clone()),
-        transport: hop.as_ref().and_then(|h| h.3),
+        domain: found
+            .map(|r| DomainFields::of(&r, method, ip))
+            .unwrap_or_default(),
+        hop: found
+            .map(|r| HopFields::of(&app, r.route, call_id))
+            .unwrap_or_default(),
     };
     Ok(json(StatusCode::OK, &body))
 }
