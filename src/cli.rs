@@ -105,11 +105,8 @@ pub struct ResolveArgs {
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST/DB` (a
     /// cluster's shared store); migrated at start.
-    #[arg(
-        long,
-        env = "SIPMAP_DATABASE_URL",
-        default_value = "sqlite://sipmap.db"
-    )]
+    #[arg(long, env = "SIPMAP_DATABASE_URL")]
+    #[arg(default_value = "sqlite://sipmap.db")]
     pub database_url: String,
 }
 
@@ -139,77 +136,62 @@ pub struct ServeArgs {
     /// The digest algorithms the SIP edge offers in its challenges, in order, comma-separated:
     /// `SHA-256`, `MD5`. Only the algorithms offered are accepted. Clients that read only the
     /// first challenge and know only MD5 (SIPp 3.6, some older phones) need `MD5` first.
-    #[arg(
-        long,
-        env = "SIPMAP_SIP_DIGEST_ALGORITHMS",
-        value_delimiter = ',',
-        default_value = "SHA-256,MD5"
-    )]
+    #[arg(long, env = "SIPMAP_SIP_DIGEST_ALGORITHMS")]
+    #[arg(value_delimiter = ',', default_value = "SHA-256,MD5")]
     pub sip_digest_algorithms: Vec<Algorithm>,
     /// How often the SIP edge sends an `OPTIONS` probe to each target of the connection
     /// policies (`10s`, `500ms`, or seconds as a bare number).
-    #[arg(
-        long,
-        env = "SIPMAP_SIP_PROBE_INTERVAL",
-        value_parser = parse_duration,
-        default_value = "10s"
-    )]
+    #[arg(long, env = "SIPMAP_SIP_PROBE_INTERVAL")]
+    #[arg(value_parser = parse_duration, default_value = "10s")]
     pub sip_probe_interval: Duration,
     /// Unanswered probes in a row after which a target is taken out of routing; any SIP
     /// response to a probe puts it back.
-    #[arg(long, env = "SIPMAP_SIP_PROBE_FAILURES", default_value_t = 3,
-          value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SIPMAP_SIP_PROBE_FAILURES")]
+    #[arg(default_value_t = 3)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
     pub sip_probe_failures: u32,
     /// Most target destinations probed (those some domain routes to first); the others are never
     /// taken out of routing (a warning says so when this bites).
-    #[arg(
-        long,
-        env = "SIPMAP_SIP_PROBE_MAX_DESTINATIONS",
-        default_value_t = 1024
-    )]
+    #[arg(long, env = "SIPMAP_SIP_PROBE_MAX_DESTINATIONS")]
+    #[arg(default_value_t = 1024)]
     pub sip_probe_max_destinations: usize,
     /// Most probes per second to one destination IP address, however many targets name it (on
     /// as many ports): an address with more destinations than fit in one interval has them
     /// probed in turn, over several intervals.
-    #[arg(long, env = "SIPMAP_SIP_PROBE_RATE_PER_IP", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, env = "SIPMAP_SIP_PROBE_RATE_PER_IP")]
+    #[arg(default_value_t = 10)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=100))]
     pub sip_probe_rate_per_ip: u32,
     /// Most new ports of one target IP address the SIP edge forwards requests to in one second
     /// (ports it forwarded to in the last 10 s go on regardless; at most 64 of them). A request
     /// past it is answered `503 Service Unavailable` with `Retry-After: 1`: an account cannot make
     /// the edge sweep a host's ports. `--sip-upstream` is not bounded.
-    #[arg(long, env = "SIPMAP_SIP_NEW_PORTS_PER_IP",
-          default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, env = "SIPMAP_SIP_NEW_PORTS_PER_IP")]
+    #[arg(default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=64))]
     pub sip_new_ports_per_ip: u32,
     /// Failed digest authentications from one source address (an IPv6 source: its /64), any
     /// username, within --sip-auth-failure-window, after which the SIP edge stops checking that
     /// source's credentials for --sip-auth-block and answers 503 with Retry-After.
-    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_SOURCE", default_value_t = 20,
-          value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_SOURCE")]
+    #[arg(default_value_t = 20)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
     pub sip_auth_failures_per_source: u32,
     /// Failed digest authentications for one username from one source within
     /// --sip-auth-failure-window, after which that username's credentials from that source are
     /// not checked for --sip-auth-block (other sources are not affected).
-    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_USER", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURES_PER_USER")]
+    #[arg(default_value_t = 10)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
     pub sip_auth_failures_per_user: u32,
     /// How long failed digest authentications count, from the first (`60s`, `500ms`, or
     /// seconds).
-    #[arg(
-        long,
-        env = "SIPMAP_SIP_AUTH_FAILURE_WINDOW",
-        value_parser = parse_duration,
-        default_value = "60s"
-    )]
+    #[arg(long, env = "SIPMAP_SIP_AUTH_FAILURE_WINDOW")]
+    #[arg(value_parser = parse_duration, default_value = "60s")]
     pub sip_auth_failure_window: Duration,
     /// How long a source (or a source and username) that failed too often is blocked.
-    #[arg(
-        long,
-        env = "SIPMAP_SIP_AUTH_BLOCK",
-        value_parser = parse_duration,
-        default_value = "60s"
-    )]
+    #[arg(long, env = "SIPMAP_SIP_AUTH_BLOCK")]
+    #[arg(value_parser = parse_duration, default_value = "60s")]
     pub sip_auth_block: Duration,
     /// Most HTTP connections open at once (lowered to fit the open-file limit); more are
     /// answered 503 and closed.
@@ -225,12 +207,8 @@ pub struct ServeArgs {
     pub max_database_bytes: Option<u64>,
     /// PostgreSQL only: how long the cluster's change log keeps an entry. A node cut off for
     /// less than this catches up from the log; one away for longer reloads its table in full.
-    #[arg(
-        long,
-        env = "SIPMAP_CHANGE_LOG_RETENTION_SECS",
-        value_name = "SECONDS",
-        default_value_t = 600
-    )]
+    #[arg(long, env = "SIPMAP_CHANGE_LOG_RETENTION_SECS")]
+    #[arg(value_name = "SECONDS", default_value_t = 600)]
     pub change_log_retention_secs: u64,
     /// A file holding the server key (64 hex digits) that seals credential passwords and signs
     /// SIP digest nonces. The key itself may instead be given in `SIPMAP_SECRET_KEY`. Without
@@ -253,22 +231,14 @@ pub struct ServeArgs {
     /// any given, only these are allowed (minus --outbound-deny); without, every address but
     /// link-local ones. A link-local network (169.254.0.0/16, fe80::/10) is allowed only if named
     /// here. Not applied to --sip-upstream, the operator's own.
-    #[arg(
-        long,
-        env = "SIPMAP_OUTBOUND_ALLOW",
-        value_delimiter = ',',
-        value_name = "CIDR"
-    )]
+    #[arg(long, env = "SIPMAP_OUTBOUND_ALLOW")]
+    #[arg(value_delimiter = ',', value_name = "CIDR")]
     pub outbound_allow: Vec<Cidr>,
     /// Networks sipmap never sends to on a tenant's behalf, comma-separated or repeated, e.g.
     /// `127.0.0.0/8,10.0.0.0/8,::1/128`. The most specific network that holds an address
     /// decides; of an allowed and a denied network alike, the denial.
-    #[arg(
-        long,
-        env = "SIPMAP_OUTBOUND_DENY",
-        value_delimiter = ',',
-        value_name = "CIDR"
-    )]
+    #[arg(long, env = "SIPMAP_OUTBOUND_DENY")]
+    #[arg(value_delimiter = ',', value_name = "CIDR")]
     pub outbound_deny: Vec<Cidr>,
     /// Most targets one connection policy may hold.
     #[arg(long, env = "SIPMAP_MAX_TARGETS_PER_POLICY", default_value_t = 100)]
@@ -281,21 +251,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
     pub max_keys_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
-    #[arg(
-        long,
-        env = "TWILIO_ACCOUNT_SID",
-        hide_env_values = true,
-        requires = "auth_token"
-    )]
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    #[arg(hide_env_values = true, requires = "auth_token")]
     pub account_sid: Option<String>,
     /// The auth token of `TWILIO_ACCOUNT_SID`; stored as a salted hash and sealed with the
     /// server key (so that fetching the account shows it), never in plain text.
-    #[arg(
-        long,
-        env = "TWILIO_AUTH_TOKEN",
-        hide_env_values = true,
-        requires = "account_sid"
-    )]
+    #[arg(long, env = "TWILIO_AUTH_TOKEN")]
+    #[arg(hide_env_values = true, requires = "account_sid")]
     pub auth_token: Option<String>,
 }
 
