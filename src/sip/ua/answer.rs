@@ -32,19 +32,9 @@ impl Answer {
     /// [`Timer::Answer`] (unreliable transports) and [`Timer::AnswerTimeout`]. It sends nothing
     /// itself now.
     pub fn start(ok: Bytes, cseq: u32, flow: Flow, timers: Timers, now: Millis) -> (Self, Outputs) {
-        let retry = (!flow.reliable()).then(|| Retry::start(now, timers.t1()));
-        let give_up = now.after(timers.long());
         let mut out = Outputs::new();
-        if let Some(r) = retry {
-            out.push(Output::Arm {
-                timer: Timer::Answer,
-                at: r.at,
-            });
-        }
-        out.push(Output::Arm {
-            timer: Timer::AnswerTimeout,
-            at: give_up,
-        });
+        let (retry, give_up) =
+            out.arm_resends(flow, timers, now, (Timer::Answer, Timer::AnswerTimeout));
         let answer = Self {
             flow,
             timers,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::time::{Millis, Timer};
+use super::time::{Millis, Retry, Timer, Timers};
 use crate::sip::edge::Transport;
 use crate::sip::message::Via;
 
@@ -93,6 +93,43 @@ impl Outputs {
     /// No outputs.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Arms the timers of a message sent and then resent until it is answered (RFC 3261
+    /// §17.1.1.2, §17.1.2.2, §13.3.1.4): `retry`, T1 from `now`, over an unreliable `flow` only,
+    /// and `give_up`, 64·T1 from `now`. Gives the retransmission timer, if any, and when it
+    /// gives up.
+    pub(super) fn arm_resends(
+        &mut self,
+        flow: Flow,
+        timers: Timers,
+        now: Millis,
+        (retry, give_up): (Timer, Timer),
+    ) -> (Option<Retry>, Millis) {
+        let resend = (!flow.reliable()).then(|| Retry::start(now, timers.t1()));
+        let end = now.after(timers.long());
+        if let Some(r) = resend {
+            self.push(Output::Arm {
+                timer: retry,
+                at: r.at,
+            });
+        }
+        self.push(Output::Arm {
+            timer: give_up,
+            at: end,
+        });
+        (resend, end)
+    }
+
+    /// What a failed send does to a transaction: while it is `live` (it still has something to
+    /// send), the TU is told and `end` ends it; otherwise nothing.
+    pub(super) fn failed_send(live: bool, end: impl FnOnce(&mut Outputs)) -> Outputs {
+        let mut out = Outputs::new();
+        if live {
+            out.push(Output::TransportError);
+            end(&mut out);
+        }
+        out
     }
 
     /// Adds `output`. No state machine produces more than four outputs for an event (the tests

@@ -62,19 +62,8 @@ pub enum Cancel {
 impl InviteClient {
     /// Sends `invite` over `flow`: arms timer A (unreliable transports) and timer B.
     pub fn start(invite: Bytes, flow: Flow, timers: Timers, now: Millis) -> (Self, Outputs) {
-        let a = (!flow.reliable()).then(|| Retry::start(now, timers.t1()));
-        let b = now.after(timers.long());
         let mut out = Outputs::from([flow.send(&invite)]);
-        if let Some(a) = a {
-            out.push(Output::Arm {
-                timer: Timer::A,
-                at: a.at,
-            });
-        }
-        out.push(Output::Arm {
-            timer: Timer::B,
-            at: b,
-        });
+        let (a, b) = out.arm_resends(flow, timers, now, (Timer::A, Timer::B));
         let txn = Self {
             flow,
             timers,
@@ -174,15 +163,11 @@ impl InviteClient {
     /// The driver could not send the INVITE (or the ACK): the TU is told and the transaction
     /// ends. In Accepted (the INVITE went through) nothing happens.
     pub fn on_transport_error(&mut self) -> Outputs {
-        let mut out = Outputs::new();
-        if matches!(
+        let live = matches!(
             self.state,
             Ict::Calling { .. } | Ict::Proceeding { .. } | Ict::Completed { .. }
-        ) {
-            out.push(Output::TransportError);
-            self.terminate(&mut out);
-        }
-        out
+        );
+        Outputs::failed_send(live, |out| self.terminate(out))
     }
 
     /// The TU wants the INVITE cancelled (RFC 3261 §9.1). Once a provisional response came, the

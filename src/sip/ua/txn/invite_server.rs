@@ -160,15 +160,11 @@ impl InviteServer {
     /// The driver could not send a message of this transaction: the TU is told and the
     /// transaction ends (after Confirmed there is nothing left to send, and nothing happens).
     pub fn on_transport_error(&mut self) -> Outputs {
-        let mut out = Outputs::new();
-        if matches!(
+        let live = matches!(
             self.state,
             Ist::Proceeding | Ist::Completed { .. } | Ist::Accepted { .. }
-        ) {
-            out.push(Output::TransportError);
-            self.terminate(&mut out);
-        }
-        out
+        );
+        Outputs::failed_send(live, |out| self.terminate(out))
     }
 
     /// A response to the INVITE for the TU to send with [`InviteServer::respond`], written from

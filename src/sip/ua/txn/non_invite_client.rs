@@ -33,19 +33,8 @@ enum Nict {
 impl NonInviteClient {
     /// Sends `request` over `flow`: arms timer E (unreliable transports) and timer F.
     pub fn start(request: Bytes, flow: Flow, timers: Timers, now: Millis) -> (Self, Outputs) {
-        let e = (!flow.reliable()).then(|| Retry::start(now, timers.t1()));
-        let f = now.after(timers.long());
         let mut out = Outputs::from([flow.send(&request)]);
-        if let Some(e) = e {
-            out.push(Output::Arm {
-                timer: Timer::E,
-                at: e.at,
-            });
-        }
-        out.push(Output::Arm {
-            timer: Timer::F,
-            at: f,
-        });
+        let (e, f) = out.arm_resends(flow, timers, now, (Timer::E, Timer::F));
         let txn = Self {
             flow,
             timers,
@@ -117,12 +106,8 @@ impl NonInviteClient {
 
     /// The driver could not send the request: the TU is told and the transaction ends.
     pub fn on_transport_error(&mut self) -> Outputs {
-        let mut out = Outputs::new();
-        if matches!(self.state, Nict::Trying { .. } | Nict::Proceeding { .. }) {
-            out.push(Output::TransportError);
-            self.terminate(&mut out);
-        }
-        out
+        let live = matches!(self.state, Nict::Trying { .. } | Nict::Proceeding { .. });
+        Outputs::failed_send(live, |out| self.terminate(out))
     }
 
     /// Where the request goes.

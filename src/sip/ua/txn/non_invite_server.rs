@@ -109,12 +109,8 @@ impl NonInviteServer {
 
     /// The driver could not send a response: the TU is told and the transaction ends.
     pub fn on_transport_error(&mut self) -> Outputs {
-        let mut out = Outputs::new();
-        if matches!(self.state, Nist::Proceeding | Nist::Completed { .. }) {
-            out.push(Output::TransportError);
-            self.terminate(&mut out);
-        }
-        out
+        let live = matches!(self.state, Nist::Proceeding | Nist::Completed { .. });
+        Outputs::failed_send(live, |out| self.terminate(out))
     }
 
     /// Where the responses go.
