@@ -62,6 +62,7 @@ const DIAL: Schema = Schema {
         "callReason",
         "callerDisplayName",
     ],
+    shared: None,
 };
 
 /// Reads a `<Dial>`.
@@ -237,10 +238,12 @@ pub(super) fn phone_number(text: &str) -> Option<String> {
     }
 }
 
-const NUMBER: Schema = Schema {
-    element: "Number",
+/// What the nouns of `<Dial>` that place a call (`<Number>`, `<Sip>`) have in common: the
+/// screening TwiML (`url`, `method`) and the status callbacks, which sipmap reads, and
+/// answering machine detection, which it does not.
+const CALLED_NOUN: Schema = Schema {
+    element: "",
     acted: &[
-        "byoc",
         "url",
         "method",
         "statusCallback",
@@ -248,7 +251,6 @@ const NUMBER: Schema = Schema {
         "statusCallbackMethod",
     ],
     ignored: &[
-        "sendDigits",
         "machineDetection",
         "machineDetectionTimeout",
         "machineDetectionSpeechThreshold",
@@ -257,6 +259,14 @@ const NUMBER: Schema = Schema {
         "amdStatusCallback",
         "amdStatusCallbackMethod",
     ],
+    shared: None,
+};
+
+const NUMBER: Schema = Schema {
+    element: "Number",
+    acted: &["byoc"],
+    ignored: &["sendDigits"],
+    shared: Some(&CALLED_NOUN),
 };
 
 /// A `<Number>`; `None` (with a warning) when it cannot be dialled.
@@ -295,24 +305,9 @@ fn number(r: &mut Reader, node: Node) -> Option<DialTarget> {
 
 const SIP: Schema = Schema {
     element: "Sip",
-    acted: &[
-        "username",
-        "password",
-        "url",
-        "method",
-        "statusCallback",
-        "statusCallbackEvent",
-        "statusCallbackMethod",
-    ],
-    ignored: &[
-        "machineDetection",
-        "machineDetectionTimeout",
-        "machineDetectionSpeechThreshold",
-        "machineDetectionSpeechEndThreshold",
-        "machineDetectionSilenceTimeout",
-        "amdStatusCallback",
-        "amdStatusCallbackMethod",
-    ],
+    acted: &["username", "password"],
+    ignored: &[],
+    shared: Some(&CALLED_NOUN),
 };
 
 /// A `<Sip>`; `None` (with a warning) when its URI is not a SIP URI.

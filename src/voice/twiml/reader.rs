@@ -16,6 +16,20 @@ pub(super) struct Schema {
     pub acted: &'static [&'static str],
     /// Attributes Twilio knows that sipmap does not act on.
     pub ignored: &'static [&'static str],
+    /// Attributes it has in common with other elements, read and ignored alike.
+    pub shared: Option<&'static Schema>,
+}
+
+impl Schema {
+    /// Whether Twilio knows attribute `name` and sipmap does not act on it.
+    fn ignores(&self, name: &str) -> bool {
+        self.ignored.contains(&name) || self.shared.is_some_and(|s| s.ignores(name))
+    }
+
+    /// Whether sipmap reads attribute `name`.
+    fn acts_on(&self, name: &str) -> bool {
+        self.acted.contains(&name) || self.shared.is_some_and(|s| s.acts_on(name))
+    }
 }
 
 /// The state of reading one document.
@@ -50,9 +64,9 @@ impl<'b> Reader<'b> {
                 continue;
             }
             let name = attr.name();
-            if schema.ignored.contains(&name) {
+            if schema.ignores(name) {
                 ignored.push(name.to_owned());
-            } else if !schema.acted.contains(&name) {
+            } else if !schema.acts_on(name) {
                 self.warn(
                     Code::SCHEMA_VALIDATION_WARNING,
                     format!(

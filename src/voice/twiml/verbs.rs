@@ -52,6 +52,7 @@ const REJECT: Schema = Schema {
     element: "Reject",
     acted: &["reason"],
     ignored: &[],
+    shared: None,
 };
 
 fn reject(r: &mut Reader, node: Node) -> Verb {
@@ -75,6 +76,7 @@ const REDIRECT: Schema = Schema {
     element: "Redirect",
     acted: &["method"],
     ignored: &[],
+    shared: None,
 };
 
 fn redirect(r: &mut Reader, node: Node) -> Verb {
@@ -96,6 +98,7 @@ const HANGUP: Schema = Schema {
     element: "Hangup",
     acted: &[],
     ignored: &[],
+    shared: None,
 };
 
 fn hangup(r: &mut Reader, node: Node) -> Verb {
