@@ -1,9 +1,10 @@
 //! What the handlers of an API 2010 resource share: its five handlers (create, fetch, list,
 //! update, delete), written once over [`Crud`], which a resource implements with its parameters,
-//! its view and its storage calls ([`storage_calls!`](crate::storage_calls)). A resource hangs directly under the
-//! account ([`Account`]: an IP access control list, a credential list) or under another
-//! resource's instance (its [`Scope`] is the parent's SID: a list's IP Addresses or
-//! Credentials).
+//! its view and its storage calls, in one [`crud!`](crate::crud) declaration (the storage calls
+//! by [`storage_calls!`](crate::storage_calls)); `http::router` merges [`router`]`::<R>()`. A
+//! resource hangs directly under the account ([`Account`]: an IP access control list, a
+//! credential list) or under another resource's instance (its [`Scope`] is the parent's SID: a
+//! list's IP Addresses or Credentials).
 //!
 //! A malformed SID anywhere in the path is the path's 404 ([`AccountPath::instance`],
 //! [`AccountPath::parent`], [`AccountPath::child`]); so is a parent that storage does not find
