@@ -319,8 +319,6 @@ impl Call {
         else {
             return;
         };
-        self.txns
-            .absorb(ist_id, answer.invite_outputs, &mut self.out);
         let id = self.id();
         let txn = Txn {
             id,
@@ -330,6 +328,8 @@ impl Call {
             machine: Machine::Nist(answer.server),
         };
         self.txns.add(txn, answer.outputs, &mut self.out);
+        self.txns
+            .absorb(ist_id, answer.invite_outputs, &mut self.out);
         if answer.effect == CancelEffect::Cancelled {
             self.caller.ended = true;
             self.caller_gone(now);

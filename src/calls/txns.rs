@@ -193,16 +193,4 @@ impl Txns {
     pub fn len(&self) -> usize {
         self.items.len()
     }
-
-    /// The bytes the transactions hold: their structures and keys (the messages they hold
-    /// are counted by the caller of this, from the messages themselves).
-    #[cfg(test)]
-    pub fn held(&self) -> usize {
-        self.items.capacity() * std::mem::size_of::<Txn>()
-            + self
-                .items
-                .iter()
-                .map(|t| t.key.as_ref().map_or(0, |k| k.as_str().len()))
-                .sum::<usize>()
-    }
 }
