@@ -86,10 +86,32 @@ impl Call {
             answered: false,
             ended: false,
         };
-        let mut call = Self {
+        let mut call = Self::new(app, record, inbound.local, timers, (params, caller));
+        let txn = Txn {
+            id: 1,
+            key: Some(key),
+            child: false,
+            role: Role::CallerInvite,
+            machine: Machine::Ist(ist),
+        };
+        call.txns.add(txn, outputs, &mut call.out);
+        call.begin(now);
+        let out = call.settle();
+        Ok((call, out))
+    }
+
+    /// A call in its first state, its INVITE transaction numbered 1.
+    fn new(
+        app: Arc<Settings>,
+        record: CallRecord,
+        local: SocketAddr,
+        timers: Timers,
+        (params, caller): (params::Params, Caller),
+    ) -> Self {
+        Self {
             app,
             record,
-            local: inbound.local,
+            local,
             timers,
             caller,
             txns: Txns::default(),
@@ -104,18 +126,7 @@ impl Call {
             ended: false,
             gone: false,
             out: Vec::new(),
-        };
-        let txn = Txn {
-            id: 1,
-            key: Some(key),
-            child: false,
-            role: Role::CallerInvite,
-            machine: Machine::Ist(ist),
-        };
-        call.txns.add(txn, outputs, &mut call.out);
-        call.begin(now);
-        let out = call.settle();
-        Ok((call, out))
+        }
     }
 
     /// The record, `180 Ringing`, the voice URL.

@@ -112,38 +112,43 @@ impl Call {
         }
     }
 
-    /// Runs the verbs left until one waits (a fetch, a dial) or ends the call; the end of the
-    /// document ends it.
+    /// Runs the next verb: each one waits (a fetch, a dial) or ends the call, and the end of
+    /// the document ends it. A dial without `action` runs the verbs after it when it ends.
     fn run(&mut self, now: Millis) {
-        while let Some(verb) = self.verbs.pop_front() {
-            match verb {
-                Verb::Reject(reason) => return self.reject(reason, now),
-                Verb::Hangup => return self.hang_up(now),
-                Verb::Redirect(r) => {
-                    let params = self.current_params();
-                    return self.fetch((&r.url, r.method), params, Purpose::Redirect, now);
-                }
-                Verb::Dial(dial) => return self.dial(dial, now),
-                Verb::Unsupported(name) => return self.needs_media(&name, now),
-                Verb::Invalid {
-                    verb,
-                    code,
-                    message,
-                } => {
-                    let text = format!("<{verb}>: {message}");
-                    let Some(current) = self.current.clone() else {
-                        return self.application_error(now);
-                    };
-                    self.notify(code, text, Some(&current.request), now);
-                    if current.purpose == Purpose::Voice && !self.caller.answered {
-                        let url = current.request.url.to_string();
-                        return self.try_fallback(&current, code, &url, now);
-                    }
-                    return self.application_error(now);
-                }
+        match self.verbs.pop_front() {
+            None | Some(Verb::Hangup) => self.hang_up(now),
+            Some(Verb::Reject(reason)) => self.reject(reason, now),
+            Some(Verb::Redirect(r)) => {
+                let params = self.current_params();
+                self.fetch((&r.url, r.method), params, Purpose::Redirect, now);
             }
+            Some(Verb::Dial(dial)) => self.dial(dial, now),
+            Some(Verb::Unsupported(name)) => self.needs_media(&name, now),
+            Some(Verb::Invalid {
+                verb,
+                code,
+                message,
+            }) => self.invalid(&verb, code, message, now),
         }
-        self.hang_up(now);
+    }
+
+    /// A verb that cannot run: its notification, then the fallback (a voice URL's document,
+    /// before the answer) or an application error.
+    fn invalid(&mut self, verb: &str, code: Code, message: String, now: Millis) {
+        let Some(current) = self.current.clone() else {
+            return self.application_error(now);
+        };
+        self.notify(
+            code,
+            format!("<{verb}>: {message}"),
+            Some(&current.request),
+            now,
+        );
+        if current.purpose == Purpose::Voice && !self.caller.answered {
+            let url = current.request.url.to_string();
+            return self.try_fallback(&current, code, &url, now);
+        }
+        self.application_error(now);
     }
 
     /// `<Reject>`: 486 (busy) or 404 (rejected), before the answer; after it, a hang-up.
