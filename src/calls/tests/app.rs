@@ -344,3 +344,44 @@ fn garbage_and_unknown_dialogs_never_panic() {
     assert!(call.on_timer(CallTimer::DialTimeout(99), at(3)).is_empty());
     assert!(call.on_resolved(77, Vec::new(), at(4)).is_empty());
 }
+
+#[test]
+fn over_tcp_nothing_is_resent_and_the_call_goes_once_acked() {
+    let bytes = String::from_utf8(invite())
+        .unwrap()
+        .replace("SIP/2.0/UDP 192.0.2.10", "SIP/2.0/TCP 192.0.2.10")
+        .into_bytes();
+    let (mut call, out) = Call::start(
+        Inbound {
+            invite: &bytes,
+            source: addr(CALLER),
+            transport: Transport::Tcp(9),
+            local: addr(LOCAL),
+            sip_username: None,
+        },
+        settings(false),
+        Timers::default(),
+        at(0),
+    )
+    .unwrap();
+    assert!(
+        out.iter()
+            .all(|o| !matches!(o, Out::Send { via, .. } if *via != Transport::Tcp(9)))
+    );
+    let (id, req) = webhook(&out);
+    let out = reply(&mut call, id, &req.url, BUSY, at(100));
+    assert!(!timers(&out).iter().any(|(t, _)| matches!(
+        t,
+        CallTimer::Sip {
+            timer: crate::sip::ua::Timer::G,
+            ..
+        }
+    )));
+    let tag = header_of(&sent_one(&out, "SIP/2.0 486"), "To").unwrap();
+    let ack = String::from_utf8(sibling("ACK", &tag))
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+        .into_bytes();
+    let done = call.on_message(&ack, addr(CALLER), Transport::Tcp(9), at(200));
+    assert_eq!(done.last(), Some(&Out::Ended), "{done:#?}");
+}

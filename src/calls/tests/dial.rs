@@ -562,3 +562,22 @@ fn a_dial_without_a_party_fails_at_once() {
             .any(|(_, t)| t.contains("Client"))
     );
 }
+
+#[test]
+fn a_caller_that_never_acks_the_answer_is_hung_up_on_both_legs() {
+    let mut d = dialled(SIP_DIAL);
+    let out = d.callee(200, CALLEE_SDP, "", 1_000);
+    let rest = run_timers(&mut d.call, &out, at(1_000 + 32_000));
+    let byes: Vec<String> = sent(&rest)
+        .into_iter()
+        .filter(|l| l.starts_with("BYE"))
+        .collect();
+    assert_eq!(
+        byes,
+        [
+            "BYE sip:bob@192.0.2.7:5070 SIP/2.0",
+            "BYE sip:alice@192.0.2.10:5062 SIP/2.0"
+        ]
+    );
+    assert_eq!(d.call.record().status, CallStatus::Completed);
+}
