@@ -238,16 +238,19 @@ impl Call {
         None
     }
 
-    /// The user part of the child's From: `callerId`, else the caller's user.
+    /// The user part of the child's From: `callerId` (the user of a SIP URI, else as
+    /// written), else the user of the caller's From URI.
     fn child_from_user(&self) -> String {
-        let from = match self.child.as_ref().and_then(|c| c.spec.caller_id.clone()) {
-            Some(id) => return id,
-            None => &self.record.from,
-        };
-        crate::sip_syntax::SipUri::parse(from)
-            .ok()
-            .and_then(|u| u.user.map(str::to_owned))
-            .unwrap_or_else(|| "anonymous".to_owned())
+        let caller_id = self
+            .child
+            .as_ref()
+            .and_then(|c| c.spec.caller_id.as_deref());
+        let party = caller_id.unwrap_or(&self.record.from);
+        match crate::sip_syntax::SipUri::parse(party) {
+            Ok(uri) => uri.user.unwrap_or("anonymous").to_owned(),
+            Err(_) if caller_id.is_some() => party.to_owned(),
+            Err(_) => "anonymous".to_owned(),
+        }
     }
 
     /// Starts the child's INVITE client transaction for `invite`.

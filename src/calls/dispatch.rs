@@ -148,12 +148,24 @@ impl Call {
         transport: Transport,
         now: Millis,
     ) -> Vec<Out> {
-        if let Ok(msg) = Message::parse(bytes) {
-            if msg.is_request() {
-                self.request(&msg, (source, transport), now);
-            } else {
-                self.response(&msg, now);
-            }
+        match Message::parse(bytes) {
+            Ok(msg) => self.on_parsed(&msg, source, transport, now),
+            Err(_) => self.settle(),
+        }
+    }
+
+    /// [`Call::on_message`] for a message the runtime already parsed (to find its call).
+    pub fn on_parsed(
+        &mut self,
+        msg: &Message<'_>,
+        source: SocketAddr,
+        transport: Transport,
+        now: Millis,
+    ) -> Vec<Out> {
+        if msg.is_request() {
+            self.request(msg, (source, transport), now);
+        } else {
+            self.response(msg, now);
         }
         self.settle()
     }

@@ -581,3 +581,21 @@ fn a_caller_that_never_acks_the_answer_is_hung_up_on_both_legs() {
     );
     assert_eq!(d.call.record().status, CallStatus::Completed);
 }
+
+#[test]
+fn caller_id_becomes_the_childs_from() {
+    for (caller_id, user) in [
+        ("+14155550100", "+14155550100"),
+        ("sip:desk@pbx.example.com", "desk"),
+    ] {
+        let d = dialled(&format!(
+            r#"<Dial callerId="{caller_id}"><Sip>sip:bob@192.0.2.7:5070</Sip></Dial>"#
+        ));
+        let from = header_of(&d.invite, "From").unwrap();
+        assert!(
+            from.starts_with(&format!("<sip:{user}@acme.sip.example.com>")),
+            "{from}"
+        );
+        assert_eq!(d.call.child_record().unwrap().from, caller_id);
+    }
+}
