@@ -1,6 +1,6 @@
 //! Tests of the call engine, without sockets: a caller's messages as bytes, fake time, and
 //! fake webhook exchanges. Fixtures here; the paths in `tests/`: `app` (webhooks, fallback,
-//! verbs, CANCEL, commands), `dial` (the B2BUA), `memory` (what a live call holds).
+//! verbs, CANCEL, commands), `dial` (the B2BUA), `memory` (what a live call holds), `random` (random event sequences).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -307,3 +307,4 @@ pub(super) fn header_of(bytes: &[u8], name: &str) -> Option<String> {
 mod app;
 mod dial;
 mod memory;
+mod random;

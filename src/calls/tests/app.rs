@@ -385,3 +385,48 @@ fn over_tcp_nothing_is_resent_and_the_call_goes_once_acked() {
     let done = call.on_message(&ack, addr(CALLER), Transport::Tcp(9), at(200));
     assert_eq!(done.last(), Some(&Out::Ended), "{done:#?}");
 }
+
+#[test]
+fn each_webhook_is_an_event_and_each_failure_a_notification_naming_its_request() {
+    let (mut call, out) = started(true, None);
+    let (id, req) = webhook(&out);
+    let mut exchange = answered(&req.url, 500, "<h1>oops</h1>");
+    exchange.params = req.params.clone();
+    let out = call.on_webhook(id, &exchange, at(100));
+    let event = out
+        .iter()
+        .find_map(|o| match o {
+            Out::Persist(Persist::Event(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(&event.call_sid, call.sid());
+    assert_eq!(event.method, "POST");
+    assert_eq!(event.url, "https://app.example.com/voice");
+    assert_eq!(param(&event.parameters, "CallStatus"), Some("ringing"));
+    assert_eq!(event.response_status, Some(500));
+    assert_eq!(event.response_body, "<h1>oops</h1>");
+    assert_eq!(event.error_code, Some(11200));
+    assert_eq!((event.started_ms, event.duration_ms), (T0 as i64, 12));
+    let note = out
+        .iter()
+        .find_map(|o| match o {
+            Out::Persist(Persist::Notification(n)) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(&note.call_sid, call.sid());
+    assert!(note.sid.as_str().starts_with("NO"));
+    assert_eq!(note.log, crate::domain::call::LogLevel::Error);
+    assert_eq!(
+        note.request_url.as_deref(),
+        Some("https://app.example.com/voice")
+    );
+    assert_eq!(note.request_method.as_deref(), Some("POST"));
+    assert!(
+        note.request_variables.contains("CallStatus=ringing"),
+        "{}",
+        note.request_variables
+    );
+    assert_eq!(note.created_ms, (T0 + 100) as i64);
+}
