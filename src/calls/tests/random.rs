@@ -80,11 +80,12 @@ impl Harness {
                 Out::Arm { timer, at } => self.timers.push((timer, at)),
                 Out::Webhook { id, request } => self.webhooks.push((id, request.url)),
                 Out::Route { id, .. } => self.routes.push(id),
-                Out::Send { to, bytes, .. } if to == addr(CALLEE) => {
-                    if first_line(&bytes).starts_with("INVITE") {
-                        self.to_callee = Some(bytes);
-                    }
+                Out::Send { to, bytes, .. }
+                    if to == addr(CALLEE) && first_line(&bytes).starts_with("INVITE") =>
+                {
+                    self.to_callee = Some(bytes);
                 }
+                Out::Send { to, .. } if to == addr(CALLEE) => {}
                 Out::Send { bytes, .. } => {
                     let line = first_line(&bytes);
                     if line.starts_with("SIP/2.0 ") && !line.starts_with("SIP/2.0 1") {
