@@ -280,8 +280,7 @@ impl Call {
     ) -> Option<DialEnd> {
         let code = resp.status()?;
         match code {
-            100 => None,
-            101..=199 => {
+            100..=199 => {
                 self.child_provisional(resp, txn, now);
                 None
             }
@@ -291,8 +290,9 @@ impl Call {
         }
     }
 
-    /// A provisional response: the child rings (its first one), an early dialog, relayed to
-    /// the caller with its SDP; a CANCEL waiting for it goes out.
+    /// A provisional response: a CANCEL waiting for one goes out (RFC 3261 §9.1: a 100 is
+    /// enough); otherwise, above 100, the child rings (its first one), an early dialog, relayed
+    /// to the caller with its SDP.
     fn child_provisional(&mut self, resp: &Message<'_>, txn: u32, now: Millis) {
         let Some(child) = self.child.as_mut() else {
             return;
@@ -307,7 +307,7 @@ impl Call {
             self.cancel_child_ict(txn, now);
             return;
         }
-        if child.phase != Phase::Calling {
+        if child.phase != Phase::Calling || resp.status() == Some(100) {
             return;
         }
         if child.record.status == CallStatus::Queued {

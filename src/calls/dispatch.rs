@@ -96,7 +96,7 @@ impl Call {
         };
         call.txns.add(txn, outputs, &mut call.out);
         call.begin(now);
-        let out = call.settle();
+        let out = call.settle(now);
         Ok((call, out))
     }
 
@@ -150,7 +150,7 @@ impl Call {
     ) -> Vec<Out> {
         match Message::parse(bytes) {
             Ok(msg) => self.on_parsed(&msg, source, transport, now),
-            Err(_) => self.settle(),
+            Err(_) => self.settle(now),
         }
     }
 
@@ -167,7 +167,7 @@ impl Call {
         } else {
             self.response(msg, now);
         }
-        self.settle()
+        self.settle(now)
     }
 
     /// A timer of the call fired.
@@ -175,7 +175,7 @@ impl Call {
         match timer {
             CallTimer::Sip { txn, timer } => {
                 let Some(role) = self.txns.get(txn).map(|t| t.role) else {
-                    return self.settle();
+                    return self.settle(now);
                 };
                 let s = self
                     .txns
@@ -193,13 +193,13 @@ impl Call {
                 }
             }
         }
-        self.settle()
+        self.settle(now)
     }
 
     /// Webhook `id` ended with `exchange`.
     pub fn on_webhook(&mut self, id: u32, exchange: &Exchange, now: Millis) -> Vec<Out> {
         self.webhook_done(id, exchange, now);
-        self.settle()
+        self.settle(now)
     }
 
     /// Route request `id` resolved to `destinations`, in the order to try (none: the dial
@@ -213,14 +213,14 @@ impl Call {
         if let Some(end) = self.child_routed(id, destinations, now) {
             self.dial_ended(end, now);
         }
-        self.settle()
+        self.settle(now)
     }
 
     /// An update of the call through the API. Nothing for an ended call, nor for `Cancel` on
     /// an answered one.
     pub fn on_command(&mut self, command: Command, now: Millis) -> Vec<Out> {
         if self.ended {
-            return self.settle();
+            return self.settle(now);
         }
         match command {
             Command::Cancel if self.caller.answered => {}
@@ -237,7 +237,7 @@ impl Call {
                 self.run_twiml(&text, now);
             }
         }
-        self.settle()
+        self.settle(now)
     }
 
     /// A send of this call to `to` failed: every transaction sending there learns it.
@@ -254,7 +254,7 @@ impl Call {
                 .feed(id, Machine::on_transport_error, &mut self.out);
             self.signals(role, s, now);
         }
-        self.settle()
+        self.settle(now)
     }
 
     /// What the document was doing stops (an API redirect): the webhook in flight is
@@ -484,8 +484,11 @@ impl Call {
     }
 
     /// The outputs of the event; [`Out::Ended`] once an ended call has nothing left to finish
-    /// (no transaction, no webhook in flight).
-    fn settle(&mut self) -> Vec<Out> {
+    /// (no transaction, no webhook in flight; relays still waiting are closed).
+    fn settle(&mut self, now: Millis) -> Vec<Out> {
+        if self.ended && !self.gone {
+            self.close_relays(now);
+        }
         if self.ended && !self.gone && self.pending.is_none() && self.txns.len() == 0 {
             self.gone = true;
             self.out.push(Out::Ended);

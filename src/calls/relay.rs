@@ -230,4 +230,15 @@ impl Call {
             self.txns.add(txn, outputs, &mut self.out);
         }
     }
+
+    /// The call ended with relays still waiting: each incoming re-INVITE gets 487 and each
+    /// outgoing one is forgotten (the leg it went to is over), so nothing keeps the call.
+    pub(super) fn close_relays(&mut self, now: Millis) {
+        for id in self.txns.ids(|t| matches!(t.role, Role::Relayed { .. })) {
+            self.answer_relayed(id, 487, None, now);
+        }
+        for id in self.txns.ids(|t| matches!(t.role, Role::Relay { .. })) {
+            self.txns.remove(id);
+        }
+    }
 }

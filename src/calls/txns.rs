@@ -189,6 +189,11 @@ impl Txns {
         s
     }
 
+    /// Forgets transaction `id`.
+    pub fn remove(&mut self, id: u32) {
+        self.items.retain(|t| t.id != id);
+    }
+
     /// How many transactions are live.
     pub fn len(&self) -> usize {
         self.items.len()

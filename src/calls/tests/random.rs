@@ -242,15 +242,11 @@ impl Harness {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    #[test]
-    fn a_call_ends_whatever_happens(events in prop::collection::vec(event(), 0..30)) {
-        let (call, out) = started(false, None);
+impl Harness {
+    fn new(call: Call, out: Vec<Out>, now: u64) -> Self {
         let mut h = Harness {
             call,
-            now: 0,
+            now,
             timers: Vec::new(),
             webhooks: Vec::new(),
             routes: Vec::new(),
@@ -260,20 +256,52 @@ proptest! {
             after_end: 0,
         };
         h.take(out);
+        h
+    }
+
+    /// Runs `events` (until the call ends), then drains it, and checks that it ended well.
+    fn check(mut self, events: Vec<Event>) -> Result<(), TestCaseError> {
         for e in events {
             // The runtime drops a call once it ended: nothing reaches it any more.
-            if h.ended > 0 {
+            if self.ended > 0 {
                 break;
             }
-            h.apply(e);
+            self.apply(e);
         }
-        h.drain();
-        prop_assert_eq!(h.ended, 1, "the call never ended: {:?}", h.call.record().status);
+        self.drain();
+        let h = self;
+        prop_assert_eq!(
+            h.ended,
+            1,
+            "the call never ended: {:?}",
+            h.call.record().status
+        );
         prop_assert_eq!(h.after_end, 0);
         prop_assert!(h.call.record().status.is_final());
         prop_assert!(h.call.is_ended());
         if let Some(child) = h.call.child_record() {
             prop_assert!(child.status.is_final(), "child {:?}", child.status);
         }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_call_ends_whatever_happens(events in prop::collection::vec(event(), 0..30)) {
+        let (call, out) = started(false, None);
+        Harness::new(call, out, 0).check(events)?;
+    }
+
+    #[test]
+    fn a_bridged_call_ends_whatever_happens(events in prop::collection::vec(event(), 0..30)) {
+        let mut d = super::dial::dialled(DOCUMENTS[4].trim_start_matches("<Response>").trim_end_matches("</Response>"));
+        let mut out = std::mem::take(&mut d.out);
+        out.extend(d.bridge());
+        let mut h = Harness::new(d.call, out, 1_100);
+        h.to_callee = Some(d.invite);
+        h.check(events)?;
     }
 }
