@@ -599,3 +599,46 @@ fn caller_id_becomes_the_childs_from() {
         assert_eq!(d.call.child_record().unwrap().from, caller_id);
     }
 }
+
+#[test]
+fn a_sip_host_name_is_resolved_first() {
+    let mut d = dialled(r#"<Dial><Sip>sip:bob@pbx.example.com;transport=tcp</Sip></Dial>"#);
+    let (id, request) = d
+        .out
+        .iter()
+        .find_map(|o| match o {
+            Out::Route { id, request } => Some((*id, request.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        request,
+        RouteRequest::Host {
+            host: "pbx.example.com".into(),
+            port: 5060,
+            tcp: true
+        }
+    );
+    let dest = Destination {
+        addr: addr("192.0.2.30:5060"),
+        tcp: true,
+    };
+    let out = d.call.on_resolved(id, vec![dest], at(200));
+    assert_eq!(
+        sent(&out),
+        ["INVITE sip:bob@pbx.example.com;transport=tcp SIP/2.0"]
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Out::Send { to, via: Transport::TcpOut, .. } if *to == addr("192.0.2.30:5060")
+    )));
+}
+
+#[test]
+fn cancel_through_the_api_leaves_an_answered_call_alone() {
+    let mut d = dialled(SIP_DIAL);
+    d.bridge();
+    let out = d.call.on_command(Command::Cancel, at(2_000));
+    assert!(out.is_empty(), "{out:#?}");
+    assert_eq!(d.call.record().status, CallStatus::InProgress);
+}

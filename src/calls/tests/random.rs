@@ -2,7 +2,8 @@
 //! ACK, BYE, re-INVITE, garbage), documents of every kind, the callee's responses and BYE, API
 //! commands, failed sends and time. Whatever happens, nothing panics, the call never hangs (once
 //! its webhooks are answered and its timers fire, it ends and says so once, its status final),
-//! and nothing comes out of the event that ended it after [`Out::Ended`].
+//! nothing comes out of the event that ended it after [`Out::Ended`], and every final status a
+//! status callback reports was persisted before it.
 
 use proptest::prelude::*;
 
@@ -68,6 +69,10 @@ struct Harness {
     final_to_caller: Option<Bytes>,
     ended: usize,
     after_end: usize,
+    /// The statuses persisted so far, per call.
+    persisted: Vec<(crate::sid::CallSid, CallStatus)>,
+    /// Status callbacks that reported a status not persisted before them.
+    unpersisted: usize,
 }
 
 impl Harness {
@@ -93,6 +98,15 @@ impl Harness {
                     }
                 }
                 Out::Ended => self.ended += 1,
+                Out::Persist(Persist::Call(c)) => self.persisted.push((c.sid.clone(), c.status)),
+                Out::Callback { call_sid, request } => {
+                    let reported = param(&request.params, "CallStatus")
+                        .and_then(CallStatus::parse)
+                        .filter(|s| s.is_final());
+                    if reported.is_some_and(|s| !self.persisted.contains(&(call_sid, s))) {
+                        self.unpersisted += 1;
+                    }
+                }
                 _ => {}
             }
         }
@@ -254,6 +268,8 @@ impl Harness {
             final_to_caller: None,
             ended: 0,
             after_end: 0,
+            persisted: Vec::new(),
+            unpersisted: 0,
         };
         h.take(out);
         h
@@ -277,6 +293,11 @@ impl Harness {
             h.call.record().status
         );
         prop_assert_eq!(h.after_end, 0);
+        prop_assert_eq!(
+            h.unpersisted,
+            0,
+            "a final status was reported before it was stored"
+        );
         prop_assert!(h.call.record().status.is_final());
         prop_assert!(h.call.is_ended());
         if let Some(child) = h.call.child_record() {
