@@ -14,7 +14,7 @@ use crate::domain::call::{Call as CallRecord, CallStatus, Direction};
 use crate::recognition::Destination;
 use crate::sid::{ByocTrunkSid, CallSid};
 use crate::sip::edge::Transport;
-use crate::sip::message::{Message, NameAddr};
+use crate::sip::message::Message;
 use crate::sip::ua::build::cseq;
 use crate::sip::ua::uac::with_credentials;
 use crate::sip::ua::{Cancel, Dialog, Flow, Ids, InviteClient, Millis, NewInvite, TxnKey};
@@ -77,8 +77,9 @@ pub(super) struct Child {
     pub spec: Spec,
     pub ids: Ids,
     pub flow: Flow,
-    /// The INVITE as last sent.
+    /// The INVITE as last sent, and its client transaction's number.
     pub invite: Bytes,
+    pub ict: Option<u32>,
     pub dialog: Option<Dialog>,
     /// The destinations not tried yet.
     pub remaining: Vec<Destination>,
@@ -136,6 +137,7 @@ impl Call {
                 via: Transport::Udp,
             },
             invite: Bytes::new(),
+            ict: None,
             dialog: None,
             remaining: Vec::new(),
             phase: Phase::Calling,
@@ -154,9 +156,10 @@ impl Call {
     fn route_child(&mut self, now: Millis) -> Option<DialEnd> {
         let child = self.child.as_mut()?;
         let request = match &child.spec.target {
-            Target::Sip { uri, .. } => match Destination::from_uri(uri) {
-                Some(d) => return self.invite_child(d, now),
-                None => host_of(uri)?,
+            Target::Sip { uri, .. } => match (Destination::from_uri(uri), host_of(uri)) {
+                (Some(d), _) => return self.invite_child(d, now),
+                (None, Some(host)) => host,
+                (None, None) => return self.finish_child(CallStatus::Failed, now),
             },
             Target::Number { number, byoc } => match byoc {
                 Some(trunk) => RouteRequest::Byoc {
@@ -212,6 +215,9 @@ impl Call {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         child.ids.branch = Ids::branch();
+        // A new destination starts afresh: no early dialog, no challenge answered yet.
+        child.dialog = None;
+        child.auth_tried = false;
         let built = NewInvite {
             target: &uri,
             from_user: &from_user,
@@ -261,6 +267,9 @@ impl Call {
         let (flow, branch) = (child.flow, child.ids.branch.clone());
         let (ict, outputs) = InviteClient::start(invite, flow, self.timers, now);
         let id = self.id();
+        if let Some(child) = self.child.as_mut() {
+            child.ict = Some(id);
+        }
         let txn = Txn {
             id,
             key: Some(TxnKey::client(&branch, "INVITE")),
@@ -483,10 +492,9 @@ impl Call {
 
     /// CANCELs the child's INVITE (once a provisional response came; before, at the first).
     fn cancel_child(&mut self, now: Millis) {
-        let Some(txn) = self.txns.with_role(true, Role::ChildInvite).map(|t| t.id) else {
-            return;
-        };
-        self.cancel_child_ict(txn, now);
+        if let Some(txn) = self.child.as_ref().and_then(|c| c.ict) {
+            self.cancel_child_ict(txn, now);
+        }
     }
 
     fn cancel_child_ict(&mut self, txn: u32, now: Millis) {
@@ -598,16 +606,4 @@ fn host_of(uri: &str) -> Option<RouteRequest> {
         port: parsed.port.unwrap_or(5060),
         tcp,
     })
-}
-
-/// Whether `msg`'s From or To carries `tag` (a message of the child's leg).
-pub(super) fn on_child_leg(child: &Child, msg: &Message<'_>) -> bool {
-    let tag = |h| {
-        msg.header(h)
-            .and_then(NameAddr::parse)
-            .and_then(|n| n.tag().map(str::to_owned))
-    };
-    msg.header("Call-ID") == Some(child.ids.call_id.as_str())
-        && (tag("From").as_deref() == Some(child.ids.tag.as_str())
-            || tag("To").as_deref() == Some(child.ids.tag.as_str()))
 }

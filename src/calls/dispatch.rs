@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::child::on_child_leg;
 use super::params::{self, dial_action};
 use super::record::unix_ms;
 use super::txns::{Machine, Role, Signals, Txn, Txns};
@@ -473,7 +472,9 @@ impl Call {
             return;
         }
         match role {
-            Role::ChildInvite if self.child.as_ref().is_some_and(|c| on_child_leg(c, resp)) => {
+            // Only the child's current INVITE: not one a challenge or another destination
+            // replaced, nor an earlier dial's.
+            Role::ChildInvite if self.child.as_ref().is_some_and(|c| c.ict == Some(id)) => {
                 if let Some(end) = self.child_response(resp, id, now) {
                     self.dial_ended(end, now);
                 }

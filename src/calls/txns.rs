@@ -135,13 +135,6 @@ impl Txns {
         self.items.iter_mut().find(|t| t.id == id)
     }
 
-    /// The first transaction with `role` on the given leg.
-    pub fn with_role(&mut self, child: bool, role: Role) -> Option<&mut Txn> {
-        self.items
-            .iter_mut()
-            .find(|t| t.child == child && t.role == role)
-    }
-
     /// The numbers of a leg's transactions that match `keep`.
     pub fn ids(&self, keep: impl Fn(&Txn) -> bool) -> Vec<u32> {
         self.items

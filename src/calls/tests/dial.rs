@@ -642,3 +642,20 @@ fn cancel_through_the_api_leaves_an_answered_call_alone() {
     assert!(out.is_empty(), "{out:#?}");
     assert_eq!(d.call.record().status, CallStatus::InProgress);
 }
+
+#[test]
+fn the_timeout_cancels_the_invite_a_challenge_replaced() {
+    let mut d = dialled(
+        r#"<Dial timeout="5"><Sip username="bob" password="secret">sip:bob@192.0.2.7:5070</Sip></Dial>"#,
+    );
+    let challenge = "Proxy-Authenticate: Digest realm=\"pbx\", nonce=\"abc\"\n";
+    let out = d.callee(407, "", challenge, 300);
+    d.invite = sent_one(&out, "INVITE ");
+    d.callee(180, "", "", 400);
+    let out = d
+        .call
+        .on_timer(CallTimer::DialTimeout(child_dial(&d)), at(5_100));
+    let cancel = sent_one(&out, "CANCEL ");
+    assert_eq!(header_of(&cancel, "CSeq").unwrap(), "2 CANCEL");
+    assert_eq!(header_of(&cancel, "Via"), header_of(&d.invite, "Via"));
+}
