@@ -9,7 +9,7 @@ use url::Url;
 use super::params::{self, DialOutcome, Params};
 use super::record::{request, unix_ms};
 use super::txns::{Machine, Role, Signals, Txn};
-use super::{Call, CallTimer, Out, RouteKey, RouteRequest};
+use super::{Call, CallTimer, DeferredAck, Out, RouteKey, RouteRequest};
 use crate::domain::call::{Call as CallRecord, CallStatus, Direction};
 use crate::recognition::Destination;
 use crate::sid::{ByocTrunkSid, CallSid};
@@ -118,6 +118,7 @@ impl Call {
         record.status = CallStatus::Queued;
         record.parent_call_sid = Some(self.record.sid.clone());
         let dial = self.id();
+        self.deferred_ack = None;
         let timeout = spec.timeout_secs.saturating_mul(1000);
         self.out
             .push(Out::Register(RouteKey::new(&ids.call_id, &ids.tag)));
@@ -334,7 +335,6 @@ impl Call {
     /// A 2xx: ACK it (again, for a retransmission); the first one bridges the call: the
     /// caller is answered with the callee's SDP, both become `in-progress`, `timeLimit` runs.
     fn child_answered(&mut self, resp: &Message<'_>, now: Millis) -> Option<DialEnd> {
-        let local = self.local;
         let child = self.child.as_mut()?;
         let invite = Message::parse(&child.invite).ok()?;
         match child.dialog.as_mut() {
@@ -343,14 +343,11 @@ impl Call {
             }
             None => child.dialog = Dialog::uac(&invite, resp, child.flow).ok(),
         }
-        let dialog = child.dialog.as_ref()?;
         let (n, _) = cseq(&invite)?;
-        let ack = dialog.ack(n, local, &Ids::ack_branch(&child.ids.branch), &[], b"");
-        self.out.push(Out::Send {
-            to: child.flow.to,
-            via: child.flow.via,
-            bytes: ack,
-        });
+        let branch = Ids::ack_branch(&child.ids.branch);
+        let delayed = self.caller.offer.is_none() && child.phase != Phase::Ended;
+        self.ack_child(n, branch, delayed);
+        let child = self.child.as_mut()?;
         match child.phase {
             Phase::Calling => {}
             Phase::Ended => {
@@ -379,6 +376,39 @@ impl Call {
         self.respond_caller(200, None, body, now);
         self.set_status(CallStatus::InProgress, now);
         None
+    }
+
+    /// The ACK of the child's 2xx to its INVITE `cseq`: at once, or, when the INVITE carried
+    /// no offer (`delayed`), once the caller's ACK brings the answer (then resent as it was for
+    /// each retransmitted 2xx).
+    fn ack_child(&mut self, cseq: u32, branch: String, delayed: bool) {
+        let local = self.local;
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        let bytes = match (&self.deferred_ack, delayed) {
+            (Some(d), true) if d.to_child && d.cseq == cseq => d.sent.clone(),
+            (_, true) => {
+                self.deferred_ack = Some(Box::new(DeferredAck {
+                    to_child: true,
+                    cseq,
+                    branch,
+                    sent: None,
+                }));
+                None
+            }
+            (_, false) => child
+                .dialog
+                .as_ref()
+                .map(|d| d.ack(cseq, local, &branch, &[], b"")),
+        };
+        if let Some(bytes) = bytes {
+            self.out.push(Out::Send {
+                to: child.flow.to,
+                via: child.flow.via,
+                bytes,
+            });
+        }
     }
 
     /// A 401 or 407: the INVITE again with the `<Sip>` credentials, once.

@@ -120,6 +120,7 @@ impl Call {
             current: None,
             documents: 0,
             child: None,
+            deferred_ack: None,
             next_id: 1,
             sequence: 0,
             ended: false,
@@ -279,7 +280,7 @@ impl Call {
                 // No ACK for the answer (RFC 3261 §13.3.1.4): the session ends.
                 self.end_call(CallStatus::Completed, 500, None, now);
             }
-            Role::Relay { peer } => self.answer_relayed(peer, 408, None, now),
+            Role::Relay { peer, .. } => self.answer_relayed(peer, 408, None, now),
             Role::CallerInvite if s.transport_error => {
                 self.caller.ended = true;
                 self.end_call(CallStatus::Failed, 500, None, now);
@@ -376,11 +377,13 @@ impl Call {
         }
     }
 
-    /// An ACK of a 2xx: to the answers waiting on its leg.
+    /// An ACK of a 2xx: to the answers waiting on its leg, and its answer to the other leg
+    /// when an ACK waits for it there.
     fn ack(&mut self, req: &Message<'_>) {
         let Some(child) = self.leg_of(req) else {
             return;
         };
+        self.complete_deferred_ack(req, child);
         let ids = self
             .txns
             .ids(|t| t.child == child && matches!(t.machine, Machine::Answer(_)));
@@ -394,6 +397,40 @@ impl Call {
                 &mut self.out,
             );
         }
+    }
+
+    /// Sends the ACK waiting on the other leg than `from_child`'s, with `ack`'s body.
+    fn complete_deferred_ack(&mut self, ack: &Message<'_>, from_child: bool) {
+        let local = self.local;
+        let Some(d) = self
+            .deferred_ack
+            .as_mut()
+            .filter(|d| d.sent.is_none() && d.to_child != from_child)
+        else {
+            return;
+        };
+        let dialog = if d.to_child {
+            self.child.as_ref().and_then(|c| c.dialog.as_ref())
+        } else {
+            Some(&self.caller.dialog)
+        };
+        let Some(dialog) = dialog else {
+            return;
+        };
+        let headers: Vec<(&str, &str)> = ack
+            .header("Content-Type")
+            .filter(|_| !ack.body.is_empty())
+            .map(|t| ("Content-Type", t))
+            .into_iter()
+            .collect();
+        let bytes = dialog.ack(d.cseq, local, &d.branch, &headers, ack.body);
+        let flow = dialog.flow();
+        d.sent = Some(bytes.clone());
+        self.out.push(Out::Send {
+            to: flow.to,
+            via: flow.via,
+            bytes,
+        });
     }
 
     /// Which leg's dialog a request belongs to: `Some(false)` the caller's, `Some(true)` the
@@ -479,7 +516,9 @@ impl Call {
                     self.dial_ended(end, now);
                 }
             }
-            Role::Relay { peer } => self.relay_response(resp, child, peer, now),
+            Role::Relay { peer, offerless } => {
+                self.relay_response(resp, (child, offerless), peer, now);
+            }
             _ => {}
         }
     }

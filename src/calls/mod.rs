@@ -307,6 +307,20 @@ struct Pending {
     request: WebhookRequest,
 }
 
+/// The ACK of a 2xx to an INVITE that carried no offer (delayed offer, RFC 3264): the 2xx
+/// carried the offer, so the ACK must carry the answer, which only the other leg's ACK brings.
+#[derive(Debug)]
+struct DeferredAck {
+    /// Whether it goes to the child's leg (else the caller's).
+    to_child: bool,
+    /// The CSeq number of the INVITE it acknowledges.
+    cseq: u32,
+    /// Its branch.
+    branch: String,
+    /// The ACK once sent, resent for each retransmitted 2xx.
+    sent: Option<Bytes>,
+}
+
 /// One call: the caller's leg, at most one `<Dial>` leg, the application's state, and the
 /// stored record. See the module documentation.
 #[derive(Debug)]
@@ -326,6 +340,8 @@ pub struct Call {
     current: Option<Pending>,
     documents: u32,
     child: Option<Box<child::Child>>,
+    /// An ACK waiting for the answer the other leg's ACK carries.
+    deferred_ack: Option<Box<DeferredAck>>,
     /// Numbers for webhooks, routes, dials and transactions.
     next_id: u32,
     /// The status callbacks' `SequenceNumber`.

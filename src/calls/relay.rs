@@ -124,7 +124,10 @@ impl Call {
         let Some((bytes, flow)) = written else {
             return self.answer_relayed(in_id, 500, None, now);
         };
-        let role = Role::Relay { peer: in_id };
+        let role = Role::Relay {
+            peer: in_id,
+            offerless: req.body.is_empty(),
+        };
         let out_id = self.send_in_dialog((!from_child, flow), bytes, &branch, "INVITE", role, now);
         if let Some(t) = self.txns.get(in_id) {
             t.role = Role::Relayed { peer: out_id };
@@ -132,11 +135,12 @@ impl Call {
     }
 
     /// A response to a relayed re-INVITE, received on the leg `out_child` names: a 2xx is
-    /// ACKed there; the final response goes back on the other leg.
+    /// ACKed there (with the other leg's answer when the re-INVITE carried no offer); the
+    /// final response goes back on the other leg, once.
     pub(super) fn relay_response(
         &mut self,
         resp: &Message<'_>,
-        out_child: bool,
+        (out_child, offerless): (bool, bool),
         peer: u32,
         now: Millis,
     ) {
@@ -144,13 +148,61 @@ impl Call {
             return;
         };
         if code < 300 {
-            self.ack_relayed(resp, out_child);
+            if offerless {
+                self.defer_relayed_ack(resp, out_child);
+            } else {
+                self.ack_relayed(resp, out_child);
+            }
+        }
+        let answered = match self.txns.get(peer) {
+            Some(Txn {
+                machine: Machine::Ist(ist),
+                ..
+            }) => ist.final_sent(),
+            _ => true,
+        };
+        if answered {
+            return;
         }
         let body = resp
             .header("Content-Type")
             .filter(|_| !resp.body.is_empty())
             .map(|t| (t, resp.body));
         self.answer_relayed(peer, code, body, now);
+    }
+
+    /// The ACK of a 2xx to an offerless re-INVITE: it waits for the other leg's ACK (see
+    /// `dispatch`); a retransmitted 2xx gets it again once sent.
+    fn defer_relayed_ack(&mut self, resp: &Message<'_>, out_child: bool) {
+        let Some(((n, _), branch)) = cseq(resp)
+            .zip(top_via(resp).and_then(|v| v.param("branch").flatten().map(Ids::ack_branch)))
+        else {
+            return;
+        };
+        match &self.deferred_ack {
+            Some(d) if d.to_child == out_child && d.cseq == n && d.branch == branch => {
+                let flow = if out_child {
+                    self.child.as_ref().map(|c| c.flow)
+                } else {
+                    Some(self.caller.dialog.flow())
+                };
+                if let (Some(bytes), Some(flow)) = (d.sent.clone(), flow) {
+                    self.out.push(super::Out::Send {
+                        to: flow.to,
+                        via: flow.via,
+                        bytes,
+                    });
+                }
+            }
+            _ => {
+                self.deferred_ack = Some(Box::new(super::DeferredAck {
+                    to_child: out_child,
+                    cseq: n,
+                    branch,
+                    sent: None,
+                }));
+            }
+        }
     }
 
     /// The ACK of a 2xx to a re-INVITE sipmap relayed onto a leg.

@@ -75,6 +75,8 @@ pub(super) enum Role {
     Relay {
         /// The incoming transaction's number.
         peer: u32,
+        /// Whether it carried no offer (its 2xx's ACK waits for the other leg's).
+        offerless: bool,
     },
     /// An incoming request waiting for the relayed request's answer (`peer`).
     Relayed {

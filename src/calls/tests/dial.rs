@@ -659,3 +659,80 @@ fn the_timeout_cancels_the_invite_a_challenge_replaced() {
     assert_eq!(header_of(&cancel, "CSeq").unwrap(), "2 CANCEL");
     assert_eq!(header_of(&cancel, "Via"), header_of(&d.invite, "Via"));
 }
+
+#[test]
+fn a_delayed_offer_gets_its_answer_from_the_callers_ack() {
+    let bytes = String::from_utf8(invite()).unwrap();
+    let (head, _) = bytes.split_once("\r\n\r\n").unwrap();
+    let head = head
+        .replace("Content-Type: application/sdp\r\n", "")
+        .replace(
+            &format!("Content-Length: {}", SDP.replace('\n', "\r\n").len()),
+            "Content-Length: 0",
+        );
+    let offerless = format!("{head}\r\n\r\n").into_bytes();
+    let (mut call, out) = Call::start(
+        Inbound {
+            invite: &offerless,
+            source: addr(CALLER),
+            transport: Transport::Udp,
+            local: addr(LOCAL),
+            sip_username: None,
+        },
+        settings(false),
+        Timers::default(),
+        at(0),
+    )
+    .unwrap();
+    let (id, req) = webhook(&out);
+    let twiml = "<Response><Dial><Sip>sip:bob@192.0.2.7:5070</Sip></Dial></Response>";
+    let out = reply(&mut call, id, &req.url, twiml, at(100));
+    let child_invite = sent_one(&out, "INVITE ");
+    assert!(parse(&child_invite).body.is_empty());
+    let ok = callee_response(&child_invite, 200, CALLEE_SDP, "");
+    let out = call.on_message(&ok, addr(CALLEE), Transport::Udp, at(500));
+    assert_eq!(
+        sent(&out),
+        ["SIP/2.0 200 OK"],
+        "no ACK before the caller's answer"
+    );
+    let tag = call.caller.dialog.local_tag().to_owned();
+    let ack = in_dialog("ACK", 314159, &tag, SDP);
+    let out = call.on_message(&ack, addr(CALLER), Transport::Udp, at(600));
+    let theirs = sent_one(&out, "ACK ");
+    assert_eq!(parse(&theirs).body, SDP.replace('\n', "\r\n").as_bytes());
+    assert_eq!(
+        header_of(&theirs, "Content-Type").as_deref(),
+        Some("application/sdp")
+    );
+    // The callee resends its 200: the same ACK again.
+    let again = call.on_message(&ok, addr(CALLEE), Transport::Udp, at(700));
+    assert_eq!(messages(&again), [theirs]);
+}
+
+#[test]
+fn an_offerless_re_invite_is_acked_with_the_other_legs_answer() {
+    let mut d = dialled(SIP_DIAL);
+    d.bridge();
+    let reinvite = in_dialog("INVITE", 314160, &d.caller_tag(), "");
+    let out = d
+        .call
+        .on_message(&reinvite, addr(CALLER), Transport::Udp, at(3_000));
+    let theirs = sent_one(&out, "INVITE ");
+    let ok = callee_response(&theirs, 200, CALLEE_SDP, "");
+    let out = d
+        .call
+        .on_message(&ok, addr(CALLEE), Transport::Udp, at(3_100));
+    assert_eq!(sent(&out), ["SIP/2.0 200 OK"]);
+    let ack = in_dialog("ACK", 314160, &d.caller_tag(), SDP);
+    let out = d
+        .call
+        .on_message(&ack, addr(CALLER), Transport::Udp, at(3_200));
+    let acked = sent_one(&out, "ACK ");
+    assert_eq!(header_of(&acked, "CSeq").unwrap(), "2 ACK");
+    assert_eq!(parse(&acked).body, SDP.replace('\n', "\r\n").as_bytes());
+    let again = d
+        .call
+        .on_message(&ok, addr(CALLEE), Transport::Udp, at(3_300));
+    assert_eq!(messages(&again), [acked]);
+}

@@ -27,8 +27,8 @@ const DOCUMENTS: [&str; 10] = [
 enum Event {
     /// Time passes (ms), firing the timers due.
     Wait(u32),
-    /// The caller: its INVITE again, CANCEL, ACK of the last final response, BYE, re-INVITE,
-    /// garbage.
+    /// The caller: its INVITE again, CANCEL, ACK of the last final response (with an SDP
+    /// answer), BYE, re-INVITE with and without offer, garbage.
     Caller(usize),
     /// The webhook in flight gets a document (by index, the last ones failing).
     Document(usize),
@@ -47,7 +47,7 @@ enum Event {
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (0u32..40_000).prop_map(Event::Wait),
-        (0usize..6).prop_map(Event::Caller),
+        (0usize..7).prop_map(Event::Caller),
         (0usize..DOCUMENTS.len() + 1).prop_map(Event::Document),
         prop::sample::select(vec![100u16, 180, 183, 200, 407, 486, 487, 503, 603])
             .prop_map(Event::Callee),
@@ -128,13 +128,15 @@ impl Harness {
             1 => sibling("CANCEL", "<sip:+15551234567@acme.sip.example.com>"),
             2 => match &self.final_to_caller {
                 Some(f) if first_line(f).starts_with("SIP/2.0 2") => {
-                    in_dialog("ACK", 314159, &tag, "")
+                    let n = header_of(f, "CSeq").and_then(|c| c.split(' ').next()?.parse().ok());
+                    in_dialog("ACK", n.unwrap_or(314159), &tag, SDP)
                 }
                 Some(f) => sibling("ACK", &header_of(f, "To").unwrap()),
                 None => return,
             },
             3 => in_dialog("BYE", 314160 + self.now as u32, &tag, ""),
             4 => in_dialog("INVITE", 314160 + self.now as u32, &tag, SDP),
+            5 => in_dialog("INVITE", 314160 + self.now as u32, &tag, ""),
             _ => b"garbage\r\n\r\n".to_vec(),
         };
         let out = self
