@@ -359,6 +359,8 @@ impl Call {
         }
         child.phase = Phase::Answered;
         child.final_code = Some(resp.status().unwrap_or(200));
+        child.final_headers.clear();
+        params::x_headers(&mut child.final_headers, "DialSipHeader_", resp);
         let limit = child.spec.time_limit_secs.saturating_mul(1000);
         let dial = child.dial;
         let _ = child

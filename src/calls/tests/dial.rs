@@ -36,7 +36,12 @@ impl Dialled {
 
     /// The callee answers and the caller ACKs: the bridge.
     pub fn bridge(&mut self) -> Vec<Out> {
-        let mut out = self.callee(200, CALLEE_SDP, "", 1_000);
+        self.bridge_with("")
+    }
+
+    /// The same, the callee's 200 carrying `extra` headers.
+    pub fn bridge_with(&mut self, extra: &str) -> Vec<Out> {
+        let mut out = self.callee(200, CALLEE_SDP, extra, 1_000);
         let ok = sent_one(&out, "SIP/2.0 200");
         let tag = header_of(&ok, "To").unwrap();
         let tag = tag.split(";tag=").nth(1).unwrap().to_owned();
@@ -149,7 +154,7 @@ fn the_bridge_relays_early_media_answers_with_the_callees_sdp_and_acks_both() {
 #[test]
 fn the_callee_hangs_up_and_the_action_continues_the_call() {
     let mut d = dialled(SIP_DIAL);
-    d.bridge();
+    d.bridge_with("X-Agent: 7\n");
     let bye = wire(&format!(
         "BYE sip:sipmap@192.0.2.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKbye1\n\
          From: <sip:bob@192.0.2.7:5070>;tag=bob1\nTo: {}\nCall-ID: {}\nCSeq: 7 BYE\n\n",
@@ -172,6 +177,7 @@ fn the_callee_hangs_up_and_the_action_continues_the_call() {
         parse(&d.invite).header("Call-ID")
     );
     assert_eq!(param(p, "DialSipResponseCode"), Some("200"));
+    assert_eq!(param(p, "DialSipHeader_X-Agent"), Some("7"));
     assert_eq!(param(p, "CallStatus"), Some("in-progress"));
     let out = reply(
         &mut d.call,
