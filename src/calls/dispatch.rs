@@ -180,7 +180,7 @@ impl Call {
                 let s = self
                     .txns
                     .feed(txn, |m| m.on_timer(timer, now), &mut self.out);
-                self.signals(role, s, now);
+                self.signals((txn, role), s, now);
             }
             CallTimer::DialTimeout(dial) => {
                 if let Some(end) = self.dial_timeout(dial, now) {
@@ -252,7 +252,7 @@ impl Call {
             let s = self
                 .txns
                 .feed(id, Machine::on_transport_error, &mut self.out);
-            self.signals(role, s, now);
+            self.signals((id, role), s, now);
         }
         self.settle(now)
     }
@@ -265,13 +265,13 @@ impl Call {
         let _ = self.drop_child(now);
     }
 
-    /// A transaction timed out or could not send.
-    fn signals(&mut self, role: Role, s: Signals, now: Millis) {
+    /// Transaction `id` (for `role`) timed out or could not send.
+    fn signals(&mut self, (id, role): (u32, Role), s: Signals, now: Millis) {
         if !(s.timeout || s.transport_error) {
             return;
         }
         match role {
-            Role::ChildInvite => {
+            Role::ChildInvite if self.child.as_ref().is_some_and(|c| c.ict == Some(id)) => {
                 if let Some(end) = self.child_lost(s, now) {
                     self.dial_ended(end, now);
                 }
