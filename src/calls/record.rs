@@ -103,6 +103,18 @@ impl Call {
         } else {
             LogLevel::Error
         };
+        self.note((code, log), message, request, now);
+    }
+
+    /// Persists a notification of the call at level `log`, whatever its code (an error that
+    /// Twilio's catalogue only has a warning code for: a verb sipmap cannot run).
+    pub(super) fn note(
+        &mut self,
+        (code, log): (Code, LogLevel),
+        message: String,
+        request: Option<&WebhookRequest>,
+        now: Millis,
+    ) {
         let variables = request.map_or_else(String::new, |r| {
             form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(r.params.iter())

@@ -9,7 +9,7 @@ use super::child::{DialEnd, Spec, Target};
 use super::params::{self, DialOutcome, Params};
 use super::record::request;
 use super::{Call, MAX_DOCUMENTS, Out, Pending, Purpose};
-use crate::domain::call::CallStatus;
+use crate::domain::call::{CallStatus, LogLevel};
 use crate::sip::ua::Millis;
 use crate::voice::Code;
 use crate::voice::twiml::{self, Dial, DialTarget, Document, Method, RejectReason, Verb};
@@ -175,7 +175,8 @@ impl Call {
              the call ends"
         );
         let req = self.pending_request();
-        self.notify(Code::SCHEMA_VALIDATION_WARNING, text, req.as_ref(), now);
+        let level = (Code::SCHEMA_VALIDATION_WARNING, LogLevel::Error);
+        self.note(level, text, req.as_ref(), now);
         let reason = format!("Not Implemented: <{verb}>");
         self.end_call(CallStatus::Failed, NEEDS_MEDIA, Some(&reason), now);
     }
@@ -224,7 +225,8 @@ impl Call {
                         the call ends"
                 .to_owned();
             let req = self.pending_request();
-            self.notify(Code::SCHEMA_VALIDATION_WARNING, text, req.as_ref(), now);
+            let level = (Code::SCHEMA_VALIDATION_WARNING, LogLevel::Error);
+            self.note(level, text, req.as_ref(), now);
             return self.hang_up(now);
         }
         match self.spec_of(dial, now) {
@@ -272,7 +274,8 @@ impl Call {
             ),
             Some(DialTarget::Unsupported(noun)) => {
                 let text = format!("<Dial><{noun}> is not supported by sipmap");
-                self.notify(Code::SCHEMA_VALIDATION_WARNING, text, req.as_ref(), now);
+                let level = (Code::SCHEMA_VALIDATION_WARNING, LogLevel::Error);
+                self.note(level, text, req.as_ref(), now);
                 return Err(action);
             }
             None => return Err(action),

@@ -226,6 +226,11 @@ fn a_media_verb_gets_501_and_a_notification_naming_it() {
     assert_eq!(sent(&out), ["SIP/2.0 501 Not Implemented: <Say>"]);
     let notes = notifications(&out);
     assert!(notes[0].1.contains("<Say>"), "{notes:?}");
+    let level = out.iter().find_map(|o| match o {
+        Out::Persist(Persist::Notification(n)) => Some(n.log),
+        _ => None,
+    });
+    assert_eq!(level, Some(crate::domain::call::LogLevel::Error));
     assert_eq!(call.record().status, CallStatus::Failed);
 }
 
