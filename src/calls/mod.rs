@@ -9,8 +9,9 @@
 //! - An admitted INVITE without To tag for a domain with a `VoiceUrl` whose [`RouteKey`]s
 //!   ([`RouteKey::of`]) match no live call: [`Call::start`]; register the call under
 //!   [`Call::keys`] (and each [`Out::Register`] that comes later). Any later message whose
-//!   [`RouteKey::of`] finds the call: [`Call::on_message`]. Retransmitted INVITEs find their
-//!   call this way too, so they never start a second one (nor a second webhook).
+//!   [`RouteKey::of`] finds the call: [`Call::on_message`] (or [`Call::on_parsed`], with the
+//!   message the runtime parsed to find it). Retransmitted INVITEs find their call this way
+//!   too, so they never start a second one (nor a second webhook).
 //! - Perform every [`Out`] in order. [`Out::Persist`] must be durable before anything after it
 //!   is reported: a status change is stored before its status callback goes out.
 //!   [`Out::Webhook`]: sign with the account's auth token (the call never holds it), send with
@@ -41,8 +42,9 @@
 //! `CA…`, Call-ID and tags calls the first party of the `<Dial>` (`<Sip>`, or `<Number byoc>`
 //! through the targets [`Call::on_resolved`] gives, tried in order); its provisional responses
 //! are relayed to the caller (SDP included), its `200` answers the caller with the callee's
-//! SDP, both ACKs are sent, and BYE, re-INVITE, CANCEL and the rest are mapped between the
-//! legs. `timeout` (ring time) ends it `no-answer`, 486/600 `busy`, any other failure `failed`,
+//! SDP, both ACKs are sent, and BYE, re-INVITE (its SDP relayed both ways, delayed offers
+//! included: `relay`) and CANCEL are mapped between the legs; OPTIONS is answered, other
+//! methods get 405. `timeout` (ring time) ends it `no-answer`, 486/600 `busy`, any other failure `failed`,
 //! `timeLimit` ends the bridged call. Then `action` gets `DialCallStatus`, `DialCallSid`,
 //! `DialCallDuration`, `DialSipCallId`, `DialSipResponseCode` and `DialSipHeader_X-…`, and its
 //! document continues the call; without `action` the verbs after the `<Dial>` run.
@@ -56,7 +58,9 @@
 //! The files, each using only those before it: `params` (Twilio's request parameters), `txns`
 //! (the call's SIP transactions and how their outputs become [`Out`]s), `record` (status
 //! changes, events, notifications, status callbacks), `caller` (the caller's leg), `child`
-//! (the `<Dial>` leg), `relay` (requests between the bridged legs), `script` (webhooks and verbs), `dispatch` (the events).
+//! (the `<Dial>` leg), `relay` (requests between the bridged legs), `script` (webhooks and
+//! verbs), `dispatch` (the events). The memory a live call holds is measured by the test
+//! `a_live_bridged_call_holds_less_than_16_kb` (about 10 KB).
 
 mod caller;
 mod child;
