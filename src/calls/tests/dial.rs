@@ -742,3 +742,74 @@ fn an_offerless_re_invite_is_acked_with_the_other_legs_answer() {
         .on_message(&ok, addr(CALLEE), Transport::Udp, at(3_300));
     assert_eq!(messages(&again), [acked]);
 }
+
+/// A request from the callee in the child's dialog.
+fn from_callee(d: &Dialled, method: &str, cseq: u32, body: &str) -> Vec<u8> {
+    let inv = parse(&d.invite);
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\n"
+    };
+    wire(&format!(
+        "{method} sip:sipmap@192.0.2.1:5060 SIP/2.0\n\
+         Via: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK{method}{cseq}\n\
+         From: <sip:bob@192.0.2.7:5070>;tag=bob1\nTo: {}\nCall-ID: {}\nCSeq: {cseq} {method}\n\
+         Contact: <sip:bob@192.0.2.7:5070>\n{content_type}\n{body}",
+        inv.header("From").unwrap(),
+        inv.header("Call-ID").unwrap(),
+    ))
+}
+
+#[test]
+fn a_re_invite_from_the_callee_reaches_the_caller() {
+    let mut d = dialled(SIP_DIAL);
+    d.bridge();
+    let reinvite = from_callee(&d, "INVITE", 20, CALLEE_SDP);
+    let out = d
+        .call
+        .on_message(&reinvite, addr(CALLEE), Transport::Udp, at(3_000));
+    assert_eq!(
+        sent(&out),
+        [
+            "SIP/2.0 100 Trying",
+            "INVITE sip:alice@192.0.2.10:5062 SIP/2.0"
+        ]
+    );
+    let to_caller = sent_one(&out, "INVITE ");
+    assert_eq!(header_of(&to_caller, "CSeq").unwrap(), "1 INVITE");
+    assert_eq!(
+        parse(&to_caller).body,
+        CALLEE_SDP.replace('\n', "\r\n").as_bytes()
+    );
+    // The caller answers it.
+    let m = parse(&to_caller);
+    let ok = wire(&format!(
+        "SIP/2.0 200 OK\nVia: {}\nFrom: {}\nTo: {}\nCall-ID: {}\nCSeq: 1 INVITE\n\
+         Contact: <sip:alice@192.0.2.10:5062>\nContent-Type: application/sdp\n\n{SDP}",
+        m.header("Via").unwrap(),
+        m.header("From").unwrap(),
+        m.header("To").unwrap(),
+        m.header("Call-ID").unwrap(),
+    ));
+    let out = d
+        .call
+        .on_message(&ok, addr(CALLER), Transport::Udp, at(3_100));
+    assert_eq!(
+        sent(&out),
+        ["ACK sip:alice@192.0.2.10:5062 SIP/2.0", "SIP/2.0 200 OK"]
+    );
+    let to_callee = sent_one(&out, "SIP/2.0 200");
+    assert_eq!(parse(&to_callee).body, SDP.replace('\n', "\r\n").as_bytes());
+    let ack = from_callee(&d, "ACK", 20, "");
+    let out = d
+        .call
+        .on_message(&ack, addr(CALLEE), Transport::Udp, at(3_200));
+    assert!(sent(&out).is_empty());
+    // And a BYE from the callee with an older CSeq is refused.
+    let old = from_callee(&d, "BYE", 3, "");
+    let out = d
+        .call
+        .on_message(&old, addr(CALLEE), Transport::Udp, at(3_300));
+    assert_eq!(sent(&out), ["SIP/2.0 500 Server Internal Error"]);
+}
