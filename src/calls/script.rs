@@ -248,38 +248,45 @@ impl Call {
     /// What a `<Dial>` calls; `Err` with its action when it has nothing sipmap can call.
     fn spec_of(&mut self, dial: Dial, now: Millis) -> Result<Spec, Option<(Url, Method)>> {
         let action = dial.action.clone().map(|u| (u, dial.method));
-        let req = self.pending_request();
         if dial.targets.len() > 1 {
             let text = format!(
                 "<Dial> has {} parties; sipmap calls only the first",
                 dial.targets.len()
             );
-            self.notify(Code::SCHEMA_VALIDATION_WARNING, text, req.as_ref(), now);
+            self.warn(text, now);
         }
-        let (target, callback) = match dial.targets.into_iter().next() {
-            Some(DialTarget::Sip(s)) => (
-                Target::Sip {
+        self.ignored("Dial", &dial.ignored_attributes, now);
+        let (target, callback, screening) = match dial.targets.into_iter().next() {
+            Some(DialTarget::Sip(s)) => {
+                self.ignored("Sip", &s.ignored_attributes, now);
+                let target = Target::Sip {
                     uri: s.uri,
                     headers: s.headers,
                     credentials: s.username.zip(s.password),
-                },
-                s.status_callback,
-            ),
-            Some(DialTarget::Number(n)) => (
-                Target::Number {
+                };
+                (target, s.status_callback, s.screening.is_some())
+            }
+            Some(DialTarget::Number(n)) => {
+                self.ignored("Number", &n.ignored_attributes, now);
+                let target = Target::Number {
                     number: n.number,
                     byoc: n.byoc,
-                },
-                n.status_callback,
-            ),
+                };
+                (target, n.status_callback, n.screening.is_some())
+            }
             Some(DialTarget::Unsupported(noun)) => {
                 let text = format!("<Dial><{noun}> is not supported by sipmap");
+                let req = self.pending_request();
                 let level = (Code::SCHEMA_VALIDATION_WARNING, LogLevel::Error);
                 self.note(level, text, req.as_ref(), now);
                 return Err(action);
             }
             None => return Err(action),
         };
+        if screening {
+            let text = "a party's url (a document for the called party) needs media; ignored";
+            self.warn(text.to_owned(), now);
+        }
         Ok(Spec {
             target,
             action,
@@ -288,6 +295,23 @@ impl Call {
             caller_id: dial.caller_id,
             callback,
         })
+    }
+
+    /// A 12200 warning about the running document.
+    fn warn(&mut self, text: String, now: Millis) {
+        let req = self.pending_request();
+        self.notify(Code::SCHEMA_VALIDATION_WARNING, text, req.as_ref(), now);
+    }
+
+    /// A warning naming the attributes of `<element>` that Twilio knows and sipmap ignores.
+    fn ignored(&mut self, element: &str, attributes: &[String], now: Millis) {
+        if !attributes.is_empty() {
+            let text = format!(
+                "<{element}> attributes sipmap does not act on were ignored: {}",
+                attributes.join(", ")
+            );
+            self.warn(text, now);
+        }
     }
 
     /// A dial ended: its `action` is requested with the outcome (its document continues the

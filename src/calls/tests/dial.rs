@@ -813,3 +813,29 @@ fn a_re_invite_from_the_callee_reaches_the_caller() {
         .on_message(&old, addr(CALLEE), Transport::Udp, at(3_300));
     assert_eq!(sent(&out), ["SIP/2.0 500 Server Internal Error"]);
 }
+
+#[test]
+fn attributes_sipmap_does_not_act_on_are_warned_about() {
+    let d = dialled(
+        r#"<Dial record="record-from-answer" ringTone="us"><Sip url="/whisper">sip:bob@192.0.2.7:5070</Sip><Sip>sip:carol@192.0.2.8</Sip></Dial>"#,
+    );
+    let notes = notifications(&d.out);
+    assert!(notes.iter().all(|(code, _)| *code == 12200), "{notes:?}");
+    let texts: Vec<&str> = notes.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        texts.iter().any(|t| t.contains("only the first")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("record") && t.contains("ringTone")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.contains("url")), "{texts:?}");
+    // The dial still goes out.
+    assert_eq!(
+        first_line(&d.invite),
+        "INVITE sip:bob@192.0.2.7:5070 SIP/2.0"
+    );
+}
