@@ -85,3 +85,10 @@ fn a_live_bridged_call_holds_less_than_16_kb() {
     drop(later);
     assert!(live() - before < heap);
 }
+
+#[test]
+fn a_call_can_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<Call>();
+    send::<Out>();
+}
