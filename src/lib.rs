@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod auth_token;
+pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod domain;

@@ -181,6 +181,17 @@ sid_type!(
     ApiKeySid,
     "SK"
 );
+sid_type!(
+    /// An API 2010 Call (`CA…`): a call to a SIP domain's application, or the child call of
+    /// its `<Dial>`.
+    CallSid,
+    "CA"
+);
+sid_type!(
+    /// An API 2010 Notification of a call (`NO…`): an error or warning with Twilio's code.
+    NotificationSid,
+    "NO"
+);
 
 #[cfg(test)]
 mod tests {

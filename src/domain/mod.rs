@@ -14,6 +14,7 @@ pub mod account;
 pub mod api_key;
 pub mod auth_mapping;
 pub mod byoc;
+pub mod call;
 pub mod credential_list;
 pub mod destination;
 pub mod ip_access_control_list;
@@ -34,6 +35,7 @@ pub use auth_mapping::{AuthKind, AuthMapping, MappedList};
 pub use byoc::{
     ByocTrunk, ByocTrunkPatch, ConnectionPolicy, PolicyName, PolicyTarget, TargetPatch,
 };
+pub use call::{BadTransition, Call, CallEvent, CallStatus, Direction, LogLevel, Notification};
 pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
 };

@@ -1,5 +1,5 @@
 //! Voice applications: the pieces a call to a SIP domain with a `VoiceUrl` is run with, as on
-//! Twilio. The call engine that ties them to the SIP edge is not here yet.
+//! Twilio. The call engine that runs them is [`calls`](crate::calls).
 //!
 //! - [`twiml`]: the TwiML a voice URL answers with, read by a real XML parser (bounded) into a
 //!   typed [`twiml::Document`], with Twilio's error and warning codes.

@@ -1,0 +1,421 @@
+//! A call as Twilio's API 2010 `Calls` resource shows it ([`Call`]), the HTTP requests sipmap
+//! made for it (`Calls/{CallSid}/Events`: [`CallEvent`]) and its errors and warnings
+//! (`Calls/{CallSid}/Notifications`: [`Notification`]); with the one rule a call's life follows,
+//! which status may follow which ([`CallStatus::may_become`]).
+//!
+//! Times are Unix milliseconds: the call engine's clock is the wall clock, and a call's
+//! `duration` is counted from its answer to its end. The HTTP layer formats them as Twilio's
+//! RFC 2822 dates (whole seconds).
+
+use crate::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
+
+/// A call's status (Twilio's values, `call_enum_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallStatus {
+    /// Not yet started (sipmap's calls never stay here: a child call starts ringing at once).
+    Queued,
+    /// Ringing: an inbound call until it is answered or refused; a child call until its
+    /// callee answers.
+    Ringing,
+    /// Answered and not yet ended.
+    InProgress,
+    /// Answered, then ended (or ended by `<Hangup>`).
+    Completed,
+    /// Refused as busy (`<Reject reason="busy">`, a callee's 486/600).
+    Busy,
+    /// Could not be set up: the application failed, or the callee answered with an error.
+    Failed,
+    /// Not answered: `<Reject>`, or a callee that rang past `<Dial timeout>`.
+    NoAnswer,
+    /// Ended by its caller (CANCEL) or the API before it was answered.
+    Canceled,
+}
+
+impl CallStatus {
+    /// Every status, in Twilio's order.
+    pub const ALL: [CallStatus; 8] = [
+        CallStatus::Queued,
+        CallStatus::Ringing,
+        CallStatus::InProgress,
+        CallStatus::Completed,
+        CallStatus::Busy,
+        CallStatus::Failed,
+        CallStatus::NoAnswer,
+        CallStatus::Canceled,
+    ];
+
+    /// The status as Twilio writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Queued => "queued",
+            CallStatus::Ringing => "ringing",
+            CallStatus::InProgress => "in-progress",
+            CallStatus::Completed => "completed",
+            CallStatus::Busy => "busy",
+            CallStatus::Failed => "failed",
+            CallStatus::NoAnswer => "no-answer",
+            CallStatus::Canceled => "canceled",
+        }
+    }
+
+    /// The status Twilio writes as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether the call has ended: nothing follows this status.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            CallStatus::Queued | CallStatus::Ringing | CallStatus::InProgress
+        )
+    }
+
+    /// Whether a call in this status may move to `next` (the rule of a call's life): forward
+    /// only, queued → ringing → in-progress; a call not yet answered may end in any final
+    /// status but `completed` only through `<Hangup>` or the API; an answered call only ends
+    /// `completed`; a final status is final.
+    pub fn may_become(self, next: CallStatus) -> bool {
+        use CallStatus::*;
+        match (self, next) {
+            (Queued, Ringing | InProgress) => true,
+            (Queued | Ringing, n) if n.is_final() => true,
+            (Ringing, InProgress) => true,
+            (InProgress, Completed) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Which way a call goes (Twilio's `call_enum_direction`; sipmap starts no `outbound-api` call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// A call that reached a SIP domain.
+    Inbound,
+    /// The child call a `<Dial>` makes.
+    OutboundDial,
+}
+
+impl Direction {
+    /// The direction as Twilio writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::OutboundDial => "outbound-dial",
+        }
+    }
+}
+
+/// Why a status change was refused: the call is in `from`, which may not become `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from:?} call cannot become {to:?}")]
+pub struct BadTransition {
+    /// The call's status.
+    pub from: CallStatus,
+    /// The status asked for.
+    pub to: CallStatus,
+}
+
+/// A call, as stored and as `Calls` shows it. `answered_by`, `price` and `price_unit`,
+/// `phone_number_sid`, `group_sid`, `queue_time` and `trunk_sid` are always `null` (or
+/// Twilio's constant) on sipmap's calls and are not held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `CA…`.
+    pub sid: CallSid,
+    /// The account of the SIP domain.
+    pub account_sid: AccountSid,
+    /// The call whose `<Dial>` made this one (child calls only).
+    pub parent_call_sid: Option<CallSid>,
+    /// The SIP domain the call reached (the parent's, for a child call).
+    pub domain_sid: SipDomainSid,
+    /// `from`: the caller (the From URI of an inbound call; the callerId or the parent's
+    /// caller for a child call).
+    pub from: String,
+    /// `to`: the Request-URI of an inbound call; the `<Sip>` URI or `<Number>` dialled.
+    pub to: String,
+    /// The status.
+    pub status: CallStatus,
+    /// Inbound, or outbound-dial.
+    pub direction: Direction,
+    /// The SIP Call-ID of the call's leg.
+    pub sip_call_id: String,
+    /// When the call was created (Unix ms): `date_created` and `start_time`.
+    pub created_ms: i64,
+    /// When it last changed (Unix ms): `date_updated`.
+    pub updated_ms: i64,
+    /// When it was answered, if it was (Unix ms).
+    pub answered_ms: Option<i64>,
+    /// When it ended (Unix ms): `end_time`.
+    pub ended_ms: Option<i64>,
+}
+
+impl Call {
+    /// A new call, `ringing` since `now_ms`.
+    pub fn ringing(
+        sid: CallSid,
+        account_sid: AccountSid,
+        domain_sid: SipDomainSid,
+        direction: Direction,
+        (from, to): (String, String),
+        sip_call_id: String,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            sid,
+            account_sid,
+            parent_call_sid: None,
+            domain_sid,
+            from,
+            to,
+            status: CallStatus::Ringing,
+            direction,
+            sip_call_id,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            answered_ms: None,
+            ended_ms: None,
+        }
+    }
+
+    /// Moves the call to `next` at `now_ms`: `in-progress` records the answer, a final status
+    /// the end.
+    ///
+    /// # Errors
+    ///
+    /// [`BadTransition`] when the rule ([`CallStatus::may_become`]) forbids it; the call is
+    /// then unchanged.
+    pub fn set_status(&mut self, next: CallStatus, now_ms: i64) -> Result<(), BadTransition> {
+        if !self.status.may_become(next) {
+            return Err(BadTransition {
+                from: self.status,
+                to: next,
+            });
+        }
+        self.status = next;
+        self.updated_ms = now_ms;
+        if next == CallStatus::InProgress {
+            self.answered_ms = Some(now_ms);
+        }
+        if next.is_final() {
+            self.ended_ms = Some(now_ms);
+        }
+        Ok(())
+    }
+
+    /// `duration`, in whole seconds: from the answer to the end (0 for a call never answered);
+    /// `None` while the call lasts.
+    pub fn duration_secs(&self) -> Option<u64> {
+        let end = self.ended_ms?;
+        let from = self.answered_ms.unwrap_or(end);
+        Some(u64::try_from(end.saturating_sub(from)).unwrap_or(0) / 1000)
+    }
+
+    /// `to_formatted`.
+    pub fn to_formatted(&self) -> String {
+        formatted(&self.to)
+    }
+
+    /// `from_formatted`.
+    pub fn from_formatted(&self) -> String {
+        formatted(&self.from)
+    }
+}
+
+/// A party as Twilio's `*_formatted` fields show it: a North American E.164 number as
+/// `(NXX) NXX-XXXX`, anything else (other numbers, SIP URIs) as it is.
+pub fn formatted(party: &str) -> String {
+    let digits = party
+        .strip_prefix("+1")
+        .filter(|d| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()));
+    match digits {
+        Some(d) => format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..]),
+        None => party.to_owned(),
+    }
+}
+
+/// The most bytes of a response body a [`CallEvent`] keeps.
+pub const EVENT_BODY_BYTES: usize = 4096;
+
+/// One HTTP request sipmap made for a call (a webhook, a fallback, an action, a status
+/// callback) and what came back, as `Calls/{CallSid}/Events` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    /// The call it was made for.
+    pub call_sid: CallSid,
+    /// The call's account.
+    pub account_sid: AccountSid,
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The URL requested (a `GET`'s parameters in its query; no credentials).
+    pub url: String,
+    /// The parameters sent.
+    pub parameters: Vec<(String, String)>,
+    /// When the request was made (Unix ms).
+    pub started_ms: i64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The response's status, if one came.
+    pub response_status: Option<u16>,
+    /// The response's headers (names in lower case).
+    pub response_headers: Vec<(String, String)>,
+    /// The start of the response's body, at most [`EVENT_BODY_BYTES`] (cut at a character).
+    pub response_body: String,
+    /// The Twilio error code the request ended with, if it failed.
+    pub error_code: Option<u32>,
+}
+
+impl CallEvent {
+    /// `body` as an event keeps it: lossy UTF-8, at most [`EVENT_BODY_BYTES`] bytes, cut at a
+    /// character boundary.
+    pub fn excerpt(body: &[u8]) -> String {
+        let head = &body[..body.len().min(EVENT_BODY_BYTES)];
+        let mut text = String::from_utf8_lossy(head).into_owned();
+        while text.len() > EVENT_BODY_BYTES {
+            text.pop();
+        }
+        text
+    }
+}
+
+/// A notification's level (Twilio's `log`: `0` error, `1` warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogLevel {
+    /// An error: the call could not go on as the application asked.
+    Error,
+    /// A warning: something was ignored or replaced by its default.
+    Warning,
+}
+
+impl LogLevel {
+    /// Twilio's `log` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "0",
+            LogLevel::Warning => "1",
+        }
+    }
+}
+
+/// An error or warning of a call, as `Calls/{CallSid}/Notifications` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// `NO…`.
+    pub sid: NotificationSid,
+    /// The call's account.
+    pub account_sid: AccountSid,
+    /// The call.
+    pub call_sid: CallSid,
+    /// Twilio's code (11200, 12100, 13212…).
+    pub error_code: u32,
+    /// Error or warning.
+    pub log: LogLevel,
+    /// What happened, in sipmap's words.
+    pub message_text: String,
+    /// The URL of the request involved, if any.
+    pub request_url: Option<String>,
+    /// Its method.
+    pub request_method: Option<String>,
+    /// Its parameters, form-encoded (`request_variables`).
+    pub request_variables: String,
+    /// When it happened (Unix ms): `message_date` and `date_created`.
+    pub created_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CallStatus::*;
+
+    fn call() -> Call {
+        Call::ringing(
+            CallSid::generate_at(1_000),
+            AccountSid::generate(),
+            SipDomainSid::generate(),
+            Direction::Inbound,
+            (
+                "sip:alice@192.0.2.10".into(),
+                "sip:+15551234567@acme".into(),
+            ),
+            "abc@192.0.2.10".into(),
+            1_000,
+        )
+    }
+
+    #[test]
+    fn statuses_read_and_write_as_twilio_does() {
+        for s in CallStatus::ALL {
+            assert_eq!(CallStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(InProgress.as_str(), "in-progress");
+        assert_eq!(NoAnswer.as_str(), "no-answer");
+        assert_eq!(CallStatus::parse("answered"), None);
+        assert_eq!(Direction::OutboundDial.as_str(), "outbound-dial");
+    }
+
+    #[test]
+    fn a_call_moves_forward_only() {
+        assert!(Ringing.may_become(InProgress));
+        assert!(Ringing.may_become(Busy));
+        assert!(Ringing.may_become(Canceled));
+        assert!(Queued.may_become(Ringing));
+        assert!(InProgress.may_become(Completed));
+        assert!(!InProgress.may_become(Busy));
+        assert!(!InProgress.may_become(Canceled));
+        assert!(!InProgress.may_become(Ringing));
+        assert!(!Ringing.may_become(Queued));
+        assert!(!Ringing.may_become(Ringing));
+        for end in CallStatus::ALL.into_iter().filter(|s| s.is_final()) {
+            for next in CallStatus::ALL {
+                assert!(!end.may_become(next), "{end:?} → {next:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn answer_and_end_set_the_times_and_the_duration() {
+        let mut c = call();
+        assert_eq!(c.duration_secs(), None);
+        c.set_status(InProgress, 3_000).unwrap();
+        assert_eq!(c.answered_ms, Some(3_000));
+        c.set_status(Completed, 65_999).unwrap();
+        assert_eq!((c.ended_ms, c.updated_ms), (Some(65_999), 65_999));
+        assert_eq!(c.duration_secs(), Some(62));
+        let refused = c.set_status(Failed, 70_000).unwrap_err();
+        assert_eq!((refused.from, refused.to), (Completed, Failed));
+        assert_eq!(c.updated_ms, 65_999);
+    }
+
+    #[test]
+    fn a_call_never_answered_lasts_zero_seconds() {
+        let mut c = call();
+        c.set_status(Busy, 9_000).unwrap();
+        assert_eq!(c.duration_secs(), Some(0));
+        assert_eq!(c.answered_ms, None);
+    }
+
+    #[test]
+    fn north_american_numbers_are_formatted() {
+        assert_eq!(formatted("+14155550100"), "(415) 555-0100");
+        assert_eq!(formatted("+442071234567"), "+442071234567");
+        assert_eq!(formatted("sip:bob@example.com"), "sip:bob@example.com");
+        assert_eq!(formatted("+1415555010"), "+1415555010");
+        let c = call();
+        assert_eq!(c.to_formatted(), "sip:+15551234567@acme");
+    }
+
+    #[test]
+    fn an_event_keeps_a_bounded_excerpt_cut_at_a_character() {
+        let body = "é".repeat(EVENT_BODY_BYTES);
+        let e = CallEvent::excerpt(body.as_bytes());
+        assert!(e.len() <= EVENT_BODY_BYTES);
+        assert!(e.chars().all(|c| c == 'é'));
+        assert_eq!(CallEvent::excerpt(b"<Response/>"), "<Response/>");
+        // Cut inside a character: the broken character is dropped, not replaced.
+        let odd = format!("a{body}");
+        let e = CallEvent::excerpt(odd.as_bytes());
+        assert_eq!(e.len(), EVENT_BODY_BYTES - 1);
+        assert!(!e.contains('\u{FFFD}'));
+        assert_eq!(LogLevel::Warning.as_str(), "1");
+    }
+}
