@@ -73,6 +73,11 @@ macro_rules! sid_type {
                 is_valid($prefix, s).then(|| Self(s.to_owned()))
             }
 
+            /// [`Self::parse`] of a string already owned, kept without a copy.
+            pub fn parse_owned(s: String) -> Option<Self> {
+                is_valid($prefix, &s).then(|| Self(s))
+            }
+
             /// The SID as a string.
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -94,6 +99,15 @@ macro_rules! sid_type {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse_owned(s).ok_or_else(|| {
+                    serde::de::Error::custom(concat!("not a SID starting with ", $prefix))
+                })
             }
         }
 
@@ -177,6 +191,12 @@ sid_type!(
     "NE"
 );
 sid_type!(
+    /// An API 2010 Incoming Phone Number (`PN…`), which a SIP domain may name as its emergency
+    /// caller.
+    PhoneNumberSid,
+    "PN"
+);
+sid_type!(
     /// An API 2010 API key (`SK…`), which authenticates as the account that owns it.
     ApiKeySid,
     "SK"
@@ -206,5 +226,15 @@ mod tests {
         assert!(IpRecordSid::parse("IL0123456789abcdef0123456789abcdeg").is_none());
         assert!(IpRecordSid::parse("").is_none());
         assert!(IpRecordSid::parse("ILé123456789abcdef0123456789abcde").is_none());
+    }
+
+    #[test]
+    fn sids_deserialize_only_when_they_parse() {
+        let good = "\"IL0123456789abcdef0123456789abcdef\"";
+        let sid: IpRecordSid = serde_json::from_str(good).unwrap();
+        assert_eq!(serde_json::to_string(&sid).unwrap(), good);
+        assert!(serde_json::from_str::<MappingSid>(good).is_err());
+        assert!(serde_json::from_str::<IpRecordSid>("\"IL01\"").is_err());
+        assert!(serde_json::from_str::<IpRecordSid>("7").is_err());
     }
 }

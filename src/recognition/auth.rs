@@ -100,6 +100,26 @@ impl Secret {
     }
 }
 
+/// Serialised as base64 of the sealed bytes: the change log holds a password exactly as sealed
+/// as storage and the table hold it.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let text = String::deserialize(d)?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| serde::de::Error::custom("a sealed secret is base64"))?;
+        Ok(Self::sealed(&sealed))
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<sealed>)")
@@ -172,20 +192,21 @@ pub struct AuthMaster {
 
 impl AuthMaster {
     /// A network added to an access control list (counted: two addresses may give one network).
+    /// At start this runs once per stored network, so a list already known costs no allocation.
     pub fn acl_add(&mut self, list: &str, net: Network) {
-        let entry = self.acls.entry(list.to_owned()).or_default();
-        *entry.0.entry(net).or_insert(0) += 1;
-        self.dirty_lists.insert(list.to_owned());
+        let nets = match self.acls.get_mut(list) {
+            Some((nets, _)) => nets,
+            None => &mut self.acls.entry(list.to_owned()).or_default().0,
+        };
+        *nets.entry(net).or_insert(0) += 1;
+        self.list_changed(list);
     }
 
-    /// Every network of an access control list, as storage holds them (at start).
-    pub fn acl_add_all(&mut self, list: &str, nets: &[Network]) {
-        let entry = self.acls.entry(list.to_owned()).or_default();
-        entry.0.reserve(nets.len());
-        for net in nets {
-            *entry.0.entry(*net).or_insert(0) += 1;
+    /// Marks `list` to be published again.
+    fn list_changed(&mut self, list: &str) {
+        if !self.dirty_lists.contains(list) {
+            self.dirty_lists.insert(list.to_owned());
         }
-        self.dirty_lists.insert(list.to_owned());
     }
 
     /// A network removed from an access control list.
@@ -197,22 +218,25 @@ impl AuthMaster {
                     nets.remove(&net);
                 }
             }
-            self.dirty_lists.insert(list.to_owned());
+            self.list_changed(list);
         }
     }
 
     /// A credential set (created or given a new password).
     pub fn credential_set(&mut self, list: &str, username: &str, secret: Secret) {
-        let set = self.credentials.entry(list.to_owned()).or_default();
+        let set = match self.credentials.get_mut(list) {
+            Some(set) => set,
+            None => self.credentials.entry(list.to_owned()).or_default(),
+        };
         Arc::make_mut(set).insert(username.to_owned(), secret);
-        self.dirty_lists.insert(list.to_owned());
+        self.list_changed(list);
     }
 
     /// A credential removed.
     pub fn credential_remove(&mut self, list: &str, username: &str) {
         if let Some(set) = self.credentials.get_mut(list) {
             Arc::make_mut(set).remove(username);
-            self.dirty_lists.insert(list.to_owned());
+            self.list_changed(list);
         }
     }
 

@@ -39,7 +39,7 @@ pub fn routed_destinations(routes: &[Option<Arc<DomainRoute>>]) -> Vec<Destinati
 }
 
 /// One target of a connection policy, as the API stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouteTarget {
     /// Its SID (`NE…`).
     pub sid: String,
