@@ -633,4 +633,28 @@ mod tests {
         writer.apply(&[Change::DomainRemoved(target(2).domain_sid)]);
         assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_none());
     }
+
+    #[test]
+    fn a_load_leaves_out_what_names_a_domain_it_does_not_hold() {
+        // Storage reads every mapping, but only active accounts' domains: a suspended account's
+        // mappings name domains the table does not hold, and stay out of it and of the state.
+        let changes = vec![
+            Change::DomainSet(target(1)),
+            Change::MappingSet(net("10.0.0.0", 8), target(1).domain_sid),
+            Change::MappingSet(net("11.0.0.0", 8), target(2).domain_sid),
+            Change::AuthMapped(
+                target(2).domain_sid,
+                AuthKind::CallsAcl,
+                MappedList::Acl(AclSid::parse(&format!("AL{:032x}", 1)).unwrap()),
+            ),
+        ];
+        let writer = table();
+        writer.load(changes.clone());
+        let snapshot = writer.reader().snapshot();
+        assert_eq!(snapshot.networks(), 1);
+        assert!(snapshot.by_source("11.0.0.1".parse().unwrap()).is_none());
+        let state = State::gather(changes);
+        assert_eq!((state.domains.len(), state.mappings.len()), (1, 1));
+        assert!(state.auth.is_empty() && state.other.is_empty());
+    }
 }

@@ -311,3 +311,55 @@ pub async fn prune(store: Weak<Inner>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::value::Value;
+    use super::*;
+    use crate::domain::Network;
+
+    fn entry(seq: i64, change: &str) -> Row {
+        Row(vec![Value::Int(seq), Value::Text(change.into())])
+    }
+
+    fn removed(last_octet: u8) -> String {
+        let net = Network::new(std::net::Ipv4Addr::new(10, 0, 0, last_octet), 32);
+        Change::MappingRemoved(net).encode()
+    }
+
+    fn applied(l: Logged) -> (usize, Option<i64>) {
+        match l {
+            Logged::Changes { changes, last } => (changes.len(), last),
+            Logged::Reload(why) => panic!("reload: {why}"),
+        }
+    }
+
+    fn reloads(l: Logged) -> bool {
+        matches!(l, Logged::Reload(_))
+    }
+
+    #[test]
+    fn entries_apply_only_when_they_run_from_the_last_applied_to_the_counter() {
+        let run = || {
+            vec![
+                entry(5, &removed(1)),
+                entry(5, &removed(2)),
+                entry(6, &removed(3)),
+            ]
+        };
+        assert_eq!(applied(logged(run(), 4, 6).unwrap()), (3, Some(6)));
+        assert_eq!(applied(logged(vec![], 6, 6).unwrap()), (0, None));
+        // The first entries pruned, one in the middle missing, the last ones not there.
+        assert!(reloads(logged(run(), 3, 6).unwrap()));
+        let gap = vec![entry(5, &removed(1)), entry(7, &removed(3))];
+        assert!(reloads(logged(gap, 4, 7).unwrap()));
+        assert!(reloads(logged(run(), 4, 7).unwrap()));
+        assert!(reloads(logged(vec![], 4, 5).unwrap()));
+    }
+
+    #[test]
+    fn an_entry_this_version_cannot_read_means_a_reload() {
+        let newer = vec![entry(5, &removed(1)), entry(6, r#"{"call_set":["CA1"]}"#)];
+        assert!(reloads(logged(newer, 4, 6).unwrap()));
+    }
+}
