@@ -172,12 +172,23 @@ impl DomainAuth {
     }
 }
 
+/// The writer's master copy of one access control list.
+#[derive(Debug, Default)]
+struct Acl {
+    /// Its networks, with how many addresses give each.
+    nets: HashMap<Network, u32>,
+    /// Its published set.
+    published: Arc<NetworkSet>,
+    /// Whether it is in `dirty_lists` (so that adding its networks one by one at start looks
+    /// the list up once per network, not twice).
+    dirty: bool,
+}
+
 /// The writer's master copy of every access control list, credential list and mapping.
 #[derive(Debug, Default)]
 pub struct AuthMaster {
-    /// Each access control list's networks (with how many addresses give each) and its
-    /// published set.
-    acls: HashMap<String, (HashMap<Network, u32>, Arc<NetworkSet>)>,
+    /// Each access control list.
+    acls: HashMap<String, Acl>,
     /// Each credential list.
     credentials: HashMap<String, Arc<CredentialSet>>,
     /// Each domain's mapped lists, by domain index.
@@ -194,12 +205,15 @@ impl AuthMaster {
     /// A network added to an access control list (counted: two addresses may give one network).
     /// At start this runs once per stored network, so a list already known costs no allocation.
     pub fn acl_add(&mut self, list: &str, net: Network) {
-        let nets = match self.acls.get_mut(list) {
-            Some((nets, _)) => nets,
-            None => &mut self.acls.entry(list.to_owned()).or_default().0,
+        let acl = match self.acls.get_mut(list) {
+            Some(acl) => acl,
+            None => self.acls.entry(list.to_owned()).or_default(),
         };
-        *nets.entry(net).or_insert(0) += 1;
-        self.list_changed(list);
+        *acl.nets.entry(net).or_insert(0) += 1;
+        if !acl.dirty {
+            acl.dirty = true;
+            self.dirty_lists.insert(list.to_owned());
+        }
     }
 
     /// Marks `list` to be published again.
@@ -211,14 +225,15 @@ impl AuthMaster {
 
     /// A network removed from an access control list.
     pub fn acl_remove(&mut self, list: &str, net: Network) {
-        if let Some((nets, _)) = self.acls.get_mut(list) {
-            if let Some(n) = nets.get_mut(&net) {
+        if let Some(acl) = self.acls.get_mut(list) {
+            if let Some(n) = acl.nets.get_mut(&net) {
                 *n -= 1;
                 if *n == 0 {
-                    nets.remove(&net);
+                    acl.nets.remove(&net);
                 }
             }
-            self.list_changed(list);
+            acl.dirty = true;
+            self.dirty_lists.insert(list.to_owned());
         }
     }
 
@@ -279,8 +294,9 @@ impl AuthMaster {
     /// a changed list or whose mappings changed. Returns the domains to republish.
     pub fn take_changed(&mut self) -> Vec<(u32, Arc<DomainAuth>)> {
         for list in std::mem::take(&mut self.dirty_lists) {
-            if let Some((nets, published)) = self.acls.get_mut(&list) {
-                *published = Arc::new(NetworkSet::from_networks(nets.keys()));
+            if let Some(acl) = self.acls.get_mut(&list) {
+                acl.published = Arc::new(NetworkSet::from_networks(acl.nets.keys()));
+                acl.dirty = false;
             }
             if let Some(users) = self.users.get(&list) {
                 self.dirty.extend(users.iter().copied());
@@ -301,7 +317,7 @@ impl AuthMaster {
                 AuthKind::CallsAcl => auth.call_acls.push(
                     self.acls
                         .get(list)
-                        .map(|(_, set)| set.clone())
+                        .map(|acl| acl.published.clone())
                         .unwrap_or_default(),
                 ),
                 AuthKind::CallsCredentials => auth
