@@ -14,12 +14,15 @@
 //! **Upgrading a cluster across migration 0008**, which replaced the per-kind columns of
 //! `change_log` with `recognition_changes`: the first upgraded node's migration leaves
 //! `change_log` as it is but refuses any new row in it (SQLSTATE 58000). A node not yet upgraded
-//! therefore cannot commit a write that changes recognition (it answers 503 and reports itself
-//! unhealthy until a write commits; other writes go on), and it never logs a change an upgraded
-//! node would miss. It still follows the cluster: the entries it can read stop at the migration,
-//! so from then on its log has a gap and it reloads its table in full whenever another node
-//! changes it (about half a second per million mappings). Upgraded nodes never see old entries:
-//! each loads in full at start, after the migration. Upgrade the remaining nodes promptly.
+//! therefore cannot commit a write that changes recognition: it answers 503 (as for storage that
+//! cannot write) and logs the trigger's message, "this sipmap is older than its database; upgrade
+//! it"; its other writes and its reads go on. So it never logs a change an upgraded node would
+//! miss. It still follows the cluster: the entries it can read stop at the migration, so from
+//! then on its log has a gap and it reloads its table in full whenever another node changes it
+//! (about half a second per million mappings). Upgraded nodes never read old entries: each loads
+//! in full at start, after the migration. Upgrade the remaining nodes promptly. (Tried with the
+//! binaries before and after: the old node's domain create got 503, its IP record create 201,
+//! and it recognised the new node's domain after a reload.)
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
