@@ -175,8 +175,10 @@ impl DomainAuth {
 /// The writer's master copy of one access control list.
 #[derive(Debug, Default)]
 struct Acl {
-    /// Its networks, with how many addresses give each.
-    nets: HashMap<Network, u32>,
+    /// Its networks, once per address giving each (two addresses may give one network), in no
+    /// order: adding one costs a push (a million are added at start), removing one a scan, less
+    /// than publishing the list again costs anyway.
+    nets: Vec<Network>,
     /// Its published set.
     published: Arc<NetworkSet>,
     /// Whether it is in `dirty_lists` (so that adding its networks one by one at start looks
@@ -202,14 +204,15 @@ pub struct AuthMaster {
 }
 
 impl AuthMaster {
-    /// A network added to an access control list (counted: two addresses may give one network).
-    /// At start this runs once per stored network, so a list already known costs no allocation.
+    /// A network added to an access control list (once per address: two addresses may give one
+    /// network). At start this runs once per stored network, so a list already known costs no
+    /// allocation.
     pub fn acl_add(&mut self, list: &str, net: Network) {
         let acl = match self.acls.get_mut(list) {
             Some(acl) => acl,
             None => self.acls.entry(list.to_owned()).or_default(),
         };
-        *acl.nets.entry(net).or_insert(0) += 1;
+        acl.nets.push(net);
         if !acl.dirty {
             acl.dirty = true;
             self.dirty_lists.insert(list.to_owned());
@@ -226,11 +229,8 @@ impl AuthMaster {
     /// A network removed from an access control list.
     pub fn acl_remove(&mut self, list: &str, net: Network) {
         if let Some(acl) = self.acls.get_mut(list) {
-            if let Some(n) = acl.nets.get_mut(&net) {
-                *n -= 1;
-                if *n == 0 {
-                    acl.nets.remove(&net);
-                }
+            if let Some(i) = acl.nets.iter().position(|n| *n == net) {
+                acl.nets.swap_remove(i);
             }
             acl.dirty = true;
             self.dirty_lists.insert(list.to_owned());
@@ -295,7 +295,8 @@ impl AuthMaster {
     pub fn take_changed(&mut self) -> Vec<(u32, Arc<DomainAuth>)> {
         for list in std::mem::take(&mut self.dirty_lists) {
             if let Some(acl) = self.acls.get_mut(&list) {
-                acl.published = Arc::new(NetworkSet::from_networks(acl.nets.keys()));
+                acl.nets.shrink_to_fit();
+                acl.published = Arc::new(NetworkSet::from_networks(&acl.nets));
                 acl.dirty = false;
             }
             if let Some(users) = self.users.get(&list) {
@@ -385,6 +386,30 @@ mod tests {
                 prop_assert_eq!(set.contains(ip), brute, "ip {}", ip);
             }
         }
+    }
+
+    #[test]
+    fn a_network_two_addresses_give_stays_until_both_are_removed() {
+        let mut m = AuthMaster::default();
+        m.map(0, AuthKind::CallsAcl, "AL1");
+        for _ in 0..2 {
+            m.acl_add("AL1", net("10.0.0.0", 24));
+        }
+        m.acl_add("AL1", net("10.0.1.0", 24));
+        let inside = |m: &mut AuthMaster, ip: &str| {
+            let changed = m.take_changed();
+            changed[0].1.acl_allows(ip.parse().unwrap())
+        };
+        assert!(inside(&mut m, "10.0.0.1"));
+        m.acl_remove("AL1", net("10.0.0.0", 24));
+        assert!(inside(&mut m, "10.0.0.1"), "one address still gives it");
+        m.acl_remove("AL1", net("10.0.0.0", 24));
+        assert!(!inside(&mut m, "10.0.0.1"));
+        m.acl_remove("AL1", net("10.0.0.0", 24));
+        assert!(
+            inside(&mut m, "10.0.1.1"),
+            "removing what is not there changes nothing"
+        );
     }
 
     #[test]
