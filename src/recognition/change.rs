@@ -94,7 +94,7 @@ mod tests {
             byoc_trunk_sid: Some(trunk.clone()),
         };
         let route = RouteTarget {
-            sid: format!("NE{:032x}", 7),
+            sid: sid(PolicyTargetSid::parse, "NE"),
             uri: "sip:192.0.2.1;transport=tcp".into(),
             priority: 10,
             weight: 20,

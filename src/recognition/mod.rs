@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::domain::{MappedList, Network, OutboundPolicy};
-use crate::sid::{AccountSid, AclSid, ByocTrunkSid, CredentialListSid, Sid, SipDomainSid};
+use crate::sid::{AccountSid, AclSid, ByocTrunkSid, CredentialListSid, SipDomainSid};
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
 pub use change::Change;
@@ -320,8 +320,7 @@ impl Master {
         self.domains
             .by_name
             .insert(t.domain_name.to_ascii_lowercase(), i);
-        self.route
-            .set_domain(i, t.byoc_trunk_sid.as_ref().map(ByocTrunkSid::as_str));
+        self.route.set_domain(i, t.byoc_trunk_sid.as_ref());
     }
 
     fn remove_domain(&mut self, sid: &SipDomainSid) {
@@ -378,15 +377,13 @@ impl Master {
                     self.auth.unmap(i, *kind, list.as_str());
                 }
             }
-            Change::TrunkSet(trunk, policy) => self
-                .route
-                .trunk_set(trunk.as_str(), policy.as_ref().map(Sid::as_str)),
-            Change::TrunkRemoved(trunk) => self.route.trunk_removed(trunk.as_str()),
+            Change::TrunkSet(trunk, policy) => self.route.trunk_set(trunk, policy.as_ref()),
+            Change::TrunkRemoved(trunk) => self.route.trunk_removed(trunk),
             Change::RouteTargetSet(policy, target) => {
-                self.route.target_set(policy.as_str(), target.clone());
+                self.route.target_set(policy, target.clone());
             }
             Change::RouteTargetRemoved(policy, target) => {
-                self.route.target_removed(policy.as_str(), target.as_str());
+                self.route.target_removed(policy, target);
             }
         }
     }

@@ -7,7 +7,8 @@ use super::super::{Result, StoreError};
 use super::{auth_mappings, byoc};
 use crate::recognition::{AccountRows, Change, RouteTarget, Secret, Target};
 use crate::sid::{
-    AccountSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, SipDomainSid,
+    AccountSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, PolicyTargetSid,
+    SipDomainSid,
 };
 
 /// Every SIP domain of an active account (only active accounts are recognised).
@@ -52,7 +53,7 @@ fn owned_sid<T>(r: &mut Row, i: usize, parse: fn(String) -> Option<T>) -> Result
 pub fn route_target(mut r: Row) -> Result<RouteTarget> {
     let small = |n: i64| u16::try_from(n).unwrap_or(u16::MAX);
     Ok(RouteTarget {
-        sid: r.text(1)?,
+        sid: r.sid(1, PolicyTargetSid::parse)?,
         uri: r.text(2)?,
         priority: small(r.int(3)?),
         weight: small(r.int(4)?),

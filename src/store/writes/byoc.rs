@@ -208,7 +208,7 @@ fn target_set(t: &PolicyTarget) -> Change {
     Change::RouteTargetSet(
         t.policy_sid.clone(),
         RouteTarget {
-            sid: t.sid.to_string(),
+            sid: t.sid.clone(),
             uri: t.target.clone(),
             priority: t.priority,
             weight: t.weight,

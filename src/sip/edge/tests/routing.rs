@@ -10,7 +10,7 @@ const POLICY: &str = "NY0000000000000000000000000000000a";
 
 fn route_target(n: u8, uri: &str, priority: u16, weight: u16) -> RouteTarget {
     RouteTarget {
-        sid: format!("NE{n:032x}"),
+        sid: test_sid(n),
         uri: uri.into(),
         priority,
         weight,
