@@ -5,14 +5,17 @@
 use super::{Conflict, Refusal};
 use crate::sid::{AccountSid, AclSid, CredentialListSid, SipDomainSid};
 
-/// What a list is mapped to a domain for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a list is mapped to a domain for (serialised as its stored form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AuthKind {
     /// An IP access control list, for calls (and every other request but REGISTER).
+    #[serde(rename = "calls_acl")]
     CallsAcl,
     /// A credential list, for calls.
+    #[serde(rename = "calls_credentials")]
     CallsCredentials,
     /// A credential list, for REGISTER.
+    #[serde(rename = "registrations_credentials")]
     RegistrationCredentials,
 }
 
@@ -53,6 +56,25 @@ impl MappedList {
         match self {
             Self::Acl(s) => s.as_str(),
             Self::Credentials(s) => s.as_str(),
+        }
+    }
+}
+
+/// A mapped list is serialised as its SID, whose prefix tells which kind of list it is.
+impl serde::Serialize for MappedList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MappedList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let sid = String::deserialize(d)?;
+        match AclSid::parse(&sid) {
+            Some(acl) => Ok(Self::Acl(acl)),
+            None => CredentialListSid::parse_owned(sid)
+                .map(Self::Credentials)
+                .ok_or_else(|| serde::de::Error::custom("not a list's SID (AL… or CL…)")),
         }
     }
 }

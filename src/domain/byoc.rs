@@ -72,10 +72,6 @@ pub struct ByocTrunkPatch {
 impl ByocTrunkPatch {
     /// Validates every trunk parameter (all optional, on create as on update).
     pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
-        let policy = sid_field(p, "ConnectionPolicySid", "NY")?
-            .map(|s| s.and_then(|s| ConnectionPolicySid::parse(&s)));
-        let from =
-            sid_field(p, "FromDomainSid", "SD")?.map(|s| s.and_then(|s| SipDomainSid::parse(&s)));
         Ok(Self {
             friendly_name: friendly_name(p, "FriendlyName", 255)?,
             voice_url: url(p, "VoiceUrl")?,
@@ -85,8 +81,8 @@ impl ByocTrunkPatch {
             status_callback_url: url(p, "StatusCallbackUrl")?,
             status_callback_method: method(p, "StatusCallbackMethod")?,
             cnam_lookup_enabled: boolean(p, "CnamLookupEnabled")?,
-            connection_policy_sid: policy,
-            from_domain_sid: from,
+            connection_policy_sid: sid_field(p, "ConnectionPolicySid")?,
+            from_domain_sid: sid_field(p, "FromDomainSid")?,
         })
     }
 

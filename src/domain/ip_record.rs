@@ -55,6 +55,28 @@ fn mask(prefix: u8) -> u32 {
     }
 }
 
+/// A network's serialised form is its text, `10.0.0.0/8` (in recognition's change log).
+impl serde::Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Only a network as [`Network`]'s `Display` writes it: an address with its host bits clear and
+/// a prefix length from 0 to 32.
+impl<'de> serde::Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parsed = text.split_once('/').and_then(|(addr, prefix)| {
+            let addr: Ipv4Addr = addr.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+            let net = Network::new(addr, prefix);
+            (net.addr == u32::from(addr)).then_some(net)
+        });
+        parsed.ok_or_else(|| serde::de::Error::custom(format!("not a network: {text:?}")))
+    }
+}
+
 impl std::fmt::Display for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.prefix)

@@ -435,24 +435,26 @@ pub fn boolean(p: &dyn Params, name: &'static str) -> Result<Option<bool>, Inval
     }
 }
 
-/// An optional SID with `prefix`; sent empty, it clears the field (`Some(None)`).
-pub fn sid_field(
+/// An optional SID of kind `S` (checked by its parse, refused with its prefix); sent empty, it
+/// clears the field (`Some(None)`).
+pub fn sid_field<S: crate::sid::Sid>(
     p: &dyn Params,
     name: &'static str,
-    prefix: &'static str,
-) -> Result<Option<Option<String>>, Invalid> {
+) -> Result<Option<Option<S>>, Invalid> {
     match p.get(name) {
         None => Ok(None),
         Some("") => Ok(Some(None)),
-        Some(v) if crate::sid::is_valid(prefix, v) => Ok(Some(Some(v.to_owned()))),
-        Some(v) => Err(Invalid::Value(
-            name,
-            Reason::NotSid {
-                value: v.to_owned(),
-                prefix,
-                explained: true,
-            },
-        )),
+        Some(v) => match S::parse(v) {
+            Some(sid) => Ok(Some(Some(sid))),
+            None => Err(Invalid::Value(
+                name,
+                Reason::NotSid {
+                    value: v.to_owned(),
+                    prefix: S::PREFIX,
+                    explained: true,
+                },
+            )),
+        },
     }
 }
 
@@ -511,7 +513,10 @@ mod tests {
             Err(Invalid::Missing("FriendlyName"))
         );
         assert_eq!(url(&empty, "VoiceUrl"), Ok(Some(None)), "cleared");
-        assert_eq!(sid_field(&empty, "ByocTrunkSid", "BY"), Ok(Some(None)));
+        assert_eq!(
+            sid_field::<crate::sid::ByocTrunkSid>(&empty, "ByocTrunkSid"),
+            Ok(Some(None))
+        );
         let absent = P(&[]);
         assert_eq!(url(&absent, "VoiceUrl"), Ok(None), "not sent");
         let sent = P(&[("FriendlyName", " "), ("IpAddress", "10.0.0.1")]);

@@ -4,7 +4,7 @@ use super::{
     Account, Conflict, Invalid, Params, Reason, Refusal, boolean, friendly_name, method, required,
     sid_field, text, url,
 };
-use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, SipDomainSid};
+use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, PhoneNumberSid, Sid, SipDomainSid};
 
 /// A SIP domain as stored, with every field of the API 2010 resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,11 @@ pub struct SipDomainPatch {
     pub emergency_caller_sid: Option<Option<String>>,
 }
 
+/// [`sid_field`] of kind `S`, kept as text: the stored domain holds these SIDs as text.
+fn sid_text<S: Sid>(p: &dyn Params, name: &'static str) -> Result<Option<Option<String>>, Invalid> {
+    Ok(sid_field::<S>(p, name)?.map(|sid| sid.map(|s| s.as_str().to_owned())))
+}
+
 impl SipDomainPatch {
     /// Validates every SIP domain parameter. `DomainName` is required when `creating`, and must
     /// end with `.{suffix}`.
@@ -118,8 +123,8 @@ impl SipDomainPatch {
             sip_registration: boolean(p, "SipRegistration")?,
             emergency_calling_enabled: boolean(p, "EmergencyCallingEnabled")?,
             secure: boolean(p, "Secure")?,
-            byoc_trunk_sid: sid_field(p, "ByocTrunkSid", "BY")?,
-            emergency_caller_sid: sid_field(p, "EmergencyCallerSid", "PN")?,
+            byoc_trunk_sid: sid_text::<ByocTrunkSid>(p, "ByocTrunkSid")?,
+            emergency_caller_sid: sid_text::<PhoneNumberSid>(p, "EmergencyCallerSid")?,
         })
     }
 

@@ -100,6 +100,26 @@ impl Secret {
     }
 }
 
+/// Serialised as base64 of the sealed bytes: the change log holds a password exactly as sealed
+/// as storage and the table hold it.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let text = String::deserialize(d)?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| serde::de::Error::custom("a sealed secret is base64"))?;
+        Ok(Self::sealed(&sealed))
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<sealed>)")
@@ -152,12 +172,25 @@ impl DomainAuth {
     }
 }
 
+/// The writer's master copy of one access control list.
+#[derive(Debug, Default)]
+struct Acl {
+    /// Its networks, once per address giving each (two addresses may give one network), in no
+    /// order: adding one costs a push (a million are added at start), removing one a scan, less
+    /// than publishing the list again costs anyway.
+    nets: Vec<Network>,
+    /// Its published set.
+    published: Arc<NetworkSet>,
+    /// Whether it is in `dirty_lists` (so that adding its networks one by one at start looks
+    /// the list up once per network, not twice).
+    dirty: bool,
+}
+
 /// The writer's master copy of every access control list, credential list and mapping.
 #[derive(Debug, Default)]
 pub struct AuthMaster {
-    /// Each access control list's networks (with how many addresses give each) and its
-    /// published set.
-    acls: HashMap<String, (HashMap<Network, u32>, Arc<NetworkSet>)>,
+    /// Each access control list.
+    acls: HashMap<String, Acl>,
     /// Each credential list.
     credentials: HashMap<String, Arc<CredentialSet>>,
     /// Each domain's mapped lists, by domain index.
@@ -171,48 +204,54 @@ pub struct AuthMaster {
 }
 
 impl AuthMaster {
-    /// A network added to an access control list (counted: two addresses may give one network).
+    /// A network added to an access control list (once per address: two addresses may give one
+    /// network). At start this runs once per stored network, so a list already known costs no
+    /// allocation.
     pub fn acl_add(&mut self, list: &str, net: Network) {
-        let entry = self.acls.entry(list.to_owned()).or_default();
-        *entry.0.entry(net).or_insert(0) += 1;
-        self.dirty_lists.insert(list.to_owned());
+        let acl = match self.acls.get_mut(list) {
+            Some(acl) => acl,
+            None => self.acls.entry(list.to_owned()).or_default(),
+        };
+        acl.nets.push(net);
+        if !acl.dirty {
+            acl.dirty = true;
+            self.dirty_lists.insert(list.to_owned());
+        }
     }
 
-    /// Every network of an access control list, as storage holds them (at start).
-    pub fn acl_add_all(&mut self, list: &str, nets: &[Network]) {
-        let entry = self.acls.entry(list.to_owned()).or_default();
-        entry.0.reserve(nets.len());
-        for net in nets {
-            *entry.0.entry(*net).or_insert(0) += 1;
+    /// Marks `list` to be published again.
+    fn list_changed(&mut self, list: &str) {
+        if !self.dirty_lists.contains(list) {
+            self.dirty_lists.insert(list.to_owned());
         }
-        self.dirty_lists.insert(list.to_owned());
     }
 
     /// A network removed from an access control list.
     pub fn acl_remove(&mut self, list: &str, net: Network) {
-        if let Some((nets, _)) = self.acls.get_mut(list) {
-            if let Some(n) = nets.get_mut(&net) {
-                *n -= 1;
-                if *n == 0 {
-                    nets.remove(&net);
-                }
+        if let Some(acl) = self.acls.get_mut(list) {
+            if let Some(i) = acl.nets.iter().position(|n| *n == net) {
+                acl.nets.swap_remove(i);
             }
+            acl.dirty = true;
             self.dirty_lists.insert(list.to_owned());
         }
     }
 
     /// A credential set (created or given a new password).
     pub fn credential_set(&mut self, list: &str, username: &str, secret: Secret) {
-        let set = self.credentials.entry(list.to_owned()).or_default();
+        let set = match self.credentials.get_mut(list) {
+            Some(set) => set,
+            None => self.credentials.entry(list.to_owned()).or_default(),
+        };
         Arc::make_mut(set).insert(username.to_owned(), secret);
-        self.dirty_lists.insert(list.to_owned());
+        self.list_changed(list);
     }
 
     /// A credential removed.
     pub fn credential_remove(&mut self, list: &str, username: &str) {
         if let Some(set) = self.credentials.get_mut(list) {
             Arc::make_mut(set).remove(username);
-            self.dirty_lists.insert(list.to_owned());
+            self.list_changed(list);
         }
     }
 
@@ -255,8 +294,10 @@ impl AuthMaster {
     /// a changed list or whose mappings changed. Returns the domains to republish.
     pub fn take_changed(&mut self) -> Vec<(u32, Arc<DomainAuth>)> {
         for list in std::mem::take(&mut self.dirty_lists) {
-            if let Some((nets, published)) = self.acls.get_mut(&list) {
-                *published = Arc::new(NetworkSet::from_networks(nets.keys()));
+            if let Some(acl) = self.acls.get_mut(&list) {
+                acl.nets.shrink_to_fit();
+                acl.published = Arc::new(NetworkSet::from_networks(&acl.nets));
+                acl.dirty = false;
             }
             if let Some(users) = self.users.get(&list) {
                 self.dirty.extend(users.iter().copied());
@@ -277,7 +318,7 @@ impl AuthMaster {
                 AuthKind::CallsAcl => auth.call_acls.push(
                     self.acls
                         .get(list)
-                        .map(|(_, set)| set.clone())
+                        .map(|acl| acl.published.clone())
                         .unwrap_or_default(),
                 ),
                 AuthKind::CallsCredentials => auth
@@ -345,6 +386,30 @@ mod tests {
                 prop_assert_eq!(set.contains(ip), brute, "ip {}", ip);
             }
         }
+    }
+
+    #[test]
+    fn a_network_two_addresses_give_stays_until_both_are_removed() {
+        let mut m = AuthMaster::default();
+        m.map(0, AuthKind::CallsAcl, "AL1");
+        for _ in 0..2 {
+            m.acl_add("AL1", net("10.0.0.0", 24));
+        }
+        m.acl_add("AL1", net("10.0.1.0", 24));
+        let inside = |m: &mut AuthMaster, ip: &str| {
+            let changed = m.take_changed();
+            changed[0].1.acl_allows(ip.parse().unwrap())
+        };
+        assert!(inside(&mut m, "10.0.0.1"));
+        m.acl_remove("AL1", net("10.0.0.0", 24));
+        assert!(inside(&mut m, "10.0.0.1"), "one address still gives it");
+        m.acl_remove("AL1", net("10.0.0.0", 24));
+        assert!(!inside(&mut m, "10.0.0.1"));
+        m.acl_remove("AL1", net("10.0.0.0", 24));
+        assert!(
+            inside(&mut m, "10.0.1.1"),
+            "removing what is not there changes nothing"
+        );
     }
 
     #[test]

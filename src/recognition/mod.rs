@@ -2,32 +2,37 @@
 //!
 //! The engine answers two questions from an in-memory [`Snapshot`]: which domain has this
 //! Request-URI host as its name, and which domain is mapped to the network containing this source
-//! address (the most specific network wins, see [`lpm`]). Storage stays the source of truth: the
-//! table is built from it at start ([`RecognitionWriter::load`]) and changed by the storage writer
-//! right after each commit and before the API answers ([`RecognitionWriter::apply`]), so the next SIP request
-//! after a 2xx sees the change. Readers load the current snapshot with one atomic operation and
-//! never wait for a writer.
+//! address (the most specific network wins, see [`lpm`]). Storage stays the source of truth, and
+//! everything reaches the table as a [`Change`], through one code path (`Master::apply`): the
+//! storage writer's changes right after each commit and before the API answers
+//! ([`RecognitionWriter::apply`]), so the next SIP request after a 2xx sees the change; the
+//! cluster's changes, read back from the change log; and the table built at start, from every
+//! stored row read as the change that would have put it there ([`RecognitionWriter::loading`],
+//! [`Loading::apply`], [`RecognitionWriter::publish`]). Readers load the current snapshot with
+//! one atomic operation and never wait for a writer.
 
 pub mod auth;
+pub mod change;
 pub mod lpm;
 pub mod route;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{Network, OutboundPolicy};
-use crate::sid::{AccountSid, SipDomainSid};
+use crate::domain::{MappedList, Network, OutboundPolicy};
+use crate::sid::{AccountSid, AclSid, ByocTrunkSid, CredentialListSid, SipDomainSid};
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
+pub use change::Change;
 use lpm::{Lpm, LpmBuilder};
 use route::RouteMaster;
 pub use route::{Destination, Destinations, DomainRoute, RouteTarget, Routes, routed_destinations};
 
 /// What recognition resolves to: a SIP domain and its account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Target {
     /// The domain.
     pub domain_sid: SipDomainSid,
@@ -37,8 +42,9 @@ pub struct Target {
     pub domain_name: String,
     /// Whether it accepts `REGISTER`.
     pub sip_registration: bool,
-    /// Its BYOC trunk (`BY…`), whose connection policy routes its traffic.
-    pub byoc_trunk_sid: Option<String>,
+    /// Its BYOC trunk, whose connection policy routes its traffic.
+    #[serde(default)]
+    pub byoc_trunk_sid: Option<ByocTrunkSid>,
 }
 
 /// How a request was recognised.
@@ -60,39 +66,6 @@ impl MatchedBy {
     }
 }
 
-/// A change to what recognition knows, produced by a committed write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// A domain was created or renamed.
-    DomainSet(Target),
-    /// A domain was deleted.
-    DomainRemoved(SipDomainSid),
-    /// A network was mapped (or re-pointed) to a domain.
-    MappingSet(Network, SipDomainSid),
-    /// A network's mapping was deleted.
-    MappingRemoved(Network),
-    /// A network was added to an IP access control list (SID `AL…`).
-    AclNetworkAdded(String, Network),
-    /// A network was removed from an IP access control list.
-    AclNetworkRemoved(String, Network),
-    /// A credential of a credential list (SID `CL…`) was created or given a new password.
-    CredentialSet(String, String, Secret),
-    /// A credential was removed from a credential list.
-    CredentialRemoved(String, String),
-    /// A list was mapped to a domain.
-    AuthMapped(SipDomainSid, AuthKind, String),
-    /// A list was unmapped from a domain.
-    AuthUnmapped(SipDomainSid, AuthKind, String),
-    /// A BYOC trunk (`BY…`) was created or changed: the connection policy it names, if any.
-    TrunkSet(String, Option<String>),
-    /// A BYOC trunk was deleted.
-    TrunkRemoved(String),
-    /// A target of a connection policy (`NY…`) was created or changed.
-    RouteTargetSet(String, RouteTarget),
-    /// A target (`NE…`) was deleted from a connection policy.
-    RouteTargetRemoved(String, String),
-}
-
 /// Everything recognition knows of one account: its SIP domains and its mapped networks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountRows {
@@ -101,7 +74,7 @@ pub struct AccountRows {
     /// Its mapped networks and their domains.
     pub mappings: Vec<(Network, SipDomainSid)>,
     /// The lists mapped to its domains.
-    pub auth: Vec<(SipDomainSid, AuthKind, String)>,
+    pub auth: Vec<(SipDomainSid, AuthKind, MappedList)>,
 }
 
 /// The changes that take one account's SIP domains and mapped networks out of the table
@@ -133,120 +106,54 @@ pub fn account_changes(rows: AccountRows, recognised: bool) -> Vec<Change> {
     out
 }
 
-/// Everything recognition needs from storage, as storage reads it at start.
+/// What storage holds for recognition, grouped by kind: the changes that build the table from
+/// nothing ([`State::gather`]), for a look at them (`Store::recognition_state`). The table itself
+/// is built by applying them one by one as they are read ([`Loading`]), not from this.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct State {
-    /// Every SIP domain.
+    /// Every recognised SIP domain.
     pub domains: Vec<Target>,
-    /// Every mapped network, with the position of its domain in `domains` (a number, not a SID,
-    /// so that a million mappings cost a few bytes each while loading).
-    pub mappings: Vec<(Network, u32)>,
-    /// Every IP access control list with its networks (one SID per list, not per network, so
-    /// that a million networks cost a few bytes each while loading).
-    pub acl_networks: Vec<(String, Vec<Network>)>,
+    /// Every mapped network of a recognised domain, with the domain.
+    pub mappings: Vec<(Network, SipDomainSid)>,
+    /// Every IP access control list with its networks.
+    pub acl_networks: Vec<(AclSid, Vec<Network>)>,
     /// Every credential: list, username, password.
-    pub credentials: Vec<(String, String, Secret)>,
-    /// Every list mapped to a recognised domain, with the domain's position in `domains`.
-    pub auth: Vec<(u32, AuthKind, String)>,
-    /// Every BYOC trunk and the connection policy it names.
-    pub trunks: Vec<(String, Option<String>)>,
-    /// Every target, with its connection policy.
-    pub route_targets: Vec<(String, RouteTarget)>,
+    pub credentials: Vec<(CredentialListSid, String, Secret)>,
+    /// Every list mapped to a recognised domain.
+    pub auth: Vec<(SipDomainSid, AuthKind, MappedList)>,
+    /// Every other change (BYOC trunks and targets).
+    pub other: Vec<Change>,
 }
 
 impl State {
-    /// Builds a state from mappings that name their domain by SID; a mapping whose domain is not
-    /// in `domains` is left out.
-    pub fn from_sids(
-        domains: Vec<Target>,
-        mappings: impl IntoIterator<Item = (Network, SipDomainSid)>,
-    ) -> Self {
-        let mut builder = StateBuilder::new(domains);
-        for (net, sid) in mappings {
-            builder.mapping(net, sid.as_str());
-        }
-        builder.finish()
-    }
-}
-
-/// Assembles a [`State`] row by row, turning domain SIDs into positions as it goes.
-#[derive(Debug)]
-pub struct StateBuilder {
-    state: State,
-    position: HashMap<String, u32>,
-    /// Each access control list's position in `state.acl_networks`.
-    acl_position: HashMap<String, usize>,
-}
-
-impl StateBuilder {
-    /// Starts from the list of every domain.
-    pub fn new(domains: Vec<Target>) -> Self {
-        let position = domains
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.domain_sid.as_str().to_owned(), i as u32))
-            .collect();
-        Self {
-            state: State {
-                domains,
-                ..State::default()
-            },
-            position,
-            acl_position: HashMap::new(),
-        }
-    }
-
-    /// Adds one network of an IP access control list.
-    pub fn acl_network(&mut self, list: &str, net: Network) {
-        let lists = &mut self.state.acl_networks;
-        let i = match self.acl_position.get(list) {
-            Some(&i) => i,
-            None => {
-                lists.push((list.to_owned(), Vec::new()));
-                self.acl_position.insert(list.to_owned(), lists.len() - 1);
-                lists.len() - 1
+    /// Gathers the changes that build a table, as [`Loading`] applies them: a mapping (of a
+    /// network or a list) to a domain not set before it is left out.
+    pub fn gather(changes: impl IntoIterator<Item = Change>) -> Self {
+        let mut state = Self::default();
+        let mut acl_position: HashMap<AclSid, usize> = HashMap::new();
+        let mut known: HashSet<SipDomainSid> = HashSet::new();
+        for change in changes {
+            match change {
+                Change::DomainSet(t) => {
+                    known.insert(t.domain_sid.clone());
+                    state.domains.push(t);
+                }
+                Change::MappingSet(n, d) if known.contains(&d) => state.mappings.push((n, d)),
+                Change::AuthMapped(d, k, l) if known.contains(&d) => state.auth.push((d, k, l)),
+                Change::MappingSet(..) | Change::AuthMapped(..) => {}
+                Change::AclNetworkAdded(list, net) => {
+                    let lists = &mut state.acl_networks;
+                    let i = *acl_position.entry(list.clone()).or_insert_with(|| {
+                        lists.push((list, Vec::new()));
+                        lists.len() - 1
+                    });
+                    lists[i].1.push(net);
+                }
+                Change::CredentialSet(l, u, s) => state.credentials.push((l, u, s)),
+                other => state.other.push(other),
             }
-        };
-        lists[i].1.push(net);
-    }
-
-    /// Adds one credential.
-    pub fn credential(&mut self, list: &str, username: &str, secret: Secret) {
-        self.state
-            .credentials
-            .push((list.to_owned(), username.to_owned(), secret));
-    }
-
-    /// Adds one list mapped to the domain with SID `domain_sid` (left out if the domain is not
-    /// recognised).
-    pub fn auth(&mut self, domain_sid: &str, kind: AuthKind, list: &str) {
-        if let Some(i) = self.position.get(domain_sid) {
-            self.state.auth.push((*i, kind, list.to_owned()));
         }
-    }
-
-    /// Adds one BYOC trunk.
-    pub fn trunk(&mut self, trunk: &str, policy: Option<&str>) {
-        self.state
-            .trunks
-            .push((trunk.to_owned(), policy.map(str::to_owned)));
-    }
-
-    /// Adds one target of a connection policy.
-    pub fn route_target(&mut self, policy: &str, target: RouteTarget) {
-        self.state.route_targets.push((policy.to_owned(), target));
-    }
-
-    /// Adds one mapped network of the domain with SID `domain_sid`.
-    pub fn mapping(&mut self, net: Network, domain_sid: &str) {
-        if let Some(i) = self.position.get(domain_sid) {
-            self.state.mappings.push((net, *i));
-        }
-    }
-
-    /// The finished state.
-    pub fn finish(self) -> State {
-        self.state
+        state
     }
 }
 
@@ -413,7 +320,7 @@ impl Master {
         self.domains
             .by_name
             .insert(t.domain_name.to_ascii_lowercase(), i);
-        self.route.set_domain(i, t.byoc_trunk_sid.as_deref());
+        self.route.set_domain(i, t.byoc_trunk_sid.as_ref());
     }
 
     fn remove_domain(&mut self, sid: &SipDomainSid) {
@@ -431,6 +338,8 @@ impl Master {
         }
     }
 
+    /// Applies one change. A mapping (of a network or a list) to a domain the table does not
+    /// hold is left out: so are those of suspended accounts' domains when the table is loaded.
     fn apply(&mut self, change: &Change, domains_changed: &mut bool) {
         match change {
             Change::DomainSet(t) => {
@@ -442,29 +351,33 @@ impl Master {
                 *domains_changed = true;
             }
             Change::MappingSet(net, sid) => {
-                let i = self.index(sid);
-                self.v4.insert(net.addr, net.prefix, i);
+                if let Some(i) = self.index_of.get(sid).copied() {
+                    self.v4.insert(net.addr, net.prefix, i);
+                }
             }
             Change::MappingRemoved(net) => {
                 self.v4.remove(net.addr, net.prefix);
             }
-            Change::AclNetworkAdded(list, net) => self.auth.acl_add(list, *net),
-            Change::AclNetworkRemoved(list, net) => self.auth.acl_remove(list, *net),
+            Change::AclNetworkAdded(list, net) => self.auth.acl_add(list.as_str(), *net),
+            Change::AclNetworkRemoved(list, net) => self.auth.acl_remove(list.as_str(), *net),
             Change::CredentialSet(list, user, secret) => {
-                self.auth.credential_set(list, user, secret.clone());
+                self.auth
+                    .credential_set(list.as_str(), user, secret.clone());
             }
-            Change::CredentialRemoved(list, user) => self.auth.credential_remove(list, user),
+            Change::CredentialRemoved(list, user) => {
+                self.auth.credential_remove(list.as_str(), user);
+            }
             Change::AuthMapped(domain, kind, list) => {
                 if let Some(i) = self.index_of.get(domain).copied() {
-                    self.auth.map(i, *kind, list);
+                    self.auth.map(i, *kind, list.as_str());
                 }
             }
             Change::AuthUnmapped(domain, kind, list) => {
                 if let Some(i) = self.index_of.get(domain).copied() {
-                    self.auth.unmap(i, *kind, list);
+                    self.auth.unmap(i, *kind, list.as_str());
                 }
             }
-            Change::TrunkSet(trunk, policy) => self.route.trunk_set(trunk, policy.as_deref()),
+            Change::TrunkSet(trunk, policy) => self.route.trunk_set(trunk, policy.as_ref()),
             Change::TrunkRemoved(trunk) => self.route.trunk_removed(trunk),
             Change::RouteTargetSet(policy, target) => {
                 self.route.target_set(policy, target.clone());
@@ -525,6 +438,20 @@ fn empty_snapshot() -> Snapshot {
     }
 }
 
+/// A table being built off to the side ([`RecognitionWriter::loading`]): nobody reads it until
+/// it is published.
+#[derive(Debug)]
+pub struct Loading {
+    master: Master,
+}
+
+impl Loading {
+    /// Applies one change, as [`RecognitionWriter::apply`] would.
+    pub fn apply(&mut self, change: &Change) {
+        self.master.apply(change, &mut false);
+    }
+}
+
 /// The read side of the table: what the HTTP API and the SIP edge hold. It can only look.
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -574,36 +501,18 @@ impl RecognitionWriter {
         Recognition(self.current.clone())
     }
 
-    /// Replaces everything with what storage holds (at start, or to resynchronise).
-    pub fn load(&self, state: State) {
-        let mut master = Master::new(self.outbound.clone());
-        let mut index = Vec::with_capacity(state.domains.len());
-        for d in &state.domains {
-            index.push(master.index(&d.domain_sid));
-            master.set_domain(d);
+    /// A new, empty table to build off to the side (at start, or to resynchronise): storage
+    /// applies to it every stored row as the change that would have put it there, then
+    /// [`Self::publish`]es it. Readers go on with the current table meanwhile.
+    pub fn loading(&self) -> Loading {
+        Loading {
+            master: Master::new(self.outbound.clone()),
         }
-        for (net, domain) in state.mappings {
-            if let Some(i) = index.get(domain as usize) {
-                master.v4.insert(net.addr, net.prefix, *i);
-            }
-        }
-        for (list, nets) in &state.acl_networks {
-            master.auth.acl_add_all(list, nets);
-        }
-        for (list, user, secret) in state.credentials {
-            master.auth.credential_set(&list, &user, secret);
-        }
-        for (domain, kind, list) in &state.auth {
-            if let Some(i) = index.get(*domain as usize) {
-                master.auth.map(*i, *kind, list);
-            }
-        }
-        for (trunk, policy) in &state.trunks {
-            master.route.trunk_set(trunk, policy.as_deref());
-        }
-        for (policy, target) in state.route_targets {
-            master.route.target_set(&policy, target);
-        }
+    }
+
+    /// Replaces everything with the table `loading` built.
+    pub fn publish(&self, loading: Loading) {
+        let mut master = loading.master;
         let auth = master.publish_auth(&Arc::new(Vec::new()));
         let routes = master.publish_routes(&Arc::new(Vec::new()));
         let snapshot = Snapshot {
@@ -616,6 +525,15 @@ impl RecognitionWriter {
         let mut guard = self.master.lock().unwrap_or_else(|e| e.into_inner());
         *guard = master;
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Replaces everything with the table `changes` build from nothing.
+    pub fn load(&self, changes: impl IntoIterator<Item = Change>) {
+        let mut loading = self.loading();
+        for change in changes {
+            loading.apply(&change);
+        }
+        self.publish(loading);
     }
 
     /// Applies committed changes and publishes one new snapshot for all of them.
@@ -670,10 +588,11 @@ mod tests {
     fn uri_host_wins_over_source_and_changes_publish_atomically() {
         let writer = table();
         let r = writer.reader();
-        writer.load(State::from_sids(
-            vec![target(1), target(2)],
-            vec![(net("127.0.0.0", 8), target(1).domain_sid)],
-        ));
+        writer.load([
+            Change::DomainSet(target(1)),
+            Change::DomainSet(target(2)),
+            Change::MappingSet(net("127.0.0.0", 8), target(1).domain_sid),
+        ]);
         let before = r.snapshot();
         let src: IpAddr = "127.0.0.2".parse().unwrap();
         assert_eq!(
@@ -710,5 +629,29 @@ mod tests {
         assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_some());
         writer.apply(&[Change::DomainRemoved(target(2).domain_sid)]);
         assert!(r.snapshot().by_host("renamed.sip.twilio.com").is_none());
+    }
+
+    #[test]
+    fn a_load_leaves_out_what_names_a_domain_it_does_not_hold() {
+        // Storage reads every mapping, but only active accounts' domains: a suspended account's
+        // mappings name domains the table does not hold, and stay out of it and of the state.
+        let changes = vec![
+            Change::DomainSet(target(1)),
+            Change::MappingSet(net("10.0.0.0", 8), target(1).domain_sid),
+            Change::MappingSet(net("11.0.0.0", 8), target(2).domain_sid),
+            Change::AuthMapped(
+                target(2).domain_sid,
+                AuthKind::CallsAcl,
+                MappedList::Acl(AclSid::parse(&format!("AL{:032x}", 1)).unwrap()),
+            ),
+        ];
+        let writer = table();
+        writer.load(changes.clone());
+        let snapshot = writer.reader().snapshot();
+        assert_eq!(snapshot.networks(), 1);
+        assert!(snapshot.by_source("11.0.0.1".parse().unwrap()).is_none());
+        let state = State::gather(changes);
+        assert_eq!((state.domains.len(), state.mappings.len()), (1, 1));
+        assert!(state.auth.is_empty() && state.other.is_empty());
     }
 }

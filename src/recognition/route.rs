@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 pub use crate::domain::Destination;
 use crate::domain::OutboundPolicy;
+use crate::sid::{ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid};
 
 /// Every destination of every target, with the SIDs of the targets that name it.
 pub type Destinations = HashMap<Destination, Arc<[String]>>;
@@ -39,10 +40,10 @@ pub fn routed_destinations(routes: &[Option<Arc<DomainRoute>>]) -> Vec<Destinati
 }
 
 /// One target of a connection policy, as the API stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouteTarget {
-    /// Its SID (`NE…`).
-    pub sid: String,
+    /// Its SID.
+    pub sid: PolicyTargetSid,
     /// A `sip:` URI (`transport=tcp` selects TCP).
     pub uri: String,
     /// Lower is tried first.
@@ -54,10 +55,10 @@ pub struct RouteTarget {
 }
 
 /// The targets a domain's traffic may go to: its trunk's policy's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainRoute {
-    /// The connection policy (`NY…`).
-    pub policy_sid: String,
+    /// The connection policy.
+    pub policy_sid: ConnectionPolicySid,
     /// Its targets, by SID.
     pub targets: Vec<RouteTarget>,
     /// Each target's destination, by the same index (`None`: its host is not an IP literal, or
@@ -68,7 +69,11 @@ pub struct DomainRoute {
 impl DomainRoute {
     /// The route of policy `policy_sid` with `targets`, their URIs parsed and their addresses
     /// checked against `outbound`.
-    pub fn new(policy_sid: String, targets: Vec<RouteTarget>, outbound: &OutboundPolicy) -> Self {
+    pub fn new(
+        policy_sid: ConnectionPolicySid,
+        targets: Vec<RouteTarget>,
+        outbound: &OutboundPolicy,
+    ) -> Self {
         let destinations = targets
             .iter()
             .map(|t| Destination::allowed_from_uri(&t.uri, outbound))
@@ -85,25 +90,25 @@ impl DomainRoute {
 #[derive(Debug, Default)]
 pub struct RouteMaster {
     /// Each trunk's policy, if it names one.
-    trunks: HashMap<String, Option<String>>,
+    trunks: HashMap<ByocTrunkSid, Option<ConnectionPolicySid>>,
     /// Each policy's targets, by target SID.
-    policies: HashMap<String, BTreeMap<String, RouteTarget>>,
+    policies: HashMap<ConnectionPolicySid, BTreeMap<PolicyTargetSid, RouteTarget>>,
     /// Each policy's published route.
-    published: HashMap<String, Arc<DomainRoute>>,
+    published: HashMap<ConnectionPolicySid, Arc<DomainRoute>>,
     /// Each domain's trunk, by domain index.
-    domain_trunk: HashMap<u32, String>,
+    domain_trunk: HashMap<u32, ByocTrunkSid>,
     /// The domains naming each trunk (the reverse of `domain_trunk`).
-    trunk_domains: HashMap<String, HashSet<u32>>,
+    trunk_domains: HashMap<ByocTrunkSid, HashSet<u32>>,
     /// The trunks naming each policy (the reverse of `trunks`).
-    policy_trunks: HashMap<String, HashSet<String>>,
+    policy_trunks: HashMap<ConnectionPolicySid, HashSet<ByocTrunkSid>>,
     /// Domains whose published route must be rebuilt.
     dirty: HashSet<u32>,
     /// Policies whose published route must be rebuilt.
-    dirty_policies: HashSet<String>,
+    dirty_policies: HashSet<ConnectionPolicySid>,
     /// Each target's destination, by target SID.
-    target_destination: HashMap<String, Destination>,
+    target_destination: HashMap<PolicyTargetSid, Destination>,
     /// Each destination's targets.
-    destinations: HashMap<Destination, BTreeSet<String>>,
+    destinations: HashMap<Destination, BTreeSet<PolicyTargetSid>>,
     /// The destinations whose targets changed since they were last published.
     dirty_destinations: HashSet<Destination>,
     /// `destinations` as last published: a change rewrites its entries, and publishing copies
@@ -123,12 +128,12 @@ impl RouteMaster {
     }
 
     /// The domain at `index` names `trunk` (or none).
-    pub fn set_domain(&mut self, index: u32, trunk: Option<&str>) {
+    pub fn set_domain(&mut self, index: u32, trunk: Option<&ByocTrunkSid>) {
         self.forget_domain(index);
         if let Some(t) = trunk {
-            self.domain_trunk.insert(index, t.to_owned());
+            self.domain_trunk.insert(index, t.clone());
             self.trunk_domains
-                .entry(t.to_owned())
+                .entry(t.clone())
                 .or_default()
                 .insert(index);
         }
@@ -143,28 +148,27 @@ impl RouteMaster {
     }
 
     /// A trunk created or changed: it names `policy` (or none).
-    pub fn trunk_set(&mut self, trunk: &str, policy: Option<&str>) {
+    pub fn trunk_set(&mut self, trunk: &ByocTrunkSid, policy: Option<&ConnectionPolicySid>) {
         self.unlink_trunk(trunk);
         if let Some(p) = policy {
             self.policy_trunks
-                .entry(p.to_owned())
+                .entry(p.clone())
                 .or_default()
-                .insert(trunk.to_owned());
+                .insert(trunk.clone());
         }
-        self.trunks
-            .insert(trunk.to_owned(), policy.map(str::to_owned));
+        self.trunks.insert(trunk.clone(), policy.cloned());
         self.mark_trunk_users(trunk);
     }
 
     /// A trunk deleted.
-    pub fn trunk_removed(&mut self, trunk: &str) {
+    pub fn trunk_removed(&mut self, trunk: &ByocTrunkSid) {
         self.unlink_trunk(trunk);
         self.trunks.remove(trunk);
         self.mark_trunk_users(trunk);
     }
 
     /// Forgets which policy `trunk` named, in the reverse index.
-    fn unlink_trunk(&mut self, trunk: &str) {
+    fn unlink_trunk(&mut self, trunk: &ByocTrunkSid) {
         if let Some(Some(old)) = self.trunks.get(trunk) {
             let old = old.clone();
             remove_from(&mut self.policy_trunks, &old, trunk);
@@ -172,7 +176,7 @@ impl RouteMaster {
     }
 
     /// A target created or changed.
-    pub fn target_set(&mut self, policy: &str, target: RouteTarget) {
+    pub fn target_set(&mut self, policy: &ConnectionPolicySid, target: RouteTarget) {
         let dest = Destination::allowed_from_uri(&target.uri, &self.outbound);
         // A change that keeps the destination (enabled, priority, weight) leaves the list of
         // destinations as it is: rebuilding it costs a pass over every target.
@@ -188,14 +192,14 @@ impl RouteMaster {
             }
         }
         self.policies
-            .entry(policy.to_owned())
+            .entry(policy.clone())
             .or_default()
             .insert(target.sid.clone(), target);
-        self.dirty_policies.insert(policy.to_owned());
+        self.dirty_policies.insert(policy.clone());
     }
 
     /// A target deleted.
-    pub fn target_removed(&mut self, policy: &str, target: &str) {
+    pub fn target_removed(&mut self, policy: &ConnectionPolicySid, target: &PolicyTargetSid) {
         self.unindex_target(target);
         if let Some(targets) = self.policies.get_mut(policy) {
             targets.remove(target);
@@ -203,11 +207,11 @@ impl RouteMaster {
                 self.policies.remove(policy);
             }
         }
-        self.dirty_policies.insert(policy.to_owned());
+        self.dirty_policies.insert(policy.clone());
     }
 
     /// Forgets the destination of the target `sid`, if it had one.
-    fn unindex_target(&mut self, sid: &str) {
+    fn unindex_target(&mut self, sid: &PolicyTargetSid) {
         let Some(dest) = self.target_destination.remove(sid) else {
             return;
         };
@@ -228,7 +232,7 @@ impl RouteMaster {
         for dest in std::mem::take(&mut self.dirty_destinations) {
             match self.destinations.get(&dest) {
                 Some(sids) => {
-                    let sids: Arc<[String]> = sids.iter().cloned().collect();
+                    let sids: Arc<[String]> = sids.iter().map(ToString::to_string).collect();
                     self.published_destinations.insert(dest, sids);
                 }
                 None => {
@@ -240,7 +244,7 @@ impl RouteMaster {
     }
 
     /// Marks the domains naming `trunk` for republishing.
-    fn mark_trunk_users(&mut self, trunk: &str) {
+    fn mark_trunk_users(&mut self, trunk: &ByocTrunkSid) {
         if let Some(users) = self.trunk_domains.get(trunk) {
             self.dirty.extend(users.iter().copied());
         }
@@ -309,11 +313,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sid::Sid;
 
-    fn target(sid: &str, priority: u16) -> RouteTarget {
+    /// The SID of kind `S` numbered `n`.
+    fn sid<S: Sid>(n: u8) -> S {
+        S::parse(&format!("{}{n:032x}", S::PREFIX)).unwrap()
+    }
+
+    fn by(n: u8) -> ByocTrunkSid {
+        sid(n)
+    }
+
+    fn ny(n: u8) -> ConnectionPolicySid {
+        sid(n)
+    }
+
+    fn ne(n: u8) -> PolicyTargetSid {
+        sid(n)
+    }
+
+    fn target(n: u8, priority: u16) -> RouteTarget {
         RouteTarget {
-            sid: sid.into(),
-            uri: format!("sip:{sid}.example.com"),
+            sid: ne(n),
+            uri: format!("sip:ne{n}.example.com"),
             priority,
             weight: 10,
             enabled: true,
@@ -323,28 +345,28 @@ mod tests {
     #[test]
     fn a_domain_follows_its_trunk_and_policy() {
         let mut m = RouteMaster::default();
-        m.set_domain(0, Some("BY1"));
+        m.set_domain(0, Some(&by(1)));
         m.set_domain(1, None);
-        m.target_set("NY1", target("NE1", 10));
+        m.target_set(&ny(1), target(1, 10));
         let changed: HashMap<u32, Option<Arc<DomainRoute>>> =
             m.take_changed().into_iter().collect();
         assert_eq!(changed[&0], None, "the trunk is not known yet");
-        m.trunk_set("BY1", Some("NY1"));
+        m.trunk_set(&by(1), Some(&ny(1)));
         let changed = m.take_changed();
         assert_eq!(changed.len(), 1);
         let route = changed[0].1.clone().unwrap();
-        assert_eq!((route.policy_sid.as_str(), route.targets.len()), ("NY1", 1));
+        assert_eq!((&route.policy_sid, route.targets.len()), (&ny(1), 1));
         // A new target reaches the domain, and only that domain.
-        m.target_set("NY1", target("NE2", 5));
+        m.target_set(&ny(1), target(2, 5));
         let changed = m.take_changed();
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].1.as_ref().unwrap().targets.len(), 2);
         // The trunk loses its policy: no route.
-        m.trunk_set("BY1", None);
+        m.trunk_set(&by(1), None);
         assert_eq!(m.take_changed(), vec![(0, None)]);
-        m.trunk_set("BY1", Some("NY1"));
-        m.target_removed("NY1", "NE1");
-        m.target_removed("NY1", "NE2");
+        m.trunk_set(&by(1), Some(&ny(1)));
+        m.target_removed(&ny(1), &ne(1));
+        m.target_removed(&ny(1), &ne(2));
         let changed = m.take_changed();
         assert_eq!(changed[0].1.as_ref().unwrap().targets, vec![]);
         m.forget_domain(0);
@@ -355,34 +377,34 @@ mod tests {
     fn changes_reach_exactly_the_domains_that_use_them() {
         let mut m = RouteMaster::default();
         for i in 0..4 {
-            m.set_domain(i, Some(if i < 2 { "BY1" } else { "BY2" }));
+            m.set_domain(i, Some(&by(if i < 2 { 1 } else { 2 })));
         }
-        m.trunk_set("BY1", Some("NY1"));
-        m.trunk_set("BY2", Some("NY2"));
-        m.target_set("NY1", target("NE1", 1));
-        m.target_set("NY2", target("NE2", 1));
+        m.trunk_set(&by(1), Some(&ny(1)));
+        m.trunk_set(&by(2), Some(&ny(2)));
+        m.target_set(&ny(1), target(1, 1));
+        m.target_set(&ny(2), target(2, 1));
         assert_eq!(m.take_changed().len(), 4);
         let changed = |m: &mut RouteMaster| {
             let mut v: Vec<u32> = m.take_changed().into_iter().map(|(i, _)| i).collect();
             v.sort_unstable();
             v
         };
-        m.target_set("NY1", target("NE3", 1));
+        m.target_set(&ny(1), target(3, 1));
         assert_eq!(changed(&mut m), [0, 1]);
         // Domain 1 moves to BY2, BY2 moves to NY1: NY2's changes reach no one.
-        m.set_domain(1, Some("BY2"));
-        m.trunk_set("BY2", Some("NY1"));
+        m.set_domain(1, Some(&by(2)));
+        m.trunk_set(&by(2), Some(&ny(1)));
         assert_eq!(changed(&mut m), [1, 2, 3]);
-        m.target_set("NY2", target("NE4", 1));
+        m.target_set(&ny(2), target(4, 1));
         assert_eq!(changed(&mut m), Vec::<u32>::new());
-        m.target_set("NY1", target("NE5", 1));
+        m.target_set(&ny(1), target(5, 1));
         assert_eq!(changed(&mut m), [0, 1, 2, 3]);
-        m.trunk_removed("BY1");
+        m.trunk_removed(&by(1));
         assert_eq!(changed(&mut m), [0]);
         m.forget_domain(3);
-        m.target_set("NY1", target("NE6", 1));
+        m.target_set(&ny(1), target(6, 1));
         assert_eq!(changed(&mut m), [1, 2, 3]);
-        assert!(m.trunk_domains["BY2"].len() == 2 && m.policy_trunks["NY1"].len() == 1);
+        assert!(m.trunk_domains[&by(2)].len() == 2 && m.policy_trunks[&ny(1)].len() == 1);
     }
 
     #[test]
@@ -426,26 +448,29 @@ mod tests {
     #[test]
     fn destinations_follow_targets() {
         let mut m = RouteMaster::default();
-        let mut t = target("NE1", 10);
+        let mut t = target(1, 10);
         t.uri = "sip:127.0.0.2".into();
-        m.target_set("NY1", t.clone());
-        let mut u = target("NE2", 10);
+        m.target_set(&ny(1), t.clone());
+        let mut u = target(2, 10);
         u.uri = "sip:127.0.0.2:5060".into();
-        m.target_set("NY2", u);
+        m.target_set(&ny(2), u);
         let all = m.take_destinations().expect("changed");
         assert_eq!(all.len(), 1);
-        assert_eq!(all.values().next().unwrap().to_vec(), ["NE1", "NE2"]);
+        assert_eq!(
+            all.values().next().unwrap().to_vec(),
+            [ne(1).to_string(), ne(2).to_string()]
+        );
         assert!(m.take_destinations().is_none(), "nothing changed since");
         t.enabled = false;
         t.priority = 1;
-        m.target_set("NY1", t.clone());
+        m.target_set(&ny(1), t.clone());
         assert!(m.take_destinations().is_none(), "the same destination");
         t.uri = "sip:127.0.0.3;transport=tcp".into();
-        m.target_set("NY1", t);
+        m.target_set(&ny(1), t);
         let all = m.take_destinations().unwrap();
         assert_eq!(all.len(), 2);
-        m.target_removed("NY1", "NE1");
-        m.target_removed("NY2", "NE2");
+        m.target_removed(&ny(1), &ne(1));
+        m.target_removed(&ny(2), &ne(2));
         assert!(m.take_destinations().unwrap().is_empty());
     }
 
@@ -453,18 +478,18 @@ mod tests {
     fn targets_the_outbound_policy_refuses_have_no_destination() {
         let deny = vec!["10.0.0.0/8".parse().unwrap()];
         let mut m = RouteMaster::new(Arc::new(OutboundPolicy::new(&[], &deny)));
-        m.trunk_set("BY1", Some("NY1"));
-        m.set_domain(0, Some("BY1"));
-        for (sid, uri) in [
-            ("NE1", "sip:10.1.2.3"),
-            ("NE2", "sip:[::ffff:10.0.0.9]:5070"),
-            ("NE3", "sip:169.254.169.254"),
-            ("NE4", "sip:[fe80::1]"),
-            ("NE5", "sip:192.0.2.7"),
+        m.trunk_set(&by(1), Some(&ny(1)));
+        m.set_domain(0, Some(&by(1)));
+        for (n, uri) in [
+            (1, "sip:10.1.2.3"),
+            (2, "sip:[::ffff:10.0.0.9]:5070"),
+            (3, "sip:169.254.169.254"),
+            (4, "sip:[fe80::1]"),
+            (5, "sip:192.0.2.7"),
         ] {
-            let mut t = target(sid, 10);
+            let mut t = target(n, 10);
             t.uri = uri.into();
-            m.target_set("NY1", t);
+            m.target_set(&ny(1), t);
         }
         let all = m.take_destinations().unwrap();
         let only: Vec<String> = all.keys().map(|d| d.addr.to_string()).collect();

@@ -15,7 +15,7 @@ use crate::domain::{
     Account, ApiKey, AuthMapping, ByocTrunk, ConnectionPolicy, Credential, IpAddress, IpRecord,
     MappedList, Mapping, PolicyTarget, SipDomain, SipList,
 };
-use crate::recognition::{AuthKind, State};
+use crate::recognition::{AuthKind, Change, State};
 use crate::sid::{
     AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
     CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
@@ -196,14 +196,27 @@ pub async fn list_mappings(
     all(tx, mappings::list(account, page), mappings::mapping).await
 }
 
-/// Everything recognition needs, read row by row (a table may hold a million mappings).
-pub async fn recognition_state(tx: &mut dyn Tx) -> Result<State> {
-    let mut loader = recognition::Loader::default();
-    for (i, sql) in recognition::STATE.iter().enumerate() {
-        tx.query_each(sql, vec![], &mut |r| loader.row(i, r))
-            .await?;
+/// Everything recognition is built from, each row handed to `each` as the change that would have
+/// put it there, as it is read (a table may hold a million mappings).
+pub async fn recognition_changes(
+    tx: &mut dyn Tx,
+    each: &mut (dyn FnMut(Change) + Send),
+) -> Result<()> {
+    for (sql, change) in recognition::LOAD {
+        tx.query_each(sql, vec![], &mut |r| {
+            each(change(r)?);
+            Ok(())
+        })
+        .await?;
     }
-    Ok(loader.finish())
+    Ok(())
+}
+
+/// Everything recognition is built from, gathered by kind.
+pub async fn recognition_state(tx: &mut dyn Tx) -> Result<State> {
+    let mut changes = Vec::new();
+    recognition_changes(tx, &mut |c| changes.push(c)).await?;
+    Ok(State::gather(changes))
 }
 
 /// A list of an account (an IP access control list or a credential list, by `S`).

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod byoc;
+mod change_log;
 mod durability;
 mod hardening;
 mod http_limits;

@@ -613,7 +613,7 @@ async fn postgres_friendly_name_edits_do_not_grow_the_change_log() {
         .unwrap();
     let pg = db.pg_client().await.unwrap();
     let count = || async {
-        pg.query_one("SELECT count(*) FROM change_log", &[])
+        pg.query_one("SELECT count(*) FROM recognition_changes", &[])
             .await
             .unwrap()
             .get::<_, i64>(0)
@@ -686,7 +686,7 @@ async fn postgres_pruned_change_log_makes_a_returning_node_reload() {
         assert!(Instant::now() < until, "the change log was never pruned");
         tokio::time::sleep(Duration::from_millis(200)).await;
         log_rows = pg
-            .query_one("SELECT count(*) FROM change_log", &[])
+            .query_one("SELECT count(*) FROM recognition_changes", &[])
             .await
             .unwrap()
             .get(0);

@@ -114,9 +114,11 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
+    /// Target `n`: its SID is `NE` and `n` in 32 decimal digits, which [`pick`] shortens to
+    /// `NE{n}`.
     fn target(n: u8, priority: u16, weight: u16, enabled: bool) -> RouteTarget {
         RouteTarget {
-            sid: format!("NE{n}"),
+            sid: crate::sid::PolicyTargetSid::parse(&format!("NE{n:032}")).unwrap(),
             uri: format!("sip:127.0.0.{n}"),
             priority,
             weight,
@@ -126,14 +128,15 @@ mod tests {
 
     fn route(targets: Vec<RouteTarget>) -> DomainRoute {
         DomainRoute::new(
-            "NY1".into(),
+            crate::sid::ConnectionPolicySid::parse(&format!("NY{:032}", 1)).unwrap(),
             targets,
             &crate::domain::OutboundPolicy::default(),
         )
     }
 
     fn pick(r: &DomainRoute, health: &Health, call_id: &str) -> Option<String> {
-        choose(r, health, call_id).map(|c| c.target.sid.clone())
+        let short = |sid: &str| format!("NE{}", sid[2..].parse::<u128>().unwrap());
+        choose(r, health, call_id).map(|c| short(c.target.sid.as_str()))
     }
 
     /// How many of `n` Call-IDs go to each target.

@@ -11,10 +11,11 @@ mod throttle;
 use super::branch::BRANCH_PREFIX;
 use super::*;
 use crate::clock::FixedClock;
+use crate::domain::MappedList;
 use crate::domain::Network;
-use crate::recognition::{AuthKind, Change, RecognitionWriter, State, StateBuilder, Target};
+use crate::recognition::{AuthKind, Change, RecognitionWriter, Target};
 use crate::secret::ServerKey;
-use crate::sid::{AccountSid, SipDomainSid};
+use crate::sid::{AccountSid, AclSid, Sid, SipDomainSid};
 use crate::sip::message::{Header, split_header_values};
 use std::sync::atomic::Ordering;
 
@@ -51,22 +52,36 @@ fn edge(upstream: bool) -> Edge {
 /// IP access control list mapped for calls that holds every source these tests use but
 /// 198.51.100.0/24.
 fn edge_with_table(upstream: bool) -> (Edge, RecognitionWriter) {
-    let mut state = StateBuilder::new(vec![target()]);
-    state.mapping(
-        Network::new("10.1.0.0".parse().unwrap(), 16),
-        target().domain_sid.as_str(),
-    );
+    let mut state = vec![
+        Change::DomainSet(target()),
+        Change::MappingSet(
+            Network::new("10.1.0.0".parse().unwrap(), 16),
+            target().domain_sid,
+        ),
+    ];
     for (net, prefix) in [("10.0.0.0", 8), ("172.16.0.0", 12), ("192.0.2.0", 24)] {
-        state.acl_network("AL1", Network::new(net.parse().unwrap(), prefix));
+        state.push(Change::AclNetworkAdded(
+            test_sid(1),
+            Network::new(net.parse().unwrap(), prefix),
+        ));
     }
-    state.auth(target().domain_sid.as_str(), AuthKind::CallsAcl, "AL1");
-    let (edge, table, _) = edge_over(state.finish(), upstream);
+    state.push(Change::AuthMapped(
+        target().domain_sid,
+        AuthKind::CallsAcl,
+        MappedList::Acl(test_sid::<AclSid>(1)),
+    ));
+    let (edge, table, _) = edge_over(state, upstream);
     (edge, table)
 }
 
-/// An edge over `state`, with the writer of its table and the clock its nonces are dated by
-/// (standing at [`NOW`]).
-fn edge_over(state: State, upstream: bool) -> (Edge, RecognitionWriter, Arc<FixedClock>) {
+/// The SID of kind `S` numbered `n`.
+fn test_sid<S: Sid>(n: u8) -> S {
+    S::parse(&format!("{}{n:032x}", S::PREFIX)).unwrap()
+}
+
+/// An edge over the table `state` builds, with the writer of its table and the clock its nonces
+/// are dated by (standing at [`NOW`]).
+fn edge_over(state: Vec<Change>, upstream: bool) -> (Edge, RecognitionWriter, Arc<FixedClock>) {
     let w = crate::recognition::table();
     w.load(state);
     let clock = Arc::new(FixedClock::at_millis(NOW * 1000));

@@ -1,12 +1,28 @@
 //! The cluster's change feed: how every node's recognition table follows every node's writes.
 //!
 //! A write that changes what recognition knows takes the next number from `change_counter` (its
-//! row lock makes numbers follow commit order), records its changes in `change_log` under that
-//! number and sends `NOTIFY sipmap_changes`. Each node listens on a dedicated connection and
-//! applies the log in order; it also polls the counter every second, so a lost notification or a
-//! lost connection is caught up by itself. Change numbers have no gaps, so a node that reads the
-//! counter and the log in one snapshot knows when entries it needs were pruned, and then reloads
-//! its whole table instead. Every node prunes entries older than the retention.
+//! row lock makes numbers follow commit order), records its changes in `recognition_changes`
+//! under that number, each as one serialised [`Change`] (the value the writer applied to its own
+//! table; see `recognition::change` for the form), and sends `NOTIFY sipmap_changes`. Each node
+//! listens on a dedicated connection and applies the log in order; it also polls the counter every
+//! second, so a lost notification or a lost connection is caught up by itself. Change numbers have
+//! no gaps, so a node that reads the counter and the log in one snapshot knows when entries it
+//! needs are missing (pruned), and then reloads its whole table instead; so it does when an entry
+//! is in a form it cannot read (a kind written by a newer version). Every node prunes entries
+//! older than the retention.
+//!
+//! **Upgrading a cluster across migration 0008**, which replaced the per-kind columns of
+//! `change_log` with `recognition_changes`: the first upgraded node's migration leaves
+//! `change_log` as it is but refuses any new row in it (SQLSTATE 58000). A node not yet upgraded
+//! therefore cannot commit a write that changes recognition: it answers 503 (as for storage that
+//! cannot write) and logs the trigger's message, "this sipmap is older than its database; upgrade
+//! it"; its other writes and its reads go on. So it never logs a change an upgraded node would
+//! miss. It still follows the cluster: the entries it can read stop at the migration, so from
+//! then on its log has a gap and it reloads its table in full whenever another node changes it
+//! (about half a second per million mappings). Upgraded nodes never read old entries: each loads
+//! in full at start, after the migration. Upgrade the remaining nodes promptly. (Tried with the
+//! binaries before and after: the old node's domain create got 503, its IP record create 201,
+//! and it recognised the new node's domain after a reload.)
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -15,15 +31,13 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
+use super::super::Result;
 use super::super::backend::Tx;
 use super::super::reads;
 use super::super::value::Row;
-use super::super::{Result, StoreError};
 use super::conn::PgTx;
 use super::{DEADLINE, Inner, deadline};
-use crate::domain::Network;
-use crate::recognition::{AuthKind, Change, RouteTarget, Secret, Target};
-use crate::sid::{AccountSid, SipDomainSid};
+use crate::recognition::Change;
 
 /// The notification channel.
 pub const CHANNEL: &str = "sipmap_changes";
@@ -33,46 +47,21 @@ const POLL: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Logs `changes` under the next change number and announces it, inside the write's
-/// transaction; returns the number.
+/// transaction; returns the number. Each change is logged serialised ([`Change::encode`]):
+/// secrets as storage holds them, sealed.
 pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<i64> {
     let seq: i64 = tx
         .query_one("UPDATE change_counter SET seq = seq + 1 RETURNING seq", &[])
         .await?
         .get(0);
-    let mut cols = LogColumns::default();
-    for (ord, change) in changes.iter().enumerate() {
-        cols.push(ord, change);
-    }
+    let ord: Vec<i32> = (0..changes.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let encoded: Vec<String> = changes.iter().map(Change::encode).collect();
     tx.execute(
-        "INSERT INTO change_log (seq, ord, kind, network, prefix, domain_sid, account_sid, \
-         domain_name, sip_registration, list_sid, auth_kind, username, secret, trunk_sid, \
-         policy_sid, target_sid, target_uri, priority, weight, enabled) \
-         SELECT $1, * FROM unnest($2::INT[], $3::TEXT[], $4::BIGINT[], $5::SMALLINT[], \
-         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BOOLEAN[], $10::TEXT[], $11::TEXT[], \
-         $12::TEXT[], $13::BYTEA[], $14::TEXT[], $15::TEXT[], $16::TEXT[], $17::TEXT[], \
-         $18::INT[], $19::INT[], $20::BOOLEAN[])",
-        &[
-            &seq,
-            &cols.ord,
-            &cols.kind,
-            &cols.network,
-            &cols.prefix,
-            &cols.domain,
-            &cols.account,
-            &cols.name,
-            &cols.sip_registration,
-            &cols.list,
-            &cols.auth_kind,
-            &cols.username,
-            &cols.secret,
-            &cols.trunk,
-            &cols.policy,
-            &cols.target_sid,
-            &cols.target_uri,
-            &cols.priority,
-            &cols.weight,
-            &cols.enabled,
-        ],
+        "INSERT INTO recognition_changes (seq, ord, change) \
+         SELECT $1, * FROM unnest($2::INT[], $3::TEXT[])",
+        &[&seq, &ord, &encoded],
     )
     .await?;
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])
@@ -80,239 +69,53 @@ pub async fn log<C: GenericClient + Sync>(tx: &C, changes: &[Change]) -> Result<
     Ok(seq)
 }
 
-/// A batch of changes as columns, for one `INSERT … SELECT … FROM unnest(…)`. Secrets are
-/// logged as storage holds them: sealed.
-#[derive(Default)]
-struct LogColumns {
-    ord: Vec<i32>,
-    kind: Vec<&'static str>,
-    network: Vec<Option<i64>>,
-    prefix: Vec<Option<i16>>,
-    domain: Vec<Option<String>>,
-    account: Vec<Option<String>>,
-    name: Vec<Option<String>>,
-    sip_registration: Vec<Option<bool>>,
-    list: Vec<Option<String>>,
-    auth_kind: Vec<Option<&'static str>>,
-    username: Vec<Option<String>>,
-    secret: Vec<Option<Vec<u8>>>,
-    trunk: Vec<Option<String>>,
-    policy: Vec<Option<String>>,
-    target_sid: Vec<Option<String>>,
-    target_uri: Vec<Option<String>>,
-    priority: Vec<Option<i32>>,
-    weight: Vec<Option<i32>>,
-    enabled: Vec<Option<bool>>,
+/// What the log holds after the last change applied, read in one snapshot with the counter.
+enum Logged {
+    /// Every change up to `last`, in order.
+    Changes {
+        /// The changes.
+        changes: Vec<Change>,
+        /// The number of the last one (`None`: nothing new).
+        last: Option<i64>,
+    },
+    /// The log cannot bring the table up to date: entries it needs were pruned, or were written
+    /// in a form this version cannot read (by a newer version, or in the change log that
+    /// `recognition_changes` replaced). The table must be reloaded.
+    Reload(String),
 }
 
-/// One change as a row of the log; columns a change does not use stay `NULL`.
-#[derive(Default)]
-struct LogRow<'a> {
-    network: Option<Network>,
-    domain: Option<&'a SipDomainSid>,
-    target: Option<&'a Target>,
-    list: Option<&'a str>,
-    auth_kind: Option<AuthKind>,
-    username: Option<&'a str>,
-    secret: Option<&'a Secret>,
-    trunk: Option<&'a str>,
-    policy: Option<&'a str>,
-    route: Option<&'a RouteTarget>,
-    target_sid: Option<&'a str>,
-}
-
-/// A change's kind and columns.
-fn log_row(change: &Change) -> (&'static str, LogRow<'_>) {
-    let row = LogRow::default();
-    match change {
-        Change::DomainSet(t) => (
-            "domain_set",
-            LogRow {
-                domain: Some(&t.domain_sid),
-                target: Some(t),
-                ..row
-            },
-        ),
-        Change::DomainRemoved(sid) => (
-            "domain_removed",
-            LogRow {
-                domain: Some(sid),
-                ..row
-            },
-        ),
-        Change::MappingSet(n, sid) => (
-            "mapping_set",
-            LogRow {
-                network: Some(*n),
-                domain: Some(sid),
-                ..row
-            },
-        ),
-        Change::MappingRemoved(n) => (
-            "mapping_removed",
-            LogRow {
-                network: Some(*n),
-                ..row
-            },
-        ),
-        Change::AclNetworkAdded(list, n) => ("acl_network_added", acl_row(list, *n)),
-        Change::AclNetworkRemoved(list, n) => ("acl_network_removed", acl_row(list, *n)),
-        Change::CredentialSet(list, user, secret) => (
-            "credential_set",
-            LogRow {
-                secret: Some(secret),
-                ..credential_row(list, user)
-            },
-        ),
-        Change::CredentialRemoved(list, user) => ("credential_removed", credential_row(list, user)),
-        Change::AuthMapped(domain, k, list) => ("auth_mapped", auth_row(domain, *k, list)),
-        Change::AuthUnmapped(domain, k, list) => ("auth_unmapped", auth_row(domain, *k, list)),
-        Change::TrunkSet(trunk, policy) => (
-            "trunk_set",
-            LogRow {
-                trunk: Some(trunk),
-                policy: policy.as_deref(),
-                ..row
-            },
-        ),
-        Change::TrunkRemoved(trunk) => (
-            "trunk_removed",
-            LogRow {
-                trunk: Some(trunk),
-                ..row
-            },
-        ),
-        Change::RouteTargetSet(policy, target) => (
-            "route_target_set",
-            LogRow {
-                route: Some(target),
-                ..target_row(policy, &target.sid)
-            },
-        ),
-        Change::RouteTargetRemoved(policy, target) => {
-            ("route_target_removed", target_row(policy, target))
-        }
-    }
-}
-
-fn acl_row(list: &str, network: Network) -> LogRow<'_> {
-    LogRow {
-        network: Some(network),
-        list: Some(list),
-        ..LogRow::default()
-    }
-}
-
-fn credential_row<'a>(list: &'a str, user: &'a str) -> LogRow<'a> {
-    LogRow {
-        list: Some(list),
-        username: Some(user),
-        ..LogRow::default()
-    }
-}
-
-fn auth_row<'a>(domain: &'a SipDomainSid, kind: AuthKind, list: &'a str) -> LogRow<'a> {
-    LogRow {
-        domain: Some(domain),
-        list: Some(list),
-        auth_kind: Some(kind),
-        ..LogRow::default()
-    }
-}
-
-fn target_row<'a>(policy: &'a str, target: &'a str) -> LogRow<'a> {
-    LogRow {
-        policy: Some(policy),
-        target_sid: Some(target),
-        ..LogRow::default()
-    }
-}
-
-impl LogColumns {
-    fn push(&mut self, ord: usize, change: &Change) {
-        let (kind, row) = log_row(change);
-        self.ord.push(i32::try_from(ord).unwrap_or(i32::MAX));
-        self.kind.push(kind);
-        self.network.push(row.network.map(|n| i64::from(n.addr)));
-        self.prefix.push(row.network.map(|n| i16::from(n.prefix)));
-        self.domain.push(row.domain.map(SipDomainSid::to_string));
-        self.account
-            .push(row.target.map(|t| t.account_sid.to_string()));
-        self.name.push(row.target.map(|t| t.domain_name.clone()));
-        self.sip_registration
-            .push(row.target.map(|t| t.sip_registration));
-        self.list.push(row.list.map(str::to_owned));
-        self.auth_kind.push(row.auth_kind.map(AuthKind::as_str));
-        self.username.push(row.username.map(str::to_owned));
-        self.secret.push(row.secret.map(|s| s.as_sealed().to_vec()));
-        // A domain's trunk goes in the trunk column too.
-        let trunk = row
-            .trunk
-            .or_else(|| row.target.and_then(|t| t.byoc_trunk_sid.as_deref()));
-        self.trunk.push(trunk.map(str::to_owned));
-        self.policy.push(row.policy.map(str::to_owned));
-        self.target_sid.push(row.target_sid.map(str::to_owned));
-        self.target_uri.push(row.route.map(|t| t.uri.clone()));
-        self.priority.push(row.route.map(|t| i32::from(t.priority)));
-        self.weight.push(row.route.map(|t| i32::from(t.weight)));
-        self.enabled.push(row.route.map(|t| t.enabled));
-    }
-}
-
-/// The columns [`change`] reads, in its order.
-const LOG_COLUMNS: &str = "seq, kind, network, prefix, domain_sid, account_sid, domain_name, \
-    sip_registration, list_sid, auth_kind, username, secret, trunk_sid, policy_sid, target_sid, \
-    target_uri, priority, weight, enabled";
-
-/// A change from a row of the log, read as [`LOG_COLUMNS`] says.
-fn change(mut r: Row) -> Result<Change> {
-    let kind = r.text(1)?;
-    let domain = |r: &Row| r.sid(4, SipDomainSid::parse);
-    let list = |r: &mut Row| r.text(8);
-    let auth_kind = |r: &Row| {
-        let k = r.str(9)?;
-        AuthKind::parse(k)
-            .ok_or_else(|| StoreError::Internal(format!("unknown change_log auth kind {k:?}")))
-    };
-    Ok(match kind.as_str() {
-        "domain_set" => Change::DomainSet(Target {
-            domain_sid: domain(&r)?,
-            account_sid: r.sid(5, AccountSid::parse)?,
-            domain_name: r.text(6)?,
-            sip_registration: r.bool(7).unwrap_or(false),
-            byoc_trunk_sid: r.opt_text(12)?,
-        }),
-        "domain_removed" => Change::DomainRemoved(domain(&r)?),
-        "mapping_set" => Change::MappingSet(r.network(2)?, domain(&r)?),
-        "mapping_removed" => Change::MappingRemoved(r.network(2)?),
-        "acl_network_added" => Change::AclNetworkAdded(list(&mut r)?, r.network(2)?),
-        "acl_network_removed" => Change::AclNetworkRemoved(list(&mut r)?, r.network(2)?),
-        "credential_set" => {
-            Change::CredentialSet(list(&mut r)?, r.text(10)?, Secret::sealed(r.blob(11)?))
-        }
-        "credential_removed" => Change::CredentialRemoved(list(&mut r)?, r.text(10)?),
-        "trunk_set" => Change::TrunkSet(r.text(12)?, r.opt_text(13)?),
-        "trunk_removed" => Change::TrunkRemoved(r.text(12)?),
-        "route_target_set" => {
-            let small = |n: i64| u16::try_from(n).unwrap_or(u16::MAX);
-            let target = RouteTarget {
-                sid: r.text(14)?,
-                uri: r.text(15)?,
-                priority: small(r.int(16)?),
-                weight: small(r.int(17)?),
-                enabled: r.bool(18)?,
-            };
-            Change::RouteTargetSet(r.text(13)?, target)
-        }
-        "route_target_removed" => Change::RouteTargetRemoved(r.text(13)?, r.text(14)?),
-        "auth_mapped" => Change::AuthMapped(domain(&r)?, auth_kind(&r)?, list(&mut r)?),
-        "auth_unmapped" => Change::AuthUnmapped(domain(&r)?, auth_kind(&r)?, list(&mut r)?),
-        other => {
-            return Err(StoreError::Internal(format!(
-                "unknown change_log kind {other:?}"
+/// Reads the entries after `applied`, as `counter` (read in the same snapshot) says there are.
+/// Change numbers have no gaps and each has at least one entry, so the entries must number
+/// `applied + 1` to `counter` exactly.
+fn logged(rows: Vec<Row>, applied: i64, counter: i64) -> Result<Logged> {
+    let mut changes = Vec::with_capacity(rows.len());
+    let mut last = applied;
+    for r in rows {
+        let seq = r.int(0)?;
+        if seq != last && seq != last + 1 {
+            return Ok(Logged::Reload(format!(
+                "change {} is missing from the change log",
+                last + 1
             )));
         }
-    })
+        last = seq;
+        match Change::decode(r.str(1)?) {
+            Ok(change) => changes.push(change),
+            Err(e) => {
+                return Ok(Logged::Reload(format!(
+                    "change {seq} cannot be read by this version ({e})"
+                )));
+            }
+        }
+    }
+    if last < counter {
+        return Ok(Logged::Reload(format!(
+            "changes {} to {counter} are missing from the change log",
+            last + 1
+        )));
+    }
+    let last = (last > applied).then_some(last);
+    Ok(Logged::Changes { changes, last })
 }
 
 /// A read-only transaction that sees one snapshot of the database throughout.
@@ -345,9 +148,10 @@ impl Inner {
         let mut client = self.pool.get().await?;
         let tx = snapshot(&mut client).await?;
         let seq = counter(&tx).await?;
-        let state = reads::recognition_state(&mut PgTx { client: &tx }).await?;
+        let mut loading = self.table.loading();
+        reads::recognition_changes(&mut PgTx { client: &tx }, &mut |c| loading.apply(&c)).await?;
         tx.commit().await?;
-        self.table.load(state);
+        self.table.publish(loading);
         *applied = seq;
         Ok(())
     }
@@ -361,34 +165,34 @@ impl Inner {
         }
         let mut client = self.pool.get().await?;
         // One snapshot for the counter and the log: change numbers are consecutive, so a log
-        // that does not continue right after `applied` has been pruned past it.
+        // that does not run from right after `applied` to the counter has lost entries.
         let tx = snapshot(&mut client).await?;
         let counter = counter(&tx).await?;
         let rows = PgTx { client: &tx }
             .query(
-                &format!("SELECT {LOG_COLUMNS} FROM change_log WHERE seq > $1 ORDER BY seq, ord"),
+                "SELECT seq, change FROM recognition_changes WHERE seq > $1 ORDER BY seq, ord",
                 vec![(*applied).into()],
             )
             .await?;
         tx.commit().await?;
-        let first = rows.first().map(|r| r.int(0)).transpose()?;
-        if counter > *applied && first != Some(*applied + 1) {
-            tracing::warn!(
-                applied = *applied,
-                counter,
-                "changes this node missed were pruned from the change log; reloading the \
-                 recognition table in full"
-            );
-            drop(client);
-            return self.reload_locked(&mut applied).await;
+        match logged(rows, *applied, counter)? {
+            Logged::Changes { changes, last } => {
+                self.table.apply(&changes);
+                if let Some(last) = last {
+                    *applied = last;
+                }
+                Ok(())
+            }
+            Logged::Reload(why) => {
+                tracing::warn!(
+                    applied = *applied,
+                    counter,
+                    "{why}; reloading the recognition table in full"
+                );
+                drop(client);
+                self.reload_locked(&mut applied).await
+            }
         }
-        let last = rows.last().map(|r| r.int(0)).transpose()?;
-        let changes = rows.into_iter().map(change).collect::<Result<Vec<_>>>()?;
-        self.table.apply(&changes);
-        if let Some(last) = last {
-            *applied = (*applied).max(last);
-        }
-        Ok(())
     }
 
     /// One poll: compare the counter with what is applied and catch up.
@@ -409,7 +213,7 @@ impl Inner {
         let retention = i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX);
         Ok(client
             .execute(
-                "DELETE FROM change_log \
+                "DELETE FROM recognition_changes \
                  WHERE logged_at < extract(epoch FROM now())::BIGINT - $1",
                 &[&retention],
             )
@@ -508,5 +312,57 @@ pub async fn prune(store: Weak<Inner>) {
             Ok(n) => tracing::debug!(entries = n, "pruned the change log"),
             Err(e) => tracing::debug!(error = %e, "could not prune the change log"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::value::Value;
+    use super::*;
+    use crate::domain::Network;
+
+    fn entry(seq: i64, change: &str) -> Row {
+        Row(vec![Value::Int(seq), Value::Text(change.into())])
+    }
+
+    fn removed(last_octet: u8) -> String {
+        let net = Network::new(std::net::Ipv4Addr::new(10, 0, 0, last_octet), 32);
+        Change::MappingRemoved(net).encode()
+    }
+
+    fn applied(l: Logged) -> (usize, Option<i64>) {
+        match l {
+            Logged::Changes { changes, last } => (changes.len(), last),
+            Logged::Reload(why) => panic!("reload: {why}"),
+        }
+    }
+
+    fn reloads(l: Logged) -> bool {
+        matches!(l, Logged::Reload(_))
+    }
+
+    #[test]
+    fn entries_apply_only_when_they_run_from_the_last_applied_to_the_counter() {
+        let run = || {
+            vec![
+                entry(5, &removed(1)),
+                entry(5, &removed(2)),
+                entry(6, &removed(3)),
+            ]
+        };
+        assert_eq!(applied(logged(run(), 4, 6).unwrap()), (3, Some(6)));
+        assert_eq!(applied(logged(vec![], 6, 6).unwrap()), (0, None));
+        // The first entries pruned, one in the middle missing, the last ones not there.
+        assert!(reloads(logged(run(), 3, 6).unwrap()));
+        let gap = vec![entry(5, &removed(1)), entry(7, &removed(3))];
+        assert!(reloads(logged(gap, 4, 7).unwrap()));
+        assert!(reloads(logged(run(), 4, 7).unwrap()));
+        assert!(reloads(logged(vec![], 4, 5).unwrap()));
+    }
+
+    #[test]
+    fn an_entry_this_version_cannot_read_means_a_reload() {
+        let newer = vec![entry(5, &removed(1)), entry(6, r#"{"call_set":["CA1"]}"#)];
+        assert!(reloads(logged(newer, 4, 6).unwrap()));
     }
 }

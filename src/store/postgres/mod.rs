@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_api_keys.sql"),
     include_str!("../../../migrations/postgres/0006_domain_families.sql"),
     include_str!("../../../migrations/postgres/0007_targets_by_account.sql"),
+    include_str!("../../../migrations/postgres/0008_change_payloads.sql"),
 ];
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);

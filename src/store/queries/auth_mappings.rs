@@ -191,6 +191,11 @@ pub fn mapping(mut r: Row) -> Result<AuthMapping> {
 }
 
 /// A mapping for recognition, from a row of [`OF_ACCOUNT`] or [`ALL`]: domain, kind, list.
-pub fn recognised(mut r: Row) -> Result<(SipDomainSid, AuthKind, String)> {
-    Ok((r.sid(0, SipDomainSid::parse)?, kind(&r, 1)?, r.text(2)?))
+pub fn recognised(r: Row) -> Result<(SipDomainSid, AuthKind, MappedList)> {
+    let kind = kind(&r, 1)?;
+    let sid = r.str(2)?;
+    let list = mapped_list(kind, sid).ok_or_else(|| {
+        super::super::StoreError::Internal(format!("stored mapped list {sid:?} is malformed"))
+    })?;
+    Ok((r.sid(0, SipDomainSid::parse)?, kind, list))
 }

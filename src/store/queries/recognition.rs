@@ -1,11 +1,15 @@
 //! What recognition is built from: every active account's SIP domains and mapped networks, and
-//! every access control list's networks, credential and authentication mapping.
+//! every access control list's networks, credential and authentication mapping, trunk and target,
+//! each row read as the [`Change`] that would have put it there ([`LOAD`]).
 
-use super::super::Result;
-use super::super::value::{Row, Value};
+use super::super::value::Row;
+use super::super::{Result, StoreError};
 use super::{auth_mappings, byoc};
-use crate::recognition::{AccountRows, RouteTarget, Secret, State, StateBuilder, Target};
-use crate::sid::{AccountSid, SipDomainSid};
+use crate::recognition::{AccountRows, Change, RouteTarget, Secret, Target};
+use crate::sid::{
+    AccountSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, PolicyTargetSid,
+    SipDomainSid,
+};
 
 /// Every SIP domain of an active account (only active accounts are recognised).
 pub const ACTIVE_DOMAINS: &str = "SELECT d.sid, d.account_sid, d.domain_name, \
@@ -28,17 +32,6 @@ pub const ACCOUNT_DOMAINS: &str = "SELECT sid, account_sid, domain_name, sip_reg
 pub const ACCOUNT_MAPPINGS: &str =
     "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings WHERE account_sid = $1";
 
-/// The statements the whole state is read with, in the order [`Loader::row`] takes them.
-pub const STATE: [&str; 7] = [
-    ACTIVE_DOMAINS,
-    ALL_MAPPINGS,
-    ALL_ACL_NETWORKS,
-    ALL_CREDENTIALS,
-    auth_mappings::ALL,
-    byoc::ALL_TRUNKS,
-    byoc::ALL_TARGETS,
-];
-
 /// A domain as recognition knows it, from a row of [`ACTIVE_DOMAINS`] or [`ACCOUNT_DOMAINS`].
 pub fn target(mut r: Row) -> Result<Target> {
     Ok(Target {
@@ -46,23 +39,21 @@ pub fn target(mut r: Row) -> Result<Target> {
         account_sid: r.sid(1, AccountSid::parse)?,
         domain_name: r.text(2)?,
         sip_registration: r.bool(3)?,
-        byoc_trunk_sid: r.opt_text(4)?,
+        byoc_trunk_sid: r.opt_sid(4, ByocTrunkSid::parse)?,
     })
 }
 
-/// A text column borrowed (SIDs are not parsed while loading: there may be millions).
-fn text(r: &Row, i: usize) -> &str {
-    match r.0.get(i) {
-        Some(Value::Text(s)) => s.as_str(),
-        _ => "",
-    }
+/// The SID in column `i`, moved out of the row (there may be millions of rows).
+fn owned_sid<T>(r: &mut Row, i: usize, parse: fn(String) -> Option<T>) -> Result<T> {
+    let text = r.text(i)?;
+    parse(text).ok_or_else(|| StoreError::Internal(format!("column {i} is not a stored SID")))
 }
 
 /// A target for recognition, from a row of [`byoc::ALL_TARGETS`] (after its policy).
 pub fn route_target(mut r: Row) -> Result<RouteTarget> {
     let small = |n: i64| u16::try_from(n).unwrap_or(u16::MAX);
     Ok(RouteTarget {
-        sid: r.text(1)?,
+        sid: r.sid(1, PolicyTargetSid::parse)?,
         uri: r.text(2)?,
         priority: small(r.int(3)?),
         weight: small(r.int(4)?),
@@ -70,49 +61,46 @@ pub fn route_target(mut r: Row) -> Result<RouteTarget> {
     })
 }
 
-/// Builds the recognition state from the rows of the [`STATE`] statements, one statement after
-/// another, row by row.
-#[derive(Debug, Default)]
-pub struct Loader {
-    domains: Vec<Target>,
-    builder: Option<StateBuilder>,
-}
+/// The change a row stands for.
+pub type RowChange = fn(Row) -> Result<Change>;
 
-impl Loader {
-    /// Takes one row of statement number `statement` of [`STATE`].
-    pub fn row(&mut self, statement: usize, r: Row) -> Result<()> {
-        if statement == 0 {
-            self.domains.push(target(r)?);
-            return Ok(());
-        }
-        let domains = &mut self.domains;
-        let builder = self
-            .builder
-            .get_or_insert_with(|| StateBuilder::new(std::mem::take(domains)));
-        match statement {
-            1 => builder.mapping(r.network(0)?, text(&r, 2)),
-            2 => builder.acl_network(text(&r, 2), r.network(0)?),
-            3 => builder.credential(text(&r, 0), text(&r, 1), Secret::sealed(r.blob(2)?)),
-            5 => builder.trunk(text(&r, 0), r.opt_str(1)?),
-            6 => {
-                let policy = text(&r, 0).to_owned();
-                builder.route_target(&policy, route_target(r)?);
-            }
-            _ => {
-                let (domain, kind, list) = auth_mappings::recognised(r)?;
-                builder.auth(domain.as_str(), kind, &list);
-            }
-        }
-        Ok(())
-    }
-
-    /// The state read.
-    pub fn finish(self) -> State {
-        self.builder
-            .unwrap_or_else(|| StateBuilder::new(self.domains))
-            .finish()
-    }
-}
+/// Every statement the table is built from at start, in order (domains before what names them),
+/// each with the change a row of it stands for. A new kind of recognition data adds its statement
+/// and row here; the table applies the change as it applies a write's.
+pub const LOAD: [(&str, RowChange); 7] = [
+    (ACTIVE_DOMAINS, |r| Ok(Change::DomainSet(target(r)?))),
+    (ALL_MAPPINGS, |mut r| {
+        let domain = owned_sid(&mut r, 2, SipDomainSid::parse_owned)?;
+        Ok(Change::MappingSet(r.network(0)?, domain))
+    }),
+    (ALL_ACL_NETWORKS, |mut r| {
+        let list = owned_sid(&mut r, 2, AclSid::parse_owned)?;
+        Ok(Change::AclNetworkAdded(list, r.network(0)?))
+    }),
+    (ALL_CREDENTIALS, |mut r| {
+        let list = owned_sid(&mut r, 0, CredentialListSid::parse_owned)?;
+        Ok(Change::CredentialSet(
+            list,
+            r.text(1)?,
+            Secret::sealed(r.blob(2)?),
+        ))
+    }),
+    (auth_mappings::ALL, |r| {
+        let (domain, kind, list) = auth_mappings::recognised(r)?;
+        Ok(Change::AuthMapped(domain, kind, list))
+    }),
+    (byoc::ALL_TRUNKS, |r| {
+        let trunk = r.sid(0, ByocTrunkSid::parse)?;
+        Ok(Change::TrunkSet(
+            trunk,
+            r.opt_sid(1, ConnectionPolicySid::parse)?,
+        ))
+    }),
+    (byoc::ALL_TARGETS, |r| {
+        let policy = r.sid(0, ConnectionPolicySid::parse)?;
+        Ok(Change::RouteTargetSet(policy, route_target(r)?))
+    }),
+];
 
 /// An account's rows, from [`ACCOUNT_DOMAINS`], [`ACCOUNT_MAPPINGS`] and
 /// [`auth_mappings::OF_ACCOUNT`].

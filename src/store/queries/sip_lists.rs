@@ -36,7 +36,7 @@ impl ListKind for AclSid {
     }
 
     fn removed(&self, row: Row) -> Result<Change> {
-        Ok(Change::AclNetworkRemoved(self.to_string(), row.network(0)?))
+        Ok(Change::AclNetworkRemoved(self.clone(), row.network(0)?))
     }
 }
 
@@ -53,7 +53,7 @@ impl ListKind for CredentialListSid {
     }
 
     fn removed(&self, mut row: Row) -> Result<Change> {
-        Ok(Change::CredentialRemoved(self.to_string(), row.text(0)?))
+        Ok(Change::CredentialRemoved(self.clone(), row.text(0)?))
     }
 }
 

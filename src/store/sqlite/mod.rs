@@ -23,7 +23,7 @@ use super::queries::recognition;
 use super::value::Row;
 use super::{Result, Role, StoreError};
 use crate::domain::OutboundPolicy;
-use crate::recognition::{Recognition, State};
+use crate::recognition::{Recognition, RecognitionWriter};
 use conn::{SqliteTx, configure, finish_now, migrate, query_each};
 use writer::{Job, WriteJob};
 
@@ -41,13 +41,18 @@ pub struct SqliteBackend {
     failing: Arc<AtomicBool>,
 }
 
-/// The recognition state, read on `conn` row by row.
-fn load_state(conn: &Connection) -> Result<State> {
-    let mut loader = recognition::Loader::default();
-    for (i, sql) in recognition::STATE.iter().enumerate() {
-        query_each(conn, sql, &vec![], &mut |r: Row| loader.row(i, r))?;
+/// Builds `table` from what `conn` holds, row by row, each row applied as the change that
+/// would have put it there.
+fn load_table(conn: &Connection, table: &RecognitionWriter) -> Result<()> {
+    let mut loading = table.loading();
+    for (sql, change) in recognition::LOAD {
+        query_each(conn, sql, &vec![], &mut |r: Row| {
+            loading.apply(&change(r)?);
+            Ok(())
+        })?;
     }
-    Ok(loader.finish())
+    table.publish(loading);
+    Ok(())
 }
 
 impl SqliteBackend {
@@ -92,7 +97,7 @@ impl SqliteBackend {
         // The table is built before the writer starts; from then on only the writer changes it.
         let table = crate::recognition::table_with(outbound);
         if role == Role::Serve {
-            table.load(load_state(&conn).map_err(|e| anyhow::anyhow!("{e}"))?);
+            load_table(&conn, &table).map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         let recognition = table.reader();
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();

@@ -54,7 +54,7 @@ pub async fn create(
         true => vec![Change::AuthMapped(
             domain.clone(),
             kind,
-            mapping.list.to_string(),
+            mapping.list.clone(),
         )],
         false => vec![],
     };
@@ -87,6 +87,6 @@ pub async fn delete(
     }
     Ok(Written {
         value: (),
-        changes: vec![Change::AuthUnmapped(domain.clone(), kind, list.to_string())],
+        changes: vec![Change::AuthUnmapped(domain.clone(), kind, list)],
     })
 }

@@ -90,10 +90,7 @@ pub async fn create_trunk(
 }
 
 fn trunk_set(t: &ByocTrunk) -> Change {
-    Change::TrunkSet(
-        t.sid.to_string(),
-        t.connection_policy_sid.as_ref().map(ToString::to_string),
-    )
+    Change::TrunkSet(t.sid.clone(), t.connection_policy_sid.clone())
 }
 
 /// Applies `patch` to a trunk of `account`.
@@ -137,7 +134,7 @@ pub async fn delete_trunk(
         .await?;
     Ok(Written {
         value: (),
-        changes: vec![Change::TrunkRemoved(sid.to_string())],
+        changes: vec![Change::TrunkRemoved(sid.clone())],
     })
 }
 
@@ -195,7 +192,12 @@ pub async fn delete_policy(
         .await?;
     let changes = targets
         .into_iter()
-        .map(|mut r| Ok(Change::RouteTargetRemoved(sid.to_string(), r.text(0)?)))
+        .map(|r| {
+            Ok(Change::RouteTargetRemoved(
+                sid.clone(),
+                r.sid(0, PolicyTargetSid::parse)?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     tx.execute(byoc::POLICY_DELETE, vec![sid.as_str().into()])
         .await?;
@@ -204,9 +206,9 @@ pub async fn delete_policy(
 
 fn target_set(t: &PolicyTarget) -> Change {
     Change::RouteTargetSet(
-        t.policy_sid.to_string(),
+        t.policy_sid.clone(),
         RouteTarget {
-            sid: t.sid.to_string(),
+            sid: t.sid.clone(),
             uri: t.target.clone(),
             priority: t.priority,
             weight: t.weight,
@@ -301,10 +303,7 @@ pub async fn delete_target(
         .await?;
     Ok(Written {
         value: (),
-        changes: vec![Change::RouteTargetRemoved(
-            policy.to_string(),
-            sid.to_string(),
-        )],
+        changes: vec![Change::RouteTargetRemoved(policy.clone(), sid.clone())],
     })
 }
 

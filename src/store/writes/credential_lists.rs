@@ -48,7 +48,7 @@ pub async fn create_credential(
 
 fn set(c: &Credential) -> Change {
     Change::CredentialSet(
-        c.list_sid.to_string(),
+        c.list_sid.clone(),
         c.username.clone(),
         Secret::sealed(&c.password_sealed),
     )
@@ -111,10 +111,7 @@ pub async fn delete_credential(
         .await?;
     Ok(Written {
         value: (),
-        changes: vec![Change::CredentialRemoved(
-            list.to_string(),
-            credential.username,
-        )],
+        changes: vec![Change::CredentialRemoved(list.clone(), credential.username)],
     })
 }
 

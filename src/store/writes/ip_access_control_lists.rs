@@ -30,7 +30,7 @@ pub async fn create_address(
     let address = address.into_address(sid, &list, now);
     tx.execute(acls::ADDRESS_INSERT, acls::address_insert(&address))
         .await?;
-    let change = Change::AclNetworkAdded(list.sid.to_string(), address.network());
+    let change = Change::AclNetworkAdded(list.sid.clone(), address.network());
     Ok(Written {
         value: address,
         changes: vec![change],
@@ -77,11 +77,8 @@ pub async fn update_address(
         .await?;
     let mut changes = Vec::new();
     if address.network() != before.network() {
-        changes.push(Change::AclNetworkRemoved(
-            list.to_string(),
-            before.network(),
-        ));
-        changes.push(Change::AclNetworkAdded(list.to_string(), address.network()));
+        changes.push(Change::AclNetworkRemoved(list.clone(), before.network()));
+        changes.push(Change::AclNetworkAdded(list.clone(), address.network()));
     }
     Ok(Written {
         value: address,
@@ -101,9 +98,6 @@ pub async fn delete_address(
         .await?;
     Ok(Written {
         value: (),
-        changes: vec![Change::AclNetworkRemoved(
-            list.to_string(),
-            address.network(),
-        )],
+        changes: vec![Change::AclNetworkRemoved(list.clone(), address.network())],
     })
 }

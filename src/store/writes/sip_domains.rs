@@ -9,7 +9,7 @@ use super::{locked_account, some_mapping};
 use crate::domain::sip_domain::{NameFacts, domain_key};
 use crate::domain::{Account, SipDomain, SipDomainPatch};
 use crate::recognition::{Change, Target};
-use crate::sid::{AccountSid, SipDomainSid};
+use crate::sid::{AccountSid, ByocTrunkSid, SipDomainSid};
 
 /// The recognition view of a domain.
 pub fn target(d: &SipDomain) -> Target {
@@ -18,7 +18,7 @@ pub fn target(d: &SipDomain) -> Target {
         account_sid: d.account_sid.clone(),
         domain_name: d.domain_name.clone(),
         sip_registration: d.sip_registration,
-        byoc_trunk_sid: d.byoc_trunk_sid.clone(),
+        byoc_trunk_sid: d.byoc_trunk_sid.as_deref().and_then(ByocTrunkSid::parse),
     }
 }
 
@@ -121,7 +121,7 @@ pub async fn update(
     if domain.domain_name != old_name {
         check_name(tx, &owner, &domain).await?;
     }
-    if domain.byoc_trunk_sid != old_target.byoc_trunk_sid {
+    if target(&domain).byoc_trunk_sid != old_target.byoc_trunk_sid {
         check_domain_trunk(tx, account, domain.byoc_trunk_sid.as_deref()).await?;
     }
     tx.execute(sip_domains::UPDATE, sip_domains::values(&domain))

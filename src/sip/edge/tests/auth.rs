@@ -38,25 +38,31 @@ pub(super) fn auth_edge() -> (Edge, RecognitionWriter, Arc<FixedClock>) {
         domain('e', "blocked.sip.twilio.com", false),
         domain('f', "other.sip.twilio.com", false),
     ];
-    let sid = |i: usize| domains[i].domain_sid.as_str().to_owned();
-    let sids: Vec<String> = (0..domains.len()).map(sid).collect();
-    let mut state = StateBuilder::new(domains);
+    let sids: Vec<SipDomainSid> = domains.iter().map(|d| d.domain_sid.clone()).collect();
+    let mut state: Vec<Change> = domains.into_iter().map(Change::DomainSet).collect();
     let key = server_key();
-    state.credential("CL1", "alice", seal(&key, ALICE_PASSWORD));
-    state.credential("CL2", "bob", seal(&key, BOB_PASSWORD));
-    state.acl_network("AL2", Network::new("10.9.0.0".parse().unwrap(), 16));
+    let (cl1, cl2) = (
+        MappedList::Credentials(test_sid(1)),
+        MappedList::Credentials(test_sid(2)),
+    );
+    let al2 = MappedList::Acl(test_sid(2));
+    state.extend([
+        Change::CredentialSet(test_sid(1), "alice".into(), seal(&key, ALICE_PASSWORD)),
+        Change::CredentialSet(test_sid(2), "bob".into(), seal(&key, BOB_PASSWORD)),
+        Change::AclNetworkAdded(test_sid(2), Network::new("10.9.0.0".parse().unwrap(), 16)),
+    ]);
     for (i, kind, list) in [
-        (0, AuthKind::CallsCredentials, "CL1"),
-        (0, AuthKind::RegistrationCredentials, "CL2"),
-        (1, AuthKind::CallsAcl, "AL2"),
-        (1, AuthKind::CallsCredentials, "CL1"),
-        (1, AuthKind::RegistrationCredentials, "CL2"),
-        (2, AuthKind::CallsAcl, "AL2"),
-        (4, AuthKind::CallsCredentials, "CL1"),
+        (0, AuthKind::CallsCredentials, &cl1),
+        (0, AuthKind::RegistrationCredentials, &cl2),
+        (1, AuthKind::CallsAcl, &al2),
+        (1, AuthKind::CallsCredentials, &cl1),
+        (1, AuthKind::RegistrationCredentials, &cl2),
+        (2, AuthKind::CallsAcl, &al2),
+        (4, AuthKind::CallsCredentials, &cl1),
     ] {
-        state.auth(&sids[i], kind, list);
+        state.push(Change::AuthMapped(sids[i].clone(), kind, list.clone()));
     }
-    edge_over(state.finish(), true)
+    edge_over(state, true)
 }
 
 fn seal(key: &ServerKey, password: &str) -> crate::recognition::Secret {
@@ -706,9 +712,9 @@ fn changes_to_lists_apply_to_the_next_request() {
     let (code, _) = status(send_from(&e, "INVITE", uri, OUTSIDE, ""));
     assert_eq!(code, 403);
     let net = Network::new(OUTSIDE.parse().unwrap(), 32);
-    table.apply(&[Change::AclNetworkAdded("AL2".into(), net)]);
+    table.apply(&[Change::AclNetworkAdded(test_sid(2), net)]);
     forwarded(send_from(&e, "INVITE", uri, OUTSIDE, ""));
-    table.apply(&[Change::AclNetworkRemoved("AL2".into(), net)]);
+    table.apply(&[Change::AclNetworkRemoved(test_sid(2), net)]);
     let (code, _) = status(send_from(&e, "INVITE", uri, OUTSIDE, ""));
     assert_eq!(code, 403);
     // A deleted credential stops working at once, even with a nonce issued before.
@@ -720,7 +726,7 @@ fn changes_to_lists_apply_to_the_next_request() {
         OUTSIDE,
         &with_credentials(&answer),
     ));
-    table.apply(&[Change::CredentialRemoved("CL1".into(), "alice".into())]);
+    table.apply(&[Change::CredentialRemoved(test_sid(1), "alice".into())]);
     let (code, _) = status(send_from(
         &e,
         "INVITE",

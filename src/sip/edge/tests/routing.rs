@@ -3,13 +3,14 @@
 
 use super::*;
 use crate::recognition::{Destination, RouteTarget};
+use crate::sid::{ByocTrunkSid, ConnectionPolicySid};
 
 const TRUNK: &str = "BY0000000000000000000000000000000a";
 const POLICY: &str = "NY0000000000000000000000000000000a";
 
 fn route_target(n: u8, uri: &str, priority: u16, weight: u16) -> RouteTarget {
     RouteTarget {
-        sid: format!("NE{n:032x}"),
+        sid: test_sid(n),
         uri: uri.into(),
         priority,
         weight,
@@ -48,17 +49,31 @@ fn edge_listening_on(
 }
 
 /// The state of [`routed_edge`].
-fn routed_state(targets: Vec<RouteTarget>) -> State {
+fn routed_state(targets: Vec<RouteTarget>) -> Vec<Change> {
     let mut domain = target();
-    domain.byoc_trunk_sid = Some(TRUNK.into());
-    let mut state = StateBuilder::new(vec![domain]);
-    state.acl_network("AL1", Network::new("10.0.0.0".parse().unwrap(), 8));
-    state.auth(target().domain_sid.as_str(), AuthKind::CallsAcl, "AL1");
-    state.trunk(TRUNK, Some(POLICY));
+    domain.byoc_trunk_sid = Some(trunk(TRUNK));
+    let mut state = vec![
+        Change::DomainSet(domain),
+        Change::AclNetworkAdded(test_sid(1), Network::new("10.0.0.0".parse().unwrap(), 8)),
+        Change::AuthMapped(
+            target().domain_sid,
+            AuthKind::CallsAcl,
+            MappedList::Acl(test_sid(1)),
+        ),
+        Change::TrunkSet(trunk(TRUNK), Some(policy(POLICY))),
+    ];
     for t in targets {
-        state.route_target(POLICY, t);
+        state.push(Change::RouteTargetSet(policy(POLICY), t));
     }
-    state.finish()
+    state
+}
+
+fn trunk(sid: &str) -> ByocTrunkSid {
+    ByocTrunkSid::parse(sid).unwrap()
+}
+
+fn policy(sid: &str) -> ConnectionPolicySid {
+    ConnectionPolicySid::parse(sid).unwrap()
 }
 
 /// An INVITE to the domain with Call-ID `call_id`, from 10.1.2.3:5070.
@@ -217,26 +232,26 @@ fn api_changes_route_the_next_request() {
     // The first target disabled: the second takes the next request.
     let mut off = one.clone();
     off.enabled = false;
-    table.apply(&[Change::RouteTargetSet(POLICY.into(), off)]);
+    table.apply(&[Change::RouteTargetSet(policy(POLICY), off)]);
     assert_eq!(hop(&e, "c").0, addr("127.0.0.3:5060"));
     // Enabled again, but with a worse priority: still the second.
     let mut later = one.clone();
     later.priority = 30;
-    table.apply(&[Change::RouteTargetSet(POLICY.into(), later)]);
+    table.apply(&[Change::RouteTargetSet(policy(POLICY), later)]);
     assert_eq!(hop(&e, "c").0, addr("127.0.0.3:5060"));
     // The domain re-pointed to a trunk of another policy.
     let other_policy = "NY0000000000000000000000000000000b";
     let other_trunk = "BY0000000000000000000000000000000b";
     let mut domain = target();
-    domain.byoc_trunk_sid = Some(other_trunk.into());
+    domain.byoc_trunk_sid = Some(trunk(other_trunk));
     table.apply(&[
-        Change::RouteTargetSet(other_policy.into(), route_target(3, "sip:127.0.0.4", 1, 1)),
-        Change::TrunkSet(other_trunk.into(), Some(other_policy.into())),
+        Change::RouteTargetSet(policy(other_policy), route_target(3, "sip:127.0.0.4", 1, 1)),
+        Change::TrunkSet(trunk(other_trunk), Some(policy(other_policy))),
         Change::DomainSet(domain.clone()),
     ]);
     assert_eq!(hop(&e, "c").0, addr("127.0.0.4:5060"));
     // The trunk loses its policy: the upstream.
-    table.apply(&[Change::TrunkSet(other_trunk.into(), None)]);
+    table.apply(&[Change::TrunkSet(trunk(other_trunk), None)]);
     assert_eq!(hop(&e, "c").0, addr(UPSTREAM));
 }
 
@@ -246,7 +261,7 @@ fn routed_destinations_are_those_some_domain_routes_to() {
     // A policy no domain uses: its destination exists, but nothing routes to it.
     let unused = "NY0000000000000000000000000000000c";
     table.apply(&[Change::RouteTargetSet(
-        unused.into(),
+        policy(unused),
         route_target(2, "sip:127.0.0.9", 10, 10),
     )]);
     let dest = |s: &str| Destination::from_uri(s).unwrap();
@@ -259,9 +274,9 @@ fn routed_destinations_are_those_some_domain_routes_to() {
     // The domain re-pointed to a trunk of the other policy: its destination is now the routed one.
     let other_trunk = "BY0000000000000000000000000000000c";
     let mut domain = target();
-    domain.byoc_trunk_sid = Some(other_trunk.into());
+    domain.byoc_trunk_sid = Some(trunk(other_trunk));
     table.apply(&[
-        Change::TrunkSet(other_trunk.into(), Some(unused.into())),
+        Change::TrunkSet(trunk(other_trunk), Some(policy(unused))),
         Change::DomainSet(domain),
     ]);
     assert_eq!(e.routed_destinations(), vec![dest("sip:127.0.0.9")]);
