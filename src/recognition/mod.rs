@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{MappedList, Network, OutboundPolicy};
+use crate::domain::{MappedList, Network, OutboundPolicy, VoiceApp};
 use crate::sid::{AccountSid, AclSid, ByocTrunkSid, CredentialListSid, SipDomainSid};
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
@@ -45,6 +45,10 @@ pub struct Target {
     /// Its BYOC trunk, whose connection policy routes its traffic.
     #[serde(default)]
     pub byoc_trunk_sid: Option<ByocTrunkSid>,
+    /// Its voice application, when it has a `VoiceUrl`: an admitted INVITE then starts a call
+    /// (see `call_runtime`) instead of being forwarded.
+    #[serde(default)]
+    pub voice: Option<Arc<VoiceApp>>,
 }
 
 /// How a request was recognised.
@@ -577,6 +581,7 @@ mod tests {
             domain_name: format!("d{n}.sip.twilio.com"),
             sip_registration: false,
             byoc_trunk_sid: None,
+            voice: None,
         }
     }
 

@@ -31,6 +31,7 @@ fn target() -> Target {
         domain_name: "acme.sip.twilio.com".into(),
         sip_registration: false,
         byoc_trunk_sid: None,
+        voice: None,
     }
 }
 

@@ -40,6 +40,7 @@ pub fn target(mut r: Row) -> Result<Target> {
         domain_name: r.text(2)?,
         sip_registration: r.bool(3)?,
         byoc_trunk_sid: r.opt_sid(4, ByocTrunkSid::parse)?,
+        voice: None,
     })
 }
 

@@ -24,6 +24,7 @@ fn domain(n: char, name: &str, sip_registration: bool) -> Target {
         domain_name: name.into(),
         sip_registration,
         byoc_trunk_sid: None,
+        voice: None,
     }
 }
 
