@@ -8,6 +8,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
+use crate::call_runtime::{
+    CallLog, CallRuntime, MemoryLog, RuntimeLimits, RuntimeParts, StoreTokens,
+};
 use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
@@ -49,7 +52,15 @@ pub struct ServeConfig {
     pub sip_new_ports_per_ip: u32,
     /// When the SIP edge stops checking the credentials of a source that keeps failing.
     pub sip_auth_throttle: ThrottleSettings,
+    /// The bounds on calls to domains with a voice application.
+    pub call_limits: RuntimeLimits,
+    /// Where calls, their events and notifications are stored (none: in memory, the last
+    /// 10,000 calls).
+    pub call_log: Option<Arc<dyn CallLog>>,
 }
+
+/// Calls kept by the in-memory call log when no other is given.
+const CALLS_KEPT_IN_MEMORY: usize = 10_000;
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
 /// log files, and room to accept and refuse a connection over a cap.
@@ -126,6 +137,19 @@ impl App {
             }
             _ => None,
         };
+        let calls = config.sip_listen.is_some().then(|| {
+            CallRuntime::new(RuntimeParts {
+                recognition: store.recognition(),
+                sip_metrics: metrics.clone(),
+                outbound: config.store.outbound.clone(),
+                tokens: Arc::new(StoreTokens(store.clone())),
+                log: config
+                    .call_log
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(MemoryLog::new(CALLS_KEPT_IN_MEMORY))),
+                limits: config.call_limits,
+            })
+        });
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
@@ -144,6 +168,9 @@ impl App {
                         metrics.clone(),
                         sip_limits,
                         digest,
+                        calls
+                            .clone()
+                            .map(|c| Arc::new(c) as Arc<dyn crate::sip::edge::CallHandoff>),
                     )
                     .await?
                     .with_probes(config.sip_probes)
@@ -151,6 +178,9 @@ impl App {
                 )
             }
         };
+        if let (Some(calls), Some(sip)) = (&calls, &sip) {
+            calls.attach(sip.sender());
+        }
         let state = AppState(Arc::new(AppContext {
             store,
             public_url,
@@ -159,6 +189,7 @@ impl App {
             sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
+            calls,
         }));
         Ok(Self {
             listener,
@@ -177,6 +208,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The calls of voice applications, when the SIP edge is on.
+    pub fn calls(&self) -> Option<&CallRuntime> {
+        self.state.calls.as_ref()
     }
 
     /// The storage the server uses.

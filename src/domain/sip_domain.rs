@@ -250,7 +250,10 @@ impl SipDomain {
     pub fn voice_app(&self) -> Option<VoiceApp> {
         VoiceApp::of(
             (self.voice_url.as_deref(), &self.voice_method),
-            (self.voice_fallback_url.as_deref(), &self.voice_fallback_method),
+            (
+                self.voice_fallback_url.as_deref(),
+                &self.voice_fallback_method,
+            ),
             (
                 self.voice_status_callback_url.as_deref(),
                 &self.voice_status_callback_method,

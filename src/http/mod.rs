@@ -62,6 +62,8 @@ pub struct AppContext {
     pub limits: server::HttpLimits,
     /// Failed-authentication throttling.
     pub throttle: throttle::AuthThrottle,
+    /// The calls of voice applications on this node, when the SIP edge is on.
+    pub calls: Option<crate::call_runtime::CallRuntime>,
 }
 
 impl std::ops::Deref for AppState {

@@ -93,6 +93,8 @@ impl TestApp {
             sip_probes: Default::default(),
             sip_new_ports_per_ip: sipmap::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
             sip_auth_throttle: Default::default(),
+            call_limits: Default::default(),
+            call_log: None,
         };
         tweak(&mut config);
         let app = App::build(&config).await.expect("server builds");
