@@ -831,6 +831,7 @@ proptest! {
                 );
             }
             Action::Drop => {}
+            Action::Call(_) => prop_assert!(false, "no domain here has a voice application"),
         }
     }
 }
