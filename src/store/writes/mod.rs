@@ -1,6 +1,10 @@
-//! Every write, written once over [`Tx`]: open with the facts a rule needs (locking the rows it
-//! depends on), ask the rule in [`crate::domain`], persist what it decided, and say what changes
-//! in recognition. The back ends only run the statements.
+//! Each resource's storage, one file per resource (or family): its operations, `impl Store`
+//! blocks that mint SIDs and times and run a read or a write, and its write procedures, written
+//! once over [`Tx`]: open with the facts a rule needs (locking the rows it depends on), ask the
+//! rule in [`crate::domain`], persist what it decided, and say what changes in recognition. Its
+//! statements are in [`super::queries`]; the back ends only run them. This file holds what
+//! several resources' procedures share, and the store's own operations (the server key, the
+//! recognition state).
 
 pub mod accounts;
 pub mod api_keys;
@@ -14,15 +18,36 @@ pub mod sip_domains;
 pub mod sip_lists;
 
 use super::backend::{Lock, Tx, Written};
+use super::engine::{run_read, run_write};
 use super::queries::{
     accounts as account_sql, auth_mappings as auth_sql, recognition, sip_domains as domain_sql,
 };
 use super::value::Params;
-use super::{Missing, Resealed, Result, StoreError};
+use super::{Missing, Resealed, Result, Store, StoreError, reads};
 use crate::domain::Account;
-use crate::recognition::AccountRows;
-use crate::secret::Sealer;
+use crate::recognition::{AccountRows, State};
+use crate::secret::{Sealer, ServerKey};
 use crate::sid::{AccountSid, MappingSid, SipDomainSid};
+
+impl Store {
+    /// Records the server key's check value on first start; afterwards, whether `check` is
+    /// the one recorded (the key the stored secrets were sealed with).
+    pub async fn adopt_server_key(&self, check: [u8; 32]) -> Result<bool> {
+        run_write!(self, (check), |tx| adopt_server_key(tx, check))
+    }
+
+    /// Reseals every credential password and auth token under `new` and records its check
+    /// value, in one transaction; says how many of each were resealed.
+    pub async fn rotate_server_key(&self, new: &ServerKey) -> Result<Resealed> {
+        let (old, new) = self.rotation(new)?;
+        run_write!(self, (old, new), |tx| reseal_all(tx, old, new))
+    }
+
+    /// Every recognised SIP domain and mapped network, read from the database.
+    pub async fn recognition_state(&self) -> Result<State> {
+        run_read!(self, |tx| reads::recognition_state(tx))
+    }
+}
 
 /// Reseals every credential password and auth token from the `old` sealers to the `new` ones
 /// and records `new`'s check value as the server key's, in this transaction. A secret that the
