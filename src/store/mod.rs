@@ -30,48 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use engine::Store;
+pub use writes::Missing;
 
 use crate::clock::{Clock, SystemClock};
-use crate::domain::{
-    AccountStatus, Conflict, Invalid, Limits, MappedList, OutboundPolicy, Refusal,
-};
-use crate::recognition::AuthKind;
+use crate::domain::{AccountStatus, Conflict, Invalid, Limits, OutboundPolicy, Refusal};
 use crate::secret::{KeySource, ServerKey, key_file_beside};
-use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
-    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
-};
-
-/// A missing resource, named so the API can say which path was not found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Missing {
-    /// An account.
-    Account(AccountSid),
-    /// An IP record.
-    IpRecord(IpRecordSid),
-    /// A SIP domain of the given account.
-    SipDomain(AccountSid, SipDomainSid),
-    /// A mapping.
-    Mapping(MappingSid),
-    /// An IP access control list of the given account.
-    Acl(AccountSid, AclSid),
-    /// An IP address of a list of the given account.
-    AclAddress(AccountSid, AclSid, AclAddressSid),
-    /// A credential list of the given account.
-    CredentialList(AccountSid, CredentialListSid),
-    /// A credential of a list of the given account.
-    Credential(AccountSid, CredentialListSid, CredentialSid),
-    /// A list mapped to a domain of the given account.
-    AuthMapping(AccountSid, SipDomainSid, AuthKind, MappedList),
-    /// A BYOC trunk.
-    ByocTrunk(ByocTrunkSid),
-    /// A connection policy.
-    ConnectionPolicy(ConnectionPolicySid),
-    /// A target of a connection policy.
-    PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
-    /// An API key of the given account.
-    ApiKey(AccountSid, ApiKeySid),
-}
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]

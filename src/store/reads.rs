@@ -5,12 +5,11 @@
 use super::Result;
 use super::backend::Tx;
 use super::queries::sip_lists::{self, ListKind};
-use super::queries::{accounts, ip_records, recognition, sip_domains};
+use super::queries::{accounts, ip_records, recognition};
 use super::value::{Params, Row};
-use super::{Missing, StoreError};
-use crate::domain::{Account, IpRecord, SipDomain, SipList};
+use crate::domain::{Account, IpRecord, SipList};
 use crate::recognition::State;
-use crate::sid::{AccountSid, IpRecordSid, SipDomainSid};
+use crate::sid::{AccountSid, IpRecordSid};
 
 /// The first row of a query, mapped.
 pub async fn one<T>(
@@ -86,31 +85,4 @@ pub async fn sip_list<S: ListKind>(
 ) -> Result<Option<SipList<S>>> {
     let params = sip_lists::by_sid(account, sid);
     one(tx, S::TABLE.by_sid, params, sip_lists::list).await
-}
-
-/// A page of what a list of an account holds (`query`, rows mapped by `map`); 404 when the list
-/// is not the account's.
-pub async fn list_contents<S: ListKind, T>(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    list: &S,
-    query: (String, Params),
-    map: fn(Row) -> Result<T>,
-) -> Result<Vec<T>> {
-    if sip_list(tx, account, list).await?.is_none() {
-        return Err(StoreError::NotFound(S::missing(account, list)));
-    }
-    all(tx, query, map).await
-}
-
-/// A SIP domain of an account; 404 when it is not the account's.
-pub async fn existing_sip_domain(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    sid: &SipDomainSid,
-) -> Result<SipDomain> {
-    let params = sip_domains::by_sid(account, sid);
-    one(tx, sip_domains::BY_SID, params, sip_domains::domain)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(Missing::SipDomain(account.clone(), sid.clone())))
 }

@@ -4,7 +4,6 @@
 //! the back end's [`super::backend::Tx`] adds its own.
 
 pub mod accounts;
-pub mod api_keys;
 pub mod auth_mappings;
 pub mod byoc;
 pub mod credential_lists;

@@ -93,13 +93,25 @@ pub async fn delete(
 
 /// The store's operations on a domain's authentication mappings.
 mod operations {
-    use crate::domain::{AuthMapping, MappedList};
+    use crate::domain::{AuthMapping, MappedList, SipDomain};
     use crate::recognition::AuthKind;
     use crate::sid::{AccountSid, SipDomainSid};
     use crate::store::backend::Tx;
     use crate::store::engine::{run_read, run_write};
-    use crate::store::queries::auth_mappings;
-    use crate::store::{PageQuery, Result, Store, reads};
+    use crate::store::queries::{auth_mappings, sip_domains};
+    use crate::store::{Missing, PageQuery, Result, Store, StoreError, reads};
+
+    /// A SIP domain of `account`; 404 when it is not the account's.
+    async fn existing_domain(
+        tx: &mut dyn Tx,
+        account: &AccountSid,
+        sid: &SipDomainSid,
+    ) -> Result<SipDomain> {
+        let params = sip_domains::by_sid(account, sid);
+        reads::one(tx, sip_domains::BY_SID, params, sip_domains::domain)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(Missing::SipDomain(account.clone(), sid.clone())))
+    }
 
     /// A list mapped to a domain of `account` for `kind`; 404 when the domain is not the
     /// account's.
@@ -107,7 +119,7 @@ mod operations {
         tx: &mut dyn Tx,
         (account, domain, kind, list): (AccountSid, SipDomainSid, AuthKind, MappedList),
     ) -> Result<Option<AuthMapping>> {
-        reads::existing_sip_domain(tx, &account, &domain).await?;
+        existing_domain(tx, &account, &domain).await?;
         let sql = auth_mappings::statements(kind).by_sid;
         let params = auth_mappings::by_sid(&account, &domain, kind, &list);
         reads::one(tx, sql, params, auth_mappings::mapping).await
@@ -119,7 +131,7 @@ mod operations {
         tx: &mut dyn Tx,
         (account, domain, kind, page): (AccountSid, SipDomainSid, AuthKind, PageQuery),
     ) -> Result<Vec<AuthMapping>> {
-        reads::existing_sip_domain(tx, &account, &domain).await?;
+        existing_domain(tx, &account, &domain).await?;
         let query = auth_mappings::list(&domain, kind, &page);
         reads::all(tx, query, auth_mappings::mapping).await
     }

@@ -144,7 +144,8 @@ mod operations {
     use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
     use crate::store::engine::{run_read, run_write};
     use crate::store::queries::credential_lists as cls;
-    use crate::store::{PageQuery, Result, Store, reads};
+    use crate::store::writes::sip_lists::list_contents;
+    use crate::store::{PageQuery, Result, Store};
 
     impl Store {
         /// Adds a credential to a list (its password sealed with the server key): the username
@@ -192,7 +193,7 @@ mod operations {
         ) -> Result<Vec<Credential>> {
             let query = cls::credential_page(list, page);
             let (account, list) = (account.clone(), list.clone());
-            run_read!(self, |tx| reads::list_contents(
+            run_read!(self, |tx| list_contents(
                 tx,
                 &account,
                 &list,

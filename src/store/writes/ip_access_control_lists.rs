@@ -114,7 +114,8 @@ mod operations {
     use crate::sid::{AccountSid, AclAddressSid, AclSid};
     use crate::store::engine::{run_read, run_write};
     use crate::store::queries::ip_access_control_lists as acls;
-    use crate::store::{PageQuery, Result, Store, reads};
+    use crate::store::writes::sip_lists::list_contents;
+    use crate::store::{PageQuery, Result, Store};
 
     impl Store {
         /// Adds an IP address to a list, unless the list is full.
@@ -153,7 +154,7 @@ mod operations {
         ) -> Result<Vec<IpAddress>> {
             let query = acls::address_list(list, page);
             let (account, list) = (account.clone(), list.clone());
-            run_read!(self, |tx| reads::list_contents(
+            run_read!(self, |tx| list_contents(
                 tx,
                 &account,
                 &list,

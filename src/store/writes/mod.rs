@@ -23,11 +23,45 @@ use super::queries::{
     accounts as account_sql, auth_mappings as auth_sql, recognition, sip_domains as domain_sql,
 };
 use super::value::Params;
-use super::{Missing, Resealed, Result, Store, StoreError, reads};
-use crate::domain::Account;
-use crate::recognition::{AccountRows, State};
+use super::{Resealed, Result, Store, StoreError, reads};
+use crate::domain::{Account, MappedList};
+use crate::recognition::{AccountRows, AuthKind, State};
 use crate::secret::{Sealer, ServerKey};
-use crate::sid::{AccountSid, MappingSid, SipDomainSid};
+use crate::sid::{
+    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
+    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
+};
+
+/// A missing resource, named so the API can say which path was not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// An account.
+    Account(AccountSid),
+    /// An IP record.
+    IpRecord(IpRecordSid),
+    /// A SIP domain of the given account.
+    SipDomain(AccountSid, SipDomainSid),
+    /// A mapping.
+    Mapping(MappingSid),
+    /// An IP access control list of the given account.
+    Acl(AccountSid, AclSid),
+    /// An IP address of a list of the given account.
+    AclAddress(AccountSid, AclSid, AclAddressSid),
+    /// A credential list of the given account.
+    CredentialList(AccountSid, CredentialListSid),
+    /// A credential of a list of the given account.
+    Credential(AccountSid, CredentialListSid, CredentialSid),
+    /// A list mapped to a domain of the given account.
+    AuthMapping(AccountSid, SipDomainSid, AuthKind, MappedList),
+    /// A BYOC trunk.
+    ByocTrunk(ByocTrunkSid),
+    /// A connection policy.
+    ConnectionPolicy(ConnectionPolicySid),
+    /// A target of a connection policy.
+    PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
+    /// An API key of the given account.
+    ApiKey(AccountSid, ApiKeySid),
+}
 
 impl Store {
     /// Records the server key's check value on first start; afterwards, whether `check` is

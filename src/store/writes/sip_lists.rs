@@ -3,10 +3,11 @@
 
 use super::super::backend::{Lock, Tx, Written};
 use super::super::queries::sip_lists::{self, ListKind};
-use super::super::{Result, StoreError};
+use super::super::value::{Params, Row};
+use super::super::{Missing, Result, StoreError, reads};
 use super::{count, locked_account, owner_accepts_writes};
 use crate::domain::sip_list::may_create_list;
-use crate::domain::{Limits, ListName, SipList, auth_mapping};
+use crate::domain::{Limits, ListName, MappedList, SipList, auth_mapping};
 use crate::sid::{AccountSid, SipDomainSid};
 
 /// Creates `list`, unless its account holds as many lists of its kind as it may.
@@ -37,8 +38,31 @@ pub async fn locked<S: ListKind>(
     let rows = tx.query_locked(S::TABLE.by_sid, params, lock).await?;
     match rows.into_iter().next() {
         Some(r) => sip_lists::list(r),
-        None => Err(StoreError::NotFound(S::missing(account, sid))),
+        None => Err(StoreError::NotFound(missing(account, sid))),
     }
+}
+
+/// A missing list of `account`.
+pub fn missing<S: ListKind>(account: &AccountSid, sid: &S) -> Missing {
+    match sid.mapped() {
+        MappedList::Acl(sid) => Missing::Acl(account.clone(), sid),
+        MappedList::Credentials(sid) => Missing::CredentialList(account.clone(), sid),
+    }
+}
+
+/// A page of what a list of `account` holds (`query`, rows mapped by `map`); 404 when the list
+/// is not the account's.
+pub async fn list_contents<S: ListKind, T>(
+    tx: &mut dyn Tx,
+    account: &AccountSid,
+    list: &S,
+    query: (String, Params),
+    map: fn(Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    if reads::sip_list(tx, account, list).await?.is_none() {
+        return Err(StoreError::NotFound(missing(account, list)));
+    }
+    reads::all(tx, query, map).await
 }
 
 /// Renames a list of `account`.
