@@ -43,20 +43,25 @@ where
     Box::new(f)
 }
 
-/// A read of one call to a procedure with owned arguments (moved into the read).
+/// A read of one call to a procedure, with owned copies of the arguments named (moved into the
+/// read).
 macro_rules! run_read {
     ($store:expr, |$tx:ident| $body:expr) => {
+        run_read!($store, (), |$tx| $body)
+    };
+    ($store:expr, ($($arg:ident),*), |$tx:ident| $body:expr) => {{
+        $(let $arg = $arg.clone();)*
         $store
             .read($crate::store::engine::read_fn(move |$tx| {
                 Box::pin(async move { $body.await })
             }))
             .await
-    };
+    }};
 }
 pub(crate) use run_read;
 
-/// A write of one call to a procedure of [`super::writes`] whose arguments are cloned per
-/// attempt.
+/// A write of one call to a procedure of [`super::writes`], with owned copies of the arguments
+/// named made for each attempt.
 macro_rules! run_write {
     ($store:expr, ($($arg:ident),*), |$tx:ident| $body:expr) => {
         $store

@@ -146,8 +146,7 @@ mod operations {
 
         /// An account.
         pub async fn get_account(&self, sid: &AccountSid) -> Result<Option<Account>> {
-            let sid = sid.clone();
-            run_read!(self, |tx| reads::account(tx, &sid))
+            run_read!(self, (sid), |tx| reads::account(tx, &sid))
         }
 
         /// How many accounts exist.
@@ -218,7 +217,6 @@ mod operations {
             patch: AccountPatch,
         ) -> Result<Account> {
             let (now, _) = self.now();
-            let sid = sid.clone();
             run_write!(self, (sid, patch), |tx| super::update(tx, &sid, patch, now))
         }
     }

@@ -174,7 +174,7 @@ mod operations {
         pub async fn create_api_key(&self, account: &AccountSid, new: NewApiKey) -> Result<ApiKey> {
             let (now, millis) = self.now();
             let (key, secret) = new.into_key(ApiKeySid::generate_at(millis), account.clone(), now);
-            let limits = self.limits.clone();
+            let limits = &self.limits;
             run_write!(self, (key, secret, limits), |tx| super::create(
                 tx, key, secret, limits
             ))
@@ -207,7 +207,6 @@ mod operations {
             name: KeyName,
         ) -> Result<ApiKey> {
             let (now, _) = self.now();
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid, name), |tx| super::update(
                 tx, &account, &sid, name, now
             ))
@@ -215,7 +214,6 @@ mod operations {
 
         /// Deletes an API key; requests made with it fail from the next one on.
         pub async fn delete_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
         }
     }

@@ -147,7 +147,6 @@ mod operations {
             list: &MappedList,
         ) -> Result<AuthMapping> {
             let (now, _) = self.now();
-            let (account, domain, list) = (account.clone(), domain.clone(), list.clone());
             run_write!(self, (account, domain, list), |tx| {
                 super::create(tx, &account, &domain, kind, list, now)
             })
@@ -186,7 +185,6 @@ mod operations {
             kind: AuthKind,
             list: &MappedList,
         ) -> Result<()> {
-            let (account, domain, list) = (account.clone(), domain.clone(), list.clone());
             run_write!(self, (account, domain, list), |tx| {
                 super::delete(tx, &account, &domain, kind, list)
             })

@@ -372,7 +372,7 @@ mod operations {
         ) -> Result<ByocTrunk> {
             let (now, millis) = self.now();
             let trunk = new.into_trunk(ByocTrunkSid::generate_at(millis), account.clone(), now);
-            let limits = self.limits.clone();
+            let limits = &self.limits;
             run_write!(self, (trunk, limits), |tx| super::create_trunk(
                 tx, trunk, limits
             ))
@@ -406,7 +406,6 @@ mod operations {
             patch: ByocTrunkPatch,
         ) -> Result<ByocTrunk> {
             let (now, _) = self.now();
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid, patch), |tx| {
                 super::update_trunk(tx, &account, &sid, patch, now)
             })
@@ -418,7 +417,6 @@ mod operations {
             account: &AccountSid,
             sid: &ByocTrunkSid,
         ) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete_trunk(
                 tx, &account, &sid
             ))
@@ -433,7 +431,7 @@ mod operations {
             let (now, millis) = self.now();
             let sid = ConnectionPolicySid::generate_at(millis);
             let policy = name.into_policy(sid, account.clone(), now);
-            let limits = self.limits.clone();
+            let limits = &self.limits;
             run_write!(self, (policy, limits), |tx| super::create_policy(
                 tx, policy, limits
             ))
@@ -468,7 +466,6 @@ mod operations {
             name: PolicyName,
         ) -> Result<ConnectionPolicy> {
             let (now, _) = self.now();
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid, name), |tx| {
                 super::update_policy(tx, &account, &sid, name, now)
             })
@@ -480,7 +477,6 @@ mod operations {
             account: &AccountSid,
             sid: &ConnectionPolicySid,
         ) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete_policy(
                 tx, &account, &sid
             ))
@@ -496,7 +492,7 @@ mod operations {
             new.check_outbound(&self.outbound)?;
             let (now, millis) = self.now();
             let sid = PolicyTargetSid::generate_at(millis);
-            let (account, policy, limits) = (account.clone(), policy.clone(), self.limits.clone());
+            let limits = &self.limits;
             run_write!(self, (account, policy, new, sid, limits), |tx| {
                 super::create_target(tx, &account, &policy, new, sid, now, limits)
             })
@@ -535,7 +531,6 @@ mod operations {
         ) -> Result<PolicyTarget> {
             patch.check_outbound(&self.outbound)?;
             let (now, _) = self.now();
-            let (account, policy, sid) = (account.clone(), policy.clone(), sid.clone());
             run_write!(self, (account, policy, sid, patch), |tx| {
                 super::update_target(tx, &account, &policy, &sid, patch, now)
             })
@@ -548,7 +543,6 @@ mod operations {
             policy: &ConnectionPolicySid,
             sid: &PolicyTargetSid,
         ) -> Result<()> {
-            let (account, policy, sid) = (account.clone(), policy.clone(), sid.clone());
             run_write!(self, (account, policy, sid), |tx| {
                 super::delete_target(tx, &account, &policy, &sid)
             })

@@ -166,7 +166,7 @@ mod operations {
                 date_created: now,
                 date_updated: now,
             };
-            let limits = self.limits.clone();
+            let limits = &self.limits;
             run_write!(self, (credential, limits), |tx| {
                 super::create_credential(tx, credential, limits)
             })
@@ -192,8 +192,7 @@ mod operations {
             page: &PageQuery,
         ) -> Result<Vec<Credential>> {
             let query = cls::credential_page(list, page);
-            let (account, list) = (account.clone(), list.clone());
-            run_read!(self, |tx| list_contents(
+            run_read!(self, (account, list), |tx| list_contents(
                 tx,
                 &account,
                 &list,
@@ -215,7 +214,6 @@ mod operations {
                 Some(p) => Some(self.seal(p.expose())?),
                 None => None,
             };
-            let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
             run_write!(self, (account, list, sid, sealed), |tx| {
                 super::update_credential(tx, &account, &list, &sid, sealed, now)
             })
@@ -228,7 +226,6 @@ mod operations {
             list: &CredentialListSid,
             sid: &CredentialSid,
         ) -> Result<()> {
-            let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
             run_write!(self, (account, list, sid), |tx| {
                 super::delete_credential(tx, &account, &list, &sid)
             })

@@ -127,7 +127,7 @@ mod operations {
         ) -> Result<IpAddress> {
             let (now, millis) = self.now();
             let sid = AclAddressSid::generate_at(millis);
-            let (account, list, limits) = (account.clone(), list.clone(), self.limits.clone());
+            let limits = &self.limits;
             run_write!(self, (account, list, new, sid, limits), |tx| {
                 super::create_address(tx, &account, &list, new, sid, now, limits)
             })
@@ -153,8 +153,7 @@ mod operations {
             page: &PageQuery,
         ) -> Result<Vec<IpAddress>> {
             let query = acls::address_list(list, page);
-            let (account, list) = (account.clone(), list.clone());
-            run_read!(self, |tx| list_contents(
+            run_read!(self, (account, list), |tx| list_contents(
                 tx,
                 &account,
                 &list,
@@ -172,7 +171,6 @@ mod operations {
             patch: IpAddressPatch,
         ) -> Result<IpAddress> {
             let (now, _) = self.now();
-            let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
             run_write!(self, (account, list, sid, patch), |tx| {
                 super::update_address(tx, &account, &list, &sid, patch, now)
             })
@@ -185,7 +183,6 @@ mod operations {
             list: &AclSid,
             sid: &AclAddressSid,
         ) -> Result<()> {
-            let (account, list, sid) = (account.clone(), list.clone(), sid.clone());
             run_write!(self, (account, list, sid), |tx| {
                 super::delete_address(tx, &account, &list, &sid)
             })

@@ -109,7 +109,6 @@ mod operations {
             patch: IpRecordPatch,
         ) -> Result<IpRecord> {
             let (now, _) = self.now();
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid, patch), |tx| super::update(
                 tx, &account, &sid, patch, now
             ))
@@ -121,7 +120,6 @@ mod operations {
             account: &AccountSid,
             sid: &IpRecordSid,
         ) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
         }
     }

@@ -161,7 +161,7 @@ mod operations {
             sip_domain_sid: &SipDomainSid,
         ) -> Result<Mapping> {
             let (now, _) = self.now();
-            let (account, sid, domain) = (account.clone(), sid.clone(), sip_domain_sid.clone());
+            let domain = sip_domain_sid;
             run_write!(self, (account, sid, domain), |tx| super::update(
                 tx, &account, &sid, &domain, now
             ))
@@ -169,7 +169,6 @@ mod operations {
 
         /// Deletes a mapping.
         pub async fn delete_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
         }
     }

@@ -200,7 +200,6 @@ mod operations {
             patch: SipDomainPatch,
         ) -> Result<SipDomain> {
             let (now, _) = self.now();
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid, patch), |tx| super::update(
                 tx, &account, &sid, patch, now
             ))
@@ -212,7 +211,6 @@ mod operations {
             account: &AccountSid,
             sid: &SipDomainSid,
         ) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
         }
     }

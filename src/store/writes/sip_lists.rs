@@ -131,7 +131,7 @@ mod operations {
         ) -> Result<SipList<S>> {
             let (now, millis) = self.now();
             let list = name.into_list(mint(millis), account.clone(), now);
-            let limits = self.limits.clone();
+            let limits = &self.limits;
             run_write!(self, (list, limits), |tx| super::create(tx, list, limits))
         }
 
@@ -141,8 +141,9 @@ mod operations {
             account: &AccountSid,
             sid: &S,
         ) -> Result<Option<SipList<S>>> {
-            let (account, sid) = (account.clone(), sid.clone());
-            run_read!(self, |tx| reads::sip_list(tx, &account, &sid))
+            run_read!(self, (account, sid), |tx| reads::sip_list(
+                tx, &account, &sid
+            ))
         }
 
         /// A page of lists of kind `S`.
@@ -162,7 +163,6 @@ mod operations {
             name: ListName<MAX>,
         ) -> Result<SipList<S>> {
             let (now, _) = self.now();
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid, name), |tx| super::update(
                 tx, &account, &sid, name, now
             ))
@@ -170,7 +170,6 @@ mod operations {
 
         /// Deletes a list of kind `S` that no domain maps, with what it holds.
         async fn delete_list<S: ListKind>(&self, account: &AccountSid, sid: &S) -> Result<()> {
-            let (account, sid) = (account.clone(), sid.clone());
             run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
         }
 
