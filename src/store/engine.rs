@@ -6,8 +6,8 @@
 //! gives.
 //!
 //! The operations themselves are `impl Store` blocks beside each resource's procedures, in
-//! [`super::writes`] (one file per resource or family); they call [`run_read!`] and
-//! [`run_write!`] (or [`Store::read_one`] and [`Store::read_all`]).
+//! [`super::writes`] (one file per resource or family); they call `run_read!` and
+//! `run_write!` (or `Store::read_one` and `Store::read_all`).
 
 use std::sync::Arc;
 

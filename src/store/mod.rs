@@ -1,20 +1,21 @@
 //! Storage: [`Store`], what the API uses, over a back end per database.
 //!
 //! Storage is the source of truth. Layers, from the API down:
-//! - [`writes`]: each resource's storage in one file (or one per family): its operations, as
-//!   `impl Store` blocks (the API's calls, with their typed SIDs), and its write procedures,
+//! - [`writes`]: each resource's storage in one file (or one per family): its operations, as an
+//!   `impl Store` block (the API's calls, with their typed SIDs), and its write procedures,
 //!   written once over [`backend::Tx`]: fetch the facts, ask the rule in [`crate::domain`],
-//!   persist what it decided, name the recognition changes; [`reads`] holds the reads several
-//!   resources share;
+//!   persist what it decided, name the recognition changes; [`Missing`] is declared there, beside
+//!   the list of resources; [`reads`] holds the reads several resources share;
 //! - [`engine`]: [`Store`] and what every operation shares: minting SIDs and timestamps from
 //!   the clock, sealing secrets, running a read or a write on the back end, retrying a write
 //!   that lost a race so that the rule can explain the loss;
-//! - [`queries`]: every statement and row mapping, shared by both dialects ([`value`] carries the
-//!   values);
+//! - [`queries`]: the statements and row mappings several files run (a resource's own are in its
+//!   file of [`writes`]), shared by both dialects ([`value`] carries the values);
 //! - [`sqlite`] (default) and [`postgres`] (clusters): run statements, commit durably, keep the
 //!   recognition table current. No rule and no client wording lives below [`crate::domain`].
 //!
-//! The URL scheme picks the back end ([`connect`]).
+//! The URL scheme picks the back end ([`connect`]). The schema's migrations are the files of
+//! `migrations/sqlite/` and `migrations/postgres/`, found and ordered by `build.rs`.
 
 pub mod backend;
 pub mod engine;

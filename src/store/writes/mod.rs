@@ -1,10 +1,11 @@
-//! Each resource's storage, one file per resource (or family): its operations, `impl Store`
-//! blocks that mint SIDs and times and run a read or a write, and its write procedures, written
+//! Each resource's storage, one file per resource (or family): its operations, an `impl Store`
+//! block that mints SIDs and times and runs a read or a write, and its write procedures, written
 //! once over [`Tx`]: open with the facts a rule needs (locking the rows it depends on), ask the
 //! rule in [`crate::domain`], persist what it decided, and say what changes in recognition. Its
-//! statements are in [`super::queries`]; the back ends only run them. This file holds what
-//! several resources' procedures share, and the store's own operations (the server key, the
-//! recognition state).
+//! statements are in its own `sql` module ([`api_keys`]), or in [`super::queries`] when other
+//! files run them too; the back ends only run them. This file lists the resources, says what a
+//! missing one is ([`Missing`]), and holds what several resources' procedures share and the
+//! store's own operations (the server key, the recognition state).
 
 pub mod accounts;
 pub mod api_keys;
