@@ -240,7 +240,7 @@ impl Store {
         &self,
         sql: &'static str,
         params: Params,
-        map: fn(Row) -> Result<T>,
+        map: impl FnOnce(Row) -> Result<T> + Send + 'static,
     ) -> Result<Option<T>> {
         run_read!(self, |tx| reads::one(tx, sql, params, map))
     }
@@ -249,7 +249,7 @@ impl Store {
     pub(super) async fn read_all<T: Send + 'static>(
         &self,
         query: (String, Params),
-        map: fn(Row) -> Result<T>,
+        map: impl FnMut(Row) -> Result<T> + Send + 'static,
     ) -> Result<Vec<T>> {
         run_read!(self, |tx| reads::all(tx, query, map))
     }

@@ -11,12 +11,12 @@ use crate::domain::{Account, IpRecord, SipList};
 use crate::recognition::State;
 use crate::sid::{AccountSid, IpRecordSid};
 
-/// The first row of a query, mapped.
+/// The first row of a query, mapped (by a function the compiler sees, so that it can inline it).
 pub async fn one<T>(
     tx: &mut dyn Tx,
     sql: &str,
     params: Params,
-    map: fn(Row) -> Result<T>,
+    map: impl FnOnce(Row) -> Result<T>,
 ) -> Result<Option<T>> {
     tx.query(sql, params)
         .await?
@@ -26,13 +26,18 @@ pub async fn one<T>(
         .transpose()
 }
 
-/// Every row of a query, mapped.
+/// Every row of a query, mapped (by a function the compiler sees, so that it can inline it).
 pub async fn all<T>(
     tx: &mut dyn Tx,
     (sql, params): (String, Params),
-    map: fn(Row) -> Result<T>,
+    mut map: impl FnMut(Row) -> Result<T>,
 ) -> Result<Vec<T>> {
-    tx.query(&sql, params).await?.into_iter().map(map).collect()
+    let rows = tx.query(&sql, params).await?;
+    let mut mapped = Vec::with_capacity(rows.len());
+    for row in rows {
+        mapped.push(map(row)?);
+    }
+    Ok(mapped)
 }
 
 /// An account.

@@ -57,7 +57,7 @@ pub async fn list_contents<S: ListKind, T>(
     account: &AccountSid,
     list: &S,
     query: (String, Params),
-    map: fn(Row) -> Result<T>,
+    map: impl FnMut(Row) -> Result<T>,
 ) -> Result<Vec<T>> {
     if reads::sip_list(tx, account, list).await?.is_none() {
         return Err(StoreError::NotFound(missing(account, list)));
