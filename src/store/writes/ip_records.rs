@@ -59,3 +59,68 @@ pub async fn delete(
         .await?;
     Ok(Written::quiet(()))
 }
+
+/// The store's operations on IP records.
+mod operations {
+    use crate::domain::{IpRecord, IpRecordPatch, NewIpRecord};
+    use crate::sid::{AccountSid, IpRecordSid};
+    use crate::store::engine::run_write;
+    use crate::store::queries::ip_records;
+    use crate::store::{PageQuery, Result, Store};
+
+    impl Store {
+        /// Creates an IP record.
+        pub async fn create_ip_record(
+            &self,
+            account: &AccountSid,
+            new: NewIpRecord,
+        ) -> Result<IpRecord> {
+            let (now, millis) = self.now();
+            let record = new.into_record(IpRecordSid::generate_at(millis), account.clone(), now);
+            run_write!(self, (record), |tx| super::create(tx, record))
+        }
+
+        /// One IP record.
+        pub async fn get_ip_record(
+            &self,
+            account: &AccountSid,
+            sid: &IpRecordSid,
+        ) -> Result<Option<IpRecord>> {
+            let params = ip_records::by_sid(account, sid);
+            self.read_one(ip_records::BY_SID, params, ip_records::record)
+                .await
+        }
+
+        /// A page of IP records.
+        pub async fn list_ip_records(
+            &self,
+            account: &AccountSid,
+            page: &PageQuery,
+        ) -> Result<Vec<IpRecord>> {
+            self.read_all(ip_records::list(account, page), ip_records::record)
+                .await
+        }
+
+        /// Updates an IP record's friendly name.
+        pub async fn update_ip_record(
+            &self,
+            account: &AccountSid,
+            sid: &IpRecordSid,
+            patch: IpRecordPatch,
+        ) -> Result<IpRecord> {
+            let (now, _) = self.now();
+            run_write!(self, (account, sid, patch), |tx| super::update(
+                tx, &account, &sid, patch, now
+            ))
+        }
+
+        /// Deletes an IP record that no mapping references.
+        pub async fn delete_ip_record(
+            &self,
+            account: &AccountSid,
+            sid: &IpRecordSid,
+        ) -> Result<()> {
+            run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
+        }
+    }
+}
