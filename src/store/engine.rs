@@ -6,7 +6,7 @@
 //! gives.
 //!
 //! The operations themselves are `impl Store` blocks beside each resource's procedures, in
-//! [`super::writes`] (one file per resource or family); they call `run_read!` and
+//! [`super::resources`] (one file per resource or family); they call `run_read!` and
 //! `run_write!` (or `Store::read_one` and `Store::read_all`).
 
 use std::sync::Arc;
@@ -60,7 +60,7 @@ macro_rules! run_read {
 }
 pub(crate) use run_read;
 
-/// A write of one call to a procedure of [`super::writes`], with owned copies of the arguments
+/// A write of one call to a procedure of [`super::resources`], with owned copies of the arguments
 /// named made for each attempt.
 macro_rules! run_write {
     ($store:expr, ($($arg:ident),*), |$tx:ident| $body:expr) => {

@@ -1,7 +1,7 @@
 //! Storage: [`Store`], what the API uses, over a back end per database.
 //!
 //! Storage is the source of truth. Layers, from the API down:
-//! - [`writes`]: each resource's storage in one file (or one per family): its operations, as an
+//! - [`resources`]: each resource's storage in one file (or one per family): its operations, as an
 //!   `impl Store` block (the API's calls, with their typed SIDs), and its write procedures,
 //!   written once over [`backend::Tx`]: fetch the facts, ask the rule in [`crate::domain`],
 //!   persist what it decided, name the recognition changes; [`Missing`] is declared there, beside
@@ -10,7 +10,7 @@
 //!   the clock, sealing secrets, running a read or a write on the back end, retrying a write
 //!   that lost a race so that the rule can explain the loss;
 //! - [`queries`]: the statements and row mappings several files run (a resource's own are in its
-//!   file of [`writes`]), shared by both dialects ([`value`] carries the values);
+//!   file of [`resources`]), shared by both dialects ([`value`] carries the values);
 //! - [`sqlite`] (default) and [`postgres`] (clusters): run statements, commit durably, keep the
 //!   recognition table current. No rule and no client wording lives below [`crate::domain`].
 //!
@@ -22,16 +22,16 @@ pub mod engine;
 pub mod postgres;
 pub mod queries;
 pub mod reads;
+pub mod resources;
 pub mod sqlite;
 pub mod value;
-pub mod writes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use engine::Store;
-pub use writes::Missing;
+pub use resources::Missing;
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{AccountStatus, Conflict, Invalid, Limits, OutboundPolicy, Refusal};

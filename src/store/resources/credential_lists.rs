@@ -141,7 +141,7 @@ mod operations {
     use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
     use crate::store::engine::{run_read, run_write};
     use crate::store::queries::credential_lists as cls;
-    use crate::store::writes::sip_lists::list_contents;
+    use crate::store::resources::sip_lists::list_contents;
     use crate::store::{PageQuery, Result, Store};
 
     impl Store {

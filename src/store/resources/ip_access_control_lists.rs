@@ -108,7 +108,7 @@ mod operations {
     use crate::sid::{AccountSid, AclAddressSid, AclSid};
     use crate::store::engine::{run_read, run_write};
     use crate::store::queries::ip_access_control_lists as acls;
-    use crate::store::writes::sip_lists::list_contents;
+    use crate::store::resources::sip_lists::list_contents;
     use crate::store::{PageQuery, Result, Store};
 
     impl Store {
