@@ -8,8 +8,8 @@
 # Scenarios (wrk -t2): list50 = GET /v1/IpRecords?PageSize=50 (-c16), create = POST /v1/IpRecords
 # (-c64, durable), list1 = GET /v1/IpRecords?PageSize=1 (-c16), fetch = GET /v1/IpRecords/{Sid}
 # (-c16). Prints one line per scenario and binary: µs of server CPU (user + system, from
-# /proc/PID/stat) per request, one value per round. Loopback only; both servers are stopped on
-# exit.
+# /proc/PID/stat) per request, one value per round; then the same for requests per second.
+# Loopback only; both servers are stopped on exit.
 set -euo pipefail
 A=${1:?usage: bench/api_cpu_ab.sh BIN_A BIN_B}
 B=${2:?usage: bench/api_cpu_ab.sh BIN_A BIN_B}
@@ -54,7 +54,7 @@ end
 LUA
 echo "wrk.headers['Authorization'] = 'Basic $AUTH'" >"$W/get.lua"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-declare -A RESULTS
+declare -A RESULTS RATES
 run() { # port scenario wrk-args...
   local p=$1 name=$2
   shift 2
@@ -63,6 +63,7 @@ run() { # port scenario wrk-args...
   n=$(wrk "$@" | awk '/requests in/ {print $1}')
   c1=$(cpu "${PIDS[$p]}")
   RESULTS["$name $p"]+=" $(((c1 - c0) * 1000000 / $(getconf CLK_TCK) / n))"
+  RATES["$name $p"]+=" $((n / DUR))"
 }
 for _ in $(seq 1 "$ROUNDS"); do
   for p in 18101 18102; do
@@ -77,4 +78,9 @@ echo "µs of server CPU per request, one value per round (A = $A, B = $B)"
 for name in list50 create list1 fetch; do
   echo "$name A:${RESULTS["$name 18101"]}"
   echo "$name B:${RESULTS["$name 18102"]}"
+done
+echo "requests per second, one value per round"
+for name in list50 create list1 fetch; do
+  echo "$name A:${RATES["$name 18101"]}"
+  echo "$name B:${RATES["$name 18102"]}"
 done

@@ -216,7 +216,7 @@ impl App {
     }
 
     /// The storage the server uses.
-    pub fn store(&self) -> Arc<dyn Store> {
+    pub fn store(&self) -> Arc<Store> {
         self.state.store.clone()
     }
 
@@ -265,7 +265,7 @@ pub enum InitialAccount {
 /// Makes the operator's account exist with the given token, or, when none is given and the
 /// database has no account at all, creates one.
 pub async fn ensure_initial_account(
-    store: &dyn Store,
+    store: &Store,
     from_env: Option<(AccountSid, AuthToken)>,
 ) -> anyhow::Result<InitialAccount> {
     if let Some((sid, token)) = from_env {

@@ -81,9 +81,14 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
     let (request, page) = v1::page_request::<ByocTrunkSid>(&query)?;
     let rows = app.store.list_byoc_trunks(caller.sid(), &page).await?;
     let public = &app.public_url;
-    Ok(v1::list(BYOC_TRUNKS, public, &request, rows, |t| {
-        to_value(&view(public, t))
-    }))
+    Ok(v1::list(
+        BYOC_TRUNKS,
+        public,
+        &request,
+        rows,
+        |r| r.sid.as_str(),
+        |t| to_value(&view(public, t)),
+    ))
 }
 
 async fn update(Ctx { app, caller }: Ctx, Path(raw): Path<String>, form: Form) -> Answer {

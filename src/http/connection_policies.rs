@@ -114,9 +114,14 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
     let rows = app.store.list_connection_policies(caller.sid(), &page);
     let rows = rows.await?;
     let public = &app.public_url;
-    Ok(v1::list(POLICIES, public, &request, rows, |p| {
-        to_value(&view(public, p))
-    }))
+    Ok(v1::list(
+        POLICIES,
+        public,
+        &request,
+        rows,
+        |r| r.sid.as_str(),
+        |p| to_value(&view(public, p)),
+    ))
 }
 
 async fn update(Ctx { app, caller }: Ctx, Path(raw): Path<String>, form: Form) -> Answer {

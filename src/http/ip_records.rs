@@ -69,9 +69,14 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
     let (request, page) = v1::page_request::<IpRecordSid>(&query)?;
     let rows = app.store.list_ip_records(caller.sid(), &page).await?;
     let public = &app.public_url;
-    Ok(v1::list(IP_RECORDS, public, &request, rows, |r| {
-        to_value(&view(public, r))
-    }))
+    Ok(v1::list(
+        IP_RECORDS,
+        public,
+        &request,
+        rows,
+        |r| r.sid.as_str(),
+        |r| to_value(&view(public, r)),
+    ))
 }
 
 async fn update(Ctx { app, caller }: Ctx, Path(raw): Path<String>, form: Form) -> Answer {

@@ -70,9 +70,14 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
     let rows = app.store.list_mappings(caller.sid(), &page).await?;
     let public = &app.public_url;
     let wire = SOURCE_IP_MAPPINGS;
-    Ok(v1::list(wire, public, &request, rows, |m| {
-        to_value(&view(public, m))
-    }))
+    Ok(v1::list(
+        wire,
+        public,
+        &request,
+        rows,
+        |r| r.sid.as_str(),
+        |m| to_value(&view(public, m)),
+    ))
 }
 
 async fn update(Ctx { app, caller }: Ctx, Path(raw): Path<String>, form: Form) -> Answer {

@@ -49,7 +49,7 @@ pub struct AppState(pub Arc<AppContext>);
 /// The shared parts of the running server.
 pub struct AppContext {
     /// Storage, the source of truth.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     /// Base of absolute URLs in Voice v1 responses, without a trailing slash.
     pub public_url: String,
     /// SIP domain names must end with `.{domain_suffix}`.

@@ -43,58 +43,17 @@ pub fn page_request<S: Sid>(query: &Query) -> Result<(PageRequest, PageQuery), A
     Ok((request, page))
 }
 
-/// A row of a list: its SID is the paging key.
-pub trait Keyed {
-    /// The row's SID.
-    fn key(&self) -> &str;
-}
-
-impl Keyed for crate::domain::IpRecord {
-    fn key(&self) -> &str {
-        self.sid.as_str()
-    }
-}
-
-impl Keyed for crate::domain::Mapping {
-    fn key(&self) -> &str {
-        self.sid.as_str()
-    }
-}
-
-impl Keyed for crate::domain::SipDomain {
-    fn key(&self) -> &str {
-        self.sid.as_str()
-    }
-}
-
-impl Keyed for crate::domain::ByocTrunk {
-    fn key(&self) -> &str {
-        self.sid.as_str()
-    }
-}
-
-impl Keyed for crate::domain::ConnectionPolicy {
-    fn key(&self) -> &str {
-        self.sid.as_str()
-    }
-}
-
-impl Keyed for crate::domain::Account {
-    fn key(&self) -> &str {
-        self.sid.as_str()
-    }
-}
-
-/// A list page in the Voice v1 envelope, each row rendered by `view` (with
-/// [`super::paging::to_value`]).
-pub fn list<T: Keyed>(
+/// A list page in the Voice v1 envelope: `sid_of` gives each row's SID (the paging key), and
+/// `view` renders it (with [`super::paging::to_value`]).
+pub fn list<T>(
     wire: V1Resource,
     public_url: &str,
     request: &PageRequest,
     rows: Vec<T>,
+    sid_of: impl Fn(&T) -> &str,
     view: impl Fn(&T) -> RowJson,
 ) -> Response {
-    let page = request.finish(rows, T::key);
+    let page = request.finish(rows, sid_of);
     let body = page.v1_envelope(wire.key, &wire.list_url(public_url), view);
     json(StatusCode::OK, &body)
 }

@@ -1,7 +1,7 @@
 //! What a database back end provides: a way to run SQL ([`Tx`]), a durable write transaction
 //! and a read ([`Backend`]), and its health. Nothing else: no rule, no wording, no statement text
 //! of its own beyond its dialect's locks. Every statement lives in [`super::queries`], every
-//! procedure in [`super::reads`] and [`super::writes`], written once for both back ends.
+//! procedure in [`super::reads`] and [`super::resources`], written once for both back ends.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,79 +1,41 @@
-//! Storage: the [`Store`] interface the API uses, implemented once ([`engine::Engine`]) over a
-//! back end per database.
+//! Storage: [`Store`], what the API uses, over a back end per database.
 //!
 //! Storage is the source of truth. Layers, from the API down:
-//! - [`engine`]: mints SIDs and timestamps, runs the procedures below, retries a write that lost
-//!   a race so that the rule can explain the loss;
-//! - [`writes`] and [`reads`]: every procedure, written once over [`backend::Tx`]: fetch the facts,
-//!   ask the rule in [`crate::domain`], persist what it decided, name the recognition changes;
-//! - [`queries`]: every statement and row mapping, shared by both dialects ([`value`] carries the
-//!   values);
+//! - [`resources`]: each resource's storage in one file (or one per family): its operations, as an
+//!   `impl Store` block (the API's calls, with their typed SIDs), and its write procedures,
+//!   written once over [`backend::Tx`]: fetch the facts, ask the rule in [`crate::domain`],
+//!   persist what it decided, name the recognition changes; [`Missing`] is declared there, beside
+//!   the list of resources; [`reads`] holds the reads several resources share;
+//! - [`engine`]: [`Store`] and what every operation shares: minting SIDs and timestamps from
+//!   the clock, sealing secrets, running a read or a write on the back end, retrying a write
+//!   that lost a race so that the rule can explain the loss;
+//! - [`queries`]: the statements and row mappings several files run (a resource's own are in its
+//!   file of [`resources`]), shared by both dialects ([`value`] carries the values);
 //! - [`sqlite`] (default) and [`postgres`] (clusters): run statements, commit durably, keep the
 //!   recognition table current. No rule and no client wording lives below [`crate::domain`].
 //!
-//! The URL scheme picks the back end ([`connect`]).
+//! The URL scheme picks the back end ([`connect`]). The schema's migrations are the files of
+//! `migrations/sqlite/` and `migrations/postgres/`, found and ordered by `build.rs`.
 
 pub mod backend;
 pub mod engine;
 pub mod postgres;
 pub mod queries;
 pub mod reads;
+pub mod resources;
 pub mod sqlite;
 pub mod value;
-pub mod writes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+pub use engine::Store;
+pub use resources::Missing;
 
-use crate::auth_token::{AuthToken, TokenHash};
 use crate::clock::{Clock, SystemClock};
-use crate::domain::{
-    Account, AccountPatch, AccountStatus, AclName, ApiKey, AuthMapping, ByocTrunk, ByocTrunkPatch,
-    Conflict, ConnectionPolicy, Credential, CredentialList, CredentialListName, CredentialPatch,
-    Invalid, IpAccessControlList, IpAddress, IpAddressPatch, IpRecord, IpRecordPatch, KeyName,
-    Limits, MappedList, Mapping, NewAccount, NewApiKey, NewCredential, NewIpRecord, OutboundPolicy,
-    PolicyName, PolicyTarget, Refusal, SipDomain, SipDomainPatch, TargetPatch,
-};
-use crate::recognition::{AuthKind, Recognition, State};
+use crate::domain::{AccountStatus, Conflict, Invalid, Limits, OutboundPolicy, Refusal};
 use crate::secret::{KeySource, ServerKey, key_file_beside};
-use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
-    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
-};
-
-/// A missing resource, named so the API can say which path was not found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Missing {
-    /// An account.
-    Account(AccountSid),
-    /// An IP record.
-    IpRecord(IpRecordSid),
-    /// A SIP domain of the given account.
-    SipDomain(AccountSid, SipDomainSid),
-    /// A mapping.
-    Mapping(MappingSid),
-    /// An IP access control list of the given account.
-    Acl(AccountSid, AclSid),
-    /// An IP address of a list of the given account.
-    AclAddress(AccountSid, AclSid, AclAddressSid),
-    /// A credential list of the given account.
-    CredentialList(AccountSid, CredentialListSid),
-    /// A credential of a list of the given account.
-    Credential(AccountSid, CredentialListSid, CredentialSid),
-    /// A list mapped to a domain of the given account.
-    AuthMapping(AccountSid, SipDomainSid, AuthKind, MappedList),
-    /// A BYOC trunk.
-    ByocTrunk(ByocTrunkSid),
-    /// A connection policy.
-    ConnectionPolicy(ConnectionPolicySid),
-    /// A target of a connection policy.
-    PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
-    /// An API key of the given account.
-    ApiKey(AccountSid, ApiKeySid),
-}
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -153,418 +115,6 @@ pub struct Resealed {
     pub tokens: u64,
 }
 
-/// The storage interface. Every method is scoped by account where the resource has one: a
-/// resource of another account is reported exactly like a missing one. New SIDs and timestamps
-/// are minted here, from the store's clock.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// A read handle on the recognition table this store keeps current (empty unless the store
-    /// was opened to serve).
-    fn recognition(&self) -> Recognition;
-    /// The server key the store seals secrets with (`None` for a one-off command's store); the
-    /// SIP edge opens credential passwords and signs nonces with it.
-    fn server_key(&self) -> Option<&ServerKey>;
-    /// Reseals every credential password and auth token under `new` and records its check
-    /// value, in one transaction; says how many of each were resealed.
-    async fn rotate_server_key(&self, new: &ServerKey) -> Result<Resealed>;
-    /// An account's auth token, opened with the server key; `None` when only its hash is stored
-    /// (an account from before tokens were sealed, until its token is set again).
-    fn reveal_token(&self, account: &Account) -> Result<Option<AuthToken>>;
-    /// Every recognised SIP domain and mapped network, read from the database.
-    async fn recognition_state(&self) -> Result<State>;
-    /// Whether the database is reachable, can write, and the recognition table is being kept
-    /// current.
-    async fn check_health(&self) -> Result<()>;
-
-    /// An account and its credential hash, for authentication.
-    async fn account_credentials(&self, sid: &AccountSid) -> Result<Option<(Account, TokenHash)>>;
-    /// The account an API key authenticates as and the key's secret hash, for authentication
-    /// (read from the database each time, so a deleted key fails at once on every node).
-    async fn key_credentials(&self, sid: &ApiKeySid) -> Result<Option<(Account, TokenHash)>>;
-    /// An account.
-    async fn get_account(&self, sid: &AccountSid) -> Result<Option<Account>>;
-    /// How many accounts exist.
-    async fn count_accounts(&self) -> Result<u64>;
-    /// Creates an account.
-    async fn create_account(&self, new: NewAccount) -> Result<Account>;
-    /// Creates the top-level account `sid` if it is missing (named `friendly_name`), or gives it
-    /// `token` if it exists.
-    async fn ensure_account(
-        &self,
-        sid: &AccountSid,
-        friendly_name: &str,
-        token: &AuthToken,
-    ) -> Result<Account>;
-    /// Creates the account only if no account exists at all, atomically (several cluster nodes
-    /// may start on an empty database at once); `None` when one existed.
-    async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>>;
-    /// `caller` and its subaccounts, filtered.
-    async fn list_accounts(
-        &self,
-        caller: &AccountSid,
-        filter: &AccountFilter,
-        page: &PageQuery,
-    ) -> Result<Vec<Account>>;
-    /// Changes an account's friendly name and status, as [`Account::status_change`] decides:
-    /// suspending takes its SIP domains and mappings out of recognition, reactivating puts them
-    /// back, closing (which is final) deletes them, all in the same transaction.
-    async fn update_account(&self, sid: &AccountSid, patch: AccountPatch) -> Result<Account>;
-
-    /// Creates an API key of `account` (its secret already hashed), unless the account is closed
-    /// or holds as many keys as it may.
-    async fn create_api_key(&self, account: &AccountSid, new: NewApiKey) -> Result<ApiKey>;
-    /// One API key.
-    async fn get_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<Option<ApiKey>>;
-    /// A page of an account's API keys.
-    async fn list_api_keys(&self, account: &AccountSid, page: &PageQuery) -> Result<Vec<ApiKey>>;
-    /// Renames an API key.
-    async fn update_api_key(
-        &self,
-        account: &AccountSid,
-        sid: &ApiKeySid,
-        name: KeyName,
-    ) -> Result<ApiKey>;
-    /// Deletes an API key; requests made with it fail from the next one on.
-    async fn delete_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<()>;
-
-    /// Creates an IP record.
-    async fn create_ip_record(&self, account: &AccountSid, new: NewIpRecord) -> Result<IpRecord>;
-    /// One IP record.
-    async fn get_ip_record(
-        &self,
-        account: &AccountSid,
-        sid: &IpRecordSid,
-    ) -> Result<Option<IpRecord>>;
-    /// A page of IP records.
-    async fn list_ip_records(
-        &self,
-        account: &AccountSid,
-        page: &PageQuery,
-    ) -> Result<Vec<IpRecord>>;
-    /// Updates an IP record's friendly name.
-    async fn update_ip_record(
-        &self,
-        account: &AccountSid,
-        sid: &IpRecordSid,
-        patch: IpRecordPatch,
-    ) -> Result<IpRecord>;
-    /// Deletes an IP record that no mapping references.
-    async fn delete_ip_record(&self, account: &AccountSid, sid: &IpRecordSid) -> Result<()>;
-
-    /// Creates a SIP domain from a create's parameters (its name must be free across all
-    /// accounts).
-    async fn create_sip_domain(
-        &self,
-        account: &AccountSid,
-        new: SipDomainPatch,
-    ) -> Result<SipDomain>;
-    /// One SIP domain.
-    async fn get_sip_domain(
-        &self,
-        account: &AccountSid,
-        sid: &SipDomainSid,
-    ) -> Result<Option<SipDomain>>;
-    /// A page of SIP domains.
-    async fn list_sip_domains(
-        &self,
-        account: &AccountSid,
-        page: &PageQuery,
-    ) -> Result<Vec<SipDomain>>;
-    /// Updates a SIP domain.
-    async fn update_sip_domain(
-        &self,
-        account: &AccountSid,
-        sid: &SipDomainSid,
-        patch: SipDomainPatch,
-    ) -> Result<SipDomain>;
-    /// Deletes a SIP domain that no mapping references.
-    async fn delete_sip_domain(&self, account: &AccountSid, sid: &SipDomainSid) -> Result<()>;
-
-    /// Maps an IP record to a SIP domain, both of `account`.
-    async fn create_mapping(
-        &self,
-        account: &AccountSid,
-        ip_record_sid: &IpRecordSid,
-        sip_domain_sid: &SipDomainSid,
-    ) -> Result<Mapping>;
-    /// One mapping.
-    async fn get_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<Option<Mapping>>;
-    /// A page of mappings.
-    async fn list_mappings(&self, account: &AccountSid, page: &PageQuery) -> Result<Vec<Mapping>>;
-    /// Points a mapping at another SIP domain of the same account.
-    async fn update_mapping(
-        &self,
-        account: &AccountSid,
-        sid: &MappingSid,
-        sip_domain_sid: &SipDomainSid,
-    ) -> Result<Mapping>;
-    /// Deletes a mapping.
-    async fn delete_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<()>;
-
-    /// Creates an IP access control list, unless the account holds as many as it may.
-    async fn create_acl(&self, account: &AccountSid, name: AclName) -> Result<IpAccessControlList>;
-    /// One IP access control list.
-    async fn get_acl(
-        &self,
-        account: &AccountSid,
-        sid: &AclSid,
-    ) -> Result<Option<IpAccessControlList>>;
-    /// A page of IP access control lists.
-    async fn list_acls(
-        &self,
-        account: &AccountSid,
-        page: &PageQuery,
-    ) -> Result<Vec<IpAccessControlList>>;
-    /// Renames an IP access control list.
-    async fn update_acl(
-        &self,
-        account: &AccountSid,
-        sid: &AclSid,
-        name: AclName,
-    ) -> Result<IpAccessControlList>;
-    /// Deletes an IP access control list that no domain maps, with its addresses.
-    async fn delete_acl(&self, account: &AccountSid, sid: &AclSid) -> Result<()>;
-
-    /// Adds an IP address to a list, unless the list is full.
-    async fn create_ip_address(
-        &self,
-        account: &AccountSid,
-        list: &AclSid,
-        new: IpAddressPatch,
-    ) -> Result<IpAddress>;
-    /// One IP address of a list.
-    async fn get_ip_address(
-        &self,
-        account: &AccountSid,
-        list: &AclSid,
-        sid: &AclAddressSid,
-    ) -> Result<Option<IpAddress>>;
-    /// A page of a list's IP addresses; 404 when the list is not the account's.
-    async fn list_ip_addresses(
-        &self,
-        account: &AccountSid,
-        list: &AclSid,
-        page: &PageQuery,
-    ) -> Result<Vec<IpAddress>>;
-    /// Changes an IP address of a list.
-    async fn update_ip_address(
-        &self,
-        account: &AccountSid,
-        list: &AclSid,
-        sid: &AclAddressSid,
-        patch: IpAddressPatch,
-    ) -> Result<IpAddress>;
-    /// Deletes an IP address of a list.
-    async fn delete_ip_address(
-        &self,
-        account: &AccountSid,
-        list: &AclSid,
-        sid: &AclAddressSid,
-    ) -> Result<()>;
-
-    /// Creates a credential list, unless the account holds as many as it may.
-    async fn create_credential_list(
-        &self,
-        account: &AccountSid,
-        name: CredentialListName,
-    ) -> Result<CredentialList>;
-    /// One credential list.
-    async fn get_credential_list(
-        &self,
-        account: &AccountSid,
-        sid: &CredentialListSid,
-    ) -> Result<Option<CredentialList>>;
-    /// A page of credential lists.
-    async fn list_credential_lists(
-        &self,
-        account: &AccountSid,
-        page: &PageQuery,
-    ) -> Result<Vec<CredentialList>>;
-    /// Renames a credential list.
-    async fn update_credential_list(
-        &self,
-        account: &AccountSid,
-        sid: &CredentialListSid,
-        name: CredentialListName,
-    ) -> Result<CredentialList>;
-    /// Deletes a credential list that no domain maps, with its credentials.
-    async fn delete_credential_list(
-        &self,
-        account: &AccountSid,
-        sid: &CredentialListSid,
-    ) -> Result<()>;
-
-    /// Adds a credential to a list (its password sealed with the server key): the username must
-    /// be free in the list, and the list not full.
-    async fn create_credential(
-        &self,
-        account: &AccountSid,
-        list: &CredentialListSid,
-        new: NewCredential,
-    ) -> Result<Credential>;
-    /// One credential of a list.
-    async fn get_credential(
-        &self,
-        account: &AccountSid,
-        list: &CredentialListSid,
-        sid: &CredentialSid,
-    ) -> Result<Option<Credential>>;
-    /// A page of a list's credentials; 404 when the list is not the account's.
-    async fn list_credentials(
-        &self,
-        account: &AccountSid,
-        list: &CredentialListSid,
-        page: &PageQuery,
-    ) -> Result<Vec<Credential>>;
-    /// Gives a credential a new password, if the patch has one.
-    async fn update_credential(
-        &self,
-        account: &AccountSid,
-        list: &CredentialListSid,
-        sid: &CredentialSid,
-        patch: CredentialPatch,
-    ) -> Result<Credential>;
-    /// Deletes a credential of a list.
-    async fn delete_credential(
-        &self,
-        account: &AccountSid,
-        list: &CredentialListSid,
-        sid: &CredentialSid,
-    ) -> Result<()>;
-
-    /// Maps a list to a domain for `kind`; both must be the account's, and the list not mapped
-    /// to the domain for `kind` already.
-    async fn create_auth_mapping(
-        &self,
-        account: &AccountSid,
-        domain: &SipDomainSid,
-        kind: AuthKind,
-        list: &MappedList,
-    ) -> Result<AuthMapping>;
-    /// A list mapped to a domain for `kind`; 404 when the domain is not the account's.
-    async fn get_auth_mapping(
-        &self,
-        account: &AccountSid,
-        domain: &SipDomainSid,
-        kind: AuthKind,
-        list: &MappedList,
-    ) -> Result<Option<AuthMapping>>;
-    /// A page of the lists mapped to a domain for `kind`; 404 when the domain is not the
-    /// account's.
-    async fn list_auth_mappings(
-        &self,
-        account: &AccountSid,
-        domain: &SipDomainSid,
-        kind: AuthKind,
-        page: &PageQuery,
-    ) -> Result<Vec<AuthMapping>>;
-    /// Unmaps a list from a domain for `kind`.
-    async fn delete_auth_mapping(
-        &self,
-        account: &AccountSid,
-        domain: &SipDomainSid,
-        kind: AuthKind,
-        list: &MappedList,
-    ) -> Result<()>;
-
-    /// Creates a BYOC trunk (its policy and From domain must be the account's).
-    async fn create_byoc_trunk(
-        &self,
-        account: &AccountSid,
-        new: ByocTrunkPatch,
-    ) -> Result<ByocTrunk>;
-    /// One BYOC trunk.
-    async fn get_byoc_trunk(
-        &self,
-        account: &AccountSid,
-        sid: &ByocTrunkSid,
-    ) -> Result<Option<ByocTrunk>>;
-    /// A page of BYOC trunks.
-    async fn list_byoc_trunks(
-        &self,
-        account: &AccountSid,
-        page: &PageQuery,
-    ) -> Result<Vec<ByocTrunk>>;
-    /// Updates a BYOC trunk.
-    async fn update_byoc_trunk(
-        &self,
-        account: &AccountSid,
-        sid: &ByocTrunkSid,
-        patch: ByocTrunkPatch,
-    ) -> Result<ByocTrunk>;
-    /// Deletes a BYOC trunk that no SIP domain names.
-    async fn delete_byoc_trunk(&self, account: &AccountSid, sid: &ByocTrunkSid) -> Result<()>;
-
-    /// Creates a connection policy.
-    async fn create_connection_policy(
-        &self,
-        account: &AccountSid,
-        name: PolicyName,
-    ) -> Result<ConnectionPolicy>;
-    /// One connection policy.
-    async fn get_connection_policy(
-        &self,
-        account: &AccountSid,
-        sid: &ConnectionPolicySid,
-    ) -> Result<Option<ConnectionPolicy>>;
-    /// A page of connection policies.
-    async fn list_connection_policies(
-        &self,
-        account: &AccountSid,
-        page: &PageQuery,
-    ) -> Result<Vec<ConnectionPolicy>>;
-    /// Renames a connection policy.
-    async fn update_connection_policy(
-        &self,
-        account: &AccountSid,
-        sid: &ConnectionPolicySid,
-        name: PolicyName,
-    ) -> Result<ConnectionPolicy>;
-    /// Deletes a connection policy that no trunk names, with its targets.
-    async fn delete_connection_policy(
-        &self,
-        account: &AccountSid,
-        sid: &ConnectionPolicySid,
-    ) -> Result<()>;
-
-    /// Adds a target to a connection policy.
-    async fn create_policy_target(
-        &self,
-        account: &AccountSid,
-        policy: &ConnectionPolicySid,
-        new: TargetPatch,
-    ) -> Result<PolicyTarget>;
-    /// One target of a policy.
-    async fn get_policy_target(
-        &self,
-        account: &AccountSid,
-        policy: &ConnectionPolicySid,
-        sid: &PolicyTargetSid,
-    ) -> Result<Option<PolicyTarget>>;
-    /// A page of a policy's targets; 404 when the policy is not the account's.
-    async fn list_policy_targets(
-        &self,
-        account: &AccountSid,
-        policy: &ConnectionPolicySid,
-        page: &PageQuery,
-    ) -> Result<Vec<PolicyTarget>>;
-    /// Updates a target of a policy.
-    async fn update_policy_target(
-        &self,
-        account: &AccountSid,
-        policy: &ConnectionPolicySid,
-        sid: &PolicyTargetSid,
-        patch: TargetPatch,
-    ) -> Result<PolicyTarget>;
-    /// Deletes a target of a policy.
-    async fn delete_policy_target(
-        &self,
-        account: &AccountSid,
-        policy: &ConnectionPolicySid,
-        sid: &PolicyTargetSid,
-    ) -> Result<()>;
-}
-
 /// What the store is opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Role {
@@ -616,12 +166,12 @@ impl Default for StoreOptions {
 
 /// Opens the store named by `url` (`sqlite://PATH`, created if missing, or `postgres://…`),
 /// migrates it and builds its recognition table from what it holds.
-pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn connect(url: &str) -> anyhow::Result<Arc<Store>> {
     connect_with(url, &StoreOptions::default()).await
 }
 
 /// [`connect`] with options.
-pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<Store>> {
     let clock = options.clock.clone();
     let limits = options.limits.clone();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -632,10 +182,9 @@ pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<A
         let backend =
             postgres::PgBackend::open(url, options.role, retention, outbound.clone()).await?;
         let key = server_key(url, options)?;
-        let engine =
-            engine::Engine::new(backend, clock, key.clone(), limits).with_outbound(outbound);
-        adopt(&engine, key.as_ref()).await?;
-        return Ok(Arc::new(engine));
+        let store = Store::new(backend, clock, key.clone(), limits).with_outbound(outbound);
+        adopt(&store, key.as_ref()).await?;
+        return Ok(Arc::new(store));
     }
     match sqlite_path(url) {
         Some(path) => {
@@ -647,10 +196,9 @@ pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<A
                 options.max_database_bytes,
                 outbound.clone(),
             )?;
-            let engine =
-                engine::Engine::new(backend, clock, key.clone(), limits).with_outbound(outbound);
-            adopt(&engine, key.as_ref()).await?;
-            Ok(Arc::new(engine))
+            let store = Store::new(backend, clock, key.clone(), limits).with_outbound(outbound);
+            adopt(&store, key.as_ref()).await?;
+            Ok(Arc::new(store))
         }
         None => anyhow::bail!(
             "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
@@ -678,12 +226,9 @@ pub fn server_key(url: &str, options: &StoreOptions) -> anyhow::Result<Option<Se
 
 /// Checks `key` against the one the database's secrets were sealed with (recording it on
 /// first start).
-async fn adopt<B: backend::Backend>(
-    engine: &engine::Engine<B>,
-    key: Option<&ServerKey>,
-) -> anyhow::Result<()> {
+async fn adopt(store: &Store, key: Option<&ServerKey>) -> anyhow::Result<()> {
     let Some(key) = key else { return Ok(()) };
-    let same = engine
+    let same = store
         .adopt_server_key(key.check_value())
         .await
         .map_err(|e| anyhow::anyhow!("cannot check the server key: {e}"))?;

@@ -10,7 +10,7 @@ use sipmap::store::{Cursor, PageQuery, Store, StoreError, StoreOptions};
 
 use crate::storage::{P, TestDb, account, domain};
 
-async fn policy(s: &dyn Store, a: &AccountSid) -> ConnectionPolicySid {
+async fn policy(s: &Store, a: &AccountSid) -> ConnectionPolicySid {
     let name = PolicyName::parse(&P(vec![("FriendlyName", "carrier".into())])).unwrap();
     s.create_connection_policy(a, name)
         .await
@@ -33,11 +33,7 @@ fn trunk_params(pairs: Vec<(&'static str, String)>) -> ByocTrunkPatch {
     ByocTrunkPatch::parse(&P(pairs)).unwrap()
 }
 
-async fn trunk(
-    s: &dyn Store,
-    a: &AccountSid,
-    policy: Option<&ConnectionPolicySid>,
-) -> ByocTrunkSid {
+async fn trunk(s: &Store, a: &AccountSid, policy: Option<&ConnectionPolicySid>) -> ByocTrunkSid {
     let pairs = match policy {
         Some(p) => vec![("ConnectionPolicySid", p.to_string())],
         None => vec![],
@@ -48,7 +44,7 @@ async fn trunk(
         .sid
 }
 
-async fn point(s: &dyn Store, a: &AccountSid, d: &SipDomainSid, t: Option<&ByocTrunkSid>) {
+async fn point(s: &Store, a: &AccountSid, d: &SipDomainSid, t: Option<&ByocTrunkSid>) {
     let value = t.map(ToString::to_string).unwrap_or_default();
     let patch =
         SipDomainPatch::parse(&P(vec![("ByocTrunkSid", value)]), "sip.twilio.com", false).unwrap();
@@ -73,7 +69,7 @@ fn conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
 }
 
 /// The route recognition gives the domain named `host`: its targets' URIs in SID order.
-fn route(s: &dyn Store, host: &str) -> Option<Vec<String>> {
+fn route(s: &Store, host: &str) -> Option<Vec<String>> {
     let snapshot = s.recognition().snapshot();
     let found = snapshot.recognise(Some(host), "192.0.2.1".parse().unwrap())?;
     found

@@ -19,7 +19,7 @@ use crate::storage::{P, TestDb, account, domain, status, test_key};
 
 const PASSWORD: &str = "IWasAtSignal2018";
 
-async fn acl(s: &dyn Store, a: &AccountSid, name: &str) -> AclSid {
+async fn acl(s: &Store, a: &AccountSid, name: &str) -> AclSid {
     let name = AclName::parse(&P(vec![("FriendlyName", name.into())])).unwrap();
     s.create_acl(a, name).await.expect("acl").sid
 }
@@ -36,7 +36,7 @@ fn address(ip: &str, prefix: u8) -> IpAddressPatch {
     .unwrap()
 }
 
-async fn credential_list(s: &dyn Store, a: &AccountSid) -> CredentialListSid {
+async fn credential_list(s: &Store, a: &AccountSid) -> CredentialListSid {
     let name = CredentialListName::parse(&P(vec![("FriendlyName", "staff".into())])).unwrap();
     s.create_credential_list(a, name).await.expect("list").sid
 }
@@ -62,7 +62,7 @@ fn not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 
 /// What recognition lets into the domain named `host` from `ip`: (ACL admits, call secret of
 /// `user`, registration secret of `user`), or `None` when the domain is not recognised.
-fn admits(s: &dyn Store, host: &str, ip: &str, user: &str) -> Option<(bool, bool, bool)> {
+fn admits(s: &Store, host: &str, ip: &str, user: &str) -> Option<(bool, bool, bool)> {
     let snapshot = s.recognition().snapshot();
     let ip: IpAddr = ip.parse().unwrap();
     let found = snapshot.recognise(Some(host), ip)?;

@@ -66,13 +66,13 @@ impl TestDb {
         })
     }
 
-    pub async fn open(&self) -> Arc<dyn Store> {
+    pub async fn open(&self) -> Arc<Store> {
         self.open_with(&StoreOptions::default()).await
     }
 
     /// Opens the store with options (and the tests' server key unless they name one: every
     /// node of a test cluster shares it).
-    pub async fn open_with(&self, options: &StoreOptions) -> Arc<dyn Store> {
+    pub async fn open_with(&self, options: &StoreOptions) -> Arc<Store> {
         let mut options = options.clone();
         if options.key.is_none() {
             options.key = Some(test_key());
@@ -141,7 +141,7 @@ impl Params for P {
     }
 }
 
-pub async fn account(s: &dyn Store, owner: Option<&AccountSid>) -> AccountSid {
+pub async fn account(s: &Store, owner: Option<&AccountSid>) -> AccountSid {
     s.create_account(NewAccount {
         owner_sid: owner.cloned(),
         friendly_name: Some("t".into()),
@@ -160,11 +160,7 @@ pub fn record(ip: &str, prefix: u8) -> NewIpRecord {
     }
 }
 
-pub async fn domain(
-    s: &dyn Store,
-    acct: &AccountSid,
-    name: &str,
-) -> Result<SipDomainSid, StoreError> {
+pub async fn domain(s: &Store, acct: &AccountSid, name: &str) -> Result<SipDomainSid, StoreError> {
     let new = SipDomainPatch::parse(
         &P(vec![("DomainName", name.into())]),
         "sip.twilio.com",

@@ -33,7 +33,7 @@ fn patch(params: Vec<(&'static str, String)>) -> SipDomainPatch {
 }
 
 async fn map(
-    s: &dyn Store,
+    s: &Store,
     acct: &AccountSid,
     ip: &str,
     prefix: u8,
@@ -47,14 +47,14 @@ async fn map(
     s.create_mapping(acct, &r, d).await.map(|_| r)
 }
 
-fn recognised_at(s: &dyn Store, ip: &str) -> Option<SipDomainSid> {
+fn recognised_at(s: &Store, ip: &str) -> Option<SipDomainSid> {
     s.recognition()
         .snapshot()
         .by_source(ip.parse().unwrap())
         .map(|t| t.domain_sid.clone())
 }
 
-fn named(s: &dyn Store, host: &str) -> bool {
+fn named(s: &Store, host: &str) -> bool {
     s.recognition().snapshot().by_host(host).is_some()
 }
 

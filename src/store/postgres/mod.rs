@@ -29,17 +29,9 @@ use crate::domain::OutboundPolicy;
 use crate::recognition::{Recognition, RecognitionWriter};
 use conn::{BOOTSTRAP_LOCK, PgTx};
 
-/// Schema migrations, applied in order under an advisory lock.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-    include_str!("../../../migrations/postgres/0002_tenancy.sql"),
-    include_str!("../../../migrations/postgres/0003_sip_security.sql"),
-    include_str!("../../../migrations/postgres/0004_byoc.sql"),
-    include_str!("../../../migrations/postgres/0005_api_keys.sql"),
-    include_str!("../../../migrations/postgres/0006_domain_families.sql"),
-    include_str!("../../../migrations/postgres/0007_targets_by_account.sql"),
-    include_str!("../../../migrations/postgres/0008_change_payloads.sql"),
-];
+/// Schema migrations, every `migrations/postgres/NNNN_name.sql` in order (listed by `build.rs`),
+/// applied under an advisory lock.
+const MIGRATIONS: &[&str] = include!(concat!(env!("OUT_DIR"), "/postgres_migrations.rs"));
 /// Deadline of any one database operation.
 const DEADLINE: Duration = Duration::from_secs(5);
 /// How long the change log keeps an entry unless told otherwise. A node that was away (cut off

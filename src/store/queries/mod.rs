@@ -1,10 +1,11 @@
-//! Every statement storage runs, and the mapping between rows and resources, written once for
-//! both back ends. Statements use PostgreSQL's `$1` placeholders (the SQLite back end rewrites
-//! them to `?1`) and only SQL both dialects share; where they differ (row locks, advisory locks),
-//! the back end's [`super::backend::Tx`] adds its own.
+//! The statements that several files of storage run (another resource's procedures, the shared
+//! reads, recognition's load), and the mapping between rows and resources, written once for
+//! both back ends; a statement only one resource's file runs is in that file's `sql` module.
+//! Statements use PostgreSQL's `$1` placeholders (the SQLite back end rewrites them to `?1`) and
+//! only SQL both dialects share; where they differ (row locks, advisory locks), the back end's
+//! [`super::backend::Tx`] adds its own.
 
 pub mod accounts;
-pub mod api_keys;
 pub mod auth_mappings;
 pub mod byoc;
 pub mod credential_lists;

@@ -2,21 +2,19 @@
 //! lists of an account (one [`ListTable`] per kind), and their rows.
 
 use super::super::value::{Params, Row};
-use super::super::{Missing, PageQuery, Result};
+use super::super::{PageQuery, Result};
 use super::{credential_lists, ip_access_control_lists};
 use crate::domain::{MappedList, SipList};
 use crate::recognition::Change;
 use crate::sid::{AccountSid, AclSid, CredentialListSid, Sid};
 
-/// A kind of list, named by its SID type: its table, what a missing one is, what it holds.
+/// A kind of list, named by its SID type: its table, what it holds.
 pub trait ListKind: Sid {
     /// Its statements.
     const TABLE: &'static ListTable;
     /// What a list holds, one row each, for the recognition changes its deletion makes: `$1`
     /// the list.
     const CONTENTS: &'static str;
-    /// A missing list of `account`.
-    fn missing(account: &AccountSid, sid: &Self) -> Missing;
     /// The list as a domain maps it.
     fn mapped(&self) -> MappedList;
     /// The recognition change of one row of [`Self::CONTENTS`] leaving with its list.
@@ -26,10 +24,6 @@ pub trait ListKind: Sid {
 impl ListKind for AclSid {
     const TABLE: &'static ListTable = &ACLS;
     const CONTENTS: &'static str = ip_access_control_lists::NETWORKS_OF_LIST;
-
-    fn missing(account: &AccountSid, sid: &Self) -> Missing {
-        Missing::Acl(account.clone(), sid.clone())
-    }
 
     fn mapped(&self) -> MappedList {
         MappedList::Acl(self.clone())
@@ -43,10 +37,6 @@ impl ListKind for AclSid {
 impl ListKind for CredentialListSid {
     const TABLE: &'static ListTable = &CREDENTIAL_LISTS;
     const CONTENTS: &'static str = credential_lists::USERNAMES_OF_LIST;
-
-    fn missing(account: &AccountSid, sid: &Self) -> Missing {
-        Missing::CredentialList(account.clone(), sid.clone())
-    }
 
     fn mapped(&self) -> MappedList {
         MappedList::Credentials(self.clone())

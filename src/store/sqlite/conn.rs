@@ -9,16 +9,9 @@ use super::super::backend::{Each, Tx};
 use super::super::value::{Params, Row, Value, sqlite_placeholders};
 use super::super::{Result, StoreError};
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../../migrations/sqlite/0002_tenancy.sql"),
-    include_str!("../../../migrations/sqlite/0003_sip_security.sql"),
-    include_str!("../../../migrations/sqlite/0004_byoc.sql"),
-    include_str!("../../../migrations/sqlite/0005_api_keys.sql"),
-    include_str!("../../../migrations/sqlite/0006_domain_families.sql"),
-    include_str!("../../../migrations/sqlite/0007_targets_by_account.sql"),
-];
+/// Schema migrations, every `migrations/sqlite/NNNN_name.sql` in order (listed by `build.rs`);
+/// `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = include!(concat!(env!("OUT_DIR"), "/sqlite_migrations.rs"));
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

@@ -151,3 +151,69 @@ pub async fn delete(
         changes: vec![Change::DomainRemoved(sid.clone())],
     })
 }
+
+/// The store's operations on SIP domains.
+mod operations {
+    use crate::domain::{SipDomain, SipDomainPatch};
+    use crate::sid::{AccountSid, SipDomainSid};
+    use crate::store::engine::run_write;
+    use crate::store::queries::sip_domains;
+    use crate::store::{PageQuery, Result, Store};
+
+    impl Store {
+        /// Creates a SIP domain from a create's parameters (its name must be free across all
+        /// accounts).
+        pub async fn create_sip_domain(
+            &self,
+            account: &AccountSid,
+            new: SipDomainPatch,
+        ) -> Result<SipDomain> {
+            let (now, millis) = self.now();
+            let domain = new.into_new(SipDomainSid::generate_at(millis), account.clone(), now);
+            run_write!(self, (domain), |tx| super::create(tx, domain))
+        }
+
+        /// One SIP domain.
+        pub async fn get_sip_domain(
+            &self,
+            account: &AccountSid,
+            sid: &SipDomainSid,
+        ) -> Result<Option<SipDomain>> {
+            let params = sip_domains::by_sid(account, sid);
+            self.read_one(sip_domains::BY_SID, params, sip_domains::domain)
+                .await
+        }
+
+        /// A page of SIP domains.
+        pub async fn list_sip_domains(
+            &self,
+            account: &AccountSid,
+            page: &PageQuery,
+        ) -> Result<Vec<SipDomain>> {
+            self.read_all(sip_domains::list(account, page), sip_domains::domain)
+                .await
+        }
+
+        /// Updates a SIP domain.
+        pub async fn update_sip_domain(
+            &self,
+            account: &AccountSid,
+            sid: &SipDomainSid,
+            patch: SipDomainPatch,
+        ) -> Result<SipDomain> {
+            let (now, _) = self.now();
+            run_write!(self, (account, sid, patch), |tx| super::update(
+                tx, &account, &sid, patch, now
+            ))
+        }
+
+        /// Deletes a SIP domain that no mapping references.
+        pub async fn delete_sip_domain(
+            &self,
+            account: &AccountSid,
+            sid: &SipDomainSid,
+        ) -> Result<()> {
+            run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
+        }
+    }
+}

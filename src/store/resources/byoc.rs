@@ -334,3 +334,217 @@ pub async fn trunk_from_domain(
     )
     .await
 }
+
+/// The store's operations on BYOC trunks, connection policies and their targets.
+mod operations {
+    use crate::domain::{
+        ByocTrunk, ByocTrunkPatch, ConnectionPolicy, PolicyName, PolicyTarget, TargetPatch,
+    };
+    use crate::sid::{AccountSid, ByocTrunkSid, ConnectionPolicySid, PolicyTargetSid};
+    use crate::store::backend::Tx;
+    use crate::store::engine::{run_read, run_write};
+    use crate::store::queries::byoc;
+    use crate::store::{Missing, PageQuery, Result, Store, StoreError, reads};
+
+    /// A page of the targets of a policy of `account`; 404 when the policy is not the
+    /// account's.
+    async fn targets(
+        tx: &mut dyn Tx,
+        (account, policy, page): (AccountSid, ConnectionPolicySid, PageQuery),
+    ) -> Result<Vec<PolicyTarget>> {
+        let params = byoc::policy_by_sid(&account, &policy);
+        if reads::one(tx, byoc::POLICY_BY_SID, params, byoc::policy)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(Missing::ConnectionPolicy(policy)));
+        }
+        reads::all(tx, byoc::target_list(&policy, &page), byoc::target).await
+    }
+
+    impl Store {
+        /// Creates a BYOC trunk (its policy and From domain must be the account's).
+        pub async fn create_byoc_trunk(
+            &self,
+            account: &AccountSid,
+            new: ByocTrunkPatch,
+        ) -> Result<ByocTrunk> {
+            let (now, millis) = self.now();
+            let trunk = new.into_trunk(ByocTrunkSid::generate_at(millis), account.clone(), now);
+            let limits = &self.limits;
+            run_write!(self, (trunk, limits), |tx| super::create_trunk(
+                tx, trunk, limits
+            ))
+        }
+
+        /// One BYOC trunk.
+        pub async fn get_byoc_trunk(
+            &self,
+            account: &AccountSid,
+            sid: &ByocTrunkSid,
+        ) -> Result<Option<ByocTrunk>> {
+            let params = byoc::trunk_by_sid(account, sid);
+            self.read_one(byoc::TRUNK_BY_SID, params, byoc::trunk).await
+        }
+
+        /// A page of BYOC trunks.
+        pub async fn list_byoc_trunks(
+            &self,
+            account: &AccountSid,
+            page: &PageQuery,
+        ) -> Result<Vec<ByocTrunk>> {
+            self.read_all(byoc::trunk_list(account, page), byoc::trunk)
+                .await
+        }
+
+        /// Updates a BYOC trunk.
+        pub async fn update_byoc_trunk(
+            &self,
+            account: &AccountSid,
+            sid: &ByocTrunkSid,
+            patch: ByocTrunkPatch,
+        ) -> Result<ByocTrunk> {
+            let (now, _) = self.now();
+            run_write!(self, (account, sid, patch), |tx| {
+                super::update_trunk(tx, &account, &sid, patch, now)
+            })
+        }
+
+        /// Deletes a BYOC trunk that no SIP domain names.
+        pub async fn delete_byoc_trunk(
+            &self,
+            account: &AccountSid,
+            sid: &ByocTrunkSid,
+        ) -> Result<()> {
+            run_write!(self, (account, sid), |tx| super::delete_trunk(
+                tx, &account, &sid
+            ))
+        }
+
+        /// Creates a connection policy.
+        pub async fn create_connection_policy(
+            &self,
+            account: &AccountSid,
+            name: PolicyName,
+        ) -> Result<ConnectionPolicy> {
+            let (now, millis) = self.now();
+            let sid = ConnectionPolicySid::generate_at(millis);
+            let policy = name.into_policy(sid, account.clone(), now);
+            let limits = &self.limits;
+            run_write!(self, (policy, limits), |tx| super::create_policy(
+                tx, policy, limits
+            ))
+        }
+
+        /// One connection policy.
+        pub async fn get_connection_policy(
+            &self,
+            account: &AccountSid,
+            sid: &ConnectionPolicySid,
+        ) -> Result<Option<ConnectionPolicy>> {
+            let params = byoc::policy_by_sid(account, sid);
+            self.read_one(byoc::POLICY_BY_SID, params, byoc::policy)
+                .await
+        }
+
+        /// A page of connection policies.
+        pub async fn list_connection_policies(
+            &self,
+            account: &AccountSid,
+            page: &PageQuery,
+        ) -> Result<Vec<ConnectionPolicy>> {
+            self.read_all(byoc::policy_list(account, page), byoc::policy)
+                .await
+        }
+
+        /// Renames a connection policy.
+        pub async fn update_connection_policy(
+            &self,
+            account: &AccountSid,
+            sid: &ConnectionPolicySid,
+            name: PolicyName,
+        ) -> Result<ConnectionPolicy> {
+            let (now, _) = self.now();
+            run_write!(self, (account, sid, name), |tx| {
+                super::update_policy(tx, &account, &sid, name, now)
+            })
+        }
+
+        /// Deletes a connection policy that no trunk names, with its targets.
+        pub async fn delete_connection_policy(
+            &self,
+            account: &AccountSid,
+            sid: &ConnectionPolicySid,
+        ) -> Result<()> {
+            run_write!(self, (account, sid), |tx| super::delete_policy(
+                tx, &account, &sid
+            ))
+        }
+
+        /// Adds a target to a connection policy.
+        pub async fn create_policy_target(
+            &self,
+            account: &AccountSid,
+            policy: &ConnectionPolicySid,
+            new: TargetPatch,
+        ) -> Result<PolicyTarget> {
+            new.check_outbound(&self.outbound)?;
+            let (now, millis) = self.now();
+            let sid = PolicyTargetSid::generate_at(millis);
+            let limits = &self.limits;
+            run_write!(self, (account, policy, new, sid, limits), |tx| {
+                super::create_target(tx, &account, &policy, new, sid, now, limits)
+            })
+        }
+
+        /// One target of a policy.
+        pub async fn get_policy_target(
+            &self,
+            account: &AccountSid,
+            policy: &ConnectionPolicySid,
+            sid: &PolicyTargetSid,
+        ) -> Result<Option<PolicyTarget>> {
+            let params = byoc::target_by_sid(account, policy, sid);
+            self.read_one(byoc::TARGET_BY_SID, params, byoc::target)
+                .await
+        }
+
+        /// A page of a policy's targets; 404 when the policy is not the account's.
+        pub async fn list_policy_targets(
+            &self,
+            account: &AccountSid,
+            policy: &ConnectionPolicySid,
+            page: &PageQuery,
+        ) -> Result<Vec<PolicyTarget>> {
+            let key = (account.clone(), policy.clone(), page.clone());
+            run_read!(self, |tx| targets(tx, key))
+        }
+
+        /// Updates a target of a policy.
+        pub async fn update_policy_target(
+            &self,
+            account: &AccountSid,
+            policy: &ConnectionPolicySid,
+            sid: &PolicyTargetSid,
+            patch: TargetPatch,
+        ) -> Result<PolicyTarget> {
+            patch.check_outbound(&self.outbound)?;
+            let (now, _) = self.now();
+            run_write!(self, (account, policy, sid, patch), |tx| {
+                super::update_target(tx, &account, &policy, &sid, patch, now)
+            })
+        }
+
+        /// Deletes a target of a policy.
+        pub async fn delete_policy_target(
+            &self,
+            account: &AccountSid,
+            policy: &ConnectionPolicySid,
+            sid: &PolicyTargetSid,
+        ) -> Result<()> {
+            run_write!(self, (account, policy, sid), |tx| {
+                super::delete_target(tx, &account, &policy, &sid)
+            })
+        }
+    }
+}

@@ -134,3 +134,98 @@ pub async fn reseal_passwords(tx: &mut dyn Tx, old: &Sealer, new: &Sealer) -> Re
     }
     Ok(resealed)
 }
+
+/// The store's operations on the credentials of credential lists.
+mod operations {
+    use crate::domain::{Credential, CredentialPatch, NewCredential};
+    use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
+    use crate::store::engine::{run_read, run_write};
+    use crate::store::queries::credential_lists as cls;
+    use crate::store::resources::sip_lists::list_contents;
+    use crate::store::{PageQuery, Result, Store};
+
+    impl Store {
+        /// Adds a credential to a list (its password sealed with the server key): the username
+        /// must be free in the list, and the list not full.
+        pub async fn create_credential(
+            &self,
+            account: &AccountSid,
+            list: &CredentialListSid,
+            new: NewCredential,
+        ) -> Result<Credential> {
+            let (now, millis) = self.now();
+            let credential = Credential {
+                sid: CredentialSid::generate_at(millis),
+                account_sid: account.clone(),
+                list_sid: list.clone(),
+                username: new.username,
+                password_sealed: self.seal(new.password.expose())?,
+                date_created: now,
+                date_updated: now,
+            };
+            let limits = &self.limits;
+            run_write!(self, (credential, limits), |tx| {
+                super::create_credential(tx, credential, limits)
+            })
+        }
+
+        /// One credential of a list.
+        pub async fn get_credential(
+            &self,
+            account: &AccountSid,
+            list: &CredentialListSid,
+            sid: &CredentialSid,
+        ) -> Result<Option<Credential>> {
+            let params = cls::credential_by_sid(account, list, sid);
+            self.read_one(cls::CREDENTIAL_BY_SID, params, cls::credential)
+                .await
+        }
+
+        /// A page of a list's credentials; 404 when the list is not the account's.
+        pub async fn list_credentials(
+            &self,
+            account: &AccountSid,
+            list: &CredentialListSid,
+            page: &PageQuery,
+        ) -> Result<Vec<Credential>> {
+            let query = cls::credential_page(list, page);
+            run_read!(self, (account, list), |tx| list_contents(
+                tx,
+                &account,
+                &list,
+                query,
+                cls::credential
+            ))
+        }
+
+        /// Gives a credential a new password, if the patch has one.
+        pub async fn update_credential(
+            &self,
+            account: &AccountSid,
+            list: &CredentialListSid,
+            sid: &CredentialSid,
+            patch: CredentialPatch,
+        ) -> Result<Credential> {
+            let (now, _) = self.now();
+            let sealed = match &patch.password {
+                Some(p) => Some(self.seal(p.expose())?),
+                None => None,
+            };
+            run_write!(self, (account, list, sid, sealed), |tx| {
+                super::update_credential(tx, &account, &list, &sid, sealed, now)
+            })
+        }
+
+        /// Deletes a credential of a list.
+        pub async fn delete_credential(
+            &self,
+            account: &AccountSid,
+            list: &CredentialListSid,
+            sid: &CredentialSid,
+        ) -> Result<()> {
+            run_write!(self, (account, list, sid), |tx| {
+                super::delete_credential(tx, &account, &list, &sid)
+            })
+        }
+    }
+}

@@ -103,3 +103,73 @@ pub async fn delete(
         changes: vec![Change::MappingRemoved(network)],
     })
 }
+
+/// The store's operations on mappings.
+mod operations {
+    use crate::domain::Mapping;
+    use crate::sid::{AccountSid, IpRecordSid, MappingSid, SipDomainSid};
+    use crate::store::engine::run_write;
+    use crate::store::queries::mappings;
+    use crate::store::{PageQuery, Result, Store};
+
+    impl Store {
+        /// Maps an IP record to a SIP domain, both of `account`.
+        pub async fn create_mapping(
+            &self,
+            account: &AccountSid,
+            ip_record_sid: &IpRecordSid,
+            sip_domain_sid: &SipDomainSid,
+        ) -> Result<Mapping> {
+            let (now, millis) = self.now();
+            let mapping = Mapping {
+                sid: MappingSid::generate_at(millis),
+                account_sid: account.clone(),
+                ip_record_sid: ip_record_sid.clone(),
+                sip_domain_sid: sip_domain_sid.clone(),
+                date_created: now,
+                date_updated: now,
+            };
+            run_write!(self, (mapping), |tx| super::create(tx, mapping))
+        }
+
+        /// One mapping.
+        pub async fn get_mapping(
+            &self,
+            account: &AccountSid,
+            sid: &MappingSid,
+        ) -> Result<Option<Mapping>> {
+            let params = mappings::by_sid(account, sid);
+            self.read_one(mappings::BY_SID, params, mappings::mapping)
+                .await
+        }
+
+        /// A page of mappings.
+        pub async fn list_mappings(
+            &self,
+            account: &AccountSid,
+            page: &PageQuery,
+        ) -> Result<Vec<Mapping>> {
+            self.read_all(mappings::list(account, page), mappings::mapping)
+                .await
+        }
+
+        /// Points a mapping at another SIP domain of the same account.
+        pub async fn update_mapping(
+            &self,
+            account: &AccountSid,
+            sid: &MappingSid,
+            sip_domain_sid: &SipDomainSid,
+        ) -> Result<Mapping> {
+            let (now, _) = self.now();
+            let domain = sip_domain_sid;
+            run_write!(self, (account, sid, domain), |tx| super::update(
+                tx, &account, &sid, &domain, now
+            ))
+        }
+
+        /// Deletes a mapping.
+        pub async fn delete_mapping(&self, account: &AccountSid, sid: &MappingSid) -> Result<()> {
+            run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
+        }
+    }
+}

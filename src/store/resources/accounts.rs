@@ -123,3 +123,101 @@ pub async fn reseal_tokens(tx: &mut dyn Tx, old: &Sealer, new: &Sealer) -> Resul
     }
     Ok(resealed)
 }
+
+/// The store's operations on accounts.
+mod operations {
+    use crate::auth_token::{AuthToken, TokenHash};
+    use crate::domain::{Account, AccountPatch, NewAccount};
+    use crate::sid::AccountSid;
+    use crate::store::engine::{run_read, run_write};
+    use crate::store::queries::accounts;
+    use crate::store::{AccountFilter, PageQuery, Result, Store, reads};
+
+    impl Store {
+        /// An account and its credential hash, for authentication.
+        pub async fn account_credentials(
+            &self,
+            sid: &AccountSid,
+        ) -> Result<Option<(Account, TokenHash)>> {
+            let params = vec![sid.as_str().into()];
+            self.read_one(accounts::BY_SID, params, accounts::credential)
+                .await
+        }
+
+        /// An account.
+        pub async fn get_account(&self, sid: &AccountSid) -> Result<Option<Account>> {
+            run_read!(self, (sid), |tx| reads::account(tx, &sid))
+        }
+
+        /// How many accounts exist.
+        pub async fn count_accounts(&self) -> Result<u64> {
+            run_read!(self, |tx| reads::count_accounts(tx))
+        }
+
+        /// Creates an account.
+        pub async fn create_account(&self, new: NewAccount) -> Result<Account> {
+            let (now, millis) = self.now();
+            let (credential, sealed) = self.token_credential(&new.token);
+            let account = new.into_account(AccountSid::generate_at(millis), now, sealed);
+            run_write!(self, (account, credential), |tx| super::create(
+                tx, account, credential
+            ))
+        }
+
+        /// Creates the top-level account `sid` if it is missing (named `friendly_name`), or
+        /// gives it `token` if it exists.
+        pub async fn ensure_account(
+            &self,
+            sid: &AccountSid,
+            friendly_name: &str,
+            token: &AuthToken,
+        ) -> Result<Account> {
+            let (now, _) = self.now();
+            let (credential, sealed) = self.token_credential(token);
+            let new = NewAccount {
+                owner_sid: None,
+                friendly_name: Some(friendly_name.to_owned()),
+                token: token.clone(),
+            };
+            let account = new.into_account(sid.clone(), now, sealed);
+            run_write!(self, (account, credential), |tx| super::ensure(
+                tx, account, credential
+            ))
+        }
+
+        /// Creates the account only if no account exists at all, atomically (several cluster
+        /// nodes may start on an empty database at once); `None` when one existed.
+        pub async fn create_first_account(&self, new: NewAccount) -> Result<Option<Account>> {
+            let (now, millis) = self.now();
+            let (credential, sealed) = self.token_credential(&new.token);
+            let account = new.into_account(AccountSid::generate_at(millis), now, sealed);
+            run_write!(self, (account, credential), |tx| super::create_first(
+                tx, account, credential
+            ))
+        }
+
+        /// `caller` and its subaccounts, filtered.
+        pub async fn list_accounts(
+            &self,
+            caller: &AccountSid,
+            filter: &AccountFilter,
+            page: &PageQuery,
+        ) -> Result<Vec<Account>> {
+            let query = accounts::list(caller, filter, page);
+            self.read_all(query, accounts::account).await
+        }
+
+        /// Changes an account's friendly name and status, as [`Account::status_change`]
+        /// decides: suspending takes its SIP domains and mappings out of recognition,
+        /// reactivating puts them back, closing (which is final) deletes them, all in the same
+        /// transaction.
+        pub async fn update_account(
+            &self,
+            sid: &AccountSid,
+            patch: AccountPatch,
+        ) -> Result<Account> {
+            let (now, _) = self.now();
+            run_write!(self, (sid, patch), |tx| super::update(tx, &sid, patch, now))
+        }
+    }
+}

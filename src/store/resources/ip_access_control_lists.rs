@@ -101,3 +101,85 @@ pub async fn delete_address(
         changes: vec![Change::AclNetworkRemoved(list.clone(), address.network())],
     })
 }
+
+/// The store's operations on the IP addresses of IP access control lists.
+mod operations {
+    use crate::domain::{IpAddress, IpAddressPatch};
+    use crate::sid::{AccountSid, AclAddressSid, AclSid};
+    use crate::store::engine::{run_read, run_write};
+    use crate::store::queries::ip_access_control_lists as acls;
+    use crate::store::resources::sip_lists::list_contents;
+    use crate::store::{PageQuery, Result, Store};
+
+    impl Store {
+        /// Adds an IP address to a list, unless the list is full.
+        pub async fn create_ip_address(
+            &self,
+            account: &AccountSid,
+            list: &AclSid,
+            new: IpAddressPatch,
+        ) -> Result<IpAddress> {
+            let (now, millis) = self.now();
+            let sid = AclAddressSid::generate_at(millis);
+            let limits = &self.limits;
+            run_write!(self, (account, list, new, sid, limits), |tx| {
+                super::create_address(tx, &account, &list, new, sid, now, limits)
+            })
+        }
+
+        /// One IP address of a list.
+        pub async fn get_ip_address(
+            &self,
+            account: &AccountSid,
+            list: &AclSid,
+            sid: &AclAddressSid,
+        ) -> Result<Option<IpAddress>> {
+            let params = acls::address_by_sid(account, list, sid);
+            self.read_one(acls::ADDRESS_BY_SID, params, acls::address)
+                .await
+        }
+
+        /// A page of a list's IP addresses; 404 when the list is not the account's.
+        pub async fn list_ip_addresses(
+            &self,
+            account: &AccountSid,
+            list: &AclSid,
+            page: &PageQuery,
+        ) -> Result<Vec<IpAddress>> {
+            let query = acls::address_list(list, page);
+            run_read!(self, (account, list), |tx| list_contents(
+                tx,
+                &account,
+                &list,
+                query,
+                acls::address
+            ))
+        }
+
+        /// Changes an IP address of a list.
+        pub async fn update_ip_address(
+            &self,
+            account: &AccountSid,
+            list: &AclSid,
+            sid: &AclAddressSid,
+            patch: IpAddressPatch,
+        ) -> Result<IpAddress> {
+            let (now, _) = self.now();
+            run_write!(self, (account, list, sid, patch), |tx| {
+                super::update_address(tx, &account, &list, &sid, patch, now)
+            })
+        }
+
+        /// Deletes an IP address of a list.
+        pub async fn delete_ip_address(
+            &self,
+            account: &AccountSid,
+            list: &AclSid,
+            sid: &AclAddressSid,
+        ) -> Result<()> {
+            run_write!(self, (account, list, sid), |tx| {
+                super::delete_address(tx, &account, &list, &sid)
+            })
+        }
+    }
+}

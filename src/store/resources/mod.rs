@@ -1,6 +1,11 @@
-//! Every write, written once over [`Tx`]: open with the facts a rule needs (locking the rows it
-//! depends on), ask the rule in [`crate::domain`], persist what it decided, and say what changes
-//! in recognition. The back ends only run the statements.
+//! Each resource's storage, one file per resource (or family): its operations, an `impl Store`
+//! block that mints SIDs and times and runs a read or a write, and its write procedures, written
+//! once over [`Tx`]: open with the facts a rule needs (locking the rows it depends on), ask the
+//! rule in [`crate::domain`], persist what it decided, and say what changes in recognition. Its
+//! statements are in its own `sql` module ([`api_keys`]), or in [`super::queries`] when other
+//! files run them too; the back ends only run them. This file lists the resources, says what a
+//! missing one is ([`Missing`]), and holds what several resources' procedures share and the
+//! store's own operations (the server key, the recognition state).
 
 pub mod accounts;
 pub mod api_keys;
@@ -14,15 +19,70 @@ pub mod sip_domains;
 pub mod sip_lists;
 
 use super::backend::{Lock, Tx, Written};
+use super::engine::{run_read, run_write};
 use super::queries::{
     accounts as account_sql, auth_mappings as auth_sql, recognition, sip_domains as domain_sql,
 };
 use super::value::Params;
-use super::{Missing, Resealed, Result, StoreError};
-use crate::domain::Account;
-use crate::recognition::AccountRows;
-use crate::secret::Sealer;
-use crate::sid::{AccountSid, MappingSid, SipDomainSid};
+use super::{Resealed, Result, Store, StoreError, reads};
+use crate::domain::{Account, MappedList};
+use crate::recognition::{AccountRows, AuthKind, State};
+use crate::secret::{Sealer, ServerKey};
+use crate::sid::{
+    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
+    CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
+};
+
+/// A missing resource, named so the API can say which path was not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// An account.
+    Account(AccountSid),
+    /// An IP record.
+    IpRecord(IpRecordSid),
+    /// A SIP domain of the given account.
+    SipDomain(AccountSid, SipDomainSid),
+    /// A mapping.
+    Mapping(MappingSid),
+    /// An IP access control list of the given account.
+    Acl(AccountSid, AclSid),
+    /// An IP address of a list of the given account.
+    AclAddress(AccountSid, AclSid, AclAddressSid),
+    /// A credential list of the given account.
+    CredentialList(AccountSid, CredentialListSid),
+    /// A credential of a list of the given account.
+    Credential(AccountSid, CredentialListSid, CredentialSid),
+    /// A list mapped to a domain of the given account.
+    AuthMapping(AccountSid, SipDomainSid, AuthKind, MappedList),
+    /// A BYOC trunk.
+    ByocTrunk(ByocTrunkSid),
+    /// A connection policy.
+    ConnectionPolicy(ConnectionPolicySid),
+    /// A target of a connection policy.
+    PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
+    /// An API key of the given account.
+    ApiKey(AccountSid, ApiKeySid),
+}
+
+impl Store {
+    /// Records the server key's check value on first start; afterwards, whether `check` is
+    /// the one recorded (the key the stored secrets were sealed with).
+    pub async fn adopt_server_key(&self, check: [u8; 32]) -> Result<bool> {
+        run_write!(self, (check), |tx| adopt_server_key(tx, check))
+    }
+
+    /// Reseals every credential password and auth token under `new` and records its check
+    /// value, in one transaction; says how many of each were resealed.
+    pub async fn rotate_server_key(&self, new: &ServerKey) -> Result<Resealed> {
+        let (old, new) = self.rotation(new)?;
+        run_write!(self, (old, new), |tx| reseal_all(tx, old, new))
+    }
+
+    /// Every recognised SIP domain and mapped network, read from the database.
+    pub async fn recognition_state(&self) -> Result<State> {
+        run_read!(self, |tx| reads::recognition_state(tx))
+    }
+}
 
 /// Reseals every credential password and auth token from the `old` sealers to the `new` ones
 /// and records `new`'s check value as the server key's, in this transaction. A secret that the

@@ -1,0 +1,4 @@
+-- Migration 8: the cluster's change log stores one serialised recognition change per row
+-- (PostgreSQL: recognition_changes, and change_log retired). A single SQLite node keeps no change
+-- log, so it has nothing to change; the file exists so that both dialects count the same
+-- versions (build.rs requires the same files for both).
