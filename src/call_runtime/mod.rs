@@ -107,7 +107,7 @@ pub trait Tokens: Send + Sync + std::fmt::Debug {
 
 /// Tokens read from storage, at each webhook (so a new token applies to the next one).
 #[derive(Clone)]
-pub struct StoreTokens(pub Arc<dyn Store>);
+pub struct StoreTokens(pub Arc<Store>);
 
 impl std::fmt::Debug for StoreTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

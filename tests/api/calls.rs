@@ -467,3 +467,16 @@ async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_restarted_server_still_runs_the_domains_application() {
+    let (server, mut app, _) = setup("<Response><Reject/></Response>").await;
+    let (db, dir) = server.stop().await;
+    let server = TestApp::start(db).await;
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "restart-1"), edge).await;
+    caller.until("SIP/2.0 404").await;
+    assert_eq!(app.next().await.url, format!("{}/voice", app.base));
+    drop(dir);
+}
