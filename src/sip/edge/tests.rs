@@ -1,9 +1,10 @@
 //! The edge's tests: what it answers, forwards, relays and drops, from bytes in to bytes out.
 //! What the security settings of a domain decide is in `tests/auth.rs`; how failed
 //! authentication is throttled, in `tests/throttle.rs`; requests that do not parse, in
-//! `tests/sizes.rs`.
+//! `tests/sizes.rs`; the hand-off of calls to the call runtime, in `tests/handoff.rs`.
 
 mod auth;
+mod handoff;
 mod routing;
 mod sizes;
 mod throttle;
