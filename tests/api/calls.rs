@@ -480,3 +480,25 @@ async fn a_restarted_server_still_runs_the_domains_application() {
     assert_eq!(app.next().await.url, format!("{}/voice", app.base));
     drop(dir);
 }
+
+#[tokio::test]
+async fn over_tcp_the_caller_is_answered_on_its_connection() {
+    let (_server, mut app, edge) = setup(r#"<Response><Reject reason="busy"/></Response>"#).await;
+    let mut stream = tokio::net::TcpStream::connect(edge).await.unwrap();
+    let me = stream.local_addr().unwrap();
+    let inv = invite(me, "tcp-1").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    stream.write_all(inv.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.contains("SIP/2.0 486") {
+        let n = timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("the answer comes on the connection")
+            .unwrap();
+        assert!(n > 0, "the connection stays open: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(seen.starts_with("SIP/2.0 100"), "{seen}");
+    assert!(seen.contains("SIP/2.0 180"), "{seen}");
+    app.next().await;
+}
