@@ -16,6 +16,11 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
+use sipmap::call_runtime::MemoryLog;
+use sipmap::calls::Command;
+use sipmap::domain::CallStatus;
+use sipmap::sid::{AccountSid, CallSid};
+
 use crate::helpers::{SID, TOKEN, TestApp};
 use crate::routing::{BASE, WAIT, created};
 
@@ -501,4 +506,69 @@ async fn over_tcp_the_caller_is_answered_on_its_connection() {
     assert!(seen.starts_with("SIP/2.0 100"), "{seen}");
     assert!(seen.contains("SIP/2.0 180"), "{seen}");
     app.next().await;
+}
+
+/// `name`'s value among the webhook's parameters.
+fn param<'a>(hook: &'a Hook, name: &str) -> Option<&'a str> {
+    hook.params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn the_call_log_gets_the_record_and_the_webhooks_event_before_the_answer_is_final() {
+    let log = Arc::new(MemoryLog::new(10));
+    let given = log.clone();
+    let (_server, mut app, edge) =
+        setup_with(r#"<Response><Reject reason="busy"/></Response>"#, |c| {
+            c.call_log = Some(given)
+        })
+        .await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "log-1"), edge).await;
+    caller.until("SIP/2.0 486").await;
+    let hook = app.next().await;
+    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
+    // Persisted before the 486 went out.
+    let record = log.call(&sid).expect("the call is stored");
+    assert_eq!(record.status, CallStatus::Busy);
+    assert_eq!(record.sip_call_id, "log-1");
+    let events = log.events(&sid);
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+#[tokio::test]
+async fn an_api_command_ends_a_ringing_call_with_487() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "cmd-1"), edge).await;
+    let hook = app.next().await;
+    let (child, sipmap) = callee.until("INVITE ").await;
+    // Ringing: a CANCEL may follow a provisional response only (RFC 3261 §9.1).
+    callee
+        .send(&respond(&child, 180, "callee", "", ""), sipmap)
+        .await;
+    caller.until("SIP/2.0 180").await;
+    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
+    let calls = server.calls.as_ref().expect("calls run");
+    let other = AccountSid::parse("AC00000000000000000000000000000002").unwrap();
+    assert_eq!(
+        calls.command(&other, &sid, Command::Complete).await,
+        Ok(false),
+        "another account's call is not found"
+    );
+    let account = AccountSid::parse(SID).unwrap();
+    assert_eq!(
+        calls.command(&account, &sid, Command::Complete).await,
+        Ok(true)
+    );
+    let (terminated, _) = caller.until("SIP/2.0 487").await;
+    assert_eq!(header(&terminated, "Call-ID"), Some("cmd-1"));
+    callee.until("CANCEL ").await;
 }
