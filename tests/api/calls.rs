@@ -35,6 +35,7 @@ struct Hook {
 /// The application: answers every request with its current TwiML, hands each to the test.
 struct App {
     base: String,
+    twiml: Arc<Mutex<String>>,
     hooks: mpsc::Receiver<Hook>,
 }
 
@@ -51,7 +52,12 @@ impl App {
                 tokio::spawn(serve_hook(stream, doc, tx, root));
             }
         });
-        Self { base, hooks }
+        Self { base, twiml, hooks }
+    }
+
+    /// Answers `twiml` from now on.
+    fn answer(&self, twiml: &str) {
+        *self.twiml.lock().unwrap() = twiml.to_owned();
     }
 
     async fn next(&mut self) -> Hook {
@@ -571,4 +577,38 @@ async fn an_api_command_ends_a_ringing_call_with_487() {
     let (terminated, _) = caller.until("SIP/2.0 487").await;
     assert_eq!(header(&terminated, "Call-ID"), Some("cmd-1"));
     callee.until("CANCEL ").await;
+}
+
+#[tokio::test]
+async fn dial_number_byoc_calls_the_trunks_target() {
+    let callee = Peer::on("127.0.0.3").await;
+    let server = TestApp::spawn().await;
+    let mut app = App::start("<Response/>").await;
+    let (targets, _) =
+        crate::routing::routed_domain(&server, &[(format!("sip:{}", callee.addr()), 10)]).await;
+    assert_eq!(targets.len(), 1);
+    let domains = server.get(&format!("{BASE}/SIP/Domains.json")).await.json();
+    let domain = &domains["domains"][0];
+    let trunk = domain["byoc_trunk_sid"].as_str().unwrap().to_owned();
+    let sid = domain["sid"].as_str().unwrap().to_owned();
+    let url: String =
+        form_urlencoded::byte_serialize(format!("{}/voice", app.base).as_bytes()).collect();
+    let r = server
+        .post(
+            &format!("{BASE}/SIP/Domains/{sid}.json"),
+            &format!("VoiceUrl={url}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.answer(&format!(
+        "<Response><Dial><Number byoc=\"{trunk}\">+15551230000</Number></Dial></Response>"
+    ));
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "byoc-1"), edge).await;
+    app.next().await;
+    let (child, _) = callee_answers(&callee).await;
+    assert!(child.starts_with("INVITE sip:+15551230000@"), "{child}");
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    assert_eq!(body(&ok), SDP_CALLEE);
 }
