@@ -61,13 +61,15 @@ use crate::limit_log::LimitLog;
 use crate::recognition::Recognition;
 use crate::sid::{AccountSid, CallSid};
 use crate::sip::SipSender;
-use crate::sip::edge::{CallHandoff, NewCall, Transport};
+use crate::sip::edge::{CallHandoff, NewCall, Refused, Transport};
 use crate::sip::message::Message;
-use crate::sip::ua::build::{self, Reply};
-use crate::sip::ua::{CALL_BRANCH_PREFIX, Ids, Timers};
+use crate::sip::ua::{CALL_BRANCH_PREFIX, Timers};
 use crate::store::Store;
 use crate::voice::twiml::Method;
 use crate::voice::webhook::{WebhookClient, WebhookConfig};
+
+/// `Retry-After` (seconds) of the `503` an INVITE gets past a limit on calls.
+pub const RETRY_AFTER: u32 = 5;
 
 /// Events one call's inbox holds; a message for a full inbox is dropped.
 pub const INBOX: usize = 64;
@@ -250,17 +252,6 @@ impl CallRuntime {
         self.0.sender.get().is_some_and(|s| s.send(to, via, bytes))
     }
 
-    /// Answers `invite` from `source` with `code` (and `headers`) without starting a call.
-    fn refuse(&self, call: &NewCall, code: u16, headers: &[(&str, &str)]) {
-        let Ok(msg) = Message::parse(&call.invite) else {
-            return;
-        };
-        let tag = Ids::tag();
-        let reply = Reply::new(code).tag(&tag).headers(headers);
-        let bytes = build::response(&msg, Some(call.source), &reply);
-        self.send(call.source, call.transport, bytes.to_vec());
-    }
-
     /// Starts `call` for `account` (counted already), or answers it; the count is released
     /// when no call runs.
     fn launch(&self, call: &NewCall, app: Arc<Settings>) {
@@ -358,14 +349,18 @@ impl CallHandoff for CallRuntime {
         true
     }
 
-    fn start(&self, call: NewCall) {
-        let Some(app) = call.target.voice.as_deref() else {
-            return;
-        };
-        let Some(settings) = settings(&call.target, app) else {
+    fn start(&self, call: &NewCall) -> Result<(), Refused> {
+        let settings = call
+            .target
+            .voice
+            .as_deref()
+            .and_then(|app| settings(&call.target, app));
+        let Some(settings) = settings else {
             tracing::warn!(domain = %call.target.domain_name, "a domain's VoiceUrl does not parse");
-            self.refuse(&call, 500, &[]);
-            return;
+            return Err(Refused {
+                code: 500,
+                retry_after: None,
+            });
         };
         let limits = self.0.limits;
         let account = &call.target.account_sid;
@@ -374,7 +369,10 @@ impl CallHandoff for CallRuntime {
             .registry
             .reserve(account, limits.calls, limits.calls_per_account)
         {
-            Ok(()) => self.launch(&call, Arc::new(settings)),
+            Ok(()) => {
+                self.launch(call, Arc::new(settings));
+                Ok(())
+            }
             Err(full) => {
                 let (counter, what) = match full {
                     Full::Global => (&self.0.metrics.refused_global, "--max-calls"),
@@ -382,7 +380,10 @@ impl CallHandoff for CallRuntime {
                 };
                 inc(counter);
                 CALLS_LIMIT.hit(&format_args!("{what} reached; an INVITE answered 503"));
-                self.refuse(&call, 503, &[("Retry-After", "5")]);
+                Err(Refused {
+                    code: 503,
+                    retry_after: Some(RETRY_AFTER),
+                })
             }
         }
     }

@@ -222,8 +222,8 @@ fn perform(action: Action, io: &Arc<Io>) {
             send(io, to, via, bytes);
         }
         Action::Call(call) => {
-            if let Some(calls) = io.edge.calls() {
-                calls.start(*call);
+            if let Some(Err(refused)) = io.edge.calls().map(|c| c.start(&call)) {
+                perform(io.edge.answer_call(&call, refused), io);
             }
         }
         Action::Drop => {}

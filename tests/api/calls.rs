@@ -468,6 +468,16 @@ async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it
     let (refused, _) = second.until("SIP/2.0 503").await;
     assert_eq!(header(&refused, "Retry-After"), Some("5"));
     assert_eq!(header(&refused, "Call-ID"), Some("live-2"));
+    // The edge answered it, so it drops the ACK of that answer (never forwarded nor answered).
+    let ack = respond(&refused, 0, "", "", "")
+        .replacen(
+            "SIP/2.0 0 Whatever",
+            "ACK sip:bob@acme.sip.twilio.com SIP/2.0",
+            1,
+        )
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+    second.send(&ack, edge).await;
+    assert_eq!(second.quiet(Duration::from_millis(300)).await, None);
     let metrics = server.get("/metrics").await.text;
     for line in [
         "sipmap_calls_started_total 1",

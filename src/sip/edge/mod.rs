@@ -167,8 +167,23 @@ pub trait CallHandoff: Send + Sync + std::fmt::Debug {
         source: SocketAddr,
         transport: Transport,
     ) -> bool;
-    /// Starts a call (or answers it, past a limit).
-    fn start(&self, call: NewCall);
+    /// Starts a call; or refuses it, for the edge to answer (with its own `To` tag, so the
+    /// caller's `ACK` of that answer is recognised and dropped: [`Edge::answer_call`]).
+    ///
+    /// # Errors
+    ///
+    /// The answer instead of a call: `503` past a limit on calls, `500` for an application
+    /// that cannot run.
+    fn start(&self, call: &NewCall) -> Result<(), Refused>;
+}
+
+/// How the edge answers an INVITE that starts no call (see [`CallHandoff::start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The status code.
+    pub code: u16,
+    /// `Retry-After` seconds, if any.
+    pub retry_after: Option<u32>,
 }
 
 /// The edge's configuration and shared state.
@@ -311,6 +326,30 @@ impl Edge {
             .peek()
             .is_destination(source)
             .then_some(source)
+    }
+
+    /// The answer to `call`'s INVITE when it starts no call: `refused`, as a response the
+    /// edge generated (see [`CallHandoff::start`]).
+    pub fn answer_call(&self, call: &NewCall, refused: Refused) -> Action {
+        let Ok(msg) = Message::parse(&call.invite) else {
+            return Action::Drop;
+        };
+        let vias = msg.vias().unwrap_or_default();
+        let (Some(top), Some(method)) = (vias.first(), msg.method()) else {
+            return Action::Drop;
+        };
+        let Some(req) = self.inbound(
+            &msg,
+            method,
+            top,
+            (call.source, call.transport, &call.invite),
+        ) else {
+            return Action::Drop;
+        };
+        match refused.retry_after.map(|s| s.to_string()) {
+            Some(wait) => self.reply(&req, refused.code, &[("Retry-After", &wait)]),
+            None => self.reply(&req, refused.code, &[]),
+        }
     }
 
     /// The edge's address (its Via's).

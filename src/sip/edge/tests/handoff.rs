@@ -14,7 +14,6 @@ struct Hook {
     live: bool,
     taken: &'static str,
     offered: Mutex<Vec<String>>,
-    started: Mutex<Vec<NewCall>>,
 }
 
 impl CallHandoff for Hook {
@@ -29,8 +28,11 @@ impl CallHandoff for Hook {
         took
     }
 
-    fn start(&self, call: NewCall) {
-        self.started.lock().unwrap().push(call);
+    fn start(&self, _: &NewCall) -> Result<(), Refused> {
+        Err(Refused {
+            code: 503,
+            retry_after: Some(5),
+        })
     }
 }
 
@@ -127,4 +129,32 @@ fn while_a_call_is_live_its_messages_are_taken_and_others_go_on() {
         Action::Send { .. }
     ));
     assert_eq!(hook.offered.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_refused_call_is_answered_by_the_edge_and_the_ack_of_that_answer_is_dropped() {
+    let hook = Arc::new(Hook::default());
+    let e = edge_with(true, Some(hook.clone()));
+    let invite = request("INVITE", "sip:bob@acme.sip.twilio.com", "");
+    let Action::Call(call) = e.handle(&invite, from("10.1.2.3"), Transport::Udp) else {
+        panic!("not handed off");
+    };
+    let refused = hook.start(&call).unwrap_err();
+    let (to, text) = send(e.answer_call(&call, refused));
+    assert_eq!(to, from("10.1.2.3"));
+    assert!(text.starts_with("SIP/2.0 503"), "{text}");
+    assert!(text.contains("Retry-After: 5\r\n"), "{text}");
+    let to_header = text
+        .split("\r\n")
+        .find(|l| l.starts_with("To: "))
+        .unwrap()
+        .to_owned();
+    let ack = String::from_utf8(request("ACK", "sip:bob@acme.sip.twilio.com", ""))
+        .unwrap()
+        .replacen("To: <sip:bob@acme.sip.twilio.com>", &to_header, 1);
+    assert!(ack.contains(";tag="), "{ack}");
+    assert_eq!(
+        e.handle(ack.as_bytes(), from("10.1.2.3"), Transport::Udp),
+        Action::Drop
+    );
 }
