@@ -7,6 +7,7 @@
 //! `duration` is counted from its answer to its end. The HTTP layer formats them as Twilio's
 //! RFC 2822 dates (whole seconds).
 
+use super::{Invalid, Params, Reason};
 use crate::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
 
 /// A call's status (Twilio's values, `call_enum_status`).
@@ -320,6 +321,321 @@ pub struct Notification {
     pub request_variables: String,
     /// When it happened (Unix ms): `message_date` and `date_created`.
     pub created_ms: i64,
+}
+
+/// Why a write or an update of a call is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallRefusal {
+    /// The call has ended: the API can no longer change it.
+    #[error("the call has ended")]
+    NotLive,
+    /// The call has not ended: its record cannot be deleted yet.
+    #[error("the call has not ended")]
+    Live,
+    /// A record that would take the call's status backwards (a runtime's fault).
+    #[error(transparent)]
+    Backwards(#[from] BadTransition),
+}
+
+impl Call {
+    /// Whether the API may update the call (end it, redirect it): only while it lasts.
+    ///
+    /// # Errors
+    ///
+    /// [`CallRefusal::NotLive`] once it has ended.
+    pub fn may_update(&self) -> Result<(), CallRefusal> {
+        if self.status.is_final() {
+            return Err(CallRefusal::NotLive);
+        }
+        Ok(())
+    }
+
+    /// Whether the call's record may be deleted: only once it has ended.
+    ///
+    /// # Errors
+    ///
+    /// [`CallRefusal::Live`] while it lasts.
+    pub fn may_delete(&self) -> Result<(), CallRefusal> {
+        if !self.status.is_final() {
+            return Err(CallRefusal::Live);
+        }
+        Ok(())
+    }
+
+    /// Whether `next`, a newer record of this call, may replace this one: the same status
+    /// (other fields changed), or one [`CallStatus::may_become`] allows.
+    ///
+    /// # Errors
+    ///
+    /// [`CallRefusal::Backwards`] for any other status.
+    pub fn may_become(&self, next: &Call) -> Result<(), CallRefusal> {
+        if self.status == next.status || self.status.may_become(next.status) {
+            return Ok(());
+        }
+        Err(BadTransition {
+            from: self.status,
+            to: next.status,
+        }
+        .into())
+    }
+}
+
+/// What an update of a live call through the API asks for (`Status`, then `Twiml`, then
+/// `Url` and `Method`: the first given wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallUpdate {
+    /// `Status=completed` or `Status=canceled`.
+    End(CallStatus),
+    /// `Twiml`: run this document instead.
+    Twiml(String),
+    /// `Url` and `Method` (`POST` unless given): fetch that document and run it instead.
+    Redirect {
+        /// The absolute `http`/`https` URL.
+        url: String,
+        /// `GET` or `POST`.
+        method: String,
+    },
+    /// Nothing the call could act on was sent: the call is shown as it is.
+    Nothing,
+}
+
+impl CallUpdate {
+    /// Reads `Status`, `Twiml`, `Url` and `Method`.
+    ///
+    /// # Errors
+    ///
+    /// A `Status` other than `completed` or `canceled`, a `Url` that is not an absolute
+    /// `http`/`https` URL, a `Method` other than `GET` or `POST`.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let method = super::method(p, "Method")?;
+        let url = super::url(p, "Url")?.flatten();
+        if let Some(v) = super::text(p, "Status") {
+            return match CallStatus::parse(v) {
+                Some(s @ (CallStatus::Completed | CallStatus::Canceled)) => Ok(Self::End(s)),
+                _ => Err(Invalid::Value(
+                    "Status",
+                    Reason::NotOneOf(v.to_owned(), "canceled, completed"),
+                )),
+            };
+        }
+        if let Some(twiml) = super::text(p, "Twiml") {
+            return Ok(Self::Twiml(twiml.to_owned()));
+        }
+        Ok(match url {
+            Some(url) => Self::Redirect {
+                url,
+                method: method.unwrap_or_else(|| "POST".into()),
+            },
+            None => Self::Nothing,
+        })
+    }
+}
+
+/// A span of time a list filter asks for: from `from_ms` (inclusive) until `until_ms`
+/// (exclusive), each open when `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// The earliest instant (Unix ms), inclusive.
+    pub from_ms: Option<i64>,
+    /// The first instant past the range (Unix ms).
+    pub until_ms: Option<i64>,
+}
+
+impl TimeRange {
+    /// `name`, `name>` (on or after) and `name<` (on or before), as Twilio reads them: a date
+    /// (`2009-07-06`) stands for its whole day (UTC), a date and time (`2009-07-06T12:00:00Z`)
+    /// for its second. The SDKs send `StartTime>` for `start_time_after` (and a query string
+    /// `StartTime>=2009-07-06` reads the same).
+    fn parse(p: &dyn Params, names: [&'static str; 3]) -> Result<Self, Invalid> {
+        let [on, after, before] = names;
+        let read = |name: &'static str| match super::text(p, name) {
+            None => Ok(None),
+            Some(v) => span_of(v)
+                .map(Some)
+                .ok_or_else(|| Invalid::Value(name, Reason::NotDate(v.to_owned()))),
+        };
+        let mut range = Self::default();
+        if let Some((start, end)) = read(on)? {
+            range.narrow(Some(start), Some(end));
+        }
+        if let Some((start, _)) = read(after)? {
+            range.narrow(Some(start), None);
+        }
+        if let Some((_, end)) = read(before)? {
+            range.narrow(None, Some(end));
+        }
+        Ok(range)
+    }
+
+    fn narrow(&mut self, from: Option<i64>, until: Option<i64>) {
+        if let Some(f) = from {
+            self.from_ms = Some(self.from_ms.map_or(f, |x| x.max(f)));
+        }
+        if let Some(u) = until {
+            self.until_ms = Some(self.until_ms.map_or(u, |x| x.min(u)));
+        }
+    }
+
+    /// Whether the range is open at both ends (no filter).
+    pub fn is_open(&self) -> bool {
+        self.from_ms.is_none() && self.until_ms.is_none()
+    }
+}
+
+/// The span (Unix ms, end exclusive) a filter's date or date and time stands for.
+fn span_of(v: &str) -> Option<(i64, i64)> {
+    const DAY_MS: i64 = 86_400_000;
+    let (date, time) = match v.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (v, None),
+    };
+    let day = days_of(date)? * DAY_MS;
+    let Some(time) = time else {
+        return Some((day, day + DAY_MS));
+    };
+    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
+    let b = time.as_bytes();
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let h = two_digits(&time[0..2]).filter(|h| *h < 24)?;
+    let m = two_digits(&time[3..5]).filter(|m| *m < 60)?;
+    let s = two_digits(&time[6..8]).filter(|s| *s < 60)?;
+    let at = day + ((h * 60 + m) * 60 + s) * 1000;
+    Some((at, at + 1000))
+}
+
+fn two_digits(s: &str) -> Option<i64> {
+    (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Days since the Unix epoch of `YYYY-MM-DD` (a real calendar date).
+fn days_of(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| {
+        let s = &date[r];
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&m) || d < 1 || d > days_in[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// The filters of the `Calls` list (Twilio's): each given one must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    /// `To`, exactly.
+    pub to: Option<String>,
+    /// `From`, exactly.
+    pub from: Option<String>,
+    /// `ParentCallSid`.
+    pub parent: Option<CallSid>,
+    /// `Status`.
+    pub status: Option<CallStatus>,
+    /// `StartTime`, `StartTime>`, `StartTime<`: when the call started.
+    pub start: TimeRange,
+    /// `EndTime`, `EndTime>`, `EndTime<`: when it ended (a call that has not ended matches
+    /// none of them).
+    pub end: TimeRange,
+}
+
+impl CallFilter {
+    /// The query parameters the filters are read from, in the order list URIs repeat them.
+    pub const NAMES: [&'static str; 10] = [
+        "To",
+        "From",
+        "ParentCallSid",
+        "Status",
+        "StartTime",
+        "StartTime>",
+        "StartTime<",
+        "EndTime",
+        "EndTime>",
+        "EndTime<",
+    ];
+
+    /// Reads the filters (a parameter sent empty is not sent).
+    ///
+    /// # Errors
+    ///
+    /// A `ParentCallSid` that is not a call's SID, a `Status` that is not one of Twilio's, a
+    /// time that is not a date or a date and time.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let status = match super::text(p, "Status") {
+            None => None,
+            Some(v) => Some(CallStatus::parse(v).ok_or_else(|| {
+                Invalid::Value("Status", Reason::NotOneOf(v.to_owned(), STATUSES))
+            })?),
+        };
+        Ok(Self {
+            to: super::text(p, "To").map(str::to_owned),
+            from: super::text(p, "From").map(str::to_owned),
+            parent: super::sid_field(p, "ParentCallSid")?.flatten(),
+            status,
+            start: TimeRange::parse(p, ["StartTime", "StartTime>", "StartTime<"])?,
+            end: TimeRange::parse(p, ["EndTime", "EndTime>", "EndTime<"])?,
+        })
+    }
+}
+
+/// Every status, as a client reads the list.
+const STATUSES: &str = "queued, ringing, in-progress, completed, busy, failed, no-answer, canceled";
+
+/// How long, and how many, ended calls an account keeps (their events and notifications go
+/// with them); a call that has not ended is never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRetention {
+    /// Ended calls older than this many seconds (since they ended) are deleted; 0 keeps them
+    /// whatever their age.
+    pub max_age_secs: u64,
+    /// At most this many calls per account: past it, its oldest ended calls are deleted; 0 for
+    /// no bound.
+    pub per_account: u64,
+}
+
+impl Default for CallRetention {
+    fn default() -> Self {
+        Self {
+            max_age_secs: 30 * 86_400,
+            per_account: 10_000,
+        }
+    }
+}
+
+impl CallRetention {
+    /// The end time (Unix ms) before which ended calls go, at `now_ms`; `None` to keep them.
+    pub fn ended_before(&self, now_ms: i64) -> Option<i64> {
+        let age = i64::try_from(self.max_age_secs).ok()?.checked_mul(1000)?;
+        (age > 0).then(|| now_ms.saturating_sub(age))
+    }
+
+    /// How many ended calls to delete from an account holding `held`, to make room for one
+    /// more.
+    pub fn excess(&self, held: u64) -> u64 {
+        if self.per_account == 0 {
+            return 0;
+        }
+        (held + 1).saturating_sub(self.per_account)
+    }
 }
 
 #[cfg(test)]
