@@ -93,7 +93,9 @@ pub enum ApiError {
     #[error("{}", call_state_message(*.0))]
     CallState(CallRefusal),
     /// The call is live, but not on this node, and this node cannot reach the one holding it.
-    #[error("Service Unavailable: the call is not held by this node, which cannot reach the one that holds it")]
+    #[error(
+        "Service Unavailable: the call is not held by this node, which cannot reach the one that holds it"
+    )]
     CallElsewhere,
     /// A fault inside sipmap; the cause is logged, never returned.
     #[error("Internal Server Error")]

@@ -105,6 +105,13 @@ impl Direction {
             Direction::OutboundDial => "outbound-dial",
         }
     }
+
+    /// The direction Twilio writes as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Direction::Inbound, Direction::OutboundDial]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
 }
 
 /// Why a status change was refused: the call is in `from`, which may not become `to`.
@@ -295,6 +302,13 @@ impl LogLevel {
             LogLevel::Error => "0",
             LogLevel::Warning => "1",
         }
+    }
+
+    /// The level Twilio writes as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [LogLevel::Error, LogLevel::Warning]
+            .into_iter()
+            .find(|l| l.as_str() == s)
     }
 }
 
@@ -493,7 +507,9 @@ fn span_of(v: &str) -> Option<(i64, i64)> {
     let Some(time) = time else {
         return Some((day, day + DAY_MS));
     };
-    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
+    let time = time
+        .strip_suffix('Z')
+        .or_else(|| time.strip_suffix("+00:00"))?;
     let b = time.as_bytes();
     if b.len() != 8 || b[2] != b':' || b[5] != b':' {
         return None;
@@ -526,7 +542,20 @@ fn days_of(date: &str) -> Option<i64> {
     };
     let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&m) || d < 1 || d > days_in[(m - 1) as usize] {
         return None;
     }
