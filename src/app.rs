@@ -159,6 +159,7 @@ impl App {
             sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
+            calls: Arc::new(crate::calls::NoRuntime),
         }));
         Ok(Self {
             listener,

@@ -64,6 +64,7 @@
 
 mod caller;
 mod child;
+pub mod control;
 mod dispatch;
 mod params;
 mod record;
@@ -85,6 +86,7 @@ use crate::sip::ua::{Dialog, Millis, Timer, Timers};
 use crate::voice::twiml::{Method, Verb};
 use crate::voice::webhook::WebhookRequest;
 
+pub use control::{Control, Delivery, NoRuntime};
 pub use record::event_of;
 
 /// How many TwiML documents one call may fetch (the voice URL, fallbacks, redirects, dial
