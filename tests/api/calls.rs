@@ -78,18 +78,21 @@ pub fn notification(call: &Call, at_ms: i64) -> Notification {
 
 /// A store that keeps every call (the tests' calls ended long ago, by the clock).
 async fn keeping_all(db: &TestDb) -> std::sync::Arc<Store> {
-    let limits = Limits {
+    db.open_with(&StoreOptions {
+        limits: keep_all(),
+        ..StoreOptions::default()
+    })
+    .await
+}
+
+fn keep_all() -> Limits {
+    Limits {
         calls: CallRetention {
             max_age_secs: 0,
             per_account: 0,
         },
         ..Limits::default()
-    };
-    db.open_with(&StoreOptions {
-        limits,
-        ..StoreOptions::default()
-    })
-    .await
+    }
 }
 
 fn all() -> PageQuery {
@@ -358,11 +361,13 @@ on_both_backends!(
     the_retention_prunes_calls_that_ended_long_ago,
 );
 
-/// A store on a running test server's database, as a call runtime would write to it.
+/// A store on a running test server's database, as a call runtime would write to it (keeping
+/// every call: the tests' calls ended long ago, by the clock).
 pub async fn runtime_store(app: &TestApp) -> std::sync::Arc<Store> {
     let url = format!("sqlite://{}", app.db_path.display());
     let options = StoreOptions {
         role: Role::Admin,
+        limits: keep_all(),
         ..StoreOptions::default()
     };
     sipmap::store::connect_with(&url, &options)
