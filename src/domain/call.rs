@@ -687,6 +687,146 @@ mod tests {
         )
     }
 
+    struct P(Vec<(&'static str, &'static str)>);
+    impl Params for P {
+        fn get(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn filter_times_read_as_twilio_reads_them() {
+        const MARCH_1: i64 = 1_709_251_200_000;
+        let day = 86_400_000;
+        assert_eq!(span_of("2024-03-01"), Some((MARCH_1, MARCH_1 + day)));
+        assert_eq!(
+            span_of("2024-03-01T00:00:05Z"),
+            Some((MARCH_1 + 5_000, MARCH_1 + 6_000))
+        );
+        assert_eq!(
+            span_of("2024-03-01T00:00:05+00:00"),
+            span_of("2024-03-01T00:00:05Z")
+        );
+        assert_eq!(span_of("1970-01-01"), Some((0, day)));
+        assert_eq!(span_of("2024-02-29").map(|s| s.0), Some(MARCH_1 - day));
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-3-01",
+            "20240301",
+            "2024-03-01T24:00:00Z",
+            "2024-03-01T00:00:00",
+            "2024-03-01T00:00Z",
+            "yesterday",
+            "2024-03-01T00:00:0aZ",
+            "",
+        ] {
+            assert_eq!(span_of(bad), None, "{bad}");
+        }
+        let f = CallFilter::parse(&P(vec![
+            ("StartTime>", "2024-03-01"),
+            ("StartTime<", "2024-03-02"),
+            ("EndTime", "2024-03-01T00:00:05Z"),
+        ]))
+        .unwrap();
+        assert_eq!(f.start.from_ms, Some(MARCH_1));
+        assert_eq!(f.start.until_ms, Some(MARCH_1 + 2 * day));
+        assert_eq!(f.end.from_ms, Some(MARCH_1 + 5_000));
+        assert!(CallFilter::parse(&P(vec![])).unwrap().start.is_open());
+        let refused = CallFilter::parse(&P(vec![("EndTime<", "soon")])).unwrap_err();
+        assert_eq!(
+            refused,
+            Invalid::Value("EndTime<", Reason::NotDate("soon".into()))
+        );
+        let refused = CallFilter::parse(&P(vec![("Status", "answered")])).unwrap_err();
+        assert!(matches!(
+            refused,
+            Invalid::Value("Status", Reason::NotOneOf(..))
+        ));
+        assert!(CallFilter::parse(&P(vec![("ParentCallSid", "CA1")])).is_err());
+    }
+
+    #[test]
+    fn an_update_reads_status_then_twiml_then_url() {
+        let read = |pairs| CallUpdate::parse(&P(pairs));
+        assert_eq!(read(vec![]), Ok(CallUpdate::Nothing));
+        assert_eq!(
+            read(vec![("Status", "canceled"), ("Twiml", "<Response/>")]),
+            Ok(CallUpdate::End(Canceled))
+        );
+        assert_eq!(
+            read(vec![
+                ("Twiml", "<Response/>"),
+                ("Url", "https://a.example/x")
+            ]),
+            Ok(CallUpdate::Twiml("<Response/>".into()))
+        );
+        assert_eq!(
+            read(vec![("Url", "https://a.example/x"), ("Method", "get")]),
+            Ok(CallUpdate::Redirect {
+                url: "https://a.example/x".into(),
+                method: "GET".into()
+            })
+        );
+        assert!(matches!(
+            read(vec![("Url", "https://a.example/x")]),
+            Ok(CallUpdate::Redirect { method, .. }) if method == "POST"
+        ));
+        for bad in [
+            vec![("Status", "in-progress")],
+            vec![("Status", "busy")],
+            vec![("Url", "ftp://a.example/")],
+            vec![("Url", "https://a.example/"), ("Method", "PUT")],
+        ] {
+            assert!(read(bad.clone()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_live_call_is_updated_and_only_an_ended_one_deleted() {
+        let mut c = call();
+        assert_eq!(c.may_update(), Ok(()));
+        assert_eq!(c.may_delete(), Err(CallRefusal::Live));
+        let before = c.clone();
+        c.set_status(InProgress, 2_000).unwrap();
+        assert_eq!(before.may_become(&c), Ok(()));
+        assert_eq!(c.may_become(&c), Ok(()));
+        assert!(matches!(
+            c.may_become(&before),
+            Err(CallRefusal::Backwards(_))
+        ));
+        c.set_status(Completed, 3_000).unwrap();
+        assert_eq!(c.may_update(), Err(CallRefusal::NotLive));
+        assert_eq!(c.may_delete(), Ok(()));
+    }
+
+    #[test]
+    fn the_retention_makes_room_and_ages_out() {
+        let r = CallRetention {
+            max_age_secs: 60,
+            per_account: 3,
+        };
+        assert_eq!(r.ended_before(100_000), Some(40_000));
+        assert_eq!(
+            (r.excess(0), r.excess(2), r.excess(3), r.excess(5)),
+            (0, 0, 1, 3)
+        );
+        let off = CallRetention {
+            max_age_secs: 0,
+            per_account: 0,
+        };
+        assert_eq!(
+            (off.ended_before(100_000), off.excess(1_000_000)),
+            (None, 0)
+        );
+        assert_eq!(
+            Direction::parse("outbound-dial"),
+            Some(Direction::OutboundDial)
+        );
+        assert_eq!(LogLevel::parse("0"), Some(LogLevel::Error));
+        assert_eq!(LogLevel::parse("2"), None);
+    }
+
     #[test]
     fn statuses_read_and_write_as_twilio_does() {
         for s in CallStatus::ALL {
