@@ -36,13 +36,7 @@ pub(super) fn inbound(
 ) -> Params {
     let mut p = Params::with_capacity(16);
     push(&mut p, "CallSid", record.sid.as_str());
-    push(&mut p, "AccountSid", record.account_sid.as_str());
-    push(&mut p, "From", &record.from);
-    push(&mut p, "To", &record.to);
-    push(&mut p, "Caller", &record.from);
-    push(&mut p, "Called", &record.to);
-    push(&mut p, "Direction", record.direction.as_str());
-    push(&mut p, "ApiVersion", API_VERSION);
+    standard(&mut p, record);
     push(&mut p, "SipDomain", domain_name);
     push(&mut p, "SipDomainSid", record.domain_sid.as_str());
     push(&mut p, "SipCallId", &record.sip_call_id);
@@ -123,6 +117,18 @@ pub(super) fn progress(base: &Params, record: &CallRecord, status: &str, seq: u3
     p
 }
 
+/// Twilio's standard parameters after `CallSid` (and a child's `ParentCallSid`): `AccountSid`,
+/// `From`, `To`, `Caller`, `Called`, `Direction`, `ApiVersion`.
+fn standard(p: &mut Params, record: &CallRecord) {
+    push(p, "AccountSid", record.account_sid.as_str());
+    push(p, "From", &record.from);
+    push(p, "To", &record.to);
+    push(p, "Caller", &record.from);
+    push(p, "Called", &record.to);
+    push(p, "Direction", record.direction.as_str());
+    push(p, "ApiVersion", API_VERSION);
+}
+
 /// What a child call's requests carry besides `CallStatus`.
 pub(super) fn child(record: &CallRecord) -> Params {
     let mut p = Params::with_capacity(10);
@@ -130,13 +136,7 @@ pub(super) fn child(record: &CallRecord) -> Params {
     if let Some(parent) = &record.parent_call_sid {
         push(&mut p, "ParentCallSid", parent.as_str());
     }
-    push(&mut p, "AccountSid", record.account_sid.as_str());
-    push(&mut p, "From", &record.from);
-    push(&mut p, "To", &record.to);
-    push(&mut p, "Caller", &record.from);
-    push(&mut p, "Called", &record.to);
-    push(&mut p, "Direction", record.direction.as_str());
-    push(&mut p, "ApiVersion", API_VERSION);
+    standard(&mut p, record);
     push(&mut p, "SipCallId", &record.sip_call_id);
     p
 }

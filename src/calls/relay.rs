@@ -40,6 +40,29 @@ impl Call {
         }
     }
 
+    /// A server transaction for the re-INVITE `req`, added to the call's with `role`: its id,
+    /// or `None` for a request no transaction can take.
+    fn add_ist(
+        &mut self,
+        req: &Message<'_>,
+        from_child: bool,
+        (source, transport): (SocketAddr, Transport),
+        role: Role,
+    ) -> Option<u32> {
+        let key = TxnKey::server(req)?;
+        let (ist, outputs) = InviteServer::new(req, source, transport, self.timers)?;
+        let id = self.id();
+        let txn = Txn {
+            id,
+            key: Some(key),
+            child: from_child,
+            role,
+            machine: Machine::Ist(ist),
+        };
+        self.txns.add(txn, outputs, &mut self.out);
+        Some(id)
+    }
+
     /// A re-INVITE when nothing is bridged: 488, through its own transaction.
     fn refuse_reinvite(
         &mut self,
@@ -48,22 +71,13 @@ impl Call {
         (source, transport): (SocketAddr, Transport),
         now: Millis,
     ) {
-        let Some(key) = TxnKey::server(req) else {
+        let Some(id) = self.add_ist(req, from_child, (source, transport), Role::Plain) else {
             return;
         };
-        let Some((ist, outputs)) = InviteServer::new(req, source, transport, self.timers) else {
-            return;
-        };
-        let id = self.id();
-        let refusal = ist.response(&Reply::new(488));
-        let txn = Txn {
-            id,
-            key: Some(key),
-            child: from_child,
-            role: Role::Plain,
-            machine: Machine::Ist(ist),
-        };
-        self.txns.add(txn, outputs, &mut self.out);
+        let refusal = self.txns.get(id).and_then(|t| match &t.machine {
+            Machine::Ist(ist) => ist.response(&Reply::new(488)),
+            _ => None,
+        });
         if let Some(refusal) = refusal {
             self.txns.feed(
                 id,
@@ -84,21 +98,10 @@ impl Call {
         (source, transport): (SocketAddr, Transport),
         now: Millis,
     ) {
-        let Some(key) = TxnKey::server(req) else {
+        let relayed = Role::Relayed { peer: 0 };
+        let Some(in_id) = self.add_ist(req, from_child, (source, transport), relayed) else {
             return;
         };
-        let Some((ist, outputs)) = InviteServer::new(req, source, transport, self.timers) else {
-            return;
-        };
-        let in_id = self.id();
-        let txn = Txn {
-            id: in_id,
-            key: Some(key),
-            child: from_child,
-            role: Role::Relayed { peer: 0 },
-            machine: Machine::Ist(ist),
-        };
-        self.txns.add(txn, outputs, &mut self.out);
         let branch = Ids::branch();
         let local = self.local;
         let headers: Vec<(&str, &str)> = req

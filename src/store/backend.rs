@@ -83,6 +83,15 @@ pub struct Written<T> {
 }
 
 impl<T> Written<T> {
+    /// A write that makes `change` when its account is `recognised` (an account suspended or
+    /// closed is out of the table, so its writes change nothing there).
+    pub fn recognised_if(value: T, recognised: bool, change: Change) -> Self {
+        Self {
+            value,
+            changes: if recognised { vec![change] } else { Vec::new() },
+        }
+    }
+
     /// A write that changes nothing recognition knows.
     pub fn quiet(value: T) -> Self {
         Self {

@@ -50,18 +50,8 @@ pub async fn create(
     };
     tx.execute(statements.insert, auth_mappings::insert(&mapping))
         .await?;
-    let changes = match recognised {
-        true => vec![Change::AuthMapped(
-            domain.clone(),
-            kind,
-            mapping.list.clone(),
-        )],
-        false => vec![],
-    };
-    Ok(Written {
-        value: mapping,
-        changes,
-    })
+    let change = Change::AuthMapped(domain.clone(), kind, mapping.list.clone());
+    Ok(Written::recognised_if(mapping, recognised, change))
 }
 
 /// Unmaps `list` from `domain` for `kind`.

@@ -78,15 +78,8 @@ pub async fn update(
     mapping.date_updated = now;
     tx.execute(mappings::UPDATE, mappings::update(&mapping))
         .await?;
-    let changes = if recognised {
-        vec![Change::MappingSet(network, domain.clone())]
-    } else {
-        vec![]
-    };
-    Ok(Written {
-        value: mapping,
-        changes,
-    })
+    let change = Change::MappingSet(network, domain.clone());
+    Ok(Written::recognised_if(mapping, recognised, change))
 }
 
 /// Deletes a mapping of `account`, freeing its network.
