@@ -95,6 +95,9 @@ fn keep_all() -> Limits {
     }
 }
 
+/// A list's query parameters.
+type Query<'a> = Vec<(&'static str, &'a str)>;
+
 fn all() -> PageQuery {
     PageQuery {
         limit: 100,
@@ -240,7 +243,7 @@ async fn calls_are_listed_with_twilios_filters(db: &TestDb) {
         s.save_call(c).await.unwrap();
     }
     let day = "2024-03-01";
-    let cases: Vec<(Vec<(&'static str, &str)>, Vec<&Call>)> = vec![
+    let cases: Vec<(Query, Vec<&Call>)> = vec![
         (vec![], vec![&first, &child, &next_day]),
         (vec![("To", "+14155550100")], vec![&first, &next_day]),
         (vec![("From", "+14155550199")], vec![&child]),
