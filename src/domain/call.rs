@@ -626,6 +626,40 @@ impl CallFilter {
     }
 }
 
+/// The filters of the `Notifications` lists (Twilio's): each given one must hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationFilter {
+    /// `Log`: errors (`0`) or warnings (`1`).
+    pub log: Option<LogLevel>,
+    /// `MessageDate`, `MessageDate>`, `MessageDate<`: when it happened.
+    pub date: TimeRange,
+}
+
+impl NotificationFilter {
+    /// The query parameters the filters are read from, in the order list URIs repeat them.
+    pub const NAMES: [&'static str; 4] = ["Log", "MessageDate", "MessageDate>", "MessageDate<"];
+
+    /// Reads the filters (a parameter sent empty is not sent).
+    ///
+    /// # Errors
+    ///
+    /// A `Log` other than `0` or `1`, a date that is not a date or a date and time.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let log = match super::text(p, "Log") {
+            None => None,
+            Some(v) => Some(
+                LogLevel::parse(v)
+                    .ok_or_else(|| Invalid::Value("Log", Reason::NotOneOf(v.to_owned(), "0, 1")))?,
+            ),
+        };
+        let names = ["MessageDate", "MessageDate>", "MessageDate<"];
+        Ok(Self {
+            log,
+            date: TimeRange::parse(p, names)?,
+        })
+    }
+}
+
 /// Every status, as a client reads the list.
 const STATUSES: &str = "queued, ringing, in-progress, completed, busy, failed, no-answer, canceled";
 
@@ -744,6 +778,20 @@ mod tests {
             Invalid::Value("Status", Reason::NotOneOf(..))
         ));
         assert!(CallFilter::parse(&P(vec![("ParentCallSid", "CA1")])).is_err());
+    }
+
+    #[test]
+    fn notification_filters_read_the_level_and_the_date() {
+        let f = NotificationFilter::parse(&P(vec![("Log", "1"), ("MessageDate<", "1970-01-01")]));
+        let f = f.unwrap();
+        assert_eq!(f.log, Some(LogLevel::Warning));
+        assert_eq!((f.date.from_ms, f.date.until_ms), (None, Some(86_400_000)));
+        assert!(NotificationFilter::parse(&P(vec![("Log", "2")])).is_err());
+        assert!(NotificationFilter::parse(&P(vec![("MessageDate", "x")])).is_err());
+        assert_eq!(
+            NotificationFilter::parse(&P(vec![])),
+            Ok(NotificationFilter::default())
+        );
     }
 
     #[test]

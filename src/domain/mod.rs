@@ -37,7 +37,7 @@ pub use byoc::{
 };
 pub use call::{
     BadTransition, Call, CallEvent, CallFilter, CallRefusal, CallRetention, CallStatus, CallUpdate,
-    Direction, LogLevel, Notification, TimeRange,
+    Direction, LogLevel, Notification, NotificationFilter, TimeRange,
 };
 pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,

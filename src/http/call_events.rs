@@ -10,12 +10,12 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::calls::date;
+use super::calls::{date, filters_of};
 use super::extract::{AccountPath, Query};
 use super::paging::{PageRequest, to_value};
 use super::wire::{CALL_EVENTS, CALL_NOTIFICATIONS, NOTIFICATIONS};
 use super::{Answer, AppState, json};
-use crate::domain::{CallEvent, Notification};
+use crate::domain::{CallEvent, Notification, NotificationFilter};
 use crate::sid::{CallSid, NotificationSid};
 use crate::timefmt::V2010Date;
 
@@ -155,15 +155,17 @@ pub fn notification_view(n: &Notification, of_call: bool, instance: bool) -> Not
 
 async fn list_of_call(at: AccountPath, query: Query) -> Answer {
     let call: CallSid = at.parent()?;
+    let filter = NotificationFilter::parse(&query)?;
     let request = PageRequest::parse(&query, NotificationSid::PREFIX)?;
-    let query = request.query();
+    let page_query = request.query();
     let rows = at
         .app
         .store
-        .list_call_notifications(&at.account, &call, &query);
+        .list_call_notifications(&at.account, &call, &filter, &page_query);
     let page = request.finish(at.here(rows.await)?, |n| n.sid.as_str());
     let path = CALL_NOTIFICATIONS.list_uri(&at.account, &call);
-    let body = page.v2010_envelope(CALL_NOTIFICATIONS.key, &path, "", |n| {
+    let filters = filters_of(&query, &NotificationFilter::NAMES);
+    let body = page.v2010_envelope(CALL_NOTIFICATIONS.key, &path, &filters, |n| {
         to_value(&notification_view(n, true, false))
     });
     Ok(json(StatusCode::OK, &body))
@@ -182,15 +184,17 @@ async fn fetch_of_call(at: AccountPath) -> Answer {
 }
 
 async fn list_of_account(at: AccountPath, query: Query) -> Answer {
+    let filter = NotificationFilter::parse(&query)?;
     let request = PageRequest::parse(&query, NotificationSid::PREFIX)?;
+    let page_query = request.query();
     let rows = at
         .app
         .store
-        .list_notifications(&at.account, &request.query())
-        .await?;
-    let page = request.finish(rows, |n| n.sid.as_str());
+        .list_notifications(&at.account, &filter, &page_query);
+    let page = request.finish(rows.await?, |n| n.sid.as_str());
     let path = NOTIFICATIONS.list_uri(&at.account);
-    let body = page.v2010_envelope(NOTIFICATIONS.key, &path, "", |n| {
+    let filters = filters_of(&query, &NotificationFilter::NAMES);
+    let body = page.v2010_envelope(NOTIFICATIONS.key, &path, &filters, |n| {
         to_value(&notification_view(n, false, false))
     });
     Ok(json(StatusCode::OK, &body))

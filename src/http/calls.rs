@@ -132,10 +132,11 @@ pub fn view(c: &Call) -> CallView<'_> {
     }
 }
 
-/// The filters as list URIs repeat them (each ending in `&`).
-fn filters_of(query: &Query) -> String {
+/// The filters among `names` that `query` gives, as list URIs repeat them (each ending in
+/// `&`).
+pub fn filters_of(query: &Query, names: &[&str]) -> String {
     let mut out = String::new();
-    for name in CallFilter::NAMES {
+    for &name in names {
         if let Some(v) = query.get(name).filter(|v| !v.is_empty()) {
             out.extend(form_urlencoded::byte_serialize(name.as_bytes()));
             out.push('=');
@@ -153,7 +154,7 @@ async fn list(at: AccountPath, query: Query) -> Answer {
     let rows = at.app.store.list_calls(&at.account, &filter, &page_query);
     let page = request.finish(rows.await?, |c| c.sid.as_str());
     let path = CALLS.list_uri(&at.account);
-    let filters = filters_of(&query);
+    let filters = filters_of(&query, &CallFilter::NAMES);
     let body = page.v2010_envelope(CALLS.key, &path, &filters, |c| to_value(&view(c)));
     Ok(json(StatusCode::OK, &body))
 }

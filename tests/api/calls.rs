@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use sipmap::domain::{
     Call, CallEvent, CallFilter, CallRefusal, CallRetention, CallStatus, Direction, Limits,
-    LogLevel, Notification, Refusal,
+    LogLevel, Notification, NotificationFilter, Refusal,
 };
 use sipmap::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
 use sipmap::store::{Cursor, Missing, PageQuery, Role, Store, StoreError, StoreOptions};
@@ -98,6 +98,10 @@ fn keep_all() -> Limits {
 /// A list's query parameters.
 type Query<'a> = Vec<(&'static str, &'a str)>;
 
+fn none() -> NotificationFilter {
+    NotificationFilter::default()
+}
+
 fn all() -> PageQuery {
     PageQuery {
         limit: 100,
@@ -169,7 +173,12 @@ async fn only_an_ended_call_is_deleted_with_what_it_recorded(db: &TestDb) {
     s.save_call(&completed(call.clone())).await.unwrap();
     s.delete_call(&a, &call.sid).await.unwrap();
     assert_eq!(s.get_call(&a, &call.sid).await.unwrap(), None);
-    assert!(s.list_notifications(&a, &all()).await.unwrap().is_empty());
+    assert!(
+        s.list_notifications(&a, &none(), &all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A call saved again under the same SID starts with no events.
     s.save_call(&call).await.unwrap();
     assert!(
@@ -204,7 +213,7 @@ async fn events_and_notifications_stay_in_their_account(db: &TestDb) {
     assert_eq!(next[0].1.started_ms, MARCH_1 + 1);
     for missing in [
         s.list_call_events(&b, &call.sid, &all()).await.map(|_| ()),
-        s.list_call_notifications(&b, &call.sid, &all())
+        s.list_call_notifications(&b, &call.sid, &none(), &all())
             .await
             .map(|_| ()),
         s.add_call_event(&call.sid, &event(&ringing(&b, MARCH_1, "x"), MARCH_1))
@@ -215,13 +224,20 @@ async fn events_and_notifications_stay_in_their_account(db: &TestDb) {
             "{missing:?}"
         );
     }
-    let of_call = s.list_call_notifications(&a, &call.sid, &all()).await;
+    let of_call = s
+        .list_call_notifications(&a, &call.sid, &none(), &all())
+        .await;
     assert_eq!(of_call.unwrap(), vec![note.clone()]);
     assert_eq!(
-        s.list_notifications(&a, &all()).await.unwrap(),
+        s.list_notifications(&a, &none(), &all()).await.unwrap(),
         vec![note.clone()]
     );
-    assert!(s.list_notifications(&b, &all()).await.unwrap().is_empty());
+    assert!(
+        s.list_notifications(&b, &none(), &all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let fetched = s.get_notification(&a, Some(&call.sid), &note.sid).await;
     assert_eq!(fetched.unwrap(), Some(note.clone()));
     assert_eq!(s.get_notification(&b, None, &note.sid).await.unwrap(), None);
@@ -354,12 +370,51 @@ async fn the_retention_prunes_calls_that_ended_long_ago(db: &TestDb) {
     assert!(left.contains(&recent.sid) && left.contains(&old_live.sid));
 }
 
+async fn notifications_are_listed_with_twilios_filters(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let a = account(&s, None).await;
+    let call = ringing(&a, MARCH_1, "x");
+    let other = ringing(&a, MARCH_1 + 1, "x");
+    s.save_call(&call).await.unwrap();
+    s.save_call(&other).await.unwrap();
+    let warning = notification(&call, MARCH_1);
+    let mut error = notification(&call, MARCH_1 + DAY);
+    error.log = LogLevel::Error;
+    error.error_code = 11200;
+    let elsewhere = notification(&other, MARCH_1 + 2);
+    for n in [&warning, &error, &elsewhere] {
+        s.add_notification(n).await.unwrap();
+    }
+    let cases: Vec<(Query, Vec<&Notification>)> = vec![
+        (vec![], vec![&warning, &error]),
+        (vec![("Log", "0")], vec![&error]),
+        (vec![("Log", "1")], vec![&warning]),
+        (vec![("MessageDate", "2024-03-01")], vec![&warning]),
+        (vec![("MessageDate>", "2024-03-02")], vec![&error]),
+        (vec![("MessageDate<", "2024-03-01"), ("Log", "0")], vec![]),
+    ];
+    for (query, want) in cases {
+        let p = P(query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect());
+        let filter = NotificationFilter::parse(&p).expect("filter parses");
+        let got = s
+            .list_call_notifications(&a, &call.sid, &filter, &all())
+            .await;
+        let want: Vec<Notification> = want.into_iter().cloned().collect();
+        assert_eq!(got.unwrap(), want, "{query:?}");
+    }
+    let p = P(vec![("Log", "1".to_owned())]);
+    let warnings = NotificationFilter::parse(&p).unwrap();
+    let of_account = s.list_notifications(&a, &warnings, &all()).await.unwrap();
+    assert_eq!(of_account, vec![warning, elsewhere]);
+}
+
 on_both_backends!(
     save_and_fetch_within_the_account,
     a_call_record_never_goes_backwards,
     only_an_ended_call_is_deleted_with_what_it_recorded,
     events_and_notifications_stay_in_their_account,
     calls_are_listed_with_twilios_filters,
+    notifications_are_listed_with_twilios_filters,
     the_retention_prunes_ended_calls_only,
     the_retention_prunes_calls_that_ended_long_ago,
 );

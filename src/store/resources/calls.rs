@@ -19,6 +19,7 @@ static RETENTION: LimitLog = LimitLog::new("call retention");
 mod sql {
     use crate::domain::{
         Call, CallEvent, CallFilter, CallStatus, Direction, LogLevel, Notification,
+        NotificationFilter,
     };
     use crate::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
     use crate::store::queries;
@@ -155,21 +156,28 @@ mod sql {
         queries::page(EVENTS, params, page)
     }
 
-    /// A page of an account's notifications, or of one call's.
+    /// A page of an account's notifications that pass `filter`, or of one call's.
     pub fn notifications(
         account: &AccountSid,
         call: Option<&CallSid>,
+        filter: &NotificationFilter,
         page: &PageQuery,
     ) -> (String, Params) {
-        let mut params = vec![account.as_str().into()];
-        match call {
-            Some(call) => {
-                params.push(call.as_str().into());
-                let base = format!("{NOTIFICATIONS} AND call_sid = $2");
-                queries::page(&base, params, page)
+        let mut sql = String::from(NOTIFICATIONS);
+        let mut params: Params = vec![account.as_str().into()];
+        let conditions = [
+            ("call_sid =", call.map(|c| c.as_str().into())),
+            ("log =", filter.log.map(|l| l.as_str().into())),
+            ("created_ms >=", filter.date.from_ms.map(Value::Int)),
+            ("created_ms <", filter.date.until_ms.map(Value::Int)),
+        ];
+        for (expr, value) in conditions {
+            if let Some(v) = value {
+                params.push(v);
+                sql.push_str(&format!(" AND {expr} ${}", params.len()));
             }
-            None => queries::page(NOTIFICATIONS, params, page),
         }
+        queries::page(&sql, params, page)
     }
 
     /// The parameters of [`INSERT`].
@@ -447,7 +455,7 @@ async fn of_call<T: Send + 'static>(
 /// The store's operations on calls, their events and their notifications.
 mod operations {
     use super::sql;
-    use crate::domain::{Call, CallEvent, CallFilter, Notification};
+    use crate::domain::{Call, CallEvent, CallFilter, Notification, NotificationFilter};
     use crate::sid::{AccountSid, CallSid, NotificationSid};
     use crate::store::engine::{run_read, run_write};
     use crate::store::{PageQuery, Result, Store};
@@ -515,15 +523,16 @@ mod operations {
             ))
         }
 
-        /// A page of the notifications of the call `call` of `account`; the call's 404 when
-        /// the account has no such call.
+        /// A page of the notifications of the call `call` of `account` that pass `filter`;
+        /// the call's 404 when the account has no such call.
         pub async fn list_call_notifications(
             &self,
             account: &AccountSid,
             call: &CallSid,
+            filter: &NotificationFilter,
             page: &PageQuery,
         ) -> Result<Vec<Notification>> {
-            let query = sql::notifications(account, Some(call), page);
+            let query = sql::notifications(account, Some(call), filter, page);
             run_read!(self, (account, call), |tx| super::of_call(
                 tx,
                 &account,
@@ -533,13 +542,14 @@ mod operations {
             ))
         }
 
-        /// A page of the notifications of all the calls of `account`.
+        /// A page of the notifications of all the calls of `account` that pass `filter`.
         pub async fn list_notifications(
             &self,
             account: &AccountSid,
+            filter: &NotificationFilter,
             page: &PageQuery,
         ) -> Result<Vec<Notification>> {
-            let query = sql::notifications(account, None, page);
+            let query = sql::notifications(account, None, filter, page);
             self.read_all(query, sql::notification_row).await
         }
 
