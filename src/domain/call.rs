@@ -499,6 +499,9 @@ impl TimeRange {
 /// The span (Unix ms, end exclusive) a filter's date or date and time stands for.
 fn span_of(v: &str) -> Option<(i64, i64)> {
     const DAY_MS: i64 = 86_400_000;
+    if !v.is_ascii() {
+        return None;
+    }
     let (date, time) = match v.split_once('T') {
         Some((d, t)) => (d, Some(t)),
         None => (v, None),
@@ -792,6 +795,24 @@ mod tests {
             NotificationFilter::parse(&P(vec![])),
             Ok(NotificationFilter::default())
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_filter_time_is_read_or_refused_without_panic(v in "\\PC{0,24}") {
+            if let Some((start, end)) = span_of(&v) {
+                proptest::prop_assert!(start < end);
+            }
+        }
+
+        #[test]
+        fn every_day_reads_back_as_its_own_span(days in 0i64..2_932_897) {
+            let text = crate::timefmt::iso8601(days * 86_400);
+            let (start, end) = span_of(&text[..10]).unwrap();
+            proptest::prop_assert_eq!((start, end), (days * 86_400_000, (days + 1) * 86_400_000));
+            let (at, _) = span_of(&text).unwrap();
+            proptest::prop_assert_eq!(at, start);
+        }
     }
 
     #[test]
