@@ -168,6 +168,22 @@ impl App {
         })
     }
 
+    /// The same server, with updates of live calls going to `control` (a call runtime) instead
+    /// of [`crate::calls::NoRuntime`].
+    ///
+    /// # Errors
+    ///
+    /// When the server's state is already shared (it never is before [`App::run`]).
+    pub fn with_call_control(
+        mut self,
+        control: Arc<dyn crate::calls::Control>,
+    ) -> anyhow::Result<Self> {
+        let context = Arc::get_mut(&mut self.state.0)
+            .context("the server's state is shared already: set the call control before running")?;
+        context.calls = control;
+        Ok(self)
+    }
+
     /// The bound SIP address (UDP and TCP), when the SIP edge is on.
     pub fn sip_addr(&self) -> Option<SocketAddr> {
         self.sip.as_ref().map(SipServer::local_addr)

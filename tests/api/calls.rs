@@ -3,13 +3,15 @@
 //! and the API's answers (views, refusals, 404s that say nothing of other accounts). Calls are
 //! made by the call runtime, so tests store them with `Store::save_call`.
 
-use reqwest::{Method, StatusCode};
+use reqwest::{Method as HttpMethod, StatusCode};
+use sipmap::calls::{Command, Control, Delivery};
 use sipmap::domain::{
     Call, CallEvent, CallFilter, CallRefusal, CallRetention, CallStatus, Direction, Limits,
     LogLevel, Notification, NotificationFilter, Refusal,
 };
 use sipmap::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
 use sipmap::store::{Cursor, Missing, PageQuery, Role, Store, StoreError, StoreOptions};
+use sipmap::voice::twiml::Method;
 
 use crate::helpers::{SID, TestApp};
 use crate::on_both_backends;
@@ -457,13 +459,13 @@ async fn another_accounts_call_is_a_404_like_a_random_sid() {
     let random = CallSid::generate();
     let mine = calls_path(SID);
     for (method, tail) in [
-        (Method::GET, ".json"),
-        (Method::POST, ".json"),
-        (Method::DELETE, ".json"),
-        (Method::GET, "/Events.json"),
-        (Method::GET, "/Notifications.json"),
+        (HttpMethod::GET, ".json"),
+        (HttpMethod::POST, ".json"),
+        (HttpMethod::DELETE, ".json"),
+        (HttpMethod::GET, "/Events.json"),
+        (HttpMethod::GET, "/Notifications.json"),
     ] {
-        let body = (tail == ".json" && method == Method::POST).then_some("Status=completed");
+        let body = (tail == ".json" && method == HttpMethod::POST).then_some("Status=completed");
         let a = app
             .call(
                 method.clone(),
@@ -592,4 +594,78 @@ async fn the_list_refuses_bad_filters_and_repeats_good_ones() {
     );
     let rest = app.get(next).await.json();
     assert_eq!(rest["calls"].as_array().map(Vec::len), Some(1));
+}
+
+/// A call runtime as the API sees it: the calls it holds take commands (recorded); `Complete`
+/// ends the call and stores its record, as a runtime would before reporting it.
+struct FakeRuntime {
+    live: Vec<CallSid>,
+    store: tokio::sync::OnceCell<std::sync::Arc<Store>>,
+    taken: std::sync::Mutex<Vec<Command>>,
+}
+
+#[async_trait::async_trait]
+impl Control for FakeRuntime {
+    async fn command(&self, account: &AccountSid, call: &CallSid, command: Command) -> Delivery {
+        if !self.live.contains(call) {
+            return Delivery::NotLive;
+        }
+        if command == Command::Complete {
+            let store = self.store.get().expect("the test gave the store");
+            let mut record = store.get_call(account, call).await.unwrap().unwrap();
+            record
+                .set_status(CallStatus::Canceled, MARCH_1 + 9_000)
+                .unwrap();
+            store.save_call(&record).await.unwrap();
+        }
+        self.taken.lock().unwrap().push(command);
+        Delivery::Taken
+    }
+}
+
+#[tokio::test]
+async fn an_update_reaches_the_runtime_that_holds_the_call() {
+    let held = ringing(&test_account(), MARCH_1, "x");
+    let runtime = std::sync::Arc::new(FakeRuntime {
+        live: vec![held.sid.clone()],
+        store: tokio::sync::OnceCell::new(),
+        taken: std::sync::Mutex::new(Vec::new()),
+    });
+    let app = TestApp::spawn_with_calls(runtime.clone()).await;
+    let s = runtime_store(&app).await;
+    runtime.store.set(s.clone()).ok();
+    let not_held = ringing(&test_account(), MARCH_1 + 1, "x");
+    s.save_call(&held).await.unwrap();
+    s.save_call(&not_held).await.unwrap();
+    let path = format!("{}/{}.json", calls_path(SID), held.sid);
+    for body in [
+        "Twiml=%3CResponse%3E%3CHangup%2F%3E%3C%2FResponse%3E",
+        "Url=https%3A%2F%2Fapp.example.com%2Fnext&Method=GET",
+        "Url=https%3A%2F%2Fapp.example.com%2Fnext",
+        "Status=canceled",
+    ] {
+        let r = app.post(&path, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.text);
+        assert_eq!(r.json()["status"], "ringing");
+    }
+    let ended = app.post(&path, "Status=completed").await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.text);
+    assert_eq!(ended.json()["status"], "canceled");
+    let url = url::Url::parse("https://app.example.com/next").unwrap();
+    assert_eq!(
+        *runtime.taken.lock().unwrap(),
+        vec![
+            Command::Twiml("<Response><Hangup/></Response>".into()),
+            Command::Redirect(url.clone(), Method::Get),
+            Command::Redirect(url, Method::Post),
+            Command::Cancel,
+            Command::Complete,
+        ]
+    );
+    let after = app.post(&path, "Status=completed").await;
+    assert_eq!(after.json()["code"], 21220, "{}", after.text);
+    let elsewhere = format!("{}/{}.json", calls_path(SID), not_held.sid);
+    let r = app.post(&elsewhere, "Status=completed").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(runtime.taken.lock().unwrap().len(), 5);
 }
