@@ -159,12 +159,29 @@ impl App {
             sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
+            calls: Arc::new(crate::calls::NoRuntime),
         }));
         Ok(Self {
             listener,
             state,
             sip,
         })
+    }
+
+    /// The same server, with updates of live calls going to `control` (a call runtime) instead
+    /// of [`crate::calls::NoRuntime`].
+    ///
+    /// # Errors
+    ///
+    /// When the server's state is already shared (it never is before [`App::run`]).
+    pub fn with_call_control(
+        mut self,
+        control: Arc<dyn crate::calls::Control>,
+    ) -> anyhow::Result<Self> {
+        let context = Arc::get_mut(&mut self.state.0)
+            .context("the server's state is shared already: set the call control before running")?;
+        context.calls = control;
+        Ok(self)
     }
 
     /// The bound SIP address (UDP and TCP), when the SIP edge is on.

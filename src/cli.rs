@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
-use crate::domain::{Cidr, Limits, NewAccount, OutboundPolicy};
+use crate::domain::{CallRetention, Cidr, Limits, NewAccount, OutboundPolicy};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
@@ -250,6 +250,16 @@ pub struct ServeArgs {
     /// Most API keys one account may hold.
     #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
     pub max_keys_per_account: u64,
+    /// How long an ended call's record (with its events and notifications) is kept, in
+    /// seconds after it ended; 0 keeps records whatever their age. Pruned as new calls are
+    /// stored.
+    #[arg(long, env = "SIPMAP_CALL_RETENTION_SECS", value_name = "SECONDS")]
+    #[arg(default_value_t = 30 * 86_400)]
+    pub call_retention_secs: u64,
+    /// Most call records one account keeps: past it, storing a new call deletes the account's
+    /// oldest ended calls (a call that has not ended is never deleted); 0 for no bound.
+    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT", default_value_t = 10_000)]
+    pub max_calls_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     #[arg(hide_env_values = true, requires = "auth_token")]
@@ -418,6 +428,10 @@ fn limits(args: &ServeArgs) -> Limits {
         targets_per_policy: args.max_targets_per_policy,
         targets_per_account: args.max_targets_per_account,
         keys_per_account: args.max_keys_per_account,
+        calls: CallRetention {
+            max_age_secs: args.call_retention_secs,
+            per_account: args.max_calls_per_account,
+        },
     }
 }
 

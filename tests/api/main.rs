@@ -4,6 +4,7 @@
 mod helpers;
 
 mod byoc;
+mod calls;
 mod change_log;
 mod durability;
 mod hardening;
