@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
 use crate::call_runtime::{
-    CallLog, CallRuntime, MemoryLog, RuntimeLimits, RuntimeParts, StoreTokens,
+    CallLog, CallRuntime, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens,
 };
 use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};
@@ -54,13 +54,9 @@ pub struct ServeConfig {
     pub sip_auth_throttle: ThrottleSettings,
     /// The bounds on calls to domains with a voice application.
     pub call_limits: RuntimeLimits,
-    /// Where calls, their events and notifications are stored (none: in memory, the last
-    /// 10,000 calls).
+    /// Where calls, their events and notifications are stored (none: in storage).
     pub call_log: Option<Arc<dyn CallLog>>,
 }
-
-/// Calls kept by the in-memory call log when no other is given.
-const CALLS_KEPT_IN_MEMORY: usize = 10_000;
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
 /// log files, and room to accept and refuse a connection over a cap.
@@ -146,7 +142,7 @@ impl App {
                 log: config
                     .call_log
                     .clone()
-                    .unwrap_or_else(|| Arc::new(MemoryLog::new(CALLS_KEPT_IN_MEMORY))),
+                    .unwrap_or_else(|| Arc::new(StoreLog(store.clone()))),
                 limits: config.call_limits,
             })
         });
@@ -189,13 +185,33 @@ impl App {
             sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
-            calls,
+            calls: match &calls {
+                Some(runtime) => Arc::new(runtime.clone()),
+                None => Arc::new(crate::calls::NoRuntime),
+            },
+            runtime: calls,
         }));
         Ok(Self {
             listener,
             state,
             sip,
         })
+    }
+
+    /// The same server, with updates of live calls going to `control` (a call runtime) instead
+    /// of [`crate::calls::NoRuntime`].
+    ///
+    /// # Errors
+    ///
+    /// When the server's state is already shared (it never is before [`App::run`]).
+    pub fn with_call_control(
+        mut self,
+        control: Arc<dyn crate::calls::Control>,
+    ) -> anyhow::Result<Self> {
+        let context = Arc::get_mut(&mut self.state.0)
+            .context("the server's state is shared already: set the call control before running")?;
+        context.calls = control;
+        Ok(self)
     }
 
     /// The bound SIP address (UDP and TCP), when the SIP edge is on.
@@ -212,7 +228,7 @@ impl App {
 
     /// The calls of voice applications, when the SIP edge is on.
     pub fn calls(&self) -> Option<&CallRuntime> {
-        self.state.calls.as_ref()
+        self.state.runtime.as_ref()
     }
 
     /// The storage the server uses.

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
 use crate::call_runtime::RuntimeLimits;
-use crate::domain::{Cidr, Limits, NewAccount, OutboundPolicy};
+use crate::domain::{CallRetention, Cidr, Limits, NewAccount, OutboundPolicy};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
@@ -173,15 +173,15 @@ pub struct ServeArgs {
     pub sip_new_ports_per_ip: u32,
     /// Most calls to SIP domains with a voice application live at once on this node; an
     /// INVITE past it is answered `503 Service Unavailable` with `Retry-After: 5`.
-    #[arg(long, env = "SIPMAP_MAX_CALLS")]
+    #[arg(long, env = "SIPMAP_MAX_LIVE_CALLS")]
     #[arg(default_value_t = RuntimeLimits::default().calls)]
     #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    pub max_calls: usize,
+    pub max_live_calls: usize,
     /// Most such calls of one account live at once on this node (503 past it, as above).
-    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT")]
+    #[arg(long, env = "SIPMAP_MAX_LIVE_CALLS_PER_ACCOUNT")]
     #[arg(default_value_t = RuntimeLimits::default().calls_per_account)]
     #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    pub max_calls_per_account: usize,
+    pub max_live_calls_per_account: usize,
     /// Most webhooks of calls in flight at once (more wait for a slot), and as many status
     /// callbacks (more are dropped, logged).
     #[arg(long, env = "SIPMAP_MAX_WEBHOOKS")]
@@ -268,6 +268,16 @@ pub struct ServeArgs {
     /// Most API keys one account may hold.
     #[arg(long, env = "SIPMAP_MAX_KEYS_PER_ACCOUNT", default_value_t = 100)]
     pub max_keys_per_account: u64,
+    /// How long an ended call's record (with its events and notifications) is kept, in
+    /// seconds after it ended; 0 keeps records whatever their age. Pruned as new calls are
+    /// stored.
+    #[arg(long, env = "SIPMAP_CALL_RETENTION_SECS", value_name = "SECONDS")]
+    #[arg(default_value_t = 30 * 86_400)]
+    pub call_retention_secs: u64,
+    /// Most call records one account keeps: past it, storing a new call deletes the account's
+    /// oldest ended calls (a call that has not ended is never deleted); 0 for no bound.
+    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT", default_value_t = 10_000)]
+    pub max_calls_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     #[arg(hide_env_values = true, requires = "auth_token")]
@@ -436,6 +446,10 @@ fn limits(args: &ServeArgs) -> Limits {
         targets_per_policy: args.max_targets_per_policy,
         targets_per_account: args.max_targets_per_account,
         keys_per_account: args.max_keys_per_account,
+        calls: CallRetention {
+            max_age_secs: args.call_retention_secs,
+            per_account: args.max_calls_per_account,
+        },
     }
 }
 
@@ -457,8 +471,8 @@ fn throttle_and_calls(args: &ServeArgs) -> (ThrottleSettings, RuntimeLimits) {
         block: args.sip_auth_block,
     };
     let calls = RuntimeLimits {
-        calls: args.max_calls,
-        calls_per_account: args.max_calls_per_account,
+        calls: args.max_live_calls,
+        calls_per_account: args.max_live_calls_per_account,
         webhooks: args.max_webhooks,
     };
     (throttle, calls)

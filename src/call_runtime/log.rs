@@ -1,14 +1,16 @@
 //! Where a call's records, events and notifications are stored: [`CallLog`], the seam between
-//! the runtime and storage, and [`MemoryLog`], a bounded implementation in memory.
+//! the runtime and storage; [`StoreLog`], storage's (what the `Calls` API reads); and
+//! [`MemoryLog`], a bounded implementation in memory, for tests.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::calls::Persist;
 use crate::domain::call::{Call as CallRecord, CallEvent, Notification};
 use crate::sid::CallSid;
+use crate::store::Store;
 
 /// Durable storage of calls, their events and notifications. Each method returns once what it
 /// was given is stored: the runtime awaits it before it performs the next output of the call.
@@ -20,6 +22,32 @@ pub trait CallLog: Send + Sync + std::fmt::Debug {
     async fn add_event(&self, event: &CallEvent) -> anyhow::Result<()>;
     /// Stores an error or warning of a call.
     async fn add_notification(&self, notification: &Notification) -> anyhow::Result<()>;
+}
+
+/// The calls stored in storage (the `Calls` API reads them there).
+#[derive(Clone)]
+pub struct StoreLog(pub Arc<Store>);
+
+impl std::fmt::Debug for StoreLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLog")
+    }
+}
+
+#[async_trait]
+impl CallLog for StoreLog {
+    async fn save_call(&self, call: &CallRecord) -> anyhow::Result<()> {
+        self.0.save_call(call).await?;
+        Ok(())
+    }
+
+    async fn add_event(&self, event: &CallEvent) -> anyhow::Result<()> {
+        Ok(self.0.add_call_event(&event.call_sid, event).await?)
+    }
+
+    async fn add_notification(&self, notification: &Notification) -> anyhow::Result<()> {
+        Ok(self.0.add_notification(notification).await?)
+    }
 }
 
 /// Stores `what` in `log`.

@@ -46,7 +46,7 @@ use async_trait::async_trait;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use url::Url;
 
-pub use log::{CallLog, MemoryLog};
+pub use log::{CallLog, MemoryLog, StoreLog};
 pub use metrics::CallMetrics;
 
 use actor::{Actor, now};
@@ -55,7 +55,7 @@ use metrics::inc;
 use registry::{Full, Registry};
 
 use crate::auth_token::AuthToken;
-use crate::calls::{Call, Command, Inbound, Out, RouteKey, Settings};
+use crate::calls::{Call, Command, Control, Delivery, Inbound, Out, RouteKey, Settings};
 use crate::domain::{OutboundPolicy, VoiceApp};
 use crate::limit_log::LimitLog;
 use crate::recognition::Recognition;
@@ -82,9 +82,9 @@ static INBOX_LIMIT: LimitLog = LimitLog::new("call inbox");
 /// The runtime's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeLimits {
-    /// Live calls on this node (`--max-calls`).
+    /// Live calls on this node (`--max-live-calls`).
     pub calls: usize,
-    /// Live calls of one account on this node (`--max-calls-per-account`).
+    /// Live calls of one account on this node (`--max-live-calls-per-account`).
     pub calls_per_account: usize,
     /// Webhooks in flight, and status callbacks in flight (`--max-webhooks`, each).
     pub webhooks: usize,
@@ -313,6 +313,20 @@ fn settings(target: &crate::recognition::Target, app: &VoiceApp) -> Option<Setti
     })
 }
 
+#[async_trait]
+impl Control for CallRuntime {
+    async fn command(&self, account: &AccountSid, call: &CallSid, command: Command) -> Delivery {
+        match CallRuntime::command(self, account, call, command).await {
+            Ok(true) => Delivery::Taken,
+            Ok(false) => Delivery::NotLive,
+            Err(Busy) => {
+                tracing::debug!(%call, "a command for a call whose inbox is full");
+                Delivery::NotLive
+            }
+        }
+    }
+}
+
 impl CallHandoff for CallRuntime {
     fn live(&self) -> bool {
         self.0.registry.live() > 0
@@ -375,8 +389,11 @@ impl CallHandoff for CallRuntime {
             }
             Err(full) => {
                 let (counter, what) = match full {
-                    Full::Global => (&self.0.metrics.refused_global, "--max-calls"),
-                    Full::Account => (&self.0.metrics.refused_account, "--max-calls-per-account"),
+                    Full::Global => (&self.0.metrics.refused_global, "--max-live-calls"),
+                    Full::Account => (
+                        &self.0.metrics.refused_account,
+                        "--max-live-calls-per-account",
+                    ),
                 };
                 inc(counter);
                 CALLS_LIMIT.hit(&format_args!("{what} reached; an INVITE answered 503"));

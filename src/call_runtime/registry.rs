@@ -19,9 +19,9 @@ pub(super) type Inbox = mpsc::Sender<Event>;
 /// Why a new call was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Full {
-    /// `--max-calls` live calls.
+    /// `--max-live-calls` live calls.
     Global,
-    /// `--max-calls-per-account` live calls of its account.
+    /// `--max-live-calls-per-account` live calls of its account.
     Account,
 }
 

@@ -21,7 +21,8 @@
 //!   ([`event_of`]). [`Out::Arm`]: call [`Call::on_timer`] at that instant or later (timers are
 //!   never cancelled; a stale one is ignored). [`Out::Route`]: resolve and call
 //!   [`Call::on_resolved`]. [`Out::Ended`]: drop the call and its keys.
-//! - [`Call::on_command`] for an update through the API; [`Call::on_send_failed`] when a send
+//! - [`Call::on_command`] for an update through the API (the runtime implements [`Control`],
+//!   through which the API's updates arrive); [`Call::on_send_failed`] when a send
 //!   of this call failed.
 //!
 //! Time is [`Millis`] since the Unix epoch: the same number is a SIP timer's instant and a
@@ -59,11 +60,12 @@
 //! (the call's SIP transactions and how their outputs become [`Out`]s), `record` (status
 //! changes, events, notifications, status callbacks), `caller` (the caller's leg), `child`
 //! (the `<Dial>` leg), `relay` (requests between the bridged legs), `script` (webhooks and
-//! verbs), `dispatch` (the events). The memory a live call holds is measured by the test
+//! verbs), `dispatch` (the events); and beside them `control`, the API's way in ([`Control`]). The memory a live call holds is measured by the test
 //! `a_live_bridged_call_holds_less_than_16_kb` (about 10 KB).
 
 mod caller;
 mod child;
+pub mod control;
 mod dispatch;
 mod params;
 mod record;
@@ -85,6 +87,7 @@ use crate::sip::ua::{Dialog, Millis, Timer, Timers};
 use crate::voice::twiml::{Method, Verb};
 use crate::voice::webhook::WebhookRequest;
 
+pub use control::{Control, Delivery, NoRuntime};
 pub use record::event_of;
 
 /// How many TwiML documents one call may fetch (the voice URL, fallbacks, redirects, dial

@@ -7,6 +7,7 @@
 //! `duration` is counted from its answer to its end. The HTTP layer formats them as Twilio's
 //! RFC 2822 dates (whole seconds).
 
+use super::{Invalid, Params, Reason};
 use crate::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
 
 /// A call's status (Twilio's values, `call_enum_status`).
@@ -103,6 +104,13 @@ impl Direction {
             Direction::Inbound => "inbound",
             Direction::OutboundDial => "outbound-dial",
         }
+    }
+
+    /// The direction Twilio writes as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Direction::Inbound, Direction::OutboundDial]
+            .into_iter()
+            .find(|d| d.as_str() == s)
     }
 }
 
@@ -295,6 +303,13 @@ impl LogLevel {
             LogLevel::Warning => "1",
         }
     }
+
+    /// The level Twilio writes as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [LogLevel::Error, LogLevel::Warning]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
 }
 
 /// An error or warning of a call, as `Calls/{CallSid}/Notifications` shows it.
@@ -322,6 +337,373 @@ pub struct Notification {
     pub created_ms: i64,
 }
 
+/// Why a write or an update of a call is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallRefusal {
+    /// The call has ended: the API can no longer change it.
+    #[error("the call has ended")]
+    NotLive,
+    /// The call has not ended: its record cannot be deleted yet.
+    #[error("the call has not ended")]
+    Live,
+    /// A record that would take the call's status backwards (a runtime's fault).
+    #[error(transparent)]
+    Backwards(#[from] BadTransition),
+}
+
+impl Call {
+    /// Whether the API may update the call (end it, redirect it): only while it lasts.
+    ///
+    /// # Errors
+    ///
+    /// [`CallRefusal::NotLive`] once it has ended.
+    pub fn may_update(&self) -> Result<(), CallRefusal> {
+        if self.status.is_final() {
+            return Err(CallRefusal::NotLive);
+        }
+        Ok(())
+    }
+
+    /// Whether the call's record may be deleted: only once it has ended.
+    ///
+    /// # Errors
+    ///
+    /// [`CallRefusal::Live`] while it lasts.
+    pub fn may_delete(&self) -> Result<(), CallRefusal> {
+        if !self.status.is_final() {
+            return Err(CallRefusal::Live);
+        }
+        Ok(())
+    }
+
+    /// Whether `next`, a newer record of this call, may replace this one: the same status
+    /// (other fields changed), or one [`CallStatus::may_become`] allows.
+    ///
+    /// # Errors
+    ///
+    /// [`CallRefusal::Backwards`] for any other status.
+    pub fn may_become(&self, next: &Call) -> Result<(), CallRefusal> {
+        if self.status == next.status || self.status.may_become(next.status) {
+            return Ok(());
+        }
+        Err(BadTransition {
+            from: self.status,
+            to: next.status,
+        }
+        .into())
+    }
+}
+
+/// What an update of a live call through the API asks for (`Status`, then `Twiml`, then
+/// `Url` and `Method`: the first given wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallUpdate {
+    /// `Status=completed` or `Status=canceled`.
+    End(CallStatus),
+    /// `Twiml`: run this document instead.
+    Twiml(String),
+    /// `Url` and `Method` (`POST` unless given): fetch that document and run it instead.
+    Redirect {
+        /// The absolute `http`/`https` URL.
+        url: String,
+        /// `GET` or `POST`.
+        method: String,
+    },
+    /// Nothing the call could act on was sent: the call is shown as it is.
+    Nothing,
+}
+
+impl CallUpdate {
+    /// Reads `Status`, `Twiml`, `Url` and `Method`.
+    ///
+    /// # Errors
+    ///
+    /// A `Status` other than `completed` or `canceled`, a `Url` that is not an absolute
+    /// `http`/`https` URL, a `Method` other than `GET` or `POST`.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let method = super::method(p, "Method")?;
+        let url = super::url(p, "Url")?.flatten();
+        if let Some(v) = super::text(p, "Status") {
+            return match CallStatus::parse(v) {
+                Some(s @ (CallStatus::Completed | CallStatus::Canceled)) => Ok(Self::End(s)),
+                _ => Err(Invalid::Value(
+                    "Status",
+                    Reason::NotOneOf(v.to_owned(), "canceled, completed"),
+                )),
+            };
+        }
+        if let Some(twiml) = super::text(p, "Twiml") {
+            return Ok(Self::Twiml(twiml.to_owned()));
+        }
+        Ok(match url {
+            Some(url) => Self::Redirect {
+                url,
+                method: method.unwrap_or_else(|| "POST".into()),
+            },
+            None => Self::Nothing,
+        })
+    }
+}
+
+/// A span of time a list filter asks for: from `from_ms` (inclusive) until `until_ms`
+/// (exclusive), each open when `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// The earliest instant (Unix ms), inclusive.
+    pub from_ms: Option<i64>,
+    /// The first instant past the range (Unix ms).
+    pub until_ms: Option<i64>,
+}
+
+impl TimeRange {
+    /// `name`, `name>` (on or after) and `name<` (on or before), as Twilio reads them: a date
+    /// (`2009-07-06`) stands for its whole day (UTC), a date and time (`2009-07-06T12:00:00Z`)
+    /// for its second. The SDKs send `StartTime>` for `start_time_after` (and a query string
+    /// `StartTime>=2009-07-06` reads the same).
+    fn parse(p: &dyn Params, names: [&'static str; 3]) -> Result<Self, Invalid> {
+        let [on, after, before] = names;
+        let read = |name: &'static str| match super::text(p, name) {
+            None => Ok(None),
+            Some(v) => span_of(v)
+                .map(Some)
+                .ok_or_else(|| Invalid::Value(name, Reason::NotDate(v.to_owned()))),
+        };
+        let mut range = Self::default();
+        if let Some((start, end)) = read(on)? {
+            range.narrow(Some(start), Some(end));
+        }
+        if let Some((start, _)) = read(after)? {
+            range.narrow(Some(start), None);
+        }
+        if let Some((_, end)) = read(before)? {
+            range.narrow(None, Some(end));
+        }
+        Ok(range)
+    }
+
+    fn narrow(&mut self, from: Option<i64>, until: Option<i64>) {
+        if let Some(f) = from {
+            self.from_ms = Some(self.from_ms.map_or(f, |x| x.max(f)));
+        }
+        if let Some(u) = until {
+            self.until_ms = Some(self.until_ms.map_or(u, |x| x.min(u)));
+        }
+    }
+
+    /// Whether the range is open at both ends (no filter).
+    pub fn is_open(&self) -> bool {
+        self.from_ms.is_none() && self.until_ms.is_none()
+    }
+}
+
+/// The span (Unix ms, end exclusive) a filter's date or date and time stands for.
+fn span_of(v: &str) -> Option<(i64, i64)> {
+    const DAY_MS: i64 = 86_400_000;
+    if !v.is_ascii() {
+        return None;
+    }
+    let (date, time) = match v.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (v, None),
+    };
+    let day = days_of(date)? * DAY_MS;
+    let Some(time) = time else {
+        return Some((day, day + DAY_MS));
+    };
+    let time = time
+        .strip_suffix('Z')
+        .or_else(|| time.strip_suffix("+00:00"))?;
+    let b = time.as_bytes();
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let h = two_digits(&time[0..2]).filter(|h| *h < 24)?;
+    let m = two_digits(&time[3..5]).filter(|m| *m < 60)?;
+    let s = two_digits(&time[6..8]).filter(|s| *s < 60)?;
+    let at = day + ((h * 60 + m) * 60 + s) * 1000;
+    Some((at, at + 1000))
+}
+
+fn two_digits(s: &str) -> Option<i64> {
+    (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Days since the Unix epoch of `YYYY-MM-DD` (a real calendar date).
+fn days_of(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| {
+        let s = &date[r];
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > days_in[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// The filters of the `Calls` list (Twilio's): each given one must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    /// `To`, exactly.
+    pub to: Option<String>,
+    /// `From`, exactly.
+    pub from: Option<String>,
+    /// `ParentCallSid`.
+    pub parent: Option<CallSid>,
+    /// `Status`.
+    pub status: Option<CallStatus>,
+    /// `StartTime`, `StartTime>`, `StartTime<`: when the call started.
+    pub start: TimeRange,
+    /// `EndTime`, `EndTime>`, `EndTime<`: when it ended (a call that has not ended matches
+    /// none of them).
+    pub end: TimeRange,
+}
+
+impl CallFilter {
+    /// The query parameters the filters are read from, in the order list URIs repeat them.
+    pub const NAMES: [&'static str; 10] = [
+        "To",
+        "From",
+        "ParentCallSid",
+        "Status",
+        "StartTime",
+        "StartTime>",
+        "StartTime<",
+        "EndTime",
+        "EndTime>",
+        "EndTime<",
+    ];
+
+    /// Reads the filters (a parameter sent empty is not sent).
+    ///
+    /// # Errors
+    ///
+    /// A `ParentCallSid` that is not a call's SID, a `Status` that is not one of Twilio's, a
+    /// time that is not a date or a date and time.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let status = match super::text(p, "Status") {
+            None => None,
+            Some(v) => Some(CallStatus::parse(v).ok_or_else(|| {
+                Invalid::Value("Status", Reason::NotOneOf(v.to_owned(), STATUSES))
+            })?),
+        };
+        Ok(Self {
+            to: super::text(p, "To").map(str::to_owned),
+            from: super::text(p, "From").map(str::to_owned),
+            parent: super::sid_field(p, "ParentCallSid")?.flatten(),
+            status,
+            start: TimeRange::parse(p, ["StartTime", "StartTime>", "StartTime<"])?,
+            end: TimeRange::parse(p, ["EndTime", "EndTime>", "EndTime<"])?,
+        })
+    }
+}
+
+/// The filters of the `Notifications` lists (Twilio's): each given one must hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationFilter {
+    /// `Log`: errors (`0`) or warnings (`1`).
+    pub log: Option<LogLevel>,
+    /// `MessageDate`, `MessageDate>`, `MessageDate<`: when it happened.
+    pub date: TimeRange,
+}
+
+impl NotificationFilter {
+    /// The query parameters the filters are read from, in the order list URIs repeat them.
+    pub const NAMES: [&'static str; 4] = ["Log", "MessageDate", "MessageDate>", "MessageDate<"];
+
+    /// Reads the filters (a parameter sent empty is not sent).
+    ///
+    /// # Errors
+    ///
+    /// A `Log` other than `0` or `1`, a date that is not a date or a date and time.
+    pub fn parse(p: &dyn Params) -> Result<Self, Invalid> {
+        let log = match super::text(p, "Log") {
+            None => None,
+            Some(v) => Some(
+                LogLevel::parse(v)
+                    .ok_or_else(|| Invalid::Value("Log", Reason::NotOneOf(v.to_owned(), "0, 1")))?,
+            ),
+        };
+        let names = ["MessageDate", "MessageDate>", "MessageDate<"];
+        Ok(Self {
+            log,
+            date: TimeRange::parse(p, names)?,
+        })
+    }
+}
+
+/// Every status, as a client reads the list.
+const STATUSES: &str = "queued, ringing, in-progress, completed, busy, failed, no-answer, canceled";
+
+/// How long, and how many, ended calls an account keeps (their events and notifications go
+/// with them); a call that has not ended is never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRetention {
+    /// Ended calls older than this many seconds (since they ended) are deleted; 0 keeps them
+    /// whatever their age.
+    pub max_age_secs: u64,
+    /// At most this many calls per account: past it, its oldest ended calls are deleted; 0 for
+    /// no bound.
+    pub per_account: u64,
+}
+
+impl Default for CallRetention {
+    fn default() -> Self {
+        Self {
+            max_age_secs: 30 * 86_400,
+            per_account: 10_000,
+        }
+    }
+}
+
+impl CallRetention {
+    /// The end time (Unix ms) before which ended calls go, at `now_ms`; `None` to keep them.
+    pub fn ended_before(&self, now_ms: i64) -> Option<i64> {
+        let age = i64::try_from(self.max_age_secs).ok()?.checked_mul(1000)?;
+        (age > 0).then(|| now_ms.saturating_sub(age))
+    }
+
+    /// How many ended calls to delete from an account holding `held`, to make room for one
+    /// more.
+    pub fn excess(&self, held: u64) -> u64 {
+        if self.per_account == 0 {
+            return 0;
+        }
+        (held + 1).saturating_sub(self.per_account)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +722,178 @@ mod tests {
             "abc@192.0.2.10".into(),
             1_000,
         )
+    }
+
+    struct P(Vec<(&'static str, &'static str)>);
+    impl Params for P {
+        fn get(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn filter_times_read_as_twilio_reads_them() {
+        const MARCH_1: i64 = 1_709_251_200_000;
+        let day = 86_400_000;
+        assert_eq!(span_of("2024-03-01"), Some((MARCH_1, MARCH_1 + day)));
+        assert_eq!(
+            span_of("2024-03-01T00:00:05Z"),
+            Some((MARCH_1 + 5_000, MARCH_1 + 6_000))
+        );
+        assert_eq!(
+            span_of("2024-03-01T00:00:05+00:00"),
+            span_of("2024-03-01T00:00:05Z")
+        );
+        assert_eq!(span_of("1970-01-01"), Some((0, day)));
+        assert_eq!(span_of("2024-02-29").map(|s| s.0), Some(MARCH_1 - day));
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-3-01",
+            "20240301",
+            "2024-03-01T24:00:00Z",
+            "2024-03-01T00:00:00",
+            "2024-03-01T00:00Z",
+            "yesterday",
+            "2024-03-01T00:00:0aZ",
+            "",
+        ] {
+            assert_eq!(span_of(bad), None, "{bad}");
+        }
+        let f = CallFilter::parse(&P(vec![
+            ("StartTime>", "2024-03-01"),
+            ("StartTime<", "2024-03-02"),
+            ("EndTime", "2024-03-01T00:00:05Z"),
+        ]))
+        .unwrap();
+        assert_eq!(f.start.from_ms, Some(MARCH_1));
+        assert_eq!(f.start.until_ms, Some(MARCH_1 + 2 * day));
+        assert_eq!(f.end.from_ms, Some(MARCH_1 + 5_000));
+        assert!(CallFilter::parse(&P(vec![])).unwrap().start.is_open());
+        let refused = CallFilter::parse(&P(vec![("EndTime<", "soon")])).unwrap_err();
+        assert_eq!(
+            refused,
+            Invalid::Value("EndTime<", Reason::NotDate("soon".into()))
+        );
+        let refused = CallFilter::parse(&P(vec![("Status", "answered")])).unwrap_err();
+        assert!(matches!(
+            refused,
+            Invalid::Value("Status", Reason::NotOneOf(..))
+        ));
+        assert!(CallFilter::parse(&P(vec![("ParentCallSid", "CA1")])).is_err());
+    }
+
+    #[test]
+    fn notification_filters_read_the_level_and_the_date() {
+        let f = NotificationFilter::parse(&P(vec![("Log", "1"), ("MessageDate<", "1970-01-01")]));
+        let f = f.unwrap();
+        assert_eq!(f.log, Some(LogLevel::Warning));
+        assert_eq!((f.date.from_ms, f.date.until_ms), (None, Some(86_400_000)));
+        assert!(NotificationFilter::parse(&P(vec![("Log", "2")])).is_err());
+        assert!(NotificationFilter::parse(&P(vec![("MessageDate", "x")])).is_err());
+        assert_eq!(
+            NotificationFilter::parse(&P(vec![])),
+            Ok(NotificationFilter::default())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_filter_time_is_read_or_refused_without_panic(v in "\\PC{0,24}") {
+            if let Some((start, end)) = span_of(&v) {
+                proptest::prop_assert!(start < end);
+            }
+        }
+
+        #[test]
+        fn every_day_reads_back_as_its_own_span(days in 0i64..2_932_897) {
+            let text = crate::timefmt::iso8601(days * 86_400);
+            let (start, end) = span_of(&text[..10]).unwrap();
+            proptest::prop_assert_eq!((start, end), (days * 86_400_000, (days + 1) * 86_400_000));
+            let (at, _) = span_of(&text).unwrap();
+            proptest::prop_assert_eq!(at, start);
+        }
+    }
+
+    #[test]
+    fn an_update_reads_status_then_twiml_then_url() {
+        let read = |pairs| CallUpdate::parse(&P(pairs));
+        assert_eq!(read(vec![]), Ok(CallUpdate::Nothing));
+        assert_eq!(
+            read(vec![("Status", "canceled"), ("Twiml", "<Response/>")]),
+            Ok(CallUpdate::End(Canceled))
+        );
+        assert_eq!(
+            read(vec![
+                ("Twiml", "<Response/>"),
+                ("Url", "https://a.example/x")
+            ]),
+            Ok(CallUpdate::Twiml("<Response/>".into()))
+        );
+        assert_eq!(
+            read(vec![("Url", "https://a.example/x"), ("Method", "get")]),
+            Ok(CallUpdate::Redirect {
+                url: "https://a.example/x".into(),
+                method: "GET".into()
+            })
+        );
+        assert!(matches!(
+            read(vec![("Url", "https://a.example/x")]),
+            Ok(CallUpdate::Redirect { method, .. }) if method == "POST"
+        ));
+        for bad in [
+            vec![("Status", "in-progress")],
+            vec![("Status", "busy")],
+            vec![("Url", "ftp://a.example/")],
+            vec![("Url", "https://a.example/"), ("Method", "PUT")],
+        ] {
+            assert!(read(bad.clone()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_live_call_is_updated_and_only_an_ended_one_deleted() {
+        let mut c = call();
+        assert_eq!(c.may_update(), Ok(()));
+        assert_eq!(c.may_delete(), Err(CallRefusal::Live));
+        let before = c.clone();
+        c.set_status(InProgress, 2_000).unwrap();
+        assert_eq!(before.may_become(&c), Ok(()));
+        assert_eq!(c.may_become(&c), Ok(()));
+        assert!(matches!(
+            c.may_become(&before),
+            Err(CallRefusal::Backwards(_))
+        ));
+        c.set_status(Completed, 3_000).unwrap();
+        assert_eq!(c.may_update(), Err(CallRefusal::NotLive));
+        assert_eq!(c.may_delete(), Ok(()));
+    }
+
+    #[test]
+    fn the_retention_makes_room_and_ages_out() {
+        let r = CallRetention {
+            max_age_secs: 60,
+            per_account: 3,
+        };
+        assert_eq!(r.ended_before(100_000), Some(40_000));
+        assert_eq!(
+            (r.excess(0), r.excess(2), r.excess(3), r.excess(5)),
+            (0, 0, 1, 3)
+        );
+        let off = CallRetention {
+            max_age_secs: 0,
+            per_account: 0,
+        };
+        assert_eq!(
+            (off.ended_before(100_000), off.excess(1_000_000)),
+            (None, 0)
+        );
+        assert_eq!(
+            Direction::parse("outbound-dial"),
+            Some(Direction::OutboundDial)
+        );
+        assert_eq!(LogLevel::parse("0"), Some(LogLevel::Error));
+        assert_eq!(LogLevel::parse("2"), None);
     }
 
     #[test]

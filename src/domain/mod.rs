@@ -35,7 +35,10 @@ pub use auth_mapping::{AuthKind, AuthMapping, MappedList};
 pub use byoc::{
     ByocTrunk, ByocTrunkPatch, ConnectionPolicy, PolicyName, PolicyTarget, TargetPatch,
 };
-pub use call::{BadTransition, Call, CallEvent, CallStatus, Direction, LogLevel, Notification};
+pub use call::{
+    BadTransition, Call, CallEvent, CallFilter, CallRefusal, CallRetention, CallStatus, CallUpdate,
+    Direction, LogLevel, Notification, NotificationFilter, TimeRange,
+};
 pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
 };
@@ -151,6 +154,8 @@ pub enum Reason {
     },
     /// A SIP domain name with a label that is not letters, digits and inner `-`.
     BadLabels(String),
+    /// Not a date (`YYYY-MM-DD`) nor a date and time (`YYYY-MM-DDTHH:MM:SSZ`).
+    NotDate(String),
 }
 
 impl Reason {
@@ -288,6 +293,8 @@ pub struct Limits {
     pub targets_per_account: u64,
     /// API keys per account.
     pub keys_per_account: u64,
+    /// How long, and how many, ended calls an account keeps.
+    pub calls: CallRetention,
 }
 
 impl Default for Limits {
@@ -299,6 +306,7 @@ impl Default for Limits {
             targets_per_policy: 100,
             targets_per_account: 1000,
             keys_per_account: 100,
+            calls: CallRetention::default(),
         }
     }
 }
@@ -363,6 +371,9 @@ pub enum Refusal {
         /// The limit.
         limit: u64,
     },
+    /// A call's state does not allow the write.
+    #[error(transparent)]
+    Call(#[from] call::CallRefusal),
 }
 
 /// A parameter's value when it was sent non-empty; an empty value counts as not sent.

@@ -9,6 +9,8 @@
 pub mod accounts;
 pub mod auth_mappings;
 pub mod byoc_trunks;
+pub mod call_events;
+pub mod calls;
 pub mod connection_policies;
 pub mod credential_lists;
 pub mod extract;
@@ -62,8 +64,10 @@ pub struct AppContext {
     pub limits: server::HttpLimits,
     /// Failed-authentication throttling.
     pub throttle: throttle::AuthThrottle,
-    /// The calls of voice applications on this node, when the SIP edge is on.
-    pub calls: Option<crate::call_runtime::CallRuntime>,
+    /// Where an update of a live call goes: the node's call runtime.
+    pub calls: Arc<dyn crate::calls::Control>,
+    /// The call runtime of this node (its metrics), when the SIP edge is on.
+    pub runtime: Option<crate::call_runtime::CallRuntime>,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .merge(connection_policies::router())
         .merge(accounts::router())
         .merge(keys::router())
+        .merge(calls::router())
+        .merge(call_events::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())

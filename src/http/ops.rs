@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 
 async fn metrics(State(app): State<AppState>) -> Response {
     let mut body = app.metrics.render();
-    if let Some(calls) = &app.calls {
+    if let Some(calls) = &app.runtime {
         calls.render_metrics(&mut body);
     }
     let snapshot = app.store.recognition().snapshot();

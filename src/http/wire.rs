@@ -265,6 +265,18 @@ pub const POLICY_TARGETS: V1Child = V1Child::new(CONNECTION_POLICIES, "Targets",
 /// API 2010 Keys (API keys).
 pub const KEYS: V2010Resource = V2010Resource::new("Keys", "keys");
 
+/// API 2010 Calls.
+pub const CALLS: V2010Resource = V2010Resource::new("Calls", "calls");
+
+/// API 2010 Events of a call (the HTTP requests made for it).
+pub const CALL_EVENTS: V2010Child = V2010Child::new(CALLS, "Events", "events");
+
+/// API 2010 Notifications of a call.
+pub const CALL_NOTIFICATIONS: V2010Child = V2010Child::new(CALLS, "Notifications", "notifications");
+
+/// API 2010 Notifications of an account (of all its calls).
+pub const NOTIFICATIONS: V2010Resource = V2010Resource::new("Notifications", "notifications");
+
 /// API 2010 SIP Domains.
 pub const SIP_DOMAINS: V2010Resource = V2010Resource::new("SIP/Domains", "domains");
 
@@ -356,6 +368,7 @@ pub fn missing_path(missing: &Missing) -> String {
         Missing::ConnectionPolicy(sid) => CONNECTION_POLICIES.missing(sid),
         Missing::PolicyTarget(policy, sid) => POLICY_TARGETS.missing(policy, sid),
         Missing::ApiKey(account, sid) => KEYS.uri(account, sid),
+        Missing::Call(account, sid) => CALLS.uri(account, sid),
     }
 }
 

@@ -95,6 +95,14 @@ impl Row {
         }
     }
 
+    /// An integer column that may be `NULL`.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.at(i) {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
     /// A text column that may be `NULL`, borrowed.
     pub fn opt_str(&self, i: usize) -> Result<Option<&str>> {
         match self.at(i) {

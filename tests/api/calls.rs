@@ -1,624 +1,671 @@
-//! Calls to a SIP domain with a `VoiceUrl` run its TwiML on the real server: a loopback HTTP
-//! server in the test is the application, raw UDP sockets are the caller and the callee. The
-//! webhook is signed with the account's token (checked with `voice::signature`), a
-//! retransmitted INVITE starts no second webhook, `<Reject>`s answer 486 and 404, and `<Dial>
-//! <Sip>` bridges the caller to the callee (the callee's SDP answers the caller; ACK and BYE
-//! cross between the legs, both ways).
+//! Calls, their events and notifications: the storage rules on both back ends (the status rule,
+//! deletion of ended calls only, Twilio's list filters, per-account scoping, the retention),
+//! and the API's answers (views, refusals, 404s that say nothing of other accounts). Calls are
+//! made by the call runtime, so tests store them with `Store::save_call`.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use reqwest::{Method as HttpMethod, StatusCode};
+use sipmap::calls::{Command, Control, Delivery};
+use sipmap::domain::{
+    Call, CallEvent, CallFilter, CallRefusal, CallRetention, CallStatus, Direction, Limits,
+    LogLevel, Notification, NotificationFilter, Refusal,
+};
+use sipmap::sid::{AccountSid, CallSid, NotificationSid, SipDomainSid};
+use sipmap::store::{Cursor, Missing, PageQuery, Role, Store, StoreError, StoreOptions};
+use sipmap::voice::twiml::Method;
 
-use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
-use tokio::time::timeout;
+use crate::helpers::{SID, TestApp};
+use crate::on_both_backends;
+use crate::storage::{P, TestDb, account};
 
-use sipmap::call_runtime::MemoryLog;
-use sipmap::calls::Command;
-use sipmap::domain::CallStatus;
-use sipmap::sid::{AccountSid, CallSid};
+/// 2024-03-01T00:00:00Z, in Unix milliseconds.
+pub const MARCH_1: i64 = 1_709_251_200_000;
+const DAY: i64 = 86_400_000;
 
-use crate::helpers::{SID, TOKEN, TestApp};
-use crate::routing::{BASE, WAIT, created};
-
-/// One request the application received.
-#[derive(Debug)]
-struct Hook {
-    url: String,
-    headers: HashMap<String, String>,
-    params: Vec<(String, String)>,
-}
-
-/// The application: answers every request with its current TwiML, hands each to the test.
-struct App {
-    base: String,
-    twiml: Arc<Mutex<String>>,
-    hooks: mpsc::Receiver<Hook>,
-}
-
-impl App {
-    async fn start(twiml: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let twiml = Arc::new(Mutex::new(twiml.to_owned()));
-        let (tx, hooks) = mpsc::channel(64);
-        let (doc, root) = (twiml.clone(), base.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (doc, tx, root) = (doc.clone(), tx.clone(), root.clone());
-                tokio::spawn(serve_hook(stream, doc, tx, root));
-            }
-        });
-        Self { base, twiml, hooks }
-    }
-
-    /// Answers `twiml` from now on.
-    fn answer(&self, twiml: &str) {
-        *self.twiml.lock().unwrap() = twiml.to_owned();
-    }
-
-    async fn next(&mut self) -> Hook {
-        timeout(WAIT, self.hooks.recv())
-            .await
-            .expect("a webhook reaches the application")
-            .unwrap()
-    }
-}
-
-/// Reads one HTTP/1.1 request from `stream`, answers it with `doc`.
-async fn serve_hook(
-    mut stream: tokio::net::TcpStream,
-    doc: Arc<Mutex<String>>,
-    tx: mpsc::Sender<Hook>,
-    root: String,
-) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let Ok(n @ 1..) = stream.read(&mut chunk).await else {
-            return;
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_owned();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .get("content-length")
-        .map_or(0, |v| v.parse().unwrap());
-    while buf.len() < head_end + length {
-        let Ok(n @ 1..) = stream.read(&mut chunk).await else {
-            return;
-        };
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let params = form_urlencoded::parse(&buf[head_end..head_end + length])
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let _ = tx
-        .send(Hook {
-            url: format!("{root}{path}"),
-            headers,
-            params,
-        })
-        .await;
-    let body = doc.lock().unwrap().clone();
-    let reply = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(reply.as_bytes()).await;
-}
-
-/// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, with `VoiceUrl` `voice_url`.
-async fn voice_domain(app: &TestApp, voice_url: &str) {
-    let domain = app.domain("acme.sip.twilio.com").await;
-    let acl = created(
-        app,
-        &format!("{BASE}/SIP/IpAccessControlLists.json"),
-        "FriendlyName=lo",
-    )
-    .await;
-    created(
-        app,
-        &format!("{BASE}/SIP/IpAccessControlLists/{acl}/IpAddresses.json"),
-        "FriendlyName=lo&IpAddress=127.0.0.0&CidrPrefixLength=8",
-    )
-    .await;
-    created(
-        app,
-        &format!("{BASE}/SIP/Domains/{domain}/Auth/Calls/IpAccessControlListMappings.json"),
-        &format!("IpAccessControlListSid={acl}"),
-    )
-    .await;
-    let url: String = form_urlencoded::byte_serialize(voice_url.as_bytes()).collect();
-    let r = app
-        .post(
-            &format!("{BASE}/SIP/Domains/{domain}.json"),
-            &format!("VoiceUrl={url}"),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-}
-
-/// A raw SIP endpoint on a UDP socket.
-struct Peer {
-    socket: UdpSocket,
-}
-
-const SDP_CALLER: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
-const SDP_CALLEE: &str = "v=0\r\no=bob 2 2 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
-
-impl Peer {
-    async fn on(ip: &str) -> Self {
-        Self {
-            socket: UdpSocket::bind(format!("{ip}:0")).await.unwrap(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().unwrap()
-    }
-
-    async fn send(&self, text: &str, to: SocketAddr) {
-        self.socket.send_to(text.as_bytes(), to).await.unwrap();
-    }
-
-    /// The next message, with where it came from.
-    async fn recv(&self) -> (String, SocketAddr) {
-        let mut buf = vec![0u8; 65536];
-        let (n, from) = timeout(WAIT, self.socket.recv_from(&mut buf))
-            .await
-            .expect("a SIP message arrives")
-            .unwrap();
-        (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
-    }
-
-    /// Messages until one starts with `prefix` (a status line or a method).
-    async fn until(&self, prefix: &str) -> (String, SocketAddr) {
-        loop {
-            let (m, from) = self.recv().await;
-            if m.starts_with(prefix) {
-                return (m, from);
-            }
-        }
-    }
-
-    /// Nothing arrives within `wait` (the caller's messages are absorbed).
-    async fn quiet(&self, wait: Duration) -> Option<String> {
-        let mut buf = vec![0u8; 65536];
-        match timeout(wait, self.socket.recv_from(&mut buf)).await {
-            Ok(Ok((n, _))) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            _ => None,
-        }
-    }
-}
-
-/// The INVITE from `me`, Call-ID `call_id`, with the caller's SDP.
-fn invite(me: SocketAddr, call_id: &str) -> String {
-    format!(
-        "INVITE sip:bob@acme.sip.twilio.com SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id};rport\r\n\
-         From: <sip:alice@{me}>;tag=caller1\r\nTo: <sip:bob@acme.sip.twilio.com>\r\n\
-         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
-         Contact: <sip:alice@{me}>\r\nX-Case: 42\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_CALLER}",
-        SDP_CALLER.len()
+/// A ringing inbound call of `account`, created at `at_ms`.
+pub fn ringing(account: &AccountSid, at_ms: i64, to: &str) -> Call {
+    Call::ringing(
+        CallSid::generate_at(at_ms),
+        account.clone(),
+        SipDomainSid::generate_at(at_ms),
+        Direction::Inbound,
+        ("sip:alice@192.0.2.10".into(), to.into()),
+        format!("{at_ms}@192.0.2.10"),
+        at_ms,
     )
 }
 
-/// A header's value in `msg`.
-fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
-    msg.split("\r\n")
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
-        })
+/// `call` answered at `+2 s` and completed at `+62.5 s`.
+pub fn completed(mut call: Call) -> Call {
+    let at = call.created_ms;
+    call.set_status(CallStatus::InProgress, at + 2_000).unwrap();
+    call.set_status(CallStatus::Completed, at + 62_500).unwrap();
+    call
 }
 
-/// The body of `msg`.
-fn body(msg: &str) -> &str {
-    msg.split_once("\r\n\r\n").map_or("", |(_, b)| b)
-}
-
-/// The response `code` to `request`, with `to_tag`, `extra` headers and `sdp`.
-fn respond(request: &str, code: u16, to_tag: &str, extra: &str, sdp: &str) -> String {
-    let mut out = format!("SIP/2.0 {code} Whatever\r\n");
-    for line in request.split("\r\n").take_while(|l| !l.is_empty()).skip(1) {
-        let name = line.split(':').next().unwrap_or("").trim();
-        match name.to_ascii_lowercase().as_str() {
-            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{line}\r\n")),
-            "to" if line.contains("tag=") => out.push_str(&format!("{line}\r\n")),
-            "to" => out.push_str(&format!("{line};tag={to_tag}\r\n")),
-            _ => {}
-        }
+/// An event of `call`: its voice URL's webhook, answered 200 with a document.
+pub fn event(call: &Call, at_ms: i64) -> CallEvent {
+    CallEvent {
+        call_sid: call.sid.clone(),
+        account_sid: call.account_sid.clone(),
+        method: "POST".into(),
+        url: "https://app.example.com/voice".into(),
+        parameters: vec![
+            ("CallSid".into(), call.sid.to_string()),
+            ("CallStatus".into(), "ringing".into()),
+        ],
+        started_ms: at_ms,
+        duration_ms: 42,
+        response_status: Some(200),
+        response_headers: vec![("content-type".into(), "text/xml".into())],
+        response_body: "<Response><Hangup/></Response>".into(),
+        error_code: None,
     }
-    let ct = if sdp.is_empty() {
-        String::new()
-    } else {
-        "Content-Type: application/sdp\r\n".to_owned()
-    };
-    format!("{out}{extra}{ct}Content-Length: {}\r\n\r\n{sdp}", sdp.len())
 }
 
-/// An in-dialog request `method` from the caller after the 2xx `ok` (CSeq `cseq`).
-fn in_dialog(me: SocketAddr, ok: &str, method: &str, cseq: u32) -> String {
-    let contact = header(ok, "Contact").unwrap();
-    let target = contact.trim_start_matches('<').split('>').next().unwrap();
-    let to = header(ok, "To").unwrap();
-    let call_id = header(ok, "Call-ID").unwrap();
-    let from = header(ok, "From").unwrap();
-    let branch = if method == "ACK" {
-        "z9hG4bK-ack".to_owned()
-    } else {
-        format!("z9hG4bK-{method}-{cseq}")
-    };
-    format!(
-        "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
-         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    )
+/// A warning of `call`.
+pub fn notification(call: &Call, at_ms: i64) -> Notification {
+    Notification {
+        sid: NotificationSid::generate_at(at_ms),
+        account_sid: call.account_sid.clone(),
+        call_sid: call.sid.clone(),
+        error_code: 12200,
+        log: LogLevel::Warning,
+        message_text: "Unknown attribute \"foo\" of <Hangup> was ignored".into(),
+        request_url: Some("https://app.example.com/voice".into()),
+        request_method: Some("POST".into()),
+        request_variables: format!("CallSid={}&CallStatus=ringing", call.sid),
+        created_ms: at_ms,
+    }
 }
 
-/// The server, the application answering `twiml`, and the domain.
-async fn setup(twiml: &str) -> (TestApp, App, SocketAddr) {
-    setup_with(twiml, |_| {}).await
+/// A store that keeps every call (the tests' calls ended long ago, by the clock).
+async fn keeping_all(db: &TestDb) -> std::sync::Arc<Store> {
+    db.open_with(&StoreOptions {
+        limits: keep_all(),
+        ..StoreOptions::default()
+    })
+    .await
 }
 
-/// [`setup`] with the server's configuration adjusted by `tweak`.
-async fn setup_with(
-    twiml: &str,
-    tweak: impl FnOnce(&mut sipmap::app::ServeConfig),
-) -> (TestApp, App, SocketAddr) {
-    let server = TestApp::spawn_with(tweak).await;
-    let app = App::start(twiml).await;
-    voice_domain(&server, &format!("{}/voice", app.base)).await;
-    let edge = server.sip_addr.expect("the SIP edge is on");
-    (server, app, edge)
+fn keep_all() -> Limits {
+    Limits {
+        calls: CallRetention {
+            max_age_secs: 0,
+            per_account: 0,
+        },
+        ..Limits::default()
+    }
 }
 
-#[tokio::test]
-async fn reject_busy_answers_486_after_one_signed_webhook_for_a_retransmitted_invite() {
-    let (_server, mut app, edge) = setup(r#"<Response><Reject reason="busy"/></Response>"#).await;
-    let caller = Peer::on("127.0.0.1").await;
-    let inv = invite(caller.addr(), "busy-1");
-    caller.send(&inv, edge).await;
-    caller.send(&inv, edge).await;
-    let (trying, _) = caller.recv().await;
-    assert!(trying.starts_with("SIP/2.0 100"), "{trying}");
-    let (busy, _) = caller.until("SIP/2.0 486").await;
-    assert_eq!(header(&busy, "Call-ID"), Some("busy-1"));
-    let hook = app.next().await;
-    assert_eq!(hook.url, format!("{}/voice", app.base));
-    let param = |name: &str| {
-        hook.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    assert_eq!(param("AccountSid"), Some(SID));
-    assert_eq!(param("CallStatus"), Some("ringing"));
-    assert_eq!(param("Direction"), Some("inbound"));
-    assert_eq!(param("SipCallId"), Some("busy-1"));
-    assert_eq!(param("SipDomain"), Some("acme.sip.twilio.com"));
-    assert_eq!(param("SipHeader_X-Case"), Some("42"));
-    assert!(param("CallSid").is_some_and(|s| s.starts_with("CA")));
-    let expected = sipmap::voice::signature::sign(
-        TOKEN,
-        &hook.url,
-        hook.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    assert_eq!(
-        hook.headers.get("x-twilio-signature"),
-        Some(&expected),
-        "the webhook is signed with the account's token"
-    );
-    // The retransmission was absorbed by the call: no second webhook.
+/// A list's query parameters.
+type Query<'a> = Vec<(&'static str, &'a str)>;
+
+fn none() -> NotificationFilter {
+    NotificationFilter::default()
+}
+
+fn all() -> PageQuery {
+    PageQuery {
+        limit: 100,
+        cursor: Cursor::Offset(0),
+    }
+}
+
+async fn listed(s: &Store, account: &AccountSid, query: &[(&'static str, &str)]) -> Vec<CallSid> {
+    let p = P(query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect());
+    let filter = CallFilter::parse(&p).expect("filter parses");
+    let calls = s.list_calls(account, &filter, &all()).await.expect("list");
+    calls.into_iter().map(|c| c.sid).collect()
+}
+
+async fn save_and_fetch_within_the_account(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let (a, b) = (account(&s, None).await, account(&s, None).await);
+    let call = ringing(&a, MARCH_1, "sip:bob@acme.sip.twilio.com");
+    assert_eq!(s.save_call(&call).await.unwrap(), call);
+    assert_eq!(s.get_call(&a, &call.sid).await.unwrap(), Some(call.clone()));
+    assert_eq!(s.get_call(&b, &call.sid).await.unwrap(), None);
+    let done = completed(call.clone());
+    s.save_call(&done).await.unwrap();
+    assert_eq!(s.get_call(&a, &call.sid).await.unwrap(), Some(done));
+}
+
+async fn a_call_record_never_goes_backwards(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let a = account(&s, None).await;
+    let call = ringing(&a, MARCH_1, "sip:bob@x");
+    s.save_call(&call).await.unwrap();
+    let done = completed(call.clone());
+    s.save_call(&done).await.unwrap();
+    let refused = s.save_call(&call).await.unwrap_err();
     assert!(
-        timeout(Duration::from_millis(700), app.hooks.recv())
-            .await
-            .is_err(),
-        "one INVITE, retransmitted, makes one webhook"
+        matches!(
+            refused,
+            StoreError::Refused(Refusal::Call(CallRefusal::Backwards(_)))
+        ),
+        "{refused:?}"
     );
+    assert_eq!(s.get_call(&a, &call.sid).await.unwrap(), Some(done));
 }
 
-#[tokio::test]
-async fn reject_answers_404() {
-    let (_server, mut app, edge) = setup("<Response><Reject/></Response>").await;
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "reject-1"), edge).await;
-    let (not_found, _) = caller.until("SIP/2.0 404").await;
-    assert_eq!(header(&not_found, "Call-ID"), Some("reject-1"));
-    app.next().await;
-    // Its ACK is absorbed by the call, not forwarded nor answered.
-    let ack = respond(&not_found, 0, "", "", "")
-        .replacen(
-            "SIP/2.0 0 Whatever",
-            "ACK sip:bob@acme.sip.twilio.com SIP/2.0",
-            1,
-        )
-        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
-    caller.send(&ack, edge).await;
-    assert_eq!(caller.quiet(Duration::from_millis(300)).await, None);
-}
-
-/// The callee: answers the child INVITE 180 then 200 with its SDP; gives the INVITE and 200.
-async fn callee_answers(callee: &Peer) -> (String, SocketAddr) {
-    let (inv, from) = callee.until("INVITE ").await;
-    let contact = format!("Contact: <sip:bob@{}>\r\n", callee.addr());
-    callee
-        .send(&respond(&inv, 180, "callee", &contact, ""), from)
-        .await;
-    callee
-        .send(&respond(&inv, 200, "callee", &contact, SDP_CALLEE), from)
-        .await;
-    (inv, from)
-}
-
-#[tokio::test]
-async fn dial_sip_bridges_the_caller_to_the_callee_and_bye_ends_both_legs() {
-    let callee = Peer::on("127.0.0.3").await;
-    let twiml = format!(
-        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
-        callee.addr()
-    );
-    let (_server, mut app, edge) = setup(&twiml).await;
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "dial-1"), edge).await;
-    app.next().await;
-    let (child_invite, sipmap) = callee_answers(&callee).await;
-    assert_eq!(
-        body(&child_invite),
-        SDP_CALLER,
-        "the caller's offer goes to the callee"
-    );
-    assert_ne!(header(&child_invite, "Call-ID"), Some("dial-1"));
-    let (ok, _) = caller.until("SIP/2.0 200").await;
-    assert_eq!(
-        body(&ok),
-        SDP_CALLEE,
-        "the callee's answer reaches the caller"
-    );
-    // sipmap ACKs the callee's 200; the caller ACKs sipmap's.
-    let (ack, _) = callee.until("ACK ").await;
-    assert_eq!(header(&ack, "Call-ID"), header(&child_invite, "Call-ID"));
-    caller
-        .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
-        .await;
-    // The caller hangs up: the callee gets a BYE, and the caller its 200.
-    caller
-        .send(&in_dialog(caller.addr(), &ok, "BYE", 2), edge)
-        .await;
-    let (bye, from) = callee.until("BYE ").await;
-    assert_eq!(from, sipmap);
-    callee
-        .send(&respond(&bye, 200, "callee", "", ""), from)
-        .await;
-    let (bye_ok, _) = caller.until("SIP/2.0 200").await;
+async fn only_an_ended_call_is_deleted_with_what_it_recorded(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let a = account(&s, None).await;
+    let call = ringing(&a, MARCH_1, "sip:bob@x");
+    s.save_call(&call).await.unwrap();
+    s.add_call_event(&call.sid, &event(&call, MARCH_1))
+        .await
+        .unwrap();
+    s.add_notification(&notification(&call, MARCH_1))
+        .await
+        .unwrap();
+    let refused = s.delete_call(&a, &call.sid).await.unwrap_err();
     assert!(
-        header(&bye_ok, "CSeq").unwrap().ends_with("BYE"),
-        "{bye_ok}"
+        matches!(
+            refused,
+            StoreError::Refused(Refusal::Call(CallRefusal::Live))
+        ),
+        "{refused:?}"
     );
-}
-
-#[tokio::test]
-async fn a_bye_from_the_callee_ends_the_callers_leg() {
-    let callee = Peer::on("127.0.0.3").await;
-    let twiml = format!(
-        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
-        callee.addr()
-    );
-    let (_server, mut app, edge) = setup(&twiml).await;
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "dial-2"), edge).await;
-    app.next().await;
-    let (child_invite, sipmap) = callee_answers(&callee).await;
-    let (ok, _) = caller.until("SIP/2.0 200").await;
-    callee.until("ACK ").await;
-    caller
-        .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
-        .await;
-    // The callee hangs up: a BYE in the child dialog, from the callee to sipmap.
-    let to = header(&child_invite, "From").unwrap();
-    let from = format!("{};tag=callee", header(&child_invite, "To").unwrap());
-    let me = callee.addr();
-    let bye = format!(
-        "BYE sip:sipmap@{sipmap} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-cbye;rport\r\n\
-         From: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\n\
-         Content-Length: 0\r\n\r\n",
-        header(&child_invite, "Call-ID").unwrap()
-    );
-    callee.send(&bye, sipmap).await;
-    let (answered, _) = callee.until("SIP/2.0 200").await;
-    assert!(header(&answered, "CSeq").unwrap().ends_with("BYE"));
-    let (caller_bye, from) = caller.until("BYE ").await;
-    assert_eq!(header(&caller_bye, "Call-ID"), Some("dial-2"));
-    caller
-        .send(&respond(&caller_bye, 200, "x", "", ""), from)
-        .await;
-}
-
-#[tokio::test]
-async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it() {
-    // The callee never answers, so the first call stays live (ringing).
-    let callee = Peer::on("127.0.0.3").await;
-    let twiml = format!(
-        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
-        callee.addr()
-    );
-    let (server, mut app, edge) = setup_with(&twiml, |c| c.call_limits.calls = 1).await;
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "live-1"), edge).await;
-    app.next().await;
-    callee.until("INVITE ").await;
-    let second = Peer::on("127.0.0.1").await;
-    second.send(&invite(second.addr(), "live-2"), edge).await;
-    let (refused, _) = second.until("SIP/2.0 503").await;
-    assert_eq!(header(&refused, "Retry-After"), Some("5"));
-    assert_eq!(header(&refused, "Call-ID"), Some("live-2"));
-    // The edge answered it, so it drops the ACK of that answer (never forwarded nor answered).
-    let ack = respond(&refused, 0, "", "", "")
-        .replacen(
-            "SIP/2.0 0 Whatever",
-            "ACK sip:bob@acme.sip.twilio.com SIP/2.0",
-            1,
-        )
-        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
-    second.send(&ack, edge).await;
-    assert_eq!(second.quiet(Duration::from_millis(300)).await, None);
-    let metrics = server.get("/metrics").await.text;
-    for line in [
-        "sipmap_calls_started_total 1",
-        "sipmap_calls_refused_total{limit=\"max_calls\"} 1",
-        "sipmap_calls_live 1",
-        "sipmap_call_webhooks_total{outcome=\"ok\"} 1",
-    ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
-    }
-}
-
-#[tokio::test]
-async fn a_restarted_server_still_runs_the_domains_application() {
-    let (server, mut app, _) = setup("<Response><Reject/></Response>").await;
-    let (db, dir) = server.stop().await;
-    let server = TestApp::start(db).await;
-    let edge = server.sip_addr.expect("the SIP edge is on");
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "restart-1"), edge).await;
-    caller.until("SIP/2.0 404").await;
-    assert_eq!(app.next().await.url, format!("{}/voice", app.base));
-    drop(dir);
-}
-
-#[tokio::test]
-async fn over_tcp_the_caller_is_answered_on_its_connection() {
-    let (_server, mut app, edge) = setup(r#"<Response><Reject reason="busy"/></Response>"#).await;
-    let mut stream = tokio::net::TcpStream::connect(edge).await.unwrap();
-    let me = stream.local_addr().unwrap();
-    let inv = invite(me, "tcp-1").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
-    stream.write_all(inv.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    let mut chunk = [0u8; 4096];
-    while !seen.contains("SIP/2.0 486") {
-        let n = timeout(WAIT, stream.read(&mut chunk))
-            .await
-            .expect("the answer comes on the connection")
-            .unwrap();
-        assert!(n > 0, "the connection stays open: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
-    }
-    assert!(seen.starts_with("SIP/2.0 100"), "{seen}");
-    assert!(seen.contains("SIP/2.0 180"), "{seen}");
-    app.next().await;
-}
-
-/// `name`'s value among the webhook's parameters.
-fn param<'a>(hook: &'a Hook, name: &str) -> Option<&'a str> {
-    hook.params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-#[tokio::test]
-async fn the_call_log_gets_the_record_and_the_webhooks_event_before_the_answer_is_final() {
-    let log = Arc::new(MemoryLog::new(10));
-    let given = log.clone();
-    let (_server, mut app, edge) =
-        setup_with(r#"<Response><Reject reason="busy"/></Response>"#, |c| {
-            c.call_log = Some(given)
-        })
-        .await;
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "log-1"), edge).await;
-    caller.until("SIP/2.0 486").await;
-    let hook = app.next().await;
-    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
-    // Persisted before the 486 went out.
-    let record = log.call(&sid).expect("the call is stored");
-    assert_eq!(record.status, CallStatus::Busy);
-    assert_eq!(record.sip_call_id, "log-1");
-    let events = log.events(&sid);
-    assert_eq!(events.len(), 1, "{events:?}");
-}
-
-#[tokio::test]
-async fn an_api_command_ends_a_ringing_call_with_487() {
-    let callee = Peer::on("127.0.0.3").await;
-    let twiml = format!(
-        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
-        callee.addr()
-    );
-    let (server, mut app, edge) = setup(&twiml).await;
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "cmd-1"), edge).await;
-    let hook = app.next().await;
-    let (child, sipmap) = callee.until("INVITE ").await;
-    // Ringing: a CANCEL may follow a provisional response only (RFC 3261 §9.1).
-    callee
-        .send(&respond(&child, 180, "callee", "", ""), sipmap)
-        .await;
-    caller.until("SIP/2.0 180").await;
-    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
-    let calls = server.calls.as_ref().expect("calls run");
-    let other = AccountSid::parse("AC00000000000000000000000000000002").unwrap();
-    assert_eq!(
-        calls.command(&other, &sid, Command::Complete).await,
-        Ok(false),
-        "another account's call is not found"
-    );
-    let account = AccountSid::parse(SID).unwrap();
-    assert_eq!(
-        calls.command(&account, &sid, Command::Complete).await,
-        Ok(true)
-    );
-    let (terminated, _) = caller.until("SIP/2.0 487").await;
-    assert_eq!(header(&terminated, "Call-ID"), Some("cmd-1"));
-    callee.until("CANCEL ").await;
-}
-
-#[tokio::test]
-async fn dial_number_byoc_calls_the_trunks_target() {
-    let callee = Peer::on("127.0.0.3").await;
-    let server = TestApp::spawn().await;
-    let mut app = App::start("<Response/>").await;
-    let (targets, _) =
-        crate::routing::routed_domain(&server, &[(format!("sip:{}", callee.addr()), 10)]).await;
-    assert_eq!(targets.len(), 1);
-    let domains = server.get(&format!("{BASE}/SIP/Domains.json")).await.json();
-    let domain = &domains["domains"][0];
-    let trunk = domain["byoc_trunk_sid"].as_str().unwrap().to_owned();
-    let sid = domain["sid"].as_str().unwrap().to_owned();
-    let url: String =
-        form_urlencoded::byte_serialize(format!("{}/voice", app.base).as_bytes()).collect();
-    let r = server
-        .post(
-            &format!("{BASE}/SIP/Domains/{sid}.json"),
-            &format!("VoiceUrl={url}"),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    app.answer(&format!(
-        "<Response><Dial><Number byoc=\"{trunk}\">+15551230000</Number></Dial></Response>"
+    let other = account(&s, None).await;
+    assert!(matches!(
+        s.delete_call(&other, &call.sid).await,
+        Err(StoreError::NotFound(Missing::Call(..)))
     ));
-    let edge = server.sip_addr.expect("the SIP edge is on");
-    let caller = Peer::on("127.0.0.1").await;
-    caller.send(&invite(caller.addr(), "byoc-1"), edge).await;
-    app.next().await;
-    let (child, _) = callee_answers(&callee).await;
-    assert!(child.starts_with("INVITE sip:+15551230000@"), "{child}");
-    let (ok, _) = caller.until("SIP/2.0 200").await;
-    assert_eq!(body(&ok), SDP_CALLEE);
+    s.save_call(&completed(call.clone())).await.unwrap();
+    s.delete_call(&a, &call.sid).await.unwrap();
+    assert_eq!(s.get_call(&a, &call.sid).await.unwrap(), None);
+    assert!(
+        s.list_notifications(&a, &none(), &all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A call saved again under the same SID starts with no events.
+    s.save_call(&call).await.unwrap();
+    assert!(
+        s.list_call_events(&a, &call.sid, &all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn events_and_notifications_stay_in_their_account(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let (a, b) = (account(&s, None).await, account(&s, None).await);
+    let call = ringing(&a, MARCH_1, "sip:bob@x");
+    s.save_call(&call).await.unwrap();
+    for i in 0..3 {
+        s.add_call_event(&call.sid, &event(&call, MARCH_1 + i))
+            .await
+            .unwrap();
+    }
+    let note = notification(&call, MARCH_1);
+    s.add_notification(&note).await.unwrap();
+    let events = s.list_call_events(&a, &call.sid, &all()).await.unwrap();
+    let starts: Vec<i64> = events.iter().map(|(_, e)| e.started_ms).collect();
+    assert_eq!(starts, vec![MARCH_1, MARCH_1 + 1, MARCH_1 + 2]);
+    assert_eq!(events[0].1, event(&call, MARCH_1));
+    let page = PageQuery {
+        limit: 1,
+        cursor: Cursor::After(events[0].0.clone()),
+    };
+    let next = s.list_call_events(&a, &call.sid, &page).await.unwrap();
+    assert_eq!(next[0].1.started_ms, MARCH_1 + 1);
+    for missing in [
+        s.list_call_events(&b, &call.sid, &all()).await.map(|_| ()),
+        s.list_call_notifications(&b, &call.sid, &none(), &all())
+            .await
+            .map(|_| ()),
+        s.add_call_event(&call.sid, &event(&ringing(&b, MARCH_1, "x"), MARCH_1))
+            .await,
+    ] {
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(Missing::Call(..)))),
+            "{missing:?}"
+        );
+    }
+    let of_call = s
+        .list_call_notifications(&a, &call.sid, &none(), &all())
+        .await;
+    assert_eq!(of_call.unwrap(), vec![note.clone()]);
+    assert_eq!(
+        s.list_notifications(&a, &none(), &all()).await.unwrap(),
+        vec![note.clone()]
+    );
+    assert!(
+        s.list_notifications(&b, &none(), &all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let fetched = s.get_notification(&a, Some(&call.sid), &note.sid).await;
+    assert_eq!(fetched.unwrap(), Some(note.clone()));
+    assert_eq!(s.get_notification(&b, None, &note.sid).await.unwrap(), None);
+    let elsewhere = CallSid::generate();
+    let wrong_call = s.get_notification(&a, Some(&elsewhere), &note.sid).await;
+    assert_eq!(wrong_call.unwrap(), None);
+}
+
+async fn calls_are_listed_with_twilios_filters(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let a = account(&s, None).await;
+    let first = completed(ringing(&a, MARCH_1 + 1_000, "+14155550100"));
+    let mut child = ringing(&a, MARCH_1 + 3_000, "sip:carol@x");
+    child.parent_call_sid = Some(first.sid.clone());
+    child.direction = Direction::OutboundDial;
+    child.from = "+14155550199".into();
+    let next_day = ringing(&a, MARCH_1 + DAY + 5_000, "+14155550100");
+    for c in [&first, &child, &next_day] {
+        s.save_call(c).await.unwrap();
+    }
+    let day = "2024-03-01";
+    let cases: Vec<(Query, Vec<&Call>)> = vec![
+        (vec![], vec![&first, &child, &next_day]),
+        (vec![("To", "+14155550100")], vec![&first, &next_day]),
+        (vec![("From", "+14155550199")], vec![&child]),
+        (vec![("ParentCallSid", first.sid.as_str())], vec![&child]),
+        (vec![("Status", "completed")], vec![&first]),
+        (vec![("Status", "ringing")], vec![&child, &next_day]),
+        (vec![("StartTime", day)], vec![&first, &child]),
+        (vec![("StartTime>", "2024-03-02")], vec![&next_day]),
+        (vec![("StartTime<", day)], vec![&first, &child]),
+        (
+            vec![("StartTime>", "2024-03-01T00:00:02Z")],
+            vec![&child, &next_day],
+        ),
+        (vec![("StartTime", "2024-03-01T00:00:01Z")], vec![&first]),
+        (vec![("EndTime", day)], vec![&first]),
+        (vec![("EndTime>", "2024-03-02")], vec![]),
+        (
+            vec![("EndTime<", day), ("To", "+14155550100")],
+            vec![&first],
+        ),
+        (
+            vec![("StartTime>", day), ("StartTime<", day)],
+            vec![&first, &child],
+        ),
+    ];
+    for (query, want) in cases {
+        let want: Vec<CallSid> = want.into_iter().map(|c| c.sid.clone()).collect();
+        assert_eq!(listed(&s, &a, &query).await, want, "{query:?}");
+    }
+    let other = account(&s, None).await;
+    assert!(listed(&s, &other, &[]).await.is_empty());
+    let page = PageQuery {
+        limit: 1,
+        cursor: Cursor::After(first.sid.to_string()),
+    };
+    let after = s
+        .list_calls(&a, &CallFilter::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(after, vec![child.clone()]);
+}
+
+async fn the_retention_prunes_ended_calls_only(db: &TestDb) {
+    let limits = Limits {
+        calls: CallRetention {
+            max_age_secs: 0,
+            per_account: 2,
+        },
+        ..Limits::default()
+    };
+    let s = db
+        .open_with(&StoreOptions {
+            limits,
+            ..StoreOptions::default()
+        })
+        .await;
+    let a = account(&s, None).await;
+    let live = ringing(&a, MARCH_1, "x");
+    let ended = completed(ringing(&a, MARCH_1 + 1, "x"));
+    s.save_call(&live).await.unwrap();
+    s.save_call(&ended).await.unwrap();
+    s.add_call_event(&ended.sid, &event(&ended, MARCH_1))
+        .await
+        .unwrap();
+    let third = ringing(&a, MARCH_1 + 2, "x");
+    s.save_call(&third).await.unwrap();
+    assert_eq!(
+        listed(&s, &a, &[]).await,
+        vec![live.sid.clone(), third.sid.clone()]
+    );
+    // Only live calls left: nothing is pruned, the new call is stored all the same.
+    let fourth = ringing(&a, MARCH_1 + 3, "x");
+    s.save_call(&fourth).await.unwrap();
+    assert_eq!(listed(&s, &a, &[]).await.len(), 3);
+    // Another account's calls are not its to prune.
+    let b = account(&s, None).await;
+    s.save_call(&completed(ringing(&b, MARCH_1, "x")))
+        .await
+        .unwrap();
+    assert_eq!(listed(&s, &a, &[]).await.len(), 3);
+}
+
+async fn the_retention_prunes_calls_that_ended_long_ago(db: &TestDb) {
+    let limits = Limits {
+        calls: CallRetention {
+            max_age_secs: 3_600,
+            per_account: 0,
+        },
+        ..Limits::default()
+    };
+    let s = db
+        .open_with(&StoreOptions {
+            limits,
+            ..StoreOptions::default()
+        })
+        .await;
+    let a = account(&s, None).await;
+    let now = sipmap::clock::Clock::now_millis(&sipmap::clock::SystemClock);
+    let old = completed(ringing(&a, now - 3 * 3_600_000, "x"));
+    let recent = completed(ringing(&a, now - 60_000, "x"));
+    let old_live = ringing(&a, now - 5 * 3_600_000, "x");
+    for c in [&old_live, &old, &recent] {
+        s.save_call(c).await.unwrap();
+    }
+    s.save_call(&ringing(&a, now, "x")).await.unwrap();
+    let left = listed(&s, &a, &[]).await;
+    assert!(!left.contains(&old.sid), "{left:?}");
+    assert!(left.contains(&recent.sid) && left.contains(&old_live.sid));
+}
+
+async fn notifications_are_listed_with_twilios_filters(db: &TestDb) {
+    let s = keeping_all(db).await;
+    let a = account(&s, None).await;
+    let call = ringing(&a, MARCH_1, "x");
+    let other = ringing(&a, MARCH_1 + 1, "x");
+    s.save_call(&call).await.unwrap();
+    s.save_call(&other).await.unwrap();
+    let warning = notification(&call, MARCH_1);
+    let mut error = notification(&call, MARCH_1 + DAY);
+    error.log = LogLevel::Error;
+    error.error_code = 11200;
+    let elsewhere = notification(&other, MARCH_1 + 2);
+    for n in [&warning, &error, &elsewhere] {
+        s.add_notification(n).await.unwrap();
+    }
+    let cases: Vec<(Query, Vec<&Notification>)> = vec![
+        (vec![], vec![&warning, &error]),
+        (vec![("Log", "0")], vec![&error]),
+        (vec![("Log", "1")], vec![&warning]),
+        (vec![("MessageDate", "2024-03-01")], vec![&warning]),
+        (vec![("MessageDate>", "2024-03-02")], vec![&error]),
+        (vec![("MessageDate<", "2024-03-01"), ("Log", "0")], vec![]),
+    ];
+    for (query, want) in cases {
+        let p = P(query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect());
+        let filter = NotificationFilter::parse(&p).expect("filter parses");
+        let got = s
+            .list_call_notifications(&a, &call.sid, &filter, &all())
+            .await;
+        let want: Vec<Notification> = want.into_iter().cloned().collect();
+        assert_eq!(got.unwrap(), want, "{query:?}");
+    }
+    let p = P(vec![("Log", "1".to_owned())]);
+    let warnings = NotificationFilter::parse(&p).unwrap();
+    let of_account = s.list_notifications(&a, &warnings, &all()).await.unwrap();
+    assert_eq!(of_account, vec![warning, elsewhere]);
+}
+
+on_both_backends!(
+    save_and_fetch_within_the_account,
+    a_call_record_never_goes_backwards,
+    only_an_ended_call_is_deleted_with_what_it_recorded,
+    events_and_notifications_stay_in_their_account,
+    calls_are_listed_with_twilios_filters,
+    notifications_are_listed_with_twilios_filters,
+    the_retention_prunes_ended_calls_only,
+    the_retention_prunes_calls_that_ended_long_ago,
+);
+
+/// A store on a running test server's database, as a call runtime would write to it (keeping
+/// every call: the tests' calls ended long ago, by the clock).
+pub async fn runtime_store(app: &TestApp) -> std::sync::Arc<Store> {
+    let url = format!("sqlite://{}", app.db_path.display());
+    let options = StoreOptions {
+        role: Role::Admin,
+        limits: keep_all(),
+        ..StoreOptions::default()
+    };
+    sipmap::store::connect_with(&url, &options)
+        .await
+        .expect("store opens")
+}
+
+fn test_account() -> AccountSid {
+    AccountSid::parse(SID).unwrap()
+}
+
+fn calls_path(account: &str) -> String {
+    format!("/2010-04-01/Accounts/{account}/Calls")
+}
+
+#[tokio::test]
+async fn another_accounts_call_is_a_404_like_a_random_sid() {
+    let app = TestApp::spawn().await;
+    let s = runtime_store(&app).await;
+    let (sub, _) = app.subaccount("other").await;
+    let sub = AccountSid::parse(&sub).unwrap();
+    let theirs = completed(ringing(&sub, MARCH_1, "x"));
+    s.save_call(&theirs).await.unwrap();
+    s.add_call_event(&theirs.sid, &event(&theirs, MARCH_1))
+        .await
+        .unwrap();
+    let note = notification(&theirs, MARCH_1);
+    s.add_notification(&note).await.unwrap();
+    let random = CallSid::generate();
+    let mine = calls_path(SID);
+    for (method, tail) in [
+        (HttpMethod::GET, ".json"),
+        (HttpMethod::POST, ".json"),
+        (HttpMethod::DELETE, ".json"),
+        (HttpMethod::GET, "/Events.json"),
+        (HttpMethod::GET, "/Notifications.json"),
+    ] {
+        let body = (tail == ".json" && method == HttpMethod::POST).then_some("Status=completed");
+        let a = app
+            .call(
+                method.clone(),
+                &format!("{mine}/{}{tail}", theirs.sid),
+                body,
+            )
+            .await;
+        let b = app
+            .call(method.clone(), &format!("{mine}/{random}{tail}"), body)
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::NOT_FOUND,
+            "{method} {tail}: {}",
+            a.text
+        );
+        let same = a.text.replace(theirs.sid.as_str(), "CA");
+        assert_eq!(
+            same,
+            b.text.replace(random.as_str(), "CA"),
+            "{method} {tail}"
+        );
+    }
+    let at_account = format!("/2010-04-01/Accounts/{SID}/Notifications/{}.json", note.sid);
+    assert_eq!(app.get(&at_account).await.status, StatusCode::NOT_FOUND);
+    let listed = app
+        .get(&format!("/2010-04-01/Accounts/{SID}/Notifications.json"))
+        .await;
+    assert_eq!(listed.json()["notifications"], serde_json::json!([]));
+    // The subaccount's own path (which its parent may use) shows them.
+    let theirs_path = format!("{}/{}/Events.json", calls_path(sub.as_str()), theirs.sid);
+    let events = app.get(&theirs_path).await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.text);
+    assert_eq!(events.json()["events"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn updates_and_deletes_follow_the_calls_state() {
+    let app = TestApp::spawn().await;
+    let s = runtime_store(&app).await;
+    let live = ringing(&test_account(), MARCH_1, "x");
+    let ended = completed(ringing(&test_account(), MARCH_1 + 1, "x"));
+    s.save_call(&live).await.unwrap();
+    s.save_call(&ended).await.unwrap();
+    let (live_path, ended_path) = (
+        format!("{}/{}.json", calls_path(SID), live.sid),
+        format!("{}/{}.json", calls_path(SID), ended.sid),
+    );
+    for body in [
+        "Status=completed",
+        "Twiml=%3CResponse%2F%3E",
+        "Url=https%3A%2F%2Fa.example%2F",
+    ] {
+        let r = app.post(&ended_path, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert_eq!(r.json()["code"], 21220);
+        assert_eq!(
+            r.json()["message"],
+            "Call is not in-progress. Cannot redirect."
+        );
+    }
+    let bad = app.post(&live_path, "Status=busy").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["code"], 20001);
+    let bad_url = app.post(&live_path, "Url=ftp%3A%2F%2Fx").await;
+    assert_eq!(bad_url.json()["code"], 20001, "{}", bad_url.text);
+    // No runtime runs calls on the test server: a live call is not held by this node.
+    let elsewhere = app.post(&live_path, "Status=completed").await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        elsewhere.text
+    );
+    // Nothing to do: the call as it is.
+    let same = app.post(&live_path, "").await;
+    assert_eq!(same.status, StatusCode::OK);
+    assert_eq!(same.text, app.get(&live_path).await.text);
+    let refused = app.delete(&live_path).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.json()["code"], 21220);
+    assert_eq!(app.delete(&ended_path).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&ended_path).await.status, StatusCode::NOT_FOUND);
+    // Calls are not created through the API: the list path serves GET only.
+    let create = app
+        .post(&format!("{}.json", calls_path(SID)), "To=x&From=y")
+        .await;
+    assert_eq!(create.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(create.json()["code"], 20004);
+}
+
+#[tokio::test]
+async fn the_list_refuses_bad_filters_and_repeats_good_ones() {
+    let app = TestApp::spawn().await;
+    let s = runtime_store(&app).await;
+    for i in 0..3 {
+        s.save_call(&ringing(&test_account(), MARCH_1 + i, "+14155550100"))
+            .await
+            .unwrap();
+    }
+    let list = format!("{}.json", calls_path(SID));
+    for query in [
+        "Status=answered",
+        "StartTime=2024-02-30",
+        "EndTime%3E=tomorrow",
+        "ParentCallSid=CA1",
+    ] {
+        let r = app.get(&format!("{list}?{query}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        assert_eq!(r.json()["code"], 20001);
+    }
+    let page = app
+        .get(&format!(
+            "{list}?To=%2B14155550100&StartTime%3E=2024-03-01&PageSize=2"
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let body = page.json();
+    assert_eq!(body["calls"].as_array().map(Vec::len), Some(2));
+    let next = body["next_page_uri"].as_str().expect("a next page");
+    assert!(
+        next.starts_with(&format!(
+            "{list}?To=%2B14155550100&StartTime%3E=2024-03-01&PageSize=2&Page=1&PageToken=PA"
+        )),
+        "{next}"
+    );
+    let rest = app.get(next).await.json();
+    assert_eq!(rest["calls"].as_array().map(Vec::len), Some(1));
+}
+
+/// A call runtime as the API sees it: the calls it holds take commands (recorded); `Complete`
+/// ends the call and stores its record, as a runtime would before reporting it.
+struct FakeRuntime {
+    live: Vec<CallSid>,
+    store: tokio::sync::OnceCell<std::sync::Arc<Store>>,
+    taken: std::sync::Mutex<Vec<Command>>,
+}
+
+#[async_trait::async_trait]
+impl Control for FakeRuntime {
+    async fn command(&self, account: &AccountSid, call: &CallSid, command: Command) -> Delivery {
+        if !self.live.contains(call) {
+            return Delivery::NotLive;
+        }
+        if command == Command::Complete {
+            let store = self.store.get().expect("the test gave the store");
+            let mut record = store.get_call(account, call).await.unwrap().unwrap();
+            record
+                .set_status(CallStatus::Canceled, MARCH_1 + 9_000)
+                .unwrap();
+            store.save_call(&record).await.unwrap();
+        }
+        self.taken.lock().unwrap().push(command);
+        Delivery::Taken
+    }
+}
+
+#[tokio::test]
+async fn an_update_reaches_the_runtime_that_holds_the_call() {
+    let held = ringing(&test_account(), MARCH_1, "x");
+    let runtime = std::sync::Arc::new(FakeRuntime {
+        live: vec![held.sid.clone()],
+        store: tokio::sync::OnceCell::new(),
+        taken: std::sync::Mutex::new(Vec::new()),
+    });
+    let app = TestApp::spawn_with_calls(runtime.clone()).await;
+    let s = runtime_store(&app).await;
+    runtime.store.set(s.clone()).ok();
+    let not_held = ringing(&test_account(), MARCH_1 + 1, "x");
+    s.save_call(&held).await.unwrap();
+    s.save_call(&not_held).await.unwrap();
+    let path = format!("{}/{}.json", calls_path(SID), held.sid);
+    for body in [
+        "Twiml=%3CResponse%3E%3CHangup%2F%3E%3C%2FResponse%3E",
+        "Url=https%3A%2F%2Fapp.example.com%2Fnext&Method=GET",
+        "Url=https%3A%2F%2Fapp.example.com%2Fnext",
+        "Status=canceled",
+    ] {
+        let r = app.post(&path, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.text);
+        assert_eq!(r.json()["status"], "ringing");
+    }
+    let ended = app.post(&path, "Status=completed").await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.text);
+    assert_eq!(ended.json()["status"], "canceled");
+    let url = url::Url::parse("https://app.example.com/next").unwrap();
+    assert_eq!(
+        *runtime.taken.lock().unwrap(),
+        vec![
+            Command::Twiml("<Response><Hangup/></Response>".into()),
+            Command::Redirect(url.clone(), Method::Get),
+            Command::Redirect(url, Method::Post),
+            Command::Cancel,
+            Command::Complete,
+        ]
+    );
+    let after = app.post(&path, "Status=completed").await;
+    assert_eq!(after.json()["code"], 21220, "{}", after.text);
+    let elsewhere = format!("{}/{}.json", calls_path(SID), not_held.sid);
+    let r = app.post(&elsewhere, "Status=completed").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(runtime.taken.lock().unwrap().len(), 5);
 }

@@ -79,8 +79,25 @@ impl TestApp {
         Self::start_with(db_path, |_| {}).await
     }
 
+    /// A server on a fresh database whose updates of live calls go to `control`.
+    pub async fn spawn_with_calls(control: std::sync::Arc<dyn sipmap::calls::Control>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("sipmap.db");
+        let mut app = Self::start_full(db_path, |_| {}, Some(control)).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A server on an existing database file, with its configuration adjusted by `tweak`.
     pub async fn start_with(db_path: PathBuf, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_full(db_path, tweak, None).await
+    }
+
+    async fn start_full(
+        db_path: PathBuf,
+        tweak: impl FnOnce(&mut ServeConfig),
+        control: Option<std::sync::Arc<dyn sipmap::calls::Control>>,
+    ) -> Self {
         let mut config = ServeConfig {
             listen: "127.0.0.1:0".into(),
             database_url: format!("sqlite://{}", db_path.display()),
@@ -99,7 +116,10 @@ impl TestApp {
             call_log: None,
         };
         tweak(&mut config);
-        let app = App::build(&config).await.expect("server builds");
+        let mut app = App::build(&config).await.expect("server builds");
+        if let Some(control) = control {
+            app = app.with_call_control(control).expect("call control set");
+        }
         ensure_initial_account(
             app.store().as_ref(),
             Some((

@@ -387,3 +387,49 @@ async fn target_limit_per_account() {
     assert_eq!(third.status, StatusCode::BAD_REQUEST);
     assert_snapshot!("target_limit_per_account", app.redact(&third));
 }
+
+#[tokio::test]
+async fn call_bodies() {
+    use crate::calls::{MARCH_1, completed, event, notification, ringing, runtime_store};
+    use sipmap::domain::{CallStatus, Direction};
+    let app = TestApp::spawn().await;
+    let s = runtime_store(&app).await;
+    let account = sipmap::sid::AccountSid::parse(SID).unwrap();
+    let parent = completed(ringing(&account, MARCH_1, "+14155550100"));
+    let mut child = ringing(&account, MARCH_1 + 1_000, "sip:bob@192.0.2.20");
+    child.parent_call_sid = Some(parent.sid.clone());
+    child.direction = Direction::OutboundDial;
+    child.set_status(CallStatus::Busy, MARCH_1 + 4_000).unwrap();
+    for c in [&parent, &child] {
+        s.save_call(c).await.unwrap();
+    }
+    s.add_call_event(&parent.sid, &event(&parent, MARCH_1))
+        .await
+        .unwrap();
+    let note = notification(&parent, MARCH_1 + 500);
+    s.add_notification(&note).await.unwrap();
+    let base = format!("/2010-04-01/Accounts/{SID}");
+    let fetched = app.get(&format!("{base}/Calls/{}.json", parent.sid)).await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text);
+    // The dates the redaction hides: start, end, and the duration from the answer.
+    let body = fetched.json();
+    assert_eq!(body["start_time"], "Fri, 01 Mar 2024 00:00:00 +0000");
+    assert_eq!(body["end_time"], "Fri, 01 Mar 2024 00:01:02 +0000");
+    assert_eq!(body["duration"], "60");
+    assert_snapshot!("call_fetch", app.redact(&fetched));
+    let list = app.get(&format!("{base}/Calls.json?Status=busy")).await;
+    assert_snapshot!("call_list_busy", app.redact(&list));
+    let events = format!("{base}/Calls/{}/Events.json", parent.sid);
+    assert_snapshot!("call_events", app.redact(&app.get(&events).await));
+    let notes = format!("{base}/Calls/{}/Notifications.json", parent.sid);
+    assert_snapshot!("call_notifications", app.redact(&app.get(&notes).await));
+    let one = format!(
+        "{base}/Calls/{}/Notifications/{}.json",
+        parent.sid, note.sid
+    );
+    assert_snapshot!("call_notification_fetch", app.redact(&app.get(&one).await));
+    let of_account = format!("{base}/Notifications/{}.json", note.sid);
+    let fetched = app.get(&of_account).await;
+    assert_eq!(fetched.json()["uri"], of_account);
+    assert_snapshot!("notification_fetch", app.redact(&fetched));
+}

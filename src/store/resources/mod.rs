@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod auth_mappings;
 pub mod byoc;
+pub mod calls;
 pub mod credential_lists;
 pub mod ip_access_control_lists;
 pub mod ip_records;
@@ -29,7 +30,7 @@ use crate::domain::{Account, MappedList};
 use crate::recognition::{AccountRows, AuthKind, State};
 use crate::secret::{Sealer, ServerKey};
 use crate::sid::{
-    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, ConnectionPolicySid,
+    AccountSid, AclAddressSid, AclSid, ApiKeySid, ByocTrunkSid, CallSid, ConnectionPolicySid,
     CredentialListSid, CredentialSid, IpRecordSid, MappingSid, PolicyTargetSid, SipDomainSid,
 };
 
@@ -62,6 +63,8 @@ pub enum Missing {
     PolicyTarget(ConnectionPolicySid, PolicyTargetSid),
     /// An API key of the given account.
     ApiKey(AccountSid, ApiKeySid),
+    /// A call of the given account.
+    Call(AccountSid, CallSid),
 }
 
 impl Store {
