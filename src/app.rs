@@ -104,6 +104,22 @@ fn descriptor_budget() -> Option<u64> {
     }
 }
 
+/// The call runtime of a server with a SIP edge: calls stored in `store` (unless the
+/// configuration gives another log), tokens read from it, the edge's `metrics` for health.
+fn call_runtime(config: &ServeConfig, store: &Arc<Store>, metrics: &Arc<Metrics>) -> CallRuntime {
+    CallRuntime::new(RuntimeParts {
+        recognition: store.recognition(),
+        sip_metrics: metrics.clone(),
+        outbound: config.store.outbound.clone(),
+        tokens: Arc::new(StoreTokens(store.clone())),
+        log: config
+            .call_log
+            .clone()
+            .unwrap_or_else(|| Arc::new(StoreLog(store.clone()))),
+        limits: config.call_limits,
+    })
+}
+
 /// A bound, ready server.
 pub struct App {
     listener: TcpListener,
@@ -133,19 +149,10 @@ impl App {
             }
             _ => None,
         };
-        let calls = config.sip_listen.is_some().then(|| {
-            CallRuntime::new(RuntimeParts {
-                recognition: store.recognition(),
-                sip_metrics: metrics.clone(),
-                outbound: config.store.outbound.clone(),
-                tokens: Arc::new(StoreTokens(store.clone())),
-                log: config
-                    .call_log
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(StoreLog(store.clone()))),
-                limits: config.call_limits,
-            })
-        });
+        let calls = config
+            .sip_listen
+            .is_some()
+            .then(|| call_runtime(config, &store, &metrics));
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
