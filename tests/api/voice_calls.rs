@@ -622,3 +622,62 @@ async fn dial_number_byoc_calls_the_trunks_target() {
     let (ok, _) = caller.until("SIP/2.0 200").await;
     assert_eq!(body(&ok), SDP_CALLEE);
 }
+
+#[tokio::test]
+async fn the_api_lists_a_bridged_call_and_its_child_and_status_completed_hangs_both_up() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "api-1"), edge).await;
+    let hook = app.next().await;
+    let sid = param(&hook, "CallSid").unwrap().to_owned();
+    callee_answers(&callee).await;
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    callee.until("ACK ").await;
+    caller
+        .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
+        .await;
+    let calls = server.get(&format!("{BASE}/Calls.json")).await.json();
+    let listed = calls["calls"].as_array().expect("a list of calls").clone();
+    assert_eq!(listed.len(), 2, "{calls}");
+    let parent = listed
+        .iter()
+        .find(|c| c["sid"] == sid.as_str())
+        .expect("the call");
+    let child = listed
+        .iter()
+        .find(|c| c["sid"] != sid.as_str())
+        .expect("its child");
+    assert_eq!(parent["status"], "in-progress");
+    assert_eq!(parent["direction"], "inbound");
+    assert_eq!(child["parent_call_sid"], sid.as_str());
+    assert_eq!(child["direction"], "outbound-dial");
+    assert_eq!(child["status"], "in-progress");
+    let r = server
+        .post(&format!("{BASE}/Calls/{sid}.json"), "Status=completed")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (bye, from) = callee.until("BYE ").await;
+    callee
+        .send(&respond(&bye, 200, "callee", "", ""), from)
+        .await;
+    let (caller_bye, from) = caller.until("BYE ").await;
+    assert_eq!(header(&caller_bye, "Call-ID"), Some("api-1"));
+    caller
+        .send(&respond(&caller_bye, 200, "x", "", ""), from)
+        .await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        let call = server.get(&format!("{BASE}/Calls/{sid}.json")).await.json();
+        status = call["status"].as_str().unwrap_or("").to_owned();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "completed");
+}
