@@ -258,8 +258,12 @@ pub struct ServeArgs {
     pub call_retention_secs: u64,
     /// Most call records one account keeps: past it, storing a new call deletes the account's
     /// oldest ended calls (a call that has not ended is never deleted); 0 for no bound.
-    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT", default_value_t = 10_000)]
-    pub max_calls_per_account: u64,
+    #[arg(
+        long,
+        env = "SIPMAP_MAX_CALL_RECORDS_PER_ACCOUNT",
+        default_value_t = 10_000
+    )]
+    pub max_call_records_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     #[arg(hide_env_values = true, requires = "auth_token")]
@@ -430,7 +434,7 @@ fn limits(args: &ServeArgs) -> Limits {
         keys_per_account: args.max_keys_per_account,
         calls: CallRetention {
             max_age_secs: args.call_retention_secs,
-            per_account: args.max_calls_per_account,
+            per_account: args.max_call_records_per_account,
         },
     }
 }
