@@ -173,15 +173,15 @@ pub struct ServeArgs {
     pub sip_new_ports_per_ip: u32,
     /// Most calls to SIP domains with a voice application live at once on this node; an
     /// INVITE past it is answered `503 Service Unavailable` with `Retry-After: 5`.
-    #[arg(long, env = "SIPMAP_MAX_LIVE_CALLS")]
+    #[arg(long, env = "SIPMAP_MAX_CALLS")]
     #[arg(default_value_t = RuntimeLimits::default().calls)]
     #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    pub max_live_calls: usize,
+    pub max_calls: usize,
     /// Most such calls of one account live at once on this node (503 past it, as above).
-    #[arg(long, env = "SIPMAP_MAX_LIVE_CALLS_PER_ACCOUNT")]
+    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT")]
     #[arg(default_value_t = RuntimeLimits::default().calls_per_account)]
     #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    pub max_live_calls_per_account: usize,
+    pub max_calls_per_account: usize,
     /// Most webhooks of calls in flight at once (more wait for a slot), and as many status
     /// callbacks (more are dropped, logged).
     #[arg(long, env = "SIPMAP_MAX_WEBHOOKS")]
@@ -276,8 +276,12 @@ pub struct ServeArgs {
     pub call_retention_secs: u64,
     /// Most call records one account keeps: past it, storing a new call deletes the account's
     /// oldest ended calls (a call that has not ended is never deleted); 0 for no bound.
-    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT", default_value_t = 10_000)]
-    pub max_calls_per_account: u64,
+    #[arg(
+        long,
+        env = "SIPMAP_MAX_CALL_RECORDS_PER_ACCOUNT",
+        default_value_t = 10_000
+    )]
+    pub max_call_records_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     #[arg(hide_env_values = true, requires = "auth_token")]
@@ -448,7 +452,7 @@ fn limits(args: &ServeArgs) -> Limits {
         keys_per_account: args.max_keys_per_account,
         calls: CallRetention {
             max_age_secs: args.call_retention_secs,
-            per_account: args.max_calls_per_account,
+            per_account: args.max_call_records_per_account,
         },
     }
 }
@@ -471,8 +475,8 @@ fn throttle_and_calls(args: &ServeArgs) -> (ThrottleSettings, RuntimeLimits) {
         block: args.sip_auth_block,
     };
     let calls = RuntimeLimits {
-        calls: args.max_live_calls,
-        calls_per_account: args.max_live_calls_per_account,
+        calls: args.max_calls,
+        calls_per_account: args.max_calls_per_account,
         webhooks: args.max_webhooks,
     };
     (throttle, calls)

@@ -20,9 +20,9 @@ const FINAL: [CallStatus; 5] = [
 pub struct CallMetrics {
     /// Calls started.
     pub(super) started: AtomicU64,
-    /// INVITEs answered 503 for `--max-live-calls`.
+    /// INVITEs answered 503 for `--max-calls`.
     pub(super) refused_global: AtomicU64,
-    /// INVITEs answered 503 for `--max-live-calls-per-account`.
+    /// INVITEs answered 503 for `--max-calls-per-account`.
     pub(super) refused_account: AtomicU64,
     /// Calls ended, by [`FINAL`] (index 5: any other status).
     ended: [AtomicU64; 6],
@@ -69,9 +69,9 @@ impl CallMetrics {
             "sipmap_calls_refused_total",
             "INVITEs answered 503 instead of starting a call, by limit.",
             &[
-                ("{limit=\"max_live_calls\"}", get(&self.refused_global)),
+                ("{limit=\"max_calls\"}", get(&self.refused_global)),
                 (
-                    "{limit=\"max_live_calls_per_account\"}",
+                    "{limit=\"max_calls_per_account\"}",
                     get(&self.refused_account),
                 ),
             ],

@@ -82,9 +82,9 @@ static INBOX_LIMIT: LimitLog = LimitLog::new("call inbox");
 /// The runtime's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeLimits {
-    /// Live calls on this node (`--max-live-calls`).
+    /// Live calls on this node (`--max-calls`).
     pub calls: usize,
-    /// Live calls of one account on this node (`--max-live-calls-per-account`).
+    /// Live calls of one account on this node (`--max-calls-per-account`).
     pub calls_per_account: usize,
     /// Webhooks in flight, and status callbacks in flight (`--max-webhooks`, each).
     pub webhooks: usize,
@@ -389,11 +389,8 @@ impl CallHandoff for CallRuntime {
             }
             Err(full) => {
                 let (counter, what) = match full {
-                    Full::Global => (&self.0.metrics.refused_global, "--max-live-calls"),
-                    Full::Account => (
-                        &self.0.metrics.refused_account,
-                        "--max-live-calls-per-account",
-                    ),
+                    Full::Global => (&self.0.metrics.refused_global, "--max-calls"),
+                    Full::Account => (&self.0.metrics.refused_account, "--max-calls-per-account"),
                 };
                 inc(counter);
                 CALLS_LIMIT.hit(&format_args!("{what} reached; an INVITE answered 503"));

@@ -19,9 +19,9 @@ pub(super) type Inbox = mpsc::Sender<Event>;
 /// Why a new call was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Full {
-    /// `--max-live-calls` live calls.
+    /// `--max-calls` live calls.
     Global,
-    /// `--max-live-calls-per-account` live calls of its account.
+    /// `--max-calls-per-account` live calls of its account.
     Account,
 }
 

@@ -481,7 +481,7 @@ async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it
     let metrics = server.get("/metrics").await.text;
     for line in [
         "sipmap_calls_started_total 1",
-        "sipmap_calls_refused_total{limit=\"max_live_calls\"} 1",
+        "sipmap_calls_refused_total{limit=\"max_calls\"} 1",
         "sipmap_calls_live 1",
         "sipmap_call_webhooks_total{outcome=\"ok\"} 1",
     ] {

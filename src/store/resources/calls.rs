@@ -405,7 +405,7 @@ async fn prune(
     if deleted > 0 {
         RETENTION.hit(&format_args!(
             "deleted {deleted} ended calls of {account} (--call-retention-secs {}, \
-             --max-calls-per-account {})",
+             --max-call-records-per-account {})",
             retention.max_age_secs, retention.per_account
         ));
     }
