@@ -641,9 +641,17 @@ async fn the_api_lists_a_bridged_call_and_its_child_and_status_completed_hangs_b
     caller
         .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
         .await;
-    let calls = server.get(&format!("{BASE}/Calls.json")).await.json();
-    let listed = calls["calls"].as_array().expect("a list of calls").clone();
-    assert_eq!(listed.len(), 2, "{calls}");
+    // The records follow the SIP answers as soon as they are stored.
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        let calls = server.get(&format!("{BASE}/Calls.json")).await.json();
+        listed = calls["calls"].as_array().expect("a list of calls").clone();
+        if listed.len() == 2 && listed.iter().all(|c| c["status"] == "in-progress") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
     let parent = listed
         .iter()
         .find(|c| c["sid"] == sid.as_str())
