@@ -64,8 +64,7 @@ pub async fn persist(log: &dyn CallLog, what: &Persist) -> anyhow::Result<()> {
 }
 
 /// A [`CallLog`] in memory, holding the records, events and notifications of the last
-/// `capacity` calls (older calls are forgotten as new ones come): for tests, and for a server
-/// whose storage does not keep calls.
+/// `capacity` calls (older calls are forgotten as new ones come): for tests.
 #[derive(Debug)]
 pub struct MemoryLog {
     capacity: usize,
