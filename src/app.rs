@@ -8,6 +8,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
+use crate::call_runtime::{
+    CallLog, CallRuntime, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens,
+};
 use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
@@ -49,6 +52,10 @@ pub struct ServeConfig {
     pub sip_new_ports_per_ip: u32,
     /// When the SIP edge stops checking the credentials of a source that keeps failing.
     pub sip_auth_throttle: ThrottleSettings,
+    /// The bounds on calls to domains with a voice application.
+    pub call_limits: RuntimeLimits,
+    /// Where calls, their events and notifications are stored (none: in storage).
+    pub call_log: Option<Arc<dyn CallLog>>,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -97,6 +104,22 @@ fn descriptor_budget() -> Option<u64> {
     }
 }
 
+/// The call runtime of a server with a SIP edge: calls stored in `store` (unless the
+/// configuration gives another log), tokens read from it, the edge's `metrics` for health.
+fn call_runtime(config: &ServeConfig, store: &Arc<Store>, metrics: &Arc<Metrics>) -> CallRuntime {
+    CallRuntime::new(RuntimeParts {
+        recognition: store.recognition(),
+        sip_metrics: metrics.clone(),
+        outbound: config.store.outbound.clone(),
+        tokens: Arc::new(StoreTokens(store.clone())),
+        log: config
+            .call_log
+            .clone()
+            .unwrap_or_else(|| Arc::new(StoreLog(store.clone()))),
+        limits: config.call_limits,
+    })
+}
+
 /// A bound, ready server.
 pub struct App {
     listener: TcpListener,
@@ -126,6 +149,10 @@ impl App {
             }
             _ => None,
         };
+        let calls = config
+            .sip_listen
+            .is_some()
+            .then(|| call_runtime(config, &store, &metrics));
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
@@ -144,6 +171,9 @@ impl App {
                         metrics.clone(),
                         sip_limits,
                         digest,
+                        calls
+                            .clone()
+                            .map(|c| Arc::new(c) as Arc<dyn crate::sip::edge::CallHandoff>),
                     )
                     .await?
                     .with_probes(config.sip_probes)
@@ -151,6 +181,9 @@ impl App {
                 )
             }
         };
+        if let (Some(calls), Some(sip)) = (&calls, &sip) {
+            calls.attach(sip.sender());
+        }
         let state = AppState(Arc::new(AppContext {
             store,
             public_url,
@@ -159,7 +192,11 @@ impl App {
             sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
-            calls: Arc::new(crate::calls::NoRuntime),
+            calls: match &calls {
+                Some(runtime) => Arc::new(runtime.clone()),
+                None => Arc::new(crate::calls::NoRuntime),
+            },
+            runtime: calls,
         }));
         Ok(Self {
             listener,
@@ -194,6 +231,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The calls of voice applications, when the SIP edge is on.
+    pub fn calls(&self) -> Option<&CallRuntime> {
+        self.state.runtime.as_ref()
     }
 
     /// The storage the server uses.

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
+use crate::call_runtime::RuntimeLimits;
 use crate::domain::{CallRetention, Cidr, Limits, NewAccount, OutboundPolicy};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
@@ -170,6 +171,23 @@ pub struct ServeArgs {
     #[arg(default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND)]
     #[arg(value_parser = clap::value_parser!(u32).range(1..=64))]
     pub sip_new_ports_per_ip: u32,
+    /// Most calls to SIP domains with a voice application live at once on this node; an
+    /// INVITE past it is answered `503 Service Unavailable` with `Retry-After: 5`.
+    #[arg(long, env = "SIPMAP_MAX_CALLS")]
+    #[arg(default_value_t = RuntimeLimits::default().calls)]
+    #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_calls: usize,
+    /// Most such calls of one account live at once on this node (503 past it, as above).
+    #[arg(long, env = "SIPMAP_MAX_CALLS_PER_ACCOUNT")]
+    #[arg(default_value_t = RuntimeLimits::default().calls_per_account)]
+    #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_calls_per_account: usize,
+    /// Most webhooks of calls in flight at once (more wait for a slot), and as many status
+    /// callbacks (more are dropped, logged).
+    #[arg(long, env = "SIPMAP_MAX_WEBHOOKS")]
+    #[arg(default_value_t = RuntimeLimits::default().webhooks)]
+    #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_webhooks: usize,
     /// Failed digest authentications from one source address (an IPv6 source: its /64), any
     /// username, within --sip-auth-failure-window, after which the SIP edge stops checking that
     /// source's credentials for --sip-auth-block and answers 503 with Retry-After.
@@ -448,14 +466,25 @@ fn outbound_policy(args: &ServeArgs) -> Arc<OutboundPolicy> {
     Arc::new(outbound)
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let sip_probes = probe_settings(&args);
-    let sip_auth_throttle = ThrottleSettings {
+/// The failed-authentication throttle and the bounds on calls, from `serve`'s options.
+fn throttle_and_calls(args: &ServeArgs) -> (ThrottleSettings, RuntimeLimits) {
+    let throttle = ThrottleSettings {
         failures_per_source: args.sip_auth_failures_per_source,
         failures_per_user: args.sip_auth_failures_per_user,
         window: args.sip_auth_failure_window,
         block: args.sip_auth_block,
     };
+    let calls = RuntimeLimits {
+        calls: args.max_calls,
+        calls_per_account: args.max_calls_per_account,
+        webhooks: args.max_webhooks,
+    };
+    (throttle, calls)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let sip_probes = probe_settings(&args);
+    let (sip_auth_throttle, call_limits) = throttle_and_calls(&args);
     let store_limits = limits(&args);
     let outbound = outbound_policy(&args);
     let from_env = account_from_env(args.account_sid, args.auth_token)?;
@@ -487,6 +516,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sip_probes,
         sip_new_ports_per_ip: args.sip_new_ports_per_ip,
         sip_auth_throttle,
+        call_limits,
+        call_log: None,
     };
     let app = App::build(&config).await?;
     let mut out = std::io::stdout().lock();

@@ -12,10 +12,13 @@
 //!   [`sip_syntax`]: the SIP URI and the character classes every SIP reader shares, below them all.
 //! - [`sid`], [`auth_token`], [`timefmt`], [`clock`]: SIDs, credentials, the two date formats,
 //!   the injected clock; [`secret`]: the server key; [`limit_log`]: logging limits that bite.
-//! - [`voice`]: voice applications: TwiML, the webhook signature and the webhook client.
+//! - [`voice`]: voice applications: TwiML, the webhook signature and the webhook client;
+//!   [`calls`]: the sans-IO call engine; [`call_runtime`]: what runs its calls (tasks, timers,
+//!   webhooks, the hand-off from the SIP edge).
 
 pub mod app;
 pub mod auth_token;
+pub mod call_runtime;
 pub mod calls;
 pub mod cli;
 pub mod clock;

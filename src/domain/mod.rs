@@ -47,7 +47,7 @@ pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddr
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
 pub use outbound::{Cidr, Denied, DenyingRule, OutboundPolicy};
-pub use sip_domain::{SipDomain, SipDomainPatch};
+pub use sip_domain::{SipDomain, SipDomainPatch, VoiceApp};
 pub use sip_list::{ListName, SipList};
 
 /// Read access to the request's form parameters, by their Twilio (PascalCase) names.

@@ -6,6 +6,40 @@ use super::{
 };
 use crate::sid::{AccountSid, ByocTrunkSid, MappingSid, PhoneNumberSid, Sid, SipDomainSid};
 
+/// A domain's voice application as the SIP edge hands it to the call runtime: its `VoiceUrl`
+/// and siblings, each URL with its method (`GET` or `POST`). A domain has one when it has a
+/// `VoiceUrl`; recognition carries it in the domain's [`Target`](crate::recognition::Target),
+/// and a domain without one is forwarded as before (operator mode).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VoiceApp {
+    /// `VoiceUrl` and `VoiceMethod`.
+    pub voice: (String, String),
+    /// `VoiceFallbackUrl` and `VoiceFallbackMethod`.
+    pub fallback: Option<(String, String)>,
+    /// `VoiceStatusCallbackUrl` and `VoiceStatusCallbackMethod`.
+    pub status_callback: Option<(String, String)>,
+}
+
+impl VoiceApp {
+    /// The application of a domain with these `VoiceUrl`, `VoiceFallbackUrl` and
+    /// `VoiceStatusCallbackUrl` (each with its method); none without a `VoiceUrl`.
+    pub fn of(
+        voice: (Option<&str>, &str),
+        fallback: (Option<&str>, &str),
+        status_callback: (Option<&str>, &str),
+    ) -> Option<Self> {
+        let pair = |(url, method): (Option<&str>, &str)| {
+            url.filter(|u| !u.is_empty())
+                .map(|u| (u.to_owned(), method.to_owned()))
+        };
+        Some(Self {
+            voice: pair(voice)?,
+            fallback: pair(fallback),
+            status_callback: pair(status_callback),
+        })
+    }
+}
+
 /// A SIP domain as stored, with every field of the API 2010 resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipDomain {
@@ -212,6 +246,21 @@ pub enum Nesting {
 }
 
 impl SipDomain {
+    /// Its voice application, when it has a `VoiceUrl`.
+    pub fn voice_app(&self) -> Option<VoiceApp> {
+        VoiceApp::of(
+            (self.voice_url.as_deref(), &self.voice_method),
+            (
+                self.voice_fallback_url.as_deref(),
+                &self.voice_fallback_method,
+            ),
+            (
+                self.voice_status_callback_url.as_deref(),
+                &self.voice_status_callback_method,
+            ),
+        )
+    }
+
     /// Whether this domain, of `owner`, may have its name: names are unique across all
     /// accounts, ignoring case, and a name may lie under, or above, another domain's name only
     /// when both belong to one family (the account, its parent, its subaccounts), so that no

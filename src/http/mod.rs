@@ -66,6 +66,8 @@ pub struct AppContext {
     pub throttle: throttle::AuthThrottle,
     /// Where an update of a live call goes: the node's call runtime.
     pub calls: Arc<dyn crate::calls::Control>,
+    /// The call runtime of this node (its metrics), when the SIP edge is on.
+    pub runtime: Option<crate::call_runtime::CallRuntime>,
 }
 
 impl std::ops::Deref for AppState {

@@ -38,6 +38,9 @@ pub fn router() -> Router<AppState> {
 
 async fn metrics(State(app): State<AppState>) -> Response {
     let mut body = app.metrics.render();
+    if let Some(calls) = &app.runtime {
+        calls.render_metrics(&mut body);
+    }
     let snapshot = app.store.recognition().snapshot();
     body.push_str(
         "# HELP sipmap_recognition_networks Networks in the recognition table.\n\

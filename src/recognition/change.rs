@@ -92,6 +92,7 @@ mod tests {
             domain_name: "a.sip.twilio.com".into(),
             sip_registration: true,
             byoc_trunk_sid: Some(trunk.clone()),
+            voice: None,
         };
         let route = RouteTarget {
             sid: sid(PolicyTargetSid::parse, "NE"),

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{MappedList, Network, OutboundPolicy};
+use crate::domain::{MappedList, Network, OutboundPolicy, VoiceApp};
 use crate::sid::{AccountSid, AclSid, ByocTrunkSid, CredentialListSid, SipDomainSid};
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
@@ -45,6 +45,10 @@ pub struct Target {
     /// Its BYOC trunk, whose connection policy routes its traffic.
     #[serde(default)]
     pub byoc_trunk_sid: Option<ByocTrunkSid>,
+    /// Its voice application, when it has a `VoiceUrl`: an admitted INVITE then starts a call
+    /// (see `call_runtime`) instead of being forwarded.
+    #[serde(default)]
+    pub voice: Option<Arc<VoiceApp>>,
 }
 
 /// How a request was recognised.
@@ -243,6 +247,21 @@ impl Snapshot {
     /// Each domain's route, by domain index: the same `Arc` until a route changes.
     pub fn routes(&self) -> &Routes {
         &self.routes
+    }
+
+    /// The route of BYOC trunk `trunk` of `account`, when a domain of that account names it
+    /// and its connection policy has targets (a look through the domains: for a `<Dial>`, not
+    /// for every request).
+    pub fn trunk_route(&self, account: &AccountSid, trunk: &ByocTrunkSid) -> Option<&DomainRoute> {
+        self.domains
+            .by_index
+            .iter()
+            .zip(self.routes.iter())
+            .find_map(|(t, r)| {
+                let t = t.as_ref()?;
+                let ours = t.account_sid == *account && t.byoc_trunk_sid.as_ref() == Some(trunk);
+                if ours { r.as_deref() } else { None }
+            })
     }
 
     /// Whether `addr` is the destination of a target, over either transport.
@@ -577,6 +596,7 @@ mod tests {
             domain_name: format!("d{n}.sip.twilio.com"),
             sip_registration: false,
             byoc_trunk_sid: None,
+            voice: None,
         }
     }
 

@@ -47,7 +47,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use connections::Connections;
-use edge::{Action, Authenticator, Edge, Transport};
+use edge::{Action, Authenticator, CallHandoff, Edge, Transport};
 use metrics::Metrics;
 
 pub use limits::SipLimits;
@@ -88,6 +88,7 @@ impl SipServer {
         metrics: Arc<Metrics>,
         limits: SipLimits,
         digest: Authenticator,
+        calls: Option<Arc<dyn CallHandoff>>,
     ) -> anyhow::Result<Self> {
         // TCP first: a port another process listens on is refused before any UDP socket joins
         // it (the UDP readers share their port with SO_REUSEPORT, see `udp`). With port 0 the
@@ -114,7 +115,10 @@ impl SipServer {
             bound.context("no port is free for both SIP UDP and TCP")?;
         // Every answer leaves from the first socket (they all have the same address).
         let udp = udp_readers[0].try_clone()?;
-        let edge = Edge::new(recognizer, upstream, local, metrics, digest);
+        let mut edge = Edge::new(recognizer, upstream, local, metrics, digest);
+        if let Some(calls) = calls {
+            edge = edge.with_calls(calls);
+        }
         if local.ip().is_unspecified() {
             edge.host_addresses().refresh();
         }
@@ -155,6 +159,12 @@ impl SipServer {
     pub fn with_probes(mut self, probes: ProbeSettings) -> Self {
         self.probes = probes;
         self
+    }
+
+    /// What sends SIP messages for the calls of voice applications, over this server's
+    /// sockets and connections.
+    pub fn sender(&self) -> SipSender {
+        SipSender(self.io.clone())
     }
 
     /// The bound address (UDP and TCP).
@@ -207,18 +217,58 @@ async fn refresh_host_addresses(host: Arc<host::HostAddresses>) {
 
 /// Carries out an [`Action`] from the UDP socket or towards a TCP connection.
 fn perform(action: Action, io: &Arc<Io>) {
-    if let Action::Send { to, via, bytes } = action {
-        match via {
-            Transport::Udp => {
-                if let Err(e) = io.udp.send_to(&bytes, to) {
-                    tracing::debug!(%to, error = %e, "SIP UDP send failed");
-                }
-            }
-            Transport::Tcp(id) => {
-                // A connection closed meanwhile: the message is lost, as a datagram would be.
-                let _ = io.conns.send(id, bytes);
-            }
-            Transport::TcpOut => io.send_tcp_out(to, bytes),
+    match action {
+        Action::Send { to, via, bytes } => {
+            send(io, to, via, bytes);
         }
+        Action::Call(call) => {
+            if let Some(Err(refused)) = io.edge.calls().map(|c| c.start(&call)) {
+                perform(io.edge.answer_call(&call, refused), io);
+            }
+        }
+        Action::Drop => {}
+    }
+}
+
+/// Sends `bytes` to `to` over `via`; false if it could not go (a UDP send failed, the TCP
+/// connection is closed).
+fn send(io: &Arc<Io>, to: SocketAddr, via: Transport, bytes: Vec<u8>) -> bool {
+    match via {
+        Transport::Udp => match io.udp.send_to(&bytes, to) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(%to, error = %e, "SIP UDP send failed");
+                false
+            }
+        },
+        // A connection closed meanwhile: the message is lost, as a datagram would be.
+        Transport::Tcp(id) => io.conns.send(id, bytes).is_ok(),
+        Transport::TcpOut => {
+            io.send_tcp_out(to, bytes);
+            true
+        }
+    }
+}
+
+/// Sends SIP messages over a bound server's sockets and connections: how the calls of voice
+/// applications reach their legs (see [`SipServer::sender`]).
+#[derive(Debug, Clone)]
+pub struct SipSender(Arc<Io>);
+
+impl SipSender {
+    /// Sends `bytes` to `to` over `via` (UDP from the edge's socket, the TCP connection by id,
+    /// or the edge's own connection to `to`); false if it could not go. Never to the edge's
+    /// own address.
+    pub fn send(&self, to: SocketAddr, via: Transport, bytes: Vec<u8>) -> bool {
+        if self.0.edge.is_own_address(to) {
+            tracing::debug!(%to, "SIP message of a call to the edge's own address dropped");
+            return false;
+        }
+        send(&self.0, to, via, bytes)
+    }
+
+    /// The edge's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.edge.local()
     }
 }

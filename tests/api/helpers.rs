@@ -46,6 +46,8 @@ pub struct TestApp {
     pub base: String,
     /// The SIP edge's address (UDP and TCP), when it is on.
     pub sip_addr: Option<std::net::SocketAddr>,
+    /// The calls of voice applications, when the SIP edge is on.
+    pub calls: Option<sipmap::call_runtime::CallRuntime>,
     pub db_path: PathBuf,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -110,6 +112,8 @@ impl TestApp {
             sip_probes: Default::default(),
             sip_new_ports_per_ip: sipmap::sip::edge::ports::DEFAULT_NEW_PER_SECOND,
             sip_auth_throttle: Default::default(),
+            call_limits: Default::default(),
+            call_log: None,
         };
         tweak(&mut config);
         let mut app = App::build(&config).await.expect("server builds");
@@ -127,6 +131,7 @@ impl TestApp {
         .expect("initial account");
         let base = format!("http://{}", app.http_addr());
         let sip_addr = app.sip_addr();
+        let calls = app.calls().cloned();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
@@ -134,6 +139,7 @@ impl TestApp {
         Self {
             base,
             sip_addr,
+            calls,
             db_path,
             client: reqwest::Client::new(),
             stop: Some(stop),

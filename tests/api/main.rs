@@ -23,4 +23,5 @@ mod sip_sizes;
 mod sip_tcp;
 mod storage;
 mod tenancy;
+mod voice_calls;
 mod wire;

@@ -35,6 +35,7 @@ impl Edge {
             Arc::new(Metrics::default()),
             limits,
             Authenticator::new(&ServerKey::generate(), &[]),
+            None,
         )
         .await
         .expect("SIP edge binds");

@@ -24,6 +24,8 @@ pub(super) struct Inbound<'a> {
     pub(super) source: SocketAddr,
     /// How it came.
     pub(super) transport: Transport,
+    /// The request as received (what a call starts from).
+    pub(super) raw: &'a [u8],
 }
 
 impl Edge {
@@ -35,8 +37,7 @@ impl Edge {
         msg: &'a Message<'a>,
         method: &'a str,
         top: &'a Via<'a>,
-        source: SocketAddr,
-        transport: Transport,
+        (source, transport, raw): (SocketAddr, Transport, &'a [u8]),
     ) -> Option<Inbound<'a>> {
         if transport == Transport::Udp
             && (self.is_own_address(source) || self.is_own_address(response_target(top, source)))
@@ -51,6 +52,7 @@ impl Edge {
             top_value: first_via_value(msg).unwrap_or_default(),
             source,
             transport,
+            raw,
         })
     }
 }

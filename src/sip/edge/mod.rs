@@ -98,7 +98,7 @@ use std::sync::Arc;
 use super::host::HostAddresses;
 use super::message::{Message, StartLine};
 use super::metrics::Metrics;
-use crate::recognition::Recognition;
+use crate::recognition::{Recognition, Target};
 use branch::BranchKey;
 use ports::PortLimit;
 
@@ -128,6 +128,62 @@ pub enum Action {
     },
     /// Nothing to send.
     Drop,
+    /// Hand this new call to the voice applications ([`CallHandoff::start`]).
+    Call(Box<NewCall>),
+}
+
+/// An admitted INVITE without To tag for a domain with a voice application: what a call
+/// starts from.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NewCall {
+    /// The INVITE as received.
+    pub invite: Vec<u8>,
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// UDP or the TCP connection it came on.
+    pub transport: Transport,
+    /// The edge's address (the call's Via and Contact).
+    pub local: SocketAddr,
+    /// The digest username, when a credential list admitted it.
+    pub sip_username: Option<String>,
+    /// The domain, with its application.
+    pub target: Arc<Target>,
+}
+
+/// How the SIP side reaches the calls of voice applications, which live above it (the call
+/// runtime implements this and is given to [`crate::sip::SipServer::bind`]). The edge asks it
+/// first about every message while any call is live ([`CallHandoff::live`], one atomic load:
+/// the stateless path pays nothing more while there is none), and hands it every new call.
+pub trait CallHandoff: Send + Sync + std::fmt::Debug {
+    /// Whether any call is live; false skips [`CallHandoff::offer`].
+    fn live(&self) -> bool;
+    /// Takes `msg` (`bytes` as received from `source` over `transport`) if it belongs to a live
+    /// call: a response to one of its requests (a top Via branch of the call engine's), a
+    /// request of one of its dialogs, or a retransmitted INVITE. False: the edge handles it.
+    fn offer(
+        &self,
+        msg: &Message<'_>,
+        bytes: &[u8],
+        source: SocketAddr,
+        transport: Transport,
+    ) -> bool;
+    /// Starts a call; or refuses it, for the edge to answer (with its own `To` tag, so the
+    /// caller's `ACK` of that answer is recognised and dropped: [`Edge::answer_call`]).
+    ///
+    /// # Errors
+    ///
+    /// The answer instead of a call: `503` past a limit on calls, `500` for an application
+    /// that cannot run.
+    fn start(&self, call: &NewCall) -> Result<(), Refused>;
+}
+
+/// How the edge answers an INVITE that starts no call (see [`CallHandoff::start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The status code.
+    pub code: u16,
+    /// `Retry-After` seconds, if any.
+    pub retry_after: Option<u32>,
 }
 
 /// The edge's configuration and shared state.
@@ -145,6 +201,8 @@ pub struct Edge {
     host: Arc<HostAddresses>,
     /// The bound on new ports of one target address per second.
     ports: PortLimit,
+    /// Where calls to domains with a voice application go; without it they are forwarded.
+    calls: Option<Arc<dyn CallHandoff>>,
 }
 
 /// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
@@ -188,7 +246,19 @@ impl Edge {
             digest,
             host: Arc::default(),
             ports: PortLimit::default(),
+            calls: None,
         }
+    }
+
+    /// The same edge, handing calls to domains with a voice application to `calls`.
+    pub fn with_calls(mut self, calls: Arc<dyn CallHandoff>) -> Self {
+        self.calls = Some(calls);
+        self
+    }
+
+    /// Where calls to domains with a voice application go, if anywhere.
+    pub fn calls(&self) -> Option<&Arc<dyn CallHandoff>> {
+        self.calls.as_ref()
     }
 
     /// The same edge, bounding the new ports of one target address it forwards to by `ports`.
@@ -216,7 +286,7 @@ impl Edge {
     /// Handles one message from `source`.
     pub fn handle(&self, bytes: &[u8], source: SocketAddr, transport: Transport) -> Action {
         match Message::parse(bytes) {
-            Ok(msg) => self.handle_message(&msg, source, transport),
+            Ok(msg) => self.handle_message(&msg, bytes, source, transport),
             Err(e) => self.refuse(bytes, e, source, transport),
         }
     }
@@ -225,13 +295,20 @@ impl Edge {
     fn handle_message(
         &self,
         msg: &Message<'_>,
+        bytes: &[u8],
         source: SocketAddr,
         transport: Transport,
     ) -> Action {
+        if let Some(calls) = self.calls.as_deref()
+            && calls.live()
+            && calls.offer(msg, bytes, source, transport)
+        {
+            return Action::Drop;
+        }
         match msg.start {
             StartLine::Request { method, uri, .. } => {
                 Metrics::inc(&self.metrics.received);
-                self.request(msg, method, uri, source, transport)
+                self.request(msg, bytes, (method, uri), source, transport)
             }
             StartLine::Response { .. } => self.response(msg, source),
         }
@@ -249,6 +326,35 @@ impl Edge {
             .peek()
             .is_destination(source)
             .then_some(source)
+    }
+
+    /// The answer to `call`'s INVITE when it starts no call: `refused`, as a response the
+    /// edge generated (see [`CallHandoff::start`]).
+    pub fn answer_call(&self, call: &NewCall, refused: Refused) -> Action {
+        let Ok(msg) = Message::parse(&call.invite) else {
+            return Action::Drop;
+        };
+        let vias = msg.vias().unwrap_or_default();
+        let (Some(top), Some(method)) = (vias.first(), msg.method()) else {
+            return Action::Drop;
+        };
+        let Some(req) = self.inbound(
+            &msg,
+            method,
+            top,
+            (call.source, call.transport, &call.invite),
+        ) else {
+            return Action::Drop;
+        };
+        match refused.retry_after.map(|s| s.to_string()) {
+            Some(wait) => self.reply(&req, refused.code, &[("Retry-After", &wait)]),
+            None => self.reply(&req, refused.code, &[]),
+        }
+    }
+
+    /// The edge's address (its Via's).
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     /// The edge's counters and target health.

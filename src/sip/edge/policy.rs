@@ -89,6 +89,7 @@ mod tests {
             domain_name: "acme.sip.twilio.com".into(),
             sip_registration,
             byoc_trunk_sid: None,
+            voice: None,
         }
     }
 

@@ -54,7 +54,7 @@ impl Edge {
             tracing::debug!(%source, %error, "unparseable SIP request without a Via dropped");
             return Action::Drop;
         };
-        let Some(req) = self.inbound(&msg, method, top, source, transport) else {
+        let Some(req) = self.inbound(&msg, method, top, (source, transport, bytes)) else {
             return Action::Drop;
         };
         tracing::debug!(%source, %error, "unparseable SIP request answered");

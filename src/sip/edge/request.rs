@@ -2,6 +2,7 @@
 //! `auth`), and whether it answers the request itself or forwards it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::auth::{Exchange, Verdict};
 use super::forward::{Admission, Forwarding};
@@ -9,9 +10,9 @@ use super::inbound::Inbound;
 use super::policy::{Gate, gate};
 use super::reply::acks_own_response;
 use super::select::NextHop;
-use super::{Action, Edge, Transport, select};
-use crate::recognition::{DomainRoute, MatchedBy, Recognized};
-use crate::sip::message::{Message, Via};
+use super::{Action, Edge, NewCall, Transport, select};
+use crate::recognition::{DomainRoute, MatchedBy, Recognized, Target};
+use crate::sip::message::{Message, Via, header_tag};
 use crate::sip::metrics::Metrics;
 use crate::sip_syntax::SipUri;
 
@@ -26,8 +27,8 @@ impl Edge {
     pub(super) fn request(
         &self,
         msg: &Message<'_>,
-        method: &str,
-        uri: &str,
+        raw: &[u8],
+        (method, uri): (&str, &str),
         source: SocketAddr,
         transport: Transport,
     ) -> Action {
@@ -37,7 +38,7 @@ impl Edge {
             Metrics::inc(&self.metrics.malformed);
             return Action::Drop;
         };
-        let Some(req) = self.inbound(msg, method, top, source, transport) else {
+        let Some(req) = self.inbound(msg, method, top, (source, transport, raw)) else {
             return Action::Drop;
         };
         match self.check(&req, &vias, uri) {
@@ -105,6 +106,9 @@ impl Edge {
         if max_forwards == 0 {
             return self.reply(req, 483, &[]);
         }
+        if let Some(call) = self.hand_off(req, target, &admission) {
+            return call;
+        }
         let (upstream, tcp) = match self.next_hop(req, found.route) {
             Ok(hop) => hop,
             Err(503) => return self.reply(req, 503, &[("Retry-After", "1")]),
@@ -162,6 +166,34 @@ impl Edge {
             Metrics::inc(&self.metrics.forwarded_to_target);
         }
         Ok(hop)
+    }
+
+    /// A new call, when `req` is an INVITE without To tag for a domain with a voice application
+    /// and calls are handed off; `None`: forward it.
+    fn hand_off(
+        &self,
+        req: &Inbound<'_>,
+        target: &Arc<Target>,
+        admission: &Admission,
+    ) -> Option<Action> {
+        if req.method != "INVITE" || target.voice.is_none() || self.calls.is_none() {
+            return None;
+        }
+        let to_tag = req.msg.header("To").and_then(header_tag);
+        if to_tag.is_some() {
+            return None;
+        }
+        Some(Action::Call(Box::new(NewCall {
+            invite: req.raw.to_vec(),
+            source: req.source,
+            transport: req.transport,
+            local: self.local,
+            sip_username: match admission {
+                Admission::Digest(username, _) => Some(username.clone()),
+                _ => None,
+            },
+            target: target.clone(),
+        })))
     }
 
     /// Whether the recognised request `req` (Request-URI `raw`) is let in, and how; or the answer

@@ -1,9 +1,10 @@
 //! The edge's tests: what it answers, forwards, relays and drops, from bytes in to bytes out.
 //! What the security settings of a domain decide is in `tests/auth.rs`; how failed
 //! authentication is throttled, in `tests/throttle.rs`; requests that do not parse, in
-//! `tests/sizes.rs`.
+//! `tests/sizes.rs`; the hand-off of calls to the call runtime, in `tests/handoff.rs`.
 
 mod auth;
+mod handoff;
 mod routing;
 mod sizes;
 mod throttle;
@@ -31,6 +32,7 @@ fn target() -> Target {
         domain_name: "acme.sip.twilio.com".into(),
         sip_registration: false,
         byoc_trunk_sid: None,
+        voice: None,
     }
 }
 
@@ -108,7 +110,7 @@ fn request(method: &str, uri: &str, extra: &str) -> Vec<u8> {
 fn send(action: Action) -> (SocketAddr, String) {
     match action {
         Action::Send { to, bytes, .. } => (to, String::from_utf8(bytes).unwrap()),
-        Action::Drop => panic!("expected a message, got Drop"),
+        other => panic!("expected a message, got {other:?}"),
     }
 }
 
@@ -251,13 +253,13 @@ fn a_value_with_crlf_cannot_add_a_header_line() {
     // Forwarded: sipmap's Via, the six, Max-Forwards, the three X-Sipmap, Content-Length.
     let invite = message("INVITE", "sip:a@acme.sip.twilio.com");
     check(
-        e.handle_message(&invite, from("10.1.2.3"), Transport::Udp),
+        e.handle_message(&invite, b"", from("10.1.2.3"), Transport::Udp),
         12,
     );
     // Generated (404): Via, From, Call-ID, CSeq, To, Server, Content-Length.
     let options = message("OPTIONS", "sip:x@127.0.0.1");
     check(
-        e.handle_message(&options, from("192.0.2.1"), Transport::Udp),
+        e.handle_message(&options, b"", from("192.0.2.1"), Transport::Udp),
         7,
     );
 }
@@ -347,7 +349,7 @@ fn upstream_responses_go_back_along_the_via_path() {
             );
             assert!(!text.contains(BRANCH_PREFIX), "our Via is gone: {text}");
         }
-        Action::Drop => panic!("response dropped"),
+        other => panic!("response not relayed: {other:?}"),
     }
     // A response whose top Via is not ours is dropped.
     let stray = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKx\r\nVia: SIP/2.0/UDP 10.1.2.3\r\n\
@@ -394,7 +396,7 @@ fn response_with(vias: &[String]) -> Vec<u8> {
 fn relayed(e: &Edge, response: &[u8], source: &str) -> Option<(SocketAddr, Transport)> {
     match e.handle(response, source.parse().unwrap(), Transport::Udp) {
         Action::Send { to, via, .. } => Some((to, via)),
-        Action::Drop => None,
+        Action::Drop | Action::Call(_) => None,
     }
 }
 

@@ -2,9 +2,12 @@
 //! every access control list's networks, credential and authentication mapping, trunk and target,
 //! each row read as the [`Change`] that would have put it there ([`LOAD`]).
 
+use std::sync::Arc;
+
 use super::super::value::Row;
 use super::super::{Result, StoreError};
 use super::{auth_mappings, byoc};
+use crate::domain::VoiceApp;
 use crate::recognition::{AccountRows, Change, RouteTarget, Secret, Target};
 use crate::sid::{
     AccountSid, AclSid, ByocTrunkSid, ConnectionPolicySid, CredentialListSid, PolicyTargetSid,
@@ -13,7 +16,9 @@ use crate::sid::{
 
 /// Every SIP domain of an active account (only active accounts are recognised).
 pub const ACTIVE_DOMAINS: &str = "SELECT d.sid, d.account_sid, d.domain_name, \
-    d.sip_registration, d.byoc_trunk_sid FROM sip_domains d \
+    d.sip_registration, d.byoc_trunk_sid, d.voice_url, d.voice_method, d.voice_fallback_url, \
+    d.voice_fallback_method, d.voice_status_callback_url, d.voice_status_callback_method \
+    FROM sip_domains d \
     JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'";
 /// Every mapped network and its domain. Mappings whose domain is not recognised are left out
 /// when the table is built, so suspended accounts' mappings drop out with their domains.
@@ -27,7 +32,9 @@ pub const ALL_CREDENTIALS: &str =
     "SELECT credential_list_sid, username, password_sealed FROM sip_credentials";
 /// One account's domains.
 pub const ACCOUNT_DOMAINS: &str = "SELECT sid, account_sid, domain_name, sip_registration, \
-    byoc_trunk_sid FROM sip_domains WHERE account_sid = $1";
+    byoc_trunk_sid, voice_url, voice_method, voice_fallback_url, voice_fallback_method, \
+    voice_status_callback_url, voice_status_callback_method FROM sip_domains \
+    WHERE account_sid = $1";
 /// One account's mapped networks.
 pub const ACCOUNT_MAPPINGS: &str =
     "SELECT network, prefix_length, sip_domain_sid FROM source_ip_mappings WHERE account_sid = $1";
@@ -40,7 +47,21 @@ pub fn target(mut r: Row) -> Result<Target> {
         domain_name: r.text(2)?,
         sip_registration: r.bool(3)?,
         byoc_trunk_sid: r.opt_sid(4, ByocTrunkSid::parse)?,
+        voice: voice_app(&mut r)?.map(Arc::new),
     })
+}
+
+/// The domain's voice application, from columns 5 to 10 of the same rows.
+fn voice_app(r: &mut Row) -> Result<Option<VoiceApp>> {
+    let mut pair = |url: usize| -> Result<(Option<String>, String)> {
+        Ok((r.opt_text(url)?, r.text(url + 1)?))
+    };
+    let (voice, fallback, callback) = (pair(5)?, pair(7)?, pair(9)?);
+    Ok(VoiceApp::of(
+        (voice.0.as_deref(), &voice.1),
+        (fallback.0.as_deref(), &fallback.1),
+        (callback.0.as_deref(), &callback.1),
+    ))
 }
 
 /// The SID in column `i`, moved out of the row (there may be millions of rows).

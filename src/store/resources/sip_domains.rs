@@ -19,6 +19,7 @@ pub fn target(d: &SipDomain) -> Target {
         domain_name: d.domain_name.clone(),
         sip_registration: d.sip_registration,
         byoc_trunk_sid: d.byoc_trunk_sid.as_deref().and_then(ByocTrunkSid::parse),
+        voice: d.voice_app().map(std::sync::Arc::new),
     }
 }
 
@@ -126,7 +127,8 @@ pub async fn update(
     }
     tx.execute(sip_domains::UPDATE, sip_domains::values(&domain))
         .await?;
-    // Only a new name or registration setting changes what recognition knows.
+    // Only a new name, registration setting, trunk or voice application changes what
+    // recognition knows.
     let changed = target(&domain) != old_target;
     Ok(named(domain, recognised && changed))
 }

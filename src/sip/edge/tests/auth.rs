@@ -24,6 +24,7 @@ fn domain(n: char, name: &str, sip_registration: bool) -> Target {
         domain_name: name.into(),
         sip_registration,
         byoc_trunk_sid: None,
+        voice: None,
     }
 }
 
@@ -830,6 +831,7 @@ proptest! {
                 );
             }
             Action::Drop => {}
+            Action::Call(_) => prop_assert!(false, "no domain here has a voice application"),
         }
     }
 }

@@ -88,7 +88,7 @@ fn invite(call_id: &str) -> Vec<u8> {
 fn hop(e: &Edge, call_id: &str) -> (SocketAddr, Transport, String) {
     match e.handle(&invite(call_id), from("10.1.2.3"), Transport::Udp) {
         Action::Send { to, via, bytes } => (to, via, String::from_utf8(bytes).unwrap()),
-        Action::Drop => panic!("dropped"),
+        other => panic!("not sent: {other:?}"),
     }
 }
 

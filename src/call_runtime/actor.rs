@@ -1,0 +1,255 @@
+//! One tokio task per call: it owns the [`Call`], reads its inbox (SIP messages, webhook
+//! outcomes, resolved routes, commands) and its timers, and performs every [`Out`] in order:
+//! a [`Persist`](crate::calls::Persist) is awaited before the next output, webhooks and route
+//! look-ups run in tasks of their own and come back through the inbox, status callbacks are
+//! sent without waiting (at most so many at once, then dropped and logged).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::Inner;
+use super::event::Event;
+use super::metrics::inc;
+use super::registry::Inbox;
+use crate::calls::{Call, CallTimer, Out, RouteKey, RouteRequest, event_of};
+use crate::limit_log::LimitLog;
+use crate::sid::CallSid;
+use crate::sip::ua::Millis;
+use crate::voice::webhook::WebhookRequest;
+
+/// Webhooks waiting because `--max-webhooks` are in flight.
+static WEBHOOK_LIMIT: LimitLog = LimitLog::new("concurrent webhooks");
+/// Status callbacks dropped because as many are in flight.
+static CALLBACK_LIMIT: LimitLog = LimitLog::new("concurrent status callbacks");
+/// Persistence failures.
+static PERSIST_FAILED: LimitLog = LimitLog::new("call log writes");
+
+/// The time now, as the call engine counts it.
+pub(super) fn now() -> Millis {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Millis(ms)
+}
+
+/// A running call.
+pub(super) struct Actor {
+    pub(super) call: Call,
+    pub(super) rt: Arc<Inner>,
+    /// Its own inbox, for the tasks it spawns to answer through.
+    pub(super) inbox: Inbox,
+    pub(super) rx: mpsc::Receiver<Event>,
+    /// The keys it is registered under.
+    pub(super) keys: Vec<RouteKey>,
+    /// Armed timers, by instant and arming order.
+    timers: BTreeMap<(u64, u64), CallTimer>,
+    armed: u64,
+    gone: bool,
+}
+
+impl Actor {
+    /// A call registered under `keys` with inbox `inbox` (`rx`).
+    pub(super) fn new(
+        call: Call,
+        rt: Arc<Inner>,
+        (inbox, rx): (Inbox, mpsc::Receiver<Event>),
+        keys: Vec<RouteKey>,
+    ) -> Self {
+        Self {
+            call,
+            rt,
+            inbox,
+            rx,
+            keys,
+            timers: BTreeMap::new(),
+            armed: 0,
+            gone: false,
+        }
+    }
+
+    /// Performs `first`, then every event's outputs, until the call is over; then forgets it.
+    pub(super) async fn run(mut self, first: Vec<Out>) {
+        let mut queue: VecDeque<Out> = first.into();
+        loop {
+            self.perform(&mut queue).await;
+            if self.gone {
+                break;
+            }
+            let next = self.timers.keys().next().map(|(at, _)| *at);
+            let event = match next {
+                Some(at) => tokio::select! {
+                    ev = self.rx.recv() => Some(ev),
+                    () = tokio::time::sleep_until(until(at)) => None,
+                },
+                None => Some(self.rx.recv().await),
+            };
+            let now = now();
+            let outs = match event {
+                Some(Some(ev)) => self.on_event(ev, now),
+                // Cannot happen while the actor holds a sender of its own inbox.
+                Some(None) => break,
+                None => self.due_timers(now),
+            };
+            queue.extend(outs);
+        }
+        self.finish();
+    }
+
+    /// The call's outputs for `event`.
+    fn on_event(&mut self, event: Event, now: Millis) -> Vec<Out> {
+        match event {
+            Event::Message {
+                bytes,
+                source,
+                transport,
+            } => self.call.on_message(&bytes, source, transport, now),
+            Event::Webhook(id, exchange) => self.call.on_webhook(id, &exchange, now),
+            Event::Resolved(id, destinations) => self.call.on_resolved(id, destinations, now),
+            Event::Command(command, reply) => {
+                let took = !self.call.is_ended();
+                let outs = self.call.on_command(command, now);
+                let _ = reply.send(took);
+                outs
+            }
+        }
+    }
+
+    /// The outputs of every timer due at `now`.
+    fn due_timers(&mut self, now: Millis) -> Vec<Out> {
+        let mut outs = Vec::new();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now.0 {
+                break;
+            }
+            let timer = entry.remove();
+            outs.extend(self.call.on_timer(timer, now));
+        }
+        outs
+    }
+
+    /// Performs `queue` in order (a failed send adds the call's answer to it at the end).
+    async fn perform(&mut self, queue: &mut VecDeque<Out>) {
+        while let Some(out) = queue.pop_front() {
+            match out {
+                Out::Send { to, via, bytes } => {
+                    let sent = self
+                        .rt
+                        .sender
+                        .get()
+                        .is_some_and(|s| s.send(to, via, bytes.to_vec()));
+                    if !sent {
+                        queue.extend(self.call.on_send_failed(to, now()));
+                    }
+                }
+                Out::Arm { timer, at } => {
+                    self.armed += 1;
+                    self.timers.insert((at.0, self.armed), timer);
+                }
+                Out::Webhook { id, request } => self.webhook(id, request),
+                Out::Callback { call_sid, request } => self.callback(&call_sid, request),
+                Out::Persist(what) => {
+                    if let Err(e) = super::log::persist(self.rt.log.as_ref(), &what).await {
+                        PERSIST_FAILED.hit(&format_args!("a call's record was not stored: {e}"));
+                    }
+                }
+                Out::Route { id, request } => self.route(id, request),
+                Out::Register(key) => {
+                    if self.rt.registry.add_key(key.clone(), &self.inbox) {
+                        self.keys.push(key);
+                    }
+                }
+                Out::Ended => self.gone = true,
+            }
+        }
+    }
+
+    /// Sends webhook `id` in a task of its own (waiting for a slot when `--max-webhooks` are
+    /// in flight); its exchange comes back through the inbox.
+    fn webhook(&self, id: u32, request: WebhookRequest) {
+        let (rt, inbox) = (self.rt.clone(), self.inbox.clone());
+        let account = self.call.record().account_sid.clone();
+        tokio::spawn(async move {
+            let slots = rt.webhook_slots.clone();
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    WEBHOOK_LIMIT.hit(&format_args!("{} in flight; waiting", rt.limits.webhooks));
+                    match slots.acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    }
+                }
+            };
+            let token = rt.tokens.token(&account).await;
+            let token = token.as_ref().map_or("", |t| t.expose());
+            let exchange = rt.webhooks.send(token, &request).await;
+            drop(permit);
+            inc(if exchange.result.is_ok() {
+                &rt.metrics.webhooks_ok
+            } else {
+                &rt.metrics.webhooks_failed
+            });
+            let _ = inbox.send(Event::Webhook(id, Box::new(exchange))).await;
+        });
+    }
+
+    /// Sends a status callback about `call_sid` without waiting for it, and stores its event;
+    /// dropped (and logged) when as many as the webhooks' bound are in flight.
+    fn callback(&self, call_sid: &CallSid, request: WebhookRequest) {
+        let record = if call_sid == self.call.sid() {
+            Some(self.call.record().clone())
+        } else {
+            self.call.child_record().cloned()
+        };
+        let Some(record) = record else { return };
+        let Ok(permit) = self.rt.callback_slots.clone().try_acquire_owned() else {
+            inc(&self.rt.metrics.callbacks_dropped);
+            CALLBACK_LIMIT.hit(&format_args!(
+                "{} in flight; a status callback of {call_sid} dropped",
+                self.rt.limits.webhooks
+            ));
+            return;
+        };
+        let rt = self.rt.clone();
+        tokio::spawn(async move {
+            let token = rt.tokens.token(&record.account_sid).await;
+            let token = token.as_ref().map_or("", |t| t.expose());
+            let exchange = rt.webhooks.send(token, &request).await;
+            drop(permit);
+            inc(&rt.metrics.callbacks_sent);
+            if let Err(e) = rt.log.add_event(&event_of(&record, &exchange)).await {
+                PERSIST_FAILED.hit(&format_args!(
+                    "a status callback's event was not stored: {e}"
+                ));
+            }
+        });
+    }
+
+    /// Resolves route request `id` in a task of its own; the destinations come back through
+    /// the inbox.
+    fn route(&self, id: u32, request: RouteRequest) {
+        let (rt, inbox) = (self.rt.clone(), self.inbox.clone());
+        let account = self.call.record().account_sid.clone();
+        tokio::spawn(async move {
+            let found = rt.resolver.resolve(&account, &request).await;
+            let _ = inbox.send(Event::Resolved(id, found)).await;
+        });
+    }
+
+    /// The call is over: its keys go, its count is released, its status counted.
+    fn finish(&self) {
+        let record = self.call.record();
+        self.rt.registry.unregister(&record.sid, &self.keys);
+        self.rt.registry.release(&record.account_sid);
+        self.rt.metrics.ended(record.status);
+    }
+}
+
+/// The tokio instant of the engine's time `at` (now, if it is past).
+fn until(at: u64) -> tokio::time::Instant {
+    let ahead = at.saturating_sub(now().0);
+    tokio::time::Instant::now() + Duration::from_millis(ahead)
+}

@@ -1,0 +1,691 @@
+//! Calls to a SIP domain with a `VoiceUrl` run its TwiML on the real server: a loopback HTTP
+//! server in the test is the application, raw UDP sockets are the caller and the callee. The
+//! webhook is signed with the account's token (checked with `voice::signature`), a
+//! retransmitted INVITE starts no second webhook, `<Reject>`s answer 486 and 404, and `<Dial>
+//! <Sip>` bridges the caller to the callee (the callee's SDP answers the caller; ACK and BYE
+//! cross between the legs, both ways).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use sipmap::call_runtime::MemoryLog;
+use sipmap::calls::Command;
+use sipmap::domain::CallStatus;
+use sipmap::sid::{AccountSid, CallSid};
+
+use crate::helpers::{SID, TOKEN, TestApp};
+use crate::routing::{BASE, WAIT, created};
+
+/// One request the application received.
+#[derive(Debug)]
+struct Hook {
+    url: String,
+    headers: HashMap<String, String>,
+    params: Vec<(String, String)>,
+}
+
+/// The application: answers every request with its current TwiML, hands each to the test.
+struct App {
+    base: String,
+    twiml: Arc<Mutex<String>>,
+    hooks: mpsc::Receiver<Hook>,
+}
+
+impl App {
+    async fn start(twiml: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let twiml = Arc::new(Mutex::new(twiml.to_owned()));
+        let (tx, hooks) = mpsc::channel(64);
+        let (doc, root) = (twiml.clone(), base.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (doc, tx, root) = (doc.clone(), tx.clone(), root.clone());
+                tokio::spawn(serve_hook(stream, doc, tx, root));
+            }
+        });
+        Self { base, twiml, hooks }
+    }
+
+    /// Answers `twiml` from now on.
+    fn answer(&self, twiml: &str) {
+        *self.twiml.lock().unwrap() = twiml.to_owned();
+    }
+
+    async fn next(&mut self) -> Hook {
+        timeout(WAIT, self.hooks.recv())
+            .await
+            .expect("a webhook reaches the application")
+            .unwrap()
+    }
+}
+
+/// Reads one HTTP/1.1 request from `stream`, answers it with `doc`.
+async fn serve_hook(
+    mut stream: tokio::net::TcpStream,
+    doc: Arc<Mutex<String>>,
+    tx: mpsc::Sender<Hook>,
+    root: String,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let Ok(n @ 1..) = stream.read(&mut chunk).await else {
+            return;
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_owned();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .get("content-length")
+        .map_or(0, |v| v.parse().unwrap());
+    while buf.len() < head_end + length {
+        let Ok(n @ 1..) = stream.read(&mut chunk).await else {
+            return;
+        };
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let params = form_urlencoded::parse(&buf[head_end..head_end + length])
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let _ = tx
+        .send(Hook {
+            url: format!("{root}{path}"),
+            headers,
+            params,
+        })
+        .await;
+    let body = doc.lock().unwrap().clone();
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+}
+
+/// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, with `VoiceUrl` `voice_url`.
+async fn voice_domain(app: &TestApp, voice_url: &str) {
+    let domain = app.domain("acme.sip.twilio.com").await;
+    let acl = created(
+        app,
+        &format!("{BASE}/SIP/IpAccessControlLists.json"),
+        "FriendlyName=lo",
+    )
+    .await;
+    created(
+        app,
+        &format!("{BASE}/SIP/IpAccessControlLists/{acl}/IpAddresses.json"),
+        "FriendlyName=lo&IpAddress=127.0.0.0&CidrPrefixLength=8",
+    )
+    .await;
+    created(
+        app,
+        &format!("{BASE}/SIP/Domains/{domain}/Auth/Calls/IpAccessControlListMappings.json"),
+        &format!("IpAccessControlListSid={acl}"),
+    )
+    .await;
+    let url: String = form_urlencoded::byte_serialize(voice_url.as_bytes()).collect();
+    let r = app
+        .post(
+            &format!("{BASE}/SIP/Domains/{domain}.json"),
+            &format!("VoiceUrl={url}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// A raw SIP endpoint on a UDP socket.
+struct Peer {
+    socket: UdpSocket,
+}
+
+const SDP_CALLER: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+const SDP_CALLEE: &str = "v=0\r\no=bob 2 2 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+
+impl Peer {
+    async fn on(ip: &str) -> Self {
+        Self {
+            socket: UdpSocket::bind(format!("{ip}:0")).await.unwrap(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    async fn send(&self, text: &str, to: SocketAddr) {
+        self.socket.send_to(text.as_bytes(), to).await.unwrap();
+    }
+
+    /// The next message, with where it came from.
+    async fn recv(&self) -> (String, SocketAddr) {
+        let mut buf = vec![0u8; 65536];
+        let (n, from) = timeout(WAIT, self.socket.recv_from(&mut buf))
+            .await
+            .expect("a SIP message arrives")
+            .unwrap();
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
+    }
+
+    /// Messages until one starts with `prefix` (a status line or a method).
+    async fn until(&self, prefix: &str) -> (String, SocketAddr) {
+        loop {
+            let (m, from) = self.recv().await;
+            if m.starts_with(prefix) {
+                return (m, from);
+            }
+        }
+    }
+
+    /// Nothing arrives within `wait` (the caller's messages are absorbed).
+    async fn quiet(&self, wait: Duration) -> Option<String> {
+        let mut buf = vec![0u8; 65536];
+        match timeout(wait, self.socket.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// The INVITE from `me`, Call-ID `call_id`, with the caller's SDP.
+fn invite(me: SocketAddr, call_id: &str) -> String {
+    format!(
+        "INVITE sip:bob@acme.sip.twilio.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id};rport\r\n\
+         From: <sip:alice@{me}>;tag=caller1\r\nTo: <sip:bob@acme.sip.twilio.com>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
+         Contact: <sip:alice@{me}>\r\nX-Case: 42\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_CALLER}",
+        SDP_CALLER.len()
+    )
+}
+
+/// A header's value in `msg`.
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+}
+
+/// The body of `msg`.
+fn body(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// The response `code` to `request`, with `to_tag`, `extra` headers and `sdp`.
+fn respond(request: &str, code: u16, to_tag: &str, extra: &str, sdp: &str) -> String {
+    let mut out = format!("SIP/2.0 {code} Whatever\r\n");
+    for line in request.split("\r\n").take_while(|l| !l.is_empty()).skip(1) {
+        let name = line.split(':').next().unwrap_or("").trim();
+        match name.to_ascii_lowercase().as_str() {
+            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{line}\r\n")),
+            "to" if line.contains("tag=") => out.push_str(&format!("{line}\r\n")),
+            "to" => out.push_str(&format!("{line};tag={to_tag}\r\n")),
+            _ => {}
+        }
+    }
+    let ct = if sdp.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".to_owned()
+    };
+    format!("{out}{extra}{ct}Content-Length: {}\r\n\r\n{sdp}", sdp.len())
+}
+
+/// An in-dialog request `method` from the caller after the 2xx `ok` (CSeq `cseq`).
+fn in_dialog(me: SocketAddr, ok: &str, method: &str, cseq: u32) -> String {
+    let contact = header(ok, "Contact").unwrap();
+    let target = contact.trim_start_matches('<').split('>').next().unwrap();
+    let to = header(ok, "To").unwrap();
+    let call_id = header(ok, "Call-ID").unwrap();
+    let from = header(ok, "From").unwrap();
+    let branch = if method == "ACK" {
+        "z9hG4bK-ack".to_owned()
+    } else {
+        format!("z9hG4bK-{method}-{cseq}")
+    };
+    format!(
+        "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// The server, the application answering `twiml`, and the domain.
+async fn setup(twiml: &str) -> (TestApp, App, SocketAddr) {
+    setup_with(twiml, |_| {}).await
+}
+
+/// [`setup`] with the server's configuration adjusted by `tweak`.
+async fn setup_with(
+    twiml: &str,
+    tweak: impl FnOnce(&mut sipmap::app::ServeConfig),
+) -> (TestApp, App, SocketAddr) {
+    let server = TestApp::spawn_with(tweak).await;
+    let app = App::start(twiml).await;
+    voice_domain(&server, &format!("{}/voice", app.base)).await;
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    (server, app, edge)
+}
+
+#[tokio::test]
+async fn reject_busy_answers_486_after_one_signed_webhook_for_a_retransmitted_invite() {
+    let (_server, mut app, edge) = setup(r#"<Response><Reject reason="busy"/></Response>"#).await;
+    let caller = Peer::on("127.0.0.1").await;
+    let inv = invite(caller.addr(), "busy-1");
+    caller.send(&inv, edge).await;
+    caller.send(&inv, edge).await;
+    let (trying, _) = caller.recv().await;
+    assert!(trying.starts_with("SIP/2.0 100"), "{trying}");
+    let (busy, _) = caller.until("SIP/2.0 486").await;
+    assert_eq!(header(&busy, "Call-ID"), Some("busy-1"));
+    let hook = app.next().await;
+    assert_eq!(hook.url, format!("{}/voice", app.base));
+    let param = |name: &str| {
+        hook.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(param("AccountSid"), Some(SID));
+    assert_eq!(param("CallStatus"), Some("ringing"));
+    assert_eq!(param("Direction"), Some("inbound"));
+    assert_eq!(param("SipCallId"), Some("busy-1"));
+    assert_eq!(param("SipDomain"), Some("acme.sip.twilio.com"));
+    assert_eq!(param("SipHeader_X-Case"), Some("42"));
+    assert!(param("CallSid").is_some_and(|s| s.starts_with("CA")));
+    let expected = sipmap::voice::signature::sign(
+        TOKEN,
+        &hook.url,
+        hook.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    assert_eq!(
+        hook.headers.get("x-twilio-signature"),
+        Some(&expected),
+        "the webhook is signed with the account's token"
+    );
+    // The retransmission was absorbed by the call: no second webhook.
+    assert!(
+        timeout(Duration::from_millis(700), app.hooks.recv())
+            .await
+            .is_err(),
+        "one INVITE, retransmitted, makes one webhook"
+    );
+}
+
+#[tokio::test]
+async fn reject_answers_404() {
+    let (_server, mut app, edge) = setup("<Response><Reject/></Response>").await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "reject-1"), edge).await;
+    let (not_found, _) = caller.until("SIP/2.0 404").await;
+    assert_eq!(header(&not_found, "Call-ID"), Some("reject-1"));
+    app.next().await;
+    // Its ACK is absorbed by the call, not forwarded nor answered.
+    let ack = respond(&not_found, 0, "", "", "")
+        .replacen(
+            "SIP/2.0 0 Whatever",
+            "ACK sip:bob@acme.sip.twilio.com SIP/2.0",
+            1,
+        )
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+    caller.send(&ack, edge).await;
+    assert_eq!(caller.quiet(Duration::from_millis(300)).await, None);
+}
+
+/// The callee: answers the child INVITE 180 then 200 with its SDP; gives the INVITE and 200.
+async fn callee_answers(callee: &Peer) -> (String, SocketAddr) {
+    let (inv, from) = callee.until("INVITE ").await;
+    let contact = format!("Contact: <sip:bob@{}>\r\n", callee.addr());
+    callee
+        .send(&respond(&inv, 180, "callee", &contact, ""), from)
+        .await;
+    callee
+        .send(&respond(&inv, 200, "callee", &contact, SDP_CALLEE), from)
+        .await;
+    (inv, from)
+}
+
+#[tokio::test]
+async fn dial_sip_bridges_the_caller_to_the_callee_and_bye_ends_both_legs() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (_server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "dial-1"), edge).await;
+    app.next().await;
+    let (child_invite, sipmap) = callee_answers(&callee).await;
+    assert_eq!(
+        body(&child_invite),
+        SDP_CALLER,
+        "the caller's offer goes to the callee"
+    );
+    assert_ne!(header(&child_invite, "Call-ID"), Some("dial-1"));
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    assert_eq!(
+        body(&ok),
+        SDP_CALLEE,
+        "the callee's answer reaches the caller"
+    );
+    // sipmap ACKs the callee's 200; the caller ACKs sipmap's.
+    let (ack, _) = callee.until("ACK ").await;
+    assert_eq!(header(&ack, "Call-ID"), header(&child_invite, "Call-ID"));
+    caller
+        .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
+        .await;
+    // The caller hangs up: the callee gets a BYE, and the caller its 200.
+    caller
+        .send(&in_dialog(caller.addr(), &ok, "BYE", 2), edge)
+        .await;
+    let (bye, from) = callee.until("BYE ").await;
+    assert_eq!(from, sipmap);
+    callee
+        .send(&respond(&bye, 200, "callee", "", ""), from)
+        .await;
+    let (bye_ok, _) = caller.until("SIP/2.0 200").await;
+    assert!(
+        header(&bye_ok, "CSeq").unwrap().ends_with("BYE"),
+        "{bye_ok}"
+    );
+}
+
+#[tokio::test]
+async fn a_bye_from_the_callee_ends_the_callers_leg() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (_server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "dial-2"), edge).await;
+    app.next().await;
+    let (child_invite, sipmap) = callee_answers(&callee).await;
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    callee.until("ACK ").await;
+    caller
+        .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
+        .await;
+    // The callee hangs up: a BYE in the child dialog, from the callee to sipmap.
+    let to = header(&child_invite, "From").unwrap();
+    let from = format!("{};tag=callee", header(&child_invite, "To").unwrap());
+    let me = callee.addr();
+    let bye = format!(
+        "BYE sip:sipmap@{sipmap} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-cbye;rport\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n",
+        header(&child_invite, "Call-ID").unwrap()
+    );
+    callee.send(&bye, sipmap).await;
+    let (answered, _) = callee.until("SIP/2.0 200").await;
+    assert!(header(&answered, "CSeq").unwrap().ends_with("BYE"));
+    let (caller_bye, from) = caller.until("BYE ").await;
+    assert_eq!(header(&caller_bye, "Call-ID"), Some("dial-2"));
+    caller
+        .send(&respond(&caller_bye, 200, "x", "", ""), from)
+        .await;
+}
+
+#[tokio::test]
+async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it() {
+    // The callee never answers, so the first call stays live (ringing).
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup_with(&twiml, |c| c.call_limits.calls = 1).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "live-1"), edge).await;
+    app.next().await;
+    callee.until("INVITE ").await;
+    let second = Peer::on("127.0.0.1").await;
+    second.send(&invite(second.addr(), "live-2"), edge).await;
+    let (refused, _) = second.until("SIP/2.0 503").await;
+    assert_eq!(header(&refused, "Retry-After"), Some("5"));
+    assert_eq!(header(&refused, "Call-ID"), Some("live-2"));
+    // The edge answered it, so it drops the ACK of that answer (never forwarded nor answered).
+    let ack = respond(&refused, 0, "", "", "")
+        .replacen(
+            "SIP/2.0 0 Whatever",
+            "ACK sip:bob@acme.sip.twilio.com SIP/2.0",
+            1,
+        )
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+    second.send(&ack, edge).await;
+    assert_eq!(second.quiet(Duration::from_millis(300)).await, None);
+    let metrics = server.get("/metrics").await.text;
+    for line in [
+        "sipmap_calls_started_total 1",
+        "sipmap_calls_refused_total{limit=\"max_calls\"} 1",
+        "sipmap_calls_live 1",
+        "sipmap_call_webhooks_total{outcome=\"ok\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_server_still_runs_the_domains_application() {
+    let (server, mut app, _) = setup("<Response><Reject/></Response>").await;
+    let (db, dir) = server.stop().await;
+    let server = TestApp::start(db).await;
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "restart-1"), edge).await;
+    caller.until("SIP/2.0 404").await;
+    assert_eq!(app.next().await.url, format!("{}/voice", app.base));
+    drop(dir);
+}
+
+#[tokio::test]
+async fn over_tcp_the_caller_is_answered_on_its_connection() {
+    let (_server, mut app, edge) = setup(r#"<Response><Reject reason="busy"/></Response>"#).await;
+    let mut stream = tokio::net::TcpStream::connect(edge).await.unwrap();
+    let me = stream.local_addr().unwrap();
+    let inv = invite(me, "tcp-1").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    stream.write_all(inv.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.contains("SIP/2.0 486") {
+        let n = timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("the answer comes on the connection")
+            .unwrap();
+        assert!(n > 0, "the connection stays open: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(seen.starts_with("SIP/2.0 100"), "{seen}");
+    assert!(seen.contains("SIP/2.0 180"), "{seen}");
+    app.next().await;
+}
+
+/// `name`'s value among the webhook's parameters.
+fn param<'a>(hook: &'a Hook, name: &str) -> Option<&'a str> {
+    hook.params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn the_call_log_gets_the_record_and_the_webhooks_event_before_the_answer_is_final() {
+    let log = Arc::new(MemoryLog::new(10));
+    let given = log.clone();
+    let (_server, mut app, edge) =
+        setup_with(r#"<Response><Reject reason="busy"/></Response>"#, |c| {
+            c.call_log = Some(given)
+        })
+        .await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "log-1"), edge).await;
+    caller.until("SIP/2.0 486").await;
+    let hook = app.next().await;
+    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
+    // Persisted before the 486 went out.
+    let record = log.call(&sid).expect("the call is stored");
+    assert_eq!(record.status, CallStatus::Busy);
+    assert_eq!(record.sip_call_id, "log-1");
+    let events = log.events(&sid);
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+#[tokio::test]
+async fn an_api_command_ends_a_ringing_call_with_487() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "cmd-1"), edge).await;
+    let hook = app.next().await;
+    let (child, sipmap) = callee.until("INVITE ").await;
+    // Ringing: a CANCEL may follow a provisional response only (RFC 3261 §9.1).
+    callee
+        .send(&respond(&child, 180, "callee", "", ""), sipmap)
+        .await;
+    caller.until("SIP/2.0 180").await;
+    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
+    let calls = server.calls.as_ref().expect("calls run");
+    let other = AccountSid::parse("AC00000000000000000000000000000002").unwrap();
+    assert_eq!(
+        calls.command(&other, &sid, Command::Complete).await,
+        Ok(false),
+        "another account's call is not found"
+    );
+    let account = AccountSid::parse(SID).unwrap();
+    assert_eq!(
+        calls.command(&account, &sid, Command::Complete).await,
+        Ok(true)
+    );
+    let (terminated, _) = caller.until("SIP/2.0 487").await;
+    assert_eq!(header(&terminated, "Call-ID"), Some("cmd-1"));
+    callee.until("CANCEL ").await;
+}
+
+#[tokio::test]
+async fn dial_number_byoc_calls_the_trunks_target() {
+    let callee = Peer::on("127.0.0.3").await;
+    let server = TestApp::spawn().await;
+    let mut app = App::start("<Response/>").await;
+    let (targets, _) =
+        crate::routing::routed_domain(&server, &[(format!("sip:{}", callee.addr()), 10)]).await;
+    assert_eq!(targets.len(), 1);
+    let domains = server.get(&format!("{BASE}/SIP/Domains.json")).await.json();
+    let domain = &domains["domains"][0];
+    let trunk = domain["byoc_trunk_sid"].as_str().unwrap().to_owned();
+    let sid = domain["sid"].as_str().unwrap().to_owned();
+    let url: String =
+        form_urlencoded::byte_serialize(format!("{}/voice", app.base).as_bytes()).collect();
+    let r = server
+        .post(
+            &format!("{BASE}/SIP/Domains/{sid}.json"),
+            &format!("VoiceUrl={url}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.answer(&format!(
+        "<Response><Dial><Number byoc=\"{trunk}\">+15551230000</Number></Dial></Response>"
+    ));
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "byoc-1"), edge).await;
+    app.next().await;
+    let (child, _) = callee_answers(&callee).await;
+    assert!(child.starts_with("INVITE sip:+15551230000@"), "{child}");
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    assert_eq!(body(&ok), SDP_CALLEE);
+}
+
+#[tokio::test]
+async fn the_api_lists_a_bridged_call_and_its_child_and_status_completed_hangs_both_up() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller.send(&invite(caller.addr(), "api-1"), edge).await;
+    let hook = app.next().await;
+    let sid = param(&hook, "CallSid").unwrap().to_owned();
+    callee_answers(&callee).await;
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    callee.until("ACK ").await;
+    caller
+        .send(&in_dialog(caller.addr(), &ok, "ACK", 1), edge)
+        .await;
+    // The records follow the SIP answers as soon as they are stored.
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        let calls = server.get(&format!("{BASE}/Calls.json")).await.json();
+        listed = calls["calls"].as_array().expect("a list of calls").clone();
+        if listed.len() == 2 && listed.iter().all(|c| c["status"] == "in-progress") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let parent = listed
+        .iter()
+        .find(|c| c["sid"] == sid.as_str())
+        .expect("the call");
+    let child = listed
+        .iter()
+        .find(|c| c["sid"] != sid.as_str())
+        .expect("its child");
+    assert_eq!(parent["status"], "in-progress");
+    assert_eq!(parent["direction"], "inbound");
+    assert_eq!(child["parent_call_sid"], sid.as_str());
+    assert_eq!(child["direction"], "outbound-dial");
+    assert_eq!(child["status"], "in-progress");
+    let r = server
+        .post(&format!("{BASE}/Calls/{sid}.json"), "Status=completed")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (bye, from) = callee.until("BYE ").await;
+    callee
+        .send(&respond(&bye, 200, "callee", "", ""), from)
+        .await;
+    let (caller_bye, from) = caller.until("BYE ").await;
+    assert_eq!(header(&caller_bye, "Call-ID"), Some("api-1"));
+    caller
+        .send(&respond(&caller_bye, 200, "x", "", ""), from)
+        .await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        let call = server.get(&format!("{BASE}/Calls/{sid}.json")).await.json();
+        status = call["status"].as_str().unwrap_or("").to_owned();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "completed");
+}
