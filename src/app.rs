@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
 use crate::call_runtime::{
-    CallLog, CallRuntime, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens,
+    CallLog, CallRuntime, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens, StoreTrunks,
 };
 use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};
@@ -108,7 +108,7 @@ fn descriptor_budget() -> Option<u64> {
 /// configuration gives another log), tokens read from it, the edge's `metrics` for health.
 fn call_runtime(config: &ServeConfig, store: &Arc<Store>, metrics: &Arc<Metrics>) -> CallRuntime {
     CallRuntime::new(RuntimeParts {
-        recognition: store.recognition(),
+        trunks: Arc::new(StoreTrunks(store.clone())),
         sip_metrics: metrics.clone(),
         outbound: config.store.outbound.clone(),
         tokens: Arc::new(StoreTokens(store.clone())),

@@ -58,13 +58,13 @@ use crate::auth_token::AuthToken;
 use crate::calls::{Call, Command, Control, Delivery, Inbound, Out, RouteKey, Settings};
 use crate::domain::{OutboundPolicy, VoiceApp};
 use crate::limit_log::LimitLog;
-use crate::recognition::Recognition;
-use crate::sid::{AccountSid, CallSid};
+use crate::recognition::{DomainRoute, RouteTarget};
+use crate::sid::{AccountSid, ByocTrunkSid, CallSid};
 use crate::sip::SipSender;
 use crate::sip::edge::{CallHandoff, NewCall, Refused, Transport};
 use crate::sip::message::Message;
 use crate::sip::ua::{CALL_BRANCH_PREFIX, Timers};
-use crate::store::Store;
+use crate::store::{Cursor, PageQuery, Store};
 use crate::voice::twiml::Method;
 use crate::voice::webhook::{WebhookClient, WebhookConfig};
 
@@ -125,11 +125,72 @@ impl Tokens for StoreTokens {
     }
 }
 
+/// How many targets of one connection policy a `<Number byoc>` reads (an account holds at most
+/// `--max-targets-per-account`, 1,000 by default; Twilio's own bound per policy is 10).
+const MAX_DIAL_TARGETS: u32 = 1_000;
+
+/// The route of an account's BYOC trunk, for `<Number byoc>`: its connection policy's targets.
+#[async_trait]
+pub trait TrunkRoutes: Send + Sync + std::fmt::Debug {
+    /// The route of `trunk` when it is `account`'s and names a policy with targets, their
+    /// addresses checked against `outbound`.
+    async fn route(
+        &self,
+        account: &AccountSid,
+        trunk: &ByocTrunkSid,
+        outbound: &OutboundPolicy,
+    ) -> Option<DomainRoute>;
+}
+
+/// Trunk routes read from storage at each `<Dial>`, scoped to the call's account (a trunk of
+/// another account is not found), whether or not a domain names the trunk.
+#[derive(Clone)]
+pub struct StoreTrunks(pub Arc<Store>);
+
+impl std::fmt::Debug for StoreTrunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreTrunks")
+    }
+}
+
+#[async_trait]
+impl TrunkRoutes for StoreTrunks {
+    async fn route(
+        &self,
+        account: &AccountSid,
+        trunk: &ByocTrunkSid,
+        outbound: &OutboundPolicy,
+    ) -> Option<DomainRoute> {
+        let trunk = self.0.get_byoc_trunk(account, trunk).await.ok().flatten()?;
+        let policy = trunk.connection_policy_sid?;
+        let page = PageQuery {
+            limit: MAX_DIAL_TARGETS,
+            cursor: Cursor::Offset(0),
+        };
+        let targets = self
+            .0
+            .list_policy_targets(account, &policy, &page)
+            .await
+            .ok()?;
+        let targets: Vec<RouteTarget> = targets
+            .into_iter()
+            .map(|t| RouteTarget {
+                sid: t.sid,
+                uri: t.target,
+                priority: t.priority,
+                weight: t.weight,
+                enabled: t.enabled,
+            })
+            .collect();
+        (!targets.is_empty()).then(|| DomainRoute::new(policy, targets, outbound))
+    }
+}
+
 /// What the runtime is built from.
 #[derive(Debug)]
 pub struct RuntimeParts {
-    /// The recognition table (`<Number byoc>` routes).
-    pub recognition: Recognition,
+    /// The BYOC trunks' routes (`<Number byoc>`).
+    pub trunks: Arc<dyn TrunkRoutes>,
     /// The SIP edge's counters and target health.
     pub sip_metrics: Arc<crate::sip::metrics::Metrics>,
     /// Where sipmap may send for a tenant (webhooks, callbacks, `<Sip>` host names).
@@ -195,7 +256,7 @@ impl CallRuntime {
             tokens: parts.tokens,
             log: parts.log,
             resolver: resolve::Resolver {
-                recognition: parts.recognition,
+                trunks: parts.trunks,
                 health: parts.sip_metrics,
                 outbound: parts.outbound,
             },

@@ -1,5 +1,6 @@
 //! Where a `<Dial>` goes ([`RouteRequest`] to destinations): a `<Number byoc>` through its
-//! trunk's connection policy, as the edge selects (the target the edge would pick first, then
+//! trunk's connection policy (read from storage, scoped to the call's account, whether or not a
+//! domain names the trunk), as the edge selects (the target the edge would pick first, then
 //! the other enabled, healthy targets by priority); a `<Sip>` host name through the system's
 //! resolver, each address as the operator's outbound policy allows. A `<Number>` without
 //! `byoc` goes nowhere on sipmap (the dial fails).
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use crate::calls::RouteRequest;
 use crate::domain::OutboundPolicy;
-use crate::recognition::{Destination, Recognition};
+use crate::recognition::Destination;
 use crate::sid::AccountSid;
 use crate::sip::edge::select;
 use crate::sip::health::Health;
@@ -23,7 +24,7 @@ const MAX_ADDRESSES: usize = 8;
 /// What resolving needs.
 #[derive(Debug, Clone)]
 pub(super) struct Resolver {
-    pub(super) recognition: Recognition,
+    pub(super) trunks: Arc<dyn super::TrunkRoutes>,
     pub(super) health: Arc<crate::sip::metrics::Metrics>,
     pub(super) outbound: Arc<OutboundPolicy>,
 }
@@ -37,10 +38,8 @@ impl Resolver {
     ) -> Vec<Destination> {
         match request {
             RouteRequest::Byoc { trunk, number } => {
-                let snapshot = self.recognition.snapshot();
-                snapshot
-                    .trunk_route(account, trunk)
-                    .map_or_else(Vec::new, |r| in_order(r, &self.health.health, number))
+                let route = self.trunks.route(account, trunk, &self.outbound).await;
+                route.map_or_else(Vec::new, |r| in_order(&r, &self.health.health, number))
             }
             RouteRequest::Number { .. } => Vec::new(),
             RouteRequest::Host { host, port, tcp } => self.host(host, *port, *tcp).await,

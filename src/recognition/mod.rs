@@ -249,21 +249,6 @@ impl Snapshot {
         &self.routes
     }
 
-    /// The route of BYOC trunk `trunk` of `account`, when a domain of that account names it
-    /// and its connection policy has targets (a look through the domains: for a `<Dial>`, not
-    /// for every request).
-    pub fn trunk_route(&self, account: &AccountSid, trunk: &ByocTrunkSid) -> Option<&DomainRoute> {
-        self.domains
-            .by_index
-            .iter()
-            .zip(self.routes.iter())
-            .find_map(|(t, r)| {
-                let t = t.as_ref()?;
-                let ours = t.account_sid == *account && t.byoc_trunk_sid.as_ref() == Some(trunk);
-                if ours { r.as_deref() } else { None }
-            })
-    }
-
     /// Whether `addr` is the destination of a target, over either transport.
     pub fn is_destination(&self, addr: SocketAddr) -> bool {
         if self.destinations.is_empty() {
