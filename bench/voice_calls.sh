@@ -29,6 +29,8 @@
 #   MEM_AFTER_WAIT (s to wait for the memory run's calls to end before the RSS "after") BIN
 #   SIPMAP_PORT [15270] UAS_PORT [25280] WEBHOOK_PORT [18270] (UAC: 127.0.0.10/11:25260)
 #   OUT_DIR [bench/.cache/voice-results/<UTC time>] KEEP [0]
+#   DB_DIR [a directory under /tmp]: where the SQLite database goes (DB_DIR=/dev/shm: on tmpfs, where
+#   fsync costs nothing, to see how much of the CPU per call the durable writes are)
 # Needs: sipp, tcpdump (and capture rights: root or CAP_NET_RAW), python3, curl.
 # Loopback only. Every loop is bounded; every process started here is stopped on exit (trap).
 set -euo pipefail
@@ -66,7 +68,7 @@ log() { printf '[voice-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 PIDS=()
-WORK=
+WORK= DBDIR=
 stop_pid() { # PID: SIGTERM, at most 10 s, then SIGKILL
     local i
     kill -TERM "$1" 2>/dev/null || true
@@ -78,6 +80,7 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
     if [ -n "$WORK" ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
+    if [ -n "$DBDIR" ]; then rm -rf "$DBDIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -91,9 +94,10 @@ need_fd=$((MEM_CALLS + 4096))
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/sipmap-voicebench.XXXXXX)
+DBDIR=$(mktemp -d "${DB_DIR:-/tmp}/sipmap-voicebench-db.XXXXXX")
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
-log "results in $OUT"
+log "results in $OUT; database in $DBDIR ($(df --output=fstype "$DBDIR" | tail -1))"
 
 WEBHOOK_PID=
 start_webhook() { # [--log FILE]
@@ -105,7 +109,7 @@ start_webhook() { # [--log FILE]
 }
 
 # --- sipmap and its two domains -----------------------------------------------------------------
-"$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$WORK/voice.db" --sip-listen "127.0.0.1:$SPORT" \
+"$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$DBDIR/voice.db" --sip-listen "127.0.0.1:$SPORT" \
     --sip-upstream "127.0.0.1:$UPORT" --max-calls $((MEM_CALLS * 2)) --max-calls-per-account $((MEM_CALLS * 2)) \
     >"$OUT/sipmap.log" 2>&1 &
 SIPMAP_PID=$!
