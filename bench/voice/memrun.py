@@ -10,7 +10,8 @@ Reads sipmap's VmRSS and RssAnon (/proc/PID/status) with no call live, then a SI
 UAC (-m N -l N -r R, each call held H ms between its ACK and its BYE: SIPp's -d) make N calls
 that get answered and stay up; every 0.25 s it samples sipmap_calls_live and the RSS. The plateau
 is the samples where the live count is at its maximum; per live call = (median plateau RSS -
-RSS before) / that count. Then it waits (at most --after-wait s: a call stays live 32 s after its
+RSS before) / that count (and the same with the first sample at the maximum: the RSS may go on
+growing while the server catches up with work queued during the ramp). Then it waits (at most --after-wait s: a call stays live 32 s after its
 BYE) for the calls to end and reads the RSS again.
 Prints one JSON object.
 """
@@ -98,6 +99,7 @@ def main():
     live_after = metric(a.metrics, "sipmap_calls_live")
     peak = max((x["live"] or 0) for x in samples) if samples else 0
     plateau = [x for x in samples if x["live"] == peak]
+    first = plateau[0] if plateau else None
     rss = statistics.median(x["VmRSS"] for x in plateau) if plateau else None
     anon = statistics.median(x["RssAnon"] for x in plateau) if plateau else None
     c, s = final_stats(uac_csv) or {}, final_stats(uas_csv) or {}
@@ -105,6 +107,8 @@ def main():
         "calls": n, "rate": a.rate, "hold_ms": a.hold_ms, "live_before": live0, "live_peak": peak,
         "plateau_samples": len(plateau), "before_kb": before, "plateau_rss_kb": rss, "plateau_anon_kb": anon,
         "after_kb": after, "live_after": live_after,
+        "first_full_rss_kb": first["VmRSS"] if first else None, "first_full_t": first["t"] if first else None,
+        "first_full_rss_per_call_kb": round((first["VmRSS"] - before["VmRSS"]) / peak, 2) if first else None,
         "rss_per_call_kb": round((rss - before["VmRSS"]) / peak, 2) if peak and rss else None,
         "anon_per_call_kb": round((anon - before["RssAnon"]) / peak, 2) if peak and anon else None,
         "uac_successful": c.get("SuccessfulCall"), "uac_failed": c.get("FailedCall"),

@@ -81,6 +81,9 @@ def main():
                                                                  r["rss_per_call_kb"]))
             print("| RssAnon KiB | %s | %s | %s | %s KiB |" % (b["RssAnon"], r["plateau_anon_kb"],
                                                                 r["after_kb"]["RssAnon"], r["anon_per_call_kb"]))
+            if r.get("first_full_rss_kb"):
+                print("| VmRSS KiB, first sample with all live (t = %s s) | | %s | | %s KiB |" % (
+                    r["first_full_t"], r["first_full_rss_kb"], r["first_full_rss_per_call_kb"]))
             print("\nSIPp caller: %s successful, %s failed, retransmissions %s (callee %s); refused by max_calls: %s" % (
                 r["uac_successful"], r["uac_failed"], r["uac_retrans"], r["uas_retrans"], r["refused"]))
 
