@@ -211,6 +211,21 @@ impl Call {
         Ok(())
     }
 
+    /// Ends a call that no runtime will end any more (its node stopped, or the runtime's bound
+    /// on a call's life bit): `completed` once answered, `failed` before, at `now_ms`. A call
+    /// that has ended already is left as it is; false then.
+    pub fn abandon(&mut self, now_ms: i64) -> bool {
+        if self.status.is_final() {
+            return false;
+        }
+        let last = if self.status == CallStatus::InProgress {
+            CallStatus::Completed
+        } else {
+            CallStatus::Failed
+        };
+        self.set_status(last, now_ms.max(self.updated_ms)).is_ok()
+    }
+
     /// `duration`, in whole seconds: from the answer to the end (0 for a call never answered);
     /// `None` while the call lasts.
     pub fn duration_secs(&self) -> Option<u64> {
@@ -722,6 +737,19 @@ mod tests {
             "abc@192.0.2.10".into(),
             1_000,
         )
+    }
+
+    #[test]
+    fn an_abandoned_call_fails_unless_answered_and_an_ended_one_stays() {
+        let mut ringing = call();
+        assert!(ringing.abandon(5_000));
+        assert_eq!((ringing.status, ringing.ended_ms), (Failed, Some(5_000)));
+        assert!(!ringing.abandon(9_000), "ended already");
+        assert_eq!(ringing.ended_ms, Some(5_000));
+        let mut answered = call();
+        answered.set_status(InProgress, 2_000).unwrap();
+        assert!(answered.abandon(62_000));
+        assert_eq!((answered.status, answered.duration_secs()), (Completed, Some(60)));
     }
 
     struct P(Vec<(&'static str, &'static str)>);

@@ -1,0 +1,30 @@
+-- sipmap PostgreSQL schema, version 10: which node holds a live call, the nodes' heartbeats, and
+-- the API's commands to calls held by another node (ARCHITECTURE.md, "Calls in a cluster").
+-- Written to run again on a database that has them.
+
+-- The node whose call runtime holds the call (its id, random per process); NULL for calls
+-- stored before this version.
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS node_id TEXT COLLATE "C";
+CREATE INDEX IF NOT EXISTS calls_live_by_node ON calls (node_id) WHERE ended_ms IS NULL;
+
+-- Every node running calls writes its heartbeat here (Unix ms); a node whose heartbeat is older
+-- than the bound has its live calls ended by any other node.
+CREATE TABLE IF NOT EXISTS call_nodes (
+    node_id TEXT COLLATE "C" PRIMARY KEY,
+    beat_ms BIGINT NOT NULL
+);
+
+-- An update of a live call, written by the node the API request reached for the node that holds
+-- the call (`node_id`), which takes it (`outcome`: claimed, then taken or not-live) or not in
+-- time (`expired`, set by the writer). `command` is the command as JSON. Rows live a minute.
+CREATE TABLE IF NOT EXISTS call_commands (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    node_id     TEXT COLLATE "C" NOT NULL,
+    account_sid TEXT COLLATE "C" NOT NULL,
+    call_sid    TEXT COLLATE "C" NOT NULL,
+    command     TEXT NOT NULL,
+    created_ms  BIGINT NOT NULL,
+    outcome     TEXT CHECK (outcome IN ('claimed', 'taken', 'not-live', 'expired'))
+);
+CREATE INDEX IF NOT EXISTS call_commands_pending ON call_commands (node_id, outcome);
+CREATE INDEX IF NOT EXISTS call_commands_by_age ON call_commands (created_ms);
