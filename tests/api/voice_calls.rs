@@ -689,3 +689,142 @@ async fn the_api_lists_a_bridged_call_and_its_child_and_status_completed_hangs_b
     }
     assert_eq!(status, "completed");
 }
+
+/// The caller's INVITE reaches `edge`, the callee rings: the call is ringing, its child too.
+async fn ringing_call(
+    app: &mut App,
+    edge: SocketAddr,
+    caller: &Peer,
+    callee: &Peer,
+    call_id: &str,
+) -> String {
+    caller.send(&invite(caller.addr(), call_id), edge).await;
+    let hook = app.next().await;
+    let (child, sipmap) = callee.until("INVITE ").await;
+    callee
+        .send(&respond(&child, 180, "callee", "", ""), sipmap)
+        .await;
+    caller.until("SIP/2.0 180").await;
+    param(&hook, "CallSid").unwrap().to_owned()
+}
+
+/// Fetches call `sid` until `done` holds for it (5 s at most), and returns it.
+async fn call_when(
+    server: &TestApp,
+    sid: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut call = serde_json::Value::Null;
+    for _ in 0..100 {
+        call = server.get(&format!("{BASE}/Calls/{sid}.json")).await.json();
+        if done(&call) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call
+}
+
+#[tokio::test]
+async fn a_call_past_max_call_secs_is_ended_by_the_runtime() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial timeout=\"60\"><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup_with(&twiml, |c| {
+        c.call_limits.max_call = Duration::from_secs(1);
+    })
+    .await;
+    let caller = Peer::on("127.0.0.1").await;
+    let sid = ringing_call(&mut app, edge, &caller, &callee, "bound-1").await;
+    // Nobody ends it: the bound does, as Status=completed would (487 to the caller, CANCEL to
+    // the callee), and the record is final with an end time.
+    let (terminated, _) = caller.until("SIP/2.0 487").await;
+    assert_eq!(header(&terminated, "Call-ID"), Some("bound-1"));
+    callee.until("CANCEL ").await;
+    let call = call_when(&server, &sid, |c| c["end_time"].is_string()).await;
+    assert!(call["end_time"].is_string(), "{call}");
+    let calls = server.calls.as_ref().expect("calls run");
+    for _ in 0..100 {
+        if calls.live() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(calls.live(), 0, "the call is forgotten");
+    let metrics = server.get("/metrics").await.text;
+    assert!(
+        metrics.contains("sipmap_calls_ended_by_runtime_total{reason=\"max_call_secs\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_single_node_ends_the_calls_it_left_live() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial timeout=\"60\"><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    let sid = ringing_call(&mut app, edge, &caller, &callee, "stale-1").await;
+    let path = format!("{BASE}/Calls/{sid}.json");
+    assert_eq!(server.get(&path).await.json()["status"], "ringing");
+    // The server stops mid-call (its call task is left behind, as a killed process leaves its
+    // record) and a new one starts on the same database.
+    let (db, dir) = server.stop().await;
+    let again = TestApp::start(db).await;
+    let call = again.get(&path).await.json();
+    assert_eq!(call["status"], "failed", "{call}");
+    assert!(call["end_time"].is_string(), "{call}");
+    let r = again.post(&path, "Status=completed").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = again.delete(&path).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    drop((again, dir));
+}
+
+/// Two nodes on one PostgreSQL database: node A's SIP edge holds a ringing call, an update
+/// through node B's API ends it (B writes the command, A takes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_update_through_another_node_reaches_the_call() {
+    let Some(db) = crate::storage::TestDb::postgres().await else {
+        return;
+    };
+    let on_db = |c: &mut sipmap::app::ServeConfig| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+    };
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial timeout=\"60\"><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (a, mut app, edge) = setup_with(&twiml, on_db).await;
+    let b = TestApp::spawn_with(on_db).await;
+    let caller = Peer::on("127.0.0.1").await;
+    let sid = ringing_call(&mut app, edge, &caller, &callee, "cluster-1").await;
+    let path = format!("{BASE}/Calls/{sid}.json");
+    let started = std::time::Instant::now();
+    let r = b.post(&path, "Status=completed").await;
+    let answered = started.elapsed();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["sid"], sid.as_str());
+    let (terminated, _) = caller.until("SIP/2.0 487").await;
+    let ended = started.elapsed();
+    assert_eq!(header(&terminated, "Call-ID"), Some("cluster-1"));
+    eprintln!(
+        "update through node B: answered in {} ms, the caller's 487 from node A after {} ms",
+        answered.as_millis(),
+        ended.as_millis()
+    );
+    let call = call_when(&b, &sid, |c| c["status"] == "canceled").await;
+    assert_eq!(call["status"], "canceled", "{call}");
+    // An ended call: refused as on one node.
+    let r = b.post(&path, "Status=completed").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    drop((a, b));
+    db.drop_schema().await;
+}
