@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
 use crate::call_runtime::{
-    CallLog, CallRuntime, Cluster, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens,
-    StoreTrunks, new_node_id,
+    CallLog, CallRuntime, Cluster, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens, StoreTrunks,
+    new_node_id,
 };
 use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};

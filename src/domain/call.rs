@@ -749,7 +749,10 @@ mod tests {
         let mut answered = call();
         answered.set_status(InProgress, 2_000).unwrap();
         assert!(answered.abandon(62_000));
-        assert_eq!((answered.status, answered.duration_secs()), (Completed, Some(60)));
+        assert_eq!(
+            (answered.status, answered.duration_secs()),
+            (Completed, Some(60))
+        );
     }
 
     struct P(Vec<(&'static str, &'static str)>);

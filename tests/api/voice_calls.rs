@@ -828,3 +828,108 @@ async fn postgres_an_update_through_another_node_reaches_the_call() {
     drop((a, b));
     db.drop_schema().await;
 }
+
+/// On PostgreSQL a node ends the live calls of a node whose heartbeat is older than
+/// `call_runtime::SILENT` (here at its start; a running node at its next beat), and leaves
+/// those of a node that beats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_silent_nodes_live_calls_are_ended_by_another() {
+    let Some(db) = crate::storage::TestDb::postgres().await else {
+        return;
+    };
+    let on_db = |c: &mut sipmap::app::ServeConfig| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+    };
+    let first = TestApp::spawn_with(on_db).await;
+    let store = db.open().await;
+    let account = AccountSid::parse(SID).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut answered = crate::calls::ringing(&account, now - 10_000, "sip:dead@example.com");
+    answered
+        .set_status(CallStatus::InProgress, now - 5_000)
+        .unwrap();
+    let alive = crate::calls::ringing(&account, now - 1_000, "sip:alive@example.com");
+    store
+        .save_held_call(&answered, Some("silent-node"))
+        .await
+        .unwrap();
+    store
+        .save_held_call(&alive, Some("live-node"))
+        .await
+        .unwrap();
+    store.beat_call_node("silent-node").await.unwrap();
+    store.beat_call_node("live-node").await.unwrap();
+    let pg = db.pg_client().await.expect("a PostgreSQL test");
+    let silent_for = sipmap::call_runtime::SILENT.as_millis() as i64 + 1_000;
+    pg.execute(
+        "UPDATE call_nodes SET beat_ms = beat_ms - $1 WHERE node_id = 'silent-node'",
+        &[&silent_for],
+    )
+    .await
+    .unwrap();
+    let second = TestApp::spawn_with(on_db).await;
+    let dead = second
+        .get(&format!("{BASE}/Calls/{}.json", answered.sid))
+        .await
+        .json();
+    assert_eq!(dead["status"], "completed", "answered: {dead}");
+    assert!(dead["end_time"].is_string(), "{dead}");
+    let live = second
+        .get(&format!("{BASE}/Calls/{}.json", alive.sid))
+        .await
+        .json();
+    assert_eq!(live["status"], "ringing", "{live}");
+    drop((first, second, store));
+    db.drop_schema().await;
+}
+
+/// An update of a call whose node does not take it within `call_runtime::TAKE_WITHIN` is
+/// refused with 503, and its command is marked expired, so it never acts later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_update_the_holding_node_does_not_take_is_refused() {
+    let Some(db) = crate::storage::TestDb::postgres().await else {
+        return;
+    };
+    let node = TestApp::spawn_with(|c| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+    })
+    .await;
+    let store = db.open().await;
+    let account = AccountSid::parse(SID).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let call = crate::calls::ringing(&account, now, "sip:mute@example.com");
+    store
+        .save_held_call(&call, Some("mute-node"))
+        .await
+        .unwrap();
+    store.beat_call_node("mute-node").await.unwrap();
+    let started = std::time::Instant::now();
+    let r = node
+        .post(
+            &format!("{BASE}/Calls/{}.json", call.sid),
+            "Status=completed",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(started.elapsed() >= sipmap::call_runtime::TAKE_WITHIN);
+    let pg = db.pg_client().await.expect("a PostgreSQL test");
+    let rows = pg
+        .query("SELECT node_id, outcome FROM call_commands", &[])
+        .await
+        .unwrap();
+    let rows: Vec<(String, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        rows,
+        vec![("mute-node".to_owned(), Some("expired".to_owned()))]
+    );
+    drop((node, store));
+    db.drop_schema().await;
+}

@@ -175,7 +175,11 @@ mod operations {
 
         /// The node holding call `sid` of `account` (none for a call stored before nodes were
         /// named, or a missing call).
-        pub async fn call_node(&self, account: &AccountSid, sid: &CallSid) -> Result<Option<String>> {
+        pub async fn call_node(
+            &self,
+            account: &AccountSid,
+            sid: &CallSid,
+        ) -> Result<Option<String>> {
             let params = vec![sid.as_str().into(), account.as_str().into()];
             let found = self
                 .read_one(sql::HOLDER, params, |mut r| r.opt_text(0))
@@ -213,7 +217,9 @@ mod operations {
         /// Command `id`'s outcome so far (none: not claimed yet, or no such command).
         pub async fn call_command_outcome(&self, id: &str) -> Result<Option<CommandOutcome>> {
             let params = vec![id.into()];
-            let found = self.read_one(sql::OUTCOME, params, super::outcome_row).await?;
+            let found = self
+                .read_one(sql::OUTCOME, params, super::outcome_row)
+                .await?;
             Ok(found.flatten())
         }
     }
