@@ -2,10 +2,14 @@
 -- the API's commands to calls held by another node (ARCHITECTURE.md, "Calls in a cluster").
 -- Written to run again on a database that has them.
 
--- The node whose call runtime holds the call (its id, random per process); NULL for calls
--- stored before this version.
-ALTER TABLE calls ADD COLUMN IF NOT EXISTS node_id TEXT COLLATE "C";
-CREATE INDEX IF NOT EXISTS calls_live_by_node ON calls (node_id) WHERE ended_ms IS NULL;
+-- The node whose call runtime holds a call (its id, random per process), for the calls a
+-- runtime stored since this version. A table of its own rather than a column of `calls`, so that
+-- this file can run again on a database that has it (SQLite cannot add a column only if missing).
+CREATE TABLE IF NOT EXISTS call_holders (
+    call_sid TEXT COLLATE "C" PRIMARY KEY REFERENCES calls (sid) ON DELETE CASCADE,
+    node_id  TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_holders_by_node ON call_holders (node_id);
 
 -- Every node running calls writes its heartbeat here (Unix ms); a node whose heartbeat is older
 -- than the bound has its live calls ended by any other node.

@@ -1,7 +1,7 @@
 //! Calls across the nodes of a cluster: [`Cluster`], the [`Control`] the API gives updates to.
 //!
 //! Each process is a node with a random id ([`new_node_id`]); the call runtime stores every new
-//! call's record naming its node (`calls.node_id`). An update reaching a node that does not hold
+//! call naming its node (`call_holders`). An update reaching a node that does not hold
 //! the call is written to the database for the holding node (a `call_commands` row, announced
 //! by `NOTIFY sipmap_call_commands` in the same transaction); the holding node, listening on the
 //! change feed's connection (and polling every second, should a notification be lost), claims

@@ -1,5 +1,5 @@
 //! The nodes that run calls and the commands sent between them (migration 0010): each node's
-//! heartbeat (`call_nodes`), the node holding a call (`calls.node_id`), and the API's updates
+//! heartbeat (`call_nodes`), the node holding a call (`call_holders`), and the API's updates
 //! of a live call written for the node that holds it (`call_commands`), with the outcome that
 //! node records. Writing or settling a command announces it on
 //! [`CALL_COMMANDS_CHANNEL`] (PostgreSQL's `NOTIFY`), which every node listens to.
@@ -65,7 +65,8 @@ mod sql {
     /// Forgets the nodes silent since before `$1`.
     pub const FORGET_NODES: &str = "DELETE FROM call_nodes WHERE beat_ms < $1";
     /// The node holding call `$1` of account `$2`.
-    pub const HOLDER: &str = "SELECT node_id FROM calls WHERE sid = $1 AND account_sid = $2";
+    pub const HOLDER: &str = "SELECT h.node_id FROM call_holders h \
+         JOIN calls c ON c.sid = h.call_sid WHERE c.sid = $1 AND c.account_sid = $2";
     /// A new command.
     pub const INSERT: &str = "INSERT INTO call_commands \
          (id, node_id, account_sid, call_sid, command, created_ms) \

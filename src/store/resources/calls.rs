@@ -55,12 +55,14 @@ mod sql {
     );
     /// One call, whatever its account: `$1` SID.
     pub const BY_SID_ANY: &str = concat!("SELECT ", columns!(), " FROM calls WHERE sid = $1");
-    /// A new call, held by node `$14` (none: stored from outside a runtime).
+    /// A new call.
     pub const INSERT: &str = concat!(
         "INSERT INTO calls (",
         columns!(),
-        ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
+    /// Call `$1` is held by node `$2`.
+    pub const HELD: &str = "INSERT INTO call_holders (call_sid, node_id) VALUES ($1, $2)";
     /// A call's record as it now is (its SID, account, domain, direction and creation stay).
     pub const UPDATE: &str = "UPDATE calls SET parent_call_sid = $2, from_party = $3, \
          to_party = $4, status = $5, sip_call_id = $6, updated_ms = $7, answered_ms = $8, \
@@ -69,15 +71,17 @@ mod sql {
     pub const LIVE_ELSEWHERE: &str = concat!(
         "SELECT ",
         columns!(),
-        " FROM calls WHERE ended_ms IS NULL AND (node_id IS NULL OR node_id <> $1)"
+        " FROM calls WHERE ended_ms IS NULL AND sid NOT IN \
+         (SELECT call_sid FROM call_holders WHERE node_id = $1)"
     );
     /// The live calls of nodes other than `$1` whose heartbeat is older than `$2` (Unix ms), or
     /// that beat no more.
     pub const LIVE_ON_SILENT_NODES: &str = concat!(
         "SELECT ",
         columns!(),
-        " FROM calls WHERE ended_ms IS NULL AND node_id <> $1 AND node_id NOT IN \
-         (SELECT node_id FROM call_nodes WHERE beat_ms >= $2)"
+        " FROM calls WHERE ended_ms IS NULL AND sid IN (SELECT call_sid FROM call_holders \
+         WHERE node_id <> $1 AND node_id NOT IN \
+         (SELECT node_id FROM call_nodes WHERE beat_ms >= $2))"
     );
     /// Deletes a call (its events and notifications go with it).
     pub const DELETE: &str = "DELETE FROM calls WHERE sid = $1";
@@ -195,7 +199,7 @@ mod sql {
     }
 
     /// The parameters of [`INSERT`].
-    pub fn insert(c: &Call, node: Option<&str>) -> Params {
+    pub fn insert(c: &Call) -> Params {
         vec![
             c.sid.as_str().into(),
             c.account_sid.as_str().into(),
@@ -210,7 +214,6 @@ mod sql {
             c.updated_ms.into(),
             c.answered_ms.into(),
             c.ended_ms.into(),
-            node.map(str::to_owned).into(),
         ]
     }
 
@@ -390,8 +393,11 @@ pub async fn save(
         None => {
             locked_account(tx, &call.account_sid, Lock::Share).await?;
             prune(tx, &call.account_sid, retention, now_ms).await?;
-            tx.execute(sql::INSERT, sql::insert(&call, node.as_deref()))
-                .await?;
+            tx.execute(sql::INSERT, sql::insert(&call)).await?;
+            if let Some(node) = node {
+                let params = vec![call.sid.as_str().into(), node.into()];
+                tx.execute(sql::HELD, params).await?;
+            }
         }
     }
     Ok(Written::quiet(call))
