@@ -135,18 +135,20 @@ impl Cluster {
     }
 
     /// Starts the node: ends the live calls left by stopped nodes (on SQLite, all but this
-    /// node's), and, when it runs calls, records its heartbeat and follows the commands written
-    /// for it for as long as the cluster value lives.
+    /// node's), and, when it runs calls on PostgreSQL, records its heartbeat and follows the
+    /// commands written for it for as long as the cluster value lives.
     ///
     /// # Errors
     ///
     /// When storage cannot be written.
     pub async fn start(&self) -> anyhow::Result<()> {
-        if self.0.local.is_some() {
+        // On SQLite there is one node: no heartbeat, no command from another node to follow.
+        let follows = self.0.local.is_some() && self.0.store.is_shared();
+        if follows {
             self.0.store.beat_call_node(&self.0.node).await?;
         }
         self.end_abandoned().await?;
-        if self.0.local.is_some() {
+        if follows {
             tokio::spawn(follow(Arc::downgrade(&self.0)));
         }
         Ok(())
@@ -269,9 +271,7 @@ async fn follow(cluster: Weak<Inner>) {
             if let Err(e) = this.0.store.beat_call_node(&this.0.node).await {
                 tracing::debug!(error = %e, "no heartbeat stored");
             }
-            if this.0.store.is_shared()
-                && let Err(e) = this.end_abandoned().await
-            {
+            if let Err(e) = this.end_abandoned().await {
                 tracing::debug!(error = %e, "silent nodes' calls not ended");
             }
         }

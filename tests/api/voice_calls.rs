@@ -883,6 +883,15 @@ async fn postgres_a_silent_nodes_live_calls_are_ended_by_another() {
         .await
         .json();
     assert_eq!(live["status"], "ringing", "{live}");
+    // The holders' table keeps the live calls only.
+    let held: Vec<String> = pg
+        .query("SELECT node_id FROM call_holders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(held, vec!["live-node".to_owned()]);
     drop((first, second, store));
     db.drop_schema().await;
 }

@@ -63,6 +63,8 @@ mod sql {
     );
     /// Call `$1` is held by node `$2`.
     pub const HELD: &str = "INSERT INTO call_holders (call_sid, node_id) VALUES ($1, $2)";
+    /// Call `$1` has ended: no node holds it any more.
+    pub const RELEASED: &str = "DELETE FROM call_holders WHERE call_sid = $1";
     /// A call's record as it now is (its SID, account, domain, direction and creation stay).
     pub const UPDATE: &str = "UPDATE calls SET parent_call_sid = $2, from_party = $3, \
          to_party = $4, status = $5, sip_call_id = $6, updated_ms = $7, answered_ms = $8, \
@@ -368,9 +370,10 @@ fn missing(account: &AccountSid, sid: &CallSid) -> StoreError {
     StoreError::NotFound(Missing::Call(account.clone(), sid.clone()))
 }
 
-/// Stores `call`: a new call is inserted, held by `node` (after the retention made room in its
-/// account); a known one is updated when its status stays or moves forward
-/// ([`Call::may_become`]), and refused when it would go backwards.
+/// Stores `call`: a new call is inserted, held by `node` while it lasts (after the retention made
+/// room in its account); a known one is updated when its status stays or moves forward
+/// ([`Call::may_become`]), and refused when it would go backwards; a call that ends is held by
+/// no node any more.
 pub async fn save(
     tx: &mut dyn Tx,
     (call, node): (Call, Option<String>),
@@ -389,12 +392,15 @@ pub async fn save(
             }
             stored.may_become(&call).map_err(Refusal::from)?;
             tx.execute(sql::UPDATE, sql::update(&call)).await?;
+            if call.status.is_final() {
+                release(tx, &call.sid).await?;
+            }
         }
         None => {
             locked_account(tx, &call.account_sid, Lock::Share).await?;
             prune(tx, &call.account_sid, retention, now_ms).await?;
             tx.execute(sql::INSERT, sql::insert(&call)).await?;
-            if let Some(node) = node {
+            if let Some(node) = node.filter(|_| !call.status.is_final()) {
                 let params = vec![call.sid.as_str().into(), node.into()];
                 tx.execute(sql::HELD, params).await?;
             }
@@ -430,10 +436,17 @@ pub async fn end_abandoned(
         let mut call = sql::call(r)?;
         if call.abandon(now_ms) {
             tx.execute(sql::UPDATE, sql::update(&call)).await?;
+            release(tx, &call.sid).await?;
             ended.push(call);
         }
     }
     Ok(Written::quiet(ended))
+}
+
+/// Call `sid` has ended: its `call_holders` row goes, so that the table holds live calls only.
+async fn release(tx: &mut dyn Tx, sid: &CallSid) -> Result<()> {
+    tx.execute(sql::RELEASED, vec![sid.as_str().into()]).await?;
+    Ok(())
 }
 
 /// Deletes the account's ended calls the retention no longer keeps: those that ended too long
