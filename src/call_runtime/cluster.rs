@@ -1,7 +1,7 @@
 //! Calls across the nodes of a cluster: [`Cluster`], the [`Control`] the API gives updates to.
 //!
 //! Each process is a node with a random id ([`new_node_id`]); the call runtime stores every new
-//! call naming its node (`call_holders`). An update reaching a node that does not hold
+//! call naming its node (`call_holders`, while it lasts). An update reaching a node that does not hold
 //! the call is written to the database for the holding node (a `call_commands` row, announced
 //! by `NOTIFY sipmap_call_commands` in the same transaction); the holding node, listening on the
 //! change feed's connection (and polling every second, should a notification be lost), claims
@@ -10,7 +10,7 @@
 //! the API answers 503. So an update is either taken by the call or refused, never reported
 //! taken without being so.
 //!
-//! Every node running calls beats (`call_nodes`) every [`BEAT`]. Live calls that no runtime
+//! On PostgreSQL every node running calls beats (`call_nodes`) every [`BEAT`]. Live calls that no runtime
 //! will end any more are ended ([`crate::domain::Call::abandon`]: `completed` once answered,
 //! `failed` before): on SQLite (one node) at start, every live call of another process; on
 //! PostgreSQL, by any node, the live calls of a node silent for [`SILENT`].
