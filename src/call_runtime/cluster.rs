@@ -1,19 +1,19 @@
 //! Calls across the nodes of a cluster: [`Cluster`], the [`Control`] the API gives updates to.
 //!
 //! Each process is a node with a random id ([`new_node_id`]); the call runtime stores every new
-//! call naming its node (`call_holders`, while it lasts). An update reaching a node that does not hold
-//! the call is written to the database for the holding node (a `call_commands` row, announced
-//! by `NOTIFY sipmap_call_commands` in the same transaction); the holding node, listening on the
+//! call naming its node (`call_holders`, while it lasts). An update reaching a node that does
+//! not hold the call is written to the database for the holding node (a `call_commands` row,
+//! announced by `NOTIFY sipmap_call_commands` in the same transaction); the holding node, on the
 //! change feed's connection (and polling every second, should a notification be lost), claims
 //! it, gives it to the call and records the outcome, which wakes the writer. The writer waits at
 //! most [`TAKE_WITHIN`]; a command still unclaimed then is marked expired (it will never act) and
 //! the API answers 503. So an update is either taken by the call or refused, never reported
 //! taken without being so.
 //!
-//! On PostgreSQL every node running calls beats (`call_nodes`) every [`BEAT`]. Live calls that no runtime
-//! will end any more are ended ([`crate::domain::Call::abandon`]: `completed` once answered,
-//! `failed` before): on SQLite (one node) at start, every live call of another process; on
-//! PostgreSQL, by any node, the live calls of a node silent for [`SILENT`].
+//! On PostgreSQL every node running calls beats (`call_nodes`) every [`BEAT`]. Live calls that
+//! no runtime will end any more are ended ([`crate::domain::Call::abandon`]: `completed` once
+//! answered, `failed` before): on SQLite (one node) at start, every live call of another
+//! process; on PostgreSQL, by any node, the live calls of a node silent for [`SILENT`].
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
