@@ -46,7 +46,7 @@ def run_walkthrough(tmp_path) -> dict:
 
 
 def test_readme_has_the_snippets_users_paste():
-    assert len(blocks("python")) == 3 and len(blocks("js")) == 2
+    assert len(blocks("python")) == 6 and len(blocks("js")) == 2
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
