@@ -50,6 +50,8 @@ def test_readme_has_the_snippets_users_paste():
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
+    for tool in ("sipp", "curl"):  # the voice-applications walkthrough's caller, callee and request
+        assert shutil.which(tool), f"{tool} is needed for the README walkthrough (scripts/test.sh installs it)"
 
 
 def test_readme_walkthrough_works_as_written(tmp_path):
