@@ -211,6 +211,21 @@ impl Call {
         Ok(())
     }
 
+    /// Ends a call that no runtime will end any more (its node stopped, or the runtime's bound
+    /// on a call's life bit): `completed` once answered, `failed` before, at `now_ms`. A call
+    /// that has ended already is left as it is; false then.
+    pub fn abandon(&mut self, now_ms: i64) -> bool {
+        if self.status.is_final() {
+            return false;
+        }
+        let last = if self.status == CallStatus::InProgress {
+            CallStatus::Completed
+        } else {
+            CallStatus::Failed
+        };
+        self.set_status(last, now_ms.max(self.updated_ms)).is_ok()
+    }
+
     /// `duration`, in whole seconds: from the answer to the end (0 for a call never answered);
     /// `None` while the call lasts.
     pub fn duration_secs(&self) -> Option<u64> {

@@ -18,6 +18,22 @@ fn call() -> Call {
     )
 }
 
+#[test]
+fn an_abandoned_call_fails_unless_answered_and_an_ended_one_stays() {
+    let mut ringing = call();
+    assert!(ringing.abandon(5_000));
+    assert_eq!((ringing.status, ringing.ended_ms), (Failed, Some(5_000)));
+    assert!(!ringing.abandon(9_000), "ended already");
+    assert_eq!(ringing.ended_ms, Some(5_000));
+    let mut answered = call();
+    answered.set_status(InProgress, 2_000).unwrap();
+    assert!(answered.abandon(62_000));
+    assert_eq!(
+        (answered.status, answered.duration_secs()),
+        (Completed, Some(60))
+    );
+}
+
 struct P(Vec<(&'static str, &'static str)>);
 impl Params for P {
     fn get(&self, name: &str) -> Option<&str> {
