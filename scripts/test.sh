@@ -33,6 +33,8 @@ command -v sipp >/dev/null 2>&1 || apt_install sip-tester
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 command -v ip >/dev/null 2>&1 || apt_install iproute2
 command -v unshare >/dev/null 2>&1 || apt_install util-linux
+# curl, for the README walkthrough's unsigned request to the user's webhook.
+command -v curl >/dev/null 2>&1 || apt_install curl
 
 step "PostgreSQL (storage conformance and cluster tests)"
 pg_works() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }

@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::auth_token::AuthToken;
 use crate::call_runtime::{
-    CallLog, CallRuntime, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens, StoreTrunks,
+    CallLog, CallRuntime, Cluster, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens, StoreTrunks,
+    new_node_id,
 };
 use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};
@@ -106,7 +107,12 @@ fn descriptor_budget() -> Option<u64> {
 
 /// The call runtime of a server with a SIP edge: calls stored in `store` (unless the
 /// configuration gives another log), tokens read from it, the edge's `metrics` for health.
-fn call_runtime(config: &ServeConfig, store: &Arc<Store>, metrics: &Arc<Metrics>) -> CallRuntime {
+fn call_runtime(
+    config: &ServeConfig,
+    store: &Arc<Store>,
+    metrics: &Arc<Metrics>,
+    node: &str,
+) -> CallRuntime {
     CallRuntime::new(RuntimeParts {
         trunks: Arc::new(StoreTrunks(store.clone())),
         sip_metrics: metrics.clone(),
@@ -115,7 +121,7 @@ fn call_runtime(config: &ServeConfig, store: &Arc<Store>, metrics: &Arc<Metrics>
         log: config
             .call_log
             .clone()
-            .unwrap_or_else(|| Arc::new(StoreLog(store.clone()))),
+            .unwrap_or_else(|| Arc::new(StoreLog(store.clone(), Some(node.to_owned())))),
         limits: config.call_limits,
     })
 }
@@ -149,10 +155,16 @@ impl App {
             }
             _ => None,
         };
+        let node = new_node_id();
         let calls = config
             .sip_listen
             .is_some()
-            .then(|| call_runtime(config, &store, &metrics));
+            .then(|| call_runtime(config, &store, &metrics, &node));
+        let cluster = Cluster::new(store.clone(), node, calls.clone());
+        cluster
+            .start()
+            .await
+            .context("cannot end the calls a stopped node left live")?;
         let sip = match &config.sip_listen {
             None => None,
             Some(addr) => {
@@ -192,10 +204,7 @@ impl App {
             sip_upstream,
             limits,
             throttle: AuthThrottle::default(),
-            calls: match &calls {
-                Some(runtime) => Arc::new(runtime.clone()),
-                None => Arc::new(crate::calls::NoRuntime),
-            },
+            calls: Arc::new(cluster),
             runtime: calls,
         }));
         Ok(Self {

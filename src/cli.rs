@@ -188,6 +188,13 @@ pub struct ServeArgs {
     #[arg(default_value_t = RuntimeLimits::default().webhooks)]
     #[arg(value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub max_webhooks: usize,
+    /// Longest a call may live, in seconds: past it the call runtime ends it (BYE or a final
+    /// response, as for Status=completed), stores its final status and forgets it, logged. A
+    /// safety bound above <Dial timeLimit>'s default of 4 h.
+    #[arg(long, env = "SIPMAP_MAX_CALL_SECS")]
+    #[arg(default_value_t = RuntimeLimits::default().max_call.as_secs())]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub max_call_secs: u64,
     /// Failed digest authentications from one source address (an IPv6 source: its /64), any
     /// username, within --sip-auth-failure-window, after which the SIP edge stops checking that
     /// source's credentials for --sip-auth-block and answers 503 with Retry-After.
@@ -478,6 +485,7 @@ fn throttle_and_calls(args: &ServeArgs) -> (ThrottleSettings, RuntimeLimits) {
         calls: args.max_calls,
         calls_per_account: args.max_calls_per_account,
         webhooks: args.max_webhooks,
+        max_call: std::time::Duration::from_secs(args.max_call_secs),
     };
     (throttle, calls)
 }

@@ -2,7 +2,8 @@
 //! outcomes, resolved routes, commands) and its timers, and performs every [`Out`] in order:
 //! a [`Persist`](crate::calls::Persist) is awaited before the next output, webhooks and route
 //! look-ups run in tasks of their own and come back through the inbox, status callbacks are
-//! sent without waiting (at most so many at once, then dropped and logged).
+//! sent without waiting (at most so many at once, then dropped and logged). A call that
+//! outlives `--max-call-secs` is ended by the runtime (`Actor::past_bound`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use super::Inner;
 use super::event::Event;
 use super::metrics::inc;
 use super::registry::Inbox;
-use crate::calls::{Call, CallTimer, Out, RouteKey, RouteRequest, event_of};
+use crate::calls::{Call, CallTimer, Command, Out, RouteKey, RouteRequest, event_of};
 use crate::limit_log::LimitLog;
 use crate::sid::CallSid;
 use crate::sip::ua::Millis;
@@ -24,6 +25,8 @@ use crate::voice::webhook::WebhookRequest;
 static WEBHOOK_LIMIT: LimitLog = LimitLog::new("concurrent webhooks");
 /// Status callbacks dropped because as many are in flight.
 static CALLBACK_LIMIT: LimitLog = LimitLog::new("concurrent status callbacks");
+/// Calls ended for outliving `--max-call-secs`.
+static CALL_BOUND: LimitLog = LimitLog::new("call duration");
 /// Persistence failures.
 static PERSIST_FAILED: LimitLog = LimitLog::new("call log writes");
 
@@ -73,29 +76,56 @@ impl Actor {
     /// Performs `first`, then every event's outputs, until the call is over; then forgets it.
     pub(super) async fn run(mut self, first: Vec<Out>) {
         let mut queue: VecDeque<Out> = first.into();
+        let bound = tokio::time::Instant::now() + self.rt.limits.max_call;
         loop {
             self.perform(&mut queue).await;
             if self.gone {
                 break;
             }
             let next = self.timers.keys().next().map(|(at, _)| *at);
-            let event = match next {
-                Some(at) => tokio::select! {
-                    ev = self.rx.recv() => Some(ev),
-                    () = tokio::time::sleep_until(until(at)) => None,
-                },
-                None => Some(self.rx.recv().await),
+            let wake = next.map_or(bound, |at| until(at).min(bound));
+            let event = tokio::select! {
+                ev = self.rx.recv() => Some(ev),
+                () = tokio::time::sleep_until(wake) => None,
             };
             let now = now();
             let outs = match event {
                 Some(Some(ev)) => self.on_event(ev, now),
                 // Cannot happen while the actor holds a sender of its own inbox.
                 Some(None) => break,
+                None if tokio::time::Instant::now() >= bound => {
+                    self.past_bound(&mut queue).await;
+                    break;
+                }
                 None => self.due_timers(now),
             };
             queue.extend(outs);
         }
         self.finish();
+    }
+
+    /// The call outlived `--max-call-secs`: it is told to end as `Status=completed` would end
+    /// it (a final response or BYEs), what that asks is performed, then whatever record is not
+    /// final yet is ended ([`crate::domain::Call::abandon`]) and stored, and the call is
+    /// forgotten without waiting for its last transactions.
+    async fn past_bound(&mut self, queue: &mut VecDeque<Out>) {
+        inc(&self.rt.metrics.past_bound);
+        CALL_BOUND.hit(&format_args!(
+            "call {} lived {} s (--max-call-secs); ending it",
+            self.call.sid(),
+            self.rt.limits.max_call.as_secs()
+        ));
+        queue.extend(self.call.on_command(Command::Complete, now()));
+        self.perform(queue).await;
+        let mut records = vec![self.call.record().clone()];
+        records.extend(self.call.child_record().cloned());
+        for mut record in records {
+            if record.abandon(now().0.try_into().unwrap_or(i64::MAX))
+                && let Err(e) = self.rt.log.save_call(&record).await
+            {
+                PERSIST_FAILED.hit(&format_args!("a call's record was not stored: {e}"));
+            }
+        }
     }
 
     /// The call's outputs for `event`.

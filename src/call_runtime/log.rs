@@ -24,9 +24,10 @@ pub trait CallLog: Send + Sync + std::fmt::Debug {
     async fn add_notification(&self, notification: &Notification) -> anyhow::Result<()>;
 }
 
-/// The calls stored in storage (the `Calls` API reads them there).
+/// The calls stored in storage (the `Calls` API reads them there), each new record naming the
+/// node that holds the call (the second field; none for a log used outside a node).
 #[derive(Clone)]
-pub struct StoreLog(pub Arc<Store>);
+pub struct StoreLog(pub Arc<Store>, pub Option<String>);
 
 impl std::fmt::Debug for StoreLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,7 +38,7 @@ impl std::fmt::Debug for StoreLog {
 #[async_trait]
 impl CallLog for StoreLog {
     async fn save_call(&self, call: &CallRecord) -> anyhow::Result<()> {
-        self.0.save_call(call).await?;
+        self.0.save_held_call(call, self.1.as_deref()).await?;
         Ok(())
     }
 

@@ -36,6 +36,10 @@ pub struct CallMetrics {
     pub(super) callbacks_dropped: AtomicU64,
     /// Messages for a live call dropped because its inbox was full.
     pub(super) inbox_full: AtomicU64,
+    /// Calls the runtime ended for outliving `--max-call-secs`.
+    pub(super) past_bound: AtomicU64,
+    /// Live calls of stopped nodes ended (on this node's start, or for a silent node).
+    pub(super) abandoned: AtomicU64,
 }
 
 /// Adds one to `counter`.
@@ -109,6 +113,14 @@ impl CallMetrics {
             "sipmap_call_messages_dropped_total",
             "SIP messages of a live call dropped because its inbox was full.",
             &[("", get(&self.inbox_full))],
+        );
+        counter(
+            "sipmap_calls_ended_by_runtime_total",
+            "Calls ended by the runtime itself: past --max-call-secs, or left live by a stopped node.",
+            &[
+                ("{reason=\"max_call_secs\"}", get(&self.past_bound)),
+                ("{reason=\"node_stopped\"}", get(&self.abandoned)),
+            ],
         );
         let _ = writeln!(out, "# HELP sipmap_calls_live Calls live on this node.");
         let _ = writeln!(out, "# TYPE sipmap_calls_live gauge");

@@ -25,14 +25,19 @@
 //!   more wait for a slot; status callbacks past it are dropped), and each call's inbox
 //!   ([`INBOX`] events: a message for a full inbox is dropped, as the network could drop it,
 //!   and its sender retransmits).
-//! - **Commands** from the API: [`CallRuntime::command`].
+//! - **Commands** from the API: [`CallRuntime::command`] for a call live here; [`Cluster`] (the
+//!   [`Control`] the API holds) passes an update of a call another node holds to that node
+//!   through the database, and ends the live calls of stopped nodes.
+//! - **A bound on a call's life** ([`RuntimeLimits::max_call`]): past it the runtime ends the
+//!   call itself.
 //!
 //! The files, each using only those before it: `event` (what an inbox carries), `registry`
 //! (inboxes by key and SID, counts),
 //! `metrics`, `log` ([`CallLog`], [`MemoryLog`]), `resolve` (where a `<Dial>` goes), `actor`
-//! (one call's task).
+//! (one call's task), `cluster` (updates across nodes, stopped nodes' calls).
 
 mod actor;
+mod cluster;
 mod event;
 mod log;
 mod metrics;
@@ -41,11 +46,13 @@ mod resolve;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use url::Url;
 
+pub use cluster::{BEAT, Cluster, SILENT, TAKE_WITHIN, new_node_id};
 pub use log::{CallLog, MemoryLog, StoreLog};
 pub use metrics::CallMetrics;
 
@@ -88,7 +95,12 @@ pub struct RuntimeLimits {
     pub calls_per_account: usize,
     /// Webhooks in flight, and status callbacks in flight (`--max-webhooks`, each).
     pub webhooks: usize,
+    /// Longest a call lives (`--max-call-secs`): then the runtime ends it (`actor`).
+    pub max_call: Duration,
 }
+
+/// The default of [`RuntimeLimits::max_call`]: `<Dial timeLimit>`'s default (4 h) and a minute.
+pub const MAX_CALL: Duration = Duration::from_secs(4 * 3600 + 60);
 
 impl Default for RuntimeLimits {
     fn default() -> Self {
@@ -96,6 +108,7 @@ impl Default for RuntimeLimits {
             calls: 10_000,
             calls_per_account: 1_000,
             webhooks: 512,
+            max_call: MAX_CALL,
         }
     }
 }

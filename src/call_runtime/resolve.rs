@@ -15,6 +15,7 @@ use crate::recognition::Destination;
 use crate::sid::AccountSid;
 use crate::sip::edge::select;
 use crate::sip::health::Health;
+use crate::sip_syntax::Wire;
 
 /// How long a host name's resolution may take.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,12 +43,12 @@ impl Resolver {
                 route.map_or_else(Vec::new, |r| in_order(&r, &self.health.health, number))
             }
             RouteRequest::Number { .. } => Vec::new(),
-            RouteRequest::Host { host, port, tcp } => self.host(host, *port, *tcp).await,
+            RouteRequest::Host { host, port, wire } => self.host(host, *port, *wire).await,
         }
     }
 
     /// The addresses of `host` the outbound policy allows.
-    async fn host(&self, host: &str, port: u16, tcp: bool) -> Vec<Destination> {
+    async fn host(&self, host: &str, port: u16, wire: Wire) -> Vec<Destination> {
         let found = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port)));
         let addrs: Vec<SocketAddr> = match found.await {
             Ok(Ok(addrs)) => addrs.collect(),
@@ -63,7 +64,7 @@ impl Resolver {
         let mut out: Vec<Destination> = Vec::new();
         for addr in addrs {
             let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-            let dest = Destination { addr, tcp };
+            let dest = Destination { addr, wire };
             if self.outbound.allows(addr.ip()) && !out.contains(&dest) {
                 out.push(dest);
             }

@@ -18,6 +18,7 @@ use crate::sip::message::Message;
 use crate::sip::ua::build::cseq;
 use crate::sip::ua::uac::with_credentials;
 use crate::sip::ua::{Cancel, Dialog, Flow, Ids, InviteClient, Millis, NewInvite, TxnKey};
+use crate::sip_syntax::Wire;
 use crate::voice::twiml::{Events, Method, StatusCallback};
 
 /// Whom a `<Dial>` calls.
@@ -234,11 +235,7 @@ impl Call {
         };
         child.flow = Flow {
             to: dest.addr,
-            via: if dest.tcp {
-                Transport::TcpOut
-            } else {
-                Transport::Udp
-            },
+            via: Transport::outbound(dest.wire),
         };
         child.invite = built.bytes.clone();
         self.start_child_ict(built.bytes, now);
@@ -621,21 +618,15 @@ impl Call {
 
 /// The Request-URI for `number` at `dest`.
 fn number_uri(number: &str, dest: Destination) -> String {
-    let transport = if dest.tcp { ";transport=tcp" } else { "" };
-    format!("sip:{number}@{}{transport}", dest.addr)
+    format!("sip:{number}@{}{}", dest.addr, dest.wire.uri_param())
 }
 
 /// The route request for a `<Sip>` URI whose host is a name.
 fn host_of(uri: &str) -> Option<RouteRequest> {
     let parsed = crate::sip_syntax::SipUri::parse(uri).ok()?;
-    let tcp = parsed.rest.split(';').any(|p| {
-        p.split_once('=').is_some_and(|(k, v)| {
-            k.eq_ignore_ascii_case("transport") && v.eq_ignore_ascii_case("tcp")
-        })
-    });
     Some(RouteRequest::Host {
         host: parsed.host.to_owned(),
         port: parsed.port.unwrap_or(5060),
-        tcp,
+        wire: Wire::of_uri_param(parsed.param("transport")),
     })
 }

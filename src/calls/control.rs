@@ -3,9 +3,9 @@
 //! the live calls and implements it, feeding the [`Command`] to [`Call::on_command`]). Until a
 //! runtime is wired, [`NoRuntime`] stands in: no call is live on this node.
 //!
-//! In a cluster a call lives on the node whose SIP edge holds it; [`Delivery::NotLive`] says
-//! only that this node does not hold it (see ARCHITECTURE.md, "Calls and the API", for how an
-//! update is meant to reach the owning node).
+//! In a cluster a call lives on the node whose SIP edge holds it; the runtime's implementation
+//! (`call_runtime::Cluster`) passes an update to that node through the database, and
+//! [`Delivery::NotLive`] says that no node took it (see ARCHITECTURE.md, "Calls in a cluster").
 //!
 //! [`Call::on_command`]: super::Call::on_command
 
@@ -19,7 +19,8 @@ use crate::sid::{AccountSid, CallSid};
 pub enum Delivery {
     /// The call is live on this node and took the command.
     Taken,
-    /// No call of that SID and account is live on this node.
+    /// No node took it: the call is not live (here, or on the node its record names), or
+    /// that node did not take it in time.
     NotLive,
 }
 

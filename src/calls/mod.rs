@@ -84,6 +84,7 @@ use crate::sid::{AccountSid, ByocTrunkSid, CallSid, SipDomainSid};
 use crate::sip::edge::Transport;
 use crate::sip::message::{Message, NameAddr};
 use crate::sip::ua::{Dialog, Millis, Timer, Timers};
+use crate::sip_syntax::Wire;
 use crate::voice::twiml::{Method, Verb};
 use crate::voice::webhook::WebhookRequest;
 
@@ -199,8 +200,8 @@ pub enum RouteRequest {
         host: String,
         /// The port (5060 if the URI names none).
         port: u16,
-        /// `transport=tcp`.
-        tcp: bool,
+        /// UDP, or TCP for `transport=tcp`.
+        wire: Wire,
     },
 }
 

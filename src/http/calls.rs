@@ -187,9 +187,10 @@ fn command_of(update: CallUpdate) -> Result<Option<Command>, ApiError> {
 }
 
 /// An update of a live call: `Status=completed` or `canceled` ends it, `Twiml` or `Url` (and
-/// `Method`) sends it to new TwiML. An ended call is refused (21220); a call this node does not
-/// hold is refused with 503 (see `ARCHITECTURE.md`: cross-node delivery is not built yet). The
-/// answer is the call's record as stored once the call took the command.
+/// `Method`) sends it to new TwiML. An ended call is refused (21220); the command goes to the
+/// node's [`crate::calls::Control`], which reaches the node holding the call (see
+/// `ARCHITECTURE.md`, "Calls in a cluster"); a live call whose node did not take it is refused
+/// with 503. The answer is the call's record as stored once the call took the command.
 async fn update(at: AccountPath, form: Form) -> Answer {
     let sid: CallSid = at.instance()?;
     let command = command_of(CallUpdate::parse(&form)?)?;

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::recognition::{DomainRoute, Recognized};
 use crate::sip::edge::policy::gate;
 use crate::sip::edge::select::{NextHop, next_hop};
+use crate::sip_syntax::Wire;
 use crate::sip_syntax::{SipUri, is_token_byte};
 use crate::store::StoreError;
 
@@ -167,7 +168,7 @@ impl<'a> HopFields<'a> {
                     let d = c.destination;
                     ("target", Some(c), Some(d.addr.to_string()), d.transport())
                 }
-                NextHop::Upstream(u) => ("upstream", None, Some(u.to_string()), "udp"),
+                NextHop::Upstream(u) => ("upstream", None, Some(u.to_string()), Wire::Udp.label()),
                 NextHop::Nowhere => {
                     return Self {
                         route: Some("none"),

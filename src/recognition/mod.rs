@@ -24,6 +24,7 @@ use arc_swap::ArcSwap;
 
 use crate::domain::{MappedList, Network, OutboundPolicy, VoiceApp};
 use crate::sid::{AccountSid, AclSid, ByocTrunkSid, CredentialListSid, SipDomainSid};
+use crate::sip_syntax::Wire;
 use auth::AuthMaster;
 pub use auth::{AuthKind, DomainAuth, Secret};
 pub use change::Change;
@@ -255,9 +256,9 @@ impl Snapshot {
             return false;
         }
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        [false, true]
+        [Wire::Udp, Wire::Tcp]
             .into_iter()
-            .any(|tcp| self.destinations.contains_key(&Destination { addr, tcp }))
+            .any(|wire| self.destinations.contains_key(&Destination { addr, wire }))
     }
 
     /// How many networks are mapped.

@@ -314,6 +314,7 @@ where
 mod tests {
     use super::*;
     use crate::sid::Sid;
+    use crate::sip_syntax::Wire;
 
     /// The SID of kind `S` numbered `n`.
     fn sid<S: Sid>(n: u8) -> S {
@@ -409,7 +410,9 @@ mod tests {
 
     #[test]
     fn target_uris_are_parsed_once_into_destinations() {
-        let d = |uri: &str| Destination::from_uri(uri).map(|d| (d.addr.to_string(), d.tcp));
+        let d = |uri: &str| {
+            Destination::from_uri(uri).map(|d| (d.addr.to_string(), d.wire == Wire::Tcp))
+        };
         let some = |a: &str, tcp: bool| Some((a.to_owned(), tcp));
         assert_eq!(d("sip:127.0.0.2"), some("127.0.0.2:5060", false));
         assert_eq!(d("SIP:bob@10.0.0.1:5070"), some("10.0.0.1:5070", false));

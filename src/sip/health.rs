@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 
 use crate::limit_log::LimitLog;
 use crate::recognition::{Destination, Destinations};
+use crate::sip_syntax::Wire;
 
 /// Most target lines `/metrics` shows (one per target of a probed destination); the rest are
 /// counted in `sipmap_sip_target_lines_omitted`.
@@ -196,8 +197,8 @@ impl Health {
         self.probes_answered.fetch_add(1, Ordering::Relaxed);
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let probed = self.probed.load();
-        for tcp in [false, true] {
-            if let Some(h) = probed.get(&Destination { addr, tcp }) {
+        for wire in [Wire::Udp, Wire::Tcp] {
+            if let Some(h) = probed.get(&Destination { addr, wire }) {
                 h.unanswered.store(0, Ordering::Relaxed);
                 if !h.up.swap(true, Ordering::Relaxed) {
                     tracing::info!(destination = %addr, "SIP target up");
@@ -354,7 +355,7 @@ mod tests {
     fn dest(addr: &str, tcp: bool) -> Destination {
         Destination {
             addr: addr.parse().unwrap(),
-            tcp,
+            wire: if tcp { Wire::Tcp } else { Wire::Udp },
         }
     }
 

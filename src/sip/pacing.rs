@@ -102,12 +102,13 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip_syntax::Wire;
     use std::collections::HashSet;
 
     fn dest(ip: &str, port: u16) -> Destination {
         Destination {
             addr: std::net::SocketAddr::new(ip.parse().unwrap(), port),
-            tcp: false,
+            wire: Wire::Udp,
         }
     }
 

@@ -1,5 +1,5 @@
 //! SIP's grammar below every layer that reads it: [`SipUri`] (a `sip:`/`sips:` URI taken apart,
-//! RFC 3261 §19.1), and the lexical pieces every SIP parser shares: character classes (RFC 3261
+//! RFC 3261 §19.1), [`Wire`] (the transport protocol: UDP or TCP), and the lexical pieces every SIP parser shares: character classes (RFC 3261
 //! §25.1), whitespace, lines and CRLF keep-alives in a byte buffer, port numbers, and a cursor
 //! for walking a value.
 //!
@@ -9,8 +9,10 @@
 //! noun's URI).
 
 mod uri;
+mod wire;
 
 pub use uri::{BadUri, SipUri};
+pub use wire::Wire;
 
 /// Bytes allowed in a `token` (RFC 3261 §25.1): methods, header names, Via protocol parts,
 /// parameter names.

@@ -125,6 +125,16 @@ impl<'a> SipUri<'a> {
         out
     }
 
+    /// The value of URI parameter `name` (any case), when the URI has it with a value:
+    /// `transport` of `sip:10.0.0.1;transport=TCP` is `TCP`. Parameters end at `?`.
+    pub fn param(&self, name: &str) -> Option<&'a str> {
+        let params = self.rest.split('?').next().unwrap_or("");
+        params.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
     /// The host for comparison with domain names: without IPv6 brackets and without one trailing
     /// dot (`Example.COM.` gives `Example.COM`). Compare it case-insensitively.
     pub fn host_for_match(&self) -> &'a str {
@@ -134,5 +144,23 @@ impl<'a> SipUri<'a> {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(self.host);
         host.strip_suffix('.').unwrap_or(host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SipUri;
+
+    #[test]
+    fn a_parameter_is_read_by_name_up_to_the_headers() {
+        let u =
+            SipUri::parse("sip:bob@10.0.0.1:5070;lr;Transport=TCP?X-A=b;transport=udp").unwrap();
+        assert_eq!(u.param("transport"), Some("TCP"));
+        assert_eq!(u.param("lr"), None);
+        assert_eq!(u.param("maddr"), None);
+        assert_eq!(
+            SipUri::parse("sip:10.0.0.1").unwrap().param("transport"),
+            None
+        );
     }
 }

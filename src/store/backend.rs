@@ -37,6 +37,10 @@ pub enum Serial {
     Bootstrap,
 }
 
+/// The channel of [`Tx::notify`] that wakes the nodes when a command for a call held by
+/// another node is written or settled (`resources::call_nodes`).
+pub const CALL_COMMANDS_CHANNEL: &str = "sipmap_call_commands";
+
 /// What receives the rows of [`Tx::query_each`], one at a time.
 pub type Each<'a> = dyn FnMut(Row) -> Result<()> + Send + 'a;
 
@@ -64,6 +68,13 @@ pub trait Tx: Send {
     async fn query_locked(&mut self, sql: &str, params: Params, lock: Lock) -> Result<Vec<Row>> {
         let _ = lock;
         self.query(sql, params).await
+    }
+
+    /// Announces `payload` on `channel` to every node following the database once this
+    /// transaction commits (PostgreSQL's `NOTIFY`; nothing on SQLite, which has one node).
+    async fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
+        let _ = (channel, payload);
+        Ok(())
     }
 
     /// Waits until no other transaction in the cluster is doing `what`.

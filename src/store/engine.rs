@@ -151,6 +151,21 @@ impl Store {
         }
     }
 
+    /// Whether nodes other than this one may share the database (PostgreSQL); SQLite has one
+    /// node.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// Changes whenever some node writes or settles a command for a call held by another node
+    /// (PostgreSQL's notifications); `None` on SQLite, where no other node writes one.
+    pub fn call_commands_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match &self.db {
+            Db::Sqlite(_) => None,
+            Db::Postgres(b) => Some(b.call_commands()),
+        }
+    }
+
     /// Whether the database is reachable, can write, and the recognition table is being kept
     /// current.
     pub async fn check_health(&self) -> Result<()> {

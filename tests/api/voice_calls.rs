@@ -689,3 +689,256 @@ async fn the_api_lists_a_bridged_call_and_its_child_and_status_completed_hangs_b
     }
     assert_eq!(status, "completed");
 }
+
+/// The caller's INVITE reaches `edge`, the callee rings: the call is ringing, its child too.
+async fn ringing_call(
+    app: &mut App,
+    edge: SocketAddr,
+    caller: &Peer,
+    callee: &Peer,
+    call_id: &str,
+) -> String {
+    caller.send(&invite(caller.addr(), call_id), edge).await;
+    let hook = app.next().await;
+    let (child, sipmap) = callee.until("INVITE ").await;
+    callee
+        .send(&respond(&child, 180, "callee", "", ""), sipmap)
+        .await;
+    caller.until("SIP/2.0 180").await;
+    param(&hook, "CallSid").unwrap().to_owned()
+}
+
+/// Fetches call `sid` until `done` holds for it (5 s at most), and returns it.
+async fn call_when(
+    server: &TestApp,
+    sid: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut call = serde_json::Value::Null;
+    for _ in 0..100 {
+        call = server.get(&format!("{BASE}/Calls/{sid}.json")).await.json();
+        if done(&call) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call
+}
+
+#[tokio::test]
+async fn a_call_past_max_call_secs_is_ended_by_the_runtime() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial timeout=\"60\"><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup_with(&twiml, |c| {
+        c.call_limits.max_call = Duration::from_secs(1);
+    })
+    .await;
+    let caller = Peer::on("127.0.0.1").await;
+    let sid = ringing_call(&mut app, edge, &caller, &callee, "bound-1").await;
+    // Nobody ends it: the bound does, as Status=completed would (487 to the caller, CANCEL to
+    // the callee), and the record is final with an end time.
+    let (terminated, _) = caller.until("SIP/2.0 487").await;
+    assert_eq!(header(&terminated, "Call-ID"), Some("bound-1"));
+    callee.until("CANCEL ").await;
+    let call = call_when(&server, &sid, |c| c["end_time"].is_string()).await;
+    assert!(call["end_time"].is_string(), "{call}");
+    let calls = server.calls.as_ref().expect("calls run");
+    for _ in 0..100 {
+        if calls.live() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(calls.live(), 0, "the call is forgotten");
+    let metrics = server.get("/metrics").await.text;
+    assert!(
+        metrics.contains("sipmap_calls_ended_by_runtime_total{reason=\"max_call_secs\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_single_node_ends_the_calls_it_left_live() {
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial timeout=\"60\"><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (server, mut app, edge) = setup(&twiml).await;
+    let caller = Peer::on("127.0.0.1").await;
+    let sid = ringing_call(&mut app, edge, &caller, &callee, "stale-1").await;
+    let path = format!("{BASE}/Calls/{sid}.json");
+    assert_eq!(server.get(&path).await.json()["status"], "ringing");
+    // The server stops mid-call (its call task is left behind, as a killed process leaves its
+    // record) and a new one starts on the same database.
+    let (db, dir) = server.stop().await;
+    let again = TestApp::start(db).await;
+    let call = again.get(&path).await.json();
+    assert_eq!(call["status"], "failed", "{call}");
+    assert!(call["end_time"].is_string(), "{call}");
+    let r = again.post(&path, "Status=completed").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = again.delete(&path).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    drop((again, dir));
+}
+
+/// Two nodes on one PostgreSQL database: node A's SIP edge holds a ringing call, an update
+/// through node B's API ends it (B writes the command, A takes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_update_through_another_node_reaches_the_call() {
+    let Some(db) = crate::storage::TestDb::postgres().await else {
+        return;
+    };
+    let on_db = |c: &mut sipmap::app::ServeConfig| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+    };
+    let callee = Peer::on("127.0.0.3").await;
+    let twiml = format!(
+        "<Response><Dial timeout=\"60\"><Sip>sip:bob@{}</Sip></Dial></Response>",
+        callee.addr()
+    );
+    let (a, mut app, edge) = setup_with(&twiml, on_db).await;
+    let b = TestApp::spawn_with(on_db).await;
+    let caller = Peer::on("127.0.0.1").await;
+    let sid = ringing_call(&mut app, edge, &caller, &callee, "cluster-1").await;
+    let path = format!("{BASE}/Calls/{sid}.json");
+    let started = std::time::Instant::now();
+    let r = b.post(&path, "Status=completed").await;
+    let answered = started.elapsed();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["sid"], sid.as_str());
+    let (terminated, _) = caller.until("SIP/2.0 487").await;
+    let ended = started.elapsed();
+    assert_eq!(header(&terminated, "Call-ID"), Some("cluster-1"));
+    eprintln!(
+        "update through node B: answered in {} ms, the caller's 487 from node A after {} ms",
+        answered.as_millis(),
+        ended.as_millis()
+    );
+    let call = call_when(&b, &sid, |c| c["status"] == "canceled").await;
+    assert_eq!(call["status"], "canceled", "{call}");
+    // An ended call: refused as on one node.
+    let r = b.post(&path, "Status=completed").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    drop((a, b));
+    db.drop_schema().await;
+}
+
+/// On PostgreSQL a node ends the live calls of a node whose heartbeat is older than
+/// `call_runtime::SILENT` (here at its start; a running node at its next beat), and leaves
+/// those of a node that beats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_silent_nodes_live_calls_are_ended_by_another() {
+    let Some(db) = crate::storage::TestDb::postgres().await else {
+        return;
+    };
+    let on_db = |c: &mut sipmap::app::ServeConfig| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+    };
+    let first = TestApp::spawn_with(on_db).await;
+    let store = db.open().await;
+    let account = AccountSid::parse(SID).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut answered = crate::calls::ringing(&account, now - 10_000, "sip:dead@example.com");
+    answered
+        .set_status(CallStatus::InProgress, now - 5_000)
+        .unwrap();
+    let alive = crate::calls::ringing(&account, now - 1_000, "sip:alive@example.com");
+    store
+        .save_held_call(&answered, Some("silent-node"))
+        .await
+        .unwrap();
+    store
+        .save_held_call(&alive, Some("live-node"))
+        .await
+        .unwrap();
+    store.beat_call_node("silent-node").await.unwrap();
+    store.beat_call_node("live-node").await.unwrap();
+    let pg = db.pg_client().await.expect("a PostgreSQL test");
+    let silent_for = sipmap::call_runtime::SILENT.as_millis() as i64 + 1_000;
+    pg.execute(
+        "UPDATE call_nodes SET beat_ms = beat_ms - $1 WHERE node_id = 'silent-node'",
+        &[&silent_for],
+    )
+    .await
+    .unwrap();
+    let second = TestApp::spawn_with(on_db).await;
+    let dead = second
+        .get(&format!("{BASE}/Calls/{}.json", answered.sid))
+        .await
+        .json();
+    assert_eq!(dead["status"], "completed", "answered: {dead}");
+    assert!(dead["end_time"].is_string(), "{dead}");
+    let live = second
+        .get(&format!("{BASE}/Calls/{}.json", alive.sid))
+        .await
+        .json();
+    assert_eq!(live["status"], "ringing", "{live}");
+    // The holders' table keeps the live calls only.
+    let held: Vec<String> = pg
+        .query("SELECT node_id FROM call_holders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(held, vec!["live-node".to_owned()]);
+    drop((first, second, store));
+    db.drop_schema().await;
+}
+
+/// An update of a call whose node does not take it within `call_runtime::TAKE_WITHIN` is
+/// refused with 503, and its command is marked expired, so it never acts later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_update_the_holding_node_does_not_take_is_refused() {
+    let Some(db) = crate::storage::TestDb::postgres().await else {
+        return;
+    };
+    let node = TestApp::spawn_with(|c| {
+        c.database_url = db.url.clone();
+        c.store.key = Some(crate::storage::test_key());
+    })
+    .await;
+    let store = db.open().await;
+    let account = AccountSid::parse(SID).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let call = crate::calls::ringing(&account, now, "sip:mute@example.com");
+    store
+        .save_held_call(&call, Some("mute-node"))
+        .await
+        .unwrap();
+    store.beat_call_node("mute-node").await.unwrap();
+    let started = std::time::Instant::now();
+    let r = node
+        .post(
+            &format!("{BASE}/Calls/{}.json", call.sid),
+            "Status=completed",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(started.elapsed() >= sipmap::call_runtime::TAKE_WITHIN);
+    let pg = db.pg_client().await.expect("a PostgreSQL test");
+    let rows = pg
+        .query("SELECT node_id, outcome FROM call_commands", &[])
+        .await
+        .unwrap();
+    let rows: Vec<(String, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        rows,
+        vec![("mute-node".to_owned(), Some("expired".to_owned()))]
+    );
+    drop((node, store));
+    db.drop_schema().await;
+}

@@ -1,6 +1,7 @@
 """Walks through README.md as a new user would: every ``sh``, ``python`` and ``js`` block, in
 order, exactly as written, in a fresh folder. ``text`` blocks are output or illustrations and are
-not run.
+not run. A ``python`` or ``js`` block whose first line is a comment naming a file (``# webhook.py``)
+is saved under that name, as the README tells the user to, and run only by the lines that name it.
 
 Usage: ``readme_walkthrough.py README SIPMAP_BIN NODE_MODULES OUT_JSON``
 
@@ -10,7 +11,13 @@ Usage: ``readme_walkthrough.py README SIPMAP_BIN NODE_MODULES OUT_JSON``
 - ``sipmap serve …`` lines run in the background, as in a second terminal; the walkthrough waits
   for the "HTTP API listening" line and applies the ``export`` lines the server prints, as the
   README tells the user to. A later ``sipmap serve`` stops the previous one first (Ctrl-C).
-- Every other line must exit 0; its output is recorded.
+- A line ending in ``&`` runs in the background, as the shell runs it (in a session of its own,
+  stopped when the walkthrough ends); the walkthrough gives it a second to start, as a user
+  switching terminals would.
+- ``python3`` is the interpreter the test runs with (it has the ``twilio`` package, as
+  ``pip install twilio`` gives the user's).
+- Every other line must exit 0, or the code its comment states (``…  # exits 1: …``); its
+  output is recorded. Lines get no input (standard input is ``/dev/null``).
 
 Run it in a network namespace of its own (``unshare -rn``) so that the README's fixed ports
 (8080, 5060) are free. Writes a JSON report to ``OUT_JSON``.
@@ -33,6 +40,43 @@ from pathlib import Path
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 LISTENING = re.compile(r"^sipmap: HTTP API listening on (http://\S+)")
 EXPORT = re.compile(r"^export (TWILIO_ACCOUNT_SID|TWILIO_AUTH_TOKEN)=(\S+)$")
+SAVED_AS = re.compile(r"^(?:#|//) ([\w.-]+\.(?:py|js))\b")
+EXITS = re.compile(r"^exits (\d+)\b")
+
+
+class Background:
+    """A line ending in ``&``: runs until it exits or the walkthrough ends."""
+
+    def __init__(self, block: int, command: str, env: dict, cwd: Path, n: int):
+        self.block, self.command = block, command
+        self.out = cwd / f"background-{n}.out"
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(
+                command,
+                shell=True,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> dict:
+        rc = self.proc.poll()
+        if rc is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        return {
+            "block": self.block,
+            "command": self.command,
+            "returncode": rc,  # None: still running at the end, then stopped
+            "output": self.out.read_text(errors="replace")[-4000:],
+        }
 
 
 class Server:
@@ -85,6 +129,9 @@ def main() -> int:
     bindir = work / "bin"
     bindir.mkdir()
     (bindir / "sipmap").symlink_to(Path(sipmap_bin).resolve())
+    python3 = bindir / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python3.chmod(0o755)
     home = work / "home"
     home.mkdir()
     env = {
@@ -93,13 +140,14 @@ def main() -> int:
         "LANG": "C.UTF-8",
         "NODE_PATH": node_modules,
     }
-    report: dict = {"steps": [], "servers": []}
+    report: dict = {"steps": [], "servers": [], "background": []}
     server: Server | None = None
+    background: list[Background] = []
     try:
         for n, (lang, code) in enumerate(blocks):
             if lang == "sh":
                 for line in code.splitlines():
-                    command = line.split("  #", 1)[0].strip()
+                    command, _, comment = (part.strip() for part in line.partition("  #"))
                     if not command or command.startswith("#"):
                         continue
                     if command == "cargo install --path .":
@@ -116,9 +164,20 @@ def main() -> int:
                                 env[m.group(1)] = m.group(2)
                         report["servers"].append({"command": command, "url": url, "stdout": list(server.lines)})
                         continue
+                    if command.endswith("&"):
+                        background.append(Background(n, command[:-1].strip(), env, work, len(background)))
+                        time.sleep(1.0)
+                        continue
                     done = subprocess.run(
-                        command, shell=True, cwd=work, env=env, capture_output=True, timeout=120
+                        command,
+                        shell=True,
+                        cwd=work,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        capture_output=True,
+                        timeout=120,
                     )
+                    expected = EXITS.match(comment)
                     step = {
                         "block": n,
                         "command": command,
@@ -127,9 +186,14 @@ def main() -> int:
                         "stderr": done.stderr.decode(errors="replace"),
                     }
                     report["steps"].append(step)
-                    if done.returncode != 0:
+                    if done.returncode != (int(expected.group(1)) if expected else 0):
                         raise RuntimeError(f"README command failed: {step}")
             elif lang in ("python", "js"):
+                saved_as = SAVED_AS.match(code)
+                if saved_as:
+                    (work / saved_as.group(1)).write_text(code)
+                    report["steps"].append({"block": n, "saved_as": saved_as.group(1)})
+                    continue
                 path = work / f"snippet-{n}.{'py' if lang == 'python' else 'js'}"
                 path.write_text(code)
                 interpreter = sys.executable if lang == "python" else "node"
@@ -149,6 +213,7 @@ def main() -> int:
     except Exception as e:  # reported to the test, which fails with it
         report["error"] = str(e)
     finally:
+        report["background"] = [b.stop() for b in background]
         if server is not None:
             server.stop()
             report["last_server_stderr"] = server.err[-20:]

@@ -4,11 +4,9 @@
 # Targets), then its API 2010 operations (SIP Domains,
 # IpAccessControlLists and IpAddresses, CredentialLists and Credentials, a domain's mappings
 # by all five paths, and the account's API Keys).
-# Not included: Calls, their Events and Notifications (ListCall, FetchCall, UpdateCall,
-# DeleteCall, ListCallEvent, ListCallNotification, FetchCallNotification, ListNotification,
-# FetchNotification). Calls are made by the call runtime, never through the API, so this script
-# cannot give those operations real SIDs until a SIP call can run through the server here; they
-# are covered by tests/api/calls.rs and tests/api/wire.rs meanwhile.
+# and Calls with their Events and Notifications: three calls are placed through the SIP edge
+# first (raw SIP over UDP from loopback to a domain whose VoiceUrl is a webhook in the setup
+# script), so that those operations get real SIDs.
 #
 # Usage: tests/e2e/run_schemathesis.sh [path/to/sipmap]   (default: target/debug/sipmap)
 # Assumes the Python virtualenv with tests/e2e/requirements.txt is already active.
@@ -76,6 +74,7 @@ AUTH_TOKEN="$(hex32)"
 env -u TWILIO_EDGE -u TWILIO_REGION \
   TWILIO_ACCOUNT_SID="$ACCOUNT_SID" TWILIO_AUTH_TOKEN="$AUTH_TOKEN" \
   "$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$WORK/sipmap.db" \
+  --sip-listen 127.0.0.1:0 \
   >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
 SERVER_PID=$!
 
@@ -95,6 +94,16 @@ if [[ -z "$BASE_URL" ]]; then
 fi
 BASE_URL="${BASE_URL%/}"
 echo "run_schemathesis: sipmap listening on $BASE_URL"
+SIP_ADDR=""
+for _ in $(seq 1 50); do
+  SIP_ADDR="$(sed -n 's#^sipmap: SIP edge listening on \([0-9.]*:[0-9]*\).*#\1#p' "$WORK/server.out" | head -n 1)"
+  [[ -n "$SIP_ADDR" ]] && break
+  sleep 0.1
+done
+if [[ -z "$SIP_ADDR" ]]; then
+  echo "run_schemathesis: sipmap did not print its SIP listening line" >&2
+  exit 1
+fi
 
 # Give the instance operations real SIDs, so they reach more than the 404 path:
 #  - IL_MAPPED is mapped by IB_MAIN: fetch/update always find it and delete always answers 409,
@@ -102,10 +111,12 @@ echo "run_schemathesis: sipmap listening on $BASE_URL"
 #  - IL_DELETE is unmapped: the first delete answers 204, later ones 404;
 #  - IB_DELETE is a second mapping for DeleteSourceIpMapping;
 #  - IL_FREE is unmapped: the first CreateSourceIpMapping with it answers 201, later ones 409.
-python3 - "$BASE_URL" "$ACCOUNT_SID" "$AUTH_TOKEN" "$WORK/schemathesis-2010.toml" \
+python3 - "$BASE_URL" "$ACCOUNT_SID" "$AUTH_TOKEN" "$WORK/schemathesis-2010.toml" "$SIP_ADDR" \
   >"$WORK/schemathesis.toml" <<'PY'
-import sys, requests
+import secrets, socket, sys, threading, time, requests
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 base, sid, token = sys.argv[1:4]
+sip_host, sip_port = sys.argv[5].rsplit(":", 1)
 s = requests.Session()
 s.auth = (sid, token)
 
@@ -180,6 +191,72 @@ for path, field, value in [
 ]:
     post(f"{acc}/Domains/{d_sec}/{path}.json", **{field: value})
 keys = f"/2010-04-01/Accounts/{sid}/Keys.json"
+
+# Calls: a webhook answering TwiML, a domain per document whose calls loopback may make, and a
+# call to each (raw SIP: INVITE, its final response, ACK).
+TWIML = {"/busy": '<Reject reason="busy"/>', "/say": "<Say>hello</Say>"}
+class Hook(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = f"<Response>{TWIML.get(self.path, '<Hangup/>')}</Response>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+threading.Thread(target=hook.serve_forever, daemon=True).start()
+loopback = post(f"{acc}/IpAccessControlLists.json", FriendlyName="loopback")
+post(f"{acc}/IpAccessControlLists/{loopback}/IpAddresses.json", FriendlyName="lo",
+     IpAddress="127.0.0.0", CidrPrefixLength="8")
+
+def call(label, path):
+    name = f"{label}-calls-schemathesis.sip.twilio.com"
+    d = post(f"{acc}/Domains.json", DomainName=name,
+             VoiceUrl=f"http://127.0.0.1:{hook.server_address[1]}{path}")
+    post(f"{acc}/Domains/{d}/Auth/Calls/IpAccessControlListMappings.json",
+         IpAccessControlListSid=loopback)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    port = sock.getsockname()[1]
+    call_id, tag, branch = (secrets.token_hex(8) for _ in range(3))
+    head = (f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n"
+            f"From: <sip:alice@127.0.0.1:{port}>;tag={tag}\r\n")
+    invite = (f"INVITE sip:bob@{name} SIP/2.0\r\n{head}To: <sip:bob@{name}>\r\n"
+              f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:{port}>\r\n"
+              "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    sock.sendto(invite.encode(), (sip_host, int(sip_port)))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        reply = sock.recv(65535).decode(errors="replace")
+        code = int(reply.split(" ", 2)[1])
+        if code >= 200:
+            to = next(l for l in reply.split("\r\n") if l.lower().startswith("to:"))
+            sock.sendto((f"ACK sip:bob@{name} SIP/2.0\r\n{head}{to}\r\nCall-ID: {call_id}\r\n"
+                         "CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(),
+                        (sip_host, int(sip_port)))
+            break
+    else:
+        sys.exit(f"setup: the {label} call got no final response")
+    sock.close()
+    for _ in range(100):
+        calls = s.get(f"{base}/2010-04-01/Accounts/{sid}/Calls.json", timeout=10).json()["calls"]
+        found = [c for c in calls if c["to"].endswith(name)]
+        if found and found[0]["end_time"]:
+            return found[0]["sid"]
+        time.sleep(0.1)
+    sys.exit(f"setup: the {label} call did not end")
+
+ca_busy, ca_say, ca_delete = call("busy", "/busy"), call("say", "/say"), call("deleted", "/busy")
+notes = s.get(f"{base}/2010-04-01/Accounts/{sid}/Calls/{ca_say}/Notifications.json",
+              timeout=10).json()["notifications"]
+if not notes:
+    sys.exit("setup: the <Say> call has no notification")
+no = notes[0]["sid"]
+hook.shutdown()
 sk, sk_delete = post(keys, FriendlyName="kept"), post(keys, FriendlyName="deleted")
 with open(sys.argv[4], "w") as out:
     def op2010(ids, **params):
@@ -188,6 +265,13 @@ with open(sys.argv[4], "w") as out:
     print(op2010(["ListKey", "CreateNewKey"]), file=out)
     print(op2010(["FetchKey", "UpdateKey"], **{"path.Sid": sk}), file=out)
     print(op2010(["DeleteKey"], **{"path.Sid": sk_delete}), file=out)
+    print(op2010(["ListCall", "ListNotification"]), file=out)
+    print(op2010(["FetchCall", "UpdateCall"], **{"path.Sid": ca_busy}), file=out)
+    print(op2010(["DeleteCall"], **{"path.Sid": ca_delete}), file=out)
+    print(op2010(["ListCallEvent", "ListCallNotification"], **{"path.CallSid": ca_say}), file=out)
+    print(op2010(["FetchCallNotification"], **{"path.CallSid": ca_say, "path.Sid": no}),
+          file=out)
+    print(op2010(["FetchNotification"], **{"path.Sid": no}), file=out)
     print(op2010(["FetchSipDomain", "UpdateSipDomain", "DeleteSipDomain"], **{"path.Sid": d_other}),
           file=out)
     print(op2010(["ListSipIpAccessControlList", "CreateSipIpAccessControlList"]), file=out)
@@ -278,7 +362,7 @@ set +e
 timeout --signal=TERM 240 schemathesis --config-file "$WORK/schemathesis-2010.toml" run "$WORK/v2010.json" \
   --url "$BASE_URL" \
   --auth "$ACCOUNT_SID:$AUTH_TOKEN" \
-  --include-path-regex '^/2010-04-01/Accounts/\{AccountSid\}/(SIP/(Domains|IpAccessControlLists|CredentialLists)|Keys)' \
+  --include-path-regex '^/2010-04-01/Accounts/\{AccountSid\}/(SIP/(Domains|IpAccessControlLists|CredentialLists)|Keys|Calls\.json|Calls/\{Sid\}\.json|Calls/\{CallSid\}/(Events|Notifications)|Notifications)' \
   --checks "$CHECKS" \
   --phases examples,coverage,fuzzing \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES_2010:-25}" \

@@ -46,10 +46,12 @@ def run_walkthrough(tmp_path) -> dict:
 
 
 def test_readme_has_the_snippets_users_paste():
-    assert len(blocks("python")) == 3 and len(blocks("js")) == 2
+    assert len(blocks("python")) == 6 and len(blocks("js")) == 2
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
+    for tool in ("sipp", "curl"):  # the voice-applications walkthrough's caller, callee and request
+        assert shutil.which(tool), f"{tool} is needed for the README walkthrough (scripts/test.sh installs it)"
 
 
 def test_readme_walkthrough_works_as_written(tmp_path):
@@ -82,6 +84,50 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     routed = json.loads(resolves[2]["stdout"])
     assert routed["decision"] == "acl" and routed["route"] == "target"
     assert routed["target_uri"] in ("sip:127.0.0.2:5060", "sip:127.0.0.3:5060")
+    check_voice_application_walkthrough(report, python[3:])
+
+
+def check_voice_application_walkthrough(report: dict, python: list[dict]) -> None:
+    """The user's webhook refuses an unsigned request and accepts sipmap's; the caller hears 486
+    for the `<Reject>`, is bridged to the SIPp UAS by the `<Dial>`, hears 501 for the `<Say>`; the
+    SDK lists the calls with their events and notifications, as the README shows them."""
+    assert [s["saved_as"] for s in report["steps"] if "saved_as" in s] == ["webhook.py"]
+    (unsigned,) = [s for s in report["steps"] if s.get("command", "").startswith("curl")]
+    assert unsigned["stdout"] == "403\n"
+    (webhook,) = [b for b in report["background"] if b["command"] == "python3 webhook.py"]
+    assert webhook["returncode"] is None, webhook  # it served until the walkthrough ended
+    answers = re.findall(r'"POST /answer HTTP/1\.1" (\d+)', webhook["output"])
+    assert answers == ["403", "200", "200", "200"], webhook["output"]  # RequestValidator accepted sipmap
+    setup, listing = python
+    assert setup["stdout"] == "calls from 127.0.0.10 -> myapp.sip.twilio.com -> http://127.0.0.1:5000/answer\n"
+    sipp = [s for s in report["steps"] if s.get("command", "").startswith("sipp -sn uac")]
+    assert [s["returncode"] for s in sipp] == [1, 0, 1]
+    assert re.search(r"Successful call +\| +0 +\| +1\b", sipp[1]["stdout"]), sipp[1]["stdout"]
+    (heard,) = [s for s in report["steps"] if s.get("command", "").startswith("grep -o")]
+    assert heard["stdout"].replace("\r", "").splitlines() == [
+        "busy.log:received 'SIP/2.0 486 Busy Here",
+        "hello.log:received 'SIP/2.0 501 Not Implemented: <Say>",
+    ]
+    sid = r"CA[0-9a-f]{32}"
+    lines = listing["stdout"].splitlines()
+    assert len(lines) == 11, listing["stdout"]
+    assert re.fullmatch(rf"{sid} inbound to sip:busy@127\.0\.0\.1:5060: busy, 0 s", lines[0])
+    assert lines[1:3] == ["  POST http://127.0.0.1:5000/answer -> 200", '    <Response><Reject reason="busy"/></Response>']
+    parent = re.fullmatch(rf"({sid}) inbound to sip:bob@127\.0\.0\.1:5060: completed, 2 s", lines[3])
+    assert parent, lines[3]
+    assert lines[5] == "    <Response><Dial><Sip>sip:bob@127.0.0.3:5070</Sip></Dial></Response>"
+    assert re.fullmatch(
+        rf"{sid} outbound-dial to sip:bob@127\.0\.0\.3:5070: completed, 2 s \(child of {parent.group(1)}\)", lines[6]
+    ), lines[6]
+    assert re.fullmatch(rf"{sid} inbound to sip:hello@127\.0\.0\.1:5060: failed, 0 s", lines[7])
+    assert lines[9:] == [
+        "    <Response><Say>Hello</Say></Response>",
+        "  error 12200: <Say> needs media, which sipmap does not handle (it relays signalling only); the call ends",
+    ]
+    # The README shows this output as it is, SIDs elided.
+    shown = " ".join(README.read_text().split())
+    for line in lines:
+        assert " ".join(re.sub(sid, "CA…", line).split()) in shown, line
 
 
 def test_readme_states_the_toolchain_and_licence_the_package_declares():

@@ -23,6 +23,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from conftest import unique_domain
+from test_sip_auth import INVITE_HEAD
 from test_sip_edge import SIP_LINE, allow_loopback, free_port, map_source
 
 SIPP = shutil.which("sipp")
@@ -357,7 +358,7 @@ class Sipp:
     """One SIPp process running a scenario once, from `ip`."""
 
     def __init__(self, workdir: Path, name: str, xml: str, ip: str, remote: Optional[str] = None,
-                 service: str = "bob"):
+                 service: str = "bob", extra: tuple[str, ...] = ()):
         self.workdir, self.name, self.ip = workdir, name, ip
         path = workdir / f"{name}.xml"
         path.write_text(xml)
@@ -366,7 +367,8 @@ class Sipp:
         self.port = free_port(ip)
         cmd = [SIPP, "-sf", str(path), "-i", ip, "-p", str(self.port), "-t", "u1", "-m", "1",
                "-s", service, "-timeout", "25s", "-timeout_error", "-nostdin", "-trace_msg",
-               "-message_file", str(self.log), "-trace_err", "-error_file", str(self.err)]
+               "-message_file", str(self.log), "-trace_err", "-error_file", str(self.err),
+               *extra]
         if remote:
             cmd.append(remote)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -722,3 +724,55 @@ def test_another_accounts_trunk_cannot_be_dialled(app):
         assert not data.startswith(b"INVITE"), "another account's trunk was dialled"
     finally:
         listener.close()
+
+
+def test_a_digest_authenticated_caller_reaches_the_application_with_its_username(
+    sipmap_factory, tmp_path
+):
+    # SIPp 3.6 answers only MD5 challenges: this server offers MD5 first.
+    server = sipmap_factory(
+        extra_args=["--sip-listen", "127.0.0.1:0", "--sip-digest-algorithms", "MD5,SHA-256"]
+    )
+    m = server.proc.wait_for_line(SIP_LINE, 10)
+    assert m, "no SIP listening line"
+    hook = Webhook(server.token)
+    try:
+        hook.routes["/answer"] = twiml('<Reject reason="busy"/>')
+        account = server.client.api.v2010.accounts(server.sid)
+        name = unique_domain("digest")
+        domain = account.sip.domains.create(domain_name=name, voice_url=hook.url("/answer")).sid
+        cl = account.sip.credential_lists.create(friendly_name="callers").sid
+        account.sip.credential_lists(cl).credentials.create(
+            username="alice", password="CorrectHorse1Battery"
+        )
+        account.sip.domains(domain).auth.calls.credential_list_mappings.create(
+            credential_list_sid=cl
+        )
+        refused = """  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="486"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@{domain} SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+        xml = (INVITE_HEAD + refused).replace("{domain}", name)
+        caller = Sipp(tmp_path, "digest-caller", xml, CALLER_IP, remote=f"{m.group(1)}:{m.group(2)}",
+                      extra=("-au", "alice", "-ap", "CorrectHorse1Battery", "-auth_uri", f"bob@{name}"))
+        caller.wait()
+        (req,) = hook.wait_for("/answer")
+        assert req["params"]["SipUsername"] == "alice"
+        assert req["params"]["SipDomainSid"] == domain
+        assert req["valid"], req
+    finally:
+        hook.close()

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::recognition::Destination;
+use crate::sip_syntax::Wire;
 
 /// A call whose document dials `dial` (a `<Dial>` element), with the child's INVITE.
 pub(in crate::calls) struct Dialled {
@@ -365,11 +366,11 @@ fn number_byoc_is_routed_then_tried_in_order() {
     );
     let first = Destination {
         addr: addr("192.0.2.20:5060"),
-        tcp: false,
+        wire: Wire::Udp,
     };
     let second = Destination {
         addr: addr("192.0.2.21:5080"),
-        tcp: true,
+        wire: Wire::Tcp,
     };
     let out = d.call.on_resolved(id, vec![first, second], at(200));
     assert_eq!(
@@ -622,12 +623,12 @@ fn a_sip_host_name_is_resolved_first() {
         RouteRequest::Host {
             host: "pbx.example.com".into(),
             port: 5060,
-            tcp: true
+            wire: Wire::Tcp
         }
     );
     let dest = Destination {
         addr: addr("192.0.2.30:5060"),
-        tcp: true,
+        wire: Wire::Tcp,
     };
     let out = d.call.on_resolved(id, vec![dest], at(200));
     assert_eq!(

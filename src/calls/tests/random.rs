@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::recognition::Destination;
+use crate::sip_syntax::Wire;
 
 const DOCUMENTS: [&str; 10] = [
     r#"<Response><Reject reason="busy"/></Response>"#,
@@ -208,7 +209,7 @@ impl Harness {
                 if let Some(id) = self.routes.pop() {
                     let dest = Destination {
                         addr: addr(CALLEE),
-                        tcp: false,
+                        wire: Wire::Udp,
                     };
                     let out = self.call.on_resolved(
                         id,

@@ -27,6 +27,7 @@ use super::inbound::Inbound;
 use super::vias::{response_target, via_address};
 use super::{Edge, Transport, short_hash};
 use crate::sip::message::{Via, write_via_head};
+use crate::sip_syntax::Wire;
 
 /// The branch prefix of every Via sipmap adds (RFC 3261 magic cookie + our mark).
 pub(super) const BRANCH_PREFIX: &str = "z9hG4bK-sm-";
@@ -60,9 +61,14 @@ impl Edge {
             && via.port.unwrap_or(5060) == self.local.port()
     }
 
-    /// sipmap's Via for `req` forwarded to `forwarded_to` (over TCP if `tcp`), with its branch
+    /// sipmap's Via for `req` forwarded to `forwarded_to` (over `wire`), with its branch
     /// (and the client's connection id when `req` came over TCP).
-    pub(super) fn our_via(&self, req: &Inbound<'_>, forwarded_to: SocketAddr, tcp: bool) -> String {
+    pub(super) fn our_via(
+        &self,
+        req: &Inbound<'_>,
+        forwarded_to: SocketAddr,
+        wire: Wire,
+    ) -> String {
         let msg = req.msg;
         let hash = short_hash(&[
             req.top_value,
@@ -78,7 +84,7 @@ impl Edge {
         // The stamped client Via makes `via_address` yield exactly this at response time.
         let back_to = response_target(req.top, req.source);
         let mut ours = String::with_capacity(100);
-        write_via_head(&mut ours, self.local, tcp);
+        write_via_head(&mut ours, self.local, wire);
         self.push_branch(&mut ours, hash, conn, back_to, forwarded_to);
         if let Some(id) = conn {
             let _ = write!(ours, ";{CONN_PARAM}={id}");

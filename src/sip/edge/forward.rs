@@ -8,6 +8,7 @@ use super::inbound::Inbound;
 use super::vias::{stamped_top_via, with_top_via};
 use crate::recognition::Target;
 use crate::sip::message::{Writer, canonical_name};
+use crate::sip_syntax::Wire;
 use crate::sip_syntax::{SipUri, is_token_byte};
 
 /// Where a recognised request is forwarded, and as what.
@@ -21,8 +22,8 @@ pub(super) struct Forwarding<'a> {
     pub(super) max_forwards: u32,
     /// Where the request goes: a target's destination or the upstream.
     pub(super) upstream: SocketAddr,
-    /// Over TCP (a `transport=tcp` target), else UDP.
-    pub(super) tcp: bool,
+    /// UDP, or TCP for a `transport=tcp` target.
+    pub(super) wire: Wire,
     /// How it was let in.
     pub(super) admission: &'a Admission,
 }
@@ -62,7 +63,7 @@ impl Edge {
     /// lower, the credentials the edge consumed are gone, and the client's own `X-Sipmap-*`
     /// headers are replaced by sipmap's.
     pub(super) fn forward(&self, req: &Inbound<'_>, to: &Forwarding<'_>) -> Vec<u8> {
-        let ours = self.our_via(req, to.upstream, to.tcp);
+        let ours = self.our_via(req, to.upstream, to.wire);
         let stamped = stamped_top_via(req.top_value, req.top, req.source);
         let max_forwards = (to.max_forwards - 1).to_string();
         let mut w = Writer::request(req.method, &to.uri.with_host(&to.target.domain_name));

@@ -99,6 +99,7 @@ use super::host::HostAddresses;
 use super::message::{Message, StartLine};
 use super::metrics::Metrics;
 use crate::recognition::{Recognition, Target};
+use crate::sip_syntax::Wire;
 use branch::BranchKey;
 use ports::PortLimit;
 
@@ -112,6 +113,25 @@ pub enum Transport {
     /// (Sending only.) The edge's own TCP connection to the destination, opened if there is
     /// none: how requests reach a `transport=tcp` target.
     TcpOut,
+}
+
+impl Transport {
+    /// How sipmap sends a request it starts to a destination reached over `wire`: from its UDP
+    /// socket, or over its own TCP connection to it.
+    pub fn outbound(wire: Wire) -> Transport {
+        match wire {
+            Wire::Udp => Transport::Udp,
+            Wire::Tcp => Transport::TcpOut,
+        }
+    }
+
+    /// The protocol it carries messages by.
+    pub fn wire(self) -> Wire {
+        match self {
+            Transport::Udp => Wire::Udp,
+            Transport::Tcp(_) | Transport::TcpOut => Wire::Tcp,
+        }
+    }
 }
 
 /// What to do with a message.

@@ -26,13 +26,9 @@ impl Edge {
             return Action::Drop;
         }
         let tag = self.branch_tag(seq, None, self.local, dest.addr);
-        let via = if dest.tcp {
-            Transport::TcpOut
-        } else {
-            Transport::Udp
-        };
+        let via = Transport::outbound(dest.wire);
         let mut top = String::with_capacity(80);
-        write_via_head(&mut top, self.local, dest.tcp);
+        write_via_head(&mut top, self.local, dest.wire);
         let _ = write!(top, "{BRANCH_PREFIX}{PROBE_MARK}{seq:016x}{tag:016x}");
         let uri = format!("sip:{}", dest.addr);
         let mut w = Writer::request("OPTIONS", &uri);

@@ -7,6 +7,7 @@ use super::vias::with_top_via;
 use super::{Action, Edge, Transport};
 use crate::sip::message::{Message, StartLine, Writer};
 use crate::sip::metrics::Metrics;
+use crate::sip_syntax::Wire;
 
 impl Edge {
     /// An upstream response: check that the edge asked for it, strip our Via, send to the next
@@ -37,7 +38,9 @@ impl Edge {
             Err(why) => return forged(why),
         };
         let via = match conn {
-            Some(id) if next.transport.eq_ignore_ascii_case("TCP") => Transport::Tcp(id),
+            Some(id) if Wire::from_via_name(next.transport) == Some(Wire::Tcp) => {
+                Transport::Tcp(id)
+            }
             _ => Transport::Udp,
         };
         if via == Transport::Udp && self.is_own_address(to) {

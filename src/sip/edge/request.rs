@@ -15,6 +15,7 @@ use crate::recognition::{DomainRoute, MatchedBy, Recognized, Target};
 use crate::sip::message::{Message, Via, header_tag};
 use crate::sip::metrics::Metrics;
 use crate::sip_syntax::SipUri;
+use crate::sip_syntax::Wire;
 
 /// The headers a request must have to be answered with anything but 400 (RFC 3261 §8.1.1).
 const MANDATORY: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];
@@ -109,7 +110,7 @@ impl Edge {
         if let Some(call) = self.hand_off(req, target, &admission) {
             return call;
         }
-        let (upstream, tcp) = match self.next_hop(req, found.route) {
+        let (upstream, wire) = match self.next_hop(req, found.route) {
             Ok(hop) => hop,
             Err(503) => return self.reply(req, 503, &[("Retry-After", "1")]),
             Err(code) => return self.reply(req, code, &[]),
@@ -119,23 +120,19 @@ impl Edge {
             target,
             max_forwards,
             upstream,
-            tcp,
+            wire,
             admission: &admission,
         };
         let bytes = self.forward(req, &forwarding);
         Metrics::inc(&self.metrics.forwarded);
         Action::Send {
             to: upstream,
-            via: if tcp {
-                Transport::TcpOut
-            } else {
-                Transport::Udp
-            },
+            via: Transport::outbound(wire),
             bytes,
         }
     }
 
-    /// Where a request of a domain with `route` goes, and whether over TCP (see
+    /// Where a request of a domain with `route` goes, and over which protocol (see
     /// [`select::next_hop`]); or the status that answers it instead: 480 with nowhere to go, 482
     /// when the hop is the edge itself (a target or the upstream naming its own address, in any
     /// spelling: the request would come back as its own copy and no one would answer it), 503
@@ -145,12 +142,12 @@ impl Edge {
         &self,
         req: &Inbound<'_>,
         route: Option<&DomainRoute>,
-    ) -> Result<(SocketAddr, bool), u16> {
+    ) -> Result<(SocketAddr, Wire), u16> {
         let call_id = req.msg.header("Call-ID").unwrap_or("");
         let (hop, to_target) =
             match select::next_hop(route, &self.metrics.health, call_id, self.upstream) {
-                NextHop::Target(c) => ((c.destination.addr, c.destination.tcp), true),
-                NextHop::Upstream(u) => ((u, false), false),
+                NextHop::Target(c) => ((c.destination.addr, c.destination.wire), true),
+                NextHop::Upstream(u) => ((u, Wire::Udp), false),
                 NextHop::Nowhere => return Err(480),
             };
         if self.is_own_address(hop.0) {

@@ -110,6 +110,7 @@ fn call_id_hash(call_id: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::recognition::Destinations;
+    use crate::sip_syntax::Wire;
     use proptest::prelude::*;
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -281,7 +282,7 @@ mod tests {
         t.uri = "sip:127.0.0.1:5070;transport=tcp".into();
         let r = route(vec![t]);
         let c = choose(&r, &Health::default(), "c").unwrap();
-        assert!(c.destination.tcp);
+        assert_eq!(c.destination.wire, Wire::Tcp);
         assert_eq!(c.destination.addr, "127.0.0.1:5070".parse().unwrap());
     }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use super::ParseError;
+use crate::sip_syntax::Wire;
 use crate::sip_syntax::{Cursor, is_host_byte, is_ipv6_byte, is_token_byte, parse_port, trim_wsp};
 
 /// One Via value (RFC 3261 §20.42): `SIP/2.0/UDP host:port;branch=…`.
@@ -142,12 +143,11 @@ fn param_value<'a>(c: &mut Cursor<'a>) -> Option<&'a str> {
     (!v.is_empty()).then_some(v)
 }
 
-/// Appends the head of a Via value for a request sipmap sends from `local`, over TCP if `tcp`
-/// (else UDP), up to its branch: `SIP/2.0/UDP 192.0.2.1:5060;branch=`. The caller appends the
+/// Appends the head of a Via value for a request sipmap sends from `local` over `wire`, up to
+/// its branch: `SIP/2.0/UDP 192.0.2.1:5060;branch=`. The caller appends the
 /// branch and any other parameters.
-pub fn write_via_head(out: &mut String, local: SocketAddr, tcp: bool) {
-    let transport = if tcp { "TCP" } else { "UDP" };
-    let _ = write!(out, "SIP/2.0/{transport} {local};branch=");
+pub fn write_via_head(out: &mut String, local: SocketAddr, wire: Wire) {
+    let _ = write!(out, "SIP/2.0/{} {local};branch=", wire.via_name());
 }
 
 /// Appends the Via value `value` (parsed: `via`) of a request that came from `source`, stamped

@@ -13,6 +13,7 @@ use crate::sip::message::{
     Message, Via, Writer, canonical_name, header_tag, split_header_values, stamp_via,
     write_via_head,
 };
+use crate::sip_syntax::Wire;
 
 /// A written message as exact-size bytes.
 pub(super) fn freeze(message: Vec<u8>) -> Bytes {
@@ -155,11 +156,11 @@ pub fn status_code(bytes: &[u8]) -> Option<u16> {
     (100..=699).contains(&code).then_some(code)
 }
 
-/// A Via value for a request sipmap sends from `local`: `SIP/2.0/UDP` (or `TCP` when `tcp`),
+/// A Via value for a request sipmap sends from `local` over `wire`: `SIP/2.0/UDP` (or `TCP`),
 /// the branch, and `rport` (RFC 3581) so that answers come back to the port it sent from.
-pub fn via_value(local: SocketAddr, tcp: bool, branch: &str) -> String {
+pub fn via_value(local: SocketAddr, wire: Wire, branch: &str) -> String {
     let mut out = String::with_capacity(64 + branch.len());
-    write_via_head(&mut out, local, tcp);
+    write_via_head(&mut out, local, wire);
     out.push_str(branch);
     out.push_str(";rport");
     out
@@ -167,8 +168,8 @@ pub fn via_value(local: SocketAddr, tcp: bool, branch: &str) -> String {
 
 /// sipmap's Contact value for `local`: `<sip:sipmap@address:port>`, with `;transport=tcp` when
 /// its peer reaches it over TCP.
-pub fn contact_value(local: SocketAddr, tcp: bool) -> String {
-    let transport = if tcp { ";transport=tcp" } else { "" };
+pub fn contact_value(local: SocketAddr, wire: Wire) -> String {
+    let transport = wire.uri_param();
     format!("<sip:sipmap@{local}{transport}>")
 }
 

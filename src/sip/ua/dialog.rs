@@ -267,7 +267,7 @@ impl Dialog {
             _ => (target, None),
         };
         let mut w = Writer::request(method, uri);
-        w.header("Via", &via_value(local, self.flow.reliable(), branch));
+        w.header("Via", &via_value(local, self.flow.wire(), branch));
         w.header("Max-Forwards", "70");
         w.header("From", &format!("{local_uri};tag={local_tag}"));
         w.header("To", &tagged(remote_uri, remote_tag));
@@ -277,7 +277,7 @@ impl Dialog {
             w.header("Route", route);
         }
         if matches!(method, "INVITE" | "UPDATE") {
-            w.header("Contact", &contact_value(local, self.flow.reliable()));
+            w.header("Contact", &contact_value(local, self.flow.wire()));
         }
         for (name, value) in headers {
             w.header(name, value);
@@ -296,7 +296,7 @@ impl Dialog {
         local: SocketAddr,
         reply: &Reply<'_>,
     ) -> Option<Bytes> {
-        let contact = contact_value(local, self.flow.reliable());
+        let contact = contact_value(local, self.flow.wire());
         let mut headers: Vec<(&str, &str)> = Vec::with_capacity(reply.headers.len() + 4);
         if !self.confirmed {
             headers.extend(self.routes().map(|r| ("Record-Route", r)));

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::time::{Millis, Retry, Timer, Timers};
 use crate::sip::edge::Transport;
 use crate::sip::message::Via;
+use crate::sip_syntax::Wire;
 
 /// Where a transaction's messages go: an address, and UDP or a TCP connection (the same
 /// [`Transport`] the edge's transports carry out).
@@ -23,7 +24,12 @@ impl Flow {
     /// Whether the transport is reliable (TCP): then nothing is retransmitted, and timers D, I, J
     /// and K are zero (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2).
     pub fn reliable(&self) -> bool {
-        !matches!(self.via, Transport::Udp)
+        self.wire() != Wire::Udp
+    }
+
+    /// The protocol it carries messages by.
+    pub fn wire(&self) -> Wire {
+        self.via.wire()
     }
 
     /// Where the responses to a request with top Via `top`, received from `source` over

@@ -13,6 +13,7 @@ use crate::recognition::Destination;
 use crate::sip::edge::digest::{self, Algorithm, Credentials, Parsed, ResponseInput};
 use crate::sip::message::{Message, Writer, canonical_name};
 use crate::sip_syntax::SipUri;
+use crate::sip_syntax::Wire;
 
 /// The methods sipmap's legs accept, announced in `Allow`.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
@@ -67,8 +68,8 @@ pub struct Outgoing {
     /// Where to send it when the target's host is an IP address (`None` for a host name: resolve
     /// it first).
     pub destination: Option<Destination>,
-    /// Whether it goes over TCP (`;transport=tcp`), as its Via says.
-    pub tcp: bool,
+    /// UDP, or TCP for `;transport=tcp`, as its Via says.
+    pub wire: Wire,
 }
 
 impl NewInvite<'_> {
@@ -85,20 +86,16 @@ impl NewInvite<'_> {
         if !parsed.scheme.eq_ignore_ascii_case("sip") {
             return Err(bad());
         }
-        let tcp = parsed.rest.split(';').any(|p| {
-            p.split_once('=').is_some_and(|(k, v)| {
-                k.eq_ignore_ascii_case("transport") && v.eq_ignore_ascii_case("tcp")
-            })
-        });
+        let wire = Wire::of_uri_param(parsed.param("transport"));
         let x_headers = uri_headers(query)?;
         let mut w = Writer::request("INVITE", uri);
-        w.header("Via", &via_value(self.local, tcp, &ids.branch));
+        w.header("Via", &via_value(self.local, wire, &ids.branch));
         w.header("Max-Forwards", "70");
         w.header("From", &self.from(&ids.tag));
         w.header("To", &format!("<{uri}>"));
         w.header("Call-ID", &ids.call_id);
         w.header("CSeq", "1 INVITE");
-        w.header("Contact", &contact_value(self.local, tcp));
+        w.header("Contact", &contact_value(self.local, wire));
         w.header("Allow", ALLOW);
         for (name, value) in &x_headers {
             w.header(name, value);
@@ -117,7 +114,7 @@ impl NewInvite<'_> {
             bytes: freeze(w.finish(body)),
             uri: uri.to_owned(),
             destination: Destination::from_uri(uri),
-            tcp,
+            wire,
         })
     }
 

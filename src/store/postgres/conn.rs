@@ -148,6 +148,13 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         self.query(&sql, params).await
     }
 
+    async fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
+        self.client
+            .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+            .await?;
+        Ok(())
+    }
+
     async fn serialize(&mut self, what: Serial) -> Result<()> {
         let key = match what {
             Serial::Mappings => MAPPINGS_LOCK,

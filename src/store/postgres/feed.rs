@@ -9,7 +9,10 @@
 //! no gaps, so a node that reads the counter and the log in one snapshot knows when entries it
 //! needs are missing (pruned), and then reloads its whole table instead; so it does when an entry
 //! is in a form it cannot read (a kind written by a newer version). Every node prunes entries
-//! older than the retention.
+//! older than the retention. The same connection listens on `sipmap_call_commands`
+//! ([`CALL_COMMANDS_CHANNEL`]): a command for a live call held by another node was written or
+//! settled (`resources::call_nodes`); each such notification bumps a counter the call runtime
+//! watches.
 //!
 //! **Upgrading a cluster across migration 0008**, which replaced the per-kind columns of
 //! `change_log` with `recognition_changes`: the first upgraded node's migration leaves
@@ -32,7 +35,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 use super::super::Result;
-use super::super::backend::Tx;
+use super::super::backend::{CALL_COMMANDS_CHANNEL, Tx};
 use super::super::reads;
 use super::super::value::Row;
 use super::conn::PgTx;
@@ -237,9 +240,17 @@ pub async fn follow(store: Weak<Inner>) {
             continue;
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let commands = command_counter(&store);
         let conn_task = tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n)))
+                        if n.channel() == CALL_COMMANDS_CHANNEL =>
+                    {
+                        if let Some(c) = &commands {
+                            c.send_modify(|n| *n = n.wrapping_add(1));
+                        }
+                    }
                     Some(Ok(AsyncMessage::Notification(_))) => {
                         if tx.send(()).is_err() {
                             return;
@@ -250,9 +261,8 @@ pub async fn follow(store: Weak<Inner>) {
                 }
             }
         });
-        let listening =
-            tokio::time::timeout(DEADLINE, client.batch_execute(&format!("LISTEN {CHANNEL}")))
-                .await;
+        let listen_sql = format!("LISTEN {CHANNEL}; LISTEN {CALL_COMMANDS_CHANNEL}");
+        let listening = tokio::time::timeout(DEADLINE, client.batch_execute(&listen_sql)).await;
         if !matches!(listening, Ok(Ok(()))) {
             conn_task.abort();
             tokio::time::sleep(POLL).await;
@@ -268,6 +278,11 @@ pub async fn follow(store: Weak<Inner>) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The sender of the store's call-command notifications, while the store exists.
+fn command_counter(store: &Weak<Inner>) -> Option<tokio::sync::watch::Sender<u64>> {
+    store.upgrade().map(|s| s.commands.clone())
 }
 
 /// Catches up after every notification and every [`POLL`] until the listening connection ends;

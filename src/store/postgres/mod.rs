@@ -86,6 +86,9 @@ pub struct Inner {
     failing: AtomicBool,
     retention: Duration,
     role: Role,
+    /// Counts the notifications on `sipmap_call_commands` this node received: commands for
+    /// calls written or settled by some node.
+    commands: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
@@ -159,6 +162,7 @@ impl PgBackend {
             failing: AtomicBool::new(false),
             retention,
             role,
+            commands: tokio::sync::watch::Sender::new(0),
         });
         let target = describe_target(&inner.config);
         migrate(&inner.pool).await.map_err(|e| {
@@ -172,6 +176,12 @@ impl PgBackend {
             tokio::spawn(feed::prune(Arc::downgrade(&inner)));
         }
         Ok(Self { inner })
+    }
+
+    /// Changes whenever a command for a call is written or settled by any node (a
+    /// notification on `sipmap_call_commands`).
+    pub fn call_commands(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commands.subscribe()
     }
 }
 

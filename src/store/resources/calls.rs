@@ -61,10 +61,30 @@ mod sql {
         columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
+    /// Call `$1` is held by node `$2`.
+    pub const HELD: &str = "INSERT INTO call_holders (call_sid, node_id) VALUES ($1, $2)";
+    /// Call `$1` has ended: no node holds it any more.
+    pub const RELEASED: &str = "DELETE FROM call_holders WHERE call_sid = $1";
     /// A call's record as it now is (its SID, account, domain, direction and creation stay).
     pub const UPDATE: &str = "UPDATE calls SET parent_call_sid = $2, from_party = $3, \
          to_party = $4, status = $5, sip_call_id = $6, updated_ms = $7, answered_ms = $8, \
          ended_ms = $9 WHERE sid = $1";
+    /// The live calls of nodes other than `$1` (a single node's start: every one).
+    pub const LIVE_ELSEWHERE: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM calls WHERE ended_ms IS NULL AND sid NOT IN \
+         (SELECT call_sid FROM call_holders WHERE node_id = $1)"
+    );
+    /// The live calls of nodes other than `$1` whose heartbeat is older than `$2` (Unix ms), or
+    /// that beat no more.
+    pub const LIVE_ON_SILENT_NODES: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM calls WHERE ended_ms IS NULL AND sid IN (SELECT call_sid FROM call_holders \
+         WHERE node_id <> $1 AND node_id NOT IN \
+         (SELECT node_id FROM call_nodes WHERE beat_ms >= $2))"
+    );
     /// Deletes a call (its events and notifications go with it).
     pub const DELETE: &str = "DELETE FROM calls WHERE sid = $1";
     /// How many calls an account holds: `$1` account.
@@ -350,12 +370,13 @@ fn missing(account: &AccountSid, sid: &CallSid) -> StoreError {
     StoreError::NotFound(Missing::Call(account.clone(), sid.clone()))
 }
 
-/// Stores `call`: a new call is inserted (after the retention made room in its account); a
-/// known one is updated when its status stays or moves forward ([`Call::may_become`]), and
-/// refused when it would go backwards.
+/// Stores `call`: a new call is inserted, held by `node` while it lasts (after the retention made
+/// room in its account); a known one is updated when its status stays or moves forward
+/// ([`Call::may_become`]), and refused when it would go backwards; a call that ends is held by
+/// no node any more.
 pub async fn save(
     tx: &mut dyn Tx,
-    call: Call,
+    (call, node): (Call, Option<String>),
     retention: CallRetention,
     now_ms: i64,
 ) -> Result<Written<Call>> {
@@ -371,14 +392,61 @@ pub async fn save(
             }
             stored.may_become(&call).map_err(Refusal::from)?;
             tx.execute(sql::UPDATE, sql::update(&call)).await?;
+            if call.status.is_final() {
+                release(tx, &call.sid).await?;
+            }
         }
         None => {
             locked_account(tx, &call.account_sid, Lock::Share).await?;
             prune(tx, &call.account_sid, retention, now_ms).await?;
             tx.execute(sql::INSERT, sql::insert(&call)).await?;
+            if let Some(node) = node.filter(|_| !call.status.is_final()) {
+                let params = vec![call.sid.as_str().into(), node.into()];
+                tx.execute(sql::HELD, params).await?;
+            }
         }
     }
     Ok(Written::quiet(call))
+}
+
+/// Ends the live calls no runtime will end any more, as of `now_ms` ([`Call::abandon`]): with
+/// `silent_before` none (a single node's start), every live call of a node other than `node`;
+/// otherwise those of the nodes other than `node` whose heartbeat is older than it. Returns
+/// them as they now are.
+pub async fn end_abandoned(
+    tx: &mut dyn Tx,
+    node: String,
+    silent_before: Option<i64>,
+    now_ms: i64,
+) -> Result<Written<Vec<Call>>> {
+    let rows = match silent_before {
+        None => {
+            let params = vec![node.into()];
+            tx.query_locked(sql::LIVE_ELSEWHERE, params, Lock::Update)
+                .await?
+        }
+        Some(before) => {
+            let params = vec![node.into(), before.into()];
+            tx.query_locked(sql::LIVE_ON_SILENT_NODES, params, Lock::Update)
+                .await?
+        }
+    };
+    let mut ended = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut call = sql::call(r)?;
+        if call.abandon(now_ms) {
+            tx.execute(sql::UPDATE, sql::update(&call)).await?;
+            release(tx, &call.sid).await?;
+            ended.push(call);
+        }
+    }
+    Ok(Written::quiet(ended))
+}
+
+/// Call `sid` has ended: its `call_holders` row goes, so that the table holds live calls only.
+async fn release(tx: &mut dyn Tx, sid: &CallSid) -> Result<()> {
+    tx.execute(sql::RELEASED, vec![sid.as_str().into()]).await?;
+    Ok(())
 }
 
 /// Deletes the account's ended calls the retention no longer keeps: those that ended too long
@@ -465,10 +533,32 @@ mod operations {
         /// after the account's ended calls past the retention are deleted; updated when its
         /// status stays or moves forward; refused when it would go backwards.
         pub async fn save_call(&self, call: &Call) -> Result<Call> {
+            self.save_held_call(call, None).await
+        }
+
+        /// [`Store::save_call`] by the call runtime of node `node`, which holds the call: a
+        /// new record names it (an update of a known record leaves its node as it is).
+        pub async fn save_held_call(&self, call: &Call, node: Option<&str>) -> Result<Call> {
             let (_, now_ms) = self.now();
             let retention = self.limits.calls;
-            let call = call.clone();
-            run_write!(self, (call), |tx| super::save(tx, call, retention, now_ms))
+            let held = (call.clone(), node.map(str::to_owned));
+            run_write!(self, (held), |tx| super::save(tx, held, retention, now_ms))
+        }
+
+        /// Ends the live calls that no runtime will end any more (see [`super::end_abandoned`]):
+        /// `silent_for_ms` none ends every live call of a node other than `node` (a single
+        /// node's start); some ends those of nodes whose heartbeat is older than that.
+        pub async fn end_abandoned_calls(
+            &self,
+            node: &str,
+            silent_for_ms: Option<i64>,
+        ) -> Result<Vec<Call>> {
+            let (_, now_ms) = self.now();
+            let before = silent_for_ms.map(|ms| now_ms.saturating_sub(ms));
+            let node = node.to_owned();
+            run_write!(self, (node), |tx| super::end_abandoned(
+                tx, node, before, now_ms
+            ))
         }
 
         /// Adds an HTTP request made for the call `call` (after its others).

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod auth_mappings;
 pub mod byoc;
+pub mod call_nodes;
 pub mod calls;
 pub mod credential_lists;
 pub mod ip_access_control_lists;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sip::ua::tests::{parse, round_trips, wire};
+use crate::sip_syntax::Wire;
 
 fn request(via: &str) -> Vec<u8> {
     wire(&format!(
@@ -107,12 +108,15 @@ fn status_cseq_and_pieces_are_read_and_written_exactly() {
     }
     let v6: SocketAddr = "[2001:db8::5]:5060".parse().unwrap();
     assert_eq!(
-        via_value(v6, true, "z9hG4bK-sm-c-1"),
+        via_value(v6, Wire::Tcp, "z9hG4bK-sm-c-1"),
         "SIP/2.0/TCP [2001:db8::5]:5060;branch=z9hG4bK-sm-c-1;rport"
     );
-    assert_eq!(contact_value(v6, false), "<sip:sipmap@[2001:db8::5]:5060>");
     assert_eq!(
-        contact_value("192.0.2.1:5060".parse().unwrap(), true),
+        contact_value(v6, Wire::Udp),
+        "<sip:sipmap@[2001:db8::5]:5060>"
+    );
+    assert_eq!(
+        contact_value("192.0.2.1:5060".parse().unwrap(), Wire::Tcp),
         "<sip:sipmap@192.0.2.1:5060;transport=tcp>"
     );
     assert_eq!(reason_phrase(487), "Request Terminated");

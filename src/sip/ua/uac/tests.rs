@@ -5,6 +5,7 @@ use crate::sip::edge::digest::{Credentials, Parsed};
 use crate::sip::ua::tests::{
     LOCAL, addr, first_line, header_of, headers_of, parse, round_trips, wire,
 };
+use crate::sip_syntax::Wire;
 
 fn ids() -> Ids {
     Ids {
@@ -36,12 +37,12 @@ fn the_child_invite_follows_the_sip_noun() {
         "INVITE sip:bob@192.0.2.7:5070;transport=tcp SIP/2.0"
     );
     assert_eq!(out.uri, "sip:bob@192.0.2.7:5070;transport=tcp");
-    assert!(out.tcp);
+    assert_eq!(out.wire, Wire::Tcp);
     assert_eq!(
         out.destination,
         Some(Destination {
             addr: addr("192.0.2.7:5070"),
-            tcp: true
+            wire: Wire::Tcp
         })
     );
     let m = parse(&out.bytes);
@@ -87,7 +88,7 @@ fn a_host_name_target_has_no_destination_and_bad_targets_are_refused() {
     plain.display_name = None;
     let out = plain.build(&ids()).unwrap();
     assert_eq!(out.destination, None);
-    assert!(!out.tcp);
+    assert_eq!(out.wire, Wire::Udp);
     assert_eq!(header_of(&out.bytes, "Content-Type"), None);
     assert_eq!(header_of(&out.bytes, "Content-Length").unwrap(), "0");
     assert!(
