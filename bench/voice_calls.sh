@@ -29,6 +29,8 @@
 #   MEM_AFTER_WAIT (s to wait for the memory run's calls to end before the RSS "after") BIN
 #   SIPMAP_PORT [15270] UAS_PORT [25280] WEBHOOK_PORT [18270] (UAC: 127.0.0.10/11:25260)
 #   OUT_DIR [bench/.cache/voice-results/<UTC time>] KEEP [0]
+#   SERVE_ARGS: more `sipmap serve` options (e.g. "--max-call-records-per-account 0", so that the
+#   retention does not scan the live calls' records at each insert; see docs/benchmarks.md)
 #   DB_DIR [a directory under /tmp]: where the SQLite database goes (DB_DIR=/dev/shm: on tmpfs, where
 #   fsync costs nothing, to see how much of the CPU per call the durable writes are)
 # Needs: sipp, tcpdump (and capture rights: root or CAP_NET_RAW), python3, curl.
@@ -111,7 +113,7 @@ start_webhook() { # [--log FILE]
 # --- sipmap and its two domains -----------------------------------------------------------------
 "$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$DBDIR/voice.db" --sip-listen "127.0.0.1:$SPORT" \
     --sip-upstream "127.0.0.1:$UPORT" --max-calls $((MEM_CALLS * 2)) --max-calls-per-account $((MEM_CALLS * 2)) \
-    >"$OUT/sipmap.log" 2>&1 &
+    ${SERVE_ARGS:-} >"$OUT/sipmap.log" 2>&1 &
 SIPMAP_PID=$!
 PIDS+=("$SIPMAP_PID")
 for ((i = 0; i < 600; i++)); do
