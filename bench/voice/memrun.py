@@ -13,7 +13,7 @@ is the samples where the live count is at its maximum; per live call = (median p
 RSS before) / that count (and the same with the first sample at the maximum: the RSS may go on
 growing while the server catches up with work queued during the ramp). Then it waits (at most --after-wait s: a call stays live 32 s after its
 BYE) for the calls to end and reads the RSS again.
-Prints one JSON object.
+Prints one JSON object, with the most calls the SIPp callee had open at once (bridged calls).
 """
 import argparse
 import json
@@ -36,6 +36,16 @@ def status_kb(pid):
             if k in ("VmRSS", "RssAnon", "RssFile", "VmHWM", "Threads"):
                 out[k] = int(v.split()[0])
     return out
+
+
+def peak_current(csv_path):
+    """The most calls SIPp had open at once (its CurrentCall column), or None."""
+    try:
+        rows = [l.split(";") for l in open(csv_path, errors="replace").read().splitlines() if l.strip()]
+        i = rows[0].index("CurrentCall")
+        return max(int(r[i]) for r in rows[1:] if len(r) > i and r[i].isdigit())
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def main():
@@ -111,6 +121,7 @@ def main():
         "first_full_rss_per_call_kb": round((first["VmRSS"] - before["VmRSS"]) / peak, 2) if first else None,
         "rss_per_call_kb": round((rss - before["VmRSS"]) / peak, 2) if peak and rss else None,
         "anon_per_call_kb": round((anon - before["RssAnon"]) / peak, 2) if peak and anon else None,
+        "callee_peak_open": peak_current(uas_csv),
         "uac_successful": c.get("SuccessfulCall"), "uac_failed": c.get("FailedCall"),
         "uac_retrans": c.get("Retransmissions"), "uas_retrans": s.get("Retransmissions"),
         "refused": metric(a.metrics, 'sipmap_calls_refused_total{limit="max_calls"}'),

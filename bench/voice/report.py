@@ -84,8 +84,10 @@ def main():
             if r.get("first_full_rss_kb"):
                 print("| VmRSS KiB, first sample with all live (t = %s s) | | %s | | %s KiB |" % (
                     r["first_full_t"], r["first_full_rss_kb"], r["first_full_rss_per_call_kb"]))
-            print("\nSIPp caller: %s successful, %s failed, retransmissions %s (callee %s); refused by max_calls: %s" % (
-                r["uac_successful"], r["uac_failed"], r["uac_retrans"], r["uas_retrans"], r["refused"]))
+            print("\nSIPp caller: %s successful, %s failed, retransmissions %s (callee %s); refused by max_calls: %s; "
+                  "most calls open at the callee at once (bridged): %s" % (
+                      r["uac_successful"], r["uac_failed"], r["uac_retrans"], r["uas_retrans"], r["refused"],
+                      r.get("callee_peak_open")))
 
 
 if __name__ == "__main__":
