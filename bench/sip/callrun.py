@@ -5,7 +5,8 @@
   callrun.py --server NAME --bench B --rate R --duration S --round N --pids PID[,PID...] [--children]
              --uac-scenario FILE --uas-scenario FILE --target 127.0.0.1:PORT --src 127.0.0.1
              --src-port P --uas-port U --workdir DIR [--sipp-buff BYTES] [--au USER --ap PASSWORD]
-             [--metrics URL] [--uas-aa] >> results.jsonl
+             [--metrics URL] [--uas-aa] [--uas-ip IP] [--uac-args "ARGS"] [--also PID,...]
+             [--settle-metric NAME --settle-max S] >> results.jsonl
 
 A fresh SIPp UAS (-m R*S, so it exits when every call is done) listens on 127.0.0.1:U; then SIPp's
 UAC offers R calls/s for S s (-r R -rp 1000 -l 10000 -m R*S, global -timeout S+15 s). One JSON
@@ -14,7 +15,11 @@ retransmissions (all messages), unexpected messages (FailedUnexpectedMessage), m
 call or a finished call (OutOfCallMsgs, DeadCallMsgs); the same counters of the UAS; the achieved
 call rate; SIPp's CPU (both, from wait4); the server's CPU time (utime+stime of PID and, with
 --children, every descendant) over the UAC's run, per successful call; and CPU used by anything
-else on the box. "clean" = zero failed, lost, retransmitted, unexpected, out-of-call and dead-call
+else on the box (and, with --also, the CPU time of those processes over the same window: a
+webhook server's, say). With --settle-metric, the window ends not when the UAC exits but once that
+metric of --metrics is 0 (at most --settle-max s later): a server that keeps each call a while
+after its BYE (sipmap's voice calls: RFC 6026's Timer L, 32 s) has its work for every call
+counted. "clean" = zero failed, lost, retransmitted, unexpected, out-of-call and dead-call
 messages on both sides, and every offered call successful.
 """
 import argparse
@@ -113,7 +118,7 @@ def finish(proc, grace):
 def main():
     ap = argparse.ArgumentParser()
     for a in ("server", "bench", "uac-scenario", "uas-scenario", "target", "src", "workdir", "pids", "metrics",
-              "au", "ap", "table"):
+              "au", "ap", "table", "also", "settle-metric"):
         ap.add_argument("--" + a, default=None)
     ap.add_argument("--rate", type=int, required=True)
     ap.add_argument("--duration", type=int, default=10)
@@ -124,8 +129,12 @@ def main():
     ap.add_argument("--uas-aa", action="store_true",
                     help="the UAS answers OPTIONS (SIPp -aa: a server's health probes), and has no -m")
     ap.add_argument("--sipp-buff", type=int, default=4194304)
+    ap.add_argument("--settle-max", type=float, default=45.0)
+    ap.add_argument("--uas-ip", default="127.0.0.1", help="the UAS's address (loopback)")
+    ap.add_argument("--uac-args", default="", help="more SIPp options for the UAC (e.g. \"-d 10\")")
     a = ap.parse_args()
-    assert a.target.startswith("127.") and a.src.startswith("127."), "loopback only"
+    assert a.target.startswith("127.") and a.src.startswith("127.") and a.uas_ip.startswith("127."), "loopback only"
+    also = [int(p) for p in (a.also or "").split(",") if p]
 
     pids = [int(p) for p in a.pids.split(",") if p]
     if a.children:
@@ -140,7 +149,7 @@ def main():
             os.remove(f)
     calls = a.rate * a.duration
     buff = ["-buff_size", str(a.sipp_buff)] if a.sipp_buff else []
-    uas_cmd = ["sipp", "-sf", a.uas_scenario, "-i", "127.0.0.1", "-p", str(a.uas_port), "-m", str(calls),
+    uas_cmd = ["sipp", "-sf", a.uas_scenario, "-i", a.uas_ip, "-p", str(a.uas_port), "-m", str(calls),
                "-timeout", "%ds" % (a.duration + 30), "-trace_stat", "-stf", uas_csv, "-fd", "1"] + buff
     if a.uas_aa:
         # SIPp's UAS counts what it auto-answers among its -m calls, and would end before the last
@@ -151,7 +160,7 @@ def main():
     uac_cmd = ["sipp", "-sf", a.uac_scenario, a.target, "-i", a.src, "-p", str(a.src_port), "-s", "service",
                "-r", str(a.rate), "-rp", "1000", "-l", "10000", "-m", str(calls),
                "-timeout", "%ds" % (a.duration + 15), "-timeout_error",
-               "-trace_stat", "-stf", uac_csv, "-fd", "1"] + buff
+               "-trace_stat", "-stf", uac_csv, "-fd", "1"] + buff + a.uac_args.split()
     if a.au:
         uac_cmd += ["-au", a.au, "-ap", a.ap]
 
@@ -185,6 +194,7 @@ def main():
     d0 = udp_drops([server_port])
     everyone0 = all_ticks()
     t_srv0 = ticks(pids)
+    t_also0 = ticks(also)
     m0 = machine()
     t0 = time.monotonic()
     with open(uac_txt, "w") as out:
@@ -194,15 +204,21 @@ def main():
         status, rusage = reap(uac, a.duration + 60)
         if status is None:
             status, rusage = finish(uac, 0)
+    t_uac = time.monotonic()
+    if a.settle_metric:
+        while time.monotonic() - t_uac < a.settle_max and metric(a.metrics, a.settle_metric) != 0:
+            time.sleep(0.1)
+    settle = time.monotonic() - t_uac
     wall = time.monotonic() - t0
     t_srv1 = ticks(pids)
+    t_also1 = ticks(also)
     m1 = machine()
     d1 = udp_drops([server_port])
     everyone1 = all_ticks()
     m_recv1 = metric(a.metrics, "sipmap_sip_requests_received_total")
     uas_status, uas_rusage = finish(uas, 5)
     uas_out.close()
-    ours = set(pids) | {uac.pid, uas.pid, os.getpid()}
+    ours = set(pids) | set(also) | {uac.pid, uas.pid, os.getpid()}
     others = sum(everyone1[p] - everyone0[p] for p in everyone1 if p in everyone0 and p not in ours) / CLK_TCK
 
     c = final_stats(uac_csv) or {}
@@ -225,13 +241,16 @@ def main():
         "duration_s": a.duration, "calls_offered": calls, "calls_created": created, "successful": ok,
         "failed": failed, "lost": lost, "retrans": c.get("Retransmissions"), "unexpected": unexpected,
         "uac": c, "uas": s, "clean": bool(clean),
-        "sipp_elapsed_s": round(elapsed, 3), "wall_s": round(wall, 3),
+        "sipp_elapsed_s": round(elapsed, 3), "wall_s": round(wall, 3), "settle_s": round(settle, 2),
+        "settled": metric(a.metrics, a.settle_metric) == 0 if a.settle_metric else None,
         "achieved_per_s": round(ok / elapsed, 1) if ok and elapsed else None,
         "uac_cpu_pct": round(100 * uac_cpu / wall, 1) if uac_cpu is not None else None,
         "uas_cpu_s": round(uas_cpu, 3) if uas_cpu is not None else None,
         "server_cpu_s": round(srv_cpu, 3), "server_cpu_pct": round(100 * srv_cpu / wall, 1),
         "server_cpu_us_per_call": round(1e6 * srv_cpu / ok, 2) if ok else None,
         "server_requests": (m_recv1 - m_recv0) if None not in (m_recv0, m_recv1) else None,
+        "also_cpu_s": round((t_also1 - t_also0) / CLK_TCK, 3) if also else None,
+        "also_cpu_us_per_call": round(1e6 * (t_also1 - t_also0) / CLK_TCK / ok, 2) if also and ok else None,
         "server_pids": len(pids), "machine_busy_pct": round(100 * busy, 1),
         "other_cpu_pct": round(max(100 * others / wall,
                                    100 * busy * os.cpu_count() - 100 * srv_cpu / wall
