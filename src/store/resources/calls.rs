@@ -87,14 +87,16 @@ mod sql {
     );
     /// Deletes a call (its events and notifications go with it).
     pub const DELETE: &str = "DELETE FROM calls WHERE sid = $1";
-    /// How many calls an account holds: `$1` account.
-    pub const COUNT_OF_ACCOUNT: &str = "SELECT count(*) FROM calls WHERE account_sid = $1";
+    /// How many calls an account holds (kept by the triggers of migration 11, so no count of
+    /// its calls runs at each new one): `$1` account.
+    pub const COUNT_OF_ACCOUNT: &str = "SELECT held FROM call_counts WHERE account_sid = $1";
     /// Deletes an account's calls that ended before `$2` (Unix ms).
     pub const PRUNE_ENDED_BEFORE: &str =
         "DELETE FROM calls WHERE account_sid = $1 AND ended_ms < $2";
-    /// Deletes an account's `$2` oldest ended calls.
+    /// Deletes an account's `$2` calls that ended first (found through `calls_by_end`, so the
+    /// live calls, which have no end, are not read).
     pub const PRUNE_OLDEST: &str = "DELETE FROM calls WHERE sid IN (SELECT sid FROM calls \
-         WHERE account_sid = $1 AND ended_ms IS NOT NULL ORDER BY sid LIMIT $2)";
+         WHERE account_sid = $1 AND ended_ms IS NOT NULL ORDER BY ended_ms, sid LIMIT $2)";
     const LIST: &str = concat!("SELECT ", columns!(), " FROM calls WHERE account_sid = $1");
 
     /// How many events a call has: `$1` call.
