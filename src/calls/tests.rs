@@ -2,7 +2,6 @@
 //! fake webhook exchanges. Fixtures here; the paths in `tests/`: `app` (webhooks, fallback,
 //! verbs, CANCEL, commands), `dial` (the B2BUA), `memory` (what a live call holds), `random` (random event sequences).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,40 +10,25 @@ use url::Url;
 
 use super::*;
 use crate::domain::call::CallStatus;
-use crate::sip::message::Message;
 use crate::voice::webhook::{Exchange, Failure, Response};
 
-/// The caller's address (UDP).
-pub(super) const CALLER: &str = "192.0.2.10:5062";
-/// sipmap's address.
-pub(super) const LOCAL: &str = "192.0.2.1:5060";
+/// The UA core's fixtures: the caller's and sipmap's addresses, the caller's SDP offer, SIP text
+/// as wire bytes, parsing, the caller's requests matching its INVITE, a message's first line and
+/// headers.
+pub(super) use crate::sip::ua::tests::{
+    CALLER, LOCAL, SDP, addr, first_line, header_of, parse, sibling, wire,
+};
+
 /// The callee's address.
 pub(super) const CALLEE: &str = "192.0.2.7:5070";
 /// When the call starts (Unix ms).
 pub(super) const T0: u64 = 1_700_000_000_000;
 
-pub(super) const SDP: &str = "v=0\no=- 1 1 IN IP4 192.0.2.10\ns=-\nc=IN IP4 192.0.2.10\nt=0 0\n\
-                              m=audio 4000 RTP/AVP 0\n";
 pub(super) const CALLEE_SDP: &str = "v=0\no=bob 2 2 IN IP4 192.0.2.7\ns=-\nc=IN IP4 192.0.2.7\n\
                                      t=0 0\nm=audio 5000 RTP/AVP 0\n";
 
-pub(super) fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
 pub(super) fn at(ms: u64) -> Millis {
     Millis(T0 + ms)
-}
-
-/// Text with `\n` line endings as CRLF, and the right Content-Length.
-pub(super) fn wire(text: &str) -> Vec<u8> {
-    let text = text.replace('\n', "\r\n");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
-}
-
-pub(super) fn parse(bytes: &[u8]) -> Message<'_> {
-    Message::parse(bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
 /// The caller's INVITE over UDP, with two X- headers and an SDP offer.
@@ -62,21 +46,6 @@ pub(super) fn invite() -> Vec<u8> {
          x-trace: abc\n\
          Content-Type: application/sdp\n\
          \n{SDP}"
-    ))
-}
-
-/// A request from the caller with the INVITE's branch and CSeq number (CANCEL, ACK of a
-/// non-2xx), `to` its To value.
-pub(super) fn sibling(method: &str, to: &str) -> Vec<u8> {
-    wire(&format!(
-        "{method} sip:+15551234567@acme.sip.example.com SIP/2.0\n\
-         Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK776asdhds;rport\n\
-         Max-Forwards: 70\n\
-         To: {to}\n\
-         From: \"Alice\" <sip:alice@192.0.2.10>;tag=1928301774\n\
-         Call-ID: a84b4c76e66710@192.0.2.10\n\
-         CSeq: 314159 {method}\n\
-         \n"
     ))
 }
 
@@ -230,14 +199,6 @@ pub(super) fn sent_one(out: &[Out], start: &str) -> Bytes {
         .unwrap_or_else(|| panic!("no {start} in {:?}", sent(out)))
 }
 
-pub(super) fn first_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned()
-}
-
 /// The statuses persisted, in order, for the call `sid`.
 pub(super) fn statuses(out: &[Out], sid: &crate::sid::CallSid) -> Vec<CallStatus> {
     out.iter()
@@ -297,11 +258,6 @@ pub(super) fn run_timers(call: &mut Call, out: &[Out], now: Millis) -> Vec<Out> 
         all.extend(more);
     }
     all
-}
-
-/// The value of header `name` in `bytes`.
-pub(super) fn header_of(bytes: &[u8], name: &str) -> Option<String> {
-    parse(bytes).header(name).map(str::to_owned)
 }
 
 mod app;

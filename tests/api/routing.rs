@@ -188,9 +188,9 @@ pub async fn created(app: &TestApp, path: &str, body: &str) -> String {
     r.field("sid")
 }
 
-/// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, on a trunk whose policy lists
-/// `targets` (URI, priority); gives the target SIDs and the policy's.
-pub async fn routed_domain(app: &TestApp, targets: &[(String, u16)]) -> (Vec<String>, String) {
+/// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8 (an IP access control list of
+/// 127.0.0.0/8 mapped for calls); gives its SID.
+pub async fn loopback_domain(app: &TestApp) -> String {
     let domain = app.domain("acme.sip.twilio.com").await;
     let acl = created(
         app,
@@ -210,6 +210,13 @@ pub async fn routed_domain(app: &TestApp, targets: &[(String, u16)]) -> (Vec<Str
         &format!("IpAccessControlListSid={acl}"),
     )
     .await;
+    domain
+}
+
+/// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, on a trunk whose policy lists
+/// `targets` (URI, priority); gives the target SIDs and the policy's.
+pub async fn routed_domain(app: &TestApp, targets: &[(String, u16)]) -> (Vec<String>, String) {
+    let domain = loopback_domain(app).await;
     let policy = created(app, "/v1/ConnectionPolicies", "FriendlyName=carriers").await;
     let mut sids = Vec::new();
     for (uri, priority) in targets {

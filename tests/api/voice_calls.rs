@@ -22,7 +22,7 @@ use sipmap::domain::CallStatus;
 use sipmap::sid::{AccountSid, CallSid};
 
 use crate::helpers::{SID, TOKEN, TestApp};
-use crate::routing::{BASE, WAIT, created};
+use crate::routing::{BASE, WAIT, loopback_domain};
 
 /// One request the application received.
 #[derive(Debug)]
@@ -123,25 +123,7 @@ async fn serve_hook(
 
 /// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, with `VoiceUrl` `voice_url`.
 async fn voice_domain(app: &TestApp, voice_url: &str) {
-    let domain = app.domain("acme.sip.twilio.com").await;
-    let acl = created(
-        app,
-        &format!("{BASE}/SIP/IpAccessControlLists.json"),
-        "FriendlyName=lo",
-    )
-    .await;
-    created(
-        app,
-        &format!("{BASE}/SIP/IpAccessControlLists/{acl}/IpAddresses.json"),
-        "FriendlyName=lo&IpAddress=127.0.0.0&CidrPrefixLength=8",
-    )
-    .await;
-    created(
-        app,
-        &format!("{BASE}/SIP/Domains/{domain}/Auth/Calls/IpAccessControlListMappings.json"),
-        &format!("IpAccessControlListSid={acl}"),
-    )
-    .await;
+    let domain = loopback_domain(app).await;
     let url: String = form_urlencoded::byte_serialize(voice_url.as_bytes()).collect();
     let r = app
         .post(

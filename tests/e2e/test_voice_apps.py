@@ -23,7 +23,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from conftest import unique_domain
-from test_sip_auth import INVITE_HEAD
+from test_sip_auth import INVITE_HEAD, INVITE_REFUSED
 from test_sip_edge import SIP_LINE, allow_loopback, free_port, map_source
 
 SIPP = shutil.which("sipp")
@@ -244,106 +244,53 @@ def uac_expect(code: int) -> str:
     return scenario(INVITE + PROVISIONAL + f'<recv response="{code}"/>' + ack)
 
 
-UAS_ANSWER = """
-  <recv request="INVITE" crlf="true" rrs="true"/>
-  <send>
+def uas_reply(status: str, extra: str = "", retrans: bool = False,
+              cseq: str = "[last_CSeq:]") -> str:
+    """The callee's response `status` to the last request, with its own To tag and `extra`
+    header lines (and body); resent every 500 ms until answered with `retrans`."""
+    attrs = ' retrans="500"' if retrans else ""
+    return f"""
+  <send{attrs}>
     <![CDATA[
-      SIP/2.0 180 Ringing
+      SIP/2.0 {status}
       [last_Via:]
       [last_From:]
       [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
-      Content-Length: 0
-
+      {cseq}
+{extra}
     ]]>
   </send>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-""" + SDP + """
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
 """
 
 
-def plain_invite_recv() -> str:
-    return '''<recv request="INVITE" crlf="true" rrs="true"/>'''
+CONTACT = "      Contact: <sip:[local_ip]:[local_port]>\n"
+NO_BODY = "      Content-Length: 0\n"
+INVITE_RECV = '''<recv request="INVITE" crlf="true" rrs="true"/>'''
+
+UAS_ANSWER = (
+    f"\n  {INVITE_RECV}\n"
+    + uas_reply("180 Ringing", CONTACT + NO_BODY)
+    + uas_reply("200 OK", CONTACT + "      Content-Type: application/sdp\n"
+                "      Content-Length: [len]\n\n" + SDP, retrans=True)
+    + '  <recv request="ACK" crlf="true"/>\n'
+)
 
 
 def uas_final(code: int, reason: str) -> str:
     """A callee that refuses with `code`."""
-    return scenario(f"""
-  <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 {code} {reason}
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-""")
+    return scenario(f"\n  {INVITE_RECV}\n" + uas_reply(f"{code} {reason}", NO_BODY)
+                    + '  <recv request="ACK"/>\n')
 
 
-UAS_RING_UNTIL_CANCEL = """
-  <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="CANCEL"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [last_cseq_number] INVITE
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-"""
+UAS_RING_UNTIL_CANCEL = (
+    f"\n  {INVITE_RECV}\n"
+    + uas_reply("180 Ringing", CONTACT + NO_BODY)
+    + '  <recv request="CANCEL"/>\n'
+    + uas_reply("200 OK", NO_BODY)
+    + uas_reply("487 Request Terminated", NO_BODY, cseq="CSeq: [last_cseq_number] INVITE")
+    + '  <recv request="ACK"/>\n'
+)
 
 
 def scenario(body: str) -> str:
@@ -511,10 +458,10 @@ def test_dial_sip_bridges_the_caller_to_the_callee(app):
 
 def test_callee_hangs_up_and_sipmap_ends_the_caller(app):
     # The callee keeps the INVITE's From (sipmap's side of the child dialog) for its BYE's To.
-    keep_from = plain_invite_recv().replace(
+    keep_from = INVITE_RECV.replace(
         "/>", '>\n    <action>\n      <ereg regexp=".*" search_in="hdr" header="From:" '
         'check_it="true" assign_to="caller"/>\n    </action>\n  </recv>', 1)
-    answer = UAS_ANSWER.replace(plain_invite_recv(), keep_from, 1)
+    answer = UAS_ANSWER.replace(INVITE_RECV, keep_from, 1)
     callee_xml = scenario(answer + '<pause milliseconds="300"/>' + """
   <send retrans="500">
     <![CDATA[
@@ -748,24 +695,8 @@ def test_a_digest_authenticated_caller_reaches_the_application_with_its_username
         account.sip.domains(domain).auth.calls.credential_list_mappings.create(
             credential_list_sid=cl
         )
-        refused = """  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="486"/>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@{domain} SIP/2.0
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 2 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-"""
+        # As test_sip_auth's refused INVITE, answered 486 by the application after 100/180.
+        refused = PROVISIONAL + INVITE_REFUSED.replace('response="403"', 'response="486"')
         xml = (INVITE_HEAD + refused).replace("{domain}", name)
         caller = Sipp(tmp_path, "digest-caller", xml, CALLER_IP, remote=f"{m.group(1)}:{m.group(2)}",
                       extra=("-au", "alice", "-ap", "CorrectHorse1Battery", "-auth_uri", f"bob@{name}"))

@@ -87,4 +87,4 @@ pub use txn::{Cancel, InviteClient, InviteServer, NonInviteClient, NonInviteServ
 pub use uac::{NewInvite, with_credentials};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

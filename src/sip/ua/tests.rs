@@ -1,4 +1,4 @@
-//! The UA core's shared test fixtures, and the tests that span modules: CANCEL, the 2xx
+//! The UA core's shared test fixtures (the call engine's tests use them too), and the tests that span modules: CANCEL, the 2xx
 //! retransmission, whole call flows, the memory footprint, and random event sequences.
 
 use std::net::SocketAddr;
@@ -10,27 +10,27 @@ use crate::sip::edge::Transport;
 use crate::sip::message::Message;
 
 /// The caller's address (UDP).
-pub(super) const CALLER: &str = "192.0.2.10:5062";
+pub(crate) const CALLER: &str = "192.0.2.10:5062";
 /// sipmap's address.
-pub(super) const LOCAL: &str = "192.0.2.1:5060";
+pub(crate) const LOCAL: &str = "192.0.2.1:5060";
 
-pub(super) fn addr(s: &str) -> SocketAddr {
+pub(crate) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
 /// Text with `\n` line endings as CRLF, and the right Content-Length for what follows the
 /// empty line.
-pub(super) fn wire(text: &str) -> Vec<u8> {
+pub(crate) fn wire(text: &str) -> Vec<u8> {
     let text = text.replace('\n', "\r\n");
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
 }
 
-pub(super) fn parse(bytes: &[u8]) -> Message<'_> {
+pub(crate) fn parse(bytes: &[u8]) -> Message<'_> {
     Message::parse(bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
-pub(super) const SDP: &str = "v=0\no=- 1 1 IN IP4 192.0.2.10\ns=-\nc=IN IP4 192.0.2.10\nt=0 0\n\
+pub(crate) const SDP: &str = "v=0\no=- 1 1 IN IP4 192.0.2.10\ns=-\nc=IN IP4 192.0.2.10\nt=0 0\n\
                               m=audio 4000 RTP/AVP 0\n";
 
 /// The caller's INVITE, with `branch` and `cseq`, over `transport` (`UDP` or `TCP`).
@@ -59,7 +59,7 @@ pub(super) fn invite() -> Vec<u8> {
 
 /// A request `method` matching the caller's INVITE (same branch, CSeq number), with `to` as its
 /// To value.
-pub(super) fn sibling(method: &str, to: &str) -> Vec<u8> {
+pub(crate) fn sibling(method: &str, to: &str) -> Vec<u8> {
     wire(&format!(
         "{method} sip:+15551234567@acme.sip.example.com SIP/2.0\n\
          Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK776asdhds;rport\n\
@@ -73,7 +73,7 @@ pub(super) fn sibling(method: &str, to: &str) -> Vec<u8> {
 }
 
 /// The first line of a message.
-pub(super) fn first_line(bytes: &[u8]) -> String {
+pub(crate) fn first_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .lines()
         .next()
@@ -103,7 +103,7 @@ pub(super) fn round_trips(bytes: &[u8]) {
 }
 
 /// The value of header `name` in `bytes`.
-pub(super) fn header_of(bytes: &[u8], name: &str) -> Option<String> {
+pub(crate) fn header_of(bytes: &[u8], name: &str) -> Option<String> {
     parse(bytes).header(name).map(str::to_owned)
 }
 
