@@ -78,14 +78,8 @@ pub async fn create(tx: &mut dyn Tx, domain: SipDomain) -> Result<Written<SipDom
 /// The write of a domain whose name is new: recognition learns the name if its account is
 /// recognised.
 fn named(domain: SipDomain, recognised: bool) -> Written<SipDomain> {
-    let changes = match recognised {
-        true => vec![Change::DomainSet(target(&domain))],
-        false => vec![],
-    };
-    Written {
-        value: domain,
-        changes,
-    }
+    let change = Change::DomainSet(target(&domain));
+    Written::recognised_if(domain, recognised, change)
 }
 
 async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &SipDomainSid) -> Result<SipDomain> {
