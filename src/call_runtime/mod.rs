@@ -366,9 +366,13 @@ impl CallRuntime {
     }
 }
 
-/// A domain's application as the call engine reads it; `None` if a URL does not parse (the
-/// API checked them when they were written).
-fn settings(target: &crate::recognition::Target, app: &VoiceApp) -> Option<Settings> {
+/// A domain's application as the call engine reads it, under the operator's `outbound` policy;
+/// `None` if a URL does not parse (the API checked them when they were written).
+fn settings(
+    target: &crate::recognition::Target,
+    app: &VoiceApp,
+    outbound: &Arc<OutboundPolicy>,
+) -> Option<Settings> {
     let pair = |(url, method): &(String, String)| -> Option<(Url, Method)> {
         let method = if method.eq_ignore_ascii_case("GET") {
             Method::Get
@@ -384,6 +388,7 @@ fn settings(target: &crate::recognition::Target, app: &VoiceApp) -> Option<Setti
         voice: pair(&app.voice)?,
         fallback: app.fallback.as_ref().and_then(pair),
         status_callback: app.status_callback.as_ref().and_then(pair),
+        outbound: outbound.clone(),
     })
 }
 
@@ -442,7 +447,7 @@ impl CallHandoff for CallRuntime {
             .target
             .voice
             .as_deref()
-            .and_then(|app| settings(&call.target, app));
+            .and_then(|app| settings(&call.target, app, &self.0.resolver.outbound));
         let Some(settings) = settings else {
             tracing::warn!(domain = %call.target.domain_name, "a domain's VoiceUrl does not parse");
             return Err(Refused {

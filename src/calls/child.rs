@@ -153,15 +153,18 @@ impl Call {
         self.route_child(now)
     }
 
-    /// The child's first destination: a `<Sip>` URI's IP address at once, anything else
-    /// through a route request.
+    /// The child's first destination: a `<Sip>` URI's IP address at once (none, and the dial
+    /// fails, when the operator's outbound policy refuses it), anything else through a route
+    /// request.
     fn route_child(&mut self, now: Millis) -> Option<DialEnd> {
         let child = self.child.as_mut()?;
         let request = match &child.spec.target {
             Target::Sip { uri, .. } => match (Destination::from_uri(uri), host_of(uri)) {
-                (Some(d), _) => return self.invite_child(d, now),
+                (Some(d), _) if self.app.outbound.allows(d.addr.ip()) => {
+                    return self.invite_child(d, now);
+                }
                 (None, Some(host)) => host,
-                (None, None) => return self.finish_child(CallStatus::Failed, now),
+                _ => return self.finish_child(CallStatus::Failed, now),
             },
             Target::Number { number, byoc } => match byoc {
                 Some(trunk) => RouteRequest::Byoc {

@@ -75,10 +75,12 @@ mod txns;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use url::Url;
 
+use crate::domain::OutboundPolicy;
 use crate::domain::call::{Call as CallRecord, CallEvent, Notification};
 use crate::sid::{AccountSid, ByocTrunkSid, CallSid, SipDomainSid};
 use crate::sip::edge::Transport;
@@ -111,6 +113,9 @@ pub struct Settings {
     pub fallback: Option<(Url, Method)>,
     /// `VoiceStatusCallbackUrl` and `VoiceStatusCallbackMethod`.
     pub status_callback: Option<(Url, Method)>,
+    /// Where the operator lets sipmap send for a tenant: a `<Sip>` URI's IP address outside it
+    /// is never called (a host name's addresses are judged where it is resolved).
+    pub outbound: Arc<OutboundPolicy>,
 }
 
 /// The INVITE that starts a call, and what the edge knows about it.

@@ -108,6 +108,7 @@ pub(super) fn settings(fallback: bool) -> Arc<Settings> {
             Url::parse("https://app.example.com/status").unwrap(),
             Method::Post,
         )),
+        outbound: Arc::new(crate::domain::OutboundPolicy::default()),
     })
 }
 

@@ -840,3 +840,31 @@ fn attributes_sipmap_does_not_act_on_are_warned_about() {
         "INVITE sip:bob@192.0.2.7:5070 SIP/2.0"
     );
 }
+
+#[test]
+fn a_sip_address_the_outbound_policy_refuses_is_never_called() {
+    let deny = crate::domain::outbound::Cidr::new("192.0.2.0".parse().unwrap(), 24).unwrap();
+    let app = Arc::new(Settings {
+        outbound: Arc::new(crate::domain::OutboundPolicy::new(&[], &[deny])),
+        ..(*settings(false)).clone()
+    });
+    let bytes = invite();
+    let inbound = Inbound {
+        invite: &bytes,
+        source: addr(CALLER),
+        transport: Transport::Udp,
+        local: addr(LOCAL),
+        sip_username: None,
+    };
+    let (mut call, out) = Call::start(inbound, app, Timers::default(), at(0)).unwrap();
+    let (id, req) = webhook(&out);
+    let twiml = format!("<Response>{SIP_DIAL}</Response>");
+    let out = reply(&mut call, id, &req.url, &twiml, at(100));
+    assert!(
+        !sent(&out).iter().any(|l| l.starts_with("INVITE ")),
+        "{:?}",
+        sent(&out)
+    );
+    let child = call.child_record().unwrap().sid.clone();
+    assert!(statuses(&out, &child).contains(&CallStatus::Failed));
+}
