@@ -434,13 +434,27 @@ async fn a_bye_from_the_callee_ends_the_callers_leg() {
 
 #[tokio::test]
 async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it() {
+    past_a_call_limit("max_calls", |c| c.call_limits.calls = 1).await;
+}
+
+#[tokio::test]
+async fn past_max_calls_per_account_an_invite_gets_503_with_retry_after_and_metrics_count_it() {
+    past_a_call_limit("max_calls_per_account", |c| {
+        c.call_limits.calls_per_account = 1;
+    })
+    .await;
+}
+
+/// With the call bound `limit` set to one (by `tweak`), a second INVITE while the first call
+/// is live gets 503 with Retry-After from the edge, and /metrics counts it under `limit`.
+async fn past_a_call_limit(limit: &str, tweak: impl FnOnce(&mut sipmap::app::ServeConfig)) {
     // The callee never answers, so the first call stays live (ringing).
     let callee = Peer::on("127.0.0.3").await;
     let twiml = format!(
         "<Response><Dial><Sip>sip:bob@{}</Sip></Dial></Response>",
         callee.addr()
     );
-    let (server, mut app, edge) = setup_with(&twiml, |c| c.call_limits.calls = 1).await;
+    let (server, mut app, edge) = setup_with(&twiml, tweak).await;
     let caller = Peer::on("127.0.0.1").await;
     caller.send(&invite(caller.addr(), "live-1"), edge).await;
     app.next().await;
@@ -462,10 +476,10 @@ async fn past_max_calls_an_invite_gets_503_with_retry_after_and_metrics_count_it
     assert_eq!(second.quiet(Duration::from_millis(300)).await, None);
     let metrics = server.get("/metrics").await.text;
     for line in [
-        "sipmap_calls_started_total 1",
-        "sipmap_calls_refused_total{limit=\"max_calls\"} 1",
-        "sipmap_calls_live 1",
-        "sipmap_call_webhooks_total{outcome=\"ok\"} 1",
+        "sipmap_calls_started_total 1".to_owned(),
+        format!("sipmap_calls_refused_total{{limit=\"{limit}\"}} 1"),
+        "sipmap_calls_live 1".to_owned(),
+        "sipmap_call_webhooks_total{outcome=\"ok\"} 1".to_owned(),
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
