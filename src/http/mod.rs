@@ -119,7 +119,12 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-const CORS_HEADERS: [(&str, &str); 5] = [
+/// Twilio's CORS headers, less one: Twilio also sends `Access-Control-Allow-Credentials: true`
+/// beside `Allow-Origin: *`, a pair browsers refuse (a credentialed request needs the exact
+/// origin). sipmap leaves it out: a page on another origin may still call the API with an
+/// explicit `Authorization` header (a non-credentialed request), and no browser ever attaches
+/// sipmap's cookies or a cached Basic login to a cross-origin request.
+const CORS_HEADERS: [(&str, &str); 4] = [
     ("access-control-allow-origin", "*"),
     ("access-control-allow-methods", "GET, POST, DELETE, OPTIONS"),
     (
@@ -127,7 +132,6 @@ const CORS_HEADERS: [(&str, &str); 5] = [
         "Accept, Authorization, Content-Type, If-Match, If-Modified-Since, If-None-Match, \
          If-Unmodified-Since, Idempotency-Key",
     ),
-    ("access-control-allow-credentials", "true"),
     ("access-control-expose-headers", "ETag"),
 ];
 

@@ -93,7 +93,6 @@ CORS_HEADERS = {
         "Accept, Authorization, Content-Type, If-Match, If-Modified-Since, "
         "If-None-Match, If-Unmodified-Since, Idempotency-Key"
     ),
-    "Access-Control-Allow-Credentials": "true",
     "Access-Control-Expose-Headers": "ETag",
 }
 
