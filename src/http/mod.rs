@@ -13,6 +13,7 @@ pub mod call_events;
 pub mod calls;
 pub mod connection_policies;
 pub mod credential_lists;
+pub mod events;
 pub mod extract;
 pub mod ip_access_control_lists;
 pub mod ip_records;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(calls::router())
         .merge(call_events::router())
+        .merge(events::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
