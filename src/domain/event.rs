@@ -84,6 +84,11 @@ pub trait Audited {
     fn audit_sid(&self) -> &str;
     /// The fields an event shows, under their wire names.
     fn fields(&self) -> Vec<(&'static str, Field)>;
+    /// The field naming the resource it belongs to (a credential's list), which every event
+    /// about it shows, an update's too, so that its path can be told.
+    fn parent(&self) -> Option<(&'static str, &str)> {
+        None
+    }
 }
 
 /// What happened to a resource.
@@ -163,7 +168,13 @@ impl Audit {
             };
             data.insert(name.to_owned(), value);
         }
-        (!data.is_empty()).then(|| Self::of(after, Action::Updated, data))
+        if data.is_empty() {
+            return None;
+        }
+        if let Some((name, sid)) = after.parent() {
+            data.insert(name.to_owned(), Value::String(sid.to_owned()));
+        }
+        Some(Self::of(after, Action::Updated, data))
     }
 
     /// The API asked a live call to change (`Status`, `Twiml`, `Url`): what it asked, as the
@@ -486,6 +497,9 @@ impl Audited for IpAddress {
     fn audit_sid(&self) -> &str {
         self.sid.as_str()
     }
+    fn parent(&self) -> Option<(&'static str, &str)> {
+        Some(("ip_access_control_list_sid", self.list_sid.as_str()))
+    }
     fn fields(&self) -> Vec<(&'static str, Field)> {
         vec![
             ("ip_access_control_list_sid", self.list_sid.as_str().into()),
@@ -508,6 +522,9 @@ impl Audited for Credential {
     }
     fn audit_sid(&self) -> &str {
         self.sid.as_str()
+    }
+    fn parent(&self) -> Option<(&'static str, &str)> {
+        Some(("credential_list_sid", self.list_sid.as_str()))
     }
     fn fields(&self) -> Vec<(&'static str, Field)> {
         vec![
@@ -602,6 +619,9 @@ impl Audited for PolicyTarget {
     }
     fn audit_sid(&self) -> &str {
         self.sid.as_str()
+    }
+    fn parent(&self) -> Option<(&'static str, &str)> {
+        Some(("connection_policy_sid", self.policy_sid.as_str()))
     }
     fn fields(&self) -> Vec<(&'static str, Field)> {
         vec![
@@ -699,8 +719,12 @@ mod tests {
         let mut after = before.clone();
         after.password_sealed = b"sealed-two".to_vec();
         let updated = Audit::updated(&before, &after).expect("the password changed");
-        assert_eq!(updated.data.len(), 1);
+        assert_eq!(updated.data.len(), 2, "the password, and the list it is in");
         assert_eq!(updated.data["password"], CHANGED);
+        assert_eq!(
+            updated.data["credential_list_sid"],
+            before.list_sid.as_str()
+        );
         assert_eq!(updated.event_type(), "sip-credential.updated");
         let text = Value::Object(updated.data).to_string();
         assert!(!text.contains("sealed"), "{text}");
