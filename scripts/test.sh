@@ -99,7 +99,7 @@ npm ci --prefix tests/e2e/node --no-audit --no-fund --loglevel=error
 # shellcheck disable=SC1091
 source .venv/bin/activate
 
-step "schemathesis against ../shared/twilio-oai/twilio_voice_v1.json and twilio_api_v2010.json"
+step "schemathesis against ../shared/twilio-oai/twilio_voice_v1.json, twilio_api_v2010.json and twilio_monitor_v1.json"
 tests/e2e/run_schemathesis.sh "$SIPMAP_BIN"
 
 step "end-to-end suite (official twilio SDK)"
