@@ -341,3 +341,30 @@ async fn the_api_records_who_changed_what_and_never_a_secret(db: &TestDb) {
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     let _ = TOKEN;
 }
+
+/// The wire form of an event and of the list, as the SDKs read them.
+#[tokio::test]
+async fn event_bodies() {
+    let app = TestApp::spawn().await;
+    let made = app
+        .post("/v1/IpRecords", "IpAddress=192.0.2.0&CidrPrefixLength=24")
+        .await;
+    let sid = made.field("sid");
+    app.post(&format!("/v1/IpRecords/{sid}"), "FriendlyName=office")
+        .await;
+    let listed = app.get("/v1/Events?PageSize=1").await;
+    insta::assert_snapshot!("event_list", app.redact(&listed));
+    let next = listed.json()["meta"]["next_page_url"]
+        .as_str()
+        .expect("a second page")
+        .replace(&app.base, "");
+    let second = app.get(&next).await;
+    let event = second.json()["events"][0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fetched = app.get(&format!("/v1/Events/{event}")).await;
+    insta::assert_snapshot!("event_fetch_update", app.redact(&fetched));
+    let missing = app.get(&format!("/v1/Events/AE{}", "0".repeat(32))).await;
+    insta::assert_snapshot!("event_fetch_missing", app.redact(&missing));
+}
