@@ -51,7 +51,9 @@ pub struct AppState(pub Arc<AppContext>);
 
 /// The shared parts of the running server.
 pub struct AppContext {
-    /// Storage, the source of truth.
+    /// Storage, the source of truth, acting for no one: authentication and reads. A handler
+    /// writes through its request's store (`extract::RequestApp::store`), which records the
+    /// write's events in the audit log.
     pub store: Arc<Store>,
     /// Base of absolute URLs in Voice v1 responses, without a trailing slash.
     pub public_url: String,
