@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
 use crate::call_runtime::RuntimeLimits;
-use crate::domain::{CallRetention, Cidr, EventRetention, Limits, NewAccount, OutboundPolicy};
+use crate::domain::{
+    AlertRetention, CallRetention, Cidr, EventRetention, Limits, NewAccount, OutboundPolicy,
+};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
@@ -298,6 +300,15 @@ pub struct ServeArgs {
     /// oldest events; 0 for no bound.
     #[arg(long, env = "SIPMAP_MAX_EVENTS_PER_ACCOUNT", default_value_t = 100_000)]
     pub max_events_per_account: u64,
+    /// How long Monitor Alerts (the errors and warnings of calls) are kept, in seconds; 0
+    /// keeps them whatever their age. Pruned as new ones are written.
+    #[arg(long, env = "SIPMAP_ALERT_RETENTION_SECS", value_name = "SECONDS")]
+    #[arg(default_value_t = 30 * 86_400)]
+    pub alert_retention_secs: u64,
+    /// Most alerts kept per account: past it, a new alert deletes the account's oldest; 0 for
+    /// no bound.
+    #[arg(long, env = "SIPMAP_MAX_ALERTS_PER_ACCOUNT", default_value_t = 100_000)]
+    pub max_alerts_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     #[arg(hide_env_values = true, requires = "auth_token")]
@@ -473,6 +484,10 @@ fn limits(args: &ServeArgs) -> Limits {
         events: EventRetention {
             max_age_secs: args.event_retention_secs,
             per_account: args.max_events_per_account,
+        },
+        alerts: AlertRetention {
+            max_age_secs: args.alert_retention_secs,
+            per_account: args.max_alerts_per_account,
         },
     }
 }

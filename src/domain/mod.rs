@@ -11,6 +11,7 @@
 //! create takes the default, and a required one is missing.
 
 pub mod account;
+pub mod alert;
 pub mod api_key;
 pub mod auth_mapping;
 pub mod byoc;
@@ -26,6 +27,7 @@ pub mod sip_domain;
 pub mod sip_list;
 
 pub use account::{Account, AccountPatch, AccountStatus, NewAccount, StatusChange};
+pub use alert::{Alert, AlertFilter, AlertRetention};
 pub use api_key::{ApiKey, KeyName, NewApiKey};
 
 use crate::sid::{
@@ -299,6 +301,8 @@ pub struct Limits {
     pub calls: CallRetention,
     /// How long, and how many, events (the audit log) an account keeps.
     pub events: EventRetention,
+    /// How long, and how many, alerts (Monitor Alerts) an account keeps.
+    pub alerts: AlertRetention,
 }
 
 impl Default for Limits {
@@ -312,6 +316,7 @@ impl Default for Limits {
             keys_per_account: 100,
             calls: CallRetention::default(),
             events: EventRetention::default(),
+            alerts: AlertRetention::default(),
         }
     }
 }

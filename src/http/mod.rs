@@ -7,6 +7,7 @@
 //! into a Twilio error.
 
 pub mod accounts;
+pub mod alerts;
 pub mod auth_mappings;
 pub mod byoc_trunks;
 pub mod call_events;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(calls::router())
         .merge(call_events::router())
         .merge(events::router())
+        .merge(alerts::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())

@@ -6,6 +6,7 @@
 //! [`super::backend::Tx`] adds its own.
 
 pub mod accounts;
+pub mod alerts;
 pub mod auth_mappings;
 pub mod byoc;
 pub mod credential_lists;

@@ -2,13 +2,16 @@
 //! writes the call runtime makes (a call's record, inserted or moved forward by the status
 //! rule; an event; a notification), the API's deletion of an ended call, the retention that
 //! bounds what an account keeps, and the store's operations on them. Every read is scoped by
-//! account: another account's call is missing.
+//! account: another account's call is missing. A notification is also stored as an alert
+//! ([`super::alerts`]) in its own transaction.
 
 use super::super::backend::{Lock, Tx, Written};
 use super::super::value::Params;
 use super::super::{Missing, Result, StoreError};
 use super::{count, locked_account};
-use crate::domain::{Audit, Call, CallEvent, CallRetention, Notification, Refusal};
+use crate::domain::{
+    Alert, AlertRetention, Audit, Call, CallEvent, CallRetention, Notification, Refusal,
+};
 use crate::limit_log::LimitLog;
 use crate::sid::{AccountSid, CallSid};
 
@@ -492,11 +495,19 @@ pub async fn add_event(tx: &mut dyn Tx, call: CallSid, event: CallEvent) -> Resu
     Ok(Written::quiet(()))
 }
 
-/// Adds `notification` to its call.
-pub async fn add_notification(tx: &mut dyn Tx, n: Notification) -> Result<Written<()>> {
+/// Adds `notification` to its call, and stores it as the account's Monitor Alert too (same
+/// SID, same transaction: one is never without the other), under `retention`.
+pub async fn add_notification(
+    tx: &mut dyn Tx,
+    n: Notification,
+    retention: AlertRetention,
+    now_ms: i64,
+) -> Result<Written<()>> {
     locked_call(tx, &n.account_sid, &n.call_sid, Lock::Share).await?;
     tx.execute(sql::NOTIFICATION_INSERT, sql::notification(&n))
         .await?;
+    let alert = Alert::of_notification(&n, now_ms);
+    super::alerts::record(tx, &alert, retention, now_ms).await?;
     Ok(Written::quiet(()))
 }
 
@@ -569,10 +580,14 @@ mod operations {
             run_write!(self, (call, event), |tx| super::add_event(tx, call, event))
         }
 
-        /// Adds an error or warning of a call.
+        /// Adds an error or warning of a call (and its alert).
         pub async fn add_notification(&self, notification: &Notification) -> Result<()> {
+            let (_, now_ms) = self.now();
+            let retention = self.limits.alerts;
             let n = notification.clone();
-            run_write!(self, (n), |tx| super::add_notification(tx, n))
+            run_write!(self, (n), |tx| super::add_notification(
+                tx, n, retention, now_ms
+            ))
         }
 
         /// One call of `account`.

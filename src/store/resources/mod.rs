@@ -8,6 +8,7 @@
 //! store's own operations (the server key, the recognition state).
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod auth_mappings;
 pub mod byoc;
