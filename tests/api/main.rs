@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alerts;
 mod byoc;
 mod calls;
 mod change_log;
