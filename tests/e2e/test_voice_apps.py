@@ -539,6 +539,34 @@ def test_both_urls_failing_gives_the_caller_a_final_error(app):
     assert "11200" in codes and "12300" in codes, codes
 
 
+def test_failing_webhooks_are_alerts_the_sdk_lists(app):
+    """Monitor Alerts through the Python SDK unmodified: the call's application errors (the
+    voice URL's 500, the fallback's non-TwiML) are alerts with Twilio's codes, the request's URL
+    and the call as their resource, and a fetch shows the request's variables."""
+    app.hook.routes["/answer"] = (500, "text/plain", "boom")
+    app.hook.routes["/fallback"] = (200, "text/plain", "not twiml")
+    app.caller("caller", uac_expect(500)).wait()
+    (call,) = app.wait_calls(1)
+    monitor = app.server.client.monitor.v1
+    alerts = monitor.alerts.list()
+    by_code = {a.error_code: a for a in alerts}
+    assert {"11200", "12300"} <= set(by_code), [(a.error_code, a.alert_text) for a in alerts]
+    failed = by_code["11200"]
+    assert failed.log_level == "error" and failed.resource_sid == call.sid
+    assert failed.account_sid == app.server.sid and failed.api_version == "2010-04-01"
+    assert failed.request_url == app.hook.url("/answer") and failed.request_method == "POST"
+    assert failed.more_info == "https://www.twilio.com/docs/errors/11200"
+    assert failed.date_created is not None and failed.url.endswith(f"/v1/Alerts/{failed.sid}")
+    notes = app.account.calls(call.sid).notifications.list()
+    assert failed.sid in {n.sid for n in notes}, "an alert is its notification, same SID"
+    fetched = monitor.alerts(failed.sid).fetch()
+    assert f"CallSid={call.sid}" in fetched.request_variables
+    assert app.server.token not in fetched.request_variables
+    assert [a.sid for a in monitor.alerts.list(log_level="warning")] == [
+        a.sid for a in alerts if a.log_level == "warning"
+    ]
+
+
 def test_redirect_fetches_the_next_document(app):
     app.hook.routes["/answer"] = twiml('<Redirect method="GET">/next</Redirect>')
     app.hook.routes["/next"] = twiml('<Reject reason="busy"/>')
