@@ -7,7 +7,7 @@
 # and Calls with their Events and Notifications: three calls are placed through the SIP edge
 # first (raw SIP over UDP from loopback to a domain whose VoiceUrl is a webhook in the setup
 # script), so that those operations get real SIDs; then Monitor v1 Events (the audit log the
-# setup and the runs before filled).
+# setup and the runs before filled) and Alerts (the setup's calls' notifications).
 #
 # Usage: tests/e2e/run_schemathesis.sh [path/to/sipmap]   (default: target/debug/sipmap)
 # Assumes the Python virtualenv with tests/e2e/requirements.txt is already active.
@@ -381,10 +381,11 @@ if [[ $RC2010 -eq 124 ]]; then
 fi
 [[ $RC -eq 0 ]] && RC=$RC2010
 
-# Monitor v1 Events. An event's actor is an account (`AC…`, which the schema's description
+# Monitor v1 Events and Alerts. An event's actor is an account (`AC…`, which the schema's description
 # allows) or an API key (`SK…`), while its `actor_sid` pattern names only users (`US…`), who do
 # not exist here: the check runs against a copy with that one pattern widened to any SID; every
-# other constraint stays. FetchEvent gets a real event's SID.
+# other constraint stays. FetchEvent gets a real event's SID, FetchAlert a real alert's (the
+# `<Say>` call's notification).
 python3 - "$SPEC_MONITOR" "$WORK/monitor.json" "$BASE_URL" "$ACCOUNT_SID" "$AUTH_TOKEN" \
   >"$WORK/schemathesis-monitor.toml" <<'PY'
 import json, sys, requests
@@ -398,13 +399,18 @@ if r.status_code != 200 or not r.json()["events"]:
     sys.exit(f"setup: GET /v1/Events answered {r.status_code}: {r.text}")
 ae = r.json()["events"][0]["sid"]
 print(f'[[operations]]\ninclude-operation-id = ["FetchEvent"]\nparameters = {{ "path.Sid" = "{ae}" }}\n')
+r = requests.get(f"{base}/v1/Alerts", params={"PageSize": 1}, auth=(sid, token), timeout=10)
+if r.status_code != 200 or not r.json()["alerts"]:
+    sys.exit(f"setup: GET /v1/Alerts answered {r.status_code}: {r.text}")
+no = r.json()["alerts"][0]["sid"]
+print(f'[[operations]]\ninclude-operation-id = ["FetchAlert"]\nparameters = {{ "path.Sid" = "{no}" }}\n')
 PY
 
 set +e
 timeout --signal=TERM 120 schemathesis --config-file "$WORK/schemathesis-monitor.toml" run "$WORK/monitor.json" \
   --url "$BASE_URL" \
   --auth "$ACCOUNT_SID:$AUTH_TOKEN" \
-  --include-path-regex '^/v1/Events(/\{Sid\})?$' \
+  --include-path-regex '^/v1/(Events|Alerts)(/\{Sid\})?$' \
   --checks "$CHECKS" \
   --phases examples,coverage,fuzzing \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES_MONITOR:-50}" \
