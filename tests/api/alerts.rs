@@ -246,3 +246,25 @@ async fn alerts_over_http_are_the_callers_and_hold_no_secret() {
     let anonymous = app.send(app.raw(reqwest::Method::GET, "/v1/Alerts")).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The wire form of an alert, of the list, and of a missing alert, as the SDKs read them.
+#[tokio::test]
+async fn alert_bodies() {
+    let app = TestApp::spawn().await;
+    let s = runtime_store(&app).await;
+    let call = ringing(&AccountSid::parse(SID).unwrap(), MARCH_1, "sip:bob@x");
+    s.save_call(&call).await.unwrap();
+    for at in [MARCH_1, MARCH_1 + 1] {
+        s.add_notification(&notification(&call, at)).await.unwrap();
+    }
+    let listed = app.get("/v1/Alerts?PageSize=1").await;
+    insta::assert_snapshot!("alert_list", app.redact(&listed));
+    let sid = listed.json()["alerts"][0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fetched = app.get(&format!("/v1/Alerts/{sid}")).await;
+    insta::assert_snapshot!("alert_fetch", app.redact(&fetched));
+    let missing = app.get(&format!("/v1/Alerts/NO{}", "0".repeat(32))).await;
+    insta::assert_snapshot!("alert_fetch_missing", app.redact(&missing));
+}
