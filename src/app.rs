@@ -16,6 +16,7 @@ use crate::domain::NewAccount;
 use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
+use crate::monitor::RefusalAlerts;
 use crate::sid::AccountSid;
 use crate::sip::edge::digest::Algorithm;
 use crate::sip::edge::{Authenticator, ThrottleSettings};
@@ -126,6 +127,15 @@ fn call_runtime(
     })
 }
 
+/// The SIP edge's refusals of requests to recognised domains, counted into Monitor Alerts
+/// stored in `store` (minutes by the store's clock).
+fn refusal_alerts(
+    config: &ServeConfig,
+    store: &Arc<Store>,
+) -> Arc<dyn crate::sip::edge::RefusalSink> {
+    RefusalAlerts::start(store.clone(), config.store.clock.clone())
+}
+
 /// A bound, ready server.
 pub struct App {
     listener: TcpListener,
@@ -189,7 +199,8 @@ impl App {
                     )
                     .await?
                     .with_probes(config.sip_probes)
-                    .with_new_ports_per_ip(config.sip_new_ports_per_ip),
+                    .with_new_ports_per_ip(config.sip_new_ports_per_ip)
+                    .with_refusals(refusal_alerts(config, &store)),
                 )
             }
         };

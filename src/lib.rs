@@ -26,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod limit_log;
+pub mod monitor;
 pub mod recognition;
 pub mod secret;
 pub mod sid;

@@ -155,6 +155,17 @@ impl SipServer {
         self
     }
 
+    /// The same server, reporting its edge's refusals of requests to recognised domains to
+    /// `sink` (Monitor Alerts).
+    pub fn with_refusals(mut self, sink: Arc<dyn edge::RefusalSink>) -> Self {
+        match Arc::get_mut(&mut self.io) {
+            Some(io) => io.edge.set_refusals(sink),
+            // Only `run` and `sender` share it; the app sets this before either.
+            None => tracing::error!("the SIP edge runs already; its refusals are not reported"),
+        }
+        self
+    }
+
     /// The same server, probing targets as `probes` says.
     pub fn with_probes(mut self, probes: ProbeSettings) -> Self {
         self.probes = probes;

@@ -20,6 +20,7 @@ mod resolve;
 mod routing;
 mod rules;
 mod security;
+mod sip_alerts;
 mod sip_auth_throttle;
 mod sip_sizes;
 mod sip_tcp;

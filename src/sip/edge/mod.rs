@@ -206,6 +206,36 @@ pub struct Refused {
     pub retry_after: Option<u32>,
 }
 
+/// Why the edge refused a request to a recognised domain, as a Monitor Alert reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalReason {
+    /// Twilio's 32201: the source is outside the domain's access control lists (or the domain
+    /// maps nothing for calls), and no credentials could let it in.
+    SourceNotInAcl,
+    /// Twilio's 32202: digest credentials were sent and refused.
+    BadCredentials,
+}
+
+/// A refusal that concerns an account's domain: what [`RefusalSink`] is told (never a
+/// credential, a nonce or a digest response: only the domain, the source and the reason).
+#[derive(Debug, Clone)]
+pub struct DomainRefusal {
+    /// The domain the request was recognised as.
+    pub target: Arc<Target>,
+    /// The request's source address.
+    pub source: std::net::IpAddr,
+    /// Why it was refused.
+    pub reason: RefusalReason,
+}
+
+/// Where the edge reports its refusals of requests to recognised domains (Monitor Alerts live
+/// above the SIP side, which cannot import them). Called on the thread that received the
+/// request: an implementation must not block (a bounded queue it may drop from).
+pub trait RefusalSink: Send + Sync + std::fmt::Debug {
+    /// Takes note of `refusal`.
+    fn refused(&self, refusal: DomainRefusal);
+}
+
 /// The edge's configuration and shared state.
 #[derive(Debug)]
 pub struct Edge {
@@ -223,6 +253,8 @@ pub struct Edge {
     ports: PortLimit,
     /// Where calls to domains with a voice application go; without it they are forwarded.
     calls: Option<Arc<dyn CallHandoff>>,
+    /// Where refusals of requests to recognised domains are reported, if anywhere.
+    refusals: Option<Arc<dyn RefusalSink>>,
 }
 
 /// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
@@ -267,7 +299,13 @@ impl Edge {
             host: Arc::default(),
             ports: PortLimit::default(),
             calls: None,
+            refusals: None,
         }
+    }
+
+    /// Reports refusals of requests to recognised domains to `sink` (see [`RefusalSink`]).
+    pub fn set_refusals(&mut self, sink: Arc<dyn RefusalSink>) {
+        self.refusals = Some(sink);
     }
 
     /// The same edge, handing calls to domains with a voice application to `calls`.

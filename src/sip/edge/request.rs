@@ -10,7 +10,7 @@ use super::inbound::Inbound;
 use super::policy::{Gate, gate};
 use super::reply::acks_own_response;
 use super::select::NextHop;
-use super::{Action, Edge, NewCall, Transport, select};
+use super::{Action, DomainRefusal, Edge, NewCall, RefusalReason, Transport, select};
 use crate::recognition::{DomainRoute, MatchedBy, Recognized, Target};
 use crate::sip::message::{Message, Via, header_tag};
 use crate::sip::metrics::Metrics;
@@ -193,6 +193,17 @@ impl Edge {
         })))
     }
 
+    /// Tells the refusal sink, if any, that `req` to `target` was refused for `reason`.
+    fn report(&self, req: &Inbound<'_>, target: &Arc<Target>, reason: RefusalReason) {
+        if let Some(sink) = &self.refusals {
+            sink.refused(DomainRefusal {
+                target: target.clone(),
+                source: req.source.ip(),
+                reason,
+            });
+        }
+    }
+
     /// Whether the recognised request `req` (Request-URI `raw`) is let in, and how; or the answer
     /// that keeps it out: a challenge or 403.
     fn admit(
@@ -212,6 +223,9 @@ impl Edge {
             blocked => {
                 tracing::debug!(source = %req.source, gate = ?blocked, "SIP request blocked");
                 Metrics::inc(&self.metrics.auth_blocked);
+                if matches!(blocked, Gate::OutsideAcl | Gate::NoCallAuth) {
+                    self.report(req, found.target, RefusalReason::SourceNotInAcl);
+                }
                 return Err(self.reply(req, 403, &[]));
             }
         };
@@ -228,6 +242,7 @@ impl Edge {
             Verdict::Refused(why) => {
                 tracing::debug!(source = %req.source, why, "SIP credentials refused");
                 Metrics::inc(&self.metrics.auth_refused);
+                self.report(req, found.target, RefusalReason::BadCredentials);
                 Err(self.reply(req, 403, &[]))
             }
             Verdict::Throttled(wait, scope) => {

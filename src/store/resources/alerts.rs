@@ -1,12 +1,14 @@
 //! Monitor Alerts' storage: [`record`], the write of an alert in the transaction of what
 //! produced it (a call's notification, [`super::calls::add_notification`]) with the retention
-//! that keeps each account's alerts bounded, and the API's reads.
+//! that keeps each account's alerts bounded; `Store::put_alerts`, a batch of alerts made
+//! outside a call (the SIP edge's refusals, aggregated by `crate::monitor`); and the API's
+//! reads.
 
 use crate::domain::{Alert, AlertRetention};
 use crate::limit_log::LimitLog;
 use crate::sid::AccountSid;
 use crate::store::Result;
-use crate::store::backend::Tx;
+use crate::store::backend::{Tx, Written};
 use crate::store::queries::alerts as sql;
 use crate::store::value::Params;
 
@@ -24,6 +26,27 @@ pub async fn record(
 ) -> Result<()> {
     tx.execute(sql::INSERT, sql::insert(alert)).await?;
     prune(tx, &alert.account_sid, retention, now_ms).await
+}
+
+/// Stores `alerts` (new ones inserted, known ones' text replaced: aggregated alerts whose count
+/// grew), then applies the retention once to each account among them.
+async fn put(
+    tx: &mut dyn Tx,
+    alerts: Vec<Alert>,
+    retention: AlertRetention,
+    now_ms: i64,
+) -> Result<Written<()>> {
+    let mut accounts: Vec<&AccountSid> = Vec::new();
+    for alert in &alerts {
+        tx.execute(sql::UPSERT, sql::insert(alert)).await?;
+        if !accounts.contains(&&alert.account_sid) {
+            accounts.push(&alert.account_sid);
+        }
+    }
+    for account in accounts {
+        prune(tx, account, retention, now_ms).await?;
+    }
+    Ok(Written::quiet(()))
 }
 
 async fn prune(
@@ -61,10 +84,21 @@ async fn prune(
 mod operations {
     use crate::domain::{Alert, AlertFilter};
     use crate::sid::{AccountSid, NotificationSid};
+    use crate::store::engine::run_write;
     use crate::store::queries::alerts as sql;
     use crate::store::{PageQuery, Result, Store};
 
     impl Store {
+        /// Stores a batch of alerts made outside a call (the SIP edge's refusals, aggregated),
+        /// in one transaction: a new SID is inserted, a known one's text replaced.
+        pub async fn put_alerts(&self, alerts: Vec<Alert>) -> Result<()> {
+            let (_, now_ms) = self.now();
+            let retention = self.limits.alerts;
+            run_write!(self, (alerts), |tx| super::put(
+                tx, alerts, retention, now_ms
+            ))
+        }
+
         /// One alert of `account`.
         pub async fn get_alert(
             &self,

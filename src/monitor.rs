@@ -1,0 +1,188 @@
+//! Monitor Alerts of the SIP edge's refusals (Twilio's 32201 "source IP address not in ACL",
+//! 32202 bad credentials), flood-safe. The edge decides without I/O and tells a
+//! [`RefusalAlerts`] (its `sip::edge::RefusalSink`) of each refusal of a request to a
+//! recognised domain, from the thread that received it: a `try_send` into a bounded queue
+//! ([`QUEUE`]; full, the refusal is dropped, counted and logged through `limit_log`). One task
+//! counts them per (account, domain, source address, reason, minute) and, every second, writes
+//! the counts that changed in one transaction (`Store::put_alerts`): one alert per key, its
+//! text naming the count, rewritten as the count grows. So a source hammering a domain makes
+//! one row per source and reason per minute, never one per datagram. A request for which
+//! nothing was recognised is never reported (nothing is revealed to an unknown source).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::clock::Clock;
+use crate::domain::Alert;
+use crate::domain::alert::CALLS_API_VERSION;
+use crate::limit_log::LimitLog;
+use crate::sid::{AccountSid, NotificationSid, SipDomainSid};
+use crate::sip::edge::{DomainRefusal, RefusalReason, RefusalSink};
+use crate::store::Store;
+use crate::timefmt::iso8601;
+
+/// Refusals waiting for the counting task.
+pub const QUEUE: usize = 4096;
+/// Keys (account, domain, source, reason, minute) counted at once; a refusal of a new key
+/// past it is dropped (counted and logged).
+pub const MAX_KEYS: usize = 10_000;
+/// How often the counts that changed are written.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+static DROPPED: LimitLog = LimitLog::new("SIP refusal alerts");
+
+/// What one alert counts.
+type Key = (AccountSid, SipDomainSid, IpAddr, RefusalReason, i64);
+
+/// One key's count in its minute.
+struct Tally {
+    sid: NotificationSid,
+    domain_name: String,
+    count: u64,
+    changed: bool,
+}
+
+/// The edge's refusal sink: a bounded queue to the counting task.
+#[derive(Debug)]
+pub struct RefusalAlerts {
+    queue: mpsc::Sender<DomainRefusal>,
+    dropped: AtomicU64,
+}
+
+impl RefusalAlerts {
+    /// Starts the counting task, writing to `store`, minutes told by `clock`.
+    pub fn start(store: Arc<Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let (queue, refusals) = mpsc::channel(QUEUE);
+        tokio::spawn(count(refusals, store, clock));
+        Arc::new(Self {
+            queue,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Refusals dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl RefusalSink for RefusalAlerts {
+    fn refused(&self, refusal: DomainRefusal) {
+        if self.queue.try_send(refusal).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            DROPPED.hit(&format_args!(
+                "the queue of SIP refusals ({QUEUE}) is full: refusal dropped ({n} so far)"
+            ));
+        }
+    }
+}
+
+/// The counting task: ends when the sink is dropped, after a last write.
+async fn count(
+    mut refusals: mpsc::Receiver<DomainRefusal>,
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+) {
+    let mut tallies: HashMap<Key, Tally> = HashMap::new();
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    loop {
+        tokio::select! {
+            got = refusals.recv() => match got {
+                Some(refusal) => add(&mut tallies, refusal, clock.now_millis()),
+                None => {
+                    flush(&mut tallies, &store, clock.now_millis()).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => flush(&mut tallies, &store, clock.now_millis()).await,
+        }
+    }
+}
+
+/// Counts `refusal` in its key's tally (a new one when there is room).
+fn add(tallies: &mut HashMap<Key, Tally>, refusal: DomainRefusal, now_ms: i64) {
+    let t = &refusal.target;
+    let minute = now_ms.div_euclid(60_000);
+    let key = (
+        t.account_sid.clone(),
+        t.domain_sid.clone(),
+        refusal.source,
+        refusal.reason,
+        minute,
+    );
+    if !tallies.contains_key(&key) && tallies.len() >= MAX_KEYS {
+        DROPPED.hit(&format_args!(
+            "{MAX_KEYS} sources and reasons counted this minute: refusal from {} dropped",
+            refusal.source
+        ));
+        return;
+    }
+    let tally = tallies.entry(key).or_insert_with(|| Tally {
+        sid: NotificationSid::generate_at(now_ms),
+        domain_name: t.domain_name.clone(),
+        count: 0,
+        changed: false,
+    });
+    tally.count += 1;
+    tally.changed = true;
+}
+
+/// Writes the tallies that changed, then forgets those of minutes past.
+async fn flush(tallies: &mut HashMap<Key, Tally>, store: &Store, now_ms: i64) {
+    let alerts: Vec<Alert> = tallies
+        .iter_mut()
+        .filter(|(_, t)| t.changed)
+        .map(|(key, t)| {
+            t.changed = false;
+            alert(key, t, now_ms)
+        })
+        .collect();
+    if !alerts.is_empty()
+        && let Err(e) = store.put_alerts(alerts).await
+    {
+        tracing::error!(error = %e, "cannot store the SIP refusals' alerts");
+    }
+    let minute = now_ms.div_euclid(60_000);
+    tallies.retain(|key, t| key.4 >= minute || t.changed);
+}
+
+/// The alert of one key's tally.
+fn alert(key: &Key, t: &Tally, now_ms: i64) -> Alert {
+    let (account, domain, source, reason, minute) = key;
+    let (code, why) = match reason {
+        RefusalReason::SourceNotInAcl => (32201, "Source IP address not in ACL"),
+        RefusalReason::BadCredentials => (32202, "Authentication failed: bad user credentials"),
+    };
+    let requests = match t.count {
+        1 => "1 request".to_owned(),
+        n => format!("{n} requests"),
+    };
+    let text = format!(
+        "{why}: {requests} from {source} to {} refused (403) in the minute from {}",
+        t.domain_name,
+        iso8601(minute * 60)
+    );
+    let variables = format!(
+        "SourceIp={source}&SipDomain={}&SipDomainSid={domain}&Count={}",
+        t.domain_name, t.count
+    );
+    Alert {
+        sid: t.sid.clone(),
+        account_sid: account.clone(),
+        error_code: code,
+        log_level: "error".to_owned(),
+        alert_text: text,
+        api_version: CALLS_API_VERSION.to_owned(),
+        request_method: None,
+        request_url: None,
+        request_variables: Some(variables),
+        resource_sid: Some(domain.as_str().to_owned()),
+        generated_ms: minute * 60_000,
+        created_ms: now_ms,
+    }
+}
