@@ -186,3 +186,109 @@ fn alert(key: &Key, t: &Tally, now_ms: i64) -> Alert {
         created_ms: now_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recognition::Target;
+    use crate::sid::Sid;
+
+    fn refusal(target: &Arc<Target>, ip: &str, reason: RefusalReason) -> DomainRefusal {
+        DomainRefusal {
+            target: target.clone(),
+            source: ip.parse().unwrap(),
+            reason,
+        }
+    }
+
+    fn target() -> Arc<Target> {
+        Arc::new(Target {
+            domain_sid: SipDomainSid::generate(),
+            account_sid: AccountSid::generate(),
+            domain_name: "acme.sip.twilio.com".into(),
+            sip_registration: false,
+            byoc_trunk_sid: None,
+            voice: None,
+        })
+    }
+
+    #[test]
+    fn refusals_count_per_source_reason_and_minute() {
+        let t = target();
+        let mut tallies = HashMap::new();
+        let minute = 1_765_000_020_000;
+        for _ in 0..3 {
+            add(
+                &mut tallies,
+                refusal(&t, "192.0.2.1", RefusalReason::SourceNotInAcl),
+                minute,
+            );
+        }
+        add(
+            &mut tallies,
+            refusal(&t, "192.0.2.1", RefusalReason::BadCredentials),
+            minute,
+        );
+        add(
+            &mut tallies,
+            refusal(&t, "192.0.2.2", RefusalReason::SourceNotInAcl),
+            minute,
+        );
+        add(
+            &mut tallies,
+            refusal(&t, "192.0.2.1", RefusalReason::SourceNotInAcl),
+            minute + 60_000,
+        );
+        assert_eq!(tallies.len(), 4);
+        let mut alerts: Vec<Alert> = tallies.iter().map(|(k, v)| alert(k, v, minute)).collect();
+        alerts.sort_by_key(|a| a.alert_text.clone());
+        let acl = alerts
+            .iter()
+            .find(|a| a.alert_text.contains("3 requests"))
+            .expect("three refusals counted in one alert");
+        assert_eq!(acl.error_code, 32201);
+        assert_eq!(acl.resource_sid.as_deref(), Some(t.domain_sid.as_str()));
+        assert!(
+            acl.alert_text
+                .contains("from 192.0.2.1 to acme.sip.twilio.com")
+        );
+        let creds: Vec<&Alert> = alerts.iter().filter(|a| a.error_code == 32202).collect();
+        assert_eq!(creds.len(), 1);
+        assert!(
+            creds[0].alert_text.contains("1 request from"),
+            "{}",
+            creds[0].alert_text
+        );
+    }
+
+    #[test]
+    fn new_keys_past_the_bound_are_dropped_and_known_ones_still_count() {
+        let t = target();
+        let mut tallies = HashMap::new();
+        for i in 0..MAX_KEYS {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(i).unwrap()));
+            add(
+                &mut tallies,
+                DomainRefusal {
+                    target: t.clone(),
+                    source: ip,
+                    reason: RefusalReason::SourceNotInAcl,
+                },
+                0,
+            );
+        }
+        add(
+            &mut tallies,
+            refusal(&t, "255.255.255.255", RefusalReason::SourceNotInAcl),
+            0,
+        );
+        assert_eq!(tallies.len(), MAX_KEYS);
+        add(
+            &mut tallies,
+            refusal(&t, "0.0.0.0", RefusalReason::SourceNotInAcl),
+            0,
+        );
+        let first = tallies.values().find(|v| v.count == 2);
+        assert!(first.is_some(), "a known key still counts");
+    }
+}
