@@ -191,7 +191,6 @@ fn alert(key: &Key, t: &Tally, now_ms: i64) -> Alert {
 mod tests {
     use super::*;
     use crate::recognition::Target;
-    use crate::sid::Sid;
 
     fn refusal(target: &Arc<Target>, ip: &str, reason: RefusalReason) -> DomainRefusal {
         DomainRefusal {
