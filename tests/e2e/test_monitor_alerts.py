@@ -1,0 +1,72 @@
+"""Monitor Alerts of the SIP edge's refusals through the official Python SDK unmodified (its
+``monitor`` domain pointed at sipmap): a source on 127.0.0.2 outside a domain's IP access control
+list is refused (403) twenty times and the account lists one alert per minute (32201) naming the
+source, the domain and the count, never one per request; a request from 127.0.0.3 for a domain
+nobody owns (404) makes no alert; a subaccount sees none. The test waits for the counts to be
+written (every second) and asserts no time."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs
+
+from conftest import make_client, unique_domain
+from sip_client import SipClient
+
+SIP_LINE = re.compile(r"^sipmap: SIP edge listening on (\S+):(\d+) \(UDP and TCP\)")
+REQUESTS = 20
+
+
+def counted(alerts, monitor) -> int:
+    """The requests the alerts count (a fetch shows each one's `Count`)."""
+    total = 0
+    for a in alerts:
+        variables = parse_qs(monitor.alerts(a.sid).fetch().request_variables)
+        total += int(variables["Count"][0])
+    return total
+
+
+def test_a_refused_source_is_an_alert_with_its_count(sipmap_factory):
+    server = sipmap_factory(extra_args=["--sip-listen", "127.0.0.1:0"])
+    m = server.proc.wait_for_line(SIP_LINE, 10)
+    assert m, "no SIP listening line"
+    edge = (m.group(1), int(m.group(2)))
+    sip = server.client.api.v2010.accounts(server.sid).sip
+    name = unique_domain("alerts")
+    domain = sip.domains.create(domain_name=name)
+    acl = sip.ip_access_control_lists.create(friendly_name="office")
+    sip.ip_access_control_lists(acl.sid).ip_addresses.create(
+        friendly_name="office", ip_address="10.0.0.1"
+    )
+    sip.domains(domain.sid).auth.calls.ip_access_control_list_mappings.create(
+        ip_access_control_list_sid=acl.sid
+    )
+    with SipClient(edge, "127.0.0.3") as stranger:
+        assert stranger.request("OPTIONS", "sip:alice@nobody.example.com").status == 404
+    with SipClient(edge, "127.0.0.2") as phone:
+        for _ in range(REQUESTS):
+            assert phone.request("OPTIONS", f"sip:alice@{name}").status == 403
+
+    monitor = server.client.monitor.v1
+    deadline = time.monotonic() + 20
+    while True:
+        alerts = monitor.alerts.list()
+        if counted(alerts, monitor) >= REQUESTS or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert counted(alerts, monitor) == REQUESTS
+    # One alert a minute: twenty requests make one, or two if a minute turned meanwhile.
+    assert 1 <= len(alerts) <= 2, [a.alert_text for a in alerts]
+    for a in alerts:
+        assert a.error_code == "32201" and a.log_level == "error"
+        assert a.resource_sid == domain.sid and a.account_sid == server.sid
+        assert "127.0.0.2" in a.alert_text and name in a.alert_text
+        assert "127.0.0.3" not in a.alert_text
+        assert a.more_info == "https://www.twilio.com/docs/errors/32201"
+    if len(alerts) == 1:
+        assert f"{REQUESTS} requests from 127.0.0.2" in alerts[0].alert_text
+
+    sub = server.client.api.v2010.accounts.create(friendly_name="tenant")
+    tenant = make_client(server.base_url, sub.sid, sub.auth_token)
+    assert tenant.monitor.v1.alerts.list() == []
