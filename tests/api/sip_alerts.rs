@@ -1,7 +1,8 @@
 //! The SIP edge's refusals as Monitor Alerts, at the real edge: a source outside a domain's
 //! access control list sends 1,000 requests, each refused (403), and the account gets one
 //! alert (32201) naming the count, the source and the domain, never one per datagram; a request
-//! for which nothing was recognised makes none; another account sees none. The minute is the
+//! for which nothing was recognised makes none; another account sees none. Wrong digest answers
+//! are one 32202 alert. The minute is the
 //! store's clock's (fixed), so the count cannot straddle two minutes; the test waits for the
 //! count to be written (every second) without asserting any time.
 
@@ -15,6 +16,7 @@ use tokio::net::UdpSocket;
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::helpers::{SID, TestApp};
+use crate::sip_auth_throttle::{PASSWORD, Phone, domain_with_alice};
 
 const DOMAIN: &str = "acme.sip.twilio.com";
 const WAIT: Duration = Duration::from_secs(5);
@@ -124,4 +126,33 @@ async fn a_flood_of_refused_requests_is_one_alert_with_its_count() {
         .call_as(&sub, &token, reqwest::Method::GET, "/v1/Alerts", None)
         .await;
     assert_eq!(theirs.json()["alerts"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn refused_credentials_are_one_alert_and_hold_no_secret() {
+    let clock = Arc::new(FixedClock::at_millis(1_765_000_000_000));
+    let app = TestApp::spawn_with(|c| c.store.clock = clock.clone()).await;
+    domain_with_alice(&app).await;
+    let mut guesser = Phone::on("127.0.0.2", &app).await;
+    for i in 0..5 {
+        let (code, text) = guesser.login(&format!("Guess{i}Password")).await;
+        assert_eq!(code, 403, "wrong answer {i}: {text}");
+    }
+    let (code, _) = guesser.login(PASSWORD).await;
+    assert_eq!(code, 200, "the right answer is no refusal");
+    let alerts = alerts_once(&app, "5 requests").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["error_code"], "32202");
+    let text = a["alert_text"].as_str().unwrap();
+    assert!(
+        text.contains("5 requests from 127.0.0.2 to acme.sip.twilio.com"),
+        "{text}"
+    );
+    let fetched = app
+        .get(&format!("/v1/Alerts/{}", a["sid"].as_str().unwrap()))
+        .await;
+    for secret in [PASSWORD, "Guess", "Digest", "nonce=", "alice"] {
+        assert!(!fetched.text.contains(secret), "{secret}: {}", fetched.text);
+    }
 }

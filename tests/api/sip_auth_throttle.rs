@@ -15,7 +15,7 @@ use tokio::time::timeout;
 
 use crate::helpers::{SID, TestApp};
 
-const PASSWORD: &str = "IWasAtSignal2018";
+pub(crate) const PASSWORD: &str = "IWasAtSignal2018";
 const REALM: &str = "acme.sip.twilio.com";
 const URI: &str = "sip:alice@acme.sip.twilio.com";
 const WAIT: Duration = Duration::from_secs(5);
@@ -29,7 +29,7 @@ async fn created(app: &TestApp, path: &str, body: &str) -> String {
 
 /// `acme.sip.twilio.com`, whose calls need the password of alice (a credential list mapped for
 /// calls, and nothing else).
-async fn domain_with_alice(app: &TestApp) {
+pub(crate) async fn domain_with_alice(app: &TestApp) {
     let domain = app.domain(REALM).await;
     let list = created(app, "SIP/CredentialLists.json", "FriendlyName=phones").await;
     created(
@@ -54,7 +54,7 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// A SIP client on one loopback address, counting the answers it gets by status.
-struct Phone {
+pub(crate) struct Phone {
     socket: UdpSocket,
     edge: SocketAddr,
     sent: u32,
@@ -62,7 +62,7 @@ struct Phone {
 }
 
 impl Phone {
-    async fn on(ip: &str, app: &TestApp) -> Self {
+    pub(crate) async fn on(ip: &str, app: &TestApp) -> Self {
         Self {
             socket: UdpSocket::bind(format!("{ip}:0")).await.unwrap(),
             edge: app.sip_addr.expect("the SIP edge is on"),
@@ -97,7 +97,7 @@ impl Phone {
 
     /// Gets a challenge, then answers it as alice with `password`: the answer's status and
     /// text.
-    async fn login(&mut self, password: &str) -> (u16, String) {
+    pub(crate) async fn login(&mut self, password: &str) -> (u16, String) {
         let (code, challenge) = self.options("").await;
         assert_eq!(code, 407, "{challenge}");
         let nonce = challenge
