@@ -52,6 +52,7 @@ async fn open(db: &TestDb, clock: Arc<FixedClock>, alerts: AlertRetention) -> Ar
 crate::on_both_backends!(
     each_notification_is_an_alert_of_its_account,
     the_retention_bounds_each_accounts_alerts,
+    a_batch_of_alerts_inserts_new_ones_and_rewrites_known_ones,
 );
 
 async fn each_notification_is_an_alert_of_its_account(db: &TestDb) {
@@ -267,4 +268,73 @@ async fn alert_bodies() {
     insta::assert_snapshot!("alert_fetch", app.redact(&fetched));
     let missing = app.get(&format!("/v1/Alerts/NO{}", "0".repeat(32))).await;
     insta::assert_snapshot!("alert_fetch_missing", app.redact(&missing));
+}
+
+/// An aggregated alert (the SIP edge's refusals) as `put_alerts` writes it.
+fn counted(account: &AccountSid, sid: &NotificationSid, count: u32, at_ms: i64) -> Alert {
+    Alert {
+        sid: sid.clone(),
+        account_sid: account.clone(),
+        error_code: 32201,
+        log_level: "error".into(),
+        alert_text: format!("Source IP address not in ACL: {count} requests"),
+        api_version: "2010-04-01".into(),
+        request_method: None,
+        request_url: None,
+        request_variables: Some(format!("Count={count}")),
+        resource_sid: None,
+        generated_ms: at_ms,
+        created_ms: at_ms,
+    }
+}
+
+async fn a_batch_of_alerts_inserts_new_ones_and_rewrites_known_ones(db: &TestDb) {
+    let clock = Arc::new(FixedClock::at_millis(MARCH_1));
+    let retention = AlertRetention {
+        max_age_secs: 0,
+        per_account: 2,
+    };
+    let s = open(db, clock, retention).await;
+    let (a, b) = (account(&s, None).await, account(&s, None).await);
+    let (first, second, third) = (
+        NotificationSid::generate_at(MARCH_1),
+        NotificationSid::generate_at(MARCH_1 + 1),
+        NotificationSid::generate_at(MARCH_1 + 2),
+    );
+    s.put_alerts(vec![
+        counted(&a, &first, 1, MARCH_1),
+        counted(&b, &second, 7, MARCH_1),
+    ])
+    .await
+    .unwrap();
+    s.put_alerts(vec![counted(&a, &first, 1000, MARCH_1)])
+        .await
+        .unwrap();
+    let got = alerts(&s, &a, &AlertFilter::default()).await;
+    assert_eq!(
+        got,
+        [counted(&a, &first, 1000, MARCH_1)],
+        "rewritten, not added"
+    );
+    // Another account's SID rewrites nothing of it, and adds nothing.
+    s.put_alerts(vec![counted(&a, &second, 5, MARCH_1)])
+        .await
+        .unwrap();
+    let theirs = alerts(&s, &b, &AlertFilter::default()).await;
+    assert_eq!(theirs, [counted(&b, &second, 7, MARCH_1)]);
+    assert_eq!(alerts(&s, &a, &AlertFilter::default()).await.len(), 1);
+    // The count bound holds for batches too: a's third alert makes room.
+    let fourth = NotificationSid::generate_at(MARCH_1 + 3);
+    s.put_alerts(vec![
+        counted(&a, &third, 1, MARCH_1),
+        counted(&a, &fourth, 1, MARCH_1),
+    ])
+    .await
+    .unwrap();
+    let kept: Vec<NotificationSid> = alerts(&s, &a, &AlertFilter::default())
+        .await
+        .into_iter()
+        .map(|x| x.sid)
+        .collect();
+    assert_eq!(kept, [third, fourth]);
 }

@@ -20,12 +20,13 @@ pub const INSERT: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 /// A new alert, or the new text of one already stored under its SID (an aggregated alert whose
-/// count grew).
+/// count grew) by the same account: never another account's.
 pub const UPSERT: &str = concat!(
     "INSERT INTO alerts (",
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (sid) DO UPDATE \
-     SET alert_text = excluded.alert_text, request_variables = excluded.request_variables"
+     SET alert_text = excluded.alert_text, request_variables = excluded.request_variables \
+     WHERE alerts.account_sid = excluded.account_sid"
 );
 /// One alert of an account: `$1` SID, `$2` account.
 pub const BY_SID: &str = concat!(
