@@ -256,7 +256,7 @@ impl Snapshot {
             return false;
         }
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        [Wire::Udp, Wire::Tcp]
+        Wire::ALL
             .into_iter()
             .any(|wire| self.destinations.contains_key(&Destination { addr, wire }))
     }

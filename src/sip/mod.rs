@@ -76,6 +76,8 @@ struct Io {
     limits: SipLimits,
     /// Where outbound connections are spawned (UDP readers are plain threads).
     runtime: tokio::runtime::Handle,
+    /// How the edge's TLS connections to targets verify them; none: nothing goes out over TLS.
+    tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl SipServer {
@@ -136,6 +138,7 @@ impl SipServer {
                 outbound: outbound::Outbound::default(),
                 limits,
                 runtime: tokio::runtime::Handle::current(),
+                tls_client: None,
             }),
             tcp,
             probes: ProbeSettings::default(),
@@ -242,9 +245,9 @@ fn send(io: &Arc<Io>, to: SocketAddr, via: Transport, bytes: Vec<u8>) -> bool {
             }
         },
         // A connection closed meanwhile: the message is lost, as a datagram would be.
-        Transport::Tcp(id) => io.conns.send(id, bytes).is_ok(),
-        Transport::TcpOut => {
-            io.send_tcp_out(to, bytes);
+        Transport::Tcp(id) | Transport::Tls(id) => io.conns.send(id, bytes).is_ok(),
+        Transport::TcpOut | Transport::TlsOut => {
+            io.send_out(to, via.wire(), bytes);
             true
         }
     }

@@ -113,15 +113,38 @@ pub enum Transport {
     /// (Sending only.) The edge's own TCP connection to the destination, opened if there is
     /// none: how requests reach a `transport=tcp` target.
     TcpOut,
+    /// A TLS connection, by id (the same ids as TCP's).
+    Tls(u64),
+    /// (Sending only.) The edge's own TLS connection to the destination, opened (and its
+    /// certificate verified) if there is none: how requests reach a `transport=tls` target.
+    TlsOut,
 }
 
 impl Transport {
     /// How sipmap sends a request it starts to a destination reached over `wire`: from its UDP
-    /// socket, or over its own TCP connection to it.
+    /// socket, or over its own TCP or TLS connection to it.
     pub fn outbound(wire: Wire) -> Transport {
         match wire {
             Wire::Udp => Transport::Udp,
             Wire::Tcp => Transport::TcpOut,
+            Wire::Tls => Transport::TlsOut,
+        }
+    }
+
+    /// The connection over `wire` with id `id` (UDP has none: [`Transport::Udp`]).
+    pub fn connection(wire: Wire, id: u64) -> Transport {
+        match wire {
+            Wire::Udp => Transport::Udp,
+            Wire::Tcp => Transport::Tcp(id),
+            Wire::Tls => Transport::Tls(id),
+        }
+    }
+
+    /// The id of the connection it names, if it names one.
+    pub fn connection_id(self) -> Option<u64> {
+        match self {
+            Transport::Tcp(id) | Transport::Tls(id) => Some(id),
+            Transport::Udp | Transport::TcpOut | Transport::TlsOut => None,
         }
     }
 
@@ -130,6 +153,7 @@ impl Transport {
         match self {
             Transport::Udp => Wire::Udp,
             Transport::Tcp(_) | Transport::TcpOut => Wire::Tcp,
+            Transport::Tls(_) | Transport::TlsOut => Wire::Tls,
         }
     }
 }
