@@ -12,7 +12,7 @@ use crate::call_runtime::{
     CallLog, CallRuntime, Cluster, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens, StoreTrunks,
     new_node_id,
 };
-use crate::domain::NewAccount;
+use crate::domain::{Destination, NewAccount};
 use crate::http::server::{self, HttpLimits};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
@@ -21,6 +21,7 @@ use crate::sip::edge::digest::Algorithm;
 use crate::sip::edge::{Authenticator, ThrottleSettings};
 use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
+use crate::sip_syntax::{SipUri, Wire};
 use crate::store::{self, Store, StoreOptions};
 
 /// What `sipmap serve` needs.
@@ -151,7 +152,7 @@ impl App {
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
         let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
             (Some(_), Some(u)) => {
-                Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
+                Some(upstream_of(u).with_context(|| format!("bad --sip-upstream {u}"))?)
             }
             _ => None,
         };
@@ -178,7 +179,7 @@ impl App {
                 Some(
                     SipServer::bind(
                         addr,
-                        sip_upstream,
+                        sip_upstream.as_ref().map(|u| u.0.addr),
                         store.recognition(),
                         metrics.clone(),
                         sip_limits,
@@ -188,6 +189,7 @@ impl App {
                             .map(|c| Arc::new(c) as Arc<dyn crate::sip::edge::CallHandoff>),
                     )
                     .await?
+                    .with_upstream_transport(sip_upstream.as_ref().map(|u| (u.0.wire, u.1.clone())))
                     .with_probes(config.sip_probes)
                     .with_new_ports_per_ip(config.sip_new_ports_per_ip),
                 )
@@ -201,7 +203,7 @@ impl App {
             public_url,
             domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
             metrics,
-            sip_upstream,
+            sip_upstream: sip_upstream.map(|u| u.0),
             limits,
             throttle: AuthThrottle::default(),
             calls: Arc::new(cluster),
@@ -346,6 +348,50 @@ pub async fn shutdown_signal() {
 }
 
 /// Resolves `HOST:PORT` to one socket address.
+/// The `--sip-upstream` address and protocol, and the host its certificate must name when the
+/// protocol is TLS: `HOST:PORT` (UDP), or a URI, `sip:HOST[:PORT][;transport=tcp|tls]` or
+/// `sips:HOST[:PORT]` (TLS; RFC 5630), whose port is 5060, or 5061 for TLS, when it names none.
+fn upstream_of(value: &str) -> anyhow::Result<(Destination, String)> {
+    let is_uri = value
+        .get(..4)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sip:"))
+        || value
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+    if !is_uri {
+        let addr = resolve_one(value)?;
+        let host = addr.ip().to_string();
+        return Ok((
+            Destination {
+                addr,
+                wire: Wire::Udp,
+            },
+            host,
+        ));
+    }
+    let uri = SipUri::parse(value).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wire = if uri.scheme.eq_ignore_ascii_case("sips") {
+        Wire::Tls
+    } else {
+        Wire::of_uri_param(uri.param("transport"))
+    };
+    let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port
+        .unwrap_or(if wire == Wire::Tls { 5061 } else { 5060 });
+    let addr = resolve_one(&format!("{}:{port}", bracketed(host)))?;
+    Ok((Destination { addr, wire }, host.to_owned()))
+}
+
+/// `host` as it goes before `:port`: an IPv6 address in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
 fn resolve_one(addr: &str) -> anyhow::Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     addr.to_socket_addrs()?

@@ -43,6 +43,9 @@ pub struct Target {
     pub domain_name: String,
     /// Whether it accepts `REGISTER`.
     pub sip_registration: bool,
+    /// Twilio's `Secure`: requests must arrive over TLS, and INVITEs must offer SRTP.
+    #[serde(default)]
+    pub secure: bool,
     /// Its BYOC trunk, whose connection policy routes its traffic.
     #[serde(default)]
     pub byoc_trunk_sid: Option<ByocTrunkSid>,
@@ -581,6 +584,8 @@ mod tests {
             account_sid: AccountSid::parse(&format!("AC{n:032x}")).unwrap(),
             domain_name: format!("d{n}.sip.twilio.com"),
             sip_registration: false,
+            secure: false,
+            secure: false,
             byoc_trunk_sid: None,
             voice: None,
         }

@@ -54,6 +54,7 @@ pub use limits::SipLimits;
 pub use probe::ProbeSettings;
 
 use crate::recognition::Recognition;
+use crate::sip_syntax::Wire;
 
 /// A bound SIP edge, ready to run.
 pub struct SipServer {
@@ -78,6 +79,9 @@ struct Io {
     runtime: tokio::runtime::Handle,
     /// How the edge's TLS connections to targets verify them; none: nothing goes out over TLS.
     tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// The upstream's address and the host name its certificate must carry, when it is reached
+    /// over TLS and named by a host name (a target's certificate must carry its IP address).
+    upstream_name: Option<(SocketAddr, String)>,
 }
 
 impl SipServer {
@@ -139,6 +143,7 @@ impl SipServer {
                 limits,
                 runtime: tokio::runtime::Handle::current(),
                 tls_client: None,
+                upstream_name: None,
             }),
             tcp,
             probes: ProbeSettings::default(),
@@ -154,6 +159,33 @@ impl SipServer {
             Some(io) => io.edge.set_port_limit(ports),
             // Only `run` shares it, and it takes the server by value.
             None => tracing::error!("the SIP edge runs already; its port limit stays as it was"),
+        }
+        self
+    }
+
+    /// The same server, reaching the upstream over `wire` (UDP, or its own TCP or TLS
+    /// connection), a TLS upstream's certificate checked for `host` (its URI's host).
+    pub fn with_upstream_transport(mut self, upstream: Option<(Wire, String)>) -> Self {
+        let Some((wire, host)) = upstream else {
+            return self;
+        };
+        let Some(io) = Arc::get_mut(&mut self.io) else {
+            tracing::error!("the SIP edge runs already; its upstream stays as it was");
+            return self;
+        };
+        io.edge.set_upstream_wire(wire);
+        if let Some(addr) = io.edge.upstream() {
+            io.upstream_name = Some((addr, host));
+        }
+        self
+    }
+
+    /// The same server, opening TLS connections to targets (and a TLS upstream) with `config`
+    /// (see `outbound`).
+    pub fn with_tls_client(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        match Arc::get_mut(&mut self.io) {
+            Some(io) => io.tls_client = Some(config),
+            None => tracing::error!("the SIP edge runs already; it keeps its TLS client"),
         }
         self
     }

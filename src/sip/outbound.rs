@@ -107,7 +107,11 @@ impl Io {
             return serve_registered(stream, to, id, rx, self).await;
         };
         let connector = tokio_rustls::TlsConnector::from(config);
-        let name = ServerName::IpAddress(to.ip().into());
+        let name = match &self.upstream_name {
+            Some((addr, host)) if *addr == to => ServerName::try_from(host.clone())
+                .unwrap_or_else(|_| ServerName::IpAddress(to.ip().into())),
+            _ => ServerName::IpAddress(to.ip().into()),
+        };
         match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
             Ok(Ok(tls)) => serve_registered(tls, to, id, rx, self).await,
             Ok(Err(e)) => {

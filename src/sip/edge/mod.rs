@@ -235,6 +235,8 @@ pub struct Refused {
 pub struct Edge {
     recognizer: Recognition,
     upstream: Option<SocketAddr>,
+    /// How the upstream is reached: UDP, or the edge's TCP or TLS connection to it.
+    upstream_wire: Wire,
     /// The address sipmap puts in its Via (its UDP listening address).
     local: SocketAddr,
     metrics: Arc<Metrics>,
@@ -284,6 +286,7 @@ impl Edge {
         Self {
             recognizer,
             upstream,
+            upstream_wire: Wire::Udp,
             local,
             metrics,
             key: BranchKey::new(&key),
@@ -292,6 +295,16 @@ impl Edge {
             ports: PortLimit::default(),
             calls: None,
         }
+    }
+
+    /// The upstream's address, if there is one.
+    pub fn upstream(&self) -> Option<SocketAddr> {
+        self.upstream
+    }
+
+    /// Reaches the upstream over `wire` (a `sips:` or `transport=` `--sip-upstream`).
+    pub fn set_upstream_wire(&mut self, wire: Wire) {
+        self.upstream_wire = wire;
     }
 
     /// The same edge, handing calls to domains with a voice application to `calls`.

@@ -31,6 +31,8 @@ fn target() -> Target {
         account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
         domain_name: "acme.sip.twilio.com".into(),
         sip_registration: false,
+        secure: false,
+        secure: false,
         byoc_trunk_sid: None,
         voice: None,
     }
