@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -23,6 +24,7 @@ use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
 use crate::sip_syntax::{SipUri, Wire};
 use crate::store::{self, Store, StoreOptions};
+use crate::tls::{CertFiles, ServerCerts};
 
 /// What `sipmap serve` needs.
 #[derive(Debug, Clone)]
@@ -37,8 +39,14 @@ pub struct ServeConfig {
     pub domain_suffix: String,
     /// Address for the SIP edge (UDP and TCP); none means no SIP edge.
     pub sip_listen: Option<String>,
-    /// Where recognised SIP requests are forwarded (`HOST:PORT`).
+    /// Where recognised SIP requests are forwarded (`HOST:PORT`, or a `sip:`/`sips:` URI).
     pub sip_upstream: Option<String>,
+    /// Address for the SIP edge's TLS listener; needs [`ServeConfig::tls`].
+    pub sip_tls_listen: Option<String>,
+    /// The server's certificate and key (PEM), for every TLS listener.
+    pub tls: Option<CertFiles>,
+    /// CA certificates (PEM) trusted by outbound TLS besides the system's roots.
+    pub tls_ca: Option<PathBuf>,
     /// The digest algorithms the SIP edge offers, in the order of its challenges (empty: the
     /// defaults, SHA-256 then MD5).
     pub sip_digest_algorithms: Vec<Algorithm>,
@@ -132,6 +140,8 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     sip: Option<SipServer>,
+    /// The certificates to reload while serving (SIGHUP, new files).
+    certs: Vec<ServerCerts>,
 }
 
 impl App {
@@ -151,9 +161,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
         let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
-            (Some(_), Some(u)) => {
-                Some(upstream_of(u).with_context(|| format!("bad --sip-upstream {u}"))?)
-            }
+            (Some(_), Some(u)) => Some(upstream_of(u)?),
             _ => None,
         };
         let node = new_node_id();
@@ -195,6 +203,7 @@ impl App {
                 )
             }
         };
+        let (sip, certs) = sip_tls(sip, config).await?;
         if let (Some(calls), Some(sip)) = (&calls, &sip) {
             calls.attach(sip.sender());
         }
@@ -213,6 +222,7 @@ impl App {
             listener,
             state,
             sip,
+            certs,
         })
     }
 
@@ -235,6 +245,11 @@ impl App {
     /// The bound SIP address (UDP and TCP), when the SIP edge is on.
     pub fn sip_addr(&self) -> Option<SocketAddr> {
         self.sip.as_ref().map(SipServer::local_addr)
+    }
+
+    /// The bound SIP TLS address, when the SIP edge listens for TLS.
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().and_then(SipServer::tls_addr)
     }
 
     /// The bound HTTP address.
@@ -267,6 +282,7 @@ impl App {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        crate::tls::spawn_reloader(self.certs, stopped(stop_rx.clone()));
         let limits = self.state.limits.clone();
         let http = server::serve(
             self.listener,
@@ -348,10 +364,42 @@ pub async fn shutdown_signal() {
 }
 
 /// Resolves `HOST:PORT` to one socket address.
+/// The SIP edge's TLS: the client its connections to `transport=tls` targets (and a TLS upstream)
+/// verify with (the system's roots plus `--tls-ca`), and its TLS listener when
+/// `--sip-tls-listen` is given, with the certificate (loaded and checked here, given back to be
+/// reloaded while serving).
+async fn sip_tls(
+    sip: Option<SipServer>,
+    config: &ServeConfig,
+) -> anyhow::Result<(Option<SipServer>, Vec<ServerCerts>)> {
+    let Some(sip) = sip else {
+        return Ok((None, Vec::new()));
+    };
+    let client = crate::tls::client_config(config.tls_ca.as_deref())
+        .context("cannot use --tls-ca for the SIP edge's TLS connections")?;
+    let sip = sip.with_tls_client(client);
+    let Some(addr) = &config.sip_tls_listen else {
+        return Ok((Some(sip), Vec::new()));
+    };
+    let files = config
+        .tls
+        .clone()
+        .context("--sip-tls-listen needs a certificate: --tls-cert and --tls-key")?;
+    let pair = ServerCerts::load(files).context("cannot use the TLS certificate")?;
+    let addr = resolve_one(addr).with_context(|| format!("bad --sip-tls-listen {addr}"))?;
+    let sip = sip.with_tls_listener(addr, pair.server_config(&[])).await?;
+    Ok((Some(sip), vec![pair]))
+}
+
 /// The `--sip-upstream` address and protocol, and the host its certificate must name when the
 /// protocol is TLS: `HOST:PORT` (UDP), or a URI, `sip:HOST[:PORT][;transport=tcp|tls]` or
 /// `sips:HOST[:PORT]` (TLS; RFC 5630), whose port is 5060, or 5061 for TLS, when it names none.
 fn upstream_of(value: &str) -> anyhow::Result<(Destination, String)> {
+    upstream_parts(value).with_context(|| format!("bad --sip-upstream {value}"))
+}
+
+/// [`upstream_of`], without the context.
+fn upstream_parts(value: &str) -> anyhow::Result<(Destination, String)> {
     let is_uri = value
         .get(..4)
         .is_some_and(|s| s.eq_ignore_ascii_case("sip:"))

@@ -130,10 +130,16 @@ pub struct ServeArgs {
     /// SIP edge.
     #[arg(long, env = "SIPMAP_SIP_LISTEN")]
     pub sip_listen: Option<String>,
-    /// Where recognised SIP requests other than OPTIONS are forwarded (`HOST:PORT`, over UDP);
-    /// without it they are answered `480 Temporarily Unavailable`.
+    /// Where recognised SIP requests other than OPTIONS are forwarded: `HOST:PORT` (over UDP),
+    /// or a URI, `sip:HOST[:PORT][;transport=tcp|tls]` or `sips:HOST[:PORT]` (over TLS, the
+    /// certificate checked for HOST); without it they are answered `480 Temporarily
+    /// Unavailable`.
     #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
     pub sip_upstream: Option<String>,
+    /// Address for the SIP edge's TLS listener (SIP over TLS, 5061 by convention, e.g.
+    /// `0.0.0.0:5061`), with the certificate of --tls-cert and --tls-key; needs --sip-listen.
+    #[arg(long, env = "SIPMAP_SIP_TLS_LISTEN", requires = "sip_listen")]
+    pub sip_tls_listen: Option<String>,
     /// The digest algorithms the SIP edge offers in its challenges, in order, comma-separated:
     /// `SHA-256`, `MD5`. Only the algorithms offered are accepted. Clients that read only the
     /// first challenge and know only MD5 (SIPp 3.6, some older phones) need `MD5` first.
@@ -503,6 +509,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         domain_suffix: args.domain_suffix,
         sip_listen: args.sip_listen,
         sip_upstream: args.sip_upstream,
+        sip_tls_listen: args.sip_tls_listen,
+        tls: None,
+        tls_ca: None,
         sip_digest_algorithms: args.sip_digest_algorithms,
         store: StoreOptions {
             role: Role::Serve,

@@ -92,7 +92,6 @@ mod tests {
             domain_name: "a.sip.twilio.com".into(),
             sip_registration: true,
             secure: false,
-            secure: false,
             byoc_trunk_sid: Some(trunk.clone()),
             voice: None,
         };

@@ -585,7 +585,6 @@ mod tests {
             domain_name: format!("d{n}.sip.twilio.com"),
             sip_registration: false,
             secure: false,
-            secure: false,
             byoc_trunk_sid: None,
             voice: None,
         }

@@ -42,9 +42,15 @@ pub(super) struct Slot {
 
 impl Admission {
     pub(super) fn new(limits: &SipLimits) -> Arc<Self> {
+        Self::with_caps(limits.max_connections, limits.max_connections_per_source)
+    }
+
+    /// Places for at most `total` at once, `per_source` from one source (the TLS handshakes in
+    /// progress are counted by one of these too).
+    pub(super) fn with_caps(total: usize, per_source: usize) -> Arc<Self> {
         Arc::new(Self {
-            max_connections: limits.max_connections,
-            max_per_source: limits.max_connections_per_source,
+            max_connections: total,
+            max_per_source: per_source,
             counts: Mutex::new(Counts::default()),
         })
     }

@@ -31,6 +31,7 @@ pub mod ua;
 
 mod admission;
 mod connections;
+mod handshake;
 mod limits;
 mod outbound;
 mod pacing;
@@ -60,6 +61,8 @@ use crate::sip_syntax::Wire;
 pub struct SipServer {
     io: Arc<Io>,
     tcp: TcpListener,
+    /// The TLS listener, when there is one (`--sip-tls-listen`).
+    tls: Option<handshake::TlsListener>,
     probes: ProbeSettings,
     /// One socket per UDP reader thread, all on the edge's address (see `udp`).
     udp_readers: Vec<UdpSocket>,
@@ -146,6 +149,7 @@ impl SipServer {
                 upstream_name: None,
             }),
             tcp,
+            tls: None,
             probes: ProbeSettings::default(),
             udp_readers,
         })
@@ -190,6 +194,32 @@ impl SipServer {
         self
     }
 
+    /// The same server, also listening for SIP over TLS on `addr`, each handshake made with
+    /// `config` (see `handshake`).
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn with_tls_listener(
+        mut self,
+        addr: SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+    ) -> anyhow::Result<Self> {
+        let socket = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind SIP TLS on {addr}"))?;
+        self.tls = Some(handshake::TlsListener {
+            socket,
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+        });
+        Ok(self)
+    }
+
+    /// The bound TLS address, when there is a TLS listener.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.socket.local_addr().ok())
+    }
+
     /// The same server, probing targets as `probes` says.
     pub fn with_probes(mut self, probes: ProbeSettings) -> Self {
         self.probes = probes;
@@ -221,7 +251,24 @@ impl SipServer {
                 self.io.edge.host_addresses().clone(),
             ))
         });
-        self.accept_tcp(shutdown).await;
+        let admission = admission::Admission::new(&self.io.limits);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let tls = async {
+            if let Some(listener) = &self.tls {
+                self.accept_tls(listener, &admission, stopped()).await;
+            }
+        };
+        let signal = async {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(signal, self.accept_tcp(&admission, stopped()), tls);
         probes.abort();
         if let Some(task) = host {
             task.abort();

@@ -65,9 +65,12 @@ const LINGER_BYTES: usize = 2 * message::MAX_MESSAGE_BYTES;
 impl SipServer {
     /// Accepts TCP connections within the caps of [`SipLimits`] and serves each in a task of its
     /// own, until `shutdown` completes.
-    pub(super) async fn accept_tcp(&self, shutdown: impl Future<Output = ()>) {
+    pub(super) async fn accept_tcp(
+        &self,
+        admission: &Arc<Admission>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let limits = &self.io.limits;
-        let admission = Admission::new(limits);
         let mut refusals = Refusals::default();
         tokio::pin!(shutdown);
         loop {

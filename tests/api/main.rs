@@ -21,6 +21,7 @@ mod security;
 mod sip_auth_throttle;
 mod sip_sizes;
 mod sip_tcp;
+mod sip_tls;
 mod storage;
 mod tenancy;
 mod voice_calls;

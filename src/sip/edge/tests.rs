@@ -32,7 +32,6 @@ fn target() -> Target {
         domain_name: "acme.sip.twilio.com".into(),
         sip_registration: false,
         secure: false,
-        secure: false,
         byoc_trunk_sid: None,
         voice: None,
     }
