@@ -90,6 +90,14 @@ pub struct ResolveArgs {
     /// The request's Call-ID: among targets of equal priority, it picks the target.
     #[arg(long)]
     pub call_id: Option<String>,
+    /// How the request arrives: `udp` (when not given), `tcp` or `tls` (a `secure` domain
+    /// refuses all but `tls`).
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// What an INVITE's SDP offers: `rtp`, `srtp` or `both` (a `secure` domain needs SRTP,
+    /// another refuses SRTP only).
+    #[arg(long)]
+    pub media: Option<String>,
     /// Base URL of the running server's HTTP API.
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -731,7 +739,12 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
         query.push_str("&RequestUri=");
         query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
     }
-    for (name, value) in [("Method", &args.method), ("CallId", &args.call_id)] {
+    for (name, value) in [
+        ("Method", &args.method),
+        ("CallId", &args.call_id),
+        ("Transport", &args.transport),
+        ("Media", &args.media),
+    ] {
         if let Some(value) = value {
             query.push_str(&format!("&{name}="));
             query.extend(form_urlencoded::byte_serialize(value.as_bytes()));

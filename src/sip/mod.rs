@@ -1,12 +1,13 @@
-//! The SIP edge: UDP and TCP listeners on one address, beside the HTTP API.
+//! The SIP edge: UDP and TCP listeners on one address, beside the HTTP API, and optionally a TLS
+//! listener (`handshake`) whose connections are served by the TCP code over the TLS stream.
 //!
 //! UDP datagrams are read by a few dedicated threads with blocking sockets (the cheapest path for
 //! a stateless proxy); TCP connections are tokio tasks that frame messages by `Content-Length`.
 //! Both hand each message to [`edge::Edge`], which decides, and then send what it returns.
 //! Requests are forwarded to a target of the domain's connection policy or to the upstream, over
 //! UDP from the listening socket, so the responses come back to it and are relayed along the Via
-//! path (only those the edge can authenticate, see [`edge`]); to a `transport=tcp` target over a
-//! TCP connection the edge opens (`outbound`) and reads responses from. A response for a TCP
+//! path (only those the edge can authenticate, see [`edge`]); to a `transport=tcp` (or `tls`)
+//! target over a TCP (or TLS) connection the edge opens (`outbound`) and reads responses from. A response for a TCP
 //! client goes back over that client's connection, named by a random 64-bit id. A task probes
 //! every target destination with `OPTIONS` (`probe`, [`ProbeSettings`]); [`health`] holds what the
 //! probes found, for the edge and `/metrics`.
@@ -17,8 +18,8 @@
 //!
 //! The files: [`message`] (parsing, framing, the one serialiser), [`edge`] (what to do with each
 //! message), [`metrics`], [`health`], [`host`] (the host's addresses, which a wildcard listener
-//! counts as its own), `udp` and `tcp` (the two transports), `outbound` (TCP
-//! connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
+//! counts as its own), `udp` and `tcp` (the transports; `tcp` serves TLS streams too),
+//! `handshake` (the TLS listener), `outbound` (TCP and TLS connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
 //! id), `limits` ([`SipLimits`]) and `admission` (the connection caps). [`ua`] is the sans-IO
 //! user agent core (transactions, dialogs) that a back-to-back call engine drives.
 

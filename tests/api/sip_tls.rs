@@ -25,7 +25,7 @@ use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::helpers::TestApp;
-use crate::routing::{BASE, answer, loopback_domain, routed_domain};
+use crate::routing::{BASE, answer, loopback_domain, routed_domain, wait_for_health};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -116,6 +116,10 @@ async fn tls_app(pki: &Pki, limits: SipLimits) -> TestApp {
         c.tls = Some(files);
         c.tls_ca = Some(ca);
         c.sip_limits = limits;
+        c.sip_probes = sipmap::sip::ProbeSettings {
+            interval: Duration::from_millis(100),
+            ..sipmap::sip::ProbeSettings::default()
+        };
     })
     .await
 }
@@ -499,7 +503,7 @@ async fn requests_reach_a_tls_target_whose_certificate_names_its_address() {
     let pki = Pki::new();
     let app = tls_app(&pki, SipLimits::default()).await;
     let (good, mut good_rx) = tls_target(&pki.leaf(&["127.0.0.1"])).await;
-    routed_domain(&app, &[(format!("sip:{good};transport=tls"), 10)]).await;
+    let (sids, _) = routed_domain(&app, &[(format!("sip:{good};transport=tls"), 10)]).await;
     let sip = app.sip_addr.unwrap();
     let name = "acme.sip.twilio.com";
     let ok = udp_exchange(sip, |me| request("INVITE", name, "UDP", me, "t-1", RTP)).await;
@@ -515,6 +519,8 @@ async fn requests_reach_a_tls_target_whose_certificate_names_its_address() {
         .await
         .json();
     assert_eq!(r["transport"], "tls", "{r}");
+    // The probes go over TLS too, and their answers keep the target up.
+    wait_for_health(&app, &sids[0], true).await;
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@
 //! - A request whose Request-URI host is a SIP domain's name belongs to that domain; otherwise the
 //!   domain mapped to the most specific network containing the source address; otherwise it is
 //!   not recognised (404; an ACK is dropped, never answered).
-//! - A recognised request then meets its domain's security settings ([`policy`]): a domain with
-//!   nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
+//! - A recognised request then meets its domain's security settings ([`policy`]): a `secure`
+//!   domain refuses anything not over TLS (`403 Secure Transport Required`, before any
+//!   challenge); a domain with nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
 //!   for calls is let in; otherwise, with credential lists mapped for calls, the request needs
 //!   digest credentials (407 with a challenge, see `auth`; wrong ones get 403, an expired nonce a
 //!   new challenge with `stale=true`; a source that sent too many wrong ones gets 503 with
@@ -16,6 +17,8 @@
 //!   (401). `ACK` and `CANCEL` are never challenged. An `ACK` to a response the edge generated
 //!   itself (it carries that response's `To` tag) is dropped: it ends a transaction that never
 //!   went upstream.
+//! - An admitted INVITE whose SDP offer does not fit its domain's `secure` setting (no SRTP for a
+//!   secure domain, only SRTP for another) gets `488` ([`policy::media`]).
 //! - An admitted `OPTIONS` gets `200 OK` with `X-Sipmap-Account-Sid` and `X-Sipmap-Domain-Sid`.
 //!   Nothing the edge sends to a source that is neither admitted nor authenticated names an
 //!   account or a domain SID.
