@@ -446,3 +446,47 @@ fn resolve_one(addr: &str) -> anyhow::Result<SocketAddr> {
         .next()
         .with_context(|| format!("{addr} resolves to no address"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upstream_is_an_address_or_a_uri_naming_its_transport() {
+        let cases = [
+            ("127.0.0.1:5080", "127.0.0.1:5080", Wire::Udp, "127.0.0.1"),
+            (
+                "sip:127.0.0.1:5080",
+                "127.0.0.1:5080",
+                Wire::Udp,
+                "127.0.0.1",
+            ),
+            (
+                "sip:127.0.0.1;transport=TCP",
+                "127.0.0.1:5060",
+                Wire::Tcp,
+                "127.0.0.1",
+            ),
+            (
+                "sip:127.0.0.1;transport=tls",
+                "127.0.0.1:5061",
+                Wire::Tls,
+                "127.0.0.1",
+            ),
+            ("sips:127.0.0.1", "127.0.0.1:5061", Wire::Tls, "127.0.0.1"),
+            ("SIPS:[::1]:5071", "[::1]:5071", Wire::Tls, "::1"),
+        ];
+        for (value, addr, wire, host) in cases {
+            let (dest, name) = upstream_of(value).unwrap();
+            assert_eq!(dest.addr, addr.parse().unwrap(), "{value}");
+            assert_eq!((dest.wire, name.as_str()), (wire, host), "{value}");
+        }
+        for bad in ["sip:", "sips:[::1", "tel:+15550100", "127.0.0.1"] {
+            let e = upstream_of(bad).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("bad --sip-upstream"),
+                "{bad}: {e:#}"
+            );
+        }
+    }
+}
