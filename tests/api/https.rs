@@ -29,13 +29,13 @@ use tokio::net::TcpStream;
 use crate::helpers::{SID, TOKEN, TestApp};
 
 /// A test certificate authority.
-struct Ca {
-    pem: String,
+pub(crate) struct Ca {
+    pub(crate) pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let mut dn = DistinguishedName::new();
@@ -50,7 +50,7 @@ impl Ca {
     }
 
     /// A leaf for `localhost` and 127.0.0.1, valid from `from` to `to` (years): (cert, key) PEM.
-    fn leaf(&self, from: i32, to: i32) -> (String, String) {
+    pub(crate) fn leaf(&self, from: i32, to: i32) -> (String, String) {
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
         params.not_before = date_time_ymd(from, 1, 1);
@@ -62,13 +62,13 @@ impl Ca {
 }
 
 /// Certificate files in a temporary folder.
-struct Files {
+pub(crate) struct Files {
     dir: tempfile::TempDir,
-    files: CertFiles,
+    pub(crate) files: CertFiles,
 }
 
 impl Files {
-    fn new(cert: &str, key: &str) -> Self {
+    pub(crate) fn new(cert: &str, key: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let files = CertFiles {
             cert: dir.path().join("cert.pem"),
