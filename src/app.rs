@@ -1,4 +1,5 @@
-//! Startup: open storage, make sure an account exists, bind the listener, serve until told to stop.
+//! Startup: open storage, make sure an account exists, load the TLS certificate, bind the
+//! listeners, serve until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use crate::call_runtime::{
     new_node_id,
 };
 use crate::domain::{Destination, NewAccount};
-use crate::http::server::{self, HttpLimits};
+use crate::http::server::{self, HttpLimits, Listener};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
@@ -25,15 +26,24 @@ use crate::sip::{ProbeSettings, SipLimits, SipServer};
 use crate::sip_syntax::{SipUri, Wire};
 use crate::store::{self, Store, StoreOptions};
 use crate::tls::{CertFiles, ServerCerts};
+use crate::voice::webhook::{WebhookClient, WebhookConfig};
 
 /// What `sipmap serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// HTTP listen address; port 0 picks a free port.
-    pub listen: String,
+    /// Plain HTTP listen address (port 0 picks a free port); none: no plain HTTP listener.
+    pub listen: Option<String>,
+    /// HTTPS listen address (HTTP/1.1 and HTTP/2 by ALPN); needs [`ServeConfig::tls`].
+    pub https_listen: Option<String>,
+    /// The server's certificate and key (PEM), for every TLS listener.
+    pub tls: Option<CertFiles>,
+    /// CA certificates (PEM) trusted by outbound TLS besides the system's roots (webhooks, and
+    /// the SIP edge's TLS targets and upstream).
+    pub tls_ca: Option<PathBuf>,
     /// `sqlite://PATH`.
     pub database_url: String,
-    /// Base of absolute URLs in responses; defaults to `http://` + the bound address.
+    /// Base of absolute URLs in responses; defaults to `http://` + the plain listener's address,
+    /// or `https://` + the HTTPS listener's when there is no plain one.
     pub public_url: Option<String>,
     /// SIP domain names must end with `.{domain_suffix}`.
     pub domain_suffix: String,
@@ -43,10 +53,6 @@ pub struct ServeConfig {
     pub sip_upstream: Option<String>,
     /// Address for the SIP edge's TLS listener; needs [`ServeConfig::tls`].
     pub sip_tls_listen: Option<String>,
-    /// The server's certificate and key (PEM), for every TLS listener.
-    pub tls: Option<CertFiles>,
-    /// CA certificates (PEM) trusted by outbound TLS besides the system's roots.
-    pub tls_ca: Option<PathBuf>,
     /// The digest algorithms the SIP edge offers, in the order of its challenges (empty: the
     /// defaults, SHA-256 then MD5).
     pub sip_digest_algorithms: Vec<Algorithm>,
@@ -121,8 +127,8 @@ fn call_runtime(
     store: &Arc<Store>,
     metrics: &Arc<Metrics>,
     node: &str,
-) -> CallRuntime {
-    CallRuntime::new(RuntimeParts {
+) -> anyhow::Result<CallRuntime> {
+    let parts = RuntimeParts {
         trunks: Arc::new(StoreTrunks(store.clone())),
         sip_metrics: metrics.clone(),
         outbound: config.store.outbound.clone(),
@@ -132,32 +138,92 @@ fn call_runtime(
             .clone()
             .unwrap_or_else(|| Arc::new(StoreLog(store.clone(), Some(node.to_owned())))),
         limits: config.call_limits,
-    })
+    };
+    let Some(ca) = &config.tls_ca else {
+        return Ok(CallRuntime::new(parts));
+    };
+    // Webhooks trust the system's roots plus --tls-ca.
+    let roots = crate::tls::client_roots(Some(ca))?;
+    let outbound = config.store.outbound.clone();
+    let policy = Arc::new(move |ip| outbound.allows(ip));
+    let client = WebhookClient::with_roots(WebhookConfig::default(), policy, roots);
+    Ok(CallRuntime::with_client(parts, client))
+}
+
+/// The API's listeners, bound: plain HTTP and HTTPS, as configured (at least one).
+async fn bind_listeners(
+    config: &ServeConfig,
+    certs: Option<&ServerCerts>,
+) -> anyhow::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    if let Some(addr) = &config.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(Listener::Plain(l));
+    }
+    if let Some(addr) = &config.https_listen {
+        let certs =
+            certs.context("--https-listen needs a certificate: --tls-cert and --tls-key")?;
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(Listener::Tls(l, certs.clone()));
+    }
+    anyhow::ensure!(
+        !listeners.is_empty(),
+        "no API listener: give --listen or --https-listen (or both)"
+    );
+    Ok(listeners)
+}
+
+/// The base of absolute URLs: `--public-url`, else the first listener's scheme and address.
+fn public_url(config: &ServeConfig, first: &Listener) -> anyhow::Result<String> {
+    let scheme = match first {
+        Listener::Plain(_) => "http",
+        Listener::Tls(..) => "https",
+    };
+    let addr = first.local_addr()?;
+    Ok(config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
+        .trim_end_matches('/')
+        .to_owned())
+}
+
+/// The certificate pair, loaded and checked, when one is configured.
+fn load_certs(config: &ServeConfig) -> anyhow::Result<Option<ServerCerts>> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let certs = ServerCerts::load(files.clone()).context("cannot use the TLS certificate")?;
+    tracing::info!(
+        cert = %files.cert.display(),
+        not_after = %crate::timefmt::iso8601(certs.not_after()),
+        "TLS certificate loaded"
+    );
+    Ok(Some(certs))
 }
 
 /// A bound, ready server.
 pub struct App {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
+    certs: Option<ServerCerts>,
     state: AppState,
     sip: Option<SipServer>,
-    /// The certificates to reload while serving (SIGHUP, new files).
-    certs: Vec<ServerCerts>,
 }
 
 impl App {
-    /// Opens storage and binds the HTTP listener.
+    /// Loads the certificate, opens storage and binds the API's listeners.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let certs = load_certs(config)?;
+        if config.https_listen.is_some() && certs.is_none() {
+            anyhow::bail!("--https-listen needs a certificate: --tls-cert and --tls-key");
+        }
         let store = store::connect_with(&config.database_url, &config.store).await?;
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let listeners = bind_listeners(config, certs.as_ref()).await?;
+        let public_url = public_url(config, &listeners[0])?;
         let metrics = Arc::new(Metrics::default());
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
         let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
@@ -168,7 +234,8 @@ impl App {
         let calls = config
             .sip_listen
             .is_some()
-            .then(|| call_runtime(config, &store, &metrics, &node));
+            .then(|| call_runtime(config, &store, &metrics, &node))
+            .transpose()?;
         let cluster = Cluster::new(store.clone(), node, calls.clone());
         cluster
             .start()
@@ -203,7 +270,7 @@ impl App {
                 )
             }
         };
-        let (sip, certs) = sip_tls(sip, config).await?;
+        let sip = sip_tls(sip, config, certs.as_ref()).await?;
         if let (Some(calls), Some(sip)) = (&calls, &sip) {
             calls.attach(sip.sender());
         }
@@ -219,10 +286,10 @@ impl App {
             runtime: calls,
         }));
         Ok(Self {
-            listener,
+            listeners,
+            certs,
             state,
             sip,
-            certs,
         })
     }
 
@@ -252,11 +319,26 @@ impl App {
         self.sip.as_ref().and_then(SipServer::tls_addr)
     }
 
-    /// The bound HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    /// The bound plain HTTP address, when that listener is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l {
+            Listener::Plain(l) => l.local_addr().ok(),
+            Listener::Tls(..) => None,
+        })
+    }
+
+    /// The bound HTTPS address, when that listener is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l {
+            Listener::Tls(l, _) => l.local_addr().ok(),
+            Listener::Plain(_) => None,
+        })
+    }
+
+    /// The certificate pair every TLS listener presents (reloaded on SIGHUP and file changes
+    /// while the server runs), when one is configured.
+    pub fn certs(&self) -> Option<&ServerCerts> {
+        self.certs.as_ref()
     }
 
     /// The calls of voice applications, when the SIP edge is on.
@@ -282,10 +364,12 @@ impl App {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        crate::tls::spawn_reloader(self.certs, stopped(stop_rx.clone()));
+        if let Some(certs) = &self.certs {
+            crate::tls::spawn_reloader(vec![certs.clone()], stopped(stop_rx.clone()));
+        }
         let limits = self.state.limits.clone();
-        let http = server::serve(
-            self.listener,
+        let http = server::serve_all(
+            self.listeners,
             router(self.state),
             limits,
             stopped(stop_rx.clone()),
@@ -366,29 +450,28 @@ pub async fn shutdown_signal() {
 /// Resolves `HOST:PORT` to one socket address.
 /// The SIP edge's TLS: the client its connections to `transport=tls` targets (and a TLS upstream)
 /// verify with (the system's roots plus `--tls-ca`), and its TLS listener when
-/// `--sip-tls-listen` is given, with the certificate (loaded and checked here, given back to be
-/// reloaded while serving).
+/// `--sip-tls-listen` is given, presenting `certs` (the pair every TLS listener shares, reloaded
+/// while serving).
 async fn sip_tls(
     sip: Option<SipServer>,
     config: &ServeConfig,
-) -> anyhow::Result<(Option<SipServer>, Vec<ServerCerts>)> {
+    certs: Option<&ServerCerts>,
+) -> anyhow::Result<Option<SipServer>> {
     let Some(sip) = sip else {
-        return Ok((None, Vec::new()));
+        return Ok(None);
     };
     let client = crate::tls::client_config(config.tls_ca.as_deref())
         .context("cannot use --tls-ca for the SIP edge's TLS connections")?;
     let sip = sip.with_tls_client(client);
     let Some(addr) = &config.sip_tls_listen else {
-        return Ok((Some(sip), Vec::new()));
+        return Ok(Some(sip));
     };
-    let files = config
-        .tls
-        .clone()
-        .context("--sip-tls-listen needs a certificate: --tls-cert and --tls-key")?;
-    let pair = ServerCerts::load(files).context("cannot use the TLS certificate")?;
+    let certs = certs.context("--sip-tls-listen needs a certificate: --tls-cert and --tls-key")?;
     let addr = resolve_one(addr).with_context(|| format!("bad --sip-tls-listen {addr}"))?;
-    let sip = sip.with_tls_listener(addr, pair.server_config(&[])).await?;
-    Ok((Some(sip), vec![pair]))
+    let sip = sip
+        .with_tls_listener(addr, certs.server_config(&[]))
+        .await?;
+    Ok(Some(sip))
 }
 
 /// The `--sip-upstream` address and protocol, and the host its certificate must name when the

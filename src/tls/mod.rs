@@ -201,9 +201,11 @@ pub fn spawn_reloader(
     if certs.is_empty() {
         return;
     }
+    // Listening for SIGHUP starts now, not when the task first runs: once this returns, a
+    // SIGHUP reloads rather than ending the process.
+    let mut hangup = hangup_signal();
     tokio::spawn(async move {
         tokio::pin!(shutdown);
-        let mut hangup = hangup_signal();
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -9,6 +9,7 @@ mod change_log;
 mod durability;
 mod hardening;
 mod http_limits;
+mod https;
 mod keys;
 mod loops;
 mod outbound;
