@@ -621,6 +621,9 @@ fn announce(app: &App, database_url: &str, initial: InitialAccount) -> anyhow::R
     if let Some(sip) = app.sip_addr() {
         writeln!(out, "sipmap: SIP edge listening on {sip} (UDP and TCP)")?;
     }
+    if let Some(tls) = app.sip_tls_addr() {
+        writeln!(out, "sipmap: SIP edge listening on {tls} (TLS)")?;
+    }
     out.flush()?;
     drop(out);
     tracing::info!(
