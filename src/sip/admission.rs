@@ -1,4 +1,4 @@
-//! The connection caps of [`SipLimits`]: open TCP connections counted in total and by source, and
+//! The connection caps of [`SipLimits`]: open TCP and TLS connections counted in total and by source, and
 //! the rate-limited warnings about the connections refused.
 
 use std::collections::HashMap;
@@ -144,7 +144,7 @@ impl Refusals {
                         %peer,
                         refused,
                         cap = limits.max_connections,
-                        "SIP TCP connections refused: the edge is at its connection cap \
+                        "SIP TCP and TLS connections refused: the edge is at its connection cap \
                          (refused: how many since the last such line)"
                     );
                 }
@@ -155,7 +155,7 @@ impl Refusals {
                         %peer,
                         refused,
                         cap = limits.max_connections_per_source,
-                        "SIP TCP connections refused: a source is at its per-source cap \
+                        "SIP TCP and TLS connections refused: a source is at its per-source cap \
                          (refused: how many since the last such line, from any source)"
                     );
                 }
