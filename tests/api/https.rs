@@ -1,6 +1,6 @@
 //! The API over HTTPS: the real server on port 0 with certificates made by rcgen (a test CA and
 //! leaves it signs; no key is ever written outside a temporary folder). HTTP/1.1 and HTTP/2 by
-//! ALPN, the listener's limits over TLS (handshake deadline, caps, idle), certificate reload
+//! ALPN and the bounds HTTP/2 announces, the listener's limits over TLS (handshake deadline, caps, idle), certificate reload
 //! under load with no failed request, what a verifying client refuses, start-up errors, and
 //! `sipmap resolve` over https:// URLs.
 
@@ -244,6 +244,49 @@ async fn the_api_answers_over_http1_and_http2() {
             "a Twilio error over HTTPS too: {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn http2_announces_its_bounds() {
+    use sipmap::http::server::{H2_MAX_HEADER_LIST, H2_MAX_STREAMS};
+    let ca = Ca::new("sipmap test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = Files::new(&cert, &key);
+    let app = https_app(&files, HttpLimits::default()).await;
+    let tcp = TcpStream::connect(addr(&app)).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(client(&ca.pem, &[b"h2"]))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    // The client preface and an empty SETTINGS frame; the server's first frame is its SETTINGS.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 0x4, "a SETTINGS frame");
+    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+    let mut payload = vec![0u8; len];
+    tls.read_exact(&mut payload).await.unwrap();
+    let settings: std::collections::HashMap<u16, u32> = payload
+        .chunks_exact(6)
+        .map(|c| {
+            let id = u16::from_be_bytes([c[0], c[1]]);
+            (id, u32::from_be_bytes([c[2], c[3], c[4], c[5]]))
+        })
+        .collect();
+    assert_eq!(settings.get(&0x3), Some(&H2_MAX_STREAMS), "{settings:?}");
+    assert_eq!(
+        settings.get(&0x4),
+        Some(&(64 * 1024)),
+        "stream window: {settings:?}"
+    );
+    assert_eq!(
+        settings.get(&0x6),
+        Some(&H2_MAX_HEADER_LIST),
+        "{settings:?}"
+    );
 }
 
 #[tokio::test]
