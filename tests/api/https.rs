@@ -1,7 +1,7 @@
 //! The API over HTTPS: the real server on port 0 with certificates made by rcgen (a test CA and
 //! leaves it signs; no key is ever written outside a temporary folder). HTTP/1.1 and HTTP/2 by
-//! ALPN and the bounds HTTP/2 announces, the listener's limits over TLS (handshake deadline,
-//! caps, idle), certificate reload under load with no failed request, what a verifying client
+//! ALPN and the bounds HTTP/2 announces, the listener's limits over TLS (handshake deadline, body
+//! timeout, caps, idle), certificate reload under load with no failed request, what a verifying client
 //! refuses, start-up errors, SIGHUP, and `sipmap resolve` over https:// URLs.
 
 use std::net::SocketAddr;
@@ -383,6 +383,82 @@ async fn the_connection_caps_and_idle_timeout_hold_over_tls() {
         again.is_some(),
         "the slot of the closed connection was not freed"
     );
+}
+
+/// A request body that sends its first bytes, then nothing more, ever; or, `Stalled(None)`, an
+/// empty one.
+struct Stalled(Option<bool>);
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.0 {
+            None => return std::task::Poll::Ready(None),
+            Some(true) => return std::task::Poll::Pending,
+            Some(false) => self.0 = Some(true),
+        }
+        let first = Bytes::from_static(b"FriendlyName=slow");
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(first))))
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_over_http2_gets_408_and_the_connection_serves_on() {
+    let ca = Ca::new("sipmap test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = Files::new(&cert, &key);
+    let limits = HttpLimits {
+        body_timeout: Duration::from_millis(400),
+        ..HttpLimits::default()
+    };
+    let app = https_app(&files, limits).await;
+    let tcp = TcpStream::connect(addr(&app)).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client(&ca.pem, &[b"h2"]))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake::<_, _, Stalled>(
+        TokioExecutor::new(),
+        TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"));
+    let post = |body| {
+        hyper::Request::post(
+            "/2010-04-01/Accounts/AC00000000000000000000000000000001/SIP/Domains.json",
+        )
+        .header("authorization", format!("Basic {auth}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .unwrap()
+    };
+    // Bounded so that a server that never times the body out fails rather than hangs.
+    let response = tokio::time::timeout(
+        Duration::from_secs(15),
+        sender.send_request(post(Stalled(Some(false)))),
+    )
+    .await
+    .expect("the server answered within the bound")
+    .unwrap();
+    assert_eq!(response.status(), 408);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("\"code\""), "a Twilio error: {text}");
+    // The connection goes on: the next stream is answered.
+    let get = hyper::Request::get(ACCOUNT)
+        .header("authorization", format!("Basic {auth}"))
+        .body(Stalled(None))
+        .unwrap();
+    let response = sender.send_request(get).await.unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
