@@ -1,8 +1,8 @@
 //! The API over HTTPS: the real server on port 0 with certificates made by rcgen (a test CA and
 //! leaves it signs; no key is ever written outside a temporary folder). HTTP/1.1 and HTTP/2 by
 //! ALPN and the bounds HTTP/2 announces, the listener's limits over TLS (handshake deadline, body
-//! timeout, caps, idle), certificate reload under load with no failed request, what a verifying client
-//! refuses, start-up errors, SIGHUP, and `sipmap resolve` over https:// URLs.
+//! timeout, caps, idle), certificate reload under load with no failed request, what a verifying
+//! client refuses, start-up errors, SIGHUP, and `sipmap resolve` over https:// URLs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
