@@ -1,7 +1,9 @@
-//! Startup: open storage, make sure an account exists, bind the listener, serve until told to stop.
+//! Startup: open storage, make sure an account exists, load the TLS certificate, bind the
+//! listeners, serve until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,7 +15,7 @@ use crate::call_runtime::{
     new_node_id,
 };
 use crate::domain::NewAccount;
-use crate::http::server::{self, HttpLimits};
+use crate::http::server::{self, HttpLimits, Listener};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::sid::AccountSid;
@@ -22,15 +24,24 @@ use crate::sip::edge::{Authenticator, ThrottleSettings};
 use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
 use crate::store::{self, Store, StoreOptions};
+use crate::tls::{CertFiles, ServerCerts};
+use crate::voice::webhook::{WebhookClient, WebhookConfig};
 
 /// What `sipmap serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// HTTP listen address; port 0 picks a free port.
-    pub listen: String,
+    /// Plain HTTP listen address (port 0 picks a free port); none: no plain HTTP listener.
+    pub listen: Option<String>,
+    /// HTTPS listen address (HTTP/1.1 and HTTP/2 by ALPN); needs [`ServeConfig::tls`].
+    pub https_listen: Option<String>,
+    /// The server's certificate and key (PEM), for every TLS listener.
+    pub tls: Option<CertFiles>,
+    /// CA certificates (PEM) trusted by outbound TLS besides the system's roots (webhooks).
+    pub tls_ca: Option<PathBuf>,
     /// `sqlite://PATH`.
     pub database_url: String,
-    /// Base of absolute URLs in responses; defaults to `http://` + the bound address.
+    /// Base of absolute URLs in responses; defaults to `http://` + the plain listener's address,
+    /// or `https://` + the HTTPS listener's when there is no plain one.
     pub public_url: Option<String>,
     /// SIP domain names must end with `.{domain_suffix}`.
     pub domain_suffix: String,
@@ -112,8 +123,8 @@ fn call_runtime(
     store: &Arc<Store>,
     metrics: &Arc<Metrics>,
     node: &str,
-) -> CallRuntime {
-    CallRuntime::new(RuntimeParts {
+) -> anyhow::Result<CallRuntime> {
+    let parts = RuntimeParts {
         trunks: Arc::new(StoreTrunks(store.clone())),
         sip_metrics: metrics.clone(),
         outbound: config.store.outbound.clone(),
@@ -123,30 +134,95 @@ fn call_runtime(
             .clone()
             .unwrap_or_else(|| Arc::new(StoreLog(store.clone(), Some(node.to_owned())))),
         limits: config.call_limits,
-    })
+    };
+    let Some(ca) = &config.tls_ca else {
+        return Ok(CallRuntime::new(parts));
+    };
+    // Webhooks trust the system's roots plus --tls-ca.
+    let roots = crate::tls::client_roots(Some(ca))?;
+    let outbound = config.store.outbound.clone();
+    let policy = Arc::new(move |ip| outbound.allows(ip));
+    let client = WebhookClient::with_roots(WebhookConfig::default(), policy, roots);
+    Ok(CallRuntime::with_client(parts, client))
+}
+
+/// The API's listeners, bound: plain HTTP and HTTPS, as configured.
+async fn bind_listeners(
+    config: &ServeConfig,
+    certs: Option<&ServerCerts>,
+) -> anyhow::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    if let Some(addr) = &config.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(Listener::Plain(l));
+    }
+    if let Some(addr) = &config.https_listen {
+        let certs =
+            certs.context("--https-listen needs a certificate: --tls-cert and --tls-key")?;
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(Listener::Tls(l, certs.clone()));
+    }
+    Ok(listeners)
+}
+
+/// The base of absolute URLs: `--public-url`, else the first listener's scheme and address.
+fn public_url(config: &ServeConfig, first: &Listener) -> anyhow::Result<String> {
+    let scheme = match first {
+        Listener::Plain(_) => "http",
+        Listener::Tls(..) => "https",
+    };
+    let addr = first.local_addr()?;
+    Ok(config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
+        .trim_end_matches('/')
+        .to_owned())
+}
+
+/// The certificate pair, loaded and checked, when one is configured. A configuration that
+/// cannot serve (no API listener, HTTPS without a certificate) is refused here, before storage
+/// is touched.
+fn load_certs(config: &ServeConfig) -> anyhow::Result<Option<ServerCerts>> {
+    anyhow::ensure!(
+        config.listen.is_some() || config.https_listen.is_some(),
+        "no API listener: give --listen or --https-listen (or both)"
+    );
+    let Some(files) = &config.tls else {
+        anyhow::ensure!(
+            config.https_listen.is_none(),
+            "--https-listen needs a certificate: --tls-cert and --tls-key"
+        );
+        return Ok(None);
+    };
+    let certs = ServerCerts::load(files.clone()).context("cannot use the TLS certificate")?;
+    tracing::info!(
+        cert = %files.cert.display(),
+        not_after = %crate::timefmt::iso8601(certs.not_after()),
+        "TLS certificate loaded"
+    );
+    Ok(Some(certs))
 }
 
 /// A bound, ready server.
 pub struct App {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
+    certs: Option<ServerCerts>,
     state: AppState,
     sip: Option<SipServer>,
 }
 
 impl App {
-    /// Opens storage and binds the HTTP listener.
+    /// Loads the certificate, opens storage and binds the API's listeners.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let certs = load_certs(config)?;
         let store = store::connect_with(&config.database_url, &config.store).await?;
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let listeners = bind_listeners(config, certs.as_ref()).await?;
+        let public_url = public_url(config, &listeners[0])?;
         let metrics = Arc::new(Metrics::default());
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
         let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
@@ -159,7 +235,8 @@ impl App {
         let calls = config
             .sip_listen
             .is_some()
-            .then(|| call_runtime(config, &store, &metrics, &node));
+            .then(|| call_runtime(config, &store, &metrics, &node))
+            .transpose()?;
         let cluster = Cluster::new(store.clone(), node, calls.clone());
         cluster
             .start()
@@ -208,7 +285,8 @@ impl App {
             runtime: calls,
         }));
         Ok(Self {
-            listener,
+            listeners,
+            certs,
             state,
             sip,
         })
@@ -235,11 +313,26 @@ impl App {
         self.sip.as_ref().map(SipServer::local_addr)
     }
 
-    /// The bound HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    /// The bound plain HTTP address, when that listener is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l {
+            Listener::Plain(l) => l.local_addr().ok(),
+            Listener::Tls(..) => None,
+        })
+    }
+
+    /// The bound HTTPS address, when that listener is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l {
+            Listener::Tls(l, _) => l.local_addr().ok(),
+            Listener::Plain(_) => None,
+        })
+    }
+
+    /// The certificate pair every TLS listener presents (reloaded on SIGHUP and file changes
+    /// while the server runs), when one is configured.
+    pub fn certs(&self) -> Option<&ServerCerts> {
+        self.certs.as_ref()
     }
 
     /// The calls of voice applications, when the SIP edge is on.
@@ -265,9 +358,12 @@ impl App {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        if let Some(certs) = &self.certs {
+            crate::tls::spawn_reloader(vec![certs.clone()], stopped(stop_rx.clone()));
+        }
         let limits = self.state.limits.clone();
-        let http = server::serve(
-            self.listener,
+        let http = server::serve_all(
+            self.listeners,
             router(self.state),
             limits,
             stopped(stop_rx.clone()),

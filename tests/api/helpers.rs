@@ -99,7 +99,10 @@ impl TestApp {
         control: Option<std::sync::Arc<dyn sipmap::calls::Control>>,
     ) -> Self {
         let mut config = ServeConfig {
-            listen: "127.0.0.1:0".into(),
+            listen: Some("127.0.0.1:0".into()),
+            https_listen: None,
+            tls: None,
+            tls_ca: None,
             database_url: format!("sqlite://{}", db_path.display()),
             public_url: None,
             domain_suffix: "sip.twilio.com".into(),
@@ -129,7 +132,11 @@ impl TestApp {
         )
         .await
         .expect("initial account");
-        let base = format!("http://{}", app.http_addr());
+        let base = match (app.http_addr(), app.https_addr()) {
+            (Some(plain), _) => format!("http://{plain}"),
+            (None, Some(tls)) => format!("https://{tls}"),
+            (None, None) => unreachable!("a server has an API listener"),
+        };
         let sip_addr = app.sip_addr();
         let calls = app.calls().cloned();
         let (stop, stopped) = oneshot::channel::<()>();

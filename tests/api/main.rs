@@ -10,6 +10,7 @@ mod durability;
 mod events;
 mod hardening;
 mod http_limits;
+mod https;
 mod keys;
 mod loops;
 mod outbound;

@@ -3,7 +3,7 @@
 //! webhook is signed with the account's token (checked with `voice::signature`), a
 //! retransmitted INVITE starts no second webhook, `<Reject>`s answer 486 and 404, and `<Dial>
 //! <Sip>` bridges the caller to the callee (the callee's SDP answers the caller; ACK and BYE
-//! cross between the legs, both ways).
+//! cross between the legs, both ways). A webhook to an https:// URL trusts `--tls-ca`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,15 +41,31 @@ struct App {
 
 impl App {
     async fn start(twiml: &str) -> Self {
+        Self::start_with(twiml, None).await
+    }
+
+    /// The application, over HTTPS with `tls` when given.
+    async fn start_with(twiml: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let twiml = Arc::new(Mutex::new(twiml.to_owned()));
         let (tx, hooks) = mpsc::channel(64);
         let (doc, root) = (twiml.clone(), base.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (doc, tx, root) = (doc.clone(), tx.clone(), root.clone());
-                tokio::spawn(serve_hook(stream, doc, tx, root));
+                match &tls {
+                    None => drop(tokio::spawn(serve_hook(stream, doc, tx, root))),
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve_hook(stream, doc, tx, root).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         Self { base, twiml, hooks }
@@ -69,8 +85,8 @@ impl App {
 }
 
 /// Reads one HTTP/1.1 request from `stream`, answers it with `doc`.
-async fn serve_hook(
-    mut stream: tokio::net::TcpStream,
+async fn serve_hook<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
     doc: Arc<Mutex<String>>,
     tx: mpsc::Sender<Hook>,
     root: String,
@@ -119,6 +135,7 @@ async fn serve_hook(
         body.len()
     );
     let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, with `VoiceUrl` `voice_url`.
@@ -314,6 +331,36 @@ async fn reject_busy_answers_486_after_one_signed_webhook_for_a_retransmitted_in
             .is_err(),
         "one INVITE, retransmitted, makes one webhook"
     );
+}
+
+#[tokio::test]
+async fn an_https_webhook_is_verified_against_the_tls_ca_roots() {
+    // The application's certificate comes from a CA only --tls-ca names: with the system's
+    // roots alone the webhook could not be made.
+    let ca = crate::https::Ca::new("webhook test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = crate::https::Files::new(&ca.pem, "");
+    let acceptor = sipmap::tls::ServerCerts::load(crate::https::Files::new(&cert, &key).files)
+        .unwrap()
+        .server_config(&[b"http/1.1"]);
+    let ca_file = files.files.cert.clone();
+    let server = TestApp::spawn_with(move |c| c.tls_ca = Some(ca_file)).await;
+    let mut app = App::start_with(
+        "<Response><Reject/></Response>",
+        Some(tokio_rustls::TlsAcceptor::from(acceptor)),
+    )
+    .await;
+    assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
+    voice_domain(&server, &format!("{}/voice", app.base)).await;
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let caller = Peer::on("127.0.0.1").await;
+    caller
+        .send(&invite(caller.addr(), "tls-hook-1"), edge)
+        .await;
+    let hook = app.next().await;
+    assert_eq!(hook.url, format!("{}/voice", app.base));
+    let (not_found, _) = caller.until("SIP/2.0 404").await;
+    assert_eq!(header(&not_found, "Call-ID"), Some("tls-hook-1"));
 }
 
 #[tokio::test]

@@ -234,16 +234,8 @@ impl WebhookClient {
         policy: DestinationPolicy,
         roots: RootCertStore,
     ) -> Self {
-        // ring rather than aws-lc-rs (which needs cmake and a much longer build); rustls marks
-        // ring's provider deprecated only because it has no post-quantum key exchange, which a
-        // webhook's TLS (X25519, P-256, P-384) does without.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("the ring provider supports rustls's default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        // TLS 1.2 and 1.3 with ring, as every TLS connection of sipmap.
+        let mut tls = crate::tls::client_config_with_roots(roots);
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let connector = connect::Connector {
             resolver: connect::system_resolver(),
@@ -442,18 +434,11 @@ fn without_credentials(url: &Url) -> Url {
 }
 
 /// The system's root certificates (`rustls-native-certs`); with none, every `https` webhook
-/// fails with 11237, and a warning says so.
+/// fails with 11237, and a warning says so. `serve --tls-ca` adds its CAs through
+/// [`WebhookClient::with_roots`].
 fn native_roots() -> RootCertStore {
-    let loaded = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(loaded.certs);
-    if added == 0 {
-        tracing::warn!(
-            errors = loaded.errors.len(),
-            "no system root certificate found: https webhooks will fail (11237)"
-        );
-    }
-    roots
+    // Without an extra file there is nothing to fail on: the system's roots are best effort.
+    crate::tls::client_roots(None).unwrap_or_else(|_| RootCertStore::empty())
 }
 
 #[cfg(test)]
