@@ -150,7 +150,7 @@ fn call_runtime(
     Ok(CallRuntime::with_client(parts, client))
 }
 
-/// The API's listeners, bound: plain HTTP and HTTPS, as configured (at least one).
+/// The API's listeners, bound: plain HTTP and HTTPS, as configured.
 async fn bind_listeners(
     config: &ServeConfig,
     certs: Option<&ServerCerts>,
@@ -170,10 +170,6 @@ async fn bind_listeners(
             .with_context(|| format!("cannot listen on {addr}"))?;
         listeners.push(Listener::Tls(l, certs.clone()));
     }
-    anyhow::ensure!(
-        !listeners.is_empty(),
-        "no API listener: give --listen or --https-listen (or both)"
-    );
     Ok(listeners)
 }
 
@@ -192,9 +188,19 @@ fn public_url(config: &ServeConfig, first: &Listener) -> anyhow::Result<String> 
         .to_owned())
 }
 
-/// The certificate pair, loaded and checked, when one is configured.
+/// The certificate pair, loaded and checked, when one is configured. A configuration that
+/// cannot serve (no API listener, HTTPS without a certificate) is refused here, before storage
+/// is touched.
 fn load_certs(config: &ServeConfig) -> anyhow::Result<Option<ServerCerts>> {
+    anyhow::ensure!(
+        config.listen.is_some() || config.https_listen.is_some(),
+        "no API listener: give --listen or --https-listen (or both)"
+    );
     let Some(files) = &config.tls else {
+        anyhow::ensure!(
+            config.https_listen.is_none(),
+            "--https-listen needs a certificate: --tls-cert and --tls-key"
+        );
         return Ok(None);
     };
     let certs = ServerCerts::load(files.clone()).context("cannot use the TLS certificate")?;
@@ -218,9 +224,6 @@ impl App {
     /// Loads the certificate, opens storage and binds the API's listeners.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let certs = load_certs(config)?;
-        if config.https_listen.is_some() && certs.is_none() {
-            anyhow::bail!("--https-listen needs a certificate: --tls-cert and --tls-key");
-        }
         let store = store::connect_with(&config.database_url, &config.store).await?;
         let listeners = bind_listeners(config, certs.as_ref()).await?;
         let public_url = public_url(config, &listeners[0])?;

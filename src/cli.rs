@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{App, InitialAccount, ServeConfig, ensure_initial_account, shutdown_signal};
 use crate::auth_token::AuthToken;
 use crate::call_runtime::RuntimeLimits;
-use crate::domain::{CallRetention, Cidr, Limits, NewAccount, OutboundPolicy};
+use crate::domain::{CallRetention, Cidr, EventRetention, Limits, NewAccount, OutboundPolicy};
 use crate::http::server::HttpLimits;
 use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
@@ -342,6 +342,15 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     pub max_call_records_per_account: u64,
+    /// How long the audit log (Monitor Events) keeps an event, in seconds; 0 keeps events
+    /// whatever their age. Pruned as the API writes new ones.
+    #[arg(long, env = "SIPMAP_EVENT_RETENTION_SECS", value_name = "SECONDS")]
+    #[arg(default_value_t = 30 * 86_400)]
+    pub event_retention_secs: u64,
+    /// Most events the audit log keeps per account: past it, a write deletes the account's
+    /// oldest events; 0 for no bound.
+    #[arg(long, env = "SIPMAP_MAX_EVENTS_PER_ACCOUNT", default_value_t = 100_000)]
+    pub max_events_per_account: u64,
     /// Make this account exist (with `TWILIO_AUTH_TOKEN` as its token).
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     #[arg(hide_env_values = true, requires = "auth_token")]
@@ -513,6 +522,10 @@ fn limits(args: &ServeArgs) -> Limits {
         calls: CallRetention {
             max_age_secs: args.call_retention_secs,
             per_account: args.max_call_records_per_account,
+        },
+        events: EventRetention {
+            max_age_secs: args.event_retention_secs,
+            per_account: args.max_events_per_account,
         },
     }
 }

@@ -215,6 +215,11 @@ sid_type!(
     "CA"
 );
 sid_type!(
+    /// A Monitor Event (`AE…`): one change the API made, in the audit log.
+    EventSid,
+    "AE"
+);
+sid_type!(
     /// An API 2010 Notification of a call (`NO…`): an error or warning with Twilio's code.
     NotificationSid,
     "NO"

@@ -512,7 +512,7 @@ impl TimeRange {
 }
 
 /// The span (Unix ms, end exclusive) a filter's date or date and time stands for.
-fn span_of(v: &str) -> Option<(i64, i64)> {
+pub(crate) fn span_of(v: &str) -> Option<(i64, i64)> {
     const DAY_MS: i64 = 86_400_000;
     if !v.is_ascii() {
         return None;

@@ -17,6 +17,7 @@ pub mod byoc;
 pub mod call;
 pub mod credential_list;
 pub mod destination;
+pub mod event;
 pub mod ip_access_control_list;
 pub mod ip_record;
 pub mod mapping;
@@ -43,6 +44,7 @@ pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
 };
 pub use destination::Destination;
+pub use event::{Action, Actor, Audit, Audited, Event, EventFilter, EventRetention};
 pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddressPatch};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;
@@ -295,6 +297,8 @@ pub struct Limits {
     pub keys_per_account: u64,
     /// How long, and how many, ended calls an account keeps.
     pub calls: CallRetention,
+    /// How long, and how many, events (the audit log) an account keeps.
+    pub events: EventRetention,
 }
 
 impl Default for Limits {
@@ -307,6 +311,7 @@ impl Default for Limits {
             targets_per_account: 1000,
             keys_per_account: 100,
             calls: CallRetention::default(),
+            events: EventRetention::default(),
         }
     }
 }

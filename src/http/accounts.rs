@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::extract::{Caller, Ctx, Form, Query, path_account};
 use super::paging::{PageRequest, to_value};
 use super::wire::AccountsResource;
-use super::{Answer, AppState, json};
+use super::{Answer, AppContext, AppState, json};
 use crate::auth_token::AuthToken;
 use crate::domain::{
     Account, AccountPatch, AccountStatus, NewAccount, Params, Reason, friendly_name,
@@ -113,7 +113,7 @@ async fn create(Ctx { app, caller }: Ctx, form: Form) -> Answer {
 }
 
 /// An account's view with its auth token, opened with the server key.
-fn shown(app: &AppState, status: StatusCode, a: &Account) -> Answer {
+fn shown(app: &AppContext, status: StatusCode, a: &Account) -> Answer {
     let token = app.store.reveal_token(a)?;
     Ok(json(
         status,
@@ -162,7 +162,7 @@ async fn list(Ctx { app, caller }: Ctx, query: Query) -> Answer {
 /// The account of an instance path (`AC….json`) if the caller may act on it (else 401, see
 /// [`path_account`]).
 async fn instance(
-    app: &AppState,
+    app: &AppContext,
     caller: &Caller,
     file: &str,
     uri: &str,

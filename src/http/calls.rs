@@ -15,7 +15,7 @@ use super::paging::{PageRequest, to_value};
 use super::wire::{CALL_EVENTS, CALL_NOTIFICATIONS, CALLS};
 use super::{Answer, json};
 use crate::calls::{Command, Delivery};
-use crate::domain::{Call, CallFilter, CallStatus, CallUpdate, Params, Reason, Refusal};
+use crate::domain::{Audit, Call, CallFilter, CallStatus, CallUpdate, Params, Reason, Refusal};
 use crate::error::ApiError;
 use crate::sid::CallSid;
 use crate::timefmt::V2010Date;
@@ -193,7 +193,8 @@ fn command_of(update: CallUpdate) -> Result<Option<Command>, ApiError> {
 /// with 503. The answer is the call's record as stored once the call took the command.
 async fn update(at: AccountPath, form: Form) -> Answer {
     let sid: CallSid = at.instance()?;
-    let command = command_of(CallUpdate::parse(&form)?)?;
+    let update = CallUpdate::parse(&form)?;
+    let command = command_of(update.clone())?;
     let found = at.app.store.get_call(&at.account, &sid).await?;
     let call = found.ok_or_else(|| at.not_found())?;
     let Some(command) = command else {
@@ -205,6 +206,9 @@ async fn update(at: AccountPath, form: Form) -> Answer {
         let now = now.ok_or_else(|| at.not_found())?;
         now.may_update().map_err(Refusal::from)?;
         return Err(ApiError::CallElsewhere);
+    }
+    if let Some(audit) = Audit::call_updated(&call, &update) {
+        at.app.store.record_event(audit).await?;
     }
     let now = at.app.store.get_call(&at.account, &sid).await?;
     Ok(json(

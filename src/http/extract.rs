@@ -6,12 +6,13 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine;
 
-use super::AppState;
 use super::server::ClientAddr;
+use super::{AppContext, AppState};
 use crate::auth_token::TokenHash;
-use crate::domain::{Account, AccountStatus, Params};
+use crate::domain::{Account, AccountStatus, Actor, Params};
 use crate::error::{ApiError, BodyProblem, MAX_BODY_BYTES};
 use crate::sid::{AccountSid, ApiKeySid};
+use crate::store::Store;
 
 /// Decoded `application/x-www-form-urlencoded` pairs, in order. Twilio's SDKs send form bodies;
 /// the body is parsed as a form whatever its `Content-Type`, so a JSON body simply lacks the
@@ -117,10 +118,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
-/// What every authenticated handler needs: the server and the caller.
-pub struct Ctx {
+/// The server's shared state as one authenticated request sees it: its `store` acts for the
+/// caller ([`Store::acting`]), so that every write a handler makes through it is recorded in the
+/// audit log (Monitor Events) with the caller's identity and address, in the write's own
+/// transaction. Everything else is the server's ([`AppContext`], through `Deref`).
+#[derive(Clone)]
+pub struct RequestApp {
+    state: AppState,
+    /// Storage, acting for the caller.
+    pub store: Store,
+}
+
+impl RequestApp {
+    fn new(state: &AppState, caller: &Caller) -> Self {
+        Self {
+            state: state.clone(),
+            store: state.store.acting(caller.1.clone()),
+        }
+    }
+
     /// The server's shared state.
-    pub app: AppState,
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl std::ops::Deref for RequestApp {
+    type Target = AppContext;
+    fn deref(&self) -> &AppContext {
+        &self.state
+    }
+}
+
+/// What every authenticated handler needs: the server (its storage acting for the caller) and
+/// the caller.
+pub struct Ctx {
+    /// The server's shared state, storage acting for the caller.
+    pub app: RequestApp,
     /// The authenticated caller.
     pub caller: Caller,
 }
@@ -131,16 +165,17 @@ impl FromRequestParts<AppState> for Ctx {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         Ok(Self {
-            app: state.clone(),
+            app: RequestApp::new(state, &caller),
             caller,
         })
     }
 }
 
 /// The authenticated, active account making the request (HTTP Basic: the Account SID and its
-/// Auth Token, or an API key's SID and its secret, which authenticate as the key's account).
+/// Auth Token, or an API key's SID and its secret, which authenticate as the key's account),
+/// and who acted, as the audit log names it: the account or the key, and the client's address.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Account);
+pub struct Caller(pub Account, pub Actor);
 
 impl Caller {
     /// The caller's SID.
@@ -202,7 +237,11 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::Unauthorized);
         }
         state.throttle.succeeded(client, &user);
-        Ok(Self(account))
+        let actor = Actor {
+            sid: user,
+            ip: client.map(|ip| ip.to_string()),
+        };
+        Ok(Self(account, actor))
     }
 }
 
@@ -228,7 +267,7 @@ async fn credentials_of(
 /// Twilio answers a subaccount's credentials on its parent's resources: the same answer whether
 /// or not the account exists, so it reveals nothing.
 pub async fn path_account(
-    app: &AppState,
+    app: &AppContext,
     caller: &Caller,
     raw: &str,
 ) -> Result<AccountSid, ApiError> {
@@ -250,8 +289,8 @@ pub async fn path_account(
 /// caller, the account the path names (one the caller may act on; see [`path_account`]), the instance SID segment if
 /// the route has one (`{sid}`, with its `.json`), and the path as requested, which a 404 names.
 pub struct AccountPath {
-    /// The server's shared state.
-    pub app: AppState,
+    /// The server's shared state, storage acting for the caller.
+    pub app: RequestApp,
     /// The authenticated caller.
     pub caller: Caller,
     /// The account the path names.

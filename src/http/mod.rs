@@ -13,6 +13,7 @@ pub mod call_events;
 pub mod calls;
 pub mod connection_policies;
 pub mod credential_lists;
+pub mod events;
 pub mod extract;
 pub mod ip_access_control_lists;
 pub mod ip_records;
@@ -50,7 +51,9 @@ pub struct AppState(pub Arc<AppContext>);
 
 /// The shared parts of the running server.
 pub struct AppContext {
-    /// Storage, the source of truth.
+    /// Storage, the source of truth, acting for no one: authentication and reads. A handler
+    /// writes through its request's store (`extract::RequestApp::store`), which records the
+    /// write's events in the audit log.
     pub store: Arc<Store>,
     /// Base of absolute URLs in Voice v1 responses, without a trailing slash.
     pub public_url: String,
@@ -94,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(calls::router())
         .merge(call_events::router())
+        .merge(events::router())
         .merge(ops::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
@@ -119,7 +123,12 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-const CORS_HEADERS: [(&str, &str); 5] = [
+/// Twilio's CORS headers, less one: Twilio also sends `Access-Control-Allow-Credentials: true`
+/// beside `Allow-Origin: *`, a pair browsers refuse (a credentialed request needs the exact
+/// origin). sipmap leaves it out: a page on another origin may still call the API with an
+/// explicit `Authorization` header (a non-credentialed request), and no browser ever attaches
+/// sipmap's cookies or a cached Basic login to a cross-origin request.
+const CORS_HEADERS: [(&str, &str); 4] = [
     ("access-control-allow-origin", "*"),
     ("access-control-allow-methods", "GET, POST, DELETE, OPTIONS"),
     (
@@ -127,7 +136,6 @@ const CORS_HEADERS: [(&str, &str); 5] = [
         "Accept, Authorization, Content-Type, If-Match, If-Modified-Since, If-None-Match, \
          If-Unmodified-Since, Idempotency-Key",
     ),
-    ("access-control-allow-credentials", "true"),
     ("access-control-expose-headers", "ETag"),
 ];
 

@@ -143,16 +143,28 @@ impl<T> Page<T> {
     /// The Voice v1 envelope: the rows under `key` plus `meta` with absolute URLs on `base`
     /// (public URL + path).
     pub fn v1_envelope(&self, key: &str, base: &str, view: impl Fn(&T) -> RowJson) -> Envelope {
+        self.v1_envelope_filtered(key, base, "", view)
+    }
+
+    /// [`Self::v1_envelope`] of a filtered list: `filters` are the query parameters every page
+    /// URL repeats (already encoded, each ending in `&`).
+    pub fn v1_envelope_filtered(
+        &self,
+        key: &str,
+        base: &str,
+        filters: &str,
+        view: impl Fn(&T) -> RowJson,
+    ) -> Envelope {
         let r = &self.request;
         let meta = serde_json::json!({
             "page": r.page,
             "page_size": r.size,
-            "first_page_url": self.link(base, "", 0, None),
+            "first_page_url": self.link(base, filters, 0, None),
             "previous_page_url": self.previous_token.as_deref()
-                .map(|t| self.link(base, "", r.page.saturating_sub(1), Some(t))),
-            "url": self.link(base, "", r.page, r.token.as_deref()),
+                .map(|t| self.link(base, filters, r.page.saturating_sub(1), Some(t))),
+            "url": self.link(base, filters, r.page, r.token.as_deref()),
             "next_page_url": self.next_token.as_deref()
-                .map(|t| self.link(base, "", r.page.saturating_add(1), Some(t))),
+                .map(|t| self.link(base, filters, r.page.saturating_add(1), Some(t))),
             "key": key,
         });
         let mut out = Map::new();

@@ -19,7 +19,7 @@
 //! - **HTTP/2**: at most [`H2_MAX_STREAMS`] requests in progress per connection, header lists
 //!   of at most [`H2_MAX_HEADER_LIST`] bytes, at most [`H2_MAX_PENDING_RESETS`] streams reset by
 //!   the client before the server saw them (the "rapid reset" attack), 64 KiB of flow-control
-//!   window per stream and 256 KiB per connection.
+//!   window per stream and 256 KiB per connection, 64 KiB of a response buffered per stream.
 //! - Every refusal is counted and logged (at most one line per limit per 10 s).
 //!
 //! Each request carries the client's address ([`ClientAddr`]) for per-client throttling.
@@ -93,7 +93,7 @@ pub struct ClientAddr(pub SocketAddr);
 pub const MAX_HEADERS: usize = 64;
 
 /// Requests in progress at once on one HTTP/2 connection.
-pub const H2_MAX_STREAMS: u32 = 100;
+pub const H2_MAX_STREAMS: u32 = 32;
 /// The largest HTTP/2 header list (names, values and 32 bytes per field, RFC 9113 §6.5.2):
 /// above the 32 KiB [`super::MAX_HEADER_BYTES`] that gets a Twilio 431, so that only lists
 /// beyond both get HTTP/2's own refusal.
@@ -103,6 +103,8 @@ pub const H2_MAX_PENDING_RESETS: usize = 20;
 /// HTTP/2 flow-control windows: per stream (a body is at most 64 KiB) and per connection.
 const H2_STREAM_WINDOW: u32 = 64 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// What an HTTP/2 stream buffers of its response for a client slow to read it.
+const H2_SEND_BUFFER: usize = 64 * 1024;
 /// Refusals (answers to connections over a cap) in progress at once.
 pub const MAX_REFUSALS: usize = 256;
 /// The handshake a refused TLS connection gets to read its answer.
@@ -459,7 +461,8 @@ fn builder(h2: bool, limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
         .max_header_list_size(H2_MAX_HEADER_LIST)
         .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
         .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW);
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_SEND_BUFFER);
     if h2 {
         builder.http2_only()
     } else {

@@ -18,10 +18,10 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::extract::{AccountPath, Form, Query};
+use super::extract::{AccountPath, Form, Query, RequestApp};
 use super::paging::{PageRequest, to_value};
 use super::wire::{V2010Child, V2010Resource};
-use super::{Answer, AppContext, AppState, json};
+use super::{Answer, AppState, json};
 use crate::domain::{Invalid, Params};
 use crate::error::ApiError;
 use crate::sid::{AccountSid, Sid};
@@ -141,28 +141,28 @@ pub trait Crud: Sized + Send + Sync + 'static {
 
     /// Creates one.
     fn create(
-        app: &AppContext,
+        app: &RequestApp,
         account: &AccountSid,
         scope: &Self::Scope,
         new: Self::New,
     ) -> impl Future<Output = Stored<Self>> + Send;
     /// One instance.
     fn get(
-        app: &AppContext,
+        app: &RequestApp,
         account: &AccountSid,
         scope: &Self::Scope,
         sid: &Self::Sid,
     ) -> impl Future<Output = Stored<Option<Self>>> + Send;
     /// A page of them.
     fn list(
-        app: &AppContext,
+        app: &RequestApp,
         account: &AccountSid,
         scope: &Self::Scope,
         query: &PageQuery,
     ) -> impl Future<Output = Stored<Vec<Self>>> + Send;
     /// Updates one.
     fn update(
-        app: &AppContext,
+        app: &RequestApp,
         account: &AccountSid,
         scope: &Self::Scope,
         sid: &Self::Sid,
@@ -170,7 +170,7 @@ pub trait Crud: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Stored<Self>> + Send;
     /// Deletes one.
     fn delete(
-        app: &AppContext,
+        app: &RequestApp,
         account: &AccountSid,
         scope: &Self::Scope,
         sid: &Self::Sid,
@@ -290,7 +290,7 @@ macro_rules! storage_calls {
     };
     (@calls [$($p:ident,)?] $create:ident, $get:ident, $list:ident, $update:ident, $delete:ident) => {
         async fn create(
-            app: &$crate::http::AppContext,
+            app: &$crate::http::extract::RequestApp,
             account: &$crate::sid::AccountSid,
             _scope: &Self::Scope,
             new: Self::New,
@@ -300,7 +300,7 @@ macro_rules! storage_calls {
         }
 
         async fn get(
-            app: &$crate::http::AppContext,
+            app: &$crate::http::extract::RequestApp,
             account: &$crate::sid::AccountSid,
             _scope: &Self::Scope,
             sid: &Self::Sid,
@@ -310,7 +310,7 @@ macro_rules! storage_calls {
         }
 
         async fn list(
-            app: &$crate::http::AppContext,
+            app: &$crate::http::extract::RequestApp,
             account: &$crate::sid::AccountSid,
             _scope: &Self::Scope,
             query: &$crate::store::PageQuery,
@@ -320,7 +320,7 @@ macro_rules! storage_calls {
         }
 
         async fn update(
-            app: &$crate::http::AppContext,
+            app: &$crate::http::extract::RequestApp,
             account: &$crate::sid::AccountSid,
             _scope: &Self::Scope,
             sid: &Self::Sid,
@@ -331,7 +331,7 @@ macro_rules! storage_calls {
         }
 
         async fn delete(
-            app: &$crate::http::AppContext,
+            app: &$crate::http::extract::RequestApp,
             account: &$crate::sid::AccountSid,
             _scope: &Self::Scope,
             sid: &Self::Sid,

@@ -255,6 +255,10 @@ pub const SOURCE_IP_MAPPINGS: V1Resource =
 /// Voice v1 BYOC Trunks.
 pub const BYOC_TRUNKS: V1Resource = V1Resource::new("ByocTrunks", "byoc_trunks");
 
+/// Monitor v1 Events (the audit log): `/v1/Events`, the path the SDKs call on
+/// `monitor.twilio.com`, served on the same listener as the rest.
+pub const EVENTS: V1Resource = V1Resource::new("Events", "events");
+
 /// Voice v1 Connection Policies.
 pub const CONNECTION_POLICIES: V1Resource =
     V1Resource::new("ConnectionPolicies", "connection_policies");

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use super::Result;
 use super::value::{Params, Row};
+use crate::domain::Audit;
 use crate::recognition::{Change, Recognition};
 
 /// Row locks a read inside a write transaction may take (PostgreSQL; SQLite has one writer and
@@ -84,13 +85,17 @@ pub trait Tx: Send {
     }
 }
 
-/// The result of a write: its value and what it changed in recognition.
+/// The result of a write: its value, what it changed in recognition, and what it changed that
+/// the audit log records.
 #[derive(Debug)]
 pub struct Written<T> {
     /// What the caller gets.
     pub value: T,
     /// The recognition changes the commit makes.
     pub changes: Vec<Change>,
+    /// The changes of resources the write made, which the store records as Monitor Events in
+    /// the same transaction when the API made the write ([`super::Store::acting`]).
+    pub audit: Vec<Audit>,
 }
 
 impl<T> Written<T> {
@@ -100,7 +105,24 @@ impl<T> Written<T> {
         Self {
             value,
             changes: if recognised { vec![change] } else { Vec::new() },
+            audit: Vec::new(),
         }
+    }
+
+    /// A write that changes `changes` in recognition.
+    pub fn changing(value: T, changes: Vec<Change>) -> Self {
+        Self {
+            value,
+            changes,
+            audit: Vec::new(),
+        }
+    }
+
+    /// The same write, recording `audit` too (an update that changed nothing an event shows
+    /// records nothing).
+    pub fn audited(mut self, audit: impl IntoIterator<Item = Audit>) -> Self {
+        self.audit.extend(audit);
+        self
     }
 
     /// A write that changes nothing recognition knows.
@@ -108,6 +130,7 @@ impl<T> Written<T> {
         Self {
             value,
             changes: Vec::new(),
+            audit: Vec::new(),
         }
     }
 }

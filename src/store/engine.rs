@@ -15,10 +15,10 @@ use super::backend::{Backend, BoxFuture, ReadFn, Tx, WriteFn, Written};
 use super::postgres::PgBackend;
 use super::sqlite::SqliteBackend;
 use super::value::{Params, Row};
-use super::{Result, StoreError, reads};
+use super::{Result, StoreError, audit, reads};
 use crate::auth_token::{AuthToken, TokenHash};
 use crate::clock::Clock;
-use crate::domain::{Account, Limits, OutboundPolicy};
+use crate::domain::{Account, Actor, Limits, OutboundPolicy};
 use crate::recognition::Recognition;
 use crate::secret::{AUTH_TOKEN, CREDENTIAL_PASSWORD, Sealer, ServerKey};
 
@@ -102,7 +102,19 @@ impl From<PgBackend> for Db {
 /// and auth tokens, and the limits on what an account may store. Every operation is scoped by
 /// account where the resource has one: a resource of another account is reported exactly like
 /// a missing one. New SIDs and timestamps are minted here, from the store's clock.
+///
+/// A `Store` is cheap to clone (its parts are shared); [`Store::acting`] gives the same storage
+/// acting for an API caller, whose writes also store the Monitor Events of what they changed
+/// ([`Written::audit`]) in their own transaction.
+#[derive(Clone)]
 pub struct Store {
+    shared: Arc<Shared>,
+    /// Who acts, when the API writes; `None` for the SIP side, the call runtime and commands.
+    actor: Option<Actor>,
+}
+
+/// What every handle on one store shares.
+pub struct Shared {
     db: Db,
     clock: Arc<dyn Clock>,
     key: Option<ServerKey>,
@@ -114,32 +126,48 @@ pub struct Store {
     pub(super) outbound: Arc<OutboundPolicy>,
 }
 
+impl std::ops::Deref for Store {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 impl Store {
     /// A store over `db`, dating rows with `clock`, sealing passwords with `key` (`None` for
-    /// one-off commands, which store none) and refusing writes past `limits`.
+    /// one-off commands, which store none), refusing writes past `limits` and targets outside
+    /// `outbound`.
     pub fn new(
         db: impl Into<Db>,
         clock: Arc<dyn Clock>,
         key: Option<ServerKey>,
         limits: Limits,
+        outbound: Arc<OutboundPolicy>,
     ) -> Self {
         let sealer = key.as_ref().map(|k| k.sealer(CREDENTIAL_PASSWORD));
         let token_sealer = key.as_ref().map(|k| k.sealer(AUTH_TOKEN));
-        Self {
+        let shared = Shared {
             db: db.into(),
             clock,
             key,
             sealer,
             token_sealer,
             limits,
-            outbound: Arc::default(),
+            outbound,
+        };
+        Self {
+            shared: Arc::new(shared),
+            actor: None,
         }
     }
 
-    /// The same store, refusing targets outside `outbound`.
-    pub fn with_outbound(mut self, outbound: Arc<OutboundPolicy>) -> Self {
-        self.outbound = outbound;
-        self
+    /// The same storage, acting for `actor`: each of its writes also stores the Monitor Events
+    /// of what it changed, in the same transaction.
+    pub fn acting(&self, actor: Actor) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            actor: Some(actor),
+        }
     }
 
     /// A read handle on the recognition table this store keeps current (empty unless the store
@@ -279,8 +307,8 @@ impl Store {
         let mut attempt = 1;
         loop {
             let result = match &self.db {
-                Db::Sqlite(b) => b.write(make()).await,
-                Db::Postgres(b) => b.write(make()).await,
+                Db::Sqlite(b) => b.write(self.audited(make())).await,
+                Db::Postgres(b) => b.write(self.audited(make())).await,
             };
             match result {
                 Err(StoreError::Violation(constraint)) if attempt < ATTEMPTS => {
@@ -299,6 +327,25 @@ impl Store {
                 other => return other,
             }
         }
+    }
+}
+
+impl Store {
+    /// `work`, followed in its transaction by the recording of the events of what it changed
+    /// when this store acts for an API caller (see [`super::audit`]); `work` itself otherwise.
+    fn audited<T: Send + 'static>(&self, work: WriteFn<T>) -> WriteFn<T> {
+        let Some(actor) = self.actor.clone() else {
+            return work;
+        };
+        let (_, now_ms) = self.now();
+        let retention = self.limits.events;
+        write_fn(move |tx| {
+            Box::pin(async move {
+                let written = work(&mut *tx).await?;
+                audit::record(tx, &actor, &written.audit, now_ms, retention).await?;
+                Ok(written)
+            })
+        })
     }
 }
 

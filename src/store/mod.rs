@@ -17,6 +17,7 @@
 //! The URL scheme picks the back end ([`connect`]). The schema's migrations are the files of
 //! `migrations/sqlite/` and `migrations/postgres/`, found and ordered by `build.rs`.
 
+pub mod audit;
 pub mod backend;
 pub mod engine;
 pub mod postgres;
@@ -182,7 +183,7 @@ pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<A
         let backend =
             postgres::PgBackend::open(url, options.role, retention, outbound.clone()).await?;
         let key = server_key(url, options)?;
-        let store = Store::new(backend, clock, key.clone(), limits).with_outbound(outbound);
+        let store = Store::new(backend, clock, key.clone(), limits, outbound);
         adopt(&store, key.as_ref()).await?;
         return Ok(Arc::new(store));
     }
@@ -196,7 +197,7 @@ pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<A
                 options.max_database_bytes,
                 outbound.clone(),
             )?;
-            let store = Store::new(backend, clock, key.clone(), limits).with_outbound(outbound);
+            let store = Store::new(backend, clock, key.clone(), limits, outbound);
             adopt(&store, key.as_ref()).await?;
             Ok(Arc::new(store))
         }

@@ -85,10 +85,18 @@ static VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// A loaded pair and when its leaf certificate expires.
-#[derive(Debug)]
 struct Pair {
     key: Arc<CertifiedKey>,
     not_after: i64,
+}
+
+impl std::fmt::Debug for Pair {
+    // The expiry only: nothing of the key, whatever its type's own `Debug` would print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("not_after", &iso8601(self.not_after))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A file's identity for change detection: modification time and length.

@@ -111,6 +111,18 @@ fn a_good_pair_is_served() {
 }
 
 #[test]
+fn debug_shows_nothing_of_the_key() {
+    let (cert, key) = good("localhost");
+    let f = files(&cert, &key);
+    let certs = ServerCerts::load(f.files.clone()).unwrap();
+    let shown = format!("{certs:?}");
+    assert!(shown.contains("2090-01-01T00:00:00Z"), "{shown}");
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!shown.contains(&body[..16]), "{shown}");
+    assert!(!shown.contains("PRIVATE"), "{shown}");
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let (cert, key) = good("localhost");
     let f = files(&cert, &key);

@@ -668,4 +668,27 @@ async fn an_update_reaches_the_runtime_that_holds_the_call() {
     let r = app.post(&elsewhere, "Status=completed").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     assert_eq!(runtime.taken.lock().unwrap().len(), 5);
+    // Each update the call took is in the audit log, as it was asked; the refused ones are not.
+    let log = app
+        .get(&format!("/v1/Events?ResourceSid={}", held.sid))
+        .await;
+    let log = log.json();
+    let data: Vec<&serde_json::Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["event_type"], "call.updated");
+            &e["event_data"]
+        })
+        .collect();
+    assert_eq!(data.len(), 5, "{log}");
+    assert_eq!(data[0]["twiml"], "<Response><Hangup/></Response>");
+    assert_eq!(data[1]["method"], "GET");
+    assert_eq!(data[3]["status"]["updated"], "canceled");
+    assert_eq!(data[4]["status"]["updated"], "completed");
+    let none = app
+        .get(&format!("/v1/Events?ResourceSid={}", not_held.sid))
+        .await;
+    assert_eq!(none.json()["events"].as_array().unwrap().len(), 0);
 }

@@ -1,8 +1,8 @@
 //! The API over HTTPS: the real server on port 0 with certificates made by rcgen (a test CA and
 //! leaves it signs; no key is ever written outside a temporary folder). HTTP/1.1 and HTTP/2 by
-//! ALPN, the listener's limits over TLS (handshake deadline, caps, idle), certificate reload
-//! under load with no failed request, what a verifying client refuses, start-up errors, and
-//! `sipmap resolve` over https:// URLs.
+//! ALPN and the bounds HTTP/2 announces, the listener's limits over TLS (handshake deadline, body
+//! timeout, caps, idle), certificate reload under load with no failed request, what a verifying
+//! client refuses, start-up errors, SIGHUP, and `sipmap resolve` over https:// URLs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -247,6 +247,49 @@ async fn the_api_answers_over_http1_and_http2() {
 }
 
 #[tokio::test]
+async fn http2_announces_its_bounds() {
+    use sipmap::http::server::{H2_MAX_HEADER_LIST, H2_MAX_STREAMS};
+    let ca = Ca::new("sipmap test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = Files::new(&cert, &key);
+    let app = https_app(&files, HttpLimits::default()).await;
+    let tcp = TcpStream::connect(addr(&app)).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(client(&ca.pem, &[b"h2"]))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    // The client preface and an empty SETTINGS frame; the server's first frame is its SETTINGS.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 0x4, "a SETTINGS frame");
+    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+    let mut payload = vec![0u8; len];
+    tls.read_exact(&mut payload).await.unwrap();
+    let settings: std::collections::HashMap<u16, u32> = payload
+        .chunks_exact(6)
+        .map(|c| {
+            let id = u16::from_be_bytes([c[0], c[1]]);
+            (id, u32::from_be_bytes([c[2], c[3], c[4], c[5]]))
+        })
+        .collect();
+    assert_eq!(settings.get(&0x3), Some(&H2_MAX_STREAMS), "{settings:?}");
+    assert_eq!(
+        settings.get(&0x4),
+        Some(&(64 * 1024)),
+        "stream window: {settings:?}"
+    );
+    assert_eq!(
+        settings.get(&0x6),
+        Some(&H2_MAX_HEADER_LIST),
+        "{settings:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_trickled_handshake_is_cut_at_its_deadline() {
     let ca = Ca::new("sipmap test CA");
     let (cert, key) = ca.leaf(2020, 2090);
@@ -340,6 +383,82 @@ async fn the_connection_caps_and_idle_timeout_hold_over_tls() {
         again.is_some(),
         "the slot of the closed connection was not freed"
     );
+}
+
+/// A request body that sends its first bytes, then nothing more, ever; or, `Stalled(None)`, an
+/// empty one.
+struct Stalled(Option<bool>);
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.0 {
+            None => return std::task::Poll::Ready(None),
+            Some(true) => return std::task::Poll::Pending,
+            Some(false) => self.0 = Some(true),
+        }
+        let first = Bytes::from_static(b"FriendlyName=slow");
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(first))))
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_over_http2_gets_408_and_the_connection_serves_on() {
+    let ca = Ca::new("sipmap test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = Files::new(&cert, &key);
+    let limits = HttpLimits {
+        body_timeout: Duration::from_millis(400),
+        ..HttpLimits::default()
+    };
+    let app = https_app(&files, limits).await;
+    let tcp = TcpStream::connect(addr(&app)).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client(&ca.pem, &[b"h2"]))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake::<_, _, Stalled>(
+        TokioExecutor::new(),
+        TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"));
+    let post = |body| {
+        hyper::Request::post(
+            "/2010-04-01/Accounts/AC00000000000000000000000000000001/SIP/Domains.json",
+        )
+        .header("authorization", format!("Basic {auth}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .unwrap()
+    };
+    // Bounded so that a server that never times the body out fails rather than hangs.
+    let response = tokio::time::timeout(
+        Duration::from_secs(15),
+        sender.send_request(post(Stalled(Some(false)))),
+    )
+    .await
+    .expect("the server answered within the bound")
+    .unwrap();
+    assert_eq!(response.status(), 408);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("\"code\""), "a Twilio error: {text}");
+    // The connection goes on: the next stream is answered.
+    let get = hyper::Request::get(ACCOUNT)
+        .header("authorization", format!("Basic {auth}"))
+        .body(Stalled(None))
+        .unwrap();
+    let response = sender.send_request(get).await.unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]

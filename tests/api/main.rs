@@ -7,6 +7,7 @@ mod byoc;
 mod calls;
 mod change_log;
 mod durability;
+mod events;
 mod hardening;
 mod http_limits;
 mod https;

@@ -205,6 +205,8 @@ async fn every_response_carries_request_id_and_cors() {
             r.headers["access-control-allow-methods"],
             "GET, POST, DELETE, OPTIONS"
         );
+        // `*` with credentials allowed is a pair browsers refuse; cookies never cross origins.
+        assert!(!r.headers.contains_key("access-control-allow-credentials"));
     }
     assert_eq!(replies[4].status, StatusCode::NO_CONTENT);
     for r in &replies[1..4] {

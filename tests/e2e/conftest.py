@@ -93,7 +93,6 @@ CORS_HEADERS = {
         "Accept, Authorization, Content-Type, If-Match, If-Modified-Since, "
         "If-None-Match, If-Unmodified-Since, Idempotency-Key"
     ),
-    "Access-Control-Allow-Credentials": "true",
     "Access-Control-Expose-Headers": "ETag",
 }
 
@@ -138,6 +137,7 @@ def make_client(base_url: str, sid: str, token: str, account_sid: Optional[str] 
     client = Client(sid, token, account_sid, http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT))
     client.voice.base_url = base_url
     client.api.base_url = base_url
+    client.monitor.base_url = base_url
     return client
 
 
@@ -306,6 +306,7 @@ class Sipmap:
         if self._client is not None:
             self._client.voice.base_url = self.base_url
             self._client.api.base_url = self.base_url
+            self._client.monitor.base_url = self.base_url
         return self
 
     def stop(self, timeout: float = 10.0) -> int:

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod auth_mappings;
 pub mod byoc;
 pub mod credential_lists;
+pub mod events;
 pub mod ip_access_control_lists;
 pub mod ip_records;
 pub mod mappings;

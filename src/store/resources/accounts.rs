@@ -6,7 +6,7 @@ use super::super::queries::{accounts, mappings, sip_domains};
 use super::super::{Missing, Result, StoreError};
 use super::{account_rows, locked_account};
 use crate::auth_token::TokenHash;
-use crate::domain::{Account, AccountPatch, StatusChange};
+use crate::domain::{Account, AccountPatch, Audit, StatusChange};
 use crate::recognition::account_changes;
 use crate::secret::Sealer;
 
@@ -23,7 +23,8 @@ pub async fn create(
     }
     tx.execute(accounts::INSERT, accounts::insert(&account, &credential))
         .await?;
-    Ok(Written::quiet(account))
+    let audit = Audit::created(&account);
+    Ok(Written::quiet(account).audited([audit]))
 }
 
 /// Creates `account` if it is missing, or gives the existing one `credential` and the sealed
@@ -35,6 +36,7 @@ pub async fn ensure(
 ) -> Result<Written<Account>> {
     match locked_account(tx, &account.sid, Lock::Update).await {
         Ok(mut existing) => {
+            let before = existing.clone();
             let sealed = account.sealed_token.as_deref();
             tx.execute(
                 accounts::SET_TOKEN,
@@ -42,7 +44,8 @@ pub async fn ensure(
             )
             .await?;
             existing.sealed_token = account.sealed_token;
-            Ok(Written::quiet(existing))
+            let audit = Audit::updated(&before, &existing);
+            Ok(Written::quiet(existing).audited(audit))
         }
         Err(StoreError::NotFound(_)) => create(tx, account, credential).await,
         Err(e) => Err(e),
@@ -73,6 +76,7 @@ pub async fn update(
     now: i64,
 ) -> Result<Written<Account>> {
     let mut account = locked_account(tx, sid, Lock::Update).await?;
+    let before = account.clone();
     let change = account.status_change(patch.status)?;
     let mut changes = Vec::new();
     match change {
@@ -99,10 +103,8 @@ pub async fn update(
     account.date_updated = now;
     tx.execute(accounts::UPDATE, accounts::update(&account))
         .await?;
-    Ok(Written {
-        value: account,
-        changes,
-    })
+    let audit = Audit::updated(&before, &account);
+    Ok(Written::changing(account, changes).audited(audit))
 }
 
 /// Opens every sealed auth token with `old` and seals it again with `new`; returns how many.

@@ -5,7 +5,7 @@ use super::super::backend::{Lock, Tx, Written};
 use super::super::{Missing, Result, StoreError};
 use super::{count, locked_account};
 use crate::auth_token::TokenHash;
-use crate::domain::{ApiKey, KeyName, Limits};
+use crate::domain::{ApiKey, Audit, KeyName, Limits};
 use crate::sid::{AccountSid, ApiKeySid};
 
 /// API keys' statements and rows. The secret's hash is written here and read only by
@@ -105,7 +105,8 @@ pub async fn create(
     let held = count(tx, sql::COUNT_OF_ACCOUNT, key.account_sid.as_str()).await?;
     ApiKey::may_create(&owner, held, &limits)?;
     tx.execute(sql::INSERT, sql::insert(&key, &secret)).await?;
-    Ok(Written::quiet(key))
+    let audit = Audit::created(&key);
+    Ok(Written::quiet(key).audited([audit]))
 }
 
 async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &ApiKeySid) -> Result<ApiKey> {
@@ -135,15 +136,16 @@ pub async fn update(
     if key != before {
         tx.execute(sql::UPDATE, sql::update(&key)).await?;
     }
-    Ok(Written::quiet(key))
+    let audit = Audit::updated(&before, &key);
+    Ok(Written::quiet(key).audited(audit))
 }
 
 /// Deletes a key of `account`; the next request made with it is refused, on every node, since
 /// authentication reads the key's row each time.
 pub async fn delete(tx: &mut dyn Tx, account: &AccountSid, sid: &ApiKeySid) -> Result<Written<()>> {
-    locked(tx, account, sid).await?;
+    let key = locked(tx, account, sid).await?;
     tx.execute(sql::DELETE, vec![sid.as_str().into()]).await?;
-    Ok(Written::quiet(()))
+    Ok(Written::quiet(()).audited([Audit::deleted(&key)]))
 }
 
 /// The store's operations on API keys.

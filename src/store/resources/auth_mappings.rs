@@ -6,7 +6,7 @@ use super::super::queries::auth_mappings;
 use super::super::{Missing, Result, StoreError};
 use super::sip_lists::locked;
 use super::{owner_accepts_writes, require_domain};
-use crate::domain::{AuthMapping, MappedList, auth_mapping};
+use crate::domain::{Audit, AuthMapping, MappedList, auth_mapping};
 use crate::recognition::{AuthKind, Change};
 use crate::sid::{AccountSid, SipDomainSid};
 
@@ -51,7 +51,8 @@ pub async fn create(
     tx.execute(statements.insert, auth_mappings::insert(&mapping))
         .await?;
     let change = Change::AuthMapped(domain.clone(), kind, mapping.list.clone());
-    Ok(Written::recognised_if(mapping, recognised, change))
+    let audit = Audit::created(&mapping);
+    Ok(Written::recognised_if(mapping, recognised, change).audited([audit]))
 }
 
 /// Unmaps `list` from `domain` for `kind`.
@@ -64,21 +65,25 @@ pub async fn delete(
 ) -> Result<Written<()>> {
     require_domain(tx, account, domain).await?;
     let statements = auth_mappings::statements(kind);
-    let removed = tx
-        .execute(statements.delete, auth_mappings::key(domain, kind, &list))
+    let existing = tx
+        .query(
+            statements.by_sid,
+            auth_mappings::by_sid(account, domain, kind, &list),
+        )
         .await?;
-    if removed == 0 {
+    let Some(row) = existing.into_iter().next() else {
         return Err(StoreError::NotFound(Missing::AuthMapping(
             account.clone(),
             domain.clone(),
             kind,
             list,
         )));
-    }
-    Ok(Written {
-        value: (),
-        changes: vec![Change::AuthUnmapped(domain.clone(), kind, list)],
-    })
+    };
+    let mapping = auth_mappings::mapping(row)?;
+    tx.execute(statements.delete, auth_mappings::key(domain, kind, &list))
+        .await?;
+    let change = Change::AuthUnmapped(domain.clone(), kind, list);
+    Ok(Written::changing((), vec![change]).audited([Audit::deleted(&mapping)]))
 }
 
 /// The store's operations on a domain's authentication mappings.

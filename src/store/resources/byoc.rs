@@ -8,7 +8,7 @@ use super::super::{Missing, Result, StoreError};
 use super::{count, locked_account, owner_accepts_writes, require_domain};
 use crate::domain::byoc::{may_delete_policy, may_delete_trunk};
 use crate::domain::{
-    ByocTrunk, ByocTrunkPatch, ConnectionPolicy, Limited, Limits, PolicyName, PolicyTarget,
+    Audit, ByocTrunk, ByocTrunkPatch, ConnectionPolicy, Limited, Limits, PolicyName, PolicyTarget,
     TargetPatch,
 };
 use crate::recognition::{Change, RouteTarget};
@@ -83,10 +83,8 @@ pub async fn create_trunk(
     tx.execute(byoc::TRUNK_INSERT, byoc::trunk_values(&trunk))
         .await?;
     let change = trunk_set(&trunk);
-    Ok(Written {
-        value: trunk,
-        changes: vec![change],
-    })
+    let audit = Audit::created(&trunk);
+    Ok(Written::changing(trunk, vec![change]).audited([audit]))
 }
 
 fn trunk_set(t: &ByocTrunk) -> Change {
@@ -115,10 +113,8 @@ pub async fn update_trunk(
         true => vec![],
         false => vec![trunk_set(&trunk)],
     };
-    Ok(Written {
-        value: trunk,
-        changes,
-    })
+    let audit = Audit::updated(&before, &trunk);
+    Ok(Written::changing(trunk, changes).audited(audit))
 }
 
 /// Deletes a trunk of `account` that no SIP domain names.
@@ -127,15 +123,13 @@ pub async fn delete_trunk(
     account: &AccountSid,
     sid: &ByocTrunkSid,
 ) -> Result<Written<()>> {
-    locked_trunk(tx, account, sid, Lock::Update).await?;
+    let trunk = locked_trunk(tx, account, sid, Lock::Update).await?;
     let used_by = first_sid(tx, byoc::DOMAIN_OF_TRUNK, sid.as_str(), SipDomainSid::parse).await?;
     may_delete_trunk(sid, used_by)?;
     tx.execute(byoc::TRUNK_DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written {
-        value: (),
-        changes: vec![Change::TrunkRemoved(sid.clone())],
-    })
+    let change = Change::TrunkRemoved(sid.clone());
+    Ok(Written::changing((), vec![change]).audited([Audit::deleted(&trunk)]))
 }
 
 /// Creates `policy`, unless its account holds as many as it may.
@@ -156,7 +150,8 @@ pub async fn create_policy(
     limits.check(Limited::ListsPerAccount, held)?;
     tx.execute(byoc::POLICY_INSERT, byoc::policy_insert(&policy))
         .await?;
-    Ok(Written::quiet(policy))
+    let audit = Audit::created(&policy);
+    Ok(Written::quiet(policy).audited([audit]))
 }
 
 /// Renames a policy of `account`.
@@ -175,7 +170,8 @@ pub async fn update_policy(
         tx.execute(byoc::POLICY_UPDATE, byoc::policy_update(&policy))
             .await?;
     }
-    Ok(Written::quiet(policy))
+    let audit = Audit::updated(&before, &policy);
+    Ok(Written::quiet(policy).audited(audit))
 }
 
 /// Deletes a policy of `account` that no trunk names, with its targets.
@@ -184,7 +180,7 @@ pub async fn delete_policy(
     account: &AccountSid,
     sid: &ConnectionPolicySid,
 ) -> Result<Written<()>> {
-    locked_policy(tx, account, sid, Lock::Update).await?;
+    let policy = locked_policy(tx, account, sid, Lock::Update).await?;
     let used_by = first_sid(tx, byoc::TRUNK_OF_POLICY, sid.as_str(), ByocTrunkSid::parse).await?;
     may_delete_policy(sid, used_by)?;
     let targets = tx
@@ -201,7 +197,7 @@ pub async fn delete_policy(
         .collect::<Result<Vec<_>>>()?;
     tx.execute(byoc::POLICY_DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written { value: (), changes })
+    Ok(Written::changing((), changes).audited([Audit::deleted(&policy)]))
 }
 
 fn target_set(t: &PolicyTarget) -> Change {
@@ -241,10 +237,8 @@ pub async fn create_target(
     tx.execute(byoc::TARGET_INSERT, byoc::target_insert(&target))
         .await?;
     let change = target_set(&target);
-    Ok(Written {
-        value: target,
-        changes: vec![change],
-    })
+    let audit = Audit::created(&target);
+    Ok(Written::changing(target, vec![change]).audited([audit]))
 }
 
 async fn locked_target(
@@ -285,10 +279,8 @@ pub async fn update_target(
     tx.execute(byoc::TARGET_UPDATE, byoc::target_update(&target))
         .await?;
     let change = target_set(&target);
-    Ok(Written {
-        value: target,
-        changes: vec![change],
-    })
+    let audit = Audit::updated(&before, &target);
+    Ok(Written::changing(target, vec![change]).audited(audit))
 }
 
 /// Deletes a target of a policy of `account`.
@@ -298,13 +290,11 @@ pub async fn delete_target(
     policy: &ConnectionPolicySid,
     sid: &PolicyTargetSid,
 ) -> Result<Written<()>> {
-    locked_target(tx, account, policy, sid).await?;
+    let target = locked_target(tx, account, policy, sid).await?;
     tx.execute(byoc::TARGET_DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written {
-        value: (),
-        changes: vec![Change::RouteTargetRemoved(policy.clone(), sid.clone())],
-    })
+    let change = Change::RouteTargetRemoved(policy.clone(), sid.clone());
+    Ok(Written::changing((), vec![change]).audited([Audit::deleted(&target)]))
 }
 
 /// A SIP domain of `account` may name only a trunk of `account` (which is then share-locked).

@@ -8,7 +8,7 @@ use super::super::backend::{Lock, Tx, Written};
 use super::super::value::Params;
 use super::super::{Missing, Result, StoreError};
 use super::{count, locked_account};
-use crate::domain::{Call, CallEvent, CallRetention, Notification, Refusal};
+use crate::domain::{Audit, Call, CallEvent, CallRetention, Notification, Refusal};
 use crate::limit_log::LimitLog;
 use crate::sid::{AccountSid, CallSid};
 
@@ -506,7 +506,7 @@ pub async fn delete(tx: &mut dyn Tx, account: &AccountSid, sid: &CallSid) -> Res
     let call = locked_call(tx, account, sid, Lock::Update).await?;
     call.may_delete().map_err(Refusal::from)?;
     tx.execute(sql::DELETE, vec![sid.as_str().into()]).await?;
-    Ok(Written::quiet(()))
+    Ok(Written::quiet(()).audited([Audit::deleted(&call)]))
 }
 
 /// A page of the rows `query` finds, once the call `call` of `account` is known to exist (the

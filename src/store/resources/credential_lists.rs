@@ -8,7 +8,7 @@ use super::super::{Missing, Result, StoreError};
 use super::sip_lists::locked;
 use super::{count, owner_accepts_writes};
 use crate::domain::credential_list::may_add_credential;
-use crate::domain::{Credential, Limits};
+use crate::domain::{Audit, Credential, Limits};
 use crate::recognition::{Change, Secret};
 use crate::secret::Sealer;
 use crate::sid::{AccountSid, CredentialListSid, CredentialSid};
@@ -40,10 +40,8 @@ pub async fn create_credential(
     tx.execute(cls::CREDENTIAL_INSERT, cls::credential_insert(&credential))
         .await?;
     let change = set(&credential);
-    Ok(Written {
-        value: credential,
-        changes: vec![change],
-    })
+    let audit = Audit::created(&credential);
+    Ok(Written::changing(credential, vec![change]).audited([audit]))
 }
 
 fn set(c: &Credential) -> Change {
@@ -88,15 +86,14 @@ pub async fn update_credential(
     let Some(sealed) = password_sealed else {
         return Ok(Written::quiet(credential));
     };
+    let before = credential.clone();
     credential.password_sealed = sealed;
     credential.date_updated = now;
     tx.execute(cls::CREDENTIAL_UPDATE, cls::credential_update(&credential))
         .await?;
     let change = set(&credential);
-    Ok(Written {
-        value: credential,
-        changes: vec![change],
-    })
+    let audit = Audit::updated(&before, &credential);
+    Ok(Written::changing(credential, vec![change]).audited(audit))
 }
 
 /// Deletes a credential of a list of `account`.
@@ -109,10 +106,9 @@ pub async fn delete_credential(
     let credential = locked_credential(tx, account, list, sid).await?;
     tx.execute(cls::CREDENTIAL_DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written {
-        value: (),
-        changes: vec![Change::CredentialRemoved(list.clone(), credential.username)],
-    })
+    let audit = Audit::deleted(&credential);
+    let change = Change::CredentialRemoved(list.clone(), credential.username);
+    Ok(Written::changing((), vec![change]).audited([audit]))
 }
 
 /// Reseals every credential password from `old` to `new`; returns how many. A password that

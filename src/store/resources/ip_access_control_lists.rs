@@ -8,7 +8,7 @@ use super::super::{Missing, Result, StoreError};
 use super::sip_lists::locked;
 use super::{count, owner_accepts_writes};
 use crate::domain::ip_access_control_list::may_add_address;
-use crate::domain::{IpAddress, IpAddressPatch, Limits};
+use crate::domain::{Audit, IpAddress, IpAddressPatch, Limits};
 use crate::recognition::Change;
 use crate::sid::{AccountSid, AclAddressSid, AclSid};
 
@@ -31,10 +31,8 @@ pub async fn create_address(
     tx.execute(acls::ADDRESS_INSERT, acls::address_insert(&address))
         .await?;
     let change = Change::AclNetworkAdded(list.sid.clone(), address.network());
-    Ok(Written {
-        value: address,
-        changes: vec![change],
-    })
+    let audit = Audit::created(&address);
+    Ok(Written::changing(address, vec![change]).audited([audit]))
 }
 
 async fn locked_address(
@@ -80,10 +78,8 @@ pub async fn update_address(
         changes.push(Change::AclNetworkRemoved(list.clone(), before.network()));
         changes.push(Change::AclNetworkAdded(list.clone(), address.network()));
     }
-    Ok(Written {
-        value: address,
-        changes,
-    })
+    let audit = Audit::updated(&before, &address);
+    Ok(Written::changing(address, changes).audited(audit))
 }
 
 /// Deletes an address of a list of `account`.
@@ -96,10 +92,8 @@ pub async fn delete_address(
     let address = locked_address(tx, account, list, sid).await?;
     tx.execute(acls::ADDRESS_DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written {
-        value: (),
-        changes: vec![Change::AclNetworkRemoved(list.clone(), address.network())],
-    })
+    let change = Change::AclNetworkRemoved(list.clone(), address.network());
+    Ok(Written::changing((), vec![change]).audited([Audit::deleted(&address)]))
 }
 
 /// The store's operations on the IP addresses of IP access control lists.

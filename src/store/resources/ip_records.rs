@@ -4,14 +4,15 @@ use super::super::backend::{Lock, Tx, Written};
 use super::super::queries::{ip_records, mappings};
 use super::super::{Missing, Result, StoreError};
 use super::some_mapping;
-use crate::domain::{IpRecord, IpRecordPatch};
+use crate::domain::{Audit, IpRecord, IpRecordPatch};
 use crate::sid::{AccountSid, IpRecordSid};
 
 /// Creates `record`.
 pub async fn create(tx: &mut dyn Tx, record: IpRecord) -> Result<Written<IpRecord>> {
     tx.execute(ip_records::INSERT, ip_records::insert(&record))
         .await?;
-    Ok(Written::quiet(record))
+    let audit = Audit::created(&record);
+    Ok(Written::quiet(record).audited([audit]))
 }
 
 async fn locked(tx: &mut dyn Tx, account: &AccountSid, sid: &IpRecordSid) -> Result<IpRecord> {
@@ -43,7 +44,8 @@ pub async fn update(
         tx.execute(ip_records::UPDATE, ip_records::update(&record))
             .await?;
     }
-    Ok(Written::quiet(record))
+    let audit = Audit::updated(&before, &record);
+    Ok(Written::quiet(record).audited(audit))
 }
 
 /// Deletes a record of `account` that no mapping references.
@@ -57,7 +59,7 @@ pub async fn delete(
     record.may_delete(mapped_by)?;
     tx.execute(ip_records::DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written::quiet(()))
+    Ok(Written::quiet(()).audited([Audit::deleted(&record)]))
 }
 
 /// The store's operations on IP records.

@@ -5,7 +5,7 @@ use super::super::queries::mappings;
 use super::super::{Missing, Result, StoreError};
 use super::{locked_account, owner_accepts_writes, require_domain, some_mapping};
 use crate::domain::mapping::{MappingFacts, may_create, may_map};
-use crate::domain::{Mapping, Network};
+use crate::domain::{Audit, Mapping, Network};
 use crate::recognition::Change;
 use crate::sid::{AccountSid, MappingSid, SipDomainSid};
 
@@ -39,10 +39,8 @@ pub async fn create(tx: &mut dyn Tx, mapping: Mapping) -> Result<Written<Mapping
     tx.execute(mappings::INSERT, mappings::insert(&mapping, network))
         .await?;
     let change = Change::MappingSet(network, mapping.sip_domain_sid.clone());
-    Ok(Written {
-        value: mapping,
-        changes: vec![change],
-    })
+    let audit = Audit::created(&mapping);
+    Ok(Written::changing(mapping, vec![change]).audited([audit]))
 }
 
 async fn locked(
@@ -74,12 +72,14 @@ pub async fn update(
     let recognised = owner_accepts_writes(tx, account).await?;
     let (mut mapping, network) = locked(tx, account, sid).await?;
     require_domain(tx, account, domain).await?;
+    let before = mapping.clone();
     mapping.sip_domain_sid = domain.clone();
     mapping.date_updated = now;
     tx.execute(mappings::UPDATE, mappings::update(&mapping))
         .await?;
     let change = Change::MappingSet(network, domain.clone());
-    Ok(Written::recognised_if(mapping, recognised, change))
+    let audit = Audit::updated(&before, &mapping);
+    Ok(Written::recognised_if(mapping, recognised, change).audited(audit))
 }
 
 /// Deletes a mapping of `account`, freeing its network.
@@ -88,13 +88,11 @@ pub async fn delete(
     account: &AccountSid,
     sid: &MappingSid,
 ) -> Result<Written<()>> {
-    let (_, network) = locked(tx, account, sid).await?;
+    let (mapping, network) = locked(tx, account, sid).await?;
     tx.execute(mappings::DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written {
-        value: (),
-        changes: vec![Change::MappingRemoved(network)],
-    })
+    let change = Change::MappingRemoved(network);
+    Ok(Written::changing((), vec![change]).audited([Audit::deleted(&mapping)]))
 }
 
 /// The store's operations on mappings.

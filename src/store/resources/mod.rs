@@ -14,6 +14,7 @@ pub mod byoc;
 pub mod call_nodes;
 pub mod calls;
 pub mod credential_lists;
+pub mod events;
 pub mod ip_access_control_lists;
 pub mod ip_records;
 pub mod mappings;

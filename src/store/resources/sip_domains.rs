@@ -7,7 +7,7 @@ use super::super::{Missing, Result, StoreError};
 use super::byoc::{check_domain_trunk, trunk_from_domain};
 use super::{locked_account, some_mapping};
 use crate::domain::sip_domain::{NameFacts, domain_key};
-use crate::domain::{Account, SipDomain, SipDomainPatch};
+use crate::domain::{Account, Audit, SipDomain, SipDomainPatch};
 use crate::recognition::{Change, Target};
 use crate::sid::{AccountSid, ByocTrunkSid, SipDomainSid};
 
@@ -73,7 +73,8 @@ pub async fn create(tx: &mut dyn Tx, domain: SipDomain) -> Result<Written<SipDom
     check_domain_trunk(tx, &domain.account_sid, domain.byoc_trunk_sid.as_deref()).await?;
     tx.execute(sip_domains::INSERT, sip_domains::values(&domain))
         .await?;
-    Ok(named(domain, recognised))
+    let audit = Audit::created(&domain);
+    Ok(named(domain, recognised).audited([audit]))
 }
 
 /// The write of a domain whose name is new: recognition learns the name if its account is
@@ -111,6 +112,7 @@ pub async fn update(
     let owner = locked_account(tx, account, Lock::Share).await?;
     let recognised = owner.accepts_writes()?;
     let mut domain = locked(tx, account, sid).await?;
+    let before = domain.clone();
     let old_name = domain.domain_name.clone();
     let old_target = target(&domain);
     patch.apply(&mut domain, now);
@@ -125,7 +127,8 @@ pub async fn update(
     // Only a new name, registration setting, trunk or voice application changes what
     // recognition knows.
     let changed = target(&domain) != old_target;
-    Ok(named(domain, recognised && changed))
+    let audit = Audit::updated(&before, &domain);
+    Ok(named(domain, recognised && changed).audited(audit))
 }
 
 /// Deletes a domain of `account` that no source IP mapping references and no BYOC trunk names as
@@ -141,10 +144,8 @@ pub async fn delete(
     domain.may_delete(mapped_by, from_of)?;
     tx.execute(sip_domains::DELETE, vec![sid.as_str().into()])
         .await?;
-    Ok(Written {
-        value: (),
-        changes: vec![Change::DomainRemoved(sid.clone())],
-    })
+    let change = Change::DomainRemoved(sid.clone());
+    Ok(Written::changing((), vec![change]).audited([Audit::deleted(&domain)]))
 }
 
 /// The store's operations on SIP domains.

@@ -7,7 +7,7 @@ use super::super::value::{Params, Row};
 use super::super::{Missing, Result, StoreError, reads};
 use super::{count, locked_account, owner_accepts_writes};
 use crate::domain::sip_list::may_create_list;
-use crate::domain::{Limits, ListName, MappedList, SipList, auth_mapping};
+use crate::domain::{Audit, Limits, ListName, MappedList, SipList, auth_mapping};
 use crate::sid::{AccountSid, SipDomainSid};
 
 /// Creates `list`, unless its account holds as many lists of its kind as it may.
@@ -24,7 +24,8 @@ pub async fn create<S: ListKind>(
     may_create_list(held, &limits)?;
     tx.execute(S::TABLE.insert, sip_lists::insert(&list))
         .await?;
-    Ok(Written::quiet(list))
+    let audit = Audit::created(&list);
+    Ok(Written::quiet(list).audited([audit]))
 }
 
 /// A list of `account`, its row locked as `lock` says; 404 when it is not the account's.
@@ -75,13 +76,14 @@ pub async fn update<S: ListKind, const MAX: usize>(
 ) -> Result<Written<SipList<S>>> {
     owner_accepts_writes(tx, account).await?;
     let mut list = locked(tx, account, sid, Lock::Update).await?;
-    let before = list.friendly_name.clone();
+    let before = list.clone();
     name.apply(&mut list, now);
-    if list.friendly_name != before {
+    if list.friendly_name != before.friendly_name {
         tx.execute(S::TABLE.update, sip_lists::update(&list))
             .await?;
     }
-    Ok(Written::quiet(list))
+    let audit = Audit::updated(&before, &list);
+    Ok(Written::quiet(list).audited(audit))
 }
 
 /// Deletes a list of `account` that no domain maps, with what it holds (which leaves
@@ -91,7 +93,7 @@ pub async fn delete<S: ListKind>(
     account: &AccountSid,
     sid: &S,
 ) -> Result<Written<()>> {
-    locked(tx, account, sid, Lock::Update).await?;
+    let list = locked(tx, account, sid, Lock::Update).await?;
     let mapped_to = tx
         .query(S::TABLE.mapped_to, vec![sid.as_str().into()])
         .await?
@@ -106,7 +108,7 @@ pub async fn delete<S: ListKind>(
         .collect::<Result<Vec<_>>>()?;
     tx.execute(S::TABLE.delete, vec![sid.as_str().into()])
         .await?;
-    Ok(Written { value: (), changes })
+    Ok(Written::changing((), changes).audited([Audit::deleted(&list)]))
 }
 
 /// The store's operations on IP access control lists and credential lists, written once over
