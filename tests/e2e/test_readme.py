@@ -64,6 +64,12 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert any(line.startswith("export TWILIO_AUTH_TOKEN=") for line in first["stdout"])
     assert first["url"] == "http://127.0.0.1:8080"
     assert any("SIP edge listening on 127.0.0.1:5060" in line for line in with_sip["stdout"])
+    # The SIP over TLS step serves TLS with the certificate it made.
+    assert any(
+        "SIP edge listening on 127.0.0.1:5061 (TLS)" in line
+        for s in report["servers"]
+        for line in s["stdout"]
+    )
     python, js = ([s for s in report["steps"] if s.get("lang") == lang] for lang in ("python", "js"))
     assert "203.0.113.0/24 -> acme.sip.twilio.com" in python[0]["stdout"]
     assert re.search(r"IL[0-9a-f]{32}: 198\.51\.100\.0/24", js[0]["stdout"])
