@@ -30,7 +30,7 @@ use crate::routing::{BASE, answer, loopback_domain, routed_domain, wait_for_heal
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A test CA and the files of a server certificate it issued.
-struct Pki {
+pub struct Pki {
     dir: tempfile::TempDir,
     ca_params: CertificateParams,
     ca_key: KeyPair,
@@ -38,7 +38,7 @@ struct Pki {
 }
 
 impl Pki {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_key = KeyPair::generate().unwrap();
@@ -54,7 +54,7 @@ impl Pki {
     }
 
     /// A leaf for `names` (IP addresses become IP subject alternative names): PEM chain, PEM key.
-    fn leaf(&self, names: &[&str]) -> (String, String) {
+    pub fn leaf(&self, names: &[&str]) -> (String, String) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let params = CertificateParams::new(names).unwrap();
         let key = KeyPair::generate().unwrap();
@@ -64,7 +64,7 @@ impl Pki {
     }
 
     /// Writes the server's pair (renamed into place, as a certificate tool does).
-    fn write_server(&self, (cert, key): &(String, String)) -> CertFiles {
+    pub fn write_server(&self, (cert, key): &(String, String)) -> CertFiles {
         let files = CertFiles {
             cert: self.dir.path().join("server.pem"),
             key: self.dir.path().join("server.key"),
@@ -77,7 +77,7 @@ impl Pki {
         files
     }
 
-    fn ca_path(&self) -> PathBuf {
+    pub fn ca_path(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 
@@ -91,7 +91,7 @@ impl Pki {
     }
 
     /// A TLS server configuration presenting `pair`.
-    fn acceptor(pair: &(String, String)) -> TlsAcceptor {
+    pub fn acceptor(pair: &(String, String)) -> TlsAcceptor {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pair.0.as_bytes())
             .map(Result::unwrap)
             .collect();
@@ -159,7 +159,7 @@ fn request(
 }
 
 /// Reads one message (headers and `Content-Length` body) from `stream`.
-async fn read_message(stream: &mut (impl AsyncRead + Unpin)) -> String {
+pub async fn read_message(stream: &mut (impl AsyncRead + Unpin)) -> String {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

@@ -985,3 +985,57 @@ async fn postgres_an_update_the_holding_node_does_not_take_is_refused() {
     drop((node, store));
     db.drop_schema().await;
 }
+
+#[tokio::test]
+async fn dial_sip_over_tls_reaches_the_callee_on_a_verified_tls_connection() {
+    use tokio::io::AsyncWriteExt;
+    // The callee: a TLS SIP endpoint on 127.0.0.3 whose certificate (for that address) comes
+    // from a CA the server trusts through --tls-ca.
+    let pki = crate::sip_tls::Pki::new();
+    let acceptor = crate::sip_tls::Pki::acceptor(&pki.leaf(&["127.0.0.3"]));
+    let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let callee = listener.local_addr().unwrap();
+    let (tx, mut invites) = mpsc::channel::<String>(4);
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        loop {
+            let msg = crate::sip_tls::read_message(&mut tls).await;
+            if msg.starts_with("INVITE ") {
+                let contact = format!("Contact: <sip:bob@{callee};transport=tls>\r\n");
+                let ok = respond(&msg, 200, "callee", &contact, SDP_CALLEE);
+                tls.write_all(ok.as_bytes()).await.unwrap();
+                let _ = tx.send(msg).await;
+            }
+        }
+    });
+    let twiml =
+        format!("<Response><Dial><Sip>sip:bob@{callee};transport=tls</Sip></Dial></Response>");
+    let ca = pki.ca_path();
+    let (_server, mut app, edge) = setup_with(&twiml, move |c| c.tls_ca = Some(ca)).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller
+        .send(&invite(caller.addr(), "dial-tls-1"), edge)
+        .await;
+    app.next().await;
+    let child = timeout(WAIT, invites.recv())
+        .await
+        .expect("the callee is called")
+        .unwrap();
+    assert!(
+        header(&child, "Via").unwrap().starts_with("SIP/2.0/TLS "),
+        "{child}"
+    );
+    assert!(
+        header(&child, "Contact")
+            .unwrap()
+            .contains(";transport=tls"),
+        "{child}"
+    );
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    assert_eq!(
+        body(&ok),
+        SDP_CALLEE,
+        "the callee's answer reaches the caller"
+    );
+}
