@@ -16,7 +16,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -282,11 +282,26 @@ async fn next_hangup(_: &mut Hangup) {
     std::future::pending().await
 }
 
+/// The system's roots (`rustls-native-certs`), read once per process: reading and parsing the
+/// system's store is the same work for every listener and client (the webhook client, the SIP
+/// edge, the command line), and a process started before the system's store changes keeps the
+/// roots it started with, as a restart takes the new ones. Also the number of files that could
+/// not be read, for the warning below.
+fn system_roots() -> &'static (RootCertStore, usize) {
+    static ROOTS: OnceLock<(RootCertStore, usize)> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        let loaded = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(loaded.certs);
+        (roots, loaded.errors.len())
+    })
+}
+
 /// What outbound TLS trusts: the system's roots plus the CA certificates in `extra_ca` (PEM).
 pub fn client_roots(extra_ca: Option<&Path>) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    let loaded = rustls_native_certs::load_native_certs();
-    let (system, _) = roots.add_parsable_certificates(loaded.certs);
+    let (system_store, errors) = system_roots();
+    let mut roots = system_store.clone();
+    let system = roots.len();
     let mut extra = 0;
     if let Some(path) = extra_ca {
         const WHAT: &str = "CA";
@@ -303,7 +318,7 @@ pub fn client_roots(extra_ca: Option<&Path>) -> Result<RootCertStore, TlsError> 
     }
     if system == 0 && extra == 0 {
         tracing::warn!(
-            errors = loaded.errors.len(),
+            errors,
             "no system root certificate found and no --tls-ca: outbound TLS will fail"
         );
     }
