@@ -31,6 +31,10 @@
 #   OUT_DIR [bench/.cache/voice-results/<UTC time>] KEEP [0]
 #   SERVE_ARGS: more `sipmap serve` options (e.g. "--max-call-records-per-account 0", so that the
 #   retention does not scan the live calls' records at each insert; see docs/benchmarks.md)
+#   PERF_COUNTS [0]: 1 counts kernel events of sipmap during each CPU run with `perf stat -p` (needs
+#   perf and tracepoint access; PERF_EVENTS, default: context switches, all system calls, fsync and
+#   fdatasync, connect, accept4), reported per successful call: counts that the other processes on
+#   a shared machine do not inflate, unlike CPU time
 #   DB_DIR [a directory under /tmp]: where the SQLite database goes (DB_DIR=/dev/shm: on tmpfs, where
 #   fsync costs nothing, to see how much of the CPU per call the durable writes are)
 # Needs: sipp, tcpdump (and capture rights: root or CAP_NET_RAW), python3, curl.
@@ -60,6 +64,7 @@ UPORT=${UAS_PORT:-25280}
 WPORT=${WEBHOOK_PORT:-18270}
 OUT=${OUT_DIR:-$REPO/bench/.cache/voice-results/$(date -u +%Y%m%dT%H%M%SZ)}
 VOICE_SRC=127.0.0.10 PLAIN_SRC=127.0.0.11 UAC_PORT=25260
+PERF_EVENTS=${PERF_EVENTS:-context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_connect,syscalls:sys_enter_accept4}
 
 ACCOUNT=AC0123456789abcdef0123456789abcdef
 TOKEN=bench0123456789abcdef0123456789ab
@@ -167,17 +172,35 @@ run_calls() { # PATH ROUND RATE DURATION: one callrun.py run, its JSON line (wit
     if [ "$path" = voice ]; then src=$VOICE_SRC; else src=$PLAIN_SRC; fi
     if [ "$path" = voice ] && [ "$round" != 0 ]; then settle=(--settle-metric sipmap_calls_live --settle-max 45); fi
     c0=$(counters)
+    local perf_pid=
+    if [ "${PERF_COUNTS:-0}" = 1 ]; then
+        perf stat -x, -o "$WORK/perf.txt" -e "$PERF_EVENTS" -p "$SIPMAP_PID" 2>/dev/null &
+        perf_pid=$!
+    fi
     python3 "$SIPB/callrun.py" --server "$path" --bench voice --rate "$rate" --duration "$duration" \
         --round "$round" --pids "$SIPMAP_PID" --also "$WEBHOOK_PID" --uac-scenario "$HERE/uac.xml" \
         --uas-scenario "$HERE/uas.xml" --target "127.0.0.1:$SPORT" --src "$src" --src-port "$UAC_PORT" \
         --uas-port "$UPORT" --workdir "$OUT" --metrics "$METRICS" --uac-args "-d 10" "${settle[@]}" >"$WORK/run.json"
     sleep 1 # the last calls' status callbacks
     c1=$(counters)
-    python3 - "$WORK/run.json" "$c0" "$c1" <<'EOF'
+    : >"$WORK/counts.txt"
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        cp "$WORK/perf.txt" "$WORK/counts.txt"
+    fi
+    python3 - "$WORK/run.json" "$c0" "$c1" "$WORK/counts.txt" <<'EOF'
 import json, sys
 r = json.loads(open(sys.argv[1]).read())
 c0, c1 = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 r["sipmap"] = {k: c1[k] - c0[k] for k in c0}
+counts = {}
+for line in open(sys.argv[4]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0].isdigit():
+        counts[f[2]] = int(f[0])
+if counts and r.get("successful"):
+    r["per_call"] = {k: round(v / r["successful"], 2) for k, v in counts.items()}
 print(json.dumps(r))
 EOF
 }

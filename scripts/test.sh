@@ -35,6 +35,9 @@ command -v ip >/dev/null 2>&1 || apt_install iproute2
 command -v unshare >/dev/null 2>&1 || apt_install util-linux
 # curl, for the README walkthrough's unsigned request to the user's webhook.
 command -v curl >/dev/null 2>&1 || apt_install curl
+# openssl (the command, not the library: sipmap links rustls only), for the README's HTTPS
+# certificate.
+command -v openssl >/dev/null 2>&1 || apt_install openssl
 
 step "PostgreSQL (storage conformance and cluster tests)"
 pg_works() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }

@@ -1,7 +1,9 @@
-//! Startup: open storage, make sure an account exists, bind the listener, serve until told to stop.
+//! Startup: open storage, make sure an account exists, load the TLS certificate, bind the
+//! listeners, serve until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,8 +14,8 @@ use crate::call_runtime::{
     CallLog, CallRuntime, Cluster, RuntimeLimits, RuntimeParts, StoreLog, StoreTokens, StoreTrunks,
     new_node_id,
 };
-use crate::domain::NewAccount;
-use crate::http::server::{self, HttpLimits};
+use crate::domain::{Destination, NewAccount};
+use crate::http::server::{self, HttpLimits, Listener};
 use crate::http::throttle::AuthThrottle;
 use crate::http::{AppContext, AppState, router};
 use crate::monitor::RefusalAlerts;
@@ -22,23 +24,36 @@ use crate::sip::edge::digest::Algorithm;
 use crate::sip::edge::{Authenticator, ThrottleSettings};
 use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
+use crate::sip_syntax::{SipUri, Wire};
 use crate::store::{self, Store, StoreOptions};
+use crate::tls::{CertFiles, ServerCerts};
+use crate::voice::webhook::{WebhookClient, WebhookConfig};
 
 /// What `sipmap serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// HTTP listen address; port 0 picks a free port.
-    pub listen: String,
+    /// Plain HTTP listen address (port 0 picks a free port); none: no plain HTTP listener.
+    pub listen: Option<String>,
+    /// HTTPS listen address (HTTP/1.1 and HTTP/2 by ALPN); needs [`ServeConfig::tls`].
+    pub https_listen: Option<String>,
+    /// The server's certificate and key (PEM), for every TLS listener.
+    pub tls: Option<CertFiles>,
+    /// CA certificates (PEM) trusted by outbound TLS besides the system's roots (webhooks, and
+    /// the SIP edge's TLS targets and upstream).
+    pub tls_ca: Option<PathBuf>,
     /// `sqlite://PATH`.
     pub database_url: String,
-    /// Base of absolute URLs in responses; defaults to `http://` + the bound address.
+    /// Base of absolute URLs in responses; defaults to `http://` + the plain listener's address,
+    /// or `https://` + the HTTPS listener's when there is no plain one.
     pub public_url: Option<String>,
     /// SIP domain names must end with `.{domain_suffix}`.
     pub domain_suffix: String,
     /// Address for the SIP edge (UDP and TCP); none means no SIP edge.
     pub sip_listen: Option<String>,
-    /// Where recognised SIP requests are forwarded (`HOST:PORT`).
+    /// Where recognised SIP requests are forwarded (`HOST:PORT`, or a `sip:`/`sips:` URI).
     pub sip_upstream: Option<String>,
+    /// Address for the SIP edge's TLS listener; needs [`ServeConfig::tls`].
+    pub sip_tls_listen: Option<String>,
     /// The digest algorithms the SIP edge offers, in the order of its challenges (empty: the
     /// defaults, SHA-256 then MD5).
     pub sip_digest_algorithms: Vec<Algorithm>,
@@ -113,8 +128,8 @@ fn call_runtime(
     store: &Arc<Store>,
     metrics: &Arc<Metrics>,
     node: &str,
-) -> CallRuntime {
-    CallRuntime::new(RuntimeParts {
+) -> anyhow::Result<CallRuntime> {
+    let parts = RuntimeParts {
         trunks: Arc::new(StoreTrunks(store.clone())),
         sip_metrics: metrics.clone(),
         outbound: config.store.outbound.clone(),
@@ -124,7 +139,78 @@ fn call_runtime(
             .clone()
             .unwrap_or_else(|| Arc::new(StoreLog(store.clone(), Some(node.to_owned())))),
         limits: config.call_limits,
-    })
+    };
+    let Some(ca) = &config.tls_ca else {
+        return Ok(CallRuntime::new(parts));
+    };
+    // Webhooks trust the system's roots plus --tls-ca.
+    let roots = crate::tls::client_roots(Some(ca))?;
+    let outbound = config.store.outbound.clone();
+    let policy = Arc::new(move |ip| outbound.allows(ip));
+    let client = WebhookClient::with_roots(WebhookConfig::default(), policy, roots);
+    Ok(CallRuntime::with_client(parts, client))
+}
+
+/// The API's listeners, bound: plain HTTP and HTTPS, as configured.
+async fn bind_listeners(
+    config: &ServeConfig,
+    certs: Option<&ServerCerts>,
+) -> anyhow::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    if let Some(addr) = &config.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(Listener::Plain(l));
+    }
+    if let Some(addr) = &config.https_listen {
+        let certs =
+            certs.context("--https-listen needs a certificate: --tls-cert and --tls-key")?;
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(Listener::Tls(l, certs.clone()));
+    }
+    Ok(listeners)
+}
+
+/// The base of absolute URLs: `--public-url`, else the first listener's scheme and address.
+fn public_url(config: &ServeConfig, first: &Listener) -> anyhow::Result<String> {
+    let scheme = match first {
+        Listener::Plain(_) => "http",
+        Listener::Tls(..) => "https",
+    };
+    let addr = first.local_addr()?;
+    Ok(config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
+        .trim_end_matches('/')
+        .to_owned())
+}
+
+/// The certificate pair, loaded and checked, when one is configured. A configuration that
+/// cannot serve (no API listener, HTTPS without a certificate) is refused here, before storage
+/// is touched.
+fn load_certs(config: &ServeConfig) -> anyhow::Result<Option<ServerCerts>> {
+    anyhow::ensure!(
+        config.listen.is_some() || config.https_listen.is_some(),
+        "no API listener: give --listen or --https-listen (or both)"
+    );
+    let Some(files) = &config.tls else {
+        anyhow::ensure!(
+            config.https_listen.is_none(),
+            "--https-listen needs a certificate: --tls-cert and --tls-key"
+        );
+        return Ok(None);
+    };
+    let certs = ServerCerts::load(files.clone()).context("cannot use the TLS certificate")?;
+    tracing::info!(
+        cert = %files.cert.display(),
+        not_after = %crate::timefmt::iso8601(certs.not_after()),
+        "TLS certificate loaded"
+    );
+    Ok(Some(certs))
 }
 
 /// The SIP edge's refusals of requests to recognised domains, counted into Monitor Alerts
@@ -138,38 +224,31 @@ fn refusal_alerts(
 
 /// A bound, ready server.
 pub struct App {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
+    certs: Option<ServerCerts>,
     state: AppState,
     sip: Option<SipServer>,
 }
 
 impl App {
-    /// Opens storage and binds the HTTP listener.
+    /// Loads the certificate, opens storage and binds the API's listeners.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let certs = load_certs(config)?;
         let store = store::connect_with(&config.database_url, &config.store).await?;
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let listeners = bind_listeners(config, certs.as_ref()).await?;
+        let public_url = public_url(config, &listeners[0])?;
         let metrics = Arc::new(Metrics::default());
         let (limits, sip_limits) = fit_to_descriptors(&config.http_limits, &config.sip_limits);
         let sip_upstream = match (&config.sip_listen, &config.sip_upstream) {
-            (Some(_), Some(u)) => {
-                Some(resolve_one(u).with_context(|| format!("bad --sip-upstream {u}"))?)
-            }
+            (Some(_), Some(u)) => Some(upstream_of(u)?),
             _ => None,
         };
         let node = new_node_id();
         let calls = config
             .sip_listen
             .is_some()
-            .then(|| call_runtime(config, &store, &metrics, &node));
+            .then(|| call_runtime(config, &store, &metrics, &node))
+            .transpose()?;
         let cluster = Cluster::new(store.clone(), node, calls.clone());
         cluster
             .start()
@@ -188,7 +267,7 @@ impl App {
                 Some(
                     SipServer::bind(
                         addr,
-                        sip_upstream,
+                        sip_upstream.as_ref().map(|u| u.0.addr),
                         store.recognition(),
                         metrics.clone(),
                         sip_limits,
@@ -198,12 +277,14 @@ impl App {
                             .map(|c| Arc::new(c) as Arc<dyn crate::sip::edge::CallHandoff>),
                     )
                     .await?
+                    .with_upstream_transport(sip_upstream.as_ref().map(|u| (u.0.wire, u.1.clone())))
                     .with_probes(config.sip_probes)
                     .with_new_ports_per_ip(config.sip_new_ports_per_ip)
                     .with_refusals(refusal_alerts(config, &store)),
                 )
             }
         };
+        let sip = sip_tls(sip, config, certs.as_ref()).await?;
         if let (Some(calls), Some(sip)) = (&calls, &sip) {
             calls.attach(sip.sender());
         }
@@ -212,14 +293,15 @@ impl App {
             public_url,
             domain_suffix: config.domain_suffix.trim_matches('.').to_owned(),
             metrics,
-            sip_upstream,
+            sip_upstream: sip_upstream.map(|u| u.0),
             limits,
             throttle: AuthThrottle::default(),
             calls: Arc::new(cluster),
             runtime: calls,
         }));
         Ok(Self {
-            listener,
+            listeners,
+            certs,
             state,
             sip,
         })
@@ -246,11 +328,31 @@ impl App {
         self.sip.as_ref().map(SipServer::local_addr)
     }
 
-    /// The bound HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    /// The bound SIP TLS address, when the SIP edge listens for TLS.
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().and_then(SipServer::tls_addr)
+    }
+
+    /// The bound plain HTTP address, when that listener is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l {
+            Listener::Plain(l) => l.local_addr().ok(),
+            Listener::Tls(..) => None,
+        })
+    }
+
+    /// The bound HTTPS address, when that listener is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l {
+            Listener::Tls(l, _) => l.local_addr().ok(),
+            Listener::Plain(_) => None,
+        })
+    }
+
+    /// The certificate pair every TLS listener presents (reloaded on SIGHUP and file changes
+    /// while the server runs), when one is configured.
+    pub fn certs(&self) -> Option<&ServerCerts> {
+        self.certs.as_ref()
     }
 
     /// The calls of voice applications, when the SIP edge is on.
@@ -276,9 +378,12 @@ impl App {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        if let Some(certs) = &self.certs {
+            crate::tls::spawn_reloader(vec![certs.clone()], stopped(stop_rx.clone()));
+        }
         let limits = self.state.limits.clone();
-        let http = server::serve(
-            self.listener,
+        let http = server::serve_all(
+            self.listeners,
             router(self.state),
             limits,
             stopped(stop_rx.clone()),
@@ -357,9 +462,128 @@ pub async fn shutdown_signal() {
 }
 
 /// Resolves `HOST:PORT` to one socket address.
+/// The SIP edge's TLS: the client its connections to `transport=tls` targets (and a TLS upstream)
+/// verify with (the system's roots plus `--tls-ca`), and its TLS listener when
+/// `--sip-tls-listen` is given, presenting `certs` (the pair every TLS listener shares, reloaded
+/// while serving).
+async fn sip_tls(
+    sip: Option<SipServer>,
+    config: &ServeConfig,
+    certs: Option<&ServerCerts>,
+) -> anyhow::Result<Option<SipServer>> {
+    let Some(sip) = sip else {
+        return Ok(None);
+    };
+    let client = crate::tls::client_config(config.tls_ca.as_deref())
+        .context("cannot use --tls-ca for the SIP edge's TLS connections")?;
+    let sip = sip.with_tls_client(client);
+    let Some(addr) = &config.sip_tls_listen else {
+        return Ok(Some(sip));
+    };
+    let certs = certs.context("--sip-tls-listen needs a certificate: --tls-cert and --tls-key")?;
+    let addr = resolve_one(addr).with_context(|| format!("bad --sip-tls-listen {addr}"))?;
+    let sip = sip
+        .with_tls_listener(addr, certs.server_config(&[]))
+        .await?;
+    Ok(Some(sip))
+}
+
+/// The `--sip-upstream` address and protocol, and the host its certificate must name when the
+/// protocol is TLS: `HOST:PORT` (UDP), or a URI, `sip:HOST[:PORT][;transport=tcp|tls]` or
+/// `sips:HOST[:PORT]` (TLS; RFC 5630), whose port is 5060, or 5061 for TLS, when it names none.
+fn upstream_of(value: &str) -> anyhow::Result<(Destination, String)> {
+    upstream_parts(value).with_context(|| format!("bad --sip-upstream {value}"))
+}
+
+/// [`upstream_of`], without the context.
+fn upstream_parts(value: &str) -> anyhow::Result<(Destination, String)> {
+    let is_uri = value
+        .get(..4)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sip:"))
+        || value
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+    if !is_uri {
+        let addr = resolve_one(value)?;
+        let host = addr.ip().to_string();
+        return Ok((
+            Destination {
+                addr,
+                wire: Wire::Udp,
+            },
+            host,
+        ));
+    }
+    let uri = SipUri::parse(value).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wire = if uri.scheme.eq_ignore_ascii_case("sips") {
+        Wire::Tls
+    } else {
+        Wire::of_uri_param(uri.param("transport"))
+    };
+    let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port
+        .unwrap_or(if wire == Wire::Tls { 5061 } else { 5060 });
+    let addr = resolve_one(&format!("{}:{port}", bracketed(host)))?;
+    Ok((Destination { addr, wire }, host.to_owned()))
+}
+
+/// `host` as it goes before `:port`: an IPv6 address in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
 fn resolve_one(addr: &str) -> anyhow::Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     addr.to_socket_addrs()?
         .next()
         .with_context(|| format!("{addr} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upstream_is_an_address_or_a_uri_naming_its_transport() {
+        let cases = [
+            ("127.0.0.1:5080", "127.0.0.1:5080", Wire::Udp, "127.0.0.1"),
+            (
+                "sip:127.0.0.1:5080",
+                "127.0.0.1:5080",
+                Wire::Udp,
+                "127.0.0.1",
+            ),
+            (
+                "sip:127.0.0.1;transport=TCP",
+                "127.0.0.1:5060",
+                Wire::Tcp,
+                "127.0.0.1",
+            ),
+            (
+                "sip:127.0.0.1;transport=tls",
+                "127.0.0.1:5061",
+                Wire::Tls,
+                "127.0.0.1",
+            ),
+            ("sips:127.0.0.1", "127.0.0.1:5061", Wire::Tls, "127.0.0.1"),
+            ("SIPS:[::1]:5071", "[::1]:5071", Wire::Tls, "::1"),
+        ];
+        for (value, addr, wire, host) in cases {
+            let (dest, name) = upstream_of(value).unwrap();
+            assert_eq!(dest.addr, addr.parse().unwrap(), "{value}");
+            assert_eq!((dest.wire, name.as_str()), (wire, host), "{value}");
+        }
+        for bad in ["sip:", "sips:[::1", "tel:+15550100", "127.0.0.1"] {
+            let e = upstream_of(bad).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("bad --sip-upstream"),
+                "{bad}: {e:#}"
+            );
+        }
+    }
 }

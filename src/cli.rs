@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::store::{self, Role, StoreOptions};
+use crate::tls::CertFiles;
 
 /// A self-hosted, Twilio-compatible Source IP Mappings service.
 #[derive(Debug, Parser)]
@@ -92,15 +93,35 @@ pub struct ResolveArgs {
     /// The request's Call-ID: among targets of equal priority, it picks the target.
     #[arg(long)]
     pub call_id: Option<String>,
-    /// Base URL of the running server's HTTP API.
+    /// How the request arrives: `udp` (when not given), `tcp` or `tls` (a `secure` domain
+    /// refuses all but `tls`).
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// What an INVITE's SDP offers: `rtp`, `srtp` or `both` (a `secure` domain needs SRTP,
+    /// another refuses SRTP only).
+    #[arg(long)]
+    pub media: Option<String>,
+    /// Base URL of the running server's HTTP API: `http://` or `https://` (the server's
+    /// certificate verified against the system's roots and --tls-ca).
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    #[command(flatten)]
+    pub tls_ca: TlsCaArgs,
     /// Account SID to authenticate with.
     #[arg(long, env = "TWILIO_ACCOUNT_SID", hide_env_values = true)]
     pub account_sid: String,
     /// Its auth token.
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: String,
+}
+
+/// Extra roots for outbound TLS.
+#[derive(Debug, Args)]
+pub struct TlsCaArgs {
+    /// CA certificates (PEM) trusted besides the system's roots by outbound TLS: webhooks and
+    /// status callbacks of `serve`, the server's certificate for `resolve`.
+    #[arg(long = "tls-ca", env = "SIPMAP_TLS_CA", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Where the database is.
@@ -116,9 +137,35 @@ pub struct DatabaseArgs {
 /// Options of `sipmap serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address for the HTTP API; port 0 picks a free port.
+    /// Address for the HTTP API over plain HTTP (port 0 picks a free port), or `off` for none
+    /// (then --https-listen is needed).
     #[arg(long, env = "SIPMAP_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(value_name = "ADDR|off")]
     pub listen: String,
+    /// Address for the HTTP API over HTTPS (HTTP/1.1 and HTTP/2 by ALPN; port 0 picks a free
+    /// port), with the certificate of --tls-cert and --tls-key.
+    #[arg(long, env = "SIPMAP_HTTPS_LISTEN", value_name = "ADDR")]
+    #[arg(requires_all = ["tls_cert", "tls_key"])]
+    pub https_listen: Option<String>,
+    /// The server's certificate chain (PEM, its own certificate first), for every TLS listener;
+    /// reloaded on SIGHUP and when the file changes.
+    #[arg(
+        long,
+        env = "SIPMAP_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); reloaded with it.
+    #[arg(
+        long,
+        env = "SIPMAP_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub tls_ca: TlsCaArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Base of the absolute URLs in responses (e.g. `https://sipmap.example.com`); defaults to
@@ -132,10 +179,16 @@ pub struct ServeArgs {
     /// SIP edge.
     #[arg(long, env = "SIPMAP_SIP_LISTEN")]
     pub sip_listen: Option<String>,
-    /// Where recognised SIP requests other than OPTIONS are forwarded (`HOST:PORT`, over UDP);
-    /// without it they are answered `480 Temporarily Unavailable`.
+    /// Where recognised SIP requests other than OPTIONS are forwarded: `HOST:PORT` (over UDP),
+    /// or a URI, `sip:HOST[:PORT][;transport=tcp|tls]` or `sips:HOST[:PORT]` (over TLS, the
+    /// certificate checked for HOST); without it they are answered `480 Temporarily
+    /// Unavailable`.
     #[arg(long, env = "SIPMAP_SIP_UPSTREAM", requires = "sip_listen")]
     pub sip_upstream: Option<String>,
+    /// Address for the SIP edge's TLS listener (SIP over TLS, 5061 by convention, e.g.
+    /// `0.0.0.0:5061`), with the certificate of --tls-cert and --tls-key; needs --sip-listen.
+    #[arg(long, env = "SIPMAP_SIP_TLS_LISTEN", requires = "sip_listen")]
+    pub sip_tls_listen: Option<String>,
     /// The digest algorithms the SIP edge offers in its challenges, in order, comma-separated:
     /// `SHA-256`, `MD5`. Only the algorithms offered are accepted. Clients that read only the
     /// first challenge and know only MD5 (SIPp 3.6, some older phones) need `MD5` first.
@@ -525,12 +578,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let outbound = outbound_policy(&args);
     let from_env = account_from_env(args.account_sid, args.auth_token)?;
     let config = ServeConfig {
-        listen: args.listen,
+        listen: (args.listen != "off").then_some(args.listen),
+        https_listen: args.https_listen,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| CertFiles { cert, key }),
+        tls_ca: args.tls_ca.file,
         database_url: args.database.database_url,
         public_url: args.public_url,
         domain_suffix: args.domain_suffix,
         sip_listen: args.sip_listen,
         sip_upstream: args.sip_upstream,
+        sip_tls_listen: args.sip_tls_listen,
         sip_digest_algorithms: args.sip_digest_algorithms,
         store: StoreOptions {
             role: Role::Serve,
@@ -556,8 +616,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         call_log: None,
     };
     let app = App::build(&config).await?;
+    let initial = ensure_initial_account(app.store().as_ref(), from_env).await?;
+    announce(&app, &config.database_url, initial)?;
+    app.run(shutdown_signal()).await
+}
+
+/// Says on standard output what `serve` made (the initial account's credentials when it created
+/// one, the database, the listeners), and logs that it is serving.
+fn announce(app: &App, database_url: &str, initial: InitialAccount) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match ensure_initial_account(app.store().as_ref(), from_env).await? {
+    match initial {
         InitialAccount::FromEnvironment(sid) => {
             tracing::info!(account.sid = %sid, "account from TWILIO_ACCOUNT_SID is ready");
         }
@@ -572,27 +640,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         InitialAccount::Existing => {}
     }
-    writeln!(
-        out,
-        "sipmap: database {}",
-        describe_database(&config.database_url)
-    )?;
-    writeln!(
-        out,
-        "sipmap: HTTP API listening on http://{}",
-        app.http_addr()
-    )?;
+    writeln!(out, "sipmap: database {}", describe_database(database_url))?;
+    for (scheme, addr) in [("http", app.http_addr()), ("https", app.https_addr())] {
+        if let Some(addr) = addr {
+            writeln!(out, "sipmap: HTTP API listening on {scheme}://{addr}")?;
+        }
+    }
     if let Some(sip) = app.sip_addr() {
         writeln!(out, "sipmap: SIP edge listening on {sip} (UDP and TCP)")?;
+    }
+    if let Some(tls) = app.sip_tls_addr() {
+        writeln!(out, "sipmap: SIP edge listening on {tls} (TLS)")?;
     }
     out.flush()?;
     drop(out);
     tracing::info!(
-        http.addr = %app.http_addr(),
-        database = %store::redact_url(&config.database_url),
+        http.addr = ?app.http_addr(),
+        https.addr = ?app.https_addr(),
+        database = %store::redact_url(database_url),
         "sipmap is serving"
     );
-    app.run(shutdown_signal()).await
+    Ok(())
 }
 
 /// `database_url` with a SQLite path made absolute, so that a message can say exactly which
@@ -737,47 +805,49 @@ async fn create_key(
 async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     use crate::http::wire::RESOLVE;
     use base64::Engine;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let rest = args
-        .url
-        .strip_prefix("http://")
-        .context("--url must be an http:// URL")?;
-    let (authority, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let base = url::Url::parse(&args.url).context("--url is not a URL")?;
+    let tls = match base.scheme() {
+        "http" => false,
+        "https" => true,
+        _ => anyhow::bail!("--url must be an http:// or https:// URL"),
+    };
+    let host = base.host_str().context("--url has no host")?.to_owned();
+    let port = base.port_or_known_default().context("--url has no port")?;
     let mut query = String::from("IpAddress=");
     query.extend(form_urlencoded::byte_serialize(args.ip.as_bytes()));
     if let Some(uri) = &args.uri {
         query.push_str("&RequestUri=");
         query.extend(form_urlencoded::byte_serialize(uri.as_bytes()));
     }
-    for (name, value) in [("Method", &args.method), ("CallId", &args.call_id)] {
+    for (name, value) in [
+        ("Method", &args.method),
+        ("CallId", &args.call_id),
+        ("Transport", &args.transport),
+        ("Media", &args.media),
+    ] {
         if let Some(value) = value {
             query.push_str(&format!("&{name}="));
             query.extend(form_urlencoded::byte_serialize(value.as_bytes()));
         }
     }
-    let prefix = prefix.trim_end_matches('/');
-    let path = if prefix.is_empty() {
-        format!("{RESOLVE}?{query}")
-    } else {
-        format!("/{prefix}{RESOLVE}?{query}")
-    };
+    let prefix = base.path().trim_end_matches('/');
+    let path = format!("{prefix}{RESOLVE}?{query}");
     let credentials = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", args.account_sid, args.auth_token));
+    let authority = match base.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Basic {credentials}\r\n\
          Accept: application/json\r\nConnection: close\r\n\r\n"
     );
-    let limit = std::time::Duration::from_secs(10);
-    let mut stream = tokio::time::timeout(limit, tokio::net::TcpStream::connect(authority))
-        .await
-        .context("timed out connecting to the server")?
-        .with_context(|| format!("cannot connect to {authority}"))?;
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    tokio::time::timeout(limit, stream.read_to_end(&mut response))
-        .await
-        .context("timed out waiting for the server")??;
+    let tls = match tls {
+        false => None,
+        true => Some(crate::tls::client_config(args.tls_ca.file.as_deref())?),
+    };
+    let response = exchange(&host, port, tls, request.as_bytes()).await?;
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -790,6 +860,55 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     println!("{body}");
     anyhow::ensure!(status == 200, "the server answered {status}");
     Ok(())
+}
+
+/// Sends `request` to `host`:`port` (over TLS with `tls`, the certificate verified for `host`)
+/// and reads the answer until the server closes, each step within 10 s.
+async fn exchange(
+    host: &str,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    request: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+        mut stream: S,
+        request: &[u8],
+        limit: Duration,
+    ) -> anyhow::Result<Vec<u8>> {
+        stream.write_all(request).await?;
+        let mut response = Vec::new();
+        match tokio::time::timeout(limit, stream.read_to_end(&mut response)).await {
+            Err(_) => anyhow::bail!("timed out waiting for the server"),
+            // A server that closes without TLS's close_notify still said all it had to.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {
+            }
+            Ok(r) => {
+                r?;
+            }
+        }
+        Ok(response)
+    }
+    let limit = Duration::from_secs(10);
+    // A bracketed IPv6 literal connects without its brackets.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tokio::time::timeout(limit, tokio::net::TcpStream::connect((bare, port)))
+        .await
+        .context("timed out connecting to the server")?
+        .with_context(|| format!("cannot connect to {host}:{port}"))?;
+    let Some(config) = tls else {
+        return send(stream, request, limit).await;
+    };
+    let mut config = (*config).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from(bare.to_owned())
+        .with_context(|| format!("{host} is not a host name for TLS"))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let stream = tokio::time::timeout(limit, connector.connect(name, stream))
+        .await
+        .context("timed out in the TLS handshake")?
+        .with_context(|| format!("TLS with {host}:{port} failed"))?;
+    send(stream, request, limit).await
 }
 
 /// The operator's account from `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`, when both are set.
@@ -872,6 +991,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn https_needs_a_certificate_and_a_key() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["sipmap", "serve"][..], args].concat()).map(|_| ())
+        };
+        use super::Parser;
+        assert!(parse(&["--https-listen", "127.0.0.1:8443"]).is_err());
+        assert!(parse(&["--https-listen", "127.0.0.1:8443", "--tls-cert", "c.pem"]).is_err());
+        assert!(parse(&["--tls-key", "k.pem"]).is_err());
+        let both = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        assert!(parse(&[&["--https-listen", "127.0.0.1:8443"][..], &both].concat()).is_ok());
+        assert!(
+            parse(&[&["--listen", "off", "--https-listen", ":8443"][..], &both].concat()).is_ok()
+        );
+        assert!(parse(&["--tls-ca", "ca.pem"]).is_ok());
     }
 
     #[test]

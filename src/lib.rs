@@ -12,6 +12,8 @@
 //!   [`sip_syntax`]: the SIP URI and the character classes every SIP reader shares, below them all.
 //! - [`sid`], [`auth_token`], [`timefmt`], [`clock`]: SIDs, credentials, the two date formats,
 //!   the injected clock; [`secret`]: the server key; [`limit_log`]: logging limits that bite.
+//! - [`tls`]: certificates (loaded, checked, reloaded) and the TLS configurations of listeners
+//!   and clients.
 //! - [`voice`]: voice applications: TwiML, the webhook signature and the webhook client;
 //!   [`calls`]: the sans-IO call engine; [`call_runtime`]: what runs its calls (tasks, timers,
 //!   webhooks, the hand-off from the SIP edge).
@@ -34,4 +36,5 @@ pub mod sip;
 pub mod sip_syntax;
 pub mod store;
 pub mod timefmt;
+pub mod tls;
 pub mod voice;

@@ -157,6 +157,9 @@ fn alert(key: &Key, t: &Tally, now_ms: i64) -> Alert {
     let (code, why) = match reason {
         RefusalReason::SourceNotInAcl => (32201, "Source IP address not in ACL"),
         RefusalReason::BadCredentials => (32202, "Authentication failed: bad user credentials"),
+        RefusalReason::InsecureTransport => (32209, "Secure transport required"),
+        RefusalReason::SrtpRequired => (32207, "Secure media required"),
+        RefusalReason::SrtpRefused => (32208, "Secure media not accepted"),
     };
     let requests = match t.count {
         1 => "1 request".to_owned(),

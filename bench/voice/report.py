@@ -51,6 +51,12 @@ def main():
               "(settled: %s)." % (min(settles), max(settles),
                                  all(r.get("settled") for r in cpu if r["server"] == "voice")), end="")
     for n in rounds:
+        for path in ("plain", "voice"):
+            r = by.get((n, path))
+            if r and r.get("per_call"):
+                print("\nround %s %s, kernel events per successful call (perf stat): %s" % (
+                    n, path, json.dumps(r["per_call"])), end="")
+    for n in rounds:
         v = by.get((n, "voice"))
         if v and v.get("sipmap"):
             s = v["sipmap"]

@@ -15,7 +15,7 @@ use super::Inner;
 use super::event::Event;
 use super::metrics::inc;
 use super::registry::Inbox;
-use crate::calls::{Call, CallTimer, Command, Out, RouteKey, RouteRequest, event_of};
+use crate::calls::{Call, CallTimer, Command, Out, Persist, RouteKey, RouteRequest, event_of};
 use crate::limit_log::LimitLog;
 use crate::sid::CallSid;
 use crate::sip::ua::Millis;
@@ -51,6 +51,10 @@ pub(super) struct Actor {
     timers: BTreeMap<(u64, u64), CallTimer>,
     armed: u64,
     gone: bool,
+    /// Writes not yet stored: kept until the next output seen outside (a message, a webhook,
+    /// a callback, the end) or until the current step's outputs are all performed, then
+    /// stored in one batch.
+    pending: Vec<Persist>,
 }
 
 impl Actor {
@@ -70,6 +74,7 @@ impl Actor {
             timers: BTreeMap::new(),
             armed: 0,
             gone: false,
+            pending: Vec::new(),
         }
     }
 
@@ -161,8 +166,20 @@ impl Actor {
     }
 
     /// Performs `queue` in order (a failed send adds the call's answer to it at the end).
+    ///
+    /// The [`Out::Persist`]s are gathered and stored together, in one write (one transaction),
+    /// before the next output that anybody outside sees (a SIP message, a webhook, a status
+    /// callback, the end of the call) and before the call waits for its next event: each is
+    /// durable before anything after it is reported, as if stored one by one, and the writes
+    /// of one step cost one commit.
     async fn perform(&mut self, queue: &mut VecDeque<Out>) {
         while let Some(out) = queue.pop_front() {
+            if !matches!(
+                out,
+                Out::Persist(_) | Out::Arm { .. } | Out::Register(_) | Out::Route { .. }
+            ) {
+                self.store_pending().await;
+            }
             match out {
                 Out::Send { to, via, bytes } => {
                     let sent = self
@@ -180,11 +197,7 @@ impl Actor {
                 }
                 Out::Webhook { id, request } => self.webhook(id, request),
                 Out::Callback { call_sid, request } => self.callback(&call_sid, request),
-                Out::Persist(what) => {
-                    if let Err(e) = super::log::persist(self.rt.log.as_ref(), &what).await {
-                        PERSIST_FAILED.hit(&format_args!("a call's record was not stored: {e}"));
-                    }
-                }
+                Out::Persist(what) => self.pending.push(what),
                 Out::Route { id, request } => self.route(id, request),
                 Out::Register(key) => {
                     if self.rt.registry.add_key(key.clone(), &self.inbox) {
@@ -193,6 +206,18 @@ impl Actor {
                 }
                 Out::Ended => self.gone = true,
             }
+        }
+        self.store_pending().await;
+    }
+
+    /// Stores the pending writes, in one batch.
+    async fn store_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        for e in self.rt.log.persist_all(&batch).await {
+            PERSIST_FAILED.hit(&format_args!("a call's record was not stored: {e}"));
         }
     }
 

@@ -11,6 +11,7 @@ use crate::calls::Persist;
 use crate::domain::call::{Call as CallRecord, CallEvent, Notification};
 use crate::sid::CallSid;
 use crate::store::Store;
+use crate::store::resources::calls::Logged;
 
 /// Durable storage of calls, their events and notifications. Each method returns once what it
 /// was given is stored: the runtime awaits it before it performs the next output of the call.
@@ -22,6 +23,23 @@ pub trait CallLog: Send + Sync + std::fmt::Debug {
     async fn add_event(&self, event: &CallEvent) -> anyhow::Result<()>;
     /// Stores an error or warning of a call.
     async fn add_notification(&self, notification: &Notification) -> anyhow::Result<()>;
+    /// Stores `batch` in order, each as [`persist`] would: by default one at a time; a log
+    /// that can store them together (one transaction) does. Returns the errors of those not
+    /// stored (none: all are).
+    async fn persist_all(&self, batch: &[Persist]) -> Vec<anyhow::Error> {
+        one_by_one(self, batch).await
+    }
+}
+
+/// Stores each of `batch` with [`persist`], in order; the errors of those not stored.
+async fn one_by_one<L: CallLog + ?Sized>(log: &L, batch: &[Persist]) -> Vec<anyhow::Error> {
+    let mut failed = Vec::new();
+    for what in batch {
+        if let Err(e) = persist(log, what).await {
+            failed.push(e);
+        }
+    }
+    failed
 }
 
 /// The calls stored in storage (the `Calls` API reads them there), each new record naming the
@@ -49,6 +67,33 @@ impl CallLog for StoreLog {
     async fn add_notification(&self, notification: &Notification) -> anyhow::Result<()> {
         Ok(self.0.add_notification(notification).await?)
     }
+
+    /// One transaction for the whole batch (a single write: the call runtime's cost per call
+    /// is mostly its durable writes); when it fails, each is stored on its own, so that one
+    /// refused write (a status that would go backwards) does not lose the others.
+    async fn persist_all(&self, batch: &[Persist]) -> Vec<anyhow::Error> {
+        if batch.len() > 1 {
+            let writes = batch.iter().map(logged).collect();
+            if self
+                .0
+                .save_call_log(writes, self.1.as_deref())
+                .await
+                .is_ok()
+            {
+                return Vec::new();
+            }
+        }
+        one_by_one(self, batch).await
+    }
+}
+
+/// Storage's form of `what`.
+fn logged(what: &Persist) -> Logged {
+    match what {
+        Persist::Call(call) => Logged::Call((**call).clone()),
+        Persist::Event(event) => Logged::Event((**event).clone()),
+        Persist::Notification(n) => Logged::Notification((**n).clone()),
+    }
 }
 
 /// Stores `what` in `log`.
@@ -56,7 +101,7 @@ impl CallLog for StoreLog {
 /// # Errors
 ///
 /// What the log says.
-pub async fn persist(log: &dyn CallLog, what: &Persist) -> anyhow::Result<()> {
+pub async fn persist<L: CallLog + ?Sized>(log: &L, what: &Persist) -> anyhow::Result<()> {
     match what {
         Persist::Call(call) => log.save_call(call).await,
         Persist::Event(event) => log.add_event(event).await,

@@ -375,8 +375,9 @@ impl Call {
         });
         let content_type = resp.header("Content-Type").unwrap_or("application/sdp");
         let body = (!resp.body.is_empty()).then_some((content_type, resp.body));
-        self.respond_caller(200, None, body, now);
+        // Stored before the caller's 200 (the runtime stores both records in one write).
         self.set_status(CallStatus::InProgress, now);
+        self.respond_caller(200, None, body, now);
         None
     }
 

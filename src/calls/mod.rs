@@ -13,7 +13,8 @@
 //!   message the runtime parsed to find it). Retransmitted INVITEs find their call this way
 //!   too, so they never start a second one (nor a second webhook).
 //! - Perform every [`Out`] in order. [`Out::Persist`] must be durable before anything after it
-//!   is reported: a status change is stored before its status callback goes out.
+//!   is reported: a status change is stored before its status callback goes out (the
+//!   persists between two outputs seen outside may be stored together, in one transaction).
 //!   [`Out::Webhook`]: sign with the account's auth token (the call never holds it), send with
 //!   [`WebhookClient`](crate::voice::webhook::WebhookClient), and give the
 //!   [`Exchange`](crate::voice::webhook::Exchange) back to

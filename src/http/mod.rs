@@ -62,8 +62,8 @@ pub struct AppContext {
     pub domain_suffix: String,
     /// Counters of the SIP edge, and target health.
     pub metrics: Arc<crate::sip::metrics::Metrics>,
-    /// Where the SIP edge forwards what no target takes (`--sip-upstream`).
-    pub sip_upstream: Option<std::net::SocketAddr>,
+    /// Where the SIP edge forwards what no target takes (`--sip-upstream`), and over what.
+    pub sip_upstream: Option<crate::domain::Destination>,
     /// Limits of the HTTP listener (the body timeout is applied per request here).
     pub limits: server::HttpLimits,
     /// Failed-authentication throttling.

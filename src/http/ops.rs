@@ -21,7 +21,7 @@ use crate::domain::auth_mapping::auth_type;
 use crate::domain::{Params, Reason};
 use crate::error::ApiError;
 use crate::recognition::{DomainRoute, Recognized};
-use crate::sip::edge::policy::gate;
+use crate::sip::edge::policy::{Offer, gate, media};
 use crate::sip::edge::select::{NextHop, next_hop};
 use crate::sip_syntax::Wire;
 use crate::sip_syntax::{SipUri, is_token_byte};
@@ -121,11 +121,17 @@ struct DomainFields<'a> {
     acl_match: Option<bool>,
     /// What the edge decides before reading credentials (see `sip::edge::policy`).
     decision: Option<&'static str>,
+    /// The domain's `secure` setting.
+    secure: Option<bool>,
+    /// For an INVITE with a `Media` offer: whether its media fits the domain's `secure`
+    /// setting (`accepted`, `srtp_required`, `srtp_refused`: the 488s).
+    media_decision: Option<&'static str>,
 }
 
 impl<'a> DomainFields<'a> {
-    /// The fields of the domain `found` for a request with `method` from `ip`.
-    fn of(found: &Recognized<'a>, method: &str, ip: IpAddr) -> Self {
+    /// The fields of the domain `found` for a request with `method` from `ip` over `wire`,
+    /// offering `offer`.
+    fn of(found: &Recognized<'a>, method: &str, ip: IpAddr, (wire, offer): Facts) -> Self {
         let (target, auth) = (found.target, found.auth);
         Self {
             matched_by: Some(found.matched_by.as_str()),
@@ -137,9 +143,55 @@ impl<'a> DomainFields<'a> {
                 !auth.call_credentials.is_empty(),
             ),
             acl_match: Some(auth.acl_allows(ip)),
-            decision: Some(gate(method, target, auth, ip).decision()),
+            decision: Some(gate(method, target, auth, ip, wire).decision()),
+            secure: Some(target.secure),
+            media_decision: offer
+                .filter(|_| method == "INVITE")
+                .map(|o| media(target.secure, Some(o)).decision()),
         }
     }
+}
+
+/// The facts of a request beyond its source and Request-URI: how it arrives, and its media offer.
+type Facts = (Wire, Option<Offer>);
+
+/// How the request arrives, `Transport` (`udp`, `tcp`, `tls`; UDP if none), and what its media
+/// offers, `Media` (`rtp`, `srtp`, `both`; none: no offer).
+fn facts_of(query: &Query) -> Result<Facts, ApiError> {
+    let wire = match query.get("Transport").filter(|v| !v.is_empty()) {
+        None => Wire::Udp,
+        Some(t) => Wire::ALL
+            .into_iter()
+            .find(|w| w.label().eq_ignore_ascii_case(t))
+            .ok_or_else(|| {
+                ApiError::invalid("Transport", Reason::NotOneOf(t.to_owned(), "udp, tcp, tls"))
+            })?,
+    };
+    let offer = match query.get("Media").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(m) => Some(match m.to_ascii_lowercase().as_str() {
+            "rtp" => Offer {
+                plain: true,
+                secure_profile: false,
+                sdes: false,
+            },
+            "srtp" => Offer {
+                plain: false,
+                secure_profile: true,
+                sdes: true,
+            },
+            "both" => Offer {
+                plain: true,
+                secure_profile: true,
+                sdes: true,
+            },
+            _ => {
+                let reason = Reason::NotOneOf(m.to_owned(), "rtp, srtp, both");
+                return Err(ApiError::invalid("Media", reason));
+            }
+        }),
+    };
+    Ok((wire, offer))
 }
 
 /// Where the edge forwards an admitted request (other than `OPTIONS`, which it answers).
@@ -162,21 +214,28 @@ impl<'a> HopFields<'a> {
     /// `call_id` ([`next_hop`]).
     fn of(app: &AppState, route: Option<&'a DomainRoute>, call_id: &str) -> Self {
         let policy = route.map(|r| r.policy_sid.as_str());
-        let (name, chosen, destination, transport) =
-            match next_hop(route, &app.metrics.health, call_id, app.sip_upstream) {
-                NextHop::Target(c) => {
-                    let d = c.destination;
-                    ("target", Some(c), Some(d.addr.to_string()), d.transport())
-                }
-                NextHop::Upstream(u) => ("upstream", None, Some(u.to_string()), Wire::Udp.label()),
-                NextHop::Nowhere => {
-                    return Self {
-                        route: Some("none"),
-                        connection_policy_sid: policy,
-                        ..Self::default()
-                    };
-                }
-            };
+        let (name, chosen, destination, transport) = match next_hop(
+            route,
+            &app.metrics.health,
+            call_id,
+            app.sip_upstream.map(|u| u.addr),
+        ) {
+            NextHop::Target(c) => {
+                let d = c.destination;
+                ("target", Some(c), Some(d.addr.to_string()), d.transport())
+            }
+            NextHop::Upstream(u) => {
+                let wire = app.sip_upstream.map_or(Wire::Udp, |d| d.wire);
+                ("upstream", None, Some(u.to_string()), wire.label())
+            }
+            NextHop::Nowhere => {
+                return Self {
+                    route: Some("none"),
+                    connection_policy_sid: policy,
+                    ..Self::default()
+                };
+            }
+        };
         Self {
             route: Some(name),
             connection_policy_sid: policy,
@@ -223,6 +282,7 @@ async fn resolve(
         .map_err(|_| ApiError::invalid("IpAddress", Reason::NotIp(raw_ip.to_owned())))?;
     let uri = query.get("RequestUri").filter(|v| !v.is_empty());
     let method = method_of(&query)?;
+    let facts = facts_of(&query)?;
     let host = match uri {
         None => None,
         Some(u) => Some(
@@ -241,7 +301,7 @@ async fn resolve(
         method,
         recognized: found.is_some(),
         domain: found
-            .map(|r| DomainFields::of(&r, method, ip))
+            .map(|r| DomainFields::of(&r, method, ip, facts))
             .unwrap_or_default(),
         hop: found
             .map(|r| HopFields::of(&app, r.route, call_id))

@@ -1,16 +1,30 @@
-//! The HTTP listener: HTTP/1.1 connections (hyper) with the limits a public service needs.
+//! The HTTP listeners: plain HTTP/1.1, and HTTPS with HTTP/1.1 or HTTP/2 chosen by ALPN (hyper,
+//! rustls), with the limits a public service needs. Both kinds run the same code over their
+//! stream, so every limit below holds for both.
 //!
 //! - **Connections**: at most [`HttpLimits::max_connections`] at once, and at most
 //!   [`HttpLimits::max_connections_per_client`] from one client address, so that one host cannot
-//!   take every slot. A connection over either cap is answered at once with a Twilio error
-//!   (429/20429 for the per-client share, 503/20503 for the total) and closed.
-//! - **Time**: a connection must deliver each request's head within
-//!   [`HttpLimits::header_timeout`] of connecting or of the previous response (this is also the
-//!   idle keep-alive timeout); the body must arrive within [`HttpLimits::body_timeout`] (see
-//!   [`super::twilio_conventions`]).
+//!   take every slot; plain and TLS connections count together. A connection over either cap is
+//!   answered at once with a Twilio error (429/20429 for the per-client share, 503/20503 for the
+//!   total) and closed; over TLS the answer follows a handshake of at most
+//!   [`REFUSAL_HANDSHAKE`]. At most [`MAX_REFUSALS`] such answers are in progress at once; past
+//!   that a connection is closed without one.
+//! - **Time**: a TLS connection must finish its handshake within
+//!   [`HttpLimits::handshake_timeout`] (the slot is taken first, so handshakes in progress count
+//!   against both caps); a connection must deliver each request's head within
+//!   [`HttpLimits::header_timeout`] of connecting (or of its handshake) or of the previous
+//!   response (this is also the idle keep-alive timeout; on HTTP/2, the time a connection may
+//!   stay without a request in progress); the body must arrive within
+//!   [`HttpLimits::body_timeout`] (see [`super::twilio_conventions`]).
+//! - **HTTP/2**: at most [`H2_MAX_STREAMS`] requests in progress per connection, header lists
+//!   of at most [`H2_MAX_HEADER_LIST`] bytes, at most [`H2_MAX_PENDING_RESETS`] streams reset by
+//!   the client before the server saw them (the "rapid reset" attack), 64 KiB of flow-control
+//!   window per stream and 256 KiB per connection, 64 KiB of a response buffered per stream.
 //! - Every refusal is counted and logged (at most one line per limit per 10 s).
 //!
 //! Each request carries the client's address ([`ClientAddr`]) for per-client throttling.
+//! Certificates come from [`crate::tls::ServerCerts`], resolved at each handshake, so a reload
+//! reaches new connections without touching established ones.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,23 +37,30 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
 use crate::error::ApiError;
 use crate::limit_log::LimitLog;
+use crate::tls::ServerCerts;
 
 /// The limits of the HTTP listener.
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
-    /// Time to receive a request's head, counted from the connection's start or the end of the
-    /// previous response (so it is also the idle keep-alive timeout).
+    /// Time to receive a request's head, counted from the connection's start (after its TLS
+    /// handshake) or the end of the previous response (so it is also the idle keep-alive
+    /// timeout).
     pub header_timeout: Duration,
     /// Time to receive a request's whole body.
     pub body_timeout: Duration,
+    /// Time for a TLS handshake, from the connection's acceptance.
+    pub handshake_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
     /// Open connections from one client address at most.
@@ -53,6 +74,7 @@ impl Default for HttpLimits {
         Self {
             header_timeout: Duration::from_secs(20),
             body_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
             max_connections_per_client: 256,
             shutdown_grace: Duration::from_secs(10),
@@ -70,11 +92,33 @@ pub struct ClientAddr(pub SocketAddr);
 /// requests beyond that get hyper's bare 431.
 pub const MAX_HEADERS: usize = 64;
 
+/// Requests in progress at once on one HTTP/2 connection.
+pub const H2_MAX_STREAMS: u32 = 32;
+/// The largest HTTP/2 header list (names, values and 32 bytes per field, RFC 9113 §6.5.2):
+/// above the 32 KiB [`super::MAX_HEADER_BYTES`] that gets a Twilio 431, so that only lists
+/// beyond both get HTTP/2's own refusal.
+pub const H2_MAX_HEADER_LIST: u32 = 48 * 1024;
+/// Streams an HTTP/2 client may reset before the server accepted them, at once.
+pub const H2_MAX_PENDING_RESETS: usize = 20;
+/// HTTP/2 flow-control windows: per stream (a body is at most 64 KiB) and per connection.
+const H2_STREAM_WINDOW: u32 = 64 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// What an HTTP/2 stream buffers of its response for a client slow to read it.
+const H2_SEND_BUFFER: usize = 64 * 1024;
+/// Refusals (answers to connections over a cap) in progress at once.
+pub const MAX_REFUSALS: usize = 256;
+/// The handshake a refused TLS connection gets to read its answer.
+pub const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// ALPN protocols of the HTTPS listener, preferred first.
+pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
 static TOTAL_CAP: LimitLog = LimitLog::new("HTTP connection cap");
 static CLIENT_CAP: LimitLog = LimitLog::new("HTTP per-client connection cap");
+static REFUSALS_CAP: LimitLog = LimitLog::new("HTTP refusals in progress");
 static ACCEPT_FAILED: LimitLog = LimitLog::new("HTTP accept");
 static HEAD_TIMEOUT: LimitLog = LimitLog::new("HTTP header/idle timeout");
-
+static HANDSHAKE_TIMEOUT: LimitLog = LimitLog::new("HTTPS handshake timeout");
 /// Open connections, in total and per client address.
 #[derive(Debug, Default)]
 struct Open {
@@ -130,21 +174,101 @@ impl Open {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// (for at most [`HttpLimits::shutdown_grace`]).
+/// A bound listener and what it speaks.
+pub enum Listener {
+    /// Plain HTTP/1.1.
+    Plain(TcpListener),
+    /// HTTPS: TLS with `certs`, then HTTP/2 or HTTP/1.1 as ALPN chose (HTTP/1.1 without ALPN).
+    Tls(TcpListener, ServerCerts),
+}
+
+impl Listener {
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Listener::Plain(l) | Listener::Tls(l, _) => l.local_addr(),
+        }
+    }
+}
+
+/// How an accepted connection is brought to HTTP.
+#[derive(Clone)]
+enum Wrap {
+    Plain,
+    Tls {
+        /// Offers [`ALPN`].
+        serve: TlsAcceptor,
+        /// Offers HTTP/1.1 only: a refusal is written as HTTP/1.1.
+        refuse: TlsAcceptor,
+    },
+}
+
+/// What every connection of every listener shares.
+struct Shared {
+    open: Arc<Open>,
+    limits: HttpLimits,
+    router: Router,
+    refusals: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Serves `router` on `listener` (plain HTTP) until `shutdown` completes; see [`serve_all`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let open = Arc::new(Open::default());
-    let limits = Arc::new(limits);
+    serve_all(vec![Listener::Plain(listener)], router, limits, shutdown).await
+}
+
+/// Serves `router` on every listener until `shutdown` completes, then lets in-flight requests
+/// finish (for at most [`HttpLimits::shutdown_grace`]). The connection caps count the
+/// connections of all listeners together.
+pub async fn serve_all(
+    listeners: Vec<Listener>,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::pin!(shutdown);
+    let shared = Arc::new(Shared {
+        open: Arc::new(Open::default()),
+        limits,
+        router,
+        refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
+        stop: stop_rx,
+    });
+    let mut loops = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let (listener, wrap) = match listener {
+            Listener::Plain(l) => (l, Wrap::Plain),
+            Listener::Tls(l, certs) => (
+                l,
+                Wrap::Tls {
+                    serve: TlsAcceptor::from(certs.server_config(ALPN)),
+                    refuse: TlsAcceptor::from(certs.server_config(&[b"http/1.1"])),
+                },
+            ),
+        };
+        loops.spawn(accept_loop(listener, wrap, shared.clone()));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while loops.join_next().await.is_some() {}
+    let deadline = Instant::now() + shared.limits.shutdown_grace;
+    while shared.open.total.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Accepts connections on `listener` until the stop signal, admitting or refusing each.
+async fn accept_loop(listener: TcpListener, wrap: Wrap, shared: Arc<Shared>) {
+    let mut stop = shared.stop.clone();
     loop {
         let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
+            _ = stopped(&mut stop) => return,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -155,49 +279,102 @@ pub async fn serve(
                 }
             },
         };
-        match open.admit(peer.ip(), &limits) {
+        let _ = stream.set_nodelay(true);
+        match shared.open.admit(peer.ip(), &shared.limits) {
             Ok(slot) => {
-                let (router, limits, stop) = (router.clone(), limits.clone(), stop_rx.clone());
+                let (wrap, shared) = (wrap.clone(), shared.clone());
                 tokio::spawn(async move {
-                    serve_connection(stream, peer, router, &limits, stop).await;
+                    connection(stream, peer, wrap, &shared).await;
                     drop(slot);
                 });
             }
-            Err(why) => {
-                let error = match why {
-                    Refusal::Total => {
-                        TOTAL_CAP.hit(&format_args!(
-                            "{} connections are open; refused {peer}",
-                            limits.max_connections
-                        ));
-                        ApiError::Busy
-                    }
-                    Refusal::Client => {
-                        CLIENT_CAP.hit(&format_args!(
-                            "{} has {} connections open; refused another",
-                            peer.ip(),
-                            limits.max_connections_per_client
-                        ));
-                        ApiError::TooManyConnections
-                    }
-                };
-                tokio::spawn(refuse(stream, error));
-            }
+            Err(why) => refuse_over_cap(stream, peer, &wrap, &shared, why),
         }
     }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let deadline = tokio::time::Instant::now() + limits.shutdown_grace;
-    while open.total.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+/// Answers a connection over a cap (see [`refuse`]), unless too many answers are in progress.
+fn refuse_over_cap(
+    stream: TcpStream,
+    peer: SocketAddr,
+    wrap: &Wrap,
+    shared: &Shared,
+    why: Refusal,
+) {
+    let limits = &shared.limits;
+    let error = match why {
+        Refusal::Total => {
+            TOTAL_CAP.hit(&format_args!(
+                "{} connections are open; refused {peer}",
+                limits.max_connections
+            ));
+            ApiError::Busy
+        }
+        Refusal::Client => {
+            CLIENT_CAP.hit(&format_args!(
+                "{} has {} connections open; refused another",
+                peer.ip(),
+                limits.max_connections_per_client
+            ));
+            ApiError::TooManyConnections
+        }
+    };
+    let Ok(permit) = shared.refusals.clone().try_acquire_owned() else {
+        REFUSALS_CAP.hit(&format_args!(
+            "{MAX_REFUSALS} refusals in progress; closed {peer} without an answer"
+        ));
+        return;
+    };
+    let wrap = wrap.clone();
+    tokio::spawn(async move {
+        match wrap {
+            Wrap::Plain => refuse(stream, error).await,
+            Wrap::Tls { refuse: tls, .. } => {
+                if let Ok(Ok(stream)) =
+                    tokio::time::timeout(REFUSAL_HANDSHAKE, tls.accept(stream)).await
+                {
+                    refuse(stream, error).await;
+                }
+            }
+        }
+        drop(permit);
+    });
+}
+
+/// An admitted connection: its TLS handshake (bounded, and given up at the stop signal), then
+/// HTTP until it ends.
+async fn connection(stream: TcpStream, peer: SocketAddr, wrap: Wrap, shared: &Shared) {
+    let acceptor = match wrap {
+        Wrap::Plain => return serve_connection(stream, peer, false, shared).await,
+        Wrap::Tls { serve, .. } => serve,
+    };
+    let limit = shared.limits.handshake_timeout;
+    let mut stop = shared.stop.clone();
+    let handshake = tokio::select! {
+        _ = stopped(&mut stop) => return,
+        h = tokio::time::timeout(limit, acceptor.accept(stream)) => h,
+    };
+    match handshake {
+        Err(_) => HANDSHAKE_TIMEOUT.hit(&format_args!(
+            "closed a connection from {peer} that did not finish its handshake in {limit:?}"
+        )),
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Ok(Ok(tls)) => {
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            serve_connection(tls, peer, h2, shared).await;
+        }
     }
-    Ok(())
+}
+
+/// Completes at the stop signal (or when its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
 /// Answers a connection that was not admitted with `error` and closes it. What the client sent
 /// meanwhile is read and discarded for a moment (at most 64 KiB), so that closing does not reset
 /// the connection before the client has read the answer.
-async fn refuse(mut stream: TcpStream, error: ApiError) {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, error: ApiError) {
     use tokio::io::AsyncReadExt;
     let (status, _) = error.status_and_code();
     let body = error.body();
@@ -229,35 +406,120 @@ async fn refuse(mut stream: TcpStream, error: ApiError) {
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    limits: &HttpLimits,
-    mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ClientAddr(peer));
-        let mut router = router.clone();
-        async move { router.call(req.map(Body::new)).await }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
+/// Requests in progress on one connection, and when the last one ended: what HTTP/2's idle
+/// timeout reads (HTTP/1.1's is hyper's header read timeout).
+struct Activity {
+    busy: AtomicUsize,
+    since: Mutex<Instant>,
+}
+
+/// One request in progress; leaving marks the connection active now.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(activity.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    /// Completes once the connection has had no request in progress for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let since = *self.since.lock().unwrap_or_else(|e| e.into_inner());
+            if self.busy.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(limit).await;
+            } else if since.elapsed() >= limit {
+                return;
+            } else {
+                tokio::time::sleep_until(since + limit).await;
+            }
+        }
+    }
+}
+
+/// The HTTP builder for one connection: HTTP/2 when ALPN chose it, else HTTP/1.1.
+fn builder(h2: bool, limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_SEND_BUFFER);
+    if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    }
+}
+
+async fn serve_connection<S>(stream: S, peer: SocketAddr, h2: bool, shared: &Shared)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        busy: AtomicUsize::new(0),
+        since: Mutex::new(Instant::now()),
+    });
+    let router = shared.router.clone();
+    let seen = activity.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        let busy = Busy::new(&seen);
+        req.extensions_mut().insert(ClientAddr(peer));
+        let mut router = router.clone();
+        async move {
+            let response = router.call(req.map(Body::new)).await;
+            drop(busy);
+            response
+        }
+    });
+    let limits = &shared.limits;
+    let builder = builder(h2, limits);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
+    let mut stop = shared.stop.clone();
+    let idle = async {
+        if h2 {
+            activity.idle_for(limits.header_timeout).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     let result = tokio::select! {
         r = conn.as_mut() => r,
-        _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+        _ = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
             conn.as_mut().await
         }
+        () = idle => {
+            HEAD_TIMEOUT.hit(&format_args!("closed an idle HTTP/2 connection from {peer}"));
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(limits.header_timeout, conn.as_mut())
+                .await
+                .unwrap_or(Ok(()))
+        }
     };
     if let Err(e) = result {
-        if e.is_timeout() {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
             HEAD_TIMEOUT.hit(&format_args!("closed a connection from {peer}"));
         } else {
             tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");

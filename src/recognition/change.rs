@@ -91,6 +91,7 @@ mod tests {
             account_sid: sid(AccountSid::parse, "AC"),
             domain_name: "a.sip.twilio.com".into(),
             sip_registration: true,
+            secure: false,
             byoc_trunk_sid: Some(trunk.clone()),
             voice: None,
         };

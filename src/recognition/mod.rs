@@ -43,6 +43,9 @@ pub struct Target {
     pub domain_name: String,
     /// Whether it accepts `REGISTER`.
     pub sip_registration: bool,
+    /// Twilio's `Secure`: requests must arrive over TLS, and INVITEs must offer SRTP.
+    #[serde(default)]
+    pub secure: bool,
     /// Its BYOC trunk, whose connection policy routes its traffic.
     #[serde(default)]
     pub byoc_trunk_sid: Option<ByocTrunkSid>,
@@ -256,7 +259,7 @@ impl Snapshot {
             return false;
         }
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        [Wire::Udp, Wire::Tcp]
+        Wire::ALL
             .into_iter()
             .any(|wire| self.destinations.contains_key(&Destination { addr, wire }))
     }
@@ -581,6 +584,7 @@ mod tests {
             account_sid: AccountSid::parse(&format!("AC{n:032x}")).unwrap(),
             domain_name: format!("d{n}.sip.twilio.com"),
             sip_registration: false,
+            secure: false,
             byoc_trunk_sid: None,
             voice: None,
         }

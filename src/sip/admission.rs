@@ -1,4 +1,4 @@
-//! The connection caps of [`SipLimits`]: open TCP connections counted in total and by source, and
+//! The connection caps of [`SipLimits`]: open TCP and TLS connections counted in total and by source, and
 //! the rate-limited warnings about the connections refused.
 
 use std::collections::HashMap;
@@ -42,9 +42,15 @@ pub(super) struct Slot {
 
 impl Admission {
     pub(super) fn new(limits: &SipLimits) -> Arc<Self> {
+        Self::with_caps(limits.max_connections, limits.max_connections_per_source)
+    }
+
+    /// Places for at most `total` at once, `per_source` from one source (the TLS handshakes in
+    /// progress are counted by one of these too).
+    pub(super) fn with_caps(total: usize, per_source: usize) -> Arc<Self> {
         Arc::new(Self {
-            max_connections: limits.max_connections,
-            max_per_source: limits.max_connections_per_source,
+            max_connections: total,
+            max_per_source: per_source,
             counts: Mutex::new(Counts::default()),
         })
     }
@@ -138,7 +144,7 @@ impl Refusals {
                         %peer,
                         refused,
                         cap = limits.max_connections,
-                        "SIP TCP connections refused: the edge is at its connection cap \
+                        "SIP TCP and TLS connections refused: the edge is at its connection cap \
                          (refused: how many since the last such line)"
                     );
                 }
@@ -149,7 +155,7 @@ impl Refusals {
                         %peer,
                         refused,
                         cap = limits.max_connections_per_source,
-                        "SIP TCP connections refused: a source is at its per-source cap \
+                        "SIP TCP and TLS connections refused: a source is at its per-source cap \
                          (refused: how many since the last such line, from any source)"
                     );
                 }

@@ -197,7 +197,7 @@ impl Health {
         self.probes_answered.fetch_add(1, Ordering::Relaxed);
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let probed = self.probed.load();
-        for wire in [Wire::Udp, Wire::Tcp] {
+        for wire in Wire::ALL {
             if let Some(h) = probed.get(&Destination { addr, wire }) {
                 h.unanswered.store(0, Ordering::Relaxed);
                 if !h.up.swap(true, Ordering::Relaxed) {

@@ -1,5 +1,5 @@
-//! [`SipLimits`]: the bounds on SIP TCP connections, so that no client can hold resources by
-//! being slow or by opening many connections.
+//! [`SipLimits`]: the bounds on SIP TCP and TLS connections, so that no client can hold
+//! resources by being slow or by opening many connections.
 //!
 //! The deadlines are kept in `tcp`, the caps in `admission`.
 
@@ -16,9 +16,14 @@ use std::time::Duration;
 /// - at most `max_connections` are open at once, and at most `max_connections_per_source` from one
 ///   source address (an IPv6 source counts by its /64), so one host cannot lock the others out.
 ///   Refusals are logged as warnings, at most one line per cap every 10 s, with how many
-///   connections were refused since the line before.
+///   connections were refused since the line before. TCP and TLS connections count together;
+/// - a TLS handshake must be done within `handshake` of the connection's acceptance, and at most
+///   `max_handshakes_per_source` handshakes from one source are in progress at once (more
+///   connections from it are closed at once), so slow or half-done handshakes cannot hold the
+///   connection places; both log through `limit_log` when they bite.
 ///
-/// The defaults: idle 300 s, message 10 s, write 10 s, 1,024 connections, 64 from one source.
+/// The defaults: idle 300 s, message 10 s, write 10 s, 1,024 connections, 64 from one source,
+/// handshake 5 s, 8 handshakes in progress from one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SipLimits {
     /// A connection with no message under way for this long is closed.
@@ -31,6 +36,10 @@ pub struct SipLimits {
     pub max_connections: usize,
     /// Most TCP connections at once from one source address (IPv6: one /64); more are refused.
     pub max_connections_per_source: usize,
+    /// A TLS handshake must be done within this long of the connection's acceptance.
+    pub handshake: Duration,
+    /// Most TLS handshakes in progress at once from one source address (IPv6: one /64).
+    pub max_handshakes_per_source: usize,
 }
 
 impl Default for SipLimits {
@@ -41,6 +50,8 @@ impl Default for SipLimits {
             write: Duration::from_secs(10),
             max_connections: 1024,
             max_connections_per_source: 64,
+            handshake: Duration::from_secs(5),
+            max_handshakes_per_source: 8,
         }
     }
 }

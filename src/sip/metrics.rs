@@ -68,6 +68,22 @@ pub struct Metrics {
     /// Entries of the failure table given up while they still counted, to make room (the table
     /// has a fixed size).
     pub auth_throttle_evictions: AtomicU64,
+    /// Requests to a `secure` domain refused (403) because they did not arrive over TLS.
+    pub secure_refused_transport: AtomicU64,
+    /// INVITEs refused (488) because their offer's media security does not fit their domain's
+    /// `secure` setting (no SRTP for a secure domain, only SRTP for another).
+    pub secure_refused_media: AtomicU64,
+    /// TLS handshakes completed on the TLS listener.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes on the listener that failed (bad records, no shared version or suite).
+    pub tls_handshakes_failed: AtomicU64,
+    /// TLS connections closed because their handshake was not done by its deadline.
+    pub tls_handshakes_timed_out: AtomicU64,
+    /// TLS connections refused because their source had its handshakes in progress.
+    pub tls_handshakes_refused: AtomicU64,
+    /// The edge's TLS connections to targets given up at the handshake (a certificate that
+    /// does not verify for the target's address, among others).
+    pub tls_out_refused: AtomicU64,
     /// Target health and the probes' counters.
     pub health: Health,
 }
@@ -95,6 +111,7 @@ impl Metrics {
             ],
         );
         self.render_auth(&mut out);
+        self.render_tls(&mut out);
         self.health.render(&mut out);
         out
     }
@@ -166,6 +183,45 @@ impl Metrics {
                     "{reason=\"own_address\"}",
                     &self.responses_dropped_own_address,
                 ),
+            ],
+        );
+    }
+
+    /// The TLS listener's handshakes, the edge's own TLS connections, and `secure` domains.
+    fn render_tls(&self, out: &mut String) {
+        write_counter(
+            out,
+            "sipmap_sip_tls_handshakes_total",
+            "TLS handshakes on the SIP TLS listener, by outcome.",
+            &[
+                ("{transport=\"tls\",outcome=\"done\"}", &self.tls_handshakes),
+                (
+                    "{transport=\"tls\",outcome=\"failed\"}",
+                    &self.tls_handshakes_failed,
+                ),
+                (
+                    "{transport=\"tls\",outcome=\"timed_out\"}",
+                    &self.tls_handshakes_timed_out,
+                ),
+                (
+                    "{transport=\"tls\",outcome=\"refused_per_source\"}",
+                    &self.tls_handshakes_refused,
+                ),
+            ],
+        );
+        write_counter(
+            out,
+            "sipmap_sip_tls_outbound_refused_total",
+            "The edge's TLS connections to targets given up at the handshake.",
+            &[("{transport=\"tls\"}", &self.tls_out_refused)],
+        );
+        write_counter(
+            out,
+            "sipmap_sip_secure_refused_total",
+            "SIP requests refused by a domain's secure setting, by why.",
+            &[
+                ("{reason=\"transport\"}", &self.secure_refused_transport),
+                ("{reason=\"media\"}", &self.secure_refused_media),
             ],
         );
     }

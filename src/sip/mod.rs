@@ -1,12 +1,13 @@
-//! The SIP edge: UDP and TCP listeners on one address, beside the HTTP API.
+//! The SIP edge: UDP and TCP listeners on one address, beside the HTTP API, and optionally a TLS
+//! listener (`handshake`) whose connections are served by the TCP code over the TLS stream.
 //!
 //! UDP datagrams are read by a few dedicated threads with blocking sockets (the cheapest path for
 //! a stateless proxy); TCP connections are tokio tasks that frame messages by `Content-Length`.
 //! Both hand each message to [`edge::Edge`], which decides, and then send what it returns.
 //! Requests are forwarded to a target of the domain's connection policy or to the upstream, over
 //! UDP from the listening socket, so the responses come back to it and are relayed along the Via
-//! path (only those the edge can authenticate, see [`edge`]); to a `transport=tcp` target over a
-//! TCP connection the edge opens (`outbound`) and reads responses from. A response for a TCP
+//! path (only those the edge can authenticate, see [`edge`]); to a `transport=tcp` (or `tls`)
+//! target over a TCP (or TLS) connection the edge opens (`outbound`) and reads responses from. A response for a TCP
 //! client goes back over that client's connection, named by a random 64-bit id. A task probes
 //! every target destination with `OPTIONS` (`probe`, [`ProbeSettings`]); [`health`] holds what the
 //! probes found, for the edge and `/metrics`.
@@ -17,8 +18,8 @@
 //!
 //! The files: [`message`] (parsing, framing, the one serialiser), [`edge`] (what to do with each
 //! message), [`metrics`], [`health`], [`host`] (the host's addresses, which a wildcard listener
-//! counts as its own), `udp` and `tcp` (the two transports), `outbound` (TCP
-//! connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
+//! counts as its own), `udp` and `tcp` (the transports; `tcp` serves TLS streams too),
+//! `handshake` (the TLS listener), `outbound` (TCP and TLS connections to targets), `probe` (the probes' clock), `connections` (open TCP connections by
 //! id), `limits` ([`SipLimits`]) and `admission` (the connection caps). [`ua`] is the sans-IO
 //! user agent core (transactions, dialogs) that a back-to-back call engine drives.
 
@@ -31,6 +32,7 @@ pub mod ua;
 
 mod admission;
 mod connections;
+mod handshake;
 mod limits;
 mod outbound;
 mod pacing;
@@ -54,11 +56,14 @@ pub use limits::SipLimits;
 pub use probe::ProbeSettings;
 
 use crate::recognition::Recognition;
+use crate::sip_syntax::Wire;
 
 /// A bound SIP edge, ready to run.
 pub struct SipServer {
     io: Arc<Io>,
     tcp: TcpListener,
+    /// The TLS listener, when there is one (`--sip-tls-listen`).
+    tls: Option<handshake::TlsListener>,
     probes: ProbeSettings,
     /// One socket per UDP reader thread, all on the edge's address (see `udp`).
     udp_readers: Vec<UdpSocket>,
@@ -76,6 +81,11 @@ struct Io {
     limits: SipLimits,
     /// Where outbound connections are spawned (UDP readers are plain threads).
     runtime: tokio::runtime::Handle,
+    /// How the edge's TLS connections to targets verify them; none: nothing goes out over TLS.
+    tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// The upstream's address and the host name its certificate must carry, when it is reached
+    /// over TLS and named by a host name (a target's certificate must carry its IP address).
+    upstream_name: Option<(SocketAddr, String)>,
 }
 
 impl SipServer {
@@ -136,8 +146,11 @@ impl SipServer {
                 outbound: outbound::Outbound::default(),
                 limits,
                 runtime: tokio::runtime::Handle::current(),
+                tls_client: None,
+                upstream_name: None,
             }),
             tcp,
+            tls: None,
             probes: ProbeSettings::default(),
             udp_readers,
         })
@@ -164,6 +177,59 @@ impl SipServer {
             None => tracing::error!("the SIP edge runs already; its refusals are not reported"),
         }
         self
+    }
+
+    /// The same server, reaching the upstream over `wire` (UDP, or its own TCP or TLS
+    /// connection), a TLS upstream's certificate checked for `host` (its URI's host).
+    pub fn with_upstream_transport(mut self, upstream: Option<(Wire, String)>) -> Self {
+        let Some((wire, host)) = upstream else {
+            return self;
+        };
+        let Some(io) = Arc::get_mut(&mut self.io) else {
+            tracing::error!("the SIP edge runs already; its upstream stays as it was");
+            return self;
+        };
+        io.edge.set_upstream_wire(wire);
+        if let Some(addr) = io.edge.upstream() {
+            io.upstream_name = Some((addr, host));
+        }
+        self
+    }
+
+    /// The same server, opening TLS connections to targets (and a TLS upstream) with `config`
+    /// (see `outbound`).
+    pub fn with_tls_client(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        match Arc::get_mut(&mut self.io) {
+            Some(io) => io.tls_client = Some(config),
+            None => tracing::error!("the SIP edge runs already; it keeps its TLS client"),
+        }
+        self
+    }
+
+    /// The same server, also listening for SIP over TLS on `addr`, each handshake made with
+    /// `config` (see `handshake`).
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn with_tls_listener(
+        mut self,
+        addr: SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+    ) -> anyhow::Result<Self> {
+        let socket = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind SIP TLS on {addr}"))?;
+        self.tls = Some(handshake::TlsListener {
+            socket,
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+        });
+        Ok(self)
+    }
+
+    /// The bound TLS address, when there is a TLS listener.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.socket.local_addr().ok())
     }
 
     /// The same server, probing targets as `probes` says.
@@ -197,7 +263,24 @@ impl SipServer {
                 self.io.edge.host_addresses().clone(),
             ))
         });
-        self.accept_tcp(shutdown).await;
+        let admission = admission::Admission::new(&self.io.limits);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let tls = async {
+            if let Some(listener) = &self.tls {
+                self.accept_tls(listener, &admission, stopped()).await;
+            }
+        };
+        let signal = async {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(signal, self.accept_tcp(&admission, stopped()), tls);
         probes.abort();
         if let Some(task) = host {
             task.abort();
@@ -253,9 +336,9 @@ fn send(io: &Arc<Io>, to: SocketAddr, via: Transport, bytes: Vec<u8>) -> bool {
             }
         },
         // A connection closed meanwhile: the message is lost, as a datagram would be.
-        Transport::Tcp(id) => io.conns.send(id, bytes).is_ok(),
-        Transport::TcpOut => {
-            io.send_tcp_out(to, bytes);
+        Transport::Tcp(id) | Transport::Tls(id) => io.conns.send(id, bytes).is_ok(),
+        Transport::TcpOut | Transport::TlsOut => {
+            io.send_out(to, via.wire(), bytes);
             true
         }
     }

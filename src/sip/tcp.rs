@@ -1,6 +1,7 @@
 //! The TCP side: connections are admitted within the caps of [`SipLimits`], and each is a tokio
 //! task that frames messages by `Content-Length`, hands them to the edge, and writes what comes
-//! back, within the deadlines of [`SipLimits`].
+//! back, within the deadlines of [`SipLimits`]. A connection is served over any [`SipStream`]:
+//! a TCP stream, or a TLS one (`handshake` makes them, `outbound` opens them), by the same code.
 //!
 //! A stream that cannot be framed (a message over the size limit, or without one valid
 //! `Content-Length`) is answered when the edge can read the request (`513` or `400`, see
@@ -13,9 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, error::Elapsed};
 
@@ -23,6 +23,36 @@ use super::admission::{Admission, Refusals};
 use super::edge::{Action, Transport};
 use super::message::Framer;
 use super::{Io, SipLimits, SipServer, message, perform};
+use crate::sip_syntax::Wire;
+
+/// A stream SIP messages are framed on: TCP, or TLS over TCP.
+pub(super) trait SipStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The protocol it is (TCP or TLS).
+    const WIRE: Wire;
+    /// The TCP socket under it (to reset it when a write does not complete in time).
+    fn socket(&self) -> &TcpStream;
+}
+
+impl SipStream for TcpStream {
+    const WIRE: Wire = Wire::Tcp;
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl SipStream for tokio_rustls::server::TlsStream<TcpStream> {
+    const WIRE: Wire = Wire::Tls;
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl SipStream for tokio_rustls::client::TlsStream<TcpStream> {
+    const WIRE: Wire = Wire::Tls;
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
 
 /// How long to wait after a failed accept before the next.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -35,9 +65,12 @@ const LINGER_BYTES: usize = 2 * message::MAX_MESSAGE_BYTES;
 impl SipServer {
     /// Accepts TCP connections within the caps of [`SipLimits`] and serves each in a task of its
     /// own, until `shutdown` completes.
-    pub(super) async fn accept_tcp(&self, shutdown: impl Future<Output = ()>) {
+    pub(super) async fn accept_tcp(
+        &self,
+        admission: &Arc<Admission>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let limits = &self.io.limits;
-        let admission = Admission::new(limits);
         let mut refusals = Refusals::default();
         tokio::pin!(shutdown);
         loop {
@@ -70,12 +103,12 @@ impl SipServer {
     }
 }
 
-/// One TCP connection being served: what it needs to answer, and its write half.
-struct Connection<'a> {
+/// One TCP or TLS connection being served: what it needs to answer, and its stream.
+struct Connection<'a, S> {
     /// Its id among the open connections.
     id: u64,
     peer: SocketAddr,
-    writer: OwnedWriteHalf,
+    stream: S,
     /// The edge, and the way to everything it sends elsewhere.
     io: &'a Arc<Io>,
     limits: SipLimits,
@@ -99,28 +132,32 @@ impl From<Close> for Stop {
     }
 }
 
-/// Serves one accepted TCP connection from `peer` until it closes, fails, or misses a deadline.
-async fn serve_tcp(stream: TcpStream, peer: SocketAddr, io: &Arc<Io>) {
+/// Serves one accepted TCP or TLS connection from `peer` until it closes, fails, or misses a
+/// deadline.
+pub(super) async fn serve_tcp<S: SipStream>(stream: S, peer: SocketAddr, io: &Arc<Io>) {
     let (id, rx) = io.conns.register();
     serve_registered(stream, peer, id, rx, io).await;
     io.conns.remove(id);
 }
 
-/// Serves a TCP connection with `peer`, registered as `id` with the queue `rx` of what to write
-/// to it, until it closes, fails, or misses a deadline (the caller then removes it).
-pub(super) async fn serve_registered(
-    stream: TcpStream,
+/// Serves a TCP or TLS connection with `peer`, registered as `id` with the queue `rx` of what to
+/// write to it, until it closes, fails, or misses a deadline (the caller then removes it).
+///
+/// One task owns the stream: it reads, or writes what the edge answers and what `rx` brings,
+/// never both at once (a read given up for a write loses nothing: TCP's and rustls's reads keep
+/// what they have read in the stream).
+pub(super) async fn serve_registered<S: SipStream>(
+    stream: S,
     peer: SocketAddr,
     id: u64,
     mut rx: mpsc::Receiver<Vec<u8>>,
     io: &Arc<Io>,
 ) {
     let limits = io.limits;
-    let (mut reader, writer) = stream.into_split();
     let mut conn = Connection {
         id,
         peer,
-        writer,
+        stream,
         io,
         limits,
         framer: Framer::default(),
@@ -133,7 +170,7 @@ pub(super) async fn serve_registered(
     let mut deadline = Instant::now() + limits.idle;
     loop {
         tokio::select! {
-            read = tokio::time::timeout_at(deadline, reader.read(&mut chunk)) => {
+            read = tokio::time::timeout_at(deadline, conn.stream.read(&mut chunk)) => {
                 let Ok(n) = conn.bytes_read(read, buf.len()) else { break };
                 let was_empty = buf.is_empty();
                 buf.extend_from_slice(&chunk[..n]);
@@ -141,7 +178,7 @@ pub(super) async fn serve_registered(
                     Ok(framed) => framed,
                     Err(Stop::Close) => break,
                     Err(Stop::Answered) => {
-                        conn.linger(&mut reader, &mut chunk).await;
+                        conn.linger(&mut chunk).await;
                         break;
                     }
                 };
@@ -162,7 +199,7 @@ pub(super) async fn serve_registered(
     }
 }
 
-impl Connection<'_> {
+impl<S: SipStream> Connection<'_, S> {
     /// How many bytes a read within the deadline gave, with `buffered` bytes of a message under
     /// way; [`Close`] if the peer closed, the read failed, or the deadline passed.
     fn bytes_read(
@@ -175,14 +212,15 @@ impl Connection<'_> {
             Ok(Ok(0)) | Ok(Err(_)) => Err(Close),
             Ok(Ok(n)) => Ok(n),
             Err(_) if buffered == 0 => {
-                tracing::debug!(%peer, "SIP TCP connection idle; closing");
+                tracing::debug!(%peer, transport = S::WIRE.label(), "SIP connection idle; closing");
                 Err(Close)
             }
             Err(_) => {
                 tracing::debug!(
                     %peer,
                     buffered,
-                    "SIP TCP message not complete by its deadline; closing"
+                    transport = S::WIRE.label(),
+                    "SIP message not complete by its deadline; closing"
                 );
                 Err(Close)
             }
@@ -200,7 +238,7 @@ impl Connection<'_> {
                 Ok(Some(len)) => len,
                 Ok(None) => return Ok(framed),
                 Err(e) => {
-                    tracing::debug!(peer = %self.peer, error = %e, "bad SIP TCP framing; closing");
+                    tracing::debug!(peer = %self.peer, error = %e, "bad SIP stream framing; closing");
                     return Err(self.refuse(buf, e).await);
                 }
             };
@@ -211,13 +249,11 @@ impl Connection<'_> {
             match self
                 .io
                 .edge
-                .handle(&frame[start..], self.peer, Transport::Tcp(self.id))
+                .handle(&frame[start..], self.peer, self.transport())
             {
-                Action::Send {
-                    via: Transport::Tcp(to),
-                    bytes,
-                    ..
-                } if to == self.id => self.write(&bytes).await?,
+                Action::Send { via, bytes, .. } if via == self.transport() => {
+                    self.write(&bytes).await?;
+                }
                 other => perform(other, self.io),
             }
         }
@@ -226,13 +262,9 @@ impl Connection<'_> {
     /// Answers the request at the start of `buf`, which cannot be framed for `error`, if the
     /// edge can read it: [`Stop::Answered`] once the answer is written, else [`Stop::Close`].
     async fn refuse(&mut self, buf: &[u8], error: message::ParseError) -> Stop {
-        let transport = Transport::Tcp(self.id);
+        let transport = self.transport();
         match self.io.edge.refuse(buf, error, self.peer, transport) {
-            Action::Send {
-                via: Transport::Tcp(to),
-                bytes,
-                ..
-            } if to == self.id => match self.write(&bytes).await {
+            Action::Send { via, bytes, .. } if via == transport => match self.write(&bytes).await {
                 Ok(()) => Stop::Answered,
                 Err(Close) => Stop::Close,
             },
@@ -240,11 +272,17 @@ impl Connection<'_> {
         }
     }
 
+    /// How messages on this connection arrived, for the edge.
+    fn transport(&self) -> Transport {
+        Transport::connection(S::WIRE, self.id)
+    }
+
     /// Before closing a connection whose last request was answered but not read whole: closes
-    /// the write side, then reads and drops what the client still sends (see [`LINGER`]).
-    async fn linger(&mut self, reader: &mut OwnedReadHalf, chunk: &mut [u8]) {
+    /// the write side (for TLS, with its `close_notify`), then reads and drops what the client
+    /// still sends (see [`LINGER`]).
+    async fn linger(&mut self, chunk: &mut [u8]) {
         let deadline = Instant::now() + LINGER;
-        if tokio::time::timeout_at(deadline, self.writer.shutdown())
+        if tokio::time::timeout_at(deadline, self.stream.shutdown())
             .await
             .is_err()
         {
@@ -252,7 +290,7 @@ impl Connection<'_> {
         }
         let mut left = LINGER_BYTES;
         while left > 0 {
-            match tokio::time::timeout_at(deadline, reader.read(chunk)).await {
+            match tokio::time::timeout_at(deadline, self.stream.read(chunk)).await {
                 Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
                 _ => return,
             }
@@ -261,7 +299,7 @@ impl Connection<'_> {
 
     /// Writes `bytes` within the write limit: see [`write_within`].
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Close> {
-        if write_within(&mut self.writer, bytes, self.limits.write, self.peer).await {
+        if write_within(&mut self.stream, bytes, self.limits.write, self.peer).await {
             Ok(())
         } else {
             Err(Close)
@@ -269,23 +307,27 @@ impl Connection<'_> {
     }
 }
 
-/// Writes `bytes` to a TCP connection within `limit`. False if the connection must be closed:
-/// the write failed, or did not complete in time because the peer does not read, in which case
-/// the connection is set to be reset on close rather than have the kernel keep trying to deliver
-/// what it holds for it.
-async fn write_within(
-    writer: &mut OwnedWriteHalf,
+/// Writes `bytes` to a TCP or TLS connection within `limit` (for TLS, flushed: rustls holds
+/// what it encrypted until then). False if the connection must be closed: the write failed, or
+/// did not complete in time because the peer does not read, in which case the connection is set
+/// to be reset on close rather than have the kernel keep trying to deliver what it holds for it.
+async fn write_within<S: SipStream>(
+    stream: &mut S,
     bytes: &[u8],
     limit: Duration,
     peer: SocketAddr,
 ) -> bool {
-    match tokio::time::timeout(limit, writer.write_all(bytes)).await {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
         Err(_) => {
-            tracing::debug!(%peer, ?limit, "SIP TCP write not done in time; resetting");
-            let stream: &TcpStream = writer.as_ref();
-            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+            let transport = S::WIRE.label();
+            tracing::debug!(%peer, ?limit, transport, "SIP write not done in time; resetting");
+            let _ = socket2::SockRef::from(stream.socket()).set_linger(Some(Duration::ZERO));
             false
         }
     }

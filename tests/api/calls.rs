@@ -410,7 +410,92 @@ async fn notifications_are_listed_with_twilios_filters(db: &TestDb) {
     assert_eq!(of_account, vec![warning, elsewhere]);
 }
 
+/// The call runtime's batch: a parent's and its child's records, an event and a notification
+/// in one write, stored in order (the child's event after the child's insert); a batch with
+/// one refused write stores nothing of it.
+async fn a_call_log_batch_is_stored_whole_or_not_at_all(db: &TestDb) {
+    use sipmap::store::resources::calls::Logged;
+    let s = keeping_all(db).await;
+    let a = account(&s, None).await;
+    let parent = ringing(&a, MARCH_1, "sip:bob@x");
+    let mut child = ringing(&a, MARCH_1 + 1, "sip:carol@x");
+    child.parent_call_sid = Some(parent.sid.clone());
+    let note = notification(&parent, MARCH_1);
+    let batch = vec![
+        Logged::Call(parent.clone()),
+        Logged::Call(child.clone()),
+        Logged::Event(event(&child, MARCH_1)),
+        Logged::Notification(note.clone()),
+        Logged::Call(completed(child.clone())),
+    ];
+    s.save_call_log(batch, Some("node-1")).await.unwrap();
+    assert_eq!(
+        s.get_call(&a, &parent.sid).await.unwrap(),
+        Some(parent.clone())
+    );
+    let stored = s.get_call(&a, &child.sid).await.unwrap().unwrap();
+    assert_eq!(stored.status, CallStatus::Completed);
+    let events = s.list_call_events(&a, &child.sid, &all()).await.unwrap();
+    assert_eq!(events.len(), 1);
+    let notes = s
+        .list_call_notifications(&a, &parent.sid, &none(), &all())
+        .await;
+    assert_eq!(notes.unwrap(), vec![note]);
+    // The child's record going backwards is refused, and the event before it goes too.
+    let done = completed(parent.clone());
+    let refused = s
+        .save_call_log(
+            vec![
+                Logged::Call(done),
+                Logged::Event(event(&parent, MARCH_1 + 5)),
+                Logged::Call(child.clone()),
+            ],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StoreError::Refused(Refusal::Call(CallRefusal::Backwards(_)))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.get_call(&a, &parent.sid).await.unwrap(),
+        Some(parent.clone())
+    );
+    assert!(
+        s.list_call_events(&a, &parent.sid, &all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The runtime's log stores such a batch one by one: only the refused write is lost.
+    use sipmap::call_runtime::{CallLog, StoreLog};
+    use sipmap::calls::Persist;
+    let log = StoreLog(s.clone(), None);
+    let failed = log
+        .persist_all(&[
+            Persist::Call(Box::new(completed(parent.clone()))),
+            Persist::Event(Box::new(event(&parent, MARCH_1 + 5))),
+            Persist::Call(Box::new(child.clone())),
+        ])
+        .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let stored = s.get_call(&a, &parent.sid).await.unwrap().unwrap();
+    assert_eq!(stored.status, CallStatus::Completed);
+    assert_eq!(
+        s.list_call_events(&a, &parent.sid, &all())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 on_both_backends!(
+    a_call_log_batch_is_stored_whole_or_not_at_all,
     save_and_fetch_within_the_account,
     a_call_record_never_goes_backwards,
     only_an_ended_call_is_deleted_with_what_it_recorded,

@@ -46,6 +46,8 @@ pub struct TestApp {
     pub base: String,
     /// The SIP edge's address (UDP and TCP), when it is on.
     pub sip_addr: Option<std::net::SocketAddr>,
+    /// The SIP edge's TLS address, when it listens for TLS.
+    pub sip_tls_addr: Option<std::net::SocketAddr>,
     /// The calls of voice applications, when the SIP edge is on.
     pub calls: Option<sipmap::call_runtime::CallRuntime>,
     pub db_path: PathBuf,
@@ -99,12 +101,16 @@ impl TestApp {
         control: Option<std::sync::Arc<dyn sipmap::calls::Control>>,
     ) -> Self {
         let mut config = ServeConfig {
-            listen: "127.0.0.1:0".into(),
+            listen: Some("127.0.0.1:0".into()),
+            https_listen: None,
+            tls: None,
+            tls_ca: None,
             database_url: format!("sqlite://{}", db_path.display()),
             public_url: None,
             domain_suffix: "sip.twilio.com".into(),
             sip_listen: Some("127.0.0.1:0".into()),
             sip_upstream: None,
+            sip_tls_listen: None,
             sip_digest_algorithms: Vec::new(),
             store: Default::default(),
             http_limits: Default::default(),
@@ -129,8 +135,13 @@ impl TestApp {
         )
         .await
         .expect("initial account");
-        let base = format!("http://{}", app.http_addr());
+        let base = match (app.http_addr(), app.https_addr()) {
+            (Some(plain), _) => format!("http://{plain}"),
+            (None, Some(tls)) => format!("https://{tls}"),
+            (None, None) => unreachable!("a server has an API listener"),
+        };
         let sip_addr = app.sip_addr();
+        let sip_tls_addr = app.sip_tls_addr();
         let calls = app.calls().cloned();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async {
@@ -139,6 +150,7 @@ impl TestApp {
         Self {
             base,
             sip_addr,
+            sip_tls_addr,
             calls,
             db_path,
             client: reqwest::Client::new(),

@@ -80,6 +80,7 @@ fn relaxed() -> SipLimits {
         write: Duration::from_secs(60),
         max_connections: 100,
         max_connections_per_source: 100,
+        ..SipLimits::default()
     }
 }
 

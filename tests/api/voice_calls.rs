@@ -3,7 +3,7 @@
 //! webhook is signed with the account's token (checked with `voice::signature`), a
 //! retransmitted INVITE starts no second webhook, `<Reject>`s answer 486 and 404, and `<Dial>
 //! <Sip>` bridges the caller to the callee (the callee's SDP answers the caller; ACK and BYE
-//! cross between the legs, both ways).
+//! cross between the legs, both ways). A webhook to an https:// URL trusts `--tls-ca`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,15 +41,31 @@ struct App {
 
 impl App {
     async fn start(twiml: &str) -> Self {
+        Self::start_with(twiml, None).await
+    }
+
+    /// The application, over HTTPS with `tls` when given.
+    async fn start_with(twiml: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let twiml = Arc::new(Mutex::new(twiml.to_owned()));
         let (tx, hooks) = mpsc::channel(64);
         let (doc, root) = (twiml.clone(), base.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (doc, tx, root) = (doc.clone(), tx.clone(), root.clone());
-                tokio::spawn(serve_hook(stream, doc, tx, root));
+                match &tls {
+                    None => drop(tokio::spawn(serve_hook(stream, doc, tx, root))),
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve_hook(stream, doc, tx, root).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         Self { base, twiml, hooks }
@@ -69,8 +85,8 @@ impl App {
 }
 
 /// Reads one HTTP/1.1 request from `stream`, answers it with `doc`.
-async fn serve_hook(
-    mut stream: tokio::net::TcpStream,
+async fn serve_hook<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
     doc: Arc<Mutex<String>>,
     tx: mpsc::Sender<Hook>,
     root: String,
@@ -119,6 +135,7 @@ async fn serve_hook(
         body.len()
     );
     let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// `acme.sip.twilio.com`, letting calls in from 127.0.0.0/8, with `VoiceUrl` `voice_url`.
@@ -314,6 +331,36 @@ async fn reject_busy_answers_486_after_one_signed_webhook_for_a_retransmitted_in
             .is_err(),
         "one INVITE, retransmitted, makes one webhook"
     );
+}
+
+#[tokio::test]
+async fn an_https_webhook_is_verified_against_the_tls_ca_roots() {
+    // The application's certificate comes from a CA only --tls-ca names: with the system's
+    // roots alone the webhook could not be made.
+    let ca = crate::https::Ca::new("webhook test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = crate::https::Files::new(&ca.pem, "");
+    let acceptor = sipmap::tls::ServerCerts::load(crate::https::Files::new(&cert, &key).files)
+        .unwrap()
+        .server_config(&[b"http/1.1"]);
+    let ca_file = files.files.cert.clone();
+    let server = TestApp::spawn_with(move |c| c.tls_ca = Some(ca_file)).await;
+    let mut app = App::start_with(
+        "<Response><Reject/></Response>",
+        Some(tokio_rustls::TlsAcceptor::from(acceptor)),
+    )
+    .await;
+    assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
+    voice_domain(&server, &format!("{}/voice", app.base)).await;
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let caller = Peer::on("127.0.0.1").await;
+    caller
+        .send(&invite(caller.addr(), "tls-hook-1"), edge)
+        .await;
+    let hook = app.next().await;
+    assert_eq!(hook.url, format!("{}/voice", app.base));
+    let (not_found, _) = caller.until("SIP/2.0 404").await;
+    assert_eq!(header(&not_found, "Call-ID"), Some("tls-hook-1"));
 }
 
 #[tokio::test]
@@ -937,4 +984,255 @@ async fn postgres_an_update_the_holding_node_does_not_take_is_refused() {
     );
     drop((node, store));
     db.drop_schema().await;
+}
+
+#[tokio::test]
+async fn dial_sip_over_tls_reaches_the_callee_on_a_verified_tls_connection() {
+    use tokio::io::AsyncWriteExt;
+    // The callee: a TLS SIP endpoint on 127.0.0.3 whose certificate (for that address) comes
+    // from a CA the server trusts through --tls-ca.
+    let pki = crate::sip_tls::Pki::new();
+    let acceptor = crate::sip_tls::Pki::acceptor(&pki.leaf(&["127.0.0.3"]));
+    let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let callee = listener.local_addr().unwrap();
+    let (tx, mut invites) = mpsc::channel::<String>(4);
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        loop {
+            let msg = crate::sip_tls::read_message(&mut tls).await;
+            if msg.starts_with("INVITE ") {
+                let contact = format!("Contact: <sip:bob@{callee};transport=tls>\r\n");
+                let ok = respond(&msg, 200, "callee", &contact, SDP_CALLEE);
+                tls.write_all(ok.as_bytes()).await.unwrap();
+                let _ = tx.send(msg).await;
+            }
+        }
+    });
+    let twiml =
+        format!("<Response><Dial><Sip>sip:bob@{callee};transport=tls</Sip></Dial></Response>");
+    let ca = pki.ca_path();
+    let (_server, mut app, edge) = setup_with(&twiml, move |c| c.tls_ca = Some(ca)).await;
+    let caller = Peer::on("127.0.0.1").await;
+    caller
+        .send(&invite(caller.addr(), "dial-tls-1"), edge)
+        .await;
+    app.next().await;
+    let child = timeout(WAIT, invites.recv())
+        .await
+        .expect("the callee is called")
+        .unwrap();
+    assert!(
+        header(&child, "Via").unwrap().starts_with("SIP/2.0/TLS "),
+        "{child}"
+    );
+    assert!(
+        header(&child, "Contact")
+            .unwrap()
+            .contains(";transport=tls"),
+        "{child}"
+    );
+    let (ok, _) = caller.until("SIP/2.0 200").await;
+    assert_eq!(
+        body(&ok),
+        SDP_CALLEE,
+        "the callee's answer reaches the caller"
+    );
+}
+
+/// The warnings the server logs, from any thread (the SIP readers are threads of their own):
+/// one sink for the whole test binary, installed by the first test that asks for it.
+#[derive(Clone, Default)]
+struct Logged(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logged {
+    fn global() -> &'static Logged {
+        static SINK: std::sync::OnceLock<Logged> = std::sync::OnceLock::new();
+        SINK.get_or_init(|| {
+            let logged = Logged::default();
+            let sink = logged.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .with_writer(move || sink.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+            logged
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (5 s at most) until a line contains `what`; the log so far.
+    async fn until(&self, what: &str) -> String {
+        for _ in 0..100 {
+            if self.text().contains(what) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.text()
+    }
+}
+
+/// Reads one HTTP request from `stream` (its head and `Content-Length` body).
+async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("the request arrives")
+            .unwrap();
+        assert!(n > 0, "the request is whole");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = header(&format!("{head}\r\n\r\n"), "Content-Length")
+                .map_or(0, |v| v.parse().unwrap());
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+/// Answers the request read from `stream` with `twiml`, and closes.
+async fn answer_with(mut stream: tokio::net::TcpStream, twiml: &str) {
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{twiml}",
+        twiml.len()
+    );
+    stream.write_all(reply.as_bytes()).await.unwrap();
+}
+
+#[tokio::test]
+async fn past_max_webhooks_a_calls_webhook_waits_for_a_slot_and_the_wait_is_logged() {
+    let logged = Logged::global();
+    let server = TestApp::spawn_with(|c| c.call_limits.webhooks = 1).await;
+    // The application: the test accepts its connections and answers them itself.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    voice_domain(
+        &server,
+        &format!("http://{}/voice", listener.local_addr().unwrap()),
+    )
+    .await;
+    let edge = server.sip_addr.expect("the SIP edge is on");
+    let (first, second) = (Peer::on("127.0.0.1").await, Peer::on("127.0.0.1").await);
+    first.send(&invite(first.addr(), "slots-1"), edge).await;
+    let (mut held, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let request = read_request(&mut held).await;
+    assert!(request.contains("slots-1"), "{request}");
+    // The one slot is taken: the second call rings, its webhook waits, and the wait is logged.
+    second.send(&invite(second.addr(), "slots-2"), edge).await;
+    second.until("SIP/2.0 180").await;
+    let log = logged.until("concurrent webhooks").await;
+    assert!(
+        log.contains("concurrent webhooks: 1 in flight; waiting"),
+        "{log}"
+    );
+    // The first webhook's answer frees the slot: the second call's webhook goes, and each call
+    // runs its own document.
+    answer_with(held, "<Response><Reject/></Response>").await;
+    first.until("SIP/2.0 404").await;
+    let (mut next, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let request = read_request(&mut next).await;
+    assert!(request.contains("slots-2"), "{request}");
+    answer_with(next, r#"<Response><Reject reason="busy"/></Response>"#).await;
+    second.until("SIP/2.0 486").await;
+    let metrics = server.get("/metrics").await.text;
+    let line = "sipmap_call_webhooks_total{outcome=\"ok\"} 2";
+    assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+}
+
+/// A call log whose writes wait until the test opens its gate: a call's task stays busy, and
+/// its inbox fills.
+#[derive(Debug)]
+struct Gated {
+    log: MemoryLog,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl sipmap::call_runtime::CallLog for Gated {
+    async fn save_call(&self, call: &sipmap::domain::Call) -> anyhow::Result<()> {
+        let _open = self.gate.acquire().await?;
+        self.log.save_call(call).await
+    }
+    async fn add_event(&self, event: &sipmap::domain::CallEvent) -> anyhow::Result<()> {
+        let _open = self.gate.acquire().await?;
+        self.log.add_event(event).await
+    }
+    async fn add_notification(&self, n: &sipmap::domain::Notification) -> anyhow::Result<()> {
+        let _open = self.gate.acquire().await?;
+        self.log.add_notification(n).await
+    }
+}
+
+#[tokio::test]
+async fn a_full_call_inbox_drops_messages_counted_and_logged_and_the_call_goes_on() {
+    let logged = Logged::global();
+    let gated = Arc::new(Gated {
+        log: MemoryLog::new(10),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let given = gated.clone();
+    let (server, mut app, edge) =
+        setup_with(r#"<Response><Reject reason="busy"/></Response>"#, |c| {
+            c.call_log = Some(given)
+        })
+        .await;
+    let caller = Peer::on("127.0.0.1").await;
+    let inv = invite(caller.addr(), "inbox-1");
+    caller.send(&inv, edge).await;
+    // The call's task waits for its first record to be stored (before its 180): what arrives
+    // meanwhile queues in its inbox, 64 at most, and the rest is dropped.
+    caller.until("SIP/2.0 100").await;
+    let sent = sipmap::call_runtime::INBOX + 16;
+    for _ in 0..sent {
+        caller.send(&inv, edge).await;
+    }
+    let dropped = "sipmap_call_messages_dropped_total 16";
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = server.get("/metrics").await.text;
+        if metrics.lines().any(|l| l == dropped) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        metrics.lines().any(|l| l == dropped),
+        "{dropped} in\n{metrics}"
+    );
+    let log = logged.until("call inbox").await;
+    assert!(
+        log.contains("call inbox: 64 events waiting; a SIP message dropped"),
+        "{log}"
+    );
+    // Once the writes go through, the call goes on: one webhook, the caller's 486.
+    gated.gate.add_permits(1_000);
+    caller.until("SIP/2.0 486").await;
+    let hook = app.next().await;
+    let sid = CallSid::parse(param(&hook, "CallSid").unwrap()).unwrap();
+    assert_eq!(
+        gated.log.call(&sid).map(|c| c.status),
+        Some(CallStatus::Busy)
+    );
+    let metrics = server.get("/metrics").await.text;
+    let line = "sipmap_call_webhooks_total{outcome=\"ok\"} 1";
+    assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
 }

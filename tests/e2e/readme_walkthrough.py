@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-LISTENING = re.compile(r"^sipmap: HTTP API listening on (http://\S+)")
+LISTENING = re.compile(r"^sipmap: HTTP API listening on (https?://\S+)")
 EXPORT = re.compile(r"^export (TWILIO_ACCOUNT_SID|TWILIO_AUTH_TOKEN)=(\S+)$")
 SAVED_AS = re.compile(r"^(?:#|//) ([\w.-]+\.(?:py|js))\b")
 EXITS = re.compile(r"^exits (\d+)\b")

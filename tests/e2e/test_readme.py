@@ -50,18 +50,26 @@ def test_readme_has_the_snippets_users_paste():
     assert "cargo install --path ." in blocks("sh")[0]
     assert shutil.which("node"), "node is needed for the README's Node snippet (scripts/test.sh installs it)"
     assert (NODE_MODULES / "twilio").is_dir(), "run `npm ci` in tests/e2e/node (scripts/test.sh does)"
-    for tool in ("sipp", "curl"):  # the voice-applications walkthrough's caller, callee and request
+    # The voice-applications walkthrough's caller, callee and request; the HTTPS certificate.
+    for tool in ("sipp", "curl", "openssl"):
         assert shutil.which(tool), f"{tool} is needed for the README walkthrough (scripts/test.sh installs it)"
 
 
 def test_readme_walkthrough_works_as_written(tmp_path):
     report = run_walkthrough(tmp_path)
     assert "error" not in report, json.dumps(report, indent=1)[-6000:]
-    first, with_sip = report["servers"][0], report["servers"][-1]
+    first = report["servers"][0]
+    with_sip = [s for s in report["servers"] if "--sip-listen" in s["command"]][-1]
     # The first start creates an account and prints how to use it.
     assert any(line.startswith("export TWILIO_AUTH_TOKEN=") for line in first["stdout"])
     assert first["url"] == "http://127.0.0.1:8080"
     assert any("SIP edge listening on 127.0.0.1:5060" in line for line in with_sip["stdout"])
+    # The SIP over TLS step serves TLS with the certificate it made.
+    assert any(
+        "SIP edge listening on 127.0.0.1:5061 (TLS)" in line
+        for s in report["servers"]
+        for line in s["stdout"]
+    )
     python, js = ([s for s in report["steps"] if s.get("lang") == lang] for lang in ("python", "js"))
     assert "203.0.113.0/24 -> acme.sip.twilio.com" in python[0]["stdout"]
     assert re.search(r"IL[0-9a-f]{32}: 198\.51\.100\.0/24", js[0]["stdout"])
@@ -73,6 +81,7 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     # The routing example points the domain at a trunk whose policy lists two targets.
     assert re.search(r"acme\.sip\.twilio\.com -> BY[0-9a-f]{32} -> sip:127\.0\.0\.2:5060", python[2]["stdout"])
     resolves = [s for s in report["steps"] if s.get("command", "").startswith("sipmap resolve")]
+    resolves, over_https = resolves[:-1], resolves[-1]
     assert len(resolves) == 3
     by_source = json.loads(resolves[0]["stdout"])
     assert by_source["recognized"] is True and by_source["matched_by"] == "source_ip"
@@ -85,6 +94,12 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert routed["decision"] == "acl" and routed["route"] == "target"
     assert routed["target_uri"] in ("sip:127.0.0.2:5060", "sip:127.0.0.3:5060")
     check_voice_application_walkthrough(report, python[3:])
+    # Last, the API over HTTPS only, with the certificate the README makes; resolve verifies it.
+    https = report["servers"][-1]
+    assert https["url"] == "https://127.0.0.1:8443", https
+    assert not any("listening on http://" in line for line in https["stdout"])
+    assert "--url https://localhost:8443" in over_https["command"]
+    assert json.loads(over_https["stdout"])["ip_address"] == "203.0.113.5"
 
 
 def check_voice_application_walkthrough(report: dict, python: list[dict]) -> None:

@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 
 use super::inbound::Inbound;
 use super::vias::{response_target, via_address};
-use super::{Edge, Transport, short_hash};
+use super::{Edge, short_hash};
 use crate::sip::message::{Via, write_via_head};
 use crate::sip_syntax::Wire;
 
@@ -77,10 +77,7 @@ impl Edge {
                 .and_then(|c| c.split_whitespace().next())
                 .unwrap_or(""),
         ]);
-        let conn = match req.transport {
-            Transport::Tcp(id) => Some(id),
-            Transport::Udp | Transport::TcpOut => None,
-        };
+        let conn = req.transport.connection_id();
         // The stamped client Via makes `via_address` yield exactly this at response time.
         let back_to = response_target(req.top, req.source);
         let mut ours = String::with_capacity(100);

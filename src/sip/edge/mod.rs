@@ -6,8 +6,9 @@
 //! - A request whose Request-URI host is a SIP domain's name belongs to that domain; otherwise the
 //!   domain mapped to the most specific network containing the source address; otherwise it is
 //!   not recognised (404; an ACK is dropped, never answered).
-//! - A recognised request then meets its domain's security settings ([`policy`]): a domain with
-//!   nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
+//! - A recognised request then meets its domain's security settings ([`policy`]): a `secure`
+//!   domain refuses anything not over TLS (`403 Secure Transport Required`, before any
+//!   challenge); a domain with nothing mapped for calls is blocked (403); a source inside an IP access control list mapped
 //!   for calls is let in; otherwise, with credential lists mapped for calls, the request needs
 //!   digest credentials (407 with a challenge, see `auth`; wrong ones get 403, an expired nonce a
 //!   new challenge with `stale=true`; a source that sent too many wrong ones gets 503 with
@@ -16,6 +17,8 @@
 //!   (401). `ACK` and `CANCEL` are never challenged. An `ACK` to a response the edge generated
 //!   itself (it carries that response's `To` tag) is dropped: it ends a transaction that never
 //!   went upstream.
+//! - An admitted INVITE whose SDP offer does not fit its domain's `secure` setting (no SRTP for a
+//!   secure domain, only SRTP for another) gets `488` ([`policy::media`]).
 //! - An admitted `OPTIONS` gets `200 OK` with `X-Sipmap-Account-Sid` and `X-Sipmap-Domain-Sid`.
 //!   Nothing the edge sends to a source that is neither admitted nor authenticated names an
 //!   account or a domain SID.
@@ -113,15 +116,38 @@ pub enum Transport {
     /// (Sending only.) The edge's own TCP connection to the destination, opened if there is
     /// none: how requests reach a `transport=tcp` target.
     TcpOut,
+    /// A TLS connection, by id (the same ids as TCP's).
+    Tls(u64),
+    /// (Sending only.) The edge's own TLS connection to the destination, opened (and its
+    /// certificate verified) if there is none: how requests reach a `transport=tls` target.
+    TlsOut,
 }
 
 impl Transport {
     /// How sipmap sends a request it starts to a destination reached over `wire`: from its UDP
-    /// socket, or over its own TCP connection to it.
+    /// socket, or over its own TCP or TLS connection to it.
     pub fn outbound(wire: Wire) -> Transport {
         match wire {
             Wire::Udp => Transport::Udp,
             Wire::Tcp => Transport::TcpOut,
+            Wire::Tls => Transport::TlsOut,
+        }
+    }
+
+    /// The connection over `wire` with id `id` (UDP has none: [`Transport::Udp`]).
+    pub fn connection(wire: Wire, id: u64) -> Transport {
+        match wire {
+            Wire::Udp => Transport::Udp,
+            Wire::Tcp => Transport::Tcp(id),
+            Wire::Tls => Transport::Tls(id),
+        }
+    }
+
+    /// The id of the connection it names, if it names one.
+    pub fn connection_id(self) -> Option<u64> {
+        match self {
+            Transport::Tcp(id) | Transport::Tls(id) => Some(id),
+            Transport::Udp | Transport::TcpOut | Transport::TlsOut => None,
         }
     }
 
@@ -130,6 +156,7 @@ impl Transport {
         match self {
             Transport::Udp => Wire::Udp,
             Transport::Tcp(_) | Transport::TcpOut => Wire::Tcp,
+            Transport::Tls(_) | Transport::TlsOut => Wire::Tls,
         }
     }
 }
@@ -214,6 +241,12 @@ pub enum RefusalReason {
     SourceNotInAcl,
     /// Twilio's 32202: digest credentials were sent and refused.
     BadCredentials,
+    /// Twilio's 32209: a request to a `secure` domain that did not arrive over TLS.
+    InsecureTransport,
+    /// 32207: an INVITE to a `secure` domain whose offer has no SRTP.
+    SrtpRequired,
+    /// 32208: an INVITE to a domain that is not `secure` whose offer is SRTP only.
+    SrtpRefused,
 }
 
 /// A refusal that concerns an account's domain: what [`RefusalSink`] is told (never a
@@ -241,6 +274,8 @@ pub trait RefusalSink: Send + Sync + std::fmt::Debug {
 pub struct Edge {
     recognizer: Recognition,
     upstream: Option<SocketAddr>,
+    /// How the upstream is reached: UDP, or the edge's TCP or TLS connection to it.
+    upstream_wire: Wire,
     /// The address sipmap puts in its Via (its UDP listening address).
     local: SocketAddr,
     metrics: Arc<Metrics>,
@@ -292,6 +327,7 @@ impl Edge {
         Self {
             recognizer,
             upstream,
+            upstream_wire: Wire::Udp,
             local,
             metrics,
             key: BranchKey::new(&key),
@@ -306,6 +342,16 @@ impl Edge {
     /// Reports refusals of requests to recognised domains to `sink` (see [`RefusalSink`]).
     pub fn set_refusals(&mut self, sink: Arc<dyn RefusalSink>) {
         self.refusals = Some(sink);
+    }
+
+    /// The upstream's address, if there is one.
+    pub fn upstream(&self) -> Option<SocketAddr> {
+        self.upstream
+    }
+
+    /// Reaches the upstream over `wire` (a `sips:` or `transport=` `--sip-upstream`).
+    pub fn set_upstream_wire(&mut self, wire: Wire) {
+        self.upstream_wire = wire;
     }
 
     /// The same edge, handing calls to domains with a voice application to `calls`.

@@ -37,10 +37,8 @@ impl Edge {
             Ok(checked) => checked,
             Err(why) => return forged(why),
         };
-        let via = match conn {
-            Some(id) if Wire::from_via_name(next.transport) == Some(Wire::Tcp) => {
-                Transport::Tcp(id)
-            }
+        let via = match (conn, Wire::from_via_name(next.transport)) {
+            (Some(id), Some(wire)) => Transport::connection(wire, id),
             _ => Transport::Udp,
         };
         if via == Transport::Udp && self.is_own_address(to) {

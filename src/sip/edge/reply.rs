@@ -4,7 +4,7 @@
 
 use super::inbound::Inbound;
 use super::vias::{response_target, stamped_top_via, with_top_via};
-use super::{Action, Edge, Transport, short_hash};
+use super::{Action, Edge, short_hash};
 use crate::sip::message::{Message, Writer, canonical_name, header_tag, reason_phrase};
 use crate::sip::metrics::Metrics;
 
@@ -51,9 +51,9 @@ impl Edge {
         }
         w.header("Server", "sipmap");
         Metrics::inc(&self.metrics.responses_sent);
-        let to = match req.transport {
-            Transport::Tcp(_) => req.source,
-            Transport::Udp | Transport::TcpOut => response_target(req.top, req.source),
+        let to = match req.transport.connection_id() {
+            Some(_) => req.source,
+            None => response_target(req.top, req.source),
         };
         Action::Send {
             to,

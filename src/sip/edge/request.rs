@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::auth::{Exchange, Verdict};
 use super::forward::{Admission, Forwarding};
 use super::inbound::Inbound;
-use super::policy::{Gate, gate};
+use super::policy::{Gate, Media, Offer, gate, media};
 use super::reply::acks_own_response;
 use super::select::NextHop;
 use super::{Action, DomainRefusal, Edge, NewCall, RefusalReason, Transport, select};
@@ -19,6 +19,9 @@ use crate::sip_syntax::Wire;
 
 /// The headers a request must have to be answered with anything but 400 (RFC 3261 §8.1.1).
 const MANDATORY: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];
+
+/// The reason phrase of the `403` a `secure` domain answers a request not over TLS with.
+pub const SECURE_TRANSPORT_REQUIRED: &str = "Secure Transport Required";
 
 /// `Max-Forwards` when a request has none (RFC 3261 §8.1.1.6).
 const DEFAULT_MAX_FORWARDS: u32 = 70;
@@ -77,8 +80,9 @@ impl Edge {
     }
 
     /// A request that passed the checks, with Request-URI `raw` (parsed: `uri`): recognised (404
-    /// if not), admitted (or challenged or refused), then answered here (`OPTIONS`, 483 at no
-    /// hops left, 480 without an upstream) or forwarded.
+    /// if not), admitted (or challenged or refused), then answered here (`OPTIONS`, 488 for an
+    /// INVITE whose media does not fit its domain's `secure` setting, 483 at no hops left, 480
+    /// without an upstream) or forwarded.
     fn route(&self, req: &Inbound<'_>, raw: &str, uri: SipUri<'_>, max_forwards: u32) -> Action {
         if req.method == "ACK" && acks_own_response(req.msg) {
             return Action::Drop;
@@ -103,6 +107,20 @@ impl Edge {
                 ("X-Sipmap-Domain-Sid", target.domain_sid.as_str()),
             ];
             return self.reply(req, 200, &sids);
+        }
+        if req.method == "INVITE" {
+            let offer = Offer::of_body(req.msg.header("Content-Type"), req.msg.body);
+            let fits = media(target.secure, offer);
+            if fits != Media::Accepted {
+                tracing::debug!(source = %req.source, why = fits.decision(), "SIP INVITE refused");
+                Metrics::inc(&self.metrics.secure_refused_media);
+                let reason = match fits {
+                    Media::SrtpRequired => RefusalReason::SrtpRequired,
+                    _ => RefusalReason::SrtpRefused,
+                };
+                self.report(req, target, reason);
+                return self.reply(req, 488, &[]);
+            }
         }
         if max_forwards == 0 {
             return self.reply(req, 483, &[]);
@@ -147,7 +165,7 @@ impl Edge {
         let (hop, to_target) =
             match select::next_hop(route, &self.metrics.health, call_id, self.upstream) {
                 NextHop::Target(c) => ((c.destination.addr, c.destination.wire), true),
-                NextHop::Upstream(u) => ((u, Wire::Udp), false),
+                NextHop::Upstream(u) => ((u, self.upstream_wire), false),
                 NextHop::Nowhere => return Err(480),
             };
         if self.is_own_address(hop.0) {
@@ -212,7 +230,14 @@ impl Edge {
         raw: &str,
         found: &Recognized<'_>,
     ) -> Result<Admission, Action> {
-        let exchange = match gate(req.method, found.target, found.auth, req.source.ip()) {
+        let wire = req.transport.wire();
+        let exchange = match gate(req.method, found.target, found.auth, req.source.ip(), wire) {
+            Gate::InsecureTransport => {
+                tracing::debug!(source = %req.source, "SIP request to a secure domain not over TLS");
+                Metrics::inc(&self.metrics.secure_refused_transport);
+                self.report(req, found.target, RefusalReason::InsecureTransport);
+                return Err(self.reply_saying(req, 403, SECURE_TRANSPORT_REQUIRED, &[]));
+            }
             Gate::Unchallenged => return Ok(Admission::Unchallenged),
             Gate::Acl => {
                 Metrics::inc(&self.metrics.auth_acl_allowed);

@@ -31,6 +31,7 @@ fn target() -> Target {
         account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
         domain_name: "acme.sip.twilio.com".into(),
         sip_registration: false,
+        secure: false,
         byoc_trunk_sid: None,
         voice: None,
     }
@@ -499,6 +500,20 @@ fn a_tampered_branch_is_dropped() {
         );
     }
     assert!(relayed(&e, &response_with(&vias), UPSTREAM).is_some());
+}
+
+#[test]
+fn a_response_for_a_tls_client_goes_back_over_its_tls_connection() {
+    let e = edge(true);
+    let vias = forwarded_vias(&e, "TLS", Transport::Tls(7));
+    assert!(vias[0].ends_with(";sm-conn=7"), "{vias:?}");
+    assert_eq!(
+        relayed(&e, &response_with(&vias), UPSTREAM),
+        Some((from("10.1.2.3"), Transport::Tls(7)))
+    );
+    let mut other = vias.clone();
+    other[0] = vias[0].replace(";sm-conn=7", ";sm-conn=8");
+    assert_eq!(relayed(&e, &response_with(&other), UPSTREAM), None);
 }
 
 #[test]

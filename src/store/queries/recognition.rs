@@ -17,7 +17,7 @@ use crate::sid::{
 /// Every SIP domain of an active account (only active accounts are recognised).
 pub const ACTIVE_DOMAINS: &str = "SELECT d.sid, d.account_sid, d.domain_name, \
     d.sip_registration, d.byoc_trunk_sid, d.voice_url, d.voice_method, d.voice_fallback_url, \
-    d.voice_fallback_method, d.voice_status_callback_url, d.voice_status_callback_method \
+    d.voice_fallback_method, d.voice_status_callback_url, d.voice_status_callback_method, d.secure \
     FROM sip_domains d \
     JOIN accounts a ON a.sid = d.account_sid WHERE a.status = 'active'";
 /// Every mapped network and its domain. Mappings whose domain is not recognised are left out
@@ -33,7 +33,7 @@ pub const ALL_CREDENTIALS: &str =
 /// One account's domains.
 pub const ACCOUNT_DOMAINS: &str = "SELECT sid, account_sid, domain_name, sip_registration, \
     byoc_trunk_sid, voice_url, voice_method, voice_fallback_url, voice_fallback_method, \
-    voice_status_callback_url, voice_status_callback_method FROM sip_domains \
+    voice_status_callback_url, voice_status_callback_method, secure FROM sip_domains \
     WHERE account_sid = $1";
 /// One account's mapped networks.
 pub const ACCOUNT_MAPPINGS: &str =
@@ -46,6 +46,7 @@ pub fn target(mut r: Row) -> Result<Target> {
         account_sid: r.sid(1, AccountSid::parse)?,
         domain_name: r.text(2)?,
         sip_registration: r.bool(3)?,
+        secure: r.bool(11)?,
         byoc_trunk_sid: r.opt_sid(4, ByocTrunkSid::parse)?,
         voice: voice_app(&mut r)?.map(Arc::new),
     })

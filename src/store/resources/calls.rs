@@ -15,6 +15,18 @@ use crate::domain::{
 use crate::limit_log::LimitLog;
 use crate::sid::{AccountSid, CallSid};
 
+/// One write of the call runtime, in [`log`]'s batch: what `save`, `add_event` and
+/// `add_notification` store one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logged {
+    /// A call's record as it now is.
+    Call(Call),
+    /// An HTTP request made for a call.
+    Event(CallEvent),
+    /// An error or warning of a call.
+    Notification(Notification),
+}
+
 /// Logged when the retention deletes ended calls to make room or because of their age.
 static RETENTION: LimitLog = LimitLog::new("call retention");
 
@@ -414,6 +426,31 @@ pub async fn save(
     Ok(Written::quiet(call))
 }
 
+/// Stores `writes` in order in one transaction (the call runtime's writes between two points
+/// where it owes durability, [`Store::save_call_log`]), each as its own procedure would; the
+/// first that fails fails them all (nothing of the batch is stored).
+pub async fn log(
+    tx: &mut dyn Tx,
+    (writes, node): (Vec<Logged>, Option<String>),
+    (retention, alerts): (CallRetention, AlertRetention),
+    now_ms: i64,
+) -> Result<Written<()>> {
+    for write in writes {
+        match write {
+            Logged::Call(call) => {
+                save(tx, (call, node.clone()), retention, now_ms).await?;
+            }
+            Logged::Event(event) => {
+                add_event(tx, event.call_sid.clone(), event).await?;
+            }
+            Logged::Notification(n) => {
+                add_notification(tx, n, alerts, now_ms).await?;
+            }
+        }
+    }
+    Ok(Written::quiet(()))
+}
+
 /// Ends the live calls no runtime will end any more, as of `now_ms` ([`Call::abandon`]): with
 /// `silent_before` none (a single node's start), every live call of a node other than `node`;
 /// otherwise those of the nodes other than `node` whose heartbeat is older than it. Returns
@@ -556,6 +593,20 @@ mod operations {
             let retention = self.limits.calls;
             let held = (call.clone(), node.map(str::to_owned));
             run_write!(self, (held), |tx| super::save(tx, held, retention, now_ms))
+        }
+
+        /// Stores a call runtime's `writes` (records, events, notifications) in order, in one
+        /// transaction, by the runtime of `node` (as [`Store::save_held_call`]): all are stored
+        /// or, when one is refused or fails, none.
+        pub async fn save_call_log(
+            &self,
+            writes: Vec<super::Logged>,
+            node: Option<&str>,
+        ) -> Result<()> {
+            let (_, now_ms) = self.now();
+            let retention = (self.limits.calls, self.limits.alerts);
+            let batch = (writes, node.map(str::to_owned));
+            run_write!(self, (batch), |tx| super::log(tx, batch, retention, now_ms))
         }
 
         /// Ends the live calls that no runtime will end any more (see [`super::end_abandoned`]):

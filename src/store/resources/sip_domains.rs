@@ -18,6 +18,7 @@ pub fn target(d: &SipDomain) -> Target {
         account_sid: d.account_sid.clone(),
         domain_name: d.domain_name.clone(),
         sip_registration: d.sip_registration,
+        secure: d.secure,
         byoc_trunk_sid: d.byoc_trunk_sid.as_deref().and_then(ByocTrunkSid::parse),
         voice: d.voice_app().map(std::sync::Arc::new),
     }

@@ -1,5 +1,5 @@
-//! One HTTP/1.1 request and its response over a connected stream, the body read up to a
-//! bound.
+//! One HTTP/1.1 request and its response over a connection (new or kept alive), the body read
+//! up to a bound.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -12,6 +12,7 @@ use url::{Position, Url};
 
 use super::Failure;
 use super::connect::Io;
+use super::pool::{AbortOnDrop, Conn};
 use crate::voice::code::Code;
 use crate::voice::signature::SIGNATURE_HEADER;
 use crate::voice::twiml::Method;
@@ -26,6 +27,10 @@ pub(super) struct Request<'a> {
     pub user_agent: &'a str,
     /// The most body bytes read.
     pub max_body: usize,
+    /// `I-Twilio-Idempotency-Token`: one per request, the same if it is sent again.
+    pub idempotency: &'a str,
+    /// Whether the connection may be kept for another request (else `Connection: close`).
+    pub keep_alive: bool,
 }
 
 /// What came back.
@@ -38,28 +43,60 @@ pub(super) struct Answer {
     pub too_large: bool,
 }
 
-/// Stops the connection's task when the exchange is over, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// How long a kept connection may take to be ready for its next request.
+const READY: std::time::Duration = std::time::Duration::from_secs(1);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// How an exchange over one connection ended.
+pub(super) enum Sent {
+    /// A response read: the answer, and the connection if it can take another request.
+    Answered(Answer, Option<Conn>),
+    /// It failed once the server had begun to answer: never sent again.
+    Failed(Failure),
+    /// It failed before any response came (the connection was closed or broke first).
+    Unanswered(Failure),
 }
 
-/// Sends `request` over `io` and reads the answer.
-pub(super) async fn exchange(io: Box<dyn Io>, request: Request<'_>) -> Result<Answer, Failure> {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+/// An HTTP/1.1 connection over `io`.
+pub(super) async fn handshake(io: Box<dyn Io>) -> Result<Conn, Failure> {
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| http_failure(&e))?;
-    let _driver = AbortOnDrop(tokio::spawn(async move {
+    let driver = AbortOnDrop(tokio::spawn(async move {
         let _ = conn.await;
     }));
-    let response = sender
-        .send_request(build(&request)?)
-        .await
-        .map_err(|e| http_failure(&e))?;
+    Ok(Conn {
+        sender,
+        _driver: driver,
+    })
+}
+
+/// Sends `request` over `conn` and reads the answer.
+pub(super) async fn send(mut conn: Conn, request: &Request<'_>) -> Sent {
+    match tokio::time::timeout(READY, conn.sender.ready()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Sent::Unanswered(http_failure(&e)),
+        Err(_) => {
+            return Sent::Unanswered(Failure::new(
+                Code::HTTP_RETRIEVAL_FAILURE,
+                "the connection was not ready for a request",
+            ));
+        }
+    }
+    let built = match build(request) {
+        Ok(built) => built,
+        Err(f) => return Sent::Failed(f),
+    };
+    let response = match conn.sender.send_request(built).await {
+        Ok(response) => response,
+        Err(e) => return Sent::Unanswered(http_failure(&e)),
+    };
     let status = response.status().as_u16();
+    let closes = response.version() != hyper::Version::HTTP_11
+        || response
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     let headers = response
         .headers()
         .iter()
@@ -74,7 +111,10 @@ pub(super) async fn exchange(io: Box<dyn Io>, request: Request<'_>) -> Result<An
     let mut buf = BytesMut::new();
     let mut too_large = false;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| http_failure(&e))?;
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return Sent::Failed(http_failure(&e)),
+        };
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -86,12 +126,14 @@ pub(super) async fn exchange(io: Box<dyn Io>, request: Request<'_>) -> Result<An
         }
         buf.extend_from_slice(&data);
     }
-    Ok(Answer {
+    let answer = Answer {
         status,
         headers,
         body: buf.freeze(),
         too_large,
-    })
+    };
+    let reusable = request.keep_alive && !too_large && !closes;
+    Sent::Answered(answer, reusable.then_some(conn))
 }
 
 fn build(request: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Failure> {
@@ -111,9 +153,11 @@ fn build(request: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Failure> 
         )
         .header(header::USER_AGENT, request.user_agent)
         .header(header::ACCEPT, "*/*")
-        .header(header::CONNECTION, "close")
         .header(SIGNATURE_HEADER, &request.signature)
-        .header("I-Twilio-Idempotency-Token", idempotency_token());
+        .header("I-Twilio-Idempotency-Token", request.idempotency);
+    if !request.keep_alive {
+        builder = builder.header(header::CONNECTION, "close");
+    }
     if !url.username().is_empty() {
         let user = percent_decode_str(url.username()).decode_utf8_lossy();
         let password = percent_decode_str(url.password().unwrap_or_default()).decode_utf8_lossy();
@@ -133,7 +177,7 @@ fn build(request: &Request<'_>) -> Result<hyper::Request<Full<Bytes>>, Failure> 
 }
 
 /// A random token in UUID form, new for every request, as Twilio sends one.
-fn idempotency_token() -> String {
+pub(super) fn idempotency_token() -> String {
     let b: [u8; 16] = rand::random();
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(

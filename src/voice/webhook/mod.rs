@@ -24,11 +24,18 @@
 //! a refusal is an 11205 failure naming the address. Plain HTTP and HTTPS (rustls with the
 //! ring provider, the system's root certificates) only; no proxy is ever used.
 //!
+//! Connections are kept alive, as Twilio keeps its own (`pool`: at most
+//! [`WebhookConfig::max_idle`] idle, each for at most [`WebhookConfig::idle_timeout`], reused
+//! only for the origin they were opened to); a kept connection found closed before anything was
+//! answered is replaced once by a new one, the request sent again with the same
+//! `I-Twilio-Idempotency-Token`.
+//!
 //! [`fallback`] decides when the `VoiceFallbackUrl` is requested after a failure.
 
 mod connect;
 pub mod fallback;
 mod http;
+mod pool;
 
 use std::future::Future;
 use std::io;
@@ -76,6 +83,12 @@ pub struct WebhookConfig {
     pub max_redirects: u32,
     /// The `User-Agent` sent.
     pub user_agent: String,
+    /// How many connections may be kept alive, idle, for later requests to the same origin
+    /// (0: every request on its own connection, `Connection: close`).
+    pub max_idle: usize,
+    /// How long a connection may stay idle before it is closed (below the idle timeouts of
+    /// common servers, 5 s and more, so that sipmap rarely finds one closed).
+    pub idle_timeout: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -87,6 +100,8 @@ impl Default for WebhookConfig {
             max_response_bytes: twiml::MAX_DOCUMENT_BYTES,
             max_redirects: 5,
             user_agent: USER_AGENT.to_owned(),
+            max_idle: 64,
+            idle_timeout: Duration::from_secs(4),
         }
     }
 }
@@ -216,10 +231,12 @@ struct Hop {
     params: Vec<(String, String)>,
 }
 
-/// The webhook client. Cheap to share (`Arc`); every request opens its own connection.
+/// The webhook client. Cheap to share (`Arc`); a connection is kept alive for the next request
+/// to the same origin (`pool`).
 pub struct WebhookClient {
     config: WebhookConfig,
     connector: connect::Connector,
+    pool: pool::Pool,
 }
 
 impl WebhookClient {
@@ -234,16 +251,8 @@ impl WebhookClient {
         policy: DestinationPolicy,
         roots: RootCertStore,
     ) -> Self {
-        // ring rather than aws-lc-rs (which needs cmake and a much longer build); rustls marks
-        // ring's provider deprecated only because it has no post-quantum key exchange, which a
-        // webhook's TLS (X25519, P-256, P-384) does without.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("the ring provider supports rustls's default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        // TLS 1.2 and 1.3 with ring, as every TLS connection of sipmap.
+        let mut tls = crate::tls::client_config_with_roots(roots);
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let connector = connect::Connector {
             resolver: connect::system_resolver(),
@@ -252,7 +261,12 @@ impl WebhookClient {
             connect_attempts: config.connect_attempts,
             tls: TlsConnector::from(Arc::new(tls)),
         };
-        Self { config, connector }
+        let pool = pool::Pool::new(config.max_idle, config.idle_timeout);
+        Self {
+            config,
+            connector,
+            pool,
+        }
     }
 
     /// This client with another resolver (the system's by default).
@@ -366,7 +380,7 @@ impl WebhookClient {
                 .extend_pairs(&hop.params)
                 .finish()
         });
-        let io = self.connector.connect(&hop.url).await?;
+        let idempotency = http::idempotency_token();
         let request = http::Request {
             url: &hop.url,
             method: hop.method,
@@ -374,8 +388,38 @@ impl WebhookClient {
             signature,
             user_agent: &self.config.user_agent,
             max_body: self.config.max_response_bytes,
+            idempotency: &idempotency,
+            keep_alive: self.config.max_idle > 0,
         };
-        http::exchange(io, request).await
+        let origin = pool::Origin::of(&hop.url);
+        if let Some(kept) = origin.as_ref().and_then(|o| self.pool.take(o)) {
+            match http::send(kept, &request).await {
+                http::Sent::Answered(answer, conn) => return Ok(self.keep(origin, conn, answer)),
+                http::Sent::Failed(f) => return Err(f),
+                // The kept connection was closed before anything was answered: the request
+                // goes once more, on a new connection.
+                http::Sent::Unanswered(_) => {}
+            }
+        }
+        let io = self.connector.connect(&hop.url).await?;
+        let conn = http::handshake(io).await?;
+        match http::send(conn, &request).await {
+            http::Sent::Answered(answer, conn) => Ok(self.keep(origin, conn, answer)),
+            http::Sent::Failed(f) | http::Sent::Unanswered(f) => Err(f),
+        }
+    }
+
+    /// Keeps `conn` (if it can take another request) for `origin`; returns `answer`.
+    fn keep(
+        &self,
+        origin: Option<pool::Origin>,
+        conn: Option<pool::Conn>,
+        answer: http::Answer,
+    ) -> http::Answer {
+        if let (Some(origin), Some(conn)) = (origin, conn) {
+            self.pool.put(origin, conn);
+        }
+        answer
     }
 }
 
@@ -442,18 +486,11 @@ fn without_credentials(url: &Url) -> Url {
 }
 
 /// The system's root certificates (`rustls-native-certs`); with none, every `https` webhook
-/// fails with 11237, and a warning says so.
+/// fails with 11237, and a warning says so. `serve --tls-ca` adds its CAs through
+/// [`WebhookClient::with_roots`].
 fn native_roots() -> RootCertStore {
-    let loaded = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(loaded.certs);
-    if added == 0 {
-        tracing::warn!(
-            errors = loaded.errors.len(),
-            "no system root certificate found: https webhooks will fail (11237)"
-        );
-    }
-    roots
+    // Without an extra file there is nothing to fail on: the system's roots are best effort.
+    crate::tls::client_roots(None).unwrap_or_else(|_| RootCertStore::empty())
 }
 
 #[cfg(test)]

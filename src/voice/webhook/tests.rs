@@ -39,7 +39,12 @@ impl Seen {
 
 /// What the server does with the `n`th request (from 0).
 enum Reply {
+    /// Writes these and closes.
     Bytes(Vec<u8>),
+    /// Writes these and reads the next request on the same connection.
+    Keep(Vec<u8>),
+    /// Closes the connection without a word.
+    Close,
     /// Never answers (holds the connection until the test ends).
     Hang,
 }
@@ -109,13 +114,44 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     script: &(dyn Fn(&Seen, usize) -> Reply + Send + Sync),
 ) {
     let mut buf = Vec::new();
+    loop {
+        let Some(request) = read_one(&mut stream, &mut buf).await else {
+            return;
+        };
+        let n = {
+            let mut all = seen.lock().unwrap();
+            all.push(request.clone());
+            all.len() - 1
+        };
+        match script(&request, n) {
+            Reply::Bytes(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            Reply::Keep(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Close => return,
+            Reply::Hang => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// The next request on `stream` (`buf` holds what was read past the previous one).
+async fn read_one<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Option<Seen> {
     let mut chunk = [0u8; 4096];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i;
         }
         match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
         assert!(buf.len() < 65_536, "request head too large");
@@ -134,41 +170,39 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     let len: usize = headers
         .get("content-length")
         .map_or(0, |v| v.parse().unwrap());
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
+    while buf.len() < head_end + 4 + len {
         match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let request = Seen {
+    let body = buf[head_end + 4..head_end + 4 + len].to_vec();
+    buf.drain(..head_end + 4 + len);
+    Some(Seen {
         method,
         target,
         headers,
         body: String::from_utf8(body).unwrap(),
-    };
-    let n = {
-        let mut all = seen.lock().unwrap();
-        all.push(request.clone());
-        all.len() - 1
-    };
-    match script(&request, n) {
-        Reply::Bytes(bytes) => {
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.shutdown().await;
-        }
-        Reply::Hang => tokio::time::sleep(Duration::from_secs(60)).await,
-    }
+    })
 }
 
 fn http(status: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    Reply::Bytes(response(status, headers, body))
+}
+
+fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
     for (n, v) in headers {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
     out.push_str("\r\n");
     out.push_str(body);
-    Reply::Bytes(out.into_bytes())
+    out.into_bytes()
+}
+
+/// Answers TwiML and keeps the connection open for the next request.
+fn kept(_: &Seen, _: usize) -> Reply {
+    Reply::Keep(response("200 OK", &[("Content-Type", "text/xml")], TWIML))
 }
 
 fn twiml_ok() -> Script {
@@ -694,4 +728,100 @@ async fn https_certificate_failures_have_their_codes() {
     let untrusting = client(quick(), loopback_only());
     assert_eq!(code(&untrusting.send(TOKEN, &post(by_name)).await), 11237);
     assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_serves_the_next_requests_to_the_same_origin() {
+    let server = serve(local(0), None, Arc::new(kept)).await;
+    let client = client(quick(), loopback_only());
+    for _ in 0..3 {
+        let exchange = client.send(TOKEN, &post(server.url("/voice"))).await;
+        assert!(exchange.result.is_ok(), "{:?}", exchange.result);
+    }
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|s| s.header("connection").is_none()));
+    assert_eq!(client.pool.idle(), 1);
+}
+
+#[tokio::test]
+async fn a_kept_connection_closed_unanswered_is_replaced_once_with_the_same_request() {
+    // The second request finds its connection closed without an answer: it goes once more,
+    // on a new connection, with the same idempotency token.
+    let script: Script = Arc::new(|seen, n| match n {
+        1 => Reply::Close,
+        _ => kept(seen, n),
+    });
+    let server = serve(local(0), None, script).await;
+    let client = client(quick(), loopback_only());
+    for _ in 0..2 {
+        let exchange = client.send(TOKEN, &post(server.url("/voice"))).await;
+        assert!(exchange.result.is_ok(), "{:?}", exchange.result);
+    }
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3);
+    let token = |s: &Seen| s.header("i-twilio-idempotency-token").unwrap().to_owned();
+    assert_eq!(token(&seen[1]), token(&seen[2]));
+    assert_ne!(token(&seen[0]), token(&seen[1]));
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closes_or_a_cut_answer_is_not_kept() {
+    let script: Script = Arc::new(|_, n| match n {
+        0 => Reply::Keep(response(
+            "200 OK",
+            &[("Content-Type", "text/xml"), ("Connection", "close")],
+            TWIML,
+        )),
+        _ => Reply::Keep(response("500 Oops", &[], "x")),
+    });
+    let server = serve(local(0), None, script).await;
+    let client = client(quick(), loopback_only());
+    let exchange = client.send(TOKEN, &post(server.url("/voice"))).await;
+    assert!(exchange.result.is_ok(), "{:?}", exchange.result);
+    assert_eq!(client.pool.idle(), 0);
+    // A 500 read whole leaves the connection usable: it is kept.
+    let exchange = client.send(TOKEN, &post(server.url("/voice"))).await;
+    assert_eq!(code(&exchange), 11200);
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(client.pool.idle(), 1);
+}
+
+#[tokio::test]
+async fn the_pool_is_bounded_and_without_it_every_request_says_connection_close() {
+    let (a, b) = (
+        serve(local(0), None, Arc::new(kept)).await,
+        serve(local(0), None, Arc::new(kept)).await,
+    );
+    let bounded = WebhookConfig {
+        max_idle: 1,
+        ..quick()
+    };
+    let client = client(bounded, loopback_only());
+    for url in [a.url("/"), b.url("/"), b.url("/"), a.url("/")] {
+        let exchange = client.send(TOKEN, &post(url)).await;
+        assert!(exchange.result.is_ok(), "{:?}", exchange.result);
+    }
+    // a's connection was kept; b's, returned to a full pool, was closed each time.
+    assert_eq!(a.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(client.pool.idle(), 1);
+    let none = WebhookConfig {
+        max_idle: 0,
+        ..quick()
+    };
+    let client = super::tests::client(none, loopback_only());
+    let c = serve(local(0), None, Arc::new(kept)).await;
+    for _ in 0..2 {
+        let exchange = client.send(TOKEN, &post(c.url("/"))).await;
+        assert!(exchange.result.is_ok(), "{:?}", exchange.result);
+    }
+    assert_eq!(c.accepted.load(Ordering::SeqCst), 2);
+    assert!(
+        c.seen()
+            .iter()
+            .all(|s| s.header("connection") == Some("close"))
+    );
 }

@@ -23,6 +23,7 @@ fn domain(n: char, name: &str, sip_registration: bool) -> Target {
         account_sid: AccountSid::parse("AC0000000000000000000000000000000a").unwrap(),
         domain_name: name.into(),
         sip_registration,
+        secure: false,
         byoc_trunk_sid: None,
         voice: None,
     }

@@ -207,6 +207,25 @@ fn tcp_targets_are_reached_over_tcp() {
 }
 
 #[test]
+fn tls_targets_are_reached_over_tls() {
+    let (e, _) = routed_edge(
+        vec![route_target(1, "sip:127.0.0.2:5071;transport=TLS", 1, 1)],
+        false,
+    );
+    let (to, via, text) = hop(&e, "call-1");
+    assert_eq!((to, via), (addr("127.0.0.2:5071"), Transport::TlsOut));
+    assert!(
+        text.contains("Via: SIP/2.0/TLS 127.0.0.1:5060;branch="),
+        "{text}"
+    );
+    let response = response_to(&text, 200);
+    let relayed = e.handle(&response, addr("127.0.0.2:5071"), Transport::Tls(42));
+    assert!(
+        matches!(relayed, Action::Send { to, via: Transport::Udp, .. } if to == from("10.1.2.3"))
+    );
+}
+
+#[test]
 fn without_an_eligible_target_the_upstream_takes_the_request() {
     let mut disabled = route_target(1, "sip:127.0.0.2", 1, 1);
     disabled.enabled = false;
