@@ -209,6 +209,7 @@ mod tests {
             account_sid: AccountSid::generate(),
             domain_name: "acme.sip.twilio.com".into(),
             sip_registration: false,
+            secure: false,
             byoc_trunk_sid: None,
             voice: None,
         })
