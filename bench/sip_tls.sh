@@ -27,7 +27,7 @@
 #
 # Environment (defaults in brackets):
 #   SIP_TLS_BENCH_QUICK [0]  SIP_TLS_BENCH_ROUNDS [3]  SIP_TLS_BENCH_DURATION [10] s per run
-#   SIP_TLS_BENCH_HS_WORKERS [16]  SIP_TLS_BENCH_CONNS [50]  SIP_TLS_BENCH_DEPTH [1]
+#   SIP_TLS_BENCH_HS_WORKERS [16]  SIP_TLS_BENCH_CONNS [50]  SIP_TLS_BENCH_DEPTH [4]
 #   SIP_TLS_BENCH_IDLE_CONNS [1000] (sipmap's caps: 1,024 connections, 64 from one source; they are
 #                            spread over SIP_TLS_BENCH_SOURCES [20] addresses 127.0.1.x)
 #   SIP_TLS_BENCH_GROUP [x25519]  key exchange the client offers (x25519, p256, any: see tls_load)
@@ -51,7 +51,7 @@ ROUNDS=${SIP_TLS_BENCH_ROUNDS:-$d_rounds}
 DURATION=${SIP_TLS_BENCH_DURATION:-$d_duration}
 HS_WORKERS=${SIP_TLS_BENCH_HS_WORKERS:-16}
 CONNS=${SIP_TLS_BENCH_CONNS:-50}
-DEPTH=${SIP_TLS_BENCH_DEPTH:-1}
+DEPTH=${SIP_TLS_BENCH_DEPTH:-4}
 IDLE_CONNS=${SIP_TLS_BENCH_IDLE_CONNS:-$d_idle}
 SOURCES=${SIP_TLS_BENCH_SOURCES:-20}
 GROUP=${SIP_TLS_BENCH_GROUP:-x25519}
@@ -172,13 +172,13 @@ log "machine busy before the benchmark: $BUSY% of all cores (load average $(cut 
 SERVER_PIDS=   # every process of the server under test (Kamailio forks)
 start_sipmap() {
     local logf=$OUT/sipmap-$1.log i
-    taskset -c "$SCPU" "$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$WORK/sipmap.db" \
+    taskset -c "$SCPU" "$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$WORK/sipmap-$1.db" \
         --sip-listen "127.0.0.1:$SPORT" --sip-tls-listen "127.0.0.1:$TPORT" \
         --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" >"$logf" 2>&1 &
     SIPMAP_PID=$!
     PIDS+=("$SIPMAP_PID")
     for ((i = 0; i < 300; i++)); do
-        grep -q "(TLS)" "$logf" && grep -q "HTTP API listening" "$logf" && break
+        grep -qs "(TLS)" "$logf" && grep -qs "HTTP API listening" "$logf" && break
         running "$SIPMAP_PID" || die "sipmap exited; see $logf"
         sleep 0.1
     done
