@@ -27,7 +27,7 @@
 #
 # Environment (defaults in brackets):
 #   SIP_TLS_BENCH_QUICK [0]  SIP_TLS_BENCH_ROUNDS [3]  SIP_TLS_BENCH_DURATION [10] s per run
-#   SIP_TLS_BENCH_HS_WORKERS [16]  SIP_TLS_BENCH_CONNS [50]  SIP_TLS_BENCH_DEPTH [4]
+#   SIP_TLS_BENCH_HS_WORKERS [32]  SIP_TLS_BENCH_CONNS [50]  SIP_TLS_BENCH_DEPTH [4]
 #   SIP_TLS_BENCH_IDLE_CONNS [1000] (sipmap's caps: 1,024 connections, 64 from one source; they are
 #                            spread over SIP_TLS_BENCH_SOURCES [20] addresses 127.0.1.x)
 #   SIP_TLS_BENCH_GROUP [x25519]  key exchange the client offers (x25519, p256, any: see tls_load)
@@ -49,7 +49,7 @@ QUICK=${SIP_TLS_BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then d_rounds=1 d_duration=3 d_idle=300; else d_rounds=3 d_duration=10 d_idle=1000; fi
 ROUNDS=${SIP_TLS_BENCH_ROUNDS:-$d_rounds}
 DURATION=${SIP_TLS_BENCH_DURATION:-$d_duration}
-HS_WORKERS=${SIP_TLS_BENCH_HS_WORKERS:-16}
+HS_WORKERS=${SIP_TLS_BENCH_HS_WORKERS:-32}
 CONNS=${SIP_TLS_BENCH_CONNS:-50}
 DEPTH=${SIP_TLS_BENCH_DEPTH:-4}
 IDLE_CONNS=${SIP_TLS_BENCH_IDLE_CONNS:-$d_idle}
