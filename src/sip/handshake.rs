@@ -86,6 +86,9 @@ impl SipServer {
                 ));
                 continue;
             };
+            // No Nagle: the handshake's last flight, the session tickets and the first response are
+            // separate writes, and Nagle would hold each behind the peer's delayed ACK (~40 ms).
+            let _ = stream.set_nodelay(true);
             let io = self.io.clone();
             let acceptor = listener.acceptor.clone();
             tokio::spawn(async move {

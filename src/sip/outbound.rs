@@ -93,7 +93,10 @@ impl Io {
         let deadline = tokio::time::Instant::now() + self.limits.write;
         let transport = wire.label();
         let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(to)).await {
-            Ok(Ok(stream)) => stream,
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true); // no Nagle: as on accepted connections
+                stream
+            }
             Ok(Err(e)) => {
                 tracing::debug!(%to, transport, error = %e, "SIP connect to target failed");
                 return;

@@ -94,6 +94,9 @@ impl SipServer {
                     continue;
                 }
             };
+            // No Nagle: a response written while an earlier one is unacknowledged goes at once,
+            // not behind the peer's delayed ACK.
+            let _ = stream.set_nodelay(true);
             let io = self.io.clone();
             tokio::spawn(async move {
                 let _slot = slot;
