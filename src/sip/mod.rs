@@ -101,8 +101,9 @@ impl SipServer {
         calls: Option<Arc<dyn CallHandoff>>,
     ) -> anyhow::Result<Self> {
         // TCP first: a port another process listens on is refused before any UDP socket joins
-        // it (the UDP readers share their port with SO_REUSEPORT, see `udp`). With port 0 the
-        // TCP port is picked first; if that port is taken for UDP, pick again.
+        // it (the UDP readers share their port with SO_REUSEPORT, once `udp::bind_group` found
+        // it free for UDP). With port 0 the TCP port is picked first; if that port is taken for
+        // UDP, pick again.
         let attempts = if addr.port() == 0 { 20 } else { 1 };
         let mut bound = None;
         for attempt in 1..=attempts {

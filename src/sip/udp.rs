@@ -25,9 +25,22 @@ const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// How long a reader blocks before it looks whether it is to stop.
 const READ_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// Binds the readers' sockets, [`UDP_THREADS`] of them, all to `addr` (to the port the first one
-/// gets, when `addr` has port 0), and configures them.
+/// Binds the readers' sockets, [`UDP_THREADS`] of them, all to `addr` (to a port the system
+/// picks, when `addr` has port 0), and configures them.
+///
+/// The port must be free first: `SO_REUSEPORT` would let the group join any socket of the same
+/// user that set it too (another server's readers, or ones a stopped server left behind), and
+/// the kernel would then share the datagrams between them. A socket bound without it fails
+/// with `AddrInUse` while anything holds the port, so one is bound (and closed) before the group.
 pub(super) fn bind_group(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
+    let addr = {
+        let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        probe.bind(&addr.into())?;
+        probe
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("a UDP socket without an IP address"))?
+    };
     let mut sockets: Vec<UdpSocket> = Vec::with_capacity(UDP_THREADS);
     for _ in 0..UDP_THREADS {
         let at = sockets.first().map_or(Ok(addr), UdpSocket::local_addr)?;
@@ -103,5 +116,26 @@ fn udp_loop(io: &Arc<Io>, socket: &UdpSocket, stop: &AtomicBool) {
             continue;
         }
         perform(io.edge.handle(&buf[..n], source, Transport::Udp), io);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_another_reuseport_socket_holds_is_refused_not_shared() {
+        // Another server's readers (or ones left behind): SO_REUSEPORT, the same user.
+        let other = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        other.set_reuse_port(true).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        other.bind(&any.into()).unwrap();
+        let held = other.local_addr().unwrap().as_socket().unwrap();
+        let refused = bind_group(held).expect_err("the port is held");
+        assert_eq!(refused.kind(), std::io::ErrorKind::AddrInUse);
+        drop(other);
+        let group = bind_group(held).expect("free again");
+        assert_eq!(group.len(), UDP_THREADS);
+        assert!(group.iter().all(|s| s.local_addr().unwrap() == held));
     }
 }
