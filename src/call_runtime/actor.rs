@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Inner;
 use super::event::Event;
@@ -55,6 +55,10 @@ pub(super) struct Actor {
     /// a callback, the end) or until the current step's outputs are all performed, then
     /// stored in one batch.
     pending: Vec<Persist>,
+    /// The API's commands taken in this step, answered (whether the call took each) once the
+    /// step's outputs are performed and so its writes stored: the API's reply then reads the
+    /// record as the command left it.
+    answers: Vec<(oneshot::Sender<bool>, bool)>,
 }
 
 impl Actor {
@@ -75,6 +79,7 @@ impl Actor {
             armed: 0,
             gone: false,
             pending: Vec::new(),
+            answers: Vec::new(),
         }
     }
 
@@ -84,6 +89,9 @@ impl Actor {
         let bound = tokio::time::Instant::now() + self.rt.limits.max_call;
         loop {
             self.perform(&mut queue).await;
+            for (reply, took) in self.answers.drain(..) {
+                let _ = reply.send(took);
+            }
             if self.gone {
                 break;
             }
@@ -146,7 +154,7 @@ impl Actor {
             Event::Command(command, reply) => {
                 let took = !self.call.is_ended();
                 let outs = self.call.on_command(command, now);
-                let _ = reply.send(took);
+                self.answers.push((reply, took));
                 outs
             }
         }

@@ -712,6 +712,8 @@ async fn the_api_lists_a_bridged_call_and_its_child_and_status_completed_hangs_b
         .post(&format!("{BASE}/Calls/{sid}.json"), "Status=completed")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The reply is the record as the update left it (stored before the answer), as Twilio's.
+    assert_eq!(r.json()["status"], "completed", "{}", r.text);
     let (bye, from) = callee.until("BYE ").await;
     callee
         .send(&respond(&bye, 200, "callee", "", ""), from)
