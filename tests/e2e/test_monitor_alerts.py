@@ -7,15 +7,38 @@ written (every second) and asserts no time."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
-from conftest import make_client, unique_domain
+from conftest import clean_env, make_client, unique_domain
 from sip_client import SipClient
 
 SIP_LINE = re.compile(r"^sipmap: SIP edge listening on (\S+):(\d+) \(UDP and TCP\)")
 REQUESTS = 20
+NODE_MODULES = Path(__file__).resolve().parent / "node" / "node_modules"
+
+# The official Node SDK, unmodified but for its `monitor` domain's base URL: the account's alerts
+# and the domain's events (the audit log), as it lists them.
+NODE_MONITOR = r"""
+const twilio = require("twilio");
+const [base, sid, token, domain] = process.argv.slice(1);
+async function main() {
+  const client = twilio(sid, token);
+  client.monitor.baseUrl = base;
+  const alerts = await client.monitor.v1.alerts.list();
+  const events = await client.monitor.v1.events.list({ resourceSid: domain });
+  console.log(JSON.stringify({
+    alerts: alerts.map((a) => [a.sid, a.errorCode, a.resourceSid]).sort(),
+    events: events.map((e) => [e.sid, e.eventType]).sort(),
+  }));
+}
+main().catch((err) => { console.error(String(err && (err.stack || err.message) || err)); process.exit(1); });
+"""
 
 
 def counted(alerts, monitor) -> int:
@@ -66,6 +89,19 @@ def test_a_refused_source_is_an_alert_with_its_count(sipmap_factory):
         assert a.more_info == "https://www.twilio.com/docs/errors/32201"
     if len(alerts) == 1:
         assert f"{REQUESTS} requests from 127.0.0.2" in alerts[0].alert_text
+
+    # The Node SDK sees the same alerts, and the domain's creation in the audit log.
+    assert shutil.which("node") and (NODE_MODULES / "twilio").is_dir(), "scripts/test.sh installs them"
+    argv = ["node", "-e", NODE_MONITOR, server.base_url, server.sid, server.token, domain.sid]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env={**clean_env(), "NODE_PATH": str(NODE_MODULES)}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["alerts"] == sorted([a.sid, a.error_code, a.resource_sid] for a in alerts)
+    python_events = server.client.monitor.v1.events.list(resource_sid=domain.sid)
+    assert seen["events"] == sorted([e.sid, e.event_type] for e in python_events)
+    assert ["sip-domain.created"] == [e[1] for e in seen["events"] if e[1].endswith(".created")]
 
     sub = server.client.api.v2010.accounts.create(friendly_name="tenant")
     tenant = make_client(server.base_url, sub.sid, sub.auth_token)
