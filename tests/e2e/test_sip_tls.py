@@ -145,9 +145,12 @@ def test_a_tls_call_through_a_secure_mapped_domain_reaches_a_tls_target(sipmap_f
             "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
             "--tls-ca", str(pki / "ca.pem"),
         ])
-        out = server.proc.stdout_text()
-        tls_port = int(TLS_LINE.search(out).group(2))
-        udp_port = int(UDP_LINE.search(out).group(2))
+        # The SIP lines follow the HTTP one the factory waited for: wait for them too.
+        tls_line = server.proc.wait_for_line(TLS_LINE, WAIT)
+        udp_line = server.proc.wait_for_line(UDP_LINE, WAIT)
+        assert tls_line and udp_line, server.proc.stdout_text()
+        tls_port = int(tls_line.group(2))
+        udp_port = int(udp_line.group(2))
 
         # A secure domain, recognised by the client's address, routed to the TLS target.
         domain = make_domain(server, unique_domain("tls"))
