@@ -122,39 +122,7 @@ impl AlertFilter {
 }
 
 /// How long, and how many, alerts an account keeps (Twilio keeps 30 days).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertRetention {
-    /// Alerts older than this many seconds are deleted; 0 keeps them whatever their age.
-    pub max_age_secs: u64,
-    /// At most this many alerts per account: past it, its oldest are deleted; 0 for no bound.
-    pub per_account: u64,
-}
-
-impl Default for AlertRetention {
-    fn default() -> Self {
-        Self {
-            max_age_secs: 30 * 86_400,
-            per_account: 100_000,
-        }
-    }
-}
-
-impl AlertRetention {
-    /// The time (Unix ms) before which alerts go, at `now_ms`; `None` to keep them.
-    pub fn older_than(&self, now_ms: i64) -> Option<i64> {
-        let age = i64::try_from(self.max_age_secs).ok()?.checked_mul(1000)?;
-        (age > 0).then(|| now_ms.saturating_sub(age))
-    }
-
-    /// How many of its oldest alerts an account holding `held` deletes (after adding its new
-    /// one, so that it holds at most [`Self::per_account`]).
-    pub fn excess(&self, held: u64) -> u64 {
-        if self.per_account == 0 {
-            return 0;
-        }
-        held.saturating_sub(self.per_account)
-    }
-}
+pub type AlertRetention = super::event::MonitorRetention;
 
 #[cfg(test)]
 mod tests {

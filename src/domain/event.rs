@@ -342,15 +342,18 @@ impl EventFilter {
 }
 
 /// How long, and how many, events an account keeps (Twilio keeps 30 days).
+pub type EventRetention = MonitorRetention;
+
+/// How long, and how many, of a kind of Monitor record (events, alerts) an account keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventRetention {
+pub struct MonitorRetention {
     /// Events older than this many seconds are deleted; 0 keeps them whatever their age.
     pub max_age_secs: u64,
     /// At most this many events per account: past it, its oldest are deleted; 0 for no bound.
     pub per_account: u64,
 }
 
-impl Default for EventRetention {
+impl Default for MonitorRetention {
     fn default() -> Self {
         Self {
             max_age_secs: 30 * 86_400,
@@ -359,14 +362,14 @@ impl Default for EventRetention {
     }
 }
 
-impl EventRetention {
-    /// The time (Unix ms) before which events go, at `now_ms`; `None` to keep them.
+impl MonitorRetention {
+    /// The time (Unix ms) before which records go, at `now_ms`; `None` to keep them.
     pub fn older_than(&self, now_ms: i64) -> Option<i64> {
         let age = i64::try_from(self.max_age_secs).ok()?.checked_mul(1000)?;
         (age > 0).then(|| now_ms.saturating_sub(age))
     }
 
-    /// How many of its oldest events an account holding `held` deletes (after adding its
+    /// How many of its oldest records an account holding `held` deletes (after adding its
     /// new ones, so that it holds at most [`Self::per_account`]).
     pub fn excess(&self, held: u64) -> u64 {
         if self.per_account == 0 {

@@ -46,7 +46,9 @@ pub use credential_list::{
     Credential, CredentialList, CredentialListName, CredentialPatch, NewCredential,
 };
 pub use destination::Destination;
-pub use event::{Action, Actor, Audit, Audited, Event, EventFilter, EventRetention};
+pub use event::{
+    Action, Actor, Audit, Audited, Event, EventFilter, EventRetention, MonitorRetention,
+};
 pub use ip_access_control_list::{AclName, IpAccessControlList, IpAddress, IpAddressPatch};
 pub use ip_record::{IpRecord, IpRecordPatch, Network, NewIpRecord};
 pub use mapping::Mapping;

@@ -11,7 +11,7 @@ use super::Result;
 use super::backend::Tx;
 use super::queries::events as sql;
 use super::value::Params;
-use crate::domain::{Actor, Audit, EventRetention};
+use crate::domain::{Actor, Audit, EventRetention, MonitorRetention};
 use crate::limit_log::LimitLog;
 use crate::sid::{AccountSid, EventSid};
 
@@ -38,40 +38,64 @@ pub async fn record(
         tx.execute(sql::INSERT, sql::insert(&event)).await?;
     }
     for account in &accounts {
-        prune(tx, account, retention, now_ms).await?;
+        prune(tx, account, retention, now_ms, &EVENTS).await?;
     }
     Ok(())
 }
 
-/// Deletes the account's events the retention no longer keeps: those older than its age bound,
-/// then the oldest past its count bound. Logs when it deletes any.
-async fn prune(
+/// The retention of one kind of Monitor record (events here, alerts in
+/// `resources::alerts`): its statements (each bound to the account first) and what its log line
+/// names.
+pub(in crate::store) struct Kept {
+    /// Deletes the account's records older than `$2` (Unix ms).
+    pub before: &'static str,
+    /// The account's count of records, kept by triggers.
+    pub count: &'static str,
+    /// Deletes the account's `$2` oldest records.
+    pub oldest: &'static str,
+    /// The log line when records go, the records' noun, and the two flags that bound them.
+    pub log: &'static LimitLog,
+    pub noun: &'static str,
+    pub flags: (&'static str, &'static str),
+}
+
+/// The audit log's retention.
+const EVENTS: Kept = Kept {
+    before: sql::PRUNE_BEFORE,
+    count: sql::COUNT_OF_ACCOUNT,
+    oldest: sql::PRUNE_OLDEST,
+    log: &RETENTION,
+    noun: "events",
+    flags: ("--event-retention-secs", "--max-events-per-account"),
+};
+
+/// Deletes the account's records `kept` no longer keeps under `retention`: those older than
+/// its age bound, then the oldest past its count bound. Logs when it deletes any.
+pub(in crate::store) async fn prune(
     tx: &mut dyn Tx,
     account: &AccountSid,
-    retention: EventRetention,
+    retention: MonitorRetention,
     now_ms: i64,
+    kept: &Kept,
 ) -> Result<()> {
     let mut deleted = 0;
     if let Some(before) = retention.older_than(now_ms) {
         let params: Params = vec![account.as_str().into(), before.into()];
-        deleted += tx.execute(sql::PRUNE_BEFORE, params).await?;
+        deleted += tx.execute(kept.before, params).await?;
     }
-    let rows = tx
-        .query(sql::COUNT_OF_ACCOUNT, vec![account.as_str().into()])
-        .await?;
+    let rows = tx.query(kept.count, vec![account.as_str().into()]).await?;
     let held = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
-    let held = u64::try_from(held).unwrap_or(0);
-    let excess = retention.excess(held);
+    let excess = retention.excess(u64::try_from(held).unwrap_or(0));
     if excess > 0 {
         let n = i64::try_from(excess).unwrap_or(i64::MAX);
         let params: Params = vec![account.as_str().into(), n.into()];
-        deleted += tx.execute(sql::PRUNE_OLDEST, params).await?;
+        deleted += tx.execute(kept.oldest, params).await?;
     }
     if deleted > 0 {
-        RETENTION.hit(&format_args!(
-            "deleted {deleted} events of {account} (--event-retention-secs {}, \
-             --max-events-per-account {})",
-            retention.max_age_secs, retention.per_account
+        let (age, count) = kept.flags;
+        kept.log.hit(&format_args!(
+            "deleted {deleted} {} of {account} ({age} {}, {count} {})",
+            kept.noun, retention.max_age_secs, retention.per_account
         ));
     }
     Ok(())

@@ -8,9 +8,9 @@ use crate::domain::{Alert, AlertRetention};
 use crate::limit_log::LimitLog;
 use crate::sid::AccountSid;
 use crate::store::Result;
+use crate::store::audit::{Kept, prune};
 use crate::store::backend::{Tx, Written};
 use crate::store::queries::alerts as sql;
-use crate::store::value::Params;
 
 /// Logged when the retention deletes alerts to make room or because of their age.
 static RETENTION: LimitLog = LimitLog::new("alert retention");
@@ -25,7 +25,7 @@ pub async fn record(
     now_ms: i64,
 ) -> Result<()> {
     tx.execute(sql::INSERT, sql::insert(alert)).await?;
-    prune(tx, &alert.account_sid, retention, now_ms).await
+    prune(tx, &alert.account_sid, retention, now_ms, &ALERTS).await
 }
 
 /// Stores `alerts` (new ones inserted, known ones' text replaced: aggregated alerts whose count
@@ -44,41 +44,20 @@ async fn put(
         }
     }
     for account in accounts {
-        prune(tx, account, retention, now_ms).await?;
+        prune(tx, account, retention, now_ms, &ALERTS).await?;
     }
     Ok(Written::quiet(()))
 }
 
-async fn prune(
-    tx: &mut dyn Tx,
-    account: &AccountSid,
-    retention: AlertRetention,
-    now_ms: i64,
-) -> Result<()> {
-    let mut deleted = 0;
-    if let Some(before) = retention.older_than(now_ms) {
-        let params: Params = vec![account.as_str().into(), before.into()];
-        deleted += tx.execute(sql::PRUNE_BEFORE, params).await?;
-    }
-    let rows = tx
-        .query(sql::COUNT_OF_ACCOUNT, vec![account.as_str().into()])
-        .await?;
-    let held = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
-    let excess = retention.excess(u64::try_from(held).unwrap_or(0));
-    if excess > 0 {
-        let n = i64::try_from(excess).unwrap_or(i64::MAX);
-        let params: Params = vec![account.as_str().into(), n.into()];
-        deleted += tx.execute(sql::PRUNE_OLDEST, params).await?;
-    }
-    if deleted > 0 {
-        RETENTION.hit(&format_args!(
-            "deleted {deleted} alerts of {account} (--alert-retention-secs {}, \
-             --max-alerts-per-account {})",
-            retention.max_age_secs, retention.per_account
-        ));
-    }
-    Ok(())
-}
+/// The alerts' retention.
+const ALERTS: Kept = Kept {
+    before: sql::PRUNE_BEFORE,
+    count: sql::COUNT_OF_ACCOUNT,
+    oldest: sql::PRUNE_OLDEST,
+    log: &RETENTION,
+    noun: "alerts",
+    flags: ("--alert-retention-secs", "--max-alerts-per-account"),
+};
 
 /// The store's operations on alerts.
 mod operations {
