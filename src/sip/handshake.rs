@@ -18,19 +18,15 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::admission::{Admission, Refusals, Slot};
 use super::metrics::Metrics;
-use super::tcp::serve_tcp;
+use super::tcp::{admitted, serve_tcp};
 use super::{Io, SipServer};
 use crate::limit_log::LimitLog;
-
-/// How long to wait after a failed accept before the next.
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// The handshake deadline's log line.
 static HANDSHAKE_DEADLINE: LimitLog = LimitLog::new("SIP TLS handshake deadline");
@@ -57,26 +53,15 @@ impl SipServer {
         let handshakes = Admission::with_caps(usize::MAX, limits.max_handshakes_per_source);
         let mut refusals = Refusals::default();
         tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.socket.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "SIP TLS accept failed");
-                    tokio::time::sleep(ACCEPT_RETRY).await;
-                    continue;
-                }
-            };
-            let slot = match admission.admit(peer.ip()) {
-                Ok(slot) => slot,
-                Err(cap) => {
-                    refusals.note(cap, peer, limits);
-                    continue;
-                }
-            };
+        while let Some((stream, peer, slot)) = admitted(
+            &listener.socket,
+            admission,
+            &mut refusals,
+            limits,
+            &mut shutdown,
+        )
+        .await
+        {
             let Ok(handshaking) = handshakes.admit(peer.ip()) else {
                 Metrics::inc(&self.io.edge.metrics().tls_handshakes_refused);
                 HANDSHAKES_PER_SOURCE.hit(&format_args!(
@@ -86,9 +71,6 @@ impl SipServer {
                 ));
                 continue;
             };
-            // No Nagle: the handshake's last flight, the session tickets and the first response are
-            // separate writes, and Nagle would hold each behind the peer's delayed ACK (~40 ms).
-            let _ = stream.set_nodelay(true);
             let io = self.io.clone();
             let acceptor = listener.acceptor.clone();
             tokio::spawn(async move {

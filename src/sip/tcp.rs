@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, error::Elapsed};
 
-use super::admission::{Admission, Refusals};
+use super::admission::{Admission, Refusals, Slot};
 use super::edge::{Action, Transport};
 use super::message::Framer;
 use super::{Io, SipLimits, SipServer, message, perform};
@@ -70,38 +70,52 @@ impl SipServer {
         admission: &Arc<Admission>,
         shutdown: impl Future<Output = ()>,
     ) {
-        let limits = &self.io.limits;
         let mut refusals = Refusals::default();
         tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = self.tcp.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "SIP TCP accept failed");
-                    tokio::time::sleep(ACCEPT_RETRY).await;
-                    continue;
-                }
-            };
-            let slot = match admission.admit(peer.ip()) {
-                Ok(slot) => slot,
-                Err(cap) => {
-                    refusals.note(cap, peer, limits);
-                    // Dropping the stream closes it.
-                    continue;
-                }
-            };
-            // No Nagle: a response written while an earlier one is unacknowledged goes at once,
-            // not behind the peer's delayed ACK.
-            let _ = stream.set_nodelay(true);
+        let limits = &self.io.limits;
+        while let Some((stream, peer, slot)) =
+            admitted(&self.tcp, admission, &mut refusals, limits, &mut shutdown).await
+        {
             let io = self.io.clone();
             tokio::spawn(async move {
                 let _slot = slot;
                 serve_tcp(stream, peer, &io).await;
             });
+        }
+    }
+}
+
+/// The next connection `listener` accepts that `admission` admits (one it refuses is noted in
+/// `refusals` and closed), with no Nagle: a response written while an earlier one (or, over
+/// TLS, the handshake's last flight) is unacknowledged goes at once, not behind the peer's
+/// delayed ACK (~40 ms). `None` once `shutdown` completes.
+pub(super) async fn admitted<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    admission: &Arc<Admission>,
+    refusals: &mut Refusals,
+    limits: &SipLimits,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(TcpStream, SocketAddr, Slot)> {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.as_mut() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "SIP TCP accept failed");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        match admission.admit(peer.ip()) {
+            Ok(slot) => {
+                let _ = stream.set_nodelay(true);
+                return Some((stream, peer, slot));
+            }
+            // Dropping the stream closes it.
+            Err(cap) => refusals.note(cap, peer, limits),
         }
     }
 }
