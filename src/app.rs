@@ -296,6 +296,9 @@ impl App {
             sip_upstream: sip_upstream.map(|u| u.0),
             limits,
             throttle: AuthThrottle::default(),
+            sessions: crate::http::console_session::Sessions::new(
+                config.http_limits.console_sessions,
+            ),
             calls: Arc::new(cluster),
             runtime: calls,
         }));

@@ -281,6 +281,9 @@ pub struct ServeArgs {
     /// --max-connections); more are answered 429 and closed.
     #[arg(long, env = "SIPMAP_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
     pub max_connections_per_client: usize,
+    /// Most web console sessions this node keeps at once; a sign-in past it is answered 503.
+    #[arg(long, env = "SIPMAP_CONSOLE_SESSIONS", default_value_t = crate::http::console_session::DEFAULT_MAX)]
+    pub console_sessions: usize,
     /// SQLite only: the largest size in bytes the database file may grow to. Writes beyond it
     /// are refused with 503 (as on a full disk) and `/healthz` reports it; reads go on.
     #[arg(long, env = "SIPMAP_MAX_DATABASE_BYTES", value_name = "BYTES")]
@@ -606,6 +609,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http_limits: HttpLimits {
             max_connections: args.max_connections,
             max_connections_per_client: args.max_connections_per_client,
+            console_sessions: args.console_sessions,
             ..HttpLimits::default()
         },
         sip_limits: SipLimits::default(),

@@ -39,6 +39,15 @@ pub enum ApiError {
     /// path, whether or not that account exists).
     #[error("Authenticate")]
     Unauthorized,
+    /// A console request that changes something, authenticated by the session cookie, without
+    /// its session's `X-CSRF-Token`.
+    #[error(
+        "Forbidden: a console request that changes something needs its session's X-CSRF-Token header"
+    )]
+    CsrfRejected,
+    /// The console holds as many sessions as it keeps; a sign-in must wait for one to end.
+    #[error("Service Unavailable: the console holds as many sessions as it keeps; try again later")]
+    SessionsFull,
     /// A subaccount tried to create a subaccount.
     #[error("Subaccounts cannot create subaccounts")]
     SubaccountCannotCreate,
@@ -145,7 +154,7 @@ impl ApiError {
             }
             Self::InvalidDomain(_) => (StatusCode::BAD_REQUEST, 21232),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, 20003),
-            Self::SubaccountCannotCreate => (StatusCode::FORBIDDEN, 20403),
+            Self::SubaccountCannotCreate | Self::CsrfRejected => (StatusCode::FORBIDDEN, 20403),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, 20404),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 20004),
             Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
@@ -157,9 +166,11 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, 20429)
             }
             Self::CallState(_) => (StatusCode::BAD_REQUEST, 21220),
-            Self::Unavailable | Self::StorageExhausted | Self::Busy | Self::CallElsewhere => {
-                (StatusCode::SERVICE_UNAVAILABLE, 20503)
-            }
+            Self::Unavailable
+            | Self::StorageExhausted
+            | Self::Busy
+            | Self::CallElsewhere
+            | Self::SessionsFull => (StatusCode::SERVICE_UNAVAILABLE, 20503),
             Self::AccountNotActive(_) => (StatusCode::FORBIDDEN, 10001),
             Self::DomainValidation(_) => (StatusCode::BAD_REQUEST, 21231),
             Self::LimitReached(_) => (StatusCode::BAD_REQUEST, 20001),
@@ -476,6 +487,8 @@ mod tests {
             ApiError::InvalidDomain("x".into()),
             ApiError::Unauthorized,
             ApiError::SubaccountCannotCreate,
+            ApiError::CsrfRejected,
+            ApiError::SessionsFull,
             ApiError::NotFound("/x".into()),
             ApiError::MethodNotAllowed,
             ApiError::Conflict("x".into()),
@@ -503,6 +516,8 @@ mod tests {
                 | ApiError::InvalidDomain(_)
                 | ApiError::Unauthorized
                 | ApiError::SubaccountCannotCreate
+                | ApiError::CsrfRejected
+                | ApiError::SessionsFull
                 | ApiError::NotFound(_)
                 | ApiError::MethodNotAllowed
                 | ApiError::Conflict(_)

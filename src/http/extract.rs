@@ -6,6 +6,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine;
 
+use super::console_session;
 use super::server::ClientAddr;
 use super::{AppContext, AppState};
 use crate::auth_token::TokenHash;
@@ -172,7 +173,8 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 /// The authenticated, active account making the request (HTTP Basic: the Account SID and its
-/// Auth Token, or an API key's SID and its secret, which authenticate as the key's account),
+/// Auth Token, or an API key's SID and its secret, which authenticate as the key's account; or
+/// the console's session cookie, which stands for the credentials it signed in with),
 /// and who acted, as the audit log names it: the account or the key, and the client's address.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Account, pub Actor);
@@ -207,36 +209,17 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<ClientAddr>()
             .map(|ClientAddr(a)| a.ip());
-        let Some((user, token)) = basic_credentials(parts) else {
-            // No guess was made, so nothing counts against the client.
-            tracing::debug!("no usable Basic credentials");
-            return Err(ApiError::Unauthorized);
+        let (account, user) = match basic_credentials(parts) {
+            Some((user, secret)) => (authenticate(state, client, &user, &secret).await?.0, user),
+            None => match session_cookie(parts) {
+                Some(id) => session_caller(parts, state, &id).await?,
+                None => {
+                    // No guess was made, so nothing counts against the client.
+                    tracing::debug!("no usable Basic credentials");
+                    return Err(ApiError::Unauthorized);
+                }
+            },
         };
-        // Refused before any check while this client, or this account from an address it does
-        // not know, has failed too often.
-        state
-            .throttle
-            .check(client, &user)
-            .map_err(ApiError::TooManyRequests)?;
-        let found = credentials_of(state, &user).await?;
-        let Some((account, hash)) = found else {
-            // Same work as a real check, so timing does not reveal which accounts (or keys)
-            // exist.
-            TokenHash::dummy().verify(&token);
-            tracing::debug!("unknown account or API key");
-            state.throttle.failed(client, None);
-            return Err(ApiError::Unauthorized);
-        };
-        if !hash.verify(&token) {
-            tracing::debug!(account.sid = %account.sid, "wrong auth token or key secret");
-            state.throttle.failed(client, Some(user.as_str()));
-            return Err(ApiError::Unauthorized);
-        }
-        if account.status != AccountStatus::Active {
-            tracing::debug!(account.sid = %account.sid, "account is not active");
-            return Err(ApiError::Unauthorized);
-        }
-        state.throttle.succeeded(client, &user);
         let actor = Actor {
             sid: user,
             ip: client.map(|ip| ip.to_string()),
@@ -244,6 +227,87 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self(account, actor))
     }
 }
+
+/// Checks a Basic user name (an Account SID or an API key SID) and its password (the auth token
+/// or the key secret): the account it authenticates as, active, and the stored hash the password
+/// matched. The one credential check, for the API's Basic auth and the console's sign-in alike.
+pub async fn authenticate(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    user: &str,
+    secret: &[u8],
+) -> Result<(Account, TokenHash), ApiError> {
+    // Refused before any check while this client, or this account from an address it does
+    // not know, has failed too often.
+    state
+        .throttle
+        .check(client, user)
+        .map_err(ApiError::TooManyRequests)?;
+    let found = credentials_of(state, user).await?;
+    let Some((account, hash)) = found else {
+        // Same work as a real check, so timing does not reveal which accounts (or keys)
+        // exist.
+        TokenHash::dummy().verify(secret);
+        tracing::debug!("unknown account or API key");
+        state.throttle.failed(client, None);
+        return Err(ApiError::Unauthorized);
+    };
+    if !hash.verify(secret) {
+        tracing::debug!(account.sid = %account.sid, "wrong auth token or key secret");
+        state.throttle.failed(client, Some(user));
+        return Err(ApiError::Unauthorized);
+    }
+    if account.status != AccountStatus::Active {
+        tracing::debug!(account.sid = %account.sid, "account is not active");
+        return Err(ApiError::Unauthorized);
+    }
+    state.throttle.succeeded(client, user);
+    Ok((account, hash))
+}
+
+/// The console's session cookie, when the request carries one.
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(console_session::cookie_value)
+        .map(str::to_owned)
+}
+
+/// The account and user of a console session (see [`console_session`]): the session must be
+/// live, its user's credential still the one it signed in with and the account active, or the
+/// session ends here; a request that changes something must carry the session's CSRF token.
+async fn session_caller(
+    parts: &Parts,
+    state: &AppState,
+    id: &str,
+) -> Result<(Account, String), ApiError> {
+    let Some(session) = state.sessions.touch(id, std::time::Instant::now()) else {
+        tracing::debug!("no such console session, or it expired");
+        return Err(ApiError::Unauthorized);
+    };
+    let current = credentials_of(state, &session.user).await?;
+    let Some((account, _)) = current.filter(|(account, hash)| {
+        *hash == session.verifier && account.status == AccountStatus::Active
+    }) else {
+        tracing::debug!("a console session's credential changed or its account is not active");
+        state.sessions.close(id);
+        return Err(ApiError::Unauthorized);
+    };
+    if !parts.method.is_safe() {
+        let token = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes());
+        if !token.is_some_and(|t| session.csrf_matches(t)) {
+            tracing::debug!(account.sid = %account.sid, "console write without its CSRF token");
+            return Err(ApiError::CsrfRejected);
+        }
+    }
+    Ok((account, session.user))
+}
+
+/// The header a cookie-authenticated write carries its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The account a Basic user name authenticates as and the hash its password must match: an
 /// Account SID's auth token, or an API key's (`SK…`) secret. One indexed read either way, made

@@ -13,6 +13,8 @@ pub mod byoc_trunks;
 pub mod call_events;
 pub mod calls;
 pub mod connection_policies;
+pub mod console;
+pub mod console_session;
 pub mod credential_lists;
 pub mod events;
 pub mod extract;
@@ -72,6 +74,8 @@ pub struct AppContext {
     pub calls: Arc<dyn crate::calls::Control>,
     /// The call runtime of this node (its metrics), when the SIP edge is on.
     pub runtime: Option<crate::call_runtime::CallRuntime>,
+    /// The console's sign-in sessions on this node.
+    pub sessions: console_session::Sessions,
 }
 
 impl std::ops::Deref for AppState {
@@ -101,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(alerts::router())
         .merge(ops::router())
+        .merge(console::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
@@ -156,6 +161,7 @@ pub async fn twilio_conventions(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
+    let quiet = console::quiet_challenge(req.headers(), &path);
     let mut response = match within_limits(req, &app.limits).await {
         Err(e) => e.into_response(),
         Ok(req) if req.method() == Method::OPTIONS => StatusCode::NO_CONTENT.into_response(),
@@ -172,6 +178,9 @@ pub async fn twilio_conventions(
         }
     };
     let headers = response.headers_mut();
+    if quiet {
+        headers.remove(header::WWW_AUTHENTICATE);
+    }
     if let Ok(id) = HeaderValue::from_str(&format!("RQ{}", crate::sid::random_hex32())) {
         headers.insert("twilio-request-id", id);
     }

@@ -67,6 +67,8 @@ pub struct HttpLimits {
     pub max_connections_per_client: usize,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Console sessions kept at most (see [`super::console_session`]).
+    pub console_sessions: usize,
 }
 
 impl Default for HttpLimits {
@@ -78,6 +80,7 @@ impl Default for HttpLimits {
             max_connections: 1024,
             max_connections_per_client: 256,
             shutdown_grace: Duration::from_secs(10),
+            console_sessions: super::console_session::DEFAULT_MAX,
         }
     }
 }
@@ -85,6 +88,10 @@ impl Default for HttpLimits {
 /// The address of the client that sent a request (a request extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// Marks a request that came over HTTPS (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls;
 
 /// The most headers a request may carry; more get a Twilio 431 from
 /// [`super::twilio_conventions`]. hyper's own limit (100, kept at its default so that hyper
@@ -345,7 +352,7 @@ fn refuse_over_cap(
 /// HTTP until it ends.
 async fn connection(stream: TcpStream, peer: SocketAddr, wrap: Wrap, shared: &Shared) {
     let acceptor = match wrap {
-        Wrap::Plain => return serve_connection(stream, peer, false, shared).await,
+        Wrap::Plain => return serve_connection(stream, peer, (false, false), shared).await,
         Wrap::Tls { serve, .. } => serve,
     };
     let limit = shared.limits.handshake_timeout;
@@ -361,7 +368,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, wrap: Wrap, shared: &Sh
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Ok(Ok(tls)) => {
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            serve_connection(tls, peer, h2, shared).await;
+            serve_connection(tls, peer, (h2, true), shared).await;
         }
     }
 }
@@ -470,7 +477,8 @@ fn builder(h2: bool, limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
     }
 }
 
-async fn serve_connection<S>(stream: S, peer: SocketAddr, h2: bool, shared: &Shared)
+/// Serves one connection; `(h2, tls)`: whether it speaks HTTP/2, whether it came over TLS.
+async fn serve_connection<S>(stream: S, peer: SocketAddr, (h2, tls): (bool, bool), shared: &Shared)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -483,6 +491,9 @@ where
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let busy = Busy::new(&seen);
         req.extensions_mut().insert(ClientAddr(peer));
+        if tls {
+            req.extensions_mut().insert(OverTls);
+        }
         let mut router = router.clone();
         async move {
             let response = router.call(req.map(Body::new)).await;
