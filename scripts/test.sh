@@ -38,6 +38,9 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 # openssl (the command, not the library: sipmap links rustls only), for the README's HTTPS
 # certificate.
 command -v openssl >/dev/null 2>&1 || apt_install openssl
+# Chromium, the browser the console's end-to-end test drives headless through Playwright (the
+# pip package only; no browser is downloaded).
+[ -x /usr/bin/chromium ] || apt_install chromium
 
 step "PostgreSQL (storage conformance and cluster tests)"
 pg_works() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }

@@ -27,8 +27,11 @@ const $ = (id) => document.getElementById(id);
 let uid = 0;
 const nextId = (p) => `${p}-${++uid}`;
 
+let sayTimer = null;
 function say(text) {
   $("status").textContent = text;
+  clearTimeout(sayTimer);
+  sayTimer = setTimeout(() => { $("status").textContent = ""; }, 5000);
 }
 
 // ---------------------------------------------------------------- the API
@@ -270,10 +273,10 @@ const PAGES = [
 
 // ---------------------------------------------------------------- forms
 
-function fieldInput(f, id, current) {
+function fieldInput(f, id, current, editing) {
   if (f.type === "select") {
     const sel = h("select", { id, name: f.name });
-    if (!f.required && !f.options.some(([v]) => v === "")) sel.append(h("option", { value: "" }, "(unchanged)"));
+    if (!f.required && !f.options.some(([v]) => v === "")) sel.append(h("option", { value: "" }, editing ? "(unchanged)" : "(default)"));
     for (const [v, label] of f.options) sel.append(h("option", { value: v, selected: String(current) === v }, label));
     return sel;
   }
@@ -306,7 +309,7 @@ function resourceForm({ fields, record, submitLabel, onSubmit }) {
     const current = record && f.value ? f.value(record) : "";
     const err = h("span", { class: "error", id: `${id}-error` });
     errors[f.name] = err;
-    const control = fieldInput(f, id, current === null ? "" : current);
+    const control = fieldInput(f, id, current === null ? "" : current, Boolean(record));
     const first = Array.isArray(control) ? control[0] : control;
     first.setAttribute("aria-describedby", err.id);
     form.append(h("div", { class: "field" }, h("label", { for: id }, f.label, f.required && !record ? " *" : ""), control, err));
@@ -425,7 +428,8 @@ function listView(spec, opts = {}) {
     const r = item.sid && !spec.readOnly ? await api("GET", instance) : { ok: true, data: item };
     const record = r.ok ? r.data : item;
     const parts = [h(opts.nested ? "h3" : "h2", { tabindex: "-1" }, `${spec.title}: ${record.friendly_name || record.domain_name || record.username || record.sid || ""}`)];
-    parts.push(h("pre", { class: "record" }, JSON.stringify(record, null, 2)));
+    if (spec.detail) parts.push(await spec.detail(record));
+    parts.push(h("details", { class: "record" }, h("summary", {}, "Every field"), h("pre", { class: "record" }, JSON.stringify(record, null, 2))));
     if (!spec.readOnly && spec.fields.some((f) => f.update !== false)) {
       parts.push(h("h4", {}, "Edit"), resourceForm({
         fields: spec.fields, record, submitLabel: "Save",
@@ -446,7 +450,6 @@ function listView(spec, opts = {}) {
         },
       }, "Delete"), err);
     }
-    if (spec.detail) parts.push(await spec.detail(record));
     if (spec.children) {
       const kids = spec.children(record);
       for (const k of Array.isArray(kids) ? kids : [kids]) parts.push(listView(k, { nested: true }));
@@ -571,7 +574,8 @@ function decisionsView() {
     why.append(h("div", { class: "field" }, h("label", { for: id }, label), h("input", { id, name, spellcheck: "false" })));
   }
   const liveId = nextId("live");
-  why.append(h("button", { type: "submit" }, "Find"), h("span", { class: "check" }, h("input", { type: "checkbox", id: liveId }), h("label", { for: liveId }, "Live (every 2 s)")));
+  const live = h("input", { type: "checkbox", id: liveId });
+  why.append(h("button", { type: "submit" }, "Find"), h("span", { class: "check" }, live, h("label", { for: liveId }, "Live (every 2 s)")));
   const chart = h("div", { class: "traffic" });
   const table = h("div");
   const detail = h("div", { class: "detail" });
@@ -627,7 +631,7 @@ function decisionsView() {
     current = `/sipmap/v1/Decisions${query(params)}`;
     load();
   });
-  $(liveId).addEventListener("change", (ev) => {
+  live.addEventListener("change", (ev) => {
     if (timer) { clearInterval(timer); timer = null; }
     if (ev.target.checked) { timer = setInterval(() => { load(); traffic(); }, 2000); state.timers.push(timer); }
   });

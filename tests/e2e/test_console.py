@@ -1,0 +1,190 @@
+"""The web console in a real browser: Playwright for Python driving Debian's headless Chromium
+(`/usr/bin/chromium`; no browser is downloaded). A new user signs in with the printed
+credentials, secures a domain (an IP access control list mapped for calls), maps a network
+(an IP record and a source IP mapping), sends a SIP request from a loopback address the domain
+refuses, and finds the reason on the decisions page and as an Alert. Every main page is
+screenshotted at 1366×768 into tests/e2e/artifacts/console/ (gitignored), the test's artefacts.
+
+Everything is done through the page (no API call from the test sets anything up); the API is
+read afterwards only to check that what the page did is what the SDKs see.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright import sync_api as playwright_api
+
+from conftest import REPO
+from sip_client import SipClient
+
+CHROMIUM = os.environ.get("SIPMAP_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = REPO / "tests" / "e2e" / "artifacts" / "console"
+SIP_LINE = re.compile(r"^sipmap: SIP edge listening on (\S+):(\d+) \(UDP and TCP\)")
+DOMAIN = "console-e2e.sip.twilio.com"
+
+
+@pytest.fixture
+def server(sipmap_factory):
+    srv = sipmap_factory(extra_args=["--sip-listen", "127.0.0.1:0"])
+    m = srv.proc.wait_for_line(SIP_LINE, 10)
+    assert m, "no SIP listening line"
+    srv.sip_edge = (m.group(1), int(m.group(2)))
+    return srv
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing (Debian package chromium; scripts/test.sh installs it)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        pg = context.new_page()
+        pg.set_default_timeout(10_000)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.script_errors = errors
+        yield pg
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def go(page, name: str, heading: str):
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name=heading, exact=True).click()
+    page.get_by_role("heading", name=heading, level=1).wait_for()
+
+
+def create(page, label: str, values: dict[str, str], button: str = "Create"):
+    """Opens the page's create form (its summary `label`), fills it in by label, submits."""
+    page.locator("summary", has_text=label).click()
+    form = page.locator("details.create form")
+    for field, value in values.items():
+        form.get_by_label(field, exact=True).fill(value)
+    form.get_by_role("button", name=button).click()
+
+
+def open_row(page, text: str):
+    page.get_by_role("row").filter(has_text=text).get_by_role("button").first.click()
+
+
+def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, page):
+    base = server.base_url
+    page.goto(f"{base}/console")
+
+    # Wrong credentials are refused beside the form, without the browser's own login dialog.
+    page.get_by_label("Account SID", exact=True).fill(server.sid)
+    page.get_by_label("Auth token", exact=True).fill("not-the-token")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Those credentials are not accepted.").wait_for()
+    shot(page, "sign-in")
+
+    page.get_by_label("Auth token", exact=True).fill(server.token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="SIP domains", level=1).wait_for()
+
+    # A domain, with a bad name first: the API's message appears beside the field.
+    create(page, "New sip domain", {"Domain name *": "not a domain"})
+    page.locator(".resource-form .error", has_text="Invalid Domain").wait_for()
+    create_form = page.locator("details.create form")
+    create_form.get_by_label("Domain name *").fill(DOMAIN)
+    create_form.get_by_role("button", name="Create").click()
+    page.get_by_role("cell", name=DOMAIN, exact=True).wait_for()
+
+    # An IP access control list holding one address that is not the caller's.
+    go(page, "acls", "IP access control lists")
+    create(page, "New ip access control list", {"Friendly name *": "office"})
+    open_row(page, "office")
+    page.locator("details.create summary", has_text="New ip addresse").click()
+    nested = page.locator(".detail details.create form")
+    nested.get_by_label("Friendly name *").fill("the office")
+    nested.get_by_label("IP address *").fill("127.0.0.9")
+    nested.get_by_label("CIDR prefix length").fill("32")
+    nested.get_by_role("button", name="Create").click()
+    page.get_by_role("cell", name="127.0.0.9", exact=True).wait_for()
+    shot(page, "ip-access-control-lists")
+
+    # Secure the domain: the list mapped for calls, in place on the domain's page.
+    go(page, "domains", "SIP domains")
+    open_row(page, DOMAIN)
+    calls = page.locator(".mapping").filter(has_text="IP access control lists for calls")
+    acl_sid = calls.locator("select option", has_text="office").get_attribute("value")
+    calls.get_by_label("Add").select_option(acl_sid)
+    calls.get_by_role("button", name="Map").click()
+    calls.get_by_role("button", name=re.compile("^Remove office")).wait_for()
+    shot(page, "sip-domains")
+
+    # Map a network to the domain: an IP record and a source IP mapping.
+    go(page, "iprecords", "IP records")
+    create(page, "New ip record", {"IP address *": "127.0.0.0", "CIDR prefix length": "24", "Friendly name": "lab"})
+    page.get_by_role("cell", name="lab", exact=True).wait_for()
+    record_sid = page.get_by_role("row").filter(has_text="lab").locator("td").nth(3).inner_text()
+    shot(page, "ip-records")
+    domain_sid = server.get(f"/2010-04-01/Accounts/{server.sid}/SIP/Domains.json").json()["domains"][0]["sid"]
+    go(page, "mappings", "Source IP mappings")
+    create(page, "New source ip mapping", {"IP record SID *": record_sid, "SIP domain SID *": domain_sid})
+    page.get_by_role("cell", name=record_sid, exact=True).wait_for()
+    shot(page, "source-ip-mappings")
+
+    # A request from 127.0.0.5: recognised by the network, outside the list: refused.
+    with SipClient(server.sip_edge, "127.0.0.5") as sip:
+        answer = sip.request("OPTIONS", f"sip:alice@{DOMAIN}")
+        call_id = sip.call_id
+    assert answer.status == 403, answer.status
+
+    # The same refusal, as an Alert (the edge writes them once a second).
+    go(page, "alerts", "Alerts")
+    deadline = time.monotonic() + 10
+    while not page.get_by_role("cell", name="32201").count() and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Filter").click()
+    page.get_by_role("cell", name="32201").first.wait_for()
+    shot(page, "alerts")
+
+    for name, heading, file in [
+        ("events", "Events", "events"),
+        ("credlists", "Credential lists", "credential-lists"),
+        ("trunks", "BYOC trunks", "byoc-trunks"),
+        ("policies", "Connection policies", "connection-policies"),
+        ("calls", "Calls", "calls"),
+        ("accounts", "Accounts", "accounts"),
+    ]:
+        go(page, name, heading)
+        page.locator("table").first.wait_for()
+        shot(page, file)
+
+    # The page did it all as the account: the audit log names it.
+    events = server.get("/v1/Events").json()["events"]
+    assert {e["actor_sid"] for e in events} == {server.sid}
+    assert "sip-domain.created" in {e["event_type"] for e in events}
+
+    # The reason, on the decisions page, found by the Call-ID.
+    go(page, "decisions", "Decisions")
+    form = page.get_by_role("search")
+    form.get_by_label("Call-ID").fill(call_id)
+    form.get_by_role("button", name="Find").click()
+    decisions = server.get(f"/sipmap/v1/Decisions?CallId={call_id}")
+    assert page.script_errors == [], page.script_errors
+    if decisions.status_code == 404:
+        page.locator(".api-error", has_text="Decisions").wait_for()
+        shot(page, "decisions")
+        pytest.xfail("GET /sipmap/v1/Decisions is not in this build yet (branch decisions)")
+    row = page.get_by_role("row").filter(has_text=call_id)
+    row.get_by_role("button", name="Why?").click()
+    detail = page.locator(".detail")
+    detail.get_by_text("Reason").wait_for()
+    reason = decisions.json()["decisions"][0]["reason"]
+    assert reason and reason in detail.inner_text()
+    shot(page, "decisions")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("Signed out.").wait_for()
+    assert page.script_errors == [], page.script_errors
