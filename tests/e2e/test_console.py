@@ -92,7 +92,7 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     page.get_by_role("heading", name="SIP domains", level=1).wait_for()
 
     # A domain, with a bad name first: the API's message appears beside the field.
-    create(page, "New sip domain", {"Domain name *": "not a domain"})
+    create(page, "New SIP domain", {"Domain name *": "not a domain"})
     page.locator(".resource-form .error", has_text="Invalid Domain").wait_for()
     create_form = page.locator("details.create form")
     create_form.get_by_label("Domain name *").fill(DOMAIN)
@@ -101,9 +101,9 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
 
     # An IP access control list holding one address that is not the caller's.
     go(page, "acls", "IP access control lists")
-    create(page, "New ip access control list", {"Friendly name *": "office"})
+    create(page, "New IP access control list", {"Friendly name *": "office"})
     open_row(page, "office")
-    page.locator("details.create summary", has_text="New ip addresse").click()
+    page.locator("details.create summary", has_text="New IP address").click()
     nested = page.locator(".detail details.create form")
     nested.get_by_label("Friendly name *").fill("the office")
     nested.get_by_label("IP address *").fill("127.0.0.9")
@@ -124,15 +124,44 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
 
     # Map a network to the domain: an IP record and a source IP mapping.
     go(page, "iprecords", "IP records")
-    create(page, "New ip record", {"IP address *": "127.0.0.0", "CIDR prefix length": "24", "Friendly name": "lab"})
+    create(page, "New IP record", {"IP address *": "127.0.0.0", "CIDR prefix length": "24", "Friendly name": "lab"})
     page.get_by_role("cell", name="lab", exact=True).wait_for()
     record_sid = page.get_by_role("row").filter(has_text="lab").locator("td").nth(3).inner_text()
     shot(page, "ip-records")
     domain_sid = server.get(f"/2010-04-01/Accounts/{server.sid}/SIP/Domains.json").json()["domains"][0]["sid"]
     go(page, "mappings", "Source IP mappings")
-    create(page, "New source ip mapping", {"IP record SID *": record_sid, "SIP domain SID *": domain_sid})
+    create(page, "New source IP mapping", {"IP record SID *": record_sid, "SIP domain SID *": domain_sid})
     page.get_by_role("cell", name=record_sid, exact=True).wait_for()
     shot(page, "source-ip-mappings")
+
+    # Route the domain: a connection policy with a target, a BYOC trunk on it, the domain's trunk.
+    go(page, "policies", "Connection policies")
+    create(page, "New connection policy", {"Friendly name": "carrier"})
+    open_row(page, "carrier")
+    page.locator(".detail details.create summary", has_text="New target").click()
+    nested = page.locator(".detail details.create form")
+    nested.get_by_label("Target (sip: URI) *").fill("sip:127.0.0.1:5099")
+    nested.get_by_label("Friendly name").fill("box")
+    nested.get_by_role("button", name="Create").click()
+    target_row = page.get_by_role("row").filter(has_text="sip:127.0.0.1:5099")
+    target_row.wait_for()
+    assert re.search(r"not probed|up|down", target_row.inner_text())
+    policy_sid = page.get_by_role("row").filter(has_text="carrier").first.locator("td").nth(1).inner_text()
+    shot(page, "connection-policies")
+    go(page, "trunks", "BYOC trunks")
+    create(page, "New BYOC trunk", {"Friendly name": "carrier trunk", "Connection policy SID": policy_sid})
+    trunk_row = page.get_by_role("row").filter(has_text="carrier trunk")
+    trunk_row.wait_for()
+    trunk_sid = trunk_row.locator("td").nth(3).inner_text()
+    shot(page, "byoc-trunks")
+    go(page, "domains", "SIP domains")
+    open_row(page, DOMAIN)
+    edit = page.locator(".detail form.resource-form")
+    edit.get_by_label("BYOC trunk SID").fill(trunk_sid)
+    edit.get_by_role("button", name="Save").click()
+    page.get_by_role("cell", name=trunk_sid, exact=True).wait_for()
+    domain = server.get(f"/2010-04-01/Accounts/{server.sid}/SIP/Domains/{domain_sid}.json").json()
+    assert domain["byoc_trunk_sid"] == trunk_sid
 
     # A request from 127.0.0.5: recognised by the network, outside the list: refused.
     with SipClient(server.sip_edge, "127.0.0.5") as sip:
@@ -152,8 +181,6 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     for name, heading, file in [
         ("events", "Events", "events"),
         ("credlists", "Credential lists", "credential-lists"),
-        ("trunks", "BYOC trunks", "byoc-trunks"),
-        ("policies", "Connection policies", "connection-policies"),
         ("calls", "Calls", "calls"),
         ("accounts", "Accounts", "accounts"),
     ]:

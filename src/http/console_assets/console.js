@@ -149,13 +149,13 @@ const R = {
     shown: (r) => (r.auth_token ? [h("p", { class: "secret" }, "Auth token: ", h("code", {}, r.auth_token))] : []),
   },
   keys: {
-    title: "API keys", v2010: true, path: () => `${acc()}/Keys`,
+    title: "API keys", one: "API key", v2010: true, path: () => `${acc()}/Keys`,
     columns: [["sid", "SID"], ["friendly_name", "Name"], ["date_created", "Created"]],
     fields: [F.text("FriendlyName", "Friendly name", { value: (r) => r.friendly_name })],
     shown: (r) => (r.secret ? [h("p", { class: "secret" }, "Secret (shown once): ", h("code", {}, r.secret))] : []),
   },
   domains: {
-    title: "SIP domains", v2010: true, path: () => `${acc()}/SIP/Domains`,
+    title: "SIP domains", one: "SIP domain", v2010: true, path: () => `${acc()}/SIP/Domains`,
     columns: [["domain_name", "Domain"], ["friendly_name", "Name"], ["secure", "Secure"], ["sip_registration", "Registration"], ["byoc_trunk_sid", "Trunk"], ["sid", "SID"]],
     fields: [
       F.text("DomainName", "Domain name", { required: true, value: (r) => r.domain_name }),
@@ -169,11 +169,11 @@ const R = {
     detail: domainSecurity,
   },
   acls: {
-    title: "IP access control lists", v2010: true, path: () => `${acc()}/SIP/IpAccessControlLists`,
+    title: "IP access control lists", one: "IP access control list", v2010: true, path: () => `${acc()}/SIP/IpAccessControlLists`,
     columns: [["friendly_name", "Name"], ["sid", "SID"], ["date_updated", "Updated"]],
     fields: [F.text("FriendlyName", "Friendly name", { required: true, value: (r) => r.friendly_name })],
     children: (list) => ({
-      title: "IP addresses", v2010: true, path: () => `${acc()}/SIP/IpAccessControlLists/${list.sid}/IpAddresses`,
+      title: "IP addresses", one: "IP address", v2010: true, path: () => `${acc()}/SIP/IpAccessControlLists/${list.sid}/IpAddresses`,
       columns: [["ip_address", "Address"], ["cidr_prefix_length", "Prefix"], ["friendly_name", "Name"], ["sid", "SID"]],
       fields: [
         F.text("FriendlyName", "Friendly name", { required: true, value: (r) => r.friendly_name }),
@@ -183,11 +183,11 @@ const R = {
     }),
   },
   credlists: {
-    title: "Credential lists", v2010: true, path: () => `${acc()}/SIP/CredentialLists`,
+    title: "Credential lists", one: "credential list", v2010: true, path: () => `${acc()}/SIP/CredentialLists`,
     columns: [["friendly_name", "Name"], ["sid", "SID"], ["date_updated", "Updated"]],
     fields: [F.text("FriendlyName", "Friendly name", { required: true, value: (r) => r.friendly_name })],
     children: (list) => ({
-      title: "Credentials", v2010: true, path: () => `${acc()}/SIP/CredentialLists/${list.sid}/Credentials`,
+      title: "Credentials", one: "credential", v2010: true, path: () => `${acc()}/SIP/CredentialLists/${list.sid}/Credentials`,
       columns: [["username", "Username"], ["sid", "SID"], ["date_updated", "Updated"]],
       fields: [
         F.text("Username", "Username", { required: true, update: false, value: (r) => r.username }),
@@ -196,7 +196,7 @@ const R = {
     }),
   },
   iprecords: {
-    title: "IP records", path: () => "/v1/IpRecords",
+    title: "IP records", one: "IP record", path: () => "/v1/IpRecords",
     columns: [["ip_address", "Address"], ["cidr_prefix_length", "Prefix"], ["friendly_name", "Name"], ["sid", "SID"]],
     fields: [
       F.text("IpAddress", "IP address", { required: true, update: false, value: (r) => r.ip_address }),
@@ -206,7 +206,7 @@ const R = {
     note: "IP records and source IP mappings belong to the signed-in account.",
   },
   mappings: {
-    title: "Source IP mappings", path: () => "/v1/SourceIpMappings",
+    title: "Source IP mappings", one: "source IP mapping", path: () => "/v1/SourceIpMappings",
     columns: [["ip_record_sid", "IP record"], ["sip_domain_sid", "SIP domain"], ["sid", "SID"]],
     fields: [
       F.ref("IpRecordSid", "IP record SID", "iprecords", { required: true, update: false, value: (r) => r.ip_record_sid }),
@@ -214,7 +214,7 @@ const R = {
     ],
   },
   trunks: {
-    title: "BYOC trunks", path: () => "/v1/ByocTrunks",
+    title: "BYOC trunks", one: "BYOC trunk", path: () => "/v1/ByocTrunks",
     columns: [["friendly_name", "Name"], ["connection_policy_sid", "Policy"], ["from_domain_sid", "From domain"], ["sid", "SID"]],
     fields: [
       F.text("FriendlyName", "Friendly name", { value: (r) => r.friendly_name }),
@@ -226,11 +226,11 @@ const R = {
     ],
   },
   policies: {
-    title: "Connection policies", path: () => "/v1/ConnectionPolicies",
+    title: "Connection policies", one: "connection policy", path: () => "/v1/ConnectionPolicies",
     columns: [["friendly_name", "Name"], ["sid", "SID"], ["date_updated", "Updated"]],
     fields: [F.text("FriendlyName", "Friendly name", { value: (r) => r.friendly_name })],
     children: (policy) => ({
-      title: "Targets", path: () => `/v1/ConnectionPolicies/${policy.sid}/Targets`,
+      title: "Targets", one: "target", path: () => `/v1/ConnectionPolicies/${policy.sid}/Targets`,
       columns: [["friendly_name", "Name"], ["target", "Target"], ["priority", "Priority"], ["weight", "Weight"], ["enabled", "Enabled"], ["health", "Health now"], ["history", "Health while this page is open"]],
       cell: targetHealthCell,
       fields: [
@@ -382,7 +382,7 @@ function listView(spec, opts = {}) {
     root.append(form);
   }
   if (!spec.readOnly && !spec.noCreate) {
-    const create = h("details", { class: "create" }, h("summary", {}, spec.createLabel || `New ${spec.title.toLowerCase().replace(/s$/, "")}`));
+    const create = h("details", { class: "create" }, h("summary", {}, spec.createLabel || `New ${spec.one}`));
     const created = h("div");
     create.append(resourceForm({
       fields: spec.fields, submitLabel: "Create",
@@ -390,7 +390,10 @@ function listView(spec, opts = {}) {
         const r = await api("POST", `${spec.path()}${spec.v2010 ? ".json" : ""}`, params);
         if (r.ok) {
           say(`Created ${r.data.sid}`);
-          created.replaceChildren(...(spec.shown ? spec.shown(r.data) : []));
+          const shown = spec.shown ? spec.shown(r.data) : [];
+          created.replaceChildren(...shown);
+          create.querySelector("form").reset();
+          if (!shown.length) create.open = false;
           load();
         }
         return r;
@@ -459,7 +462,10 @@ function listView(spec, opts = {}) {
   }
 
   load();
-  if (spec.live) state.timers.push(setInterval(load, spec.live));
+  if (spec.live) {
+    const timer = setInterval(() => (root.isConnected ? load() : clearInterval(timer)), spec.live);
+    state.timers.push(timer);
+  }
   if (opts.open) showDetail({ sid: opts.open });
   return root;
 }
