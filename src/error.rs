@@ -106,6 +106,9 @@ pub enum ApiError {
         "Service Unavailable: the call is not held by this node, which cannot reach the one that holds it"
     )]
     CallElsewhere,
+    /// The call is live on this node but busy: its inbox is full, so the update was not given.
+    #[error("Service Unavailable: the call is busy handling other messages; retry the update")]
+    CallBusy,
     /// A fault inside sipmap; the cause is logged, never returned.
     #[error("Internal Server Error")]
     Internal(String),
@@ -170,6 +173,7 @@ impl ApiError {
             | Self::StorageExhausted
             | Self::Busy
             | Self::CallElsewhere
+            | Self::CallBusy
             | Self::SessionsFull => (StatusCode::SERVICE_UNAVAILABLE, 20503),
             Self::AccountNotActive(_) => (StatusCode::FORBIDDEN, 10001),
             Self::DomainValidation(_) => (StatusCode::BAD_REQUEST, 21231),
@@ -236,6 +240,9 @@ impl IntoResponse for ApiError {
         }
         if let Self::TooManyRequests(secs) = &self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        if let Self::CallBusy = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         if self.closes_connection() {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -506,6 +513,7 @@ mod tests {
             ApiError::LimitReached("x".into()),
             ApiError::CallState(CallRefusal::NotLive),
             ApiError::CallElsewhere,
+            ApiError::CallBusy,
             ApiError::Internal("x".into()),
         ];
         for e in &all {
@@ -535,6 +543,7 @@ mod tests {
                 | ApiError::LimitReached(_)
                 | ApiError::CallState(_)
                 | ApiError::CallElsewhere
+                | ApiError::CallBusy
                 | ApiError::Internal(_) => {}
             }
         }

@@ -288,7 +288,7 @@ impl Control for Cluster {
             match local.command(account, call, command.clone()).await {
                 Ok(true) => return Delivery::Taken,
                 Ok(false) => {}
-                Err(super::Busy) => return Delivery::NotLive,
+                Err(super::Busy) => return Delivery::Busy,
             }
         }
         match self.0.store.call_node(account, call).await {

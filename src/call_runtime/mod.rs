@@ -59,7 +59,7 @@ pub use metrics::CallMetrics;
 use actor::{Actor, now};
 use event::Event;
 use metrics::inc;
-use registry::{Full, Registry};
+use registry::{Full, Inbox, Registry};
 
 use crate::auth_token::AuthToken;
 use crate::calls::{Call, Command, Control, Delivery, Inbound, Out, RouteKey, Settings};
@@ -310,15 +310,7 @@ impl CallRuntime {
         sid: &CallSid,
         command: Command,
     ) -> Result<bool, Busy> {
-        let Some(inbox) = self.0.registry.by_sid(account, sid) else {
-            return Ok(false);
-        };
-        let (reply, answer) = oneshot::channel();
-        match inbox.try_send(Event::Command(command, reply)) {
-            Ok(()) => Ok(answer.await.unwrap_or(false)),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Busy),
-            Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
-        }
+        give(self.0.registry.by_sid(account, sid), command).await
     }
 
     /// Sends `bytes` as the SIP server would; false if it could not.
@@ -400,9 +392,24 @@ impl Control for CallRuntime {
             Ok(false) => Delivery::NotLive,
             Err(Busy) => {
                 tracing::debug!(%call, "a command for a call whose inbox is full");
-                Delivery::NotLive
+                Delivery::Busy
             }
         }
+    }
+}
+
+/// Gives `command` to the call whose inbox is `inbox`: whether the call took it (false when
+/// there is no such call or it ended meanwhile), or [`Busy`] when its inbox is full, so that
+/// the API can say "retry" rather than "not here".
+async fn give(inbox: Option<Inbox>, command: Command) -> Result<bool, Busy> {
+    let Some(inbox) = inbox else {
+        return Ok(false);
+    };
+    let (reply, answer) = oneshot::channel();
+    match inbox.try_send(Event::Command(command, reply)) {
+        Ok(()) => Ok(answer.await.unwrap_or(false)),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(Busy),
+        Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
     }
 }
 
@@ -479,5 +486,37 @@ impl CallHandoff for CallRuntime {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_command_for_a_full_inbox_is_busy_not_absent() {
+        assert_eq!(give(None, Command::Complete).await, Ok(false));
+        let (inbox, rx) = mpsc::channel(1);
+        inbox
+            .try_send(Event::Command(Command::Cancel, oneshot::channel().0))
+            .unwrap();
+        assert_eq!(
+            give(Some(inbox.clone()), Command::Complete).await,
+            Err(Busy)
+        );
+        drop(rx);
+        assert_eq!(give(Some(inbox), Command::Complete).await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn a_command_taken_by_the_call_is_answered_with_its_word() {
+        let (inbox, mut rx) = mpsc::channel(1);
+        let call = tokio::spawn(async move {
+            if let Some(Event::Command(_, reply)) = rx.recv().await {
+                let _ = reply.send(true);
+            }
+        });
+        assert_eq!(give(Some(inbox), Command::Complete).await, Ok(true));
+        call.await.unwrap();
     }
 }

@@ -22,6 +22,9 @@ pub enum Delivery {
     /// No node took it: the call is not live (here, or on the node its record names), or
     /// that node did not take it in time.
     NotLive,
+    /// The call is live on this node, but its inbox is full (it is handling a burst of SIP
+    /// messages): the command was not given, and may be retried in a moment.
+    Busy,
 }
 
 /// Delivers the API's commands to live calls.

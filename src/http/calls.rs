@@ -190,7 +190,7 @@ fn command_of(update: CallUpdate) -> Result<Option<Command>, ApiError> {
 /// `Method`) sends it to new TwiML. An ended call is refused (21220); the command goes to the
 /// node's [`crate::calls::Control`], which reaches the node holding the call (see
 /// `ARCHITECTURE.md`, "Calls in a cluster"); a live call whose node did not take it is refused
-/// with 503. The answer is the call's record as stored once the call took the command.
+/// with 503, and so is one held here whose inbox is full (with `Retry-After: 1`). The answer is the call's record as stored once the call took the command.
 async fn update(at: AccountPath, form: Form) -> Answer {
     let sid: CallSid = at.instance()?;
     let update = CallUpdate::parse(&form)?;
@@ -201,11 +201,15 @@ async fn update(at: AccountPath, form: Form) -> Answer {
         return Ok(json(StatusCode::OK, &view(&call)));
     };
     call.may_update().map_err(Refusal::from)?;
-    if at.app.calls.command(&at.account, &sid, command).await == Delivery::NotLive {
-        let now = at.app.store.get_call(&at.account, &sid).await?;
-        let now = now.ok_or_else(|| at.not_found())?;
-        now.may_update().map_err(Refusal::from)?;
-        return Err(ApiError::CallElsewhere);
+    match at.app.calls.command(&at.account, &sid, command).await {
+        Delivery::Taken => {}
+        Delivery::Busy => return Err(ApiError::CallBusy),
+        Delivery::NotLive => {
+            let now = at.app.store.get_call(&at.account, &sid).await?;
+            let now = now.ok_or_else(|| at.not_found())?;
+            now.may_update().map_err(Refusal::from)?;
+            return Err(ApiError::CallElsewhere);
+        }
     }
     if let Some(audit) = Audit::call_updated(&call, &update) {
         at.app.store.record_event(audit).await?;
