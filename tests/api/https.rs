@@ -2,7 +2,8 @@
 //! leaves it signs; no key is ever written outside a temporary folder). HTTP/1.1 and HTTP/2 by
 //! ALPN and the bounds HTTP/2 announces, the listener's limits over TLS (handshake deadline, body
 //! timeout, caps, idle), certificate reload under load with no failed request, what a verifying
-//! client refuses, start-up errors, SIGHUP, and `sipmap resolve` over https:// URLs.
+//! client refuses, start-up errors, SIGHUP, `sipmap resolve` over https:// URLs, and the console's
+//! session cookie marked `Secure`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -836,4 +837,39 @@ mod process {
         let (ok, text) = resolve(&url, Some(&ca_file));
         assert!(ok, "the server still serves after SIGHUP: {text}");
     }
+}
+
+#[tokio::test]
+async fn the_console_cookie_is_secure_over_https() {
+    let ca = Ca::new("sipmap test CA");
+    let (cert, key) = ca.leaf(2020, 2090);
+    let files = Files::new(&cert, &key);
+    let app = https_app(&files, HttpLimits::default()).await;
+    let tcp = TcpStream::connect(addr(&app)).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client(&ca.pem, &[]))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post("/console/session")
+        .header("host", "localhost")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(Bytes::from(format!(
+            "AccountSid={SID}&Secret={TOKEN}"
+        ))))
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly; SameSite=Strict; Path=/"),
+        "{cookie}"
+    );
 }
