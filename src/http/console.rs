@@ -36,29 +36,29 @@ const STYLE: &str = include_str!("console_assets/console.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The embedded files: path, content type, content.
+const ASSETS: [(&str, &str, &str); 4] = [
+    ("/console", "text/html; charset=utf-8", PAGE),
+    ("/console/", "text/html; charset=utf-8", PAGE),
+    (
+        "/console/console.js",
+        "text/javascript; charset=utf-8",
+        SCRIPT,
+    ),
+    ("/console/console.css", "text/css; charset=utf-8", STYLE),
+];
+
 /// The console's routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/console",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/console/",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/console/console.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/console/console.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
-        .route(
+    ASSETS.into_iter().fold(
+        Router::new().route(
             "/console/session",
             get(current).post(sign_in).delete(sign_out),
-        )
+        ),
+        |router, (path, kind, body)| {
+            router.route(path, get(move || async move { asset(kind, body) }))
+        },
+    )
 }
 
 /// One embedded file, with the headers that keep it to itself.

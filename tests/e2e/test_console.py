@@ -63,13 +63,15 @@ def go(page, name: str, heading: str):
     page.get_by_role("heading", name=heading, level=1).wait_for()
 
 
-def create(page, label: str, values: dict[str, str], button: str = "Create"):
-    """Opens the page's create form (its summary `label`), fills it in by label, submits."""
-    page.locator("summary", has_text=label).click()
-    form = page.locator("details.create form")
+def create(page, label: str, values: dict[str, str], within: str = ""):
+    """Opens a create form (its summary `label`; `within`: the CSS scope of a nested list, such as
+    ".detail"), fills it in by label, submits."""
+    details = page.locator(f"{within} details.create".strip()).filter(has_text=label)
+    details.locator("summary").click()
+    form = details.locator("form")
     for field, value in values.items():
         form.get_by_label(field, exact=True).fill(value)
-    form.get_by_role("button", name=button).click()
+    form.get_by_role("button", name="Create").click()
 
 
 def open_row(page, text: str):
@@ -94,7 +96,7 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     # A domain, with a bad name first: the API's message appears beside the field.
     create(page, "New SIP domain", {"Domain name *": "not a domain"})
     page.locator(".resource-form .error", has_text="Invalid Domain").wait_for()
-    create_form = page.locator("details.create form")
+    create_form = page.locator("details.create form").first
     create_form.get_by_label("Domain name *").fill(DOMAIN)
     create_form.get_by_role("button", name="Create").click()
     page.get_by_role("cell", name=DOMAIN, exact=True).wait_for()
@@ -103,12 +105,7 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     go(page, "acls", "IP access control lists")
     create(page, "New IP access control list", {"Friendly name *": "office"})
     open_row(page, "office")
-    page.locator("details.create summary", has_text="New IP address").click()
-    nested = page.locator(".detail details.create form")
-    nested.get_by_label("Friendly name *").fill("the office")
-    nested.get_by_label("IP address *").fill("127.0.0.9")
-    nested.get_by_label("CIDR prefix length").fill("32")
-    nested.get_by_role("button", name="Create").click()
+    create(page, "New IP address", {"Friendly name *": "the office", "IP address *": "127.0.0.9", "CIDR prefix length": "32"}, within=".detail")
     page.get_by_role("cell", name="127.0.0.9", exact=True).wait_for()
     shot(page, "ip-access-control-lists")
 
@@ -138,11 +135,7 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     go(page, "policies", "Connection policies")
     create(page, "New connection policy", {"Friendly name": "carrier"})
     open_row(page, "carrier")
-    page.locator(".detail details.create summary", has_text="New target").click()
-    nested = page.locator(".detail details.create form")
-    nested.get_by_label("Target (sip: URI) *").fill("sip:127.0.0.1:5099")
-    nested.get_by_label("Friendly name").fill("box")
-    nested.get_by_role("button", name="Create").click()
+    create(page, "New target", {"Target (sip: URI) *": "sip:127.0.0.1:5099", "Friendly name": "box"}, within=".detail")
     target_row = page.get_by_role("row").filter(has_text="sip:127.0.0.1:5099")
     target_row.wait_for()
     assert re.search(r"not probed|up|down", target_row.inner_text())
