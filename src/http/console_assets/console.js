@@ -94,7 +94,7 @@ function pagesOf(data) {
 
 // The parameter an API error names, if any ("Invalid parameter X: …", "Missing required parameter X …").
 function namedParameter(message) {
-  const m = /(?:Invalid parameter|Missing required parameter) (\w+)/.exec(message || "");
+  const m = /(?:Invalid parameter|Missing required parameter) ([\w<>]+)/.exec(message || "");
   if (m) return m[1];
   if (/^Invalid Domain/.test(message || "")) return "DomainName";
   return null;
@@ -570,40 +570,70 @@ function healthStrip(samples) {
 
 // ---------------------------------------------------------------- decisions
 
-function decisionsView() {
+const OUTCOMES = ["", "admitted", "forwarded", "application", "challenged", "refused", "unroutable"];
+const DECISION_FILTERS = [["CallId", "Call-ID"], ["Source", "Source address"], ["Domain", "Domain (name or SID)"], ["Outcome", "Outcome"], ["StartTime>", "After (ISO time)"], ["StartTime<", "Before (ISO time)"]];
+
+function decisionsView(preset) {
   const root = h("section", { class: "list" }, h("h1", {}, "Decisions"),
-    h("p", { class: "note" }, "What the SIP edge decided for recent requests, newest first: why a call was refused, in one click."));
+    h("p", { class: "note" }, "What the SIP edge decided for recent requests, newest first. Pick a Call-ID or a source address in the table to see only its requests; \"Why?\" explains one."));
   const why = h("form", { class: "filters", role: "search" });
-  const fields = [["CallId", "Call-ID"], ["Source", "Source address"], ["Domain", "Domain (name or SID)"], ["Outcome", "Outcome"], ["StartTime>", "After (ISO time)"], ["StartTime<", "Before (ISO time)"]];
-  for (const [name, label] of fields) {
+  const errors = {};
+  for (const [name, label] of DECISION_FILTERS) {
     const id = nextId("d");
-    why.append(h("div", { class: "field" }, h("label", { for: id }, label), h("input", { id, name, spellcheck: "false" })));
+    const control = name === "Outcome"
+      ? h("select", { id, name }, OUTCOMES.map((o) => h("option", { value: o }, o || "any")))
+      : h("input", { id, name, spellcheck: "false", value: preset[name] || "" });
+    errors[name] = h("span", { class: "error", id: `${id}-error` });
+    control.setAttribute("aria-describedby", errors[name].id);
+    why.append(h("div", { class: "field" }, h("label", { for: id }, label), control, errors[name]));
   }
   const liveId = nextId("live");
   const live = h("input", { type: "checkbox", id: liveId });
   why.append(h("button", { type: "submit" }, "Find"), h("span", { class: "check" }, live, h("label", { for: liveId }, "Live (every 2 s)")));
   const chart = h("div", { class: "traffic" });
+  const scope = h("p", { class: "note" });
   const table = h("div");
   const detail = h("div", { class: "detail" });
-  root.append(why, h("h2", {}, "Requests and refusals per minute, last hour"), chart, h("h2", {}, "Recent decisions"), table, detail);
+  root.append(why, h("h2", {}, "Requests and refusals per minute, last hour"), chart, h("h2", {}, "Recent decisions"), scope, table, detail);
   let timer = null;
-  let current = `/sipmap/v1/Decisions${query({ PageSize: PAGE_SIZE })}`;
+  let current = "";
+
+  function find(values) {
+    for (const [name] of DECISION_FILTERS) {
+      if (name in values) why.elements[name].value = values[name];
+      errors[name].textContent = "";
+    }
+    const params = { PageSize: PAGE_SIZE };
+    for (const [name] of DECISION_FILTERS) params[name] = why.elements[name].value.trim();
+    current = `/sipmap/v1/Decisions${query(params)}`;
+    load();
+  }
+
+  // A cell that filters the list by its value in one click.
+  const filterCell = (name, value) => (value
+    ? h("button", { type: "button", class: "link", title: `Only ${value}`, onclick: () => find({ [name]: value }) }, value)
+    : "");
 
   async function load() {
     const r = await api("GET", current);
     if (!r.ok) {
+      const name = namedParameter(r.data && r.data.message);
+      if (name && errors[name]) errors[name].textContent = errorText(r);
       table.replaceChildren(h("p", { class: "error api-error", role: "alert" }, `Decisions: ${errorText(r)}`));
       return;
     }
+    scope.textContent = r.data.meta && r.data.meta.node_only ? "What this node decided (each node keeps its own recent decisions)." : "";
     const items = itemsOf(r.data);
     const pages = pagesOf(r.data);
     const cols = [["date_created", "When"], ["outcome", "Outcome"], ["response_code", "SIP"], ["error_code", "Code"], ["reason", "Reason"], ["method", "Method"], ["source", "Source"], ["domain_name", "Domain"], ["call_id", "Call-ID"]];
     const t = h("table", {}, h("caption", {}, "Recent decisions"), h("thead", {}, h("tr", {}, cols.map(([, l]) => h("th", { scope: "col" }, l)), h("th", { scope: "col" }, h("span", { class: "sr" }, "Actions")))));
     const tb = h("tbody");
     for (const d of items) {
-      tb.append(h("tr", { class: d.outcome === "refused" || (d.response_code >= 400) ? "refused" : "" },
-        cols.map(([k]) => h("td", {}, cellText(d[k]))),
-        h("td", {}, h("button", { type: "button", class: "link", onclick: () => showDecision(d) }, "Why?"))));
+      const source = String(d.source || "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+      const cell = (k) => (k === "source" ? filterCell("Source", source) : k === "call_id" ? filterCell("CallId", d.call_id) : cellText(d[k]));
+      tb.append(h("tr", { class: d.outcome === "refused" || d.response_code >= 400 ? "refused" : "" },
+        cols.map(([k]) => h("td", {}, cell(k))),
+        h("td", {}, h("button", { type: "button", class: "link", "aria-label": `Why? ${d.call_id || ""}`, onclick: () => showDecision(d) }, "Why?"))));
     }
     if (!items.length) tb.append(h("tr", {}, h("td", { colspan: cols.length + 1 }, "No decisions match.")));
     t.append(tb);
@@ -632,16 +662,13 @@ function decisionsView() {
 
   why.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const params = { PageSize: PAGE_SIZE };
-    for (const [name] of fields) params[name] = why.elements[name].value.trim();
-    current = `/sipmap/v1/Decisions${query(params)}`;
-    load();
+    find({});
   });
   live.addEventListener("change", (ev) => {
     if (timer) { clearInterval(timer); timer = null; }
     if (ev.target.checked) { timer = setInterval(() => { load(); traffic(); }, 2000); state.timers.push(timer); }
   });
-  load();
+  find({});
   traffic();
   return root;
 }
@@ -678,12 +705,13 @@ function trafficChart(d) {
 function route() {
   for (const t of state.timers) clearInterval(t);
   state.timers = [];
-  const [page, sid] = (location.hash.replace(/^#\/?/, "") || "domains").split("/");
+  const [where, search] = location.hash.replace(/^#\/?/, "").split("?");
+  const [page, sid] = (where || "domains").split("/");
   const main = $("main");
   for (const a of document.querySelectorAll("#nav a")) {
     if (a.dataset.page === page) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
-  if (page === "decisions") main.replaceChildren(decisionsView());
+  if (page === "decisions") main.replaceChildren(decisionsView(Object.fromEntries(new URLSearchParams(search || ""))));
   else if (R[page]) {
     if (page === "policies") { sampleHealth(); state.timers.push(setInterval(sampleHealth, 5000)); }
     main.replaceChildren(listView(R[page], { open: sid }));
