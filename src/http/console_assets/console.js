@@ -257,7 +257,12 @@ const R = {
     title: "Calls", v2010: true, path: () => `${acc()}/Calls`, noCreate: true,
     columns: [["start_time", "Started"], ["from", "From"], ["to", "To"], ["status", "Status"], ["duration", "Seconds"], ["sid", "SID"]],
     filters: [F.text("From", "From"), F.text("To", "To"), F.pick("Status", "Status", [["", "any"], ["queued", "queued"], ["ringing", "ringing"], ["in-progress", "in-progress"], ["completed", "completed"], ["busy", "busy"], ["failed", "failed"], ["no-answer", "no-answer"], ["canceled", "canceled"]])],
-    fields: [],
+    fields: [
+      F.pick("Status", "End the call", [["", "(no)"], ["completed", "completed"], ["canceled", "canceled"]], { create: false }),
+      F.text("Url", "Redirect to TwiML URL", { create: false }),
+      F.pick("Method", "Redirect method", methods, { create: false }),
+      F.text("Twiml", "Replace with TwiML", { create: false }),
+    ],
     children: (call) => [
       { title: "Call events", v2010: true, path: () => `${acc()}/Calls/${call.sid}/Events`, readOnly: true, columns: [["request", "Request"], ["response", "Response"]], cell: jsonCell },
       { title: "Notifications", v2010: true, path: () => `${acc()}/Calls/${call.sid}/Notifications`, readOnly: true, columns: [["message_date", "When"], ["log", "Level"], ["error_code", "Code"], ["message_text", "Text"]] },
@@ -771,6 +776,7 @@ async function start() {
       return;
     }
     const named = { AccountSid: "signin-account-error", ApiKeySid: "signin-key-error", Secret: "signin-secret-error" }[namedParameter(r.data && r.data.message)];
+    if (r.status === 401) form.elements.Secret.value = "";
     $(named || "signin-error").textContent = r.status === 401 ? "Those credentials are not accepted." : errorText(r);
   });
   $("signout").addEventListener("click", async () => {
@@ -782,7 +788,11 @@ async function start() {
     state.account = ev.target.value;
     route();
   });
-  window.addEventListener("hashchange", () => state.session && route());
+  window.addEventListener("hashchange", () => {
+    if (!state.session) return;
+    route();
+    $("main").focus();
+  });
   const r = await api("GET", "/console/session");
   if (r.ok) { adopt(r.data); showApp(); } else showSignIn();
 }
