@@ -111,8 +111,7 @@ fn cookie(parts: &Parts, id: Option<&str>) -> Result<HeaderValue, ApiError> {
 }
 
 /// `POST /console/session`: signs in.
-async fn sign_in(State(state): State<AppState>, parts: Parts, Form(form): Form) -> Answer {
-    let form = Form(form);
+async fn sign_in(State(state): State<AppState>, parts: Parts, form: Form) -> Answer {
     let client = parts
         .extensions
         .get::<ClientAddr>()
@@ -152,6 +151,7 @@ async fn current(State(state): State<AppState>, parts: Parts, caller: Caller) ->
     let session = state
         .sessions
         .touch(&id, std::time::Instant::now())
+        .filter(|session| session.user == caller.1.sid)
         .ok_or(ApiError::Unauthorized)?;
     let mut response = json(
         StatusCode::OK,
