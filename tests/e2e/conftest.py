@@ -530,3 +530,33 @@ def domains_path(account_sid: str, sid: Optional[str] = None) -> str:
 
 def unique_domain(label: str = "d", suffix: str = "sip.twilio.com") -> str:
     return f"{label}-{secrets.token_hex(4)}.{suffix}"
+
+
+def on_backend(backend: str, sipmap_factory, **kwargs):
+    """A started server on `backend` ("sqlite", or "postgres" in a schema of its own), and the
+    function that drops that schema afterwards (nothing for SQLite). A test on PostgreSQL is
+    skipped when no server is configured, unless SIPMAP_REQUIRE_POSTGRES says it must run."""
+    if backend == "sqlite":
+        return sipmap_factory(**kwargs), lambda: None
+    pg = os.environ.get("SIPMAP_TEST_POSTGRES_URL")
+    if not pg:
+        if os.environ.get("SIPMAP_REQUIRE_POSTGRES"):
+            raise RuntimeError("SIPMAP_REQUIRE_POSTGRES is set but SIPMAP_TEST_POSTGRES_URL is not")
+        pytest.skip("SIPMAP_TEST_POSTGRES_URL is not set")
+    schema = "sipmap_b_" + secrets.token_hex(8)
+
+    def psql(sql: str) -> None:
+        subprocess.run(["psql", pg, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
+                       capture_output=True, timeout=60)
+
+    psql(f"CREATE SCHEMA {schema}")
+    server = sipmap_factory(start=False, **kwargs)
+    sep = "&" if "?" in pg else "?"
+    server.db_url = f"{pg}{sep}options=-c%20search_path%3D{schema}"
+    server.start()
+
+    def drop() -> None:
+        server.shutdown()
+        psql(f"DROP SCHEMA {schema} CASCADE")
+
+    return server, drop

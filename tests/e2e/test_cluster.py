@@ -323,3 +323,42 @@ def test_an_unreachable_database_is_named_with_its_cause():
     err = out.stderr.decode()
     assert "127.0.0.1:1/nothing" in err and "nobody" in err, err
     assert "Connection refused" in err, err
+
+
+def test_alerts_and_events_are_the_clusters_whichever_node_made_them(cluster):
+    """Monitor through the official SDK on a cluster: the setup steps made through one node are
+    Events listed by another, and a refusal at a third node's SIP edge is an Alert every node
+    lists, with its count."""
+    nodes, _ = cluster
+    c0 = nodes[0].client
+    sip = c0.api.v2010.accounts(nodes[0].sid).sip
+    domain = sip.domains.create(domain_name=unique_domain("mon")).sid
+    acl = sip.ip_access_control_lists.create(friendly_name="elsewhere").sid
+    sip.ip_access_control_lists(acl).ip_addresses.create(
+        friendly_name="far", ip_address="10.0.0.0", cidr_prefix_length=8)
+    sip.domains(domain).auth.calls.ip_access_control_list_mappings.create(
+        ip_access_control_list_sid=acl)
+    record = c0.voice.v1.ip_records.create(ip_address="127.0.0.31", cidr_prefix_length=32).sid
+    c0.voice.v1.source_ip_mappings.create(ip_record_sid=record, sip_domain_sid=domain)
+
+    seen = nodes[2].client.monitor.v1.events.list(resource_sid=domain)
+    assert [e.event_type for e in seen] == ["sip-domain.created"]
+    assert {e.event_type for e in nodes[1].client.monitor.v1.events.list()} >= {
+        "sip-domain.created", "sip-ip-access-control-list.created",
+        "sip-domain-auth-mapping.created", "ip-record.created", "source-ip-mapping.created"}
+
+    addr = sip_addr(nodes[1])
+    wait_until(lambda: sip_options(addr, "127.0.0.31", 0.5)[0] == 403, 2.0,
+               "the mapped source refused by the domain's ACL on node 1")
+    for _ in range(4):
+        assert sip_options(addr, "127.0.0.31")[0] == 403
+
+    def alerts_on(node):
+        return [a for a in node.client.monitor.v1.alerts.list() if a.resource_sid == domain]
+
+    for node in nodes:
+        (alert,) = wait_until(lambda: alerts_on(node), 10.0, "the refusal's alert listed")
+        assert alert.error_code == "32201"
+    (alert,) = alerts_on(nodes[0])
+    fetched = nodes[2].client.monitor.v1.alerts(alert.sid).fetch()
+    assert "127.0.0.31" in fetched.request_variables

@@ -3,7 +3,7 @@
 list is refused (403) twenty times and the account lists one alert per minute (32201) naming the
 source, the domain and the count, never one per request; a request from 127.0.0.3 for a domain
 nobody owns (404) makes no alert; a subaccount sees none. The test waits for the counts to be
-written (every second) and asserts no time."""
+written (every second) and asserts no time. It runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from conftest import clean_env, make_client, unique_domain
+import pytest
+
+from conftest import clean_env, make_client, on_backend, unique_domain
 from sip_client import SipClient
 
 SIP_LINE = re.compile(r"^sipmap: SIP edge listening on (\S+):(\d+) \(UDP and TCP\)")
@@ -50,8 +52,15 @@ def counted(alerts, monitor) -> int:
     return total
 
 
-def test_a_refused_source_is_an_alert_with_its_count(sipmap_factory):
-    server = sipmap_factory(extra_args=["--sip-listen", "127.0.0.1:0"])
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(request, sipmap_factory):
+    """A server with a SIP edge on each back end."""
+    started, drop = on_backend(request.param, sipmap_factory, extra_args=["--sip-listen", "127.0.0.1:0"])
+    yield started
+    drop()
+
+
+def test_a_refused_source_is_an_alert_with_its_count(server):
     m = server.proc.wait_for_line(SIP_LINE, 10)
     assert m, "no SIP listening line"
     edge = (m.group(1), int(m.group(2)))

@@ -2,7 +2,7 @@
 domain pointed at sipmap): the setup steps of a secured domain are listed as events with
 Twilio's fields, filtered by resource, event type and actor, paged, and fetched one by one;
 a password never appears in them; an API key is named as the actor; another tenant sees none
-of them."""
+of them. Each test runs on SQLite and on PostgreSQL (a schema of its own)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,21 @@ import re
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from conftest import load_spec, make_client, unique_domain
+from conftest import load_spec, make_client, on_backend, unique_domain
 
 EVENT_FIELDS = set(
     load_spec("twilio_monitor_v1.json")["components"]["schemas"]["monitor.v1.event"]["properties"]
 )
 PASSWORD = "Sup3rSecretPassw0rd"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sipmap(request, sipmap_factory):
+    """A fresh server on each back end (the events are written in the change's transaction on
+    both)."""
+    server, drop = on_backend(request.param, sipmap_factory)
+    yield server
+    drop()
 
 
 def test_setup_steps_are_events_the_sdk_lists(sipmap):
