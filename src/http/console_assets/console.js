@@ -244,7 +244,7 @@ const R = {
     }),
   },
   alerts: {
-    title: "Alerts", path: () => "/v1/Alerts", readOnly: true,
+    title: "Alerts", path: () => "/v1/Alerts", readOnly: true, cell: alertCell,
     columns: [["date_created", "When"], ["log_level", "Level"], ["error_code", "Code"], ["alert_text", "Text"], ["resource_sid", "Resource"]],
     filters: [F.pick("LogLevel", "Log level", [["", "any"], ["error", "error"], ["warning", "warning"], ["notice", "notice"], ["debug", "debug"]]), F.text("StartDate", "From (ISO date)"), F.text("EndDate", "Until (ISO date)")],
   },
@@ -350,6 +350,15 @@ function cellText(v) {
   if (v === null || v === undefined) return "";
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
+}
+
+// An alert about a SIP domain links to that domain's recent decisions.
+function alertCell(item, key) {
+  const v = item[key];
+  if (key === "resource_sid" && typeof v === "string" && v.startsWith("SD")) {
+    return h("a", { href: `#/decisions?Domain=${encodeURIComponent(v)}`, title: "This domain's recent decisions" }, v);
+  }
+  return cellText(v);
 }
 
 function jsonCell(item, key) {
