@@ -1,12 +1,14 @@
 """The web console in a real browser: Playwright for Python driving Debian's headless Chromium
 (`/usr/bin/chromium`; no browser is downloaded). A new user signs in with the printed
-credentials, secures a domain (an IP access control list mapped for calls), maps a network
-(an IP record and a source IP mapping), sends a SIP request from a loopback address the domain
-refuses, and finds the reason on the decisions page and as an Alert. Every main page is
-screenshotted at 1366×768 into tests/e2e/artifacts/console/ (gitignored), the test's artefacts.
+credentials (from the keyboard), secures a domain (an IP access control list mapped for calls),
+maps a network (an IP record and a source IP mapping), routes the domain (a connection policy
+with a target, a BYOC trunk), sends a SIP request from a loopback address the domain refuses,
+and finds the reason as an Alert and on the decisions page; the Python SDK lists the same Alert,
+and the setup steps as Events. Every main page is screenshotted at 1366×768 into
+tests/e2e/artifacts/console/ (gitignored), the test's artefacts.
 
-Everything is done through the page (no API call from the test sets anything up); the API is
-read afterwards only to check that what the page did is what the SDKs see.
+Everything is set up through the page; the test only reads the API, to learn a SID the page
+shows and to check that what the page did is what the SDKs see.
 """
 
 from __future__ import annotations
@@ -187,10 +189,18 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
         page.locator("table").first.wait_for()
         shot(page, file)
 
-    # The page did it all as the account: the audit log names it.
-    events = server.get("/v1/Events").json()["events"]
-    assert {e["actor_sid"] for e in events} == {server.sid}
-    assert "sip-domain.created" in {e["event_type"] for e in events}
+    # An SDK user sees the same: the refusal as an Alert, the page's setup steps as Events
+    # (the page acted as the account, so the audit log names it).
+    monitor = server.client.monitor.v1
+    assert "32201" in {a.error_code for a in monitor.alerts.list()}
+    events = monitor.events.list()
+    assert {e.actor_sid for e in events} == {server.sid}
+    assert {
+        "sip-domain.created",
+        "sip-domain.updated",
+        "ip-record.created",
+        "source-ip-mapping.created",
+    } <= {e.event_type for e in events}, sorted({e.event_type for e in events})
 
     # The reason, on the decisions page, found by the Call-ID.
     go(page, "decisions", "Decisions")
