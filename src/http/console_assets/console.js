@@ -596,7 +596,8 @@ function decisionsView(preset) {
     const id = nextId("d");
     const control = name === "Outcome"
       ? h("select", { id, name }, OUTCOMES.map((o) => h("option", { value: o }, o || "any")))
-      : h("input", { id, name, spellcheck: "false", value: preset[name] || "" });
+      : h("input", { id, name, spellcheck: "false" });
+    if (preset[name]) control.value = preset[name];
     errors[name] = h("span", { class: "error", id: `${id}-error` });
     control.setAttribute("aria-describedby", errors[name].id);
     why.append(h("div", { class: "field" }, h("label", { for: id }, label), control, errors[name]));
