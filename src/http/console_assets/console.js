@@ -511,8 +511,10 @@ async function domainSecurity(domain) {
       const src = sources[source]();
       const avail = await api("GET", `${src.path}${query({ PageSize: 50 })}`);
       for (const item of itemsOf(avail.data)) select.append(h("option", { value: item.sid }, `${src.label(item)} (${item.sid})`));
+      const none = !select.options.length;
+      if (none) select.append(h("option", { value: "" }, `none yet (see ${PAGES.find(([p]) => p === source)[1]})`));
       const err = h("span", { class: "error", role: "alert" });
-      const add = h("form", { class: "inline" }, h("label", { for: id }, "Add"), select, h("button", { type: "submit" }, "Map"), err);
+      const add = h("form", { class: "inline" }, h("label", { for: id }, "Add"), select, h("button", { type: "submit", disabled: none }, "Map"), err);
       add.addEventListener("submit", async (ev) => {
         ev.preventDefault();
         const a = await api("POST", `${path}.json`, { [param]: select.value });
