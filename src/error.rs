@@ -45,6 +45,9 @@ pub enum ApiError {
         "Forbidden: a console request that changes something needs its session's X-CSRF-Token header"
     )]
     CsrfRejected,
+    /// A console sign-in sent by another site's page (its `Origin` or `Sec-Fetch-Site` says so).
+    #[error("Forbidden: a console sign-in must come from the console's own page")]
+    CrossSiteSignIn,
     /// The console holds as many sessions as it keeps; a sign-in must wait for one to end.
     #[error("Service Unavailable: the console holds as many sessions as it keeps; try again later")]
     SessionsFull,
@@ -157,7 +160,9 @@ impl ApiError {
             }
             Self::InvalidDomain(_) => (StatusCode::BAD_REQUEST, 21232),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, 20003),
-            Self::SubaccountCannotCreate | Self::CsrfRejected => (StatusCode::FORBIDDEN, 20403),
+            Self::SubaccountCannotCreate | Self::CsrfRejected | Self::CrossSiteSignIn => {
+                (StatusCode::FORBIDDEN, 20403)
+            }
             Self::NotFound(_) => (StatusCode::NOT_FOUND, 20404),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 20004),
             Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
@@ -495,6 +500,7 @@ mod tests {
             ApiError::Unauthorized,
             ApiError::SubaccountCannotCreate,
             ApiError::CsrfRejected,
+            ApiError::CrossSiteSignIn,
             ApiError::SessionsFull,
             ApiError::NotFound("/x".into()),
             ApiError::MethodNotAllowed,
@@ -525,6 +531,7 @@ mod tests {
                 | ApiError::Unauthorized
                 | ApiError::SubaccountCannotCreate
                 | ApiError::CsrfRejected
+                | ApiError::CrossSiteSignIn
                 | ApiError::SessionsFull
                 | ApiError::NotFound(_)
                 | ApiError::MethodNotAllowed

@@ -116,6 +116,10 @@ async fn sign_in(State(state): State<AppState>, parts: Parts, form: Form) -> Ans
         .extensions
         .get::<ClientAddr>()
         .map(|ClientAddr(a)| a.ip());
+    if !from_own_page(&parts) {
+        tracing::debug!("console sign-in from another site's page");
+        return Err(ApiError::CrossSiteSignIn);
+    }
     let named_account = form.get("AccountSid").filter(|v| !v.is_empty());
     let key = form.get("ApiKeySid").filter(|v| !v.is_empty());
     let user = match (key, named_account) {
@@ -143,6 +147,32 @@ async fn sign_in(State(state): State<AppState>, parts: Parts, form: Form) -> Ans
         .insert(header::SET_COOKIE, cookie(&parts, Some(&issued.id))?);
     no_store(&mut response);
     Ok(response)
+}
+
+/// Whether a sign-in may come from where the browser says it comes from: `Sec-Fetch-Site`, when
+/// sent, is `same-origin` or `none` (typed or bookmarked), and `Origin`, when sent, names this
+/// server's host and port (the `Host` header, or HTTP/2's `:authority`). A request with neither
+/// header is not a browser's cross-site form.
+fn from_own_page(parts: &Parts) -> bool {
+    let headers = &parts.headers;
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// `GET /console/session`: the cookie's session.

@@ -312,3 +312,32 @@ async fn the_session_table_is_bounded() {
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     sign_in(&app, &form).await;
 }
+
+#[tokio::test]
+async fn another_sites_page_cannot_sign_a_visitor_in() {
+    let app = TestApp::spawn().await;
+    let form = format!("AccountSid={SID}&Secret={TOKEN}");
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let send = |headers: Vec<(&'static str, String)>| {
+        let mut req = app
+            .raw(Method::POST, SESSION)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.clone());
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        app.send(req)
+    };
+    let evil = send(vec![("origin", "https://evil.example".into())]).await;
+    assert_eq!(evil.status, StatusCode::FORBIDDEN, "{}", evil.text);
+    assert_eq!(evil.json()["code"], 20403);
+    assert!(evil.headers.get("set-cookie").is_none());
+    let cross = send(vec![("sec-fetch-site", "cross-site".into())]).await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let own = send(vec![
+        ("origin", format!("http://{host}")),
+        ("sec-fetch-site", "same-origin".into()),
+    ])
+    .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.text);
+}
