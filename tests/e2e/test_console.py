@@ -221,6 +221,15 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     assert reason and reason in detail.inner_text()
     shot(page, "decisions")
 
+    # The live view: a new refusal appears without a click.
+    form.get_by_label("Call-ID").fill("")
+    form.get_by_role("button", name="Find").click()
+    page.get_by_label("Live (every 2 s)").check()
+    with SipClient(server.sip_edge, "127.0.0.6") as sip:
+        assert sip.request("OPTIONS", f"sip:bob@{DOMAIN}").status == 403
+        second = sip.call_id
+    page.get_by_role("button", name=second, exact=True).wait_for()
+
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text("Signed out.").wait_for()
     assert page.script_errors == [], page.script_errors
