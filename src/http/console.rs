@@ -177,7 +177,7 @@ fn from_own_page(parts: &Parts) -> bool {
 
 /// `GET /console/session`: the cookie's session.
 async fn current(State(state): State<AppState>, parts: Parts, caller: Caller) -> Answer {
-    let id = session_cookie(&parts).ok_or(ApiError::Unauthorized)?;
+    let id = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
     let session = state
         .sessions
         .touch(&id, std::time::Instant::now())
@@ -193,7 +193,7 @@ async fn current(State(state): State<AppState>, parts: Parts, caller: Caller) ->
 
 /// `DELETE /console/session`: signs out.
 async fn sign_out(State(state): State<AppState>, parts: Parts, caller: Caller) -> Answer {
-    let id = session_cookie(&parts).ok_or(ApiError::Unauthorized)?;
+    let id = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
     state.sessions.close(&id);
     tracing::info!(account.sid = %caller.sid(), "console sign-out");
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -215,10 +215,5 @@ fn no_store(response: &mut Response) {
 /// browser shows the console's sign-in form rather than its own Basic login dialog.
 pub fn quiet_challenge(headers: &axum::http::HeaderMap, path: &str) -> bool {
     !headers.contains_key(header::AUTHORIZATION)
-        && (path.starts_with("/console")
-            || headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .any(|v| super::console_session::cookie_value(v).is_some()))
+        && (path.starts_with("/console") || session_cookie(headers).is_some())
 }

@@ -211,7 +211,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(|ClientAddr(a)| a.ip());
         let (account, user) = match basic_credentials(parts) {
             Some((user, secret)) => (authenticate(state, client, &user, &secret).await?.0, user),
-            None => match session_cookie(parts) {
+            None => match session_cookie(&parts.headers) {
                 Some(id) => session_caller(parts, state, &id).await?,
                 None => {
                     // No guess was made, so nothing counts against the client.
@@ -266,9 +266,8 @@ pub async fn authenticate(
 }
 
 /// The console's session cookie, when the request carries one.
-pub fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
