@@ -279,6 +279,7 @@ impl App {
                     .await?
                     .with_upstream_transport(sip_upstream.as_ref().map(|u| (u.0.wire, u.1.clone())))
                     .with_probes(config.sip_probes)
+                    .with_drain(config.http_limits.shutdown_grace)
                     .with_new_ports_per_ip(config.sip_new_ports_per_ip)
                     .with_refusals(refusal_alerts(config, &store)),
                 )
@@ -365,7 +366,10 @@ impl App {
         self.state.store.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then drains: the HTTP listeners close and in-flight
+    /// requests finish, the SIP edge's listeners close and its connections finish their
+    /// transactions (both within [`HttpLimits::shutdown_grace`], at once), UDP stops, and
+    /// storage's queued writes are committed ([`Store::flush`]).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -382,6 +386,7 @@ impl App {
             crate::tls::spawn_reloader(vec![certs.clone()], stopped(stop_rx.clone()));
         }
         let limits = self.state.limits.clone();
+        let store = self.state.store.clone();
         let http = server::serve_all(
             self.listeners,
             router(self.state),
@@ -389,13 +394,19 @@ impl App {
             stopped(stop_rx.clone()),
         );
         match self.sip {
-            None => http.await.context("the HTTP server failed"),
+            None => http.await.context("the HTTP server failed")?,
             Some(sip) => {
                 let (h, s) = tokio::join!(http, sip.run(stopped(stop_rx)));
                 h.context("the HTTP server failed")?;
-                s.context("the SIP edge failed")
+                s.context("the SIP edge failed")?;
             }
         }
+        store
+            .flush()
+            .await
+            .context("storage could not commit its queued writes")?;
+        tracing::info!("storage flushed; stopped");
+        Ok(())
     }
 }
 
@@ -438,7 +449,7 @@ pub async fn ensure_initial_account(
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT or SIGTERM (either starts the drain of [`App::run`]).
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -454,11 +465,11 @@ pub async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+    let signal = tokio::select! {
+        () = ctrl_c => "SIGINT",
+        () = terminate => "SIGTERM",
+    };
+    tracing::info!(signal, "shutting down: draining");
 }
 
 /// Resolves `HOST:PORT` to one socket address.

@@ -21,6 +21,7 @@ mod resolve;
 mod routing;
 mod rules;
 mod security;
+mod shutdown;
 mod sip_alerts;
 mod sip_auth_throttle;
 mod sip_sizes;
