@@ -28,6 +28,7 @@ mod sip_sizes;
 mod sip_tcp;
 mod sip_tls;
 mod storage;
+mod target_health;
 mod tenancy;
 mod voice_calls;
 mod wire;
