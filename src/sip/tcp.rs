@@ -127,8 +127,9 @@ pub(super) async fn admitted<F: Future<Output = ()>>(
 
 /// The transactions open on one connection, counted from the messages that cross it: a request
 /// read (other than `ACK`, which has no response) opens one that a final response written ends,
-/// and a request written (the edge's to a target) opens one that a final response read ends.
-/// The count is loose (a stateless edge keeps no transaction state): a request never answered
+/// and a request written (the edge's to a target) opens one that a final response read ends;
+/// the edge's probes and their answers count for nothing (the probes stop when the edge
+/// drains). The count is loose (a stateless edge keeps no transaction state): a request never answered
 /// keeps it above zero, which only holds a draining connection until the drain's deadline.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Pending {
@@ -148,6 +149,9 @@ enum Kind {
 }
 
 fn kind(message: &[u8]) -> Kind {
+    if super::edge::carries_probe_branch(message) {
+        return Kind::Other;
+    }
     match message.get(..8) {
         Some(version) if version.eq_ignore_ascii_case(b"SIP/2.0 ") => match message.get(8) {
             Some(b'2'..=b'6') => Kind::Final,
@@ -452,6 +456,13 @@ mod tests {
         assert!(p.none());
         p.written(b"SIP/2.0 404 Not Found\r\n\r\n");
         assert!(p.none(), "an unmatched answer counts no lower than zero");
+        p.written(b"OPTIONS sip:t SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-sm-p00\r\n\r\n");
+        assert!(p.none(), "a probe is not waited for");
+        p.written(b"INVITE sip:t SIP/2.0\r\n\r\n");
+        p.read(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-sm-p00\r\n\r\n");
+        assert!(!p.none(), "a probe's answer ends no transaction");
+        p.read(b"SIP/2.0 200 OK\r\n\r\n");
+        assert!(p.none());
         p.read(b"garbage");
         assert!(!p.none(), "what is not a response is taken for a request");
     }
