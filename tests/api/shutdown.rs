@@ -2,7 +2,8 @@
 //! closes its listener (a new connection is refused), finishes the request, flushes storage and
 //! exits 0, and what it acknowledged is there after a restart; the SIP edge, stopped while a
 //! request of a TCP client is forwarded and unanswered, keeps the connection until the answer
-//! is relayed and then closes it.
+//! is relayed and then closes it. And `sipmap health`, the container image's HEALTHCHECK,
+//! succeeds only on a 200 from the URL it asks.
 //!
 //! Every wait is bounded (seconds) and says only "by then", never how fast.
 
@@ -152,7 +153,7 @@ fn drains_on(signal: &str) {
     assert_eq!(status.code(), Some(0), "{log}");
     for phase in [
         &format!("shutting down: draining signal=\"SIG{signal}\"") as &str,
-        "HTTP: listeners closed; letting in-flight requests finish open=1",
+        "HTTP: listeners closed; letting in-flight requests finish open=",
         "HTTP: in-flight requests finished",
         "storage flushed; stopped",
     ] {
@@ -250,4 +251,37 @@ async fn a_sip_connection_finishes_its_transaction_before_the_edge_stops() {
         .await
         .expect("the server stops once drained")
         .unwrap();
+}
+
+/// `sipmap health` exits 0 on `/livez`'s 200, and 1 on another status or no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_command_succeeds_only_on_a_200() {
+    let app = TestApp::spawn().await;
+    let health = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sipmap"))
+                .args(["health", "--url", &url])
+                .env_clear()
+                .output()
+                .expect("sipmap runs")
+        })
+    };
+    let ok = health(format!("{}/livez", app.base)).await.unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains(": 200"),
+        "{ok:?}"
+    );
+    let missing = health(format!("{}/nope", app.base)).await.unwrap();
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("answered 404"),
+        "{missing:?}"
+    );
+    let (_, _dir) = app.stop().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let refused = health(format!("http://{addr}/livez")).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
 }
