@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, error::Elapsed};
 
 use super::admission::{Admission, Refusals, Slot};
-use super::edge::{Action, Transport};
+use super::edge::{Action, Transport, carries_probe_branch};
 use super::message::Framer;
 use super::{Io, SipLimits, SipServer, message, perform};
 use crate::sip_syntax::Wire;
@@ -135,6 +135,9 @@ pub(super) async fn admitted<F: Future<Output = ()>>(
 struct Pending {
     inbound: usize,
     outbound: usize,
+    /// The edge's probes written and not yet answered: only while there are any is a final
+    /// response read looked at for a probe's branch (a client's connection never has any).
+    probes: usize,
 }
 
 /// What a message is, for [`Pending`].
@@ -149,9 +152,6 @@ enum Kind {
 }
 
 fn kind(message: &[u8]) -> Kind {
-    if super::edge::carries_probe_branch(message) {
-        return Kind::Other;
-    }
     match message.get(..8) {
         Some(version) if version.eq_ignore_ascii_case(b"SIP/2.0 ") => match message.get(8) {
             Some(b'2'..=b'6') => Kind::Final,
@@ -167,6 +167,7 @@ impl Pending {
     fn read(&mut self, message: &[u8]) {
         match kind(message) {
             Kind::Request => self.inbound += 1,
+            Kind::Final if self.probes > 0 && carries_probe_branch(message) => self.probes -= 1,
             Kind::Final => self.outbound = self.outbound.saturating_sub(1),
             Kind::Other => {}
         }
@@ -175,6 +176,9 @@ impl Pending {
     /// `message` was written to the connection.
     fn written(&mut self, message: &[u8]) {
         match kind(message) {
+            Kind::Request if message.starts_with(b"OPTIONS ") && carries_probe_branch(message) => {
+                self.probes += 1;
+            }
             Kind::Request => self.outbound += 1,
             Kind::Final => self.inbound = self.inbound.saturating_sub(1),
             Kind::Other => {}
