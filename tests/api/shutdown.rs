@@ -3,7 +3,8 @@
 //! exits 0, and what it acknowledged is there after a restart; the SIP edge, stopped while a
 //! request of a TCP client is forwarded and unanswered, keeps the connection until the answer
 //! is relayed and then closes it. And `sipmap health`, the container image's HEALTHCHECK,
-//! succeeds only on a 200 from the URL it asks.
+//! succeeds only on a 200 from the URL it asks; and SIP refusals counted for Monitor Alerts just
+//! before the stop are stored by it.
 //!
 //! Every wait is bounded (seconds) and says only "by then", never how fast.
 
@@ -20,6 +21,7 @@ use tokio::time::timeout;
 
 use crate::helpers::{Process, SID, TOKEN, TestApp};
 use crate::routing::{WAIT, answer, loopback_domain};
+use crate::sip_alerts::{office_domain, options};
 
 /// The real binary serving HTTP on 127.0.0.1:0 with `db`, and its address.
 struct Served {
@@ -284,4 +286,24 @@ async fn the_health_command_succeeds_only_on_a_200() {
     drop(closed);
     let refused = health(format!("http://{addr}/livez")).await.unwrap();
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+}
+
+/// Refusals counted for Monitor Alerts in the last moment before the stop are written by the
+/// drain, not lost with the second the counting task had not written yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_counted_before_the_stop_are_alerts_after_it() {
+    let app = TestApp::spawn().await;
+    office_domain(&app).await;
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let codes = options(&stranger, app.sip_addr.unwrap(), "acme.sip.twilio.com", 3).await;
+    assert_eq!(codes, [403; 3]);
+    let (db, dir) = app.stop().await;
+    let again = TestApp::start(db).await;
+    let alerts = again.get("/v1/Alerts").await.json()["alerts"].clone();
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let text = alerts[0]["alert_text"].as_str().unwrap();
+    assert!(text.contains("3 requests from 127.0.0.2"), "{text}");
+    again.stop().await;
+    drop(dir);
 }
