@@ -203,6 +203,18 @@ impl Store {
         }
     }
 
+    /// Waits until every write queued before this call is committed: an empty write goes
+    /// through the writer's queue behind them (SQLite's writer runs its jobs in order, each
+    /// commit fsynced), so what any caller was told is stored is on disk when it returns. The
+    /// shutdown's last step.
+    pub async fn flush(&self) -> Result<()> {
+        let barrier = || write_fn(|_tx| Box::pin(async { Ok(Written::quiet(())) }));
+        match &self.db {
+            Db::Sqlite(b) => b.write(barrier()).await,
+            Db::Postgres(b) => b.write(barrier()).await,
+        }
+    }
+
     /// The server key the store seals secrets with (`None` for a one-off command's store); the
     /// SIP edge opens credential passwords and signs nonces with it.
     pub fn server_key(&self) -> Option<&ServerKey> {
