@@ -7,6 +7,7 @@ mod alerts;
 mod byoc;
 mod calls;
 mod change_log;
+mod credentials;
 mod durability;
 mod events;
 mod hardening;
