@@ -4,14 +4,18 @@ only; loopback only): the noise-free companion of bench/api_cpu_ab.sh, whose CPU
 machine skews.
 
     bench/api_instr.py OLD_BIN NEW_BIN        # --small 200 --large 1000 requests per scenario
+    bench/api_instr.py BIN --keep DIR         # one binary; its callgrind dumps kept in DIR
 
 For each binary it starts `BIN serve` on a fresh SQLite database under
 `valgrind --tool=callgrind --instr-atstart=no`, creates 60 IP records, then for each scenario
-(fetch = GET /v1/IpRecords/{Sid}, list1 = GET /v1/IpRecords?PageSize=1, list50 = PageSize=50,
-create = POST /v1/IpRecords) sends requests one after another on one keep-alive connection:
+(livez = GET /livez, no credentials; fetch = GET /v1/IpRecords/{Sid}, list1 = GET
+/v1/IpRecords?PageSize=1, list50 = PageSize=50, create = POST /v1/IpRecords) sends requests one after another on one keep-alive connection:
 a warm-up with instrumentation on, then `small` and `large` requests, each counted from zero;
 (Ir(large) - Ir(small)) / (large - small) is the cost of one request, every thread of the server
 included, start-up and fixed costs cancelled. Prints one line per scenario: old, new, new/old.
+With --keep, each scenario's two dumps stay in DIR as callgrind.<binary index>.<scenario>.<n>,
+for `callgrind_annotate --inclusive=yes` (the difference of the two is one request's profile
+times large - small).
 """
 
 import argparse
@@ -20,6 +24,7 @@ import glob
 import http.client
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,8 +59,8 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.n = 0
 
-    def send(self, method, path, body=None):
-        headers = {"Authorization": AUTH}
+    def send(self, method, path, body=None, auth=True):
+        headers = {"Authorization": AUTH} if auth else {}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         self.conn.request(method, path, body=body, headers=headers)
@@ -74,6 +79,7 @@ class Client:
 
 def scenarios(client, sid):
     return {
+        "livez": lambda: client.send("GET", "/livez", auth=False),
         "fetch": lambda: client.send("GET", "/v1/IpRecords/" + sid),
         "list1": lambda: client.send("GET", "/v1/IpRecords?PageSize=1"),
         "list50": lambda: client.send("GET", "/v1/IpRecords?PageSize=50"),
@@ -81,7 +87,7 @@ def scenarios(client, sid):
     }
 
 
-def measure(binary, small, large, port):
+def measure(binary, small, large, port, keep=None, tag="0"):
     work = tempfile.mkdtemp(prefix="sipmap-api-instr.")
     log_path = os.path.join(work, "server.log")
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -113,7 +119,11 @@ def measure(binary, small, large, port):
                 for _ in range(n):
                     one()
                 control(proc.pid, "-d")
+                before = set(seen)
                 counts[n], seen = dumped_ir(work, proc.pid, seen)
+                if keep:
+                    for f in sorted(seen - before):
+                        shutil.copy(f, os.path.join(keep, "callgrind.%s.%s.%d" % (tag, name, n)))
             out[name] = (counts[large] - counts[small]) / (large - small)
     finally:
         proc.terminate()
@@ -131,13 +141,21 @@ def measure(binary, small, large, port):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("old")
-    ap.add_argument("new")
+    ap.add_argument("new", nargs="?")
+    ap.add_argument("--keep", help="a directory to keep the callgrind dumps in")
     ap.add_argument("--small", type=int, default=200)
     ap.add_argument("--large", type=int, default=1000)
     ap.add_argument("--port", type=int, default=18141)
     a = ap.parse_args()
-    old = measure(a.old, a.small, a.large, a.port)
-    new = measure(a.new, a.small, a.large, a.port + 1)
+    if a.keep:
+        os.makedirs(a.keep, exist_ok=True)
+    old = measure(a.old, a.small, a.large, a.port, a.keep, "0")
+    if a.new is None:
+        print("instructions per request (callgrind, all threads): %s" % a.old)
+        for name in old:
+            print("%-7s %10.0f" % (name, old[name]))
+        return
+    new = measure(a.new, a.small, a.large, a.port + 1, a.keep, "1")
     print("instructions per request (callgrind, all threads): old = %s, new = %s" % (a.old, a.new))
     for name in old:
         print("%-7s old %10.0f  new %10.0f  new/old %.3f" % (name, old[name], new[name],

@@ -94,6 +94,9 @@ cargo test --locked
 export SIPMAP_BIN="$ROOT/target/debug/sipmap"
 test -x "$SIPMAP_BIN" || { echo "cargo test did not build $SIPMAP_BIN" >&2; exit 1; }
 
+step "service recipes: the systemd unit (systemd-analyze) and the Dockerfile (hadolint, docker or podman), where the tools exist"
+scripts/check_packaging.sh "$SIPMAP_BIN"
+
 step "Python virtual environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

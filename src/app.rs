@@ -213,13 +213,43 @@ fn load_certs(config: &ServeConfig) -> anyhow::Result<Option<ServerCerts>> {
     Ok(Some(certs))
 }
 
-/// The SIP edge's refusals of requests to recognised domains, counted into Monitor Alerts
-/// stored in `store` (minutes by the store's clock).
-fn refusal_alerts(
+/// The SIP edge, when `--sip-listen` is given, with what counts its refusals of requests to
+/// recognised domains into Monitor Alerts (minutes by the store's clock).
+async fn sip_edge(
     config: &ServeConfig,
     store: &Arc<Store>,
-) -> Arc<dyn crate::sip::edge::RefusalSink> {
-    RefusalAlerts::start(store.clone(), config.store.clock.clone())
+    metrics: &Arc<Metrics>,
+    limits: SipLimits,
+    upstream: Option<&(Destination, String)>,
+    calls: Option<&CallRuntime>,
+) -> anyhow::Result<(Option<SipServer>, Option<Arc<RefusalAlerts>>)> {
+    let Some(addr) = &config.sip_listen else {
+        return Ok((None, None));
+    };
+    let addr = resolve_one(addr).with_context(|| format!("bad --sip-listen {addr}"))?;
+    let key = store.server_key().context(
+        "the SIP edge needs the server key (it signs digest nonces and opens credential \
+         passwords), but the store was opened without one",
+    )?;
+    let digest = Authenticator::new(key, &config.sip_digest_algorithms)
+        .with_throttle(config.sip_auth_throttle);
+    let alerts = RefusalAlerts::start(store.clone(), config.store.clock.clone());
+    let server = SipServer::bind(
+        addr,
+        upstream.map(|u| u.0.addr),
+        store.recognition(),
+        metrics.clone(),
+        limits,
+        digest,
+        calls.map(|c| Arc::new(c.clone()) as Arc<dyn crate::sip::edge::CallHandoff>),
+    )
+    .await?
+    .with_upstream_transport(upstream.map(|u| (u.0.wire, u.1.clone())))
+    .with_probes(config.sip_probes)
+    .with_drain(config.http_limits.shutdown_grace)
+    .with_new_ports_per_ip(config.sip_new_ports_per_ip)
+    .with_refusals(alerts.clone());
+    Ok((Some(server), Some(alerts)))
 }
 
 /// A bound, ready server.
@@ -228,6 +258,8 @@ pub struct App {
     certs: Option<ServerCerts>,
     state: AppState,
     sip: Option<SipServer>,
+    /// The SIP edge's refusals counted into Monitor Alerts, written at shutdown too.
+    alerts: Option<Arc<RefusalAlerts>>,
 }
 
 impl App {
@@ -254,36 +286,15 @@ impl App {
             .start()
             .await
             .context("cannot end the calls a stopped node left live")?;
-        let sip = match &config.sip_listen {
-            None => None,
-            Some(addr) => {
-                let addr = resolve_one(addr).with_context(|| format!("bad --sip-listen {addr}"))?;
-                let key = store.server_key().context(
-                    "the SIP edge needs the server key (it signs digest nonces and opens \
-                     credential passwords), but the store was opened without one",
-                )?;
-                let digest = Authenticator::new(key, &config.sip_digest_algorithms)
-                    .with_throttle(config.sip_auth_throttle);
-                Some(
-                    SipServer::bind(
-                        addr,
-                        sip_upstream.as_ref().map(|u| u.0.addr),
-                        store.recognition(),
-                        metrics.clone(),
-                        sip_limits,
-                        digest,
-                        calls
-                            .clone()
-                            .map(|c| Arc::new(c) as Arc<dyn crate::sip::edge::CallHandoff>),
-                    )
-                    .await?
-                    .with_upstream_transport(sip_upstream.as_ref().map(|u| (u.0.wire, u.1.clone())))
-                    .with_probes(config.sip_probes)
-                    .with_new_ports_per_ip(config.sip_new_ports_per_ip)
-                    .with_refusals(refusal_alerts(config, &store)),
-                )
-            }
-        };
+        let (sip, alerts) = sip_edge(
+            config,
+            &store,
+            &metrics,
+            sip_limits,
+            sip_upstream.as_ref(),
+            calls.as_ref(),
+        )
+        .await?;
         let sip = sip_tls(sip, config, certs.as_ref()).await?;
         if let (Some(calls), Some(sip)) = (&calls, &sip) {
             calls.attach(sip.sender());
@@ -307,6 +318,7 @@ impl App {
             certs,
             state,
             sip,
+            alerts,
         })
     }
 
@@ -368,7 +380,11 @@ impl App {
         self.state.store.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then drains: the HTTP listeners close and in-flight
+    /// requests finish, the SIP edge's listeners close and its connections finish their
+    /// transactions (both within [`HttpLimits::shutdown_grace`], at once), UDP stops, the
+    /// refusals counted for Monitor Alerts are written, and storage's queued writes are
+    /// committed ([`Store::flush`]).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -385,6 +401,7 @@ impl App {
             crate::tls::spawn_reloader(vec![certs.clone()], stopped(stop_rx.clone()));
         }
         let limits = self.state.limits.clone();
+        let store = self.state.store.clone();
         let http = server::serve_all(
             self.listeners,
             router(self.state),
@@ -392,13 +409,22 @@ impl App {
             stopped(stop_rx.clone()),
         );
         match self.sip {
-            None => http.await.context("the HTTP server failed"),
+            None => http.await.context("the HTTP server failed")?,
             Some(sip) => {
                 let (h, s) = tokio::join!(http, sip.run(stopped(stop_rx)));
                 h.context("the HTTP server failed")?;
-                s.context("the SIP edge failed")
+                s.context("the SIP edge failed")?;
             }
         }
+        if let Some(alerts) = &self.alerts {
+            alerts.flush().await;
+        }
+        store
+            .flush()
+            .await
+            .context("storage could not commit its queued writes")?;
+        tracing::info!("storage flushed; stopped");
+        Ok(())
     }
 }
 
@@ -441,7 +467,7 @@ pub async fn ensure_initial_account(
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT or SIGTERM (either starts the drain of [`App::run`]).
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -457,11 +483,11 @@ pub async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+    let signal = tokio::select! {
+        () = ctrl_c => "SIGINT",
+        () = terminate => "SIGTERM",
+    };
+    tracing::info!(signal, "shutting down: draining");
 }
 
 /// Resolves `HOST:PORT` to one socket address.

@@ -1,5 +1,5 @@
 //! The command line: `sipmap serve`, `sipmap accounts create`, `sipmap keys create`,
-//! `sipmap secrets rotate` and `sipmap resolve`.
+//! `sipmap secrets rotate`, `sipmap resolve` and `sipmap health`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -54,6 +54,24 @@ pub enum Command {
     /// Manage the server key that seals credential passwords and auth tokens.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Ask a running server whether it is alive (`GET /livez`, no credentials) and exit 0 if it
+    /// answers 200, 1 otherwise: the container image's HEALTHCHECK, which has no curl.
+    Health(HealthArgs),
+}
+
+/// Options of `sipmap health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The URL to ask: `http://` or `https://` (the server's certificate verified against the
+    /// system's roots and --tls-ca).
+    #[arg(
+        long,
+        env = "SIPMAP_HEALTH_URL",
+        default_value = "http://127.0.0.1:8080/livez"
+    )]
+    pub url: String,
+    #[command(flatten)]
+    pub tls_ca: TlsCaArgs,
 }
 
 /// The `secrets` subcommands.
@@ -284,6 +302,11 @@ pub struct ServeArgs {
     /// Most web console sessions this node keeps at once; a sign-in past it is answered 503.
     #[arg(long, env = "SIPMAP_CONSOLE_SESSIONS", default_value_t = crate::http::console_session::DEFAULT_MAX)]
     pub console_sessions: usize,
+    /// At SIGTERM or SIGINT, how long in-flight HTTP requests and the SIP edge's TCP and TLS
+    /// connections may take to finish (the listeners close at once); then the process exits.
+    #[arg(long, env = "SIPMAP_DRAIN_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub drain_timeout_secs: u64,
     /// SQLite only: the largest size in bytes the database file may grow to. Writes beyond it
     /// are refused with 503 (as on a full disk) and `/healthz` reports it; reads go on.
     #[arg(long, env = "SIPMAP_MAX_DATABASE_BYTES", value_name = "BYTES")]
@@ -421,6 +444,7 @@ pub enum KeysCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
+        Command::Health(args) => health(args).await,
         Command::Accounts(AccountsCommand::Create {
             friendly_name,
             database,
@@ -610,6 +634,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections,
             max_connections_per_client: args.max_connections_per_client,
             console_sessions: args.console_sessions,
+            shutdown_grace: Duration::from_secs(args.drain_timeout_secs),
             ..HttpLimits::default()
         },
         sip_limits: SipLimits::default(),
@@ -811,13 +836,7 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     use base64::Engine;
 
     let base = url::Url::parse(&args.url).context("--url is not a URL")?;
-    let tls = match base.scheme() {
-        "http" => false,
-        "https" => true,
-        _ => anyhow::bail!("--url must be an http:// or https:// URL"),
-    };
-    let host = base.host_str().context("--url has no host")?.to_owned();
-    let port = base.port_or_known_default().context("--url has no port")?;
+    let server = Endpoint::of(&base, &args.tls_ca)?;
     let mut query = String::from("IpAddress=");
     query.extend(form_urlencoded::byte_serialize(args.ip.as_bytes()));
     if let Some(uri) = &args.uri {
@@ -839,31 +858,79 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     let path = format!("{prefix}{RESOLVE}?{query}");
     let credentials = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", args.account_sid, args.auth_token));
-    let authority = match base.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Basic {credentials}\r\n\
-         Accept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    let tls = match tls {
-        false => None,
-        true => Some(crate::tls::client_config(args.tls_ca.file.as_deref())?),
-    };
-    let response = exchange(&host, port, tls, request.as_bytes()).await?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("the server's answer is not HTTP")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .context("the server's answer has no status")?;
+    let (status, body) = server
+        .get(
+            &path,
+            &format!("Authorization: Basic {credentials}\r\nAccept: application/json\r\n"),
+        )
+        .await?;
     println!("{body}");
     anyhow::ensure!(status == 200, "the server answered {status}");
     Ok(())
+}
+
+/// `sipmap health`: one GET of `--url`; succeeds on a 200.
+async fn health(args: HealthArgs) -> anyhow::Result<()> {
+    let url = url::Url::parse(&args.url).context("--url is not a URL")?;
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let (status, _) = Endpoint::of(&url, &args.tls_ca)?.get(&path, "").await?;
+    anyhow::ensure!(status == 200, "{url} answered {status}");
+    println!("{url}: {status}");
+    Ok(())
+}
+
+/// The server a command asks over HTTP: where to connect, its `Host`, and TLS for `https`.
+struct Endpoint {
+    host: String,
+    port: u16,
+    authority: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Endpoint {
+    /// The server of `url` (`http://` or `https://`, trusting the system's roots and
+    /// `--tls-ca`).
+    fn of(url: &url::Url, tls_ca: &TlsCaArgs) -> anyhow::Result<Self> {
+        let tls = match url.scheme() {
+            "http" => None,
+            "https" => Some(crate::tls::client_config(tls_ca.file.as_deref())?),
+            _ => anyhow::bail!("--url must be an http:// or https:// URL"),
+        };
+        let host = url.host_str().context("--url has no host")?.to_owned();
+        let port = url.port_or_known_default().context("--url has no port")?;
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        Ok(Self {
+            host,
+            port,
+            authority,
+            tls,
+        })
+    }
+
+    /// `GET path` with `headers` (each line ending in CRLF): the status and the body.
+    async fn get(self, path: &str, headers: &str) -> anyhow::Result<(u16, String)> {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n",
+            self.authority
+        );
+        let response = exchange(&self.host, self.port, self.tls, request.as_bytes()).await?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .context("the server's answer is not HTTP")?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .context("the server's answer has no status")?;
+        Ok((status, body.to_owned()))
+    }
 }
 
 /// Sends `request` to `host`:`port` (over TLS with `tls`, the certificate verified for `host`)

@@ -8,6 +8,7 @@
 //! text naming the count, rewritten as the count grows. So a source hammering a domain makes
 //! one row per source and reason per minute, never one per datagram. A request for which
 //! nothing was recognised is never reported (nothing is revealed to an unknown source).
+//! At shutdown, [`RefusalAlerts::flush`] writes what was counted since the last write.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::domain::Alert;
@@ -51,18 +52,43 @@ struct Tally {
 #[derive(Debug)]
 pub struct RefusalAlerts {
     queue: mpsc::Sender<DomainRefusal>,
+    /// Asks the counting task to write now; it answers once it has.
+    flushes: mpsc::Sender<oneshot::Sender<()>>,
     dropped: AtomicU64,
 }
+
+/// How long [`RefusalAlerts::flush`] waits for the write.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 impl RefusalAlerts {
     /// Starts the counting task, writing to `store`, minutes told by `clock`.
     pub fn start(store: Arc<Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
         let (queue, refusals) = mpsc::channel(QUEUE);
-        tokio::spawn(count(refusals, store, clock));
+        let (flushes, asked) = mpsc::channel(1);
+        tokio::spawn(count(refusals, asked, store, clock));
         Arc::new(Self {
             queue,
+            flushes,
             dropped: AtomicU64::new(0),
         })
+    }
+
+    /// Writes every refusal queued or counted so far, now (at shutdown: the last second's would
+    /// be lost), waiting at most [`FLUSH_WAIT`].
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        let asked = async {
+            self.flushes.send(done).await.ok()?;
+            written.await.ok()
+        };
+        match tokio::time::timeout(FLUSH_WAIT, asked).await {
+            Ok(Some(())) => tracing::info!("SIP refusals' alerts written"),
+            Ok(None) => tracing::warn!("the SIP refusals' counting task has stopped"),
+            Err(_) => tracing::warn!(
+                wait = ?FLUSH_WAIT,
+                "the SIP refusals' alerts were not written in time"
+            ),
+        }
     }
 
     /// Refusals dropped because the queue was full.
@@ -85,6 +111,7 @@ impl RefusalSink for RefusalAlerts {
 /// The counting task: ends when the sink is dropped, after a last write.
 async fn count(
     mut refusals: mpsc::Receiver<DomainRefusal>,
+    mut asked: mpsc::Receiver<oneshot::Sender<()>>,
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
 ) {
@@ -100,6 +127,13 @@ async fn count(
                 }
             },
             _ = tick.tick() => flush(&mut tallies, &store, clock.now_millis()).await,
+            Some(done) = asked.recv() => {
+                while let Ok(refusal) = refusals.try_recv() {
+                    add(&mut tallies, refusal, clock.now_millis());
+                }
+                flush(&mut tallies, &store, clock.now_millis()).await;
+                let _ = done.send(());
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ pub use log::{CallLog, MemoryLog, StoreLog};
 pub use metrics::CallMetrics;
 
 use actor::{Actor, now};
-use event::Event;
+use event::{Event, Incoming};
 use metrics::inc;
 use registry::{Full, Inbox, Registry};
 
@@ -406,7 +406,7 @@ async fn give(inbox: Option<Inbox>, command: Command) -> Result<bool, Busy> {
         return Ok(false);
     };
     let (reply, answer) = oneshot::channel();
-    match inbox.try_send(Event::Command(command, reply)) {
+    match inbox.try_send(Event::Command(Box::new((command, reply)))) {
         Ok(()) => Ok(answer.await.unwrap_or(false)),
         Err(mpsc::error::TrySendError::Full(_)) => Err(Busy),
         Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
@@ -435,11 +435,11 @@ impl CallHandoff for CallRuntime {
             // A response to a call that is over is dropped; anything else is the edge's.
             return ours;
         };
-        let event = Event::Message {
+        let event = Event::Message(Box::new(Incoming {
             bytes: bytes.to_vec(),
             source,
             transport,
-        };
+        }));
         if inbox.try_send(event).is_err() {
             inc(&self.0.metrics.inbox_full);
             INBOX_LIMIT.hit(&format_args!(
@@ -498,7 +498,10 @@ mod tests {
         assert_eq!(give(None, Command::Complete).await, Ok(false));
         let (inbox, rx) = mpsc::channel(1);
         inbox
-            .try_send(Event::Command(Command::Cancel, oneshot::channel().0))
+            .try_send(Event::Command(Box::new((
+                Command::Cancel,
+                oneshot::channel().0,
+            ))))
             .unwrap();
         assert_eq!(
             give(Some(inbox.clone()), Command::Complete).await,
@@ -512,8 +515,8 @@ mod tests {
     async fn a_command_taken_by_the_call_is_answered_with_its_word() {
         let (inbox, mut rx) = mpsc::channel(1);
         let call = tokio::spawn(async move {
-            if let Some(Event::Command(_, reply)) = rx.recv().await {
-                let _ = reply.send(true);
+            if let Some(Event::Command(command)) = rx.recv().await {
+                let _ = command.1.send(true);
             }
         });
         assert_eq!(give(Some(inbox), Command::Complete).await, Ok(true));

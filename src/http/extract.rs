@@ -309,8 +309,10 @@ async fn session_caller(
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The account a Basic user name authenticates as and the hash its password must match: an
-/// Account SID's auth token, or an API key's (`SK…`) secret. One indexed read either way, made
-/// at every request, so a deleted key or a changed token applies at once on every node.
+/// Account SID's auth token, or an API key's (`SK…`) secret. From the node's credential cache
+/// when it has them, else one indexed read (`store::credentials`): a deleted key, a changed
+/// token or a closed account applies at the next request on the node that wrote it, and on
+/// the other nodes of a cluster within the change feed's delay.
 async fn credentials_of(
     state: &AppState,
     user: &str,

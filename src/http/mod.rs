@@ -27,6 +27,7 @@ pub mod paging;
 pub mod server;
 pub mod sip_domains;
 pub mod sip_lists;
+pub mod target_health;
 pub mod throttle;
 pub mod v1;
 pub mod v2010;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router())
         .merge(ops::router())
         .merge(console::router())
+        .merge(target_health::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

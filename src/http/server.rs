@@ -263,9 +263,23 @@ pub async fn serve_all(
     shutdown.await;
     let _ = stop_tx.send(true);
     while loops.join_next().await.is_some() {}
-    let deadline = Instant::now() + shared.limits.shutdown_grace;
+    let grace = shared.limits.shutdown_grace;
+    tracing::info!(
+        open = shared.open.total.load(Ordering::Relaxed),
+        bound = ?grace,
+        "HTTP: listeners closed; letting in-flight requests finish"
+    );
+    let deadline = Instant::now() + grace;
     while shared.open.total.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match shared.open.total.load(Ordering::Relaxed) {
+        0 => tracing::info!("HTTP: in-flight requests finished"),
+        left => tracing::warn!(
+            left,
+            bound = ?grace,
+            "HTTP: drain bound passed with connections open; closing them"
+        ),
     }
     Ok(())
 }

@@ -222,6 +222,10 @@ impl V2010Child {
 /// to (`http::ops`), as the router serves it and `sipmap resolve` asks for it.
 pub const RESOLVE: &str = "/sipmap/v1/Resolve";
 
+/// sipmap's own operator endpoint: a connection policy's targets' health over the last hour
+/// (`http::target_health`).
+pub const TARGET_HEALTH: &str = "/sipmap/v1/TargetHealth";
+
 /// Accounts themselves: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountsResource;

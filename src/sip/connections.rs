@@ -35,6 +35,11 @@ impl Connections {
         }
     }
 
+    /// How many connections are open (accepted and outbound).
+    pub(super) fn len(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub(super) fn remove(&self, id: u64) {
         self.open
             .lock()

@@ -5,15 +5,25 @@
 //! up until probes say otherwise, and so is one that is not probed (over the limit, see
 //! [`Health::rebuild`]). The edge reads this on every forwarded request without a lock: one
 //! atomic load of the map, and none at all while no destination is down.
+//!
+//! Each probed destination also keeps its [`History`] over the last hour (state changes, and
+//! per minute the probes sent and answered), bounded in time and count, for the API's
+//! `TargetHealth` and the console's pictures; it is written by the probes and their answers
+//! only (a lock per probe and per answer), never read on the forwarding path.
+
+mod history;
+
+pub use history::{History, MAX_MINUTES, MAX_TRANSITIONS, MinuteSample, SPAN_MS, Transition};
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::clock::{Clock, SystemClock};
 use crate::limit_log::LimitLog;
 use crate::recognition::{Destination, Destinations};
 use crate::sip_syntax::Wire;
@@ -35,15 +45,22 @@ pub struct DestinationHealth {
     unanswered: AtomicU32,
     /// The targets that name this destination.
     targets: Arc<[String]>,
+    /// Its health over the last hour.
+    history: Mutex<History>,
 }
 
 impl DestinationHealth {
-    fn new(targets: Arc<[String]>) -> Self {
+    fn new(targets: Arc<[String]>, now_ms: i64) -> Self {
         Self {
             up: AtomicBool::new(true),
             unanswered: AtomicU32::new(0),
             targets,
+            history: Mutex::new(History::starting(now_ms)),
         }
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether it answers (or has not yet missed enough probes to be taken out).
@@ -53,8 +70,10 @@ impl DestinationHealth {
 }
 
 /// The health of every probed destination, and the probes' counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
+    /// What dates the histories.
+    clock: Arc<dyn Clock>,
     probed: ArcSwap<HashMap<Destination, Arc<DestinationHealth>>>,
     /// False only when no probed destination is down: the edge then looks nothing up.
     any_down: AtomicBool,
@@ -69,6 +88,25 @@ pub struct Health {
     pub probes_answered: AtomicU64,
     /// Destinations marked down (transitions from up).
     pub marked_down: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+}
+
+/// One target's destination as the probes see it (see [`Health::of_targets`]).
+#[derive(Debug, Clone)]
+pub struct TargetHealth {
+    /// The target's SID.
+    pub target: String,
+    /// The destination its URI names.
+    pub destination: Destination,
+    /// Whether it is up now.
+    pub up: bool,
+    /// Its last hour.
+    pub history: History,
 }
 
 /// A look at target health for one request: nothing to look up while no destination is down,
@@ -91,6 +129,40 @@ impl HealthView {
 }
 
 impl Health {
+    /// No destination probed yet; histories dated by `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            probed: ArcSwap::default(),
+            any_down: AtomicBool::new(false),
+            unprobed: AtomicUsize::new(0),
+            deferred: AtomicUsize::new(0),
+            probes_sent: AtomicU64::new(0),
+            probes_answered: AtomicU64::new(0),
+            marked_down: AtomicU64::new(0),
+        }
+    }
+
+    /// The probed destinations of the targets named in `targets`, one entry per target and
+    /// destination, each with its history over the last hour (a target not probed has none).
+    pub fn of_targets(&self, targets: &HashSet<&str>) -> Vec<TargetHealth> {
+        let now = self.clock.now_millis();
+        let probed = self.probed.load();
+        let mut found = Vec::new();
+        for (dest, h) in probed.iter() {
+            for sid in h.targets.iter().filter(|t| targets.contains(t.as_str())) {
+                found.push(TargetHealth {
+                    target: sid.clone(),
+                    destination: *dest,
+                    up: h.is_up(),
+                    history: h.history().as_of(now),
+                });
+            }
+        }
+        found.sort_unstable_by(|a, b| (&a.target, a.destination).cmp(&(&b.target, b.destination)));
+        found
+    }
+
     /// Whether `dest` may be chosen: it is not probed, or it is up.
     pub fn is_up(&self, dest: &Destination) -> bool {
         self.view().is_up(dest)
@@ -130,6 +202,7 @@ impl Health {
         dests.retain(|d| all.contains_key(d));
         dests.sort_unstable();
         let old = self.probed.load();
+        let now = self.clock.now_millis();
         let next: HashMap<Destination, Arc<DestinationHealth>> = dests
             .iter()
             .map(|d| {
@@ -140,8 +213,9 @@ impl Health {
                         up: AtomicBool::new(h.is_up()),
                         unanswered: AtomicU32::new(h.unanswered.load(Ordering::Relaxed)),
                         targets,
+                        history: Mutex::new(h.history().clone()),
                     }),
-                    None => Arc::new(DestinationHealth::new(targets)),
+                    None => Arc::new(DestinationHealth::new(targets, now)),
                 };
                 (*d, state)
             })
@@ -172,12 +246,16 @@ impl Health {
             return;
         };
         self.probes_sent.fetch_add(1, Ordering::Relaxed);
+        let now = self.clock.now_millis();
         let unanswered = h.unanswered.fetch_add(1, Ordering::Relaxed);
+        let mut history = h.history();
         if unanswered >= failures && h.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(destination = %dest, unanswered, "SIP target down");
             self.marked_down.fetch_add(1, Ordering::Relaxed);
             self.any_down.store(true, Ordering::Relaxed);
+            history.changed(now, false);
         }
+        history.probed(now, h.is_up());
     }
 
     /// How many probed destinations wait for a later round (see `pacing`).
@@ -197,12 +275,16 @@ impl Health {
         self.probes_answered.fetch_add(1, Ordering::Relaxed);
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let probed = self.probed.load();
+        let now = self.clock.now_millis();
         for wire in Wire::ALL {
             if let Some(h) = probed.get(&Destination { addr, wire }) {
                 h.unanswered.store(0, Ordering::Relaxed);
+                let mut history = h.history();
                 if !h.up.swap(true, Ordering::Relaxed) {
                     tracing::info!(destination = %addr, "SIP target up");
+                    history.changed(now, true);
                 }
+                history.answered(now);
             }
         }
     }
@@ -407,6 +489,65 @@ mod tests {
             text.contains("sipmap_sip_probes_answered_total 1\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_target_shows_its_destinations_last_hour() {
+        use crate::clock::FixedClock;
+        const T0: i64 = 1_700_000_040_000;
+        let clock = Arc::new(FixedClock::at_millis(T0));
+        let h = Health::with_clock(clock.clone());
+        let a = dest("127.0.0.2:5060", false);
+        let b = dest("127.0.0.3:5060", true);
+        h.rebuild(&all(&[a, b]), 10, Vec::new);
+        // One failure takes a destination out: down at the second round, 10 s in.
+        for round in 0..3 {
+            clock.set_millis(T0 + round * 10_000);
+            h.before_probes(1);
+        }
+        clock.set_millis(T0 + 25_000);
+        h.answered(a.addr);
+        let got = h.of_targets(&HashSet::from(["NE0"]));
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (t, history) = (&got[0], &got[0].history);
+        assert_eq!((t.target.as_str(), t.destination, t.up), ("NE0", a, true));
+        assert_eq!(
+            Vec::from(history.transitions.clone()),
+            vec![
+                Transition {
+                    at_ms: T0 + 10_000,
+                    up: false
+                },
+                Transition {
+                    at_ms: T0 + 25_000,
+                    up: true
+                },
+            ]
+        );
+        assert_eq!(
+            Vec::from(history.minutes.clone()),
+            vec![MinuteSample {
+                start_ms: T0,
+                probes: 3,
+                answered: 1,
+                down: true
+            }]
+        );
+        let b_now = h.of_targets(&HashSet::from(["NE1", "NE9"]));
+        assert_eq!(b_now.len(), 1);
+        assert!(!b_now[0].up);
+        assert_eq!(b_now[0].history.since_ms, T0 + 10_000);
+        // A rebuild that renames the destination's targets keeps its history.
+        let renamed: Destinations = [(a, Arc::from(vec!["NE7".to_owned()]))]
+            .into_iter()
+            .collect();
+        h.rebuild(&renamed, 10, Vec::new);
+        let kept = h.of_targets(&HashSet::from(["NE7"]));
+        assert_eq!(kept[0].history, history.clone());
+        // Past the hour, what is older is gone.
+        clock.set_millis(T0 + SPAN_MS + 60_000);
+        let old = h.of_targets(&HashSet::from(["NE7"]));
+        assert!(old[0].history.transitions.is_empty() && old[0].history.minutes.is_empty());
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! every target destination with `OPTIONS` (`probe`, [`ProbeSettings`]); [`health`] holds what the
 //! probes found, for the edge and `/metrics`.
 //!
+//! At shutdown the edge drains ([`SipServer::run`]): the TCP and TLS listeners close, probes
+//! stop, each open connection closes once the transactions on it have ended (`tcp`), within
+//! [`SipServer::with_drain`]'s bound; the UDP readers go on relaying (the responses to the
+//! connections' requests may come back over UDP) until then, and stop last.
+//!
 //! [`SipLimits`] bounds TCP, so that no client can hold resources by being slow or by opening many
 //! connections: idle and per-message deadlines, a deadline on every write, and a global and a
 //! per-source cap on connections (see [`SipLimits`] for each).
@@ -44,6 +49,7 @@ use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -67,7 +73,13 @@ pub struct SipServer {
     probes: ProbeSettings,
     /// One socket per UDP reader thread, all on the edge's address (see `udp`).
     udp_readers: Vec<UdpSocket>,
+    /// How long open connections may take to finish their transactions at shutdown.
+    drain: Duration,
 }
+
+/// How long open connections may take to finish their transactions at shutdown, unless
+/// [`SipServer::with_drain`] says otherwise.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
 /// What every transport task needs to carry out the edge's decisions.
 #[derive(Debug)]
@@ -86,6 +98,8 @@ struct Io {
     /// The upstream's address and the host name its certificate must carry, when it is reached
     /// over TLS and named by a host name (a target's certificate must carry its IP address).
     upstream_name: Option<(SocketAddr, String)>,
+    /// Set when the server drains: each connection closes once its transactions have ended.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl SipServer {
@@ -149,11 +163,13 @@ impl SipServer {
                 runtime: tokio::runtime::Handle::current(),
                 tls_client: None,
                 upstream_name: None,
+                draining: tokio::sync::watch::Sender::new(false),
             }),
             tcp,
             tls: None,
             probes: ProbeSettings::default(),
             udp_readers,
+            drain: DEFAULT_DRAIN,
         })
     }
 
@@ -233,6 +249,13 @@ impl SipServer {
         self.tls.as_ref().and_then(|t| t.socket.local_addr().ok())
     }
 
+    /// The same server, giving open connections at most `drain` to finish their transactions
+    /// at shutdown (see [`SipServer::run`]).
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
+    }
+
     /// The same server, probing targets as `probes` says.
     pub fn with_probes(mut self, probes: ProbeSettings) -> Self {
         self.probes = probes;
@@ -254,7 +277,9 @@ impl SipServer {
     }
 
     /// Serves until `shutdown` completes: UDP on threads of its own, TCP and the probes on tokio
-    /// tasks.
+    /// tasks. Then drains: the TCP and TLS listeners close (a new connection is refused), the
+    /// probes stop, each open connection closes once its transactions have ended or when the
+    /// drain's bound passes, and the UDP readers, relaying until then, stop last.
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = self.spawn_udp_readers(&stop)?;
@@ -286,6 +311,20 @@ impl SipServer {
         if let Some(task) = host {
             task.abort();
         }
+        let Self {
+            io,
+            tcp,
+            tls,
+            drain,
+            ..
+        } = self;
+        drop((tcp, tls));
+        tracing::info!(
+            open = io.conns.len(),
+            bound = ?drain,
+            "SIP: TCP and TLS listeners closed, probes stopped; draining open connections"
+        );
+        drain_connections(&io, drain).await;
         stop.store(true, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             for t in threads {
@@ -293,7 +332,26 @@ impl SipServer {
             }
         })
         .await?;
+        tracing::info!("SIP: UDP stopped");
         Ok(())
+    }
+}
+
+/// Tells every open connection to close once its transactions have ended, and waits until all
+/// have, or `bound` has passed (those still open are then cut when the process ends).
+async fn drain_connections(io: &Io, bound: Duration) {
+    io.draining.send_replace(true);
+    let deadline = tokio::time::Instant::now() + bound;
+    while io.conns.len() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match io.conns.len() {
+        0 => tracing::info!("SIP: open connections drained"),
+        left => tracing::warn!(
+            left,
+            ?bound,
+            "SIP: drain bound passed with transactions in progress; closing the connections"
+        ),
     }
 }
 

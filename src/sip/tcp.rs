@@ -8,6 +8,11 @@
 //! `edge::refuse`), then closed: the write side first, and what the client still sends is read
 //! and thrown away (at most [`LINGER_BYTES`], for at most [`LINGER`]), so that the close does
 //! not reset the connection before the client has read the answer.
+//!
+//! Each connection counts the transactions open on it from the messages that cross it
+//! ([`Pending`]); once the server drains (`SipServer::run`), a connection closes as soon as none
+//! is open and no message is under way, so that what was in progress finishes and nothing waits
+//! for an idle peer.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, error::Elapsed};
 
 use super::admission::{Admission, Refusals, Slot};
-use super::edge::{Action, Transport};
+use super::edge::{Action, Transport, carries_probe_branch};
 use super::message::Framer;
 use super::{Io, SipLimits, SipServer, message, perform};
 use crate::sip_syntax::Wire;
@@ -120,6 +125,72 @@ pub(super) async fn admitted<F: Future<Output = ()>>(
     }
 }
 
+/// The transactions open on one connection, counted from the messages that cross it: a request
+/// read (other than `ACK`, which has no response) opens one that a final response written ends,
+/// and a request written (the edge's to a target) opens one that a final response read ends;
+/// the edge's probes and their answers count for nothing (the probes stop when the edge
+/// drains). The count is loose (a stateless edge keeps no transaction state): a request never answered
+/// keeps it above zero, which only holds a draining connection until the drain's deadline.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    inbound: usize,
+    outbound: usize,
+    /// The edge's probes written and not yet answered: only while there are any is a final
+    /// response read looked at for a probe's branch (a client's connection never has any).
+    probes: usize,
+}
+
+/// What a message is, for [`Pending`].
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// A request with a response to come.
+    Request,
+    /// A final response (2xx–6xx).
+    Final,
+    /// A provisional response, an `ACK`.
+    Other,
+}
+
+fn kind(message: &[u8]) -> Kind {
+    match message.get(..8) {
+        Some(version) if version.eq_ignore_ascii_case(b"SIP/2.0 ") => match message.get(8) {
+            Some(b'2'..=b'6') => Kind::Final,
+            _ => Kind::Other,
+        },
+        _ if message.starts_with(b"ACK ") => Kind::Other,
+        _ => Kind::Request,
+    }
+}
+
+impl Pending {
+    /// `message` was read from the connection.
+    fn read(&mut self, message: &[u8]) {
+        match kind(message) {
+            Kind::Request => self.inbound += 1,
+            Kind::Final if self.probes > 0 && carries_probe_branch(message) => self.probes -= 1,
+            Kind::Final => self.outbound = self.outbound.saturating_sub(1),
+            Kind::Other => {}
+        }
+    }
+
+    /// `message` was written to the connection.
+    fn written(&mut self, message: &[u8]) {
+        match kind(message) {
+            Kind::Request if message.starts_with(b"OPTIONS ") && carries_probe_branch(message) => {
+                self.probes += 1;
+            }
+            Kind::Request => self.outbound += 1,
+            Kind::Final => self.inbound = self.inbound.saturating_sub(1),
+            Kind::Other => {}
+        }
+    }
+
+    /// No transaction is open.
+    fn none(self) -> bool {
+        self.inbound == 0 && self.outbound == 0
+    }
+}
+
 /// One TCP or TLS connection being served: what it needs to answer, and its stream.
 struct Connection<'a, S> {
     /// Its id among the open connections.
@@ -131,6 +202,8 @@ struct Connection<'a, S> {
     limits: SipLimits,
     /// Where the message under way stands.
     framer: Framer,
+    /// The transactions open on it.
+    pending: Pending,
 }
 
 /// The connection is to be closed.
@@ -178,6 +251,7 @@ pub(super) async fn serve_registered<S: SipStream>(
         io,
         limits,
         framer: Framer::default(),
+        pending: Pending::default(),
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -185,7 +259,14 @@ pub(super) async fn serve_registered<S: SipStream>(
     // message while nothing is buffered, else `message` after the first byte of the message under
     // way. Reads within a message do not move it.
     let mut deadline = Instant::now() + limits.idle;
+    let mut draining = io.draining.subscribe();
     loop {
+        let drain = *draining.borrow_and_update();
+        if drain && buf.is_empty() && conn.pending.none() {
+            tracing::debug!(%peer, transport = S::WIRE.label(), "SIP connection drained; closing");
+            let _ = tokio::time::timeout(limits.write, conn.stream.shutdown()).await;
+            break;
+        }
         tokio::select! {
             read = tokio::time::timeout_at(deadline, conn.stream.read(&mut chunk)) => {
                 let Ok(n) = conn.bytes_read(read, buf.len()) else { break };
@@ -209,6 +290,12 @@ pub(super) async fn serve_registered<S: SipStream>(
             out = rx.recv() => {
                 let Some(bytes) = out else { break };
                 if conn.write(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            changed = draining.changed(), if !drain => {
+                // The server is gone without draining: nothing more to wait for.
+                if changed.is_err() {
                     break;
                 }
             }
@@ -263,6 +350,7 @@ impl<S: SipStream> Connection<'_, S> {
             let frame: Vec<u8> = buf.drain(..len).collect();
             let trimmed = frame.iter().position(|b| *b != b'\r' && *b != b'\n');
             let Some(start) = trimmed else { continue };
+            self.pending.read(&frame[start..]);
             match self
                 .io
                 .edge
@@ -317,6 +405,7 @@ impl<S: SipStream> Connection<'_, S> {
     /// Writes `bytes` within the write limit: see [`write_within`].
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Close> {
         if write_within(&mut self.stream, bytes, self.limits.write, self.peer).await {
+            self.pending.written(bytes);
             Ok(())
         } else {
             Err(Close)
@@ -347,5 +436,38 @@ async fn write_within<S: SipStream>(
             let _ = socket2::SockRef::from(stream.socket()).set_linger(Some(Duration::ZERO));
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactions_open_with_requests_and_end_with_final_responses_either_way() {
+        let mut p = Pending::default();
+        p.read(b"INVITE sip:a@b SIP/2.0\r\n\r\n");
+        p.written(b"SIP/2.0 100 Trying\r\n\r\n");
+        assert!(!p.none(), "a provisional response ends nothing");
+        p.written(b"SIP/2.0 200 OK\r\n\r\n");
+        assert!(p.none());
+        p.read(b"ACK sip:a@b SIP/2.0\r\n\r\n");
+        assert!(p.none(), "an ACK opens no transaction");
+        p.written(b"OPTIONS sip:t SIP/2.0\r\n\r\n");
+        p.read(b"sip/2.0 180 Ringing\r\n\r\n");
+        assert!(!p.none());
+        p.read(b"SIP/2.0 486 Busy Here\r\n\r\n");
+        assert!(p.none());
+        p.written(b"SIP/2.0 404 Not Found\r\n\r\n");
+        assert!(p.none(), "an unmatched answer counts no lower than zero");
+        p.written(b"OPTIONS sip:t SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-sm-p00\r\n\r\n");
+        assert!(p.none(), "a probe is not waited for");
+        p.written(b"INVITE sip:t SIP/2.0\r\n\r\n");
+        p.read(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-sm-p00\r\n\r\n");
+        assert!(!p.none(), "a probe's answer ends no transaction");
+        p.read(b"SIP/2.0 200 OK\r\n\r\n");
+        assert!(p.none());
+        p.read(b"garbage");
+        assert!(!p.none(), "what is not a response is taken for a request");
     }
 }

@@ -28,6 +28,7 @@ pub async fn record(
     retention: EventRetention,
 ) -> Result<()> {
     let mut accounts: Vec<AccountSid> = Vec::new();
+    let mut inserts = Vec::with_capacity(audit.len());
     for change in audit {
         if !accounts.contains(&change.account_sid) {
             accounts.push(change.account_sid.clone());
@@ -35,10 +36,13 @@ pub async fn record(
         let event = change
             .clone()
             .into_event(EventSid::generate_at(now_ms), actor, now_ms);
-        tx.execute(sql::INSERT, sql::insert(&event)).await?;
+        inserts.push((sql::INSERT, sql::insert(&event)));
     }
+    // The inserts go with the first account's retention (one round trip on PostgreSQL), so
+    // every account's count that follows includes them.
     for account in &accounts {
-        prune(tx, account, retention, now_ms, &EVENTS).await?;
+        let first = std::mem::take(&mut inserts);
+        prune(tx, first, account, retention, now_ms, &EVENTS).await?;
     }
     Ok(())
 }
@@ -69,21 +73,27 @@ const EVENTS: Kept = Kept {
     flags: ("--event-retention-secs", "--max-events-per-account"),
 };
 
-/// Deletes the account's records `kept` no longer keeps under `retention`: those older than
-/// its age bound, then the oldest past its count bound. Logs when it deletes any.
+/// Runs `first` (statements that add the account's records, or none), then deletes the
+/// account's records `kept` no longer keeps under `retention`: those older than its age bound,
+/// then the oldest past its count bound. Logs when it deletes any. Everything up to the count
+/// is one round trip on PostgreSQL ([`Tx::execute_then_query`]).
 pub(in crate::store) async fn prune(
     tx: &mut dyn Tx,
+    first: Vec<(&'static str, Params)>,
     account: &AccountSid,
     retention: MonitorRetention,
     now_ms: i64,
     kept: &Kept,
 ) -> Result<()> {
-    let mut deleted = 0;
-    if let Some(before) = retention.older_than(now_ms) {
+    let mut statements = first;
+    let aged = retention.older_than(now_ms).map(|before| {
         let params: Params = vec![account.as_str().into(), before.into()];
-        deleted += tx.execute(kept.before, params).await?;
-    }
-    let rows = tx.query(kept.count, vec![account.as_str().into()]).await?;
+        statements.push((kept.before, params));
+        statements.len() - 1
+    });
+    let count = (kept.count, vec![account.as_str().into()]);
+    let (counts, rows) = tx.execute_then_query(statements, count).await?;
+    let mut deleted = aged.and_then(|i| counts.get(i).copied()).unwrap_or(0);
     let held = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
     let excess = retention.excess(u64::try_from(held).unwrap_or(0));
     if excess > 0 {

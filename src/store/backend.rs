@@ -65,6 +65,21 @@ pub trait Tx: Send {
     /// Runs a statement; returns how many rows it changed.
     async fn execute(&mut self, sql: &str, params: Params) -> Result<u64>;
 
+    /// Runs `statements` in order, then `query`: how many rows each statement changed, and the
+    /// query's rows. PostgreSQL gets them all at once (pipelined: one round trip instead of one
+    /// each; they still run in order); SQLite runs them one after another.
+    async fn execute_then_query(
+        &mut self,
+        statements: Vec<(&'static str, Params)>,
+        query: (&'static str, Params),
+    ) -> Result<(Vec<u64>, Vec<Row>)> {
+        let mut counts = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            counts.push(self.execute(sql, params).await?);
+        }
+        Ok((counts, self.query(query.0, query.1).await?))
+    }
+
     /// Runs a query that reads rows this transaction depends on, locking them as `lock` says.
     async fn query_locked(&mut self, sql: &str, params: Params, lock: Lock) -> Result<Vec<Row>> {
         let _ = lock;

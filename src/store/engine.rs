@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::backend::{Backend, BoxFuture, ReadFn, Tx, WriteFn, Written};
+use super::credentials::{Credential, CredentialCache};
 use super::postgres::PgBackend;
 use super::sqlite::SqliteBackend;
 use super::value::{Params, Row};
@@ -124,6 +125,8 @@ pub struct Shared {
     pub(super) limits: Limits,
     /// Where sipmap may send for a tenant: targets must be inside it.
     pub(super) outbound: Arc<OutboundPolicy>,
+    /// What authentication read (see [`super::credentials`]).
+    credentials: Arc<CredentialCache>,
 }
 
 impl std::ops::Deref for Store {
@@ -146,8 +149,16 @@ impl Store {
     ) -> Self {
         let sealer = key.as_ref().map(|k| k.sealer(CREDENTIAL_PASSWORD));
         let token_sealer = key.as_ref().map(|k| k.sealer(AUTH_TOKEN));
+        let db = db.into();
+        // One node writes a SQLite file, so its cache is always live; a PostgreSQL node's
+        // follows its change feed.
+        let credentials = match &db {
+            Db::Sqlite(_) => Arc::new(CredentialCache::new(true)),
+            Db::Postgres(b) => b.credentials(),
+        };
         let shared = Shared {
-            db: db.into(),
+            db,
+            credentials,
             clock,
             key,
             sealer,
@@ -200,6 +211,18 @@ impl Store {
         match &self.db {
             Db::Sqlite(b) => b.health().await,
             Db::Postgres(b) => b.health().await,
+        }
+    }
+
+    /// Waits until every write queued before this call is committed: an empty write goes
+    /// through the writer's queue behind them (SQLite's writer runs its jobs in order, each
+    /// commit fsynced), so what any caller was told is stored is on disk when it returns. The
+    /// shutdown's last step.
+    pub async fn flush(&self) -> Result<()> {
+        let barrier = || write_fn(|_tx| Box::pin(async { Ok(Written::quiet(())) }));
+        match &self.db {
+            Db::Sqlite(b) => b.write(barrier()).await,
+            Db::Postgres(b) => b.write(barrier()).await,
         }
     }
 
@@ -268,6 +291,33 @@ impl Store {
     pub(super) fn now(&self) -> (i64, i64) {
         let millis = self.clock.now_millis();
         (millis.div_euclid(1000), millis)
+    }
+
+    /// The account the Basic user name `user` authenticates as and the hash its password must
+    /// match, read by `sql` (`$1`: `user`) and mapped by `map` unless the credential cache has
+    /// them.
+    pub(super) async fn credential(
+        &self,
+        user: &str,
+        sql: &'static str,
+        map: fn(Row) -> Result<Credential>,
+    ) -> Result<Option<Credential>> {
+        if let Some(found) = self.credentials.get(user) {
+            return Ok(Some(found));
+        }
+        let seen = self.credentials.generation();
+        let found = self.read_one(sql, vec![user.into()], map).await?;
+        if let Some(credential) = &found {
+            self.credentials.put(user, credential, seen);
+        }
+        Ok(found)
+    }
+
+    /// Empties the credential cache: a write that may change what authentication decides (an
+    /// account's token, status or name, a deleted key) is over, committed or not (a failed
+    /// commit may have committed). Called before the write's caller learns of it.
+    pub(super) fn forget_credentials(&self) {
+        self.credentials.invalidate();
     }
 
     /// Runs `work` on a connection outside any write transaction.

@@ -11,6 +11,8 @@
 //!   that lost a race so that the rule can explain the loss;
 //! - [`queries`]: the statements and row mappings several files run (a resource's own are in its
 //!   file of [`resources`]), shared by both dialects ([`value`] carries the values);
+//! - [`credentials`]: what authentication read, kept in memory and emptied by every write that
+//!   could change it (and, in a cluster, by every node's change feed);
 //! - [`sqlite`] (default) and [`postgres`] (clusters): run statements, commit durably, keep the
 //!   recognition table current. No rule and no client wording lives below [`crate::domain`].
 //!
@@ -19,6 +21,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod credentials;
 pub mod engine;
 pub mod postgres;
 pub mod queries;

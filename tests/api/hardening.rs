@@ -130,27 +130,16 @@ async fn a_full_database_answers_503_and_recovers() {
 }
 
 /// A `sipmap serve` process started under `umask` on the SQLite database `db`, until it says it
-/// listens; its standard error is collected by a thread. It is killed when dropped.
+/// listens. It is killed when dropped.
 #[cfg(unix)]
-struct Served {
-    child: std::process::Child,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-#[cfg(unix)]
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+struct Served(crate::helpers::Process);
 
 #[cfg(unix)]
 impl Served {
     fn start(db: &std::path::Path, umask: &str) -> Self {
-        use std::io::{BufRead, Read};
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("/bin/sh")
+        use std::io::BufRead;
+        let mut command = std::process::Command::new("/bin/sh");
+        command
             .args(["-c", "umask \"$1\" && exec \"$0\" serve --listen 127.0.0.1:0 --database-url \"sqlite://$2\""])
             .arg(env!("CARGO_BIN_EXE_sipmap"))
             .arg(umask)
@@ -158,35 +147,21 @@ impl Served {
             .env_clear()
             .env("TWILIO_ACCOUNT_SID", SID)
             .env("TWILIO_AUTH_TOKEN", "umask-token")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sipmap starts");
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let served = Self {
-            child,
-            stderr: Some(stderr),
-        };
+            .env("RUST_LOG", "warn");
+        let (process, out) = crate::helpers::Process::start(command);
         let listening = out
             .lines()
             .map_while(Result::ok)
             .any(|l| l.starts_with("sipmap: HTTP API listening on"));
         assert!(listening, "sipmap exited before listening");
-        served
+        Self(process)
     }
 
     /// Kills it (SQLite's -wal and -shm files stay, as after a crash); what it logged.
     fn kill(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.stderr.take().unwrap().join().unwrap()
+        self.0.child.kill().unwrap();
+        self.0.child.wait().unwrap();
+        self.0.logged()
     }
 }
 

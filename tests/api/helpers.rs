@@ -339,3 +339,52 @@ fn is_iso(s: &str) -> bool {
 fn is_rfc2822(s: &str) -> bool {
     shape(s, "AAA, 99 AAA 9999 99:99:99 +0000")
 }
+
+/// A `sipmap` process the test started, killed when dropped; its standard error is collected by
+/// a thread.
+pub struct Process {
+    pub child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Process {
+    /// Starts `command` with its standard output and error piped: the process and its output.
+    pub fn start(
+        mut command: std::process::Command,
+    ) -> (Self, std::io::BufReader<std::process::ChildStdout>) {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sipmap starts");
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let process = Self {
+            child,
+            stderr: Some(stderr),
+        };
+        (process, out)
+    }
+
+    /// What it wrote to standard error, once it has exited.
+    pub fn logged(&mut self) -> String {
+        self.stderr
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

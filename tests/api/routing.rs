@@ -266,7 +266,7 @@ pub async fn wait_for_health(app: &TestApp, sid: &str, up: bool) {
     panic!("{sid} never became {}", if up { "up" } else { "down" });
 }
 
-fn fast_probes(c: &mut sipmap::app::ServeConfig) {
+pub fn fast_probes(c: &mut sipmap::app::ServeConfig) {
     c.sip_probes = ProbeSettings {
         interval: Duration::from_millis(100),
         failures: 2,

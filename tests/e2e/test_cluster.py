@@ -362,3 +362,38 @@ def test_alerts_and_events_are_the_clusters_whichever_node_made_them(cluster):
     (alert,) = alerts_on(nodes[0])
     fetched = nodes[2].client.monitor.v1.alerts(alert.sid).fetch()
     assert "127.0.0.31" in fetched.request_variables
+
+
+def test_a_credential_change_reaches_every_node_even_across_a_cut(cluster):
+    """Each node caches what authentication read; a deleted key is refused at once by the node
+    that deleted it and soon by the others, also by a node that was cut off from the database
+    (and so from the change feed) when the key was deleted."""
+    nodes, proxy = cluster
+    keys = f"/2010-04-01/Accounts/{nodes[0].sid}/Keys"
+
+    def new_key():
+        r = nodes[0].post(f"{keys}.json", data={"FriendlyName": "cached"})
+        assert r.status_code == 201, r.text
+        return r.json()["sid"], r.json()["secret"]
+
+    def status(node, key):
+        return node.get("/v1/IpRecords?PageSize=1", auth=key).status_code
+
+    key = new_key()
+    for node in nodes:
+        assert [status(node, key), status(node, key)] == [200, 200]
+    assert nodes[0].delete(f"{keys}/{key[0]}.json").status_code == 204
+    assert status(nodes[0], key) == 401
+    for node in nodes[1:]:
+        wait_until(lambda: status(node, key) == 401, 5, "the deleted key refused")
+
+    key = new_key()
+    assert [status(nodes[1], key), status(nodes[1], key)] == [200, 200]
+    proxy.cut()
+    wait_until(lambda: nodes[1].get("/healthz").status_code == 503, 10, "node cut off")
+    assert nodes[0].delete(f"{keys}/{key[0]}.json").status_code == 204
+    # Without its feed the node does not serve from its cache: it needs the database.
+    assert status(nodes[1], key) == 503
+    proxy.restore()
+    wait_until(lambda: nodes[1].get("/healthz").status_code == 200, 15, "node healthy again")
+    wait_until(lambda: status(nodes[1], key) == 401, 5, "the key deleted during the cut refused")

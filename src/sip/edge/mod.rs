@@ -92,6 +92,7 @@ pub mod throttle;
 mod vias;
 
 pub use auth::Authenticator;
+pub use probe::carries_probe_branch;
 pub use throttle::ThrottleSettings;
 
 use std::hash::{Hash, Hasher};

@@ -18,6 +18,18 @@ use crate::sip::message::{Via, Writer, write_via_head};
 /// What follows [`BRANCH_PREFIX`] in a probe's branch, before the digits.
 const PROBE_MARK: &str = "p";
 
+/// Whether the head of `message` carries a probe's branch: the edge's `OPTIONS` probe or an
+/// answer to it. A draining connection does not wait for those (the probes stop when the edge
+/// drains; see `tcp::Pending`).
+pub fn carries_probe_branch(message: &[u8]) -> bool {
+    let head = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message, |end| &message[..end]);
+    let mark = [BRANCH_PREFIX, PROBE_MARK].concat();
+    head.windows(mark.len()).any(|w| w == mark.as_bytes())
+}
+
 impl Edge {
     /// The `OPTIONS` probe number `seq` to `dest`, over its transport; nothing if `dest` is the
     /// edge's own address.

@@ -2,6 +2,9 @@
 //! parameter's declared type, reading rows, row locks and advisory locks, classifying errors.
 
 use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -118,6 +121,41 @@ fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
+/// What one pipelined request answers.
+enum Answer {
+    Count(u64),
+    Rows(Vec<tokio_postgres::Row>),
+}
+
+/// One request of a pipeline, borrowing the client.
+type Pending<'a> =
+    Pin<Box<dyn Future<Output = std::result::Result<Answer, tokio_postgres::Error>> + Send + 'a>>;
+
+/// Polls `requests` together until every one is answered, each first polled in the order
+/// given: tokio-postgres sends a request when its future is first polled, so they go out in
+/// that order, all before any answer is awaited, and the server runs them in that order.
+async fn in_order<T>(mut requests: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) -> Vec<T> {
+    let mut answers: Vec<Option<T>> = requests.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (request, answer) in requests.iter_mut().zip(answers.iter_mut()) {
+            if answer.is_none() {
+                match request.as_mut().poll(cx) {
+                    Poll::Ready(a) => *answer = Some(a),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    answers.into_iter().flatten().collect()
+}
+
 /// A client or transaction, borrowed for one procedure.
 pub struct PgTx<'c, C> {
     /// Where statements run.
@@ -137,6 +175,47 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     async fn execute(&mut self, sql: &str, params: Params) -> Result<u64> {
         let stmt = self.client.prepare_cached(sql).await?;
         Ok(self.client.execute(&stmt, &refs(&params)).await?)
+    }
+
+    async fn execute_then_query(
+        &mut self,
+        statements: Vec<(&'static str, Params)>,
+        query: (&'static str, Params),
+    ) -> Result<(Vec<u64>, Vec<Row>)> {
+        let client = self.client;
+        let mut prepared = Vec::with_capacity(statements.len() + 1);
+        for (sql, _) in statements.iter().chain([&query]) {
+            prepared.push(client.prepare_cached(sql).await?);
+        }
+        let args: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+            .iter()
+            .chain([&query])
+            .map(|(_, p)| refs(p))
+            .collect();
+        let mut sent: Vec<Pending<'_>> = Vec::with_capacity(prepared.len());
+        let (last, first) = prepared.split_last().expect("the query is there");
+        for (statement, a) in first.iter().zip(&args) {
+            sent.push(Box::pin(async move {
+                client.execute(statement, a).await.map(Answer::Count)
+            }));
+        }
+        let query_args = args.last().expect("the query is there");
+        sent.push(Box::pin(async move {
+            client.query(last, query_args).await.map(Answer::Rows)
+        }));
+        let mut counts = Vec::with_capacity(statements.len());
+        let mut rows = Vec::new();
+        // In order: after a failed statement the rest fail as "transaction aborted", so the
+        // first error is the one that explains.
+        for answer in in_order(sent).await {
+            match answer? {
+                Answer::Count(n) => counts.push(n),
+                Answer::Rows(found) => {
+                    rows = found.iter().map(row).collect::<Result<_>>()?;
+                }
+            }
+        }
+        Ok((counts, rows))
     }
 
     async fn query_locked(&mut self, sql: &str, params: Params, lock: Lock) -> Result<Vec<Row>> {

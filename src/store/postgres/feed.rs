@@ -12,7 +12,12 @@
 //! older than the retention. The same connection listens on `sipmap_call_commands`
 //! ([`CALL_COMMANDS_CHANNEL`]): a command for a live call held by another node was written or
 //! settled (`resources::call_nodes`); each such notification bumps a counter the call runtime
-//! watches.
+//! watches. It also listens on [`credentials::CHANNEL`]: a write that may change what
+//! authentication decides committed somewhere, and the node's credential cache is emptied as
+//! the notification arrives. The cache serves only while this connection listens and answers
+//! (it is pinged every [`POLL`], with the store's deadline): from the moment the connection fails or a ping goes
+//! unanswered the node reads credentials from the database again, and its cache starts empty
+//! once it listens again (see `store::credentials`).
 //!
 //! **Upgrading a cluster across migration 0008**, which replaced the per-kind columns of
 //! `change_log` with `recognition_changes`: the first upgraded node's migration leaves
@@ -36,6 +41,7 @@ use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 use super::super::Result;
 use super::super::backend::{CALL_COMMANDS_CHANNEL, Tx};
+use super::super::credentials::{self, CredentialCache};
 use super::super::reads;
 use super::super::value::Row;
 use super::conn::PgTx;
@@ -241,6 +247,10 @@ pub async fn follow(store: Weak<Inner>) {
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let commands = command_counter(&store);
+        let Some(cache) = store.upgrade().map(|s| s.credentials.clone()) else {
+            return;
+        };
+        let conn_cache = cache.clone();
         let conn_task = tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
@@ -251,28 +261,44 @@ pub async fn follow(store: Weak<Inner>) {
                             c.send_modify(|n| *n = n.wrapping_add(1));
                         }
                     }
+                    Some(Ok(AsyncMessage::Notification(n)))
+                        if n.channel() == credentials::CHANNEL =>
+                    {
+                        conn_cache.invalidate();
+                    }
                     Some(Ok(AsyncMessage::Notification(_))) => {
                         if tx.send(()).is_err() {
                             return;
                         }
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(_)) | None => return,
+                    Some(Err(_)) | None => {
+                        // Notifications may be lost from now on.
+                        conn_cache.set_live(false);
+                        return;
+                    }
                 }
             }
         });
-        let listen_sql = format!("LISTEN {CHANNEL}; LISTEN {CALL_COMMANDS_CHANNEL}");
+        let listen_sql = format!(
+            "LISTEN {CHANNEL}; LISTEN {CALL_COMMANDS_CHANNEL}; LISTEN {}",
+            credentials::CHANNEL
+        );
         let listening = tokio::time::timeout(DEADLINE, client.batch_execute(&listen_sql)).await;
         if !matches!(listening, Ok(Ok(()))) {
             conn_task.abort();
             tokio::time::sleep(POLL).await;
             continue;
         }
-        if !listen(&store, &conn_task, &mut rx).await {
-            conn_task.abort();
+        // From here on every credential change reaches this connection; what was cached
+        // before may have missed some, so the cache starts empty.
+        cache.set_live(true);
+        let carry_on = listen(&store, &client, &cache, &conn_task, &mut rx).await;
+        cache.set_live(false);
+        conn_task.abort();
+        if !carry_on {
             return;
         }
-        conn_task.abort();
         if let Some(s) = store.upgrade() {
             s.healthy.store(false, Ordering::Relaxed);
         }
@@ -285,10 +311,15 @@ fn command_counter(store: &Weak<Inner>) -> Option<tokio::sync::watch::Sender<u64
     store.upgrade().map(|s| s.commands.clone())
 }
 
-/// Catches up after every notification and every [`POLL`] until the listening connection ends;
-/// `false` when the store is gone.
+/// Catches up after every notification and every [`POLL`] until the listening connection ends
+/// or stops answering; `false` when the store is gone. Each round pings the listening
+/// connection itself (`client`): the server sends a session the notifications committed before
+/// its query ahead of the answer, so after an answered ping the credential cache has seen every
+/// change committed before it; an unanswered one ends the connection (and the cache's serving).
 async fn listen(
     store: &Weak<Inner>,
+    client: &tokio_postgres::Client,
+    cache: &CredentialCache,
     conn_task: &tokio::task::JoinHandle<()>,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
 ) -> bool {
@@ -303,6 +334,12 @@ async fn listen(
         }
         drop(s);
         if conn_task.is_finished() {
+            return true;
+        }
+        let ping = tokio::time::timeout(DEADLINE, client.simple_query("SELECT 1")).await;
+        if !matches!(ping, Ok(Ok(_))) {
+            tracing::debug!("the change feed's connection did not answer its ping");
+            cache.set_live(false);
             return true;
         }
         tokio::select! {

@@ -24,6 +24,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use super::backend::{Backend, ReadFn, WriteFn, Written};
+use super::credentials::CredentialCache;
 use super::{Result, Role, StoreError};
 use crate::domain::OutboundPolicy;
 use crate::recognition::{Recognition, RecognitionWriter};
@@ -89,6 +90,9 @@ pub struct Inner {
     /// Counts the notifications on `sipmap_call_commands` this node received: commands for
     /// calls written or settled by some node.
     commands: tokio::sync::watch::Sender<u64>,
+    /// What authentication read: live while the feed's connection listens, emptied by every
+    /// notification on [`super::credentials::CHANNEL`].
+    credentials: Arc<CredentialCache>,
 }
 
 impl Inner {
@@ -163,6 +167,7 @@ impl PgBackend {
             retention,
             role,
             commands: tokio::sync::watch::Sender::new(0),
+            credentials: Arc::new(CredentialCache::new(false)),
         });
         let target = describe_target(&inner.config);
         migrate(&inner.pool).await.map_err(|e| {
@@ -182,6 +187,12 @@ impl PgBackend {
     /// notification on `sipmap_call_commands`).
     pub fn call_commands(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.commands.subscribe()
+    }
+
+    /// The node's credential cache, which the change feed keeps (see
+    /// [`super::credentials`]): it serves only while the feed's connection listens.
+    pub fn credentials(&self) -> Arc<CredentialCache> {
+        self.inner.credentials.clone()
     }
 }
 

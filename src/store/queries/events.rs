@@ -27,8 +27,10 @@ pub const BY_SID: &str = concat!(
     " FROM events WHERE sid = $1 AND account_sid = $2"
 );
 const LIST: &str = concat!("SELECT ", columns!(), " FROM events WHERE account_sid = $1");
-/// How many events an account keeps (kept by the triggers of migration 12): `$1` account.
-pub const COUNT_OF_ACCOUNT: &str = "SELECT held FROM event_counts WHERE account_sid = $1";
+/// How many events an account keeps: the sum of its rows, kept by the triggers of migrations 12
+/// and 14 (on PostgreSQL, up to 64 rows per account). `$1` account.
+pub const COUNT_OF_ACCOUNT: &str =
+    "SELECT CAST(coalesce(sum(held), 0) AS BIGINT) FROM event_counts WHERE account_sid = $1";
 /// Deletes an account's events from before `$2` (Unix ms), through `events_by_date`.
 pub const PRUNE_BEFORE: &str = "DELETE FROM events WHERE account_sid = $1 AND event_ms < $2";
 /// Deletes an account's `$2` oldest events, through `events_by_account`.

@@ -44,6 +44,7 @@ pub async fn ensure(
             )
             .await?;
             existing.sealed_token = account.sealed_token;
+            credentials_changed(tx).await?;
             let audit = Audit::updated(&before, &existing);
             Ok(Written::quiet(existing).audited(audit))
         }
@@ -103,8 +104,16 @@ pub async fn update(
     account.date_updated = now;
     tx.execute(accounts::UPDATE, accounts::update(&account))
         .await?;
+    credentials_changed(tx).await?;
     let audit = Audit::updated(&before, &account);
     Ok(Written::changing(account, changes).audited(audit))
+}
+
+/// Tells every node of a cluster, when this transaction commits, that what authentication
+/// reads may have changed: each empties its credential cache ([`crate::store::credentials`]).
+/// The node that wrote empties its own as well, before the write is acknowledged.
+pub async fn credentials_changed(tx: &mut dyn Tx) -> Result<()> {
+    tx.notify(crate::store::credentials::CHANNEL, "").await
 }
 
 /// Opens every sealed auth token with `old` and seals it again with `new`; returns how many.
@@ -136,13 +145,13 @@ mod operations {
     use crate::store::{AccountFilter, PageQuery, Result, Store, reads};
 
     impl Store {
-        /// An account and its credential hash, for authentication.
+        /// An account and its credential hash, for authentication (from the credential cache
+        /// when it has them).
         pub async fn account_credentials(
             &self,
             sid: &AccountSid,
         ) -> Result<Option<(Account, TokenHash)>> {
-            let params = vec![sid.as_str().into()];
-            self.read_one(accounts::BY_SID, params, accounts::credential)
+            self.credential(sid.as_str(), accounts::BY_SID, accounts::credential)
                 .await
         }
 
@@ -182,9 +191,11 @@ mod operations {
                 token: token.clone(),
             };
             let account = new.into_account(sid.clone(), now, sealed);
-            run_write!(self, (account, credential), |tx| super::ensure(
+            let written = run_write!(self, (account, credential), |tx| super::ensure(
                 tx, account, credential
-            ))
+            ));
+            self.forget_credentials();
+            written
         }
 
         /// Creates the account only if no account exists at all, atomically (several cluster
@@ -219,7 +230,9 @@ mod operations {
             patch: AccountPatch,
         ) -> Result<Account> {
             let (now, _) = self.now();
-            run_write!(self, (sid, patch), |tx| super::update(tx, &sid, patch, now))
+            let written = run_write!(self, (sid, patch), |tx| super::update(tx, &sid, patch, now));
+            self.forget_credentials();
+            written
         }
     }
 }

@@ -25,7 +25,15 @@ pub async fn record(
     now_ms: i64,
 ) -> Result<()> {
     tx.execute(sql::INSERT, sql::insert(alert)).await?;
-    prune(tx, &alert.account_sid, retention, now_ms, &ALERTS).await
+    prune(
+        tx,
+        Vec::new(),
+        &alert.account_sid,
+        retention,
+        now_ms,
+        &ALERTS,
+    )
+    .await
 }
 
 /// Stores `alerts` (new ones inserted, known ones' text replaced: aggregated alerts whose count
@@ -44,7 +52,7 @@ async fn put(
         }
     }
     for account in accounts {
-        prune(tx, account, retention, now_ms, &ALERTS).await?;
+        prune(tx, Vec::new(), account, retention, now_ms, &ALERTS).await?;
     }
     Ok(Written::quiet(()))
 }

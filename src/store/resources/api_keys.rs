@@ -140,11 +140,12 @@ pub async fn update(
     Ok(Written::quiet(key).audited(audit))
 }
 
-/// Deletes a key of `account`; the next request made with it is refused, on every node, since
-/// authentication reads the key's row each time.
+/// Deletes a key of `account`; the next request made with it is refused on this node, and on
+/// every other within the change feed's delay (see [`crate::store::credentials`]).
 pub async fn delete(tx: &mut dyn Tx, account: &AccountSid, sid: &ApiKeySid) -> Result<Written<()>> {
     let key = locked(tx, account, sid).await?;
     tx.execute(sql::DELETE, vec![sid.as_str().into()]).await?;
+    super::accounts::credentials_changed(tx).await?;
     Ok(Written::quiet(()).audited([Audit::deleted(&key)]))
 }
 
@@ -160,14 +161,13 @@ mod operations {
 
     impl Store {
         /// The account an API key authenticates as and the key's secret hash, for
-        /// authentication (read from the database each time, so a deleted key fails at once on
-        /// every node).
+        /// authentication (from the credential cache when it has them, which a deleted key
+        /// leaves at once on this node and within the change feed's delay on the others).
         pub async fn key_credentials(
             &self,
             sid: &ApiKeySid,
         ) -> Result<Option<(Account, TokenHash)>> {
-            let params = vec![sid.as_str().into()];
-            self.read_one(accounts::BY_KEY, params, accounts::credential)
+            self.credential(sid.as_str(), accounts::BY_KEY, accounts::credential)
                 .await
         }
 
@@ -216,7 +216,9 @@ mod operations {
 
         /// Deletes an API key; requests made with it fail from the next one on.
         pub async fn delete_api_key(&self, account: &AccountSid, sid: &ApiKeySid) -> Result<()> {
-            run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid))
+            let written = run_write!(self, (account, sid), |tx| super::delete(tx, &account, &sid));
+            self.forget_credentials();
+            written
         }
     }
 }
