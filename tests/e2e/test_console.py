@@ -146,8 +146,12 @@ def test_a_new_user_secures_a_domain_maps_a_network_and_finds_a_refusal(server, 
     create(page, "New target", {"Target (sip: URI) *": "sip:127.0.0.1:5099", "Friendly name": "box"}, within=".detail")
     target_row = page.get_by_role("row").filter(has_text="sip:127.0.0.1:5099")
     target_row.wait_for()
-    assert re.search(r"not probed|up|down", target_row.inner_text())
     policy_sid = page.get_by_role("row").filter(has_text="carrier").first.locator("td").nth(1).inner_text()
+    # Its health as the API reports it (GET /sipmap/v1/TargetHealth), and the hour's bars.
+    health = server.get(f"/sipmap/v1/TargetHealth?ConnectionPolicySid={policy_sid}").json()
+    status = health["targets"][0]["status"]
+    assert target_row.locator("td").nth(5).inner_text().startswith(status), target_row.inner_text()
+    assert target_row.get_by_role("img", name=re.compile("^last hour: ")).count() == 1
     shot(page, "connection-policies")
     go(page, "trunks", "BYOC trunks")
     create(page, "New BYOC trunk", {"Friendly name": "carrier trunk", "Connection policy SID": policy_sid})

@@ -231,8 +231,8 @@ const R = {
     fields: [F.text("FriendlyName", "Friendly name", { value: (r) => r.friendly_name })],
     children: (policy) => ({
       title: "Targets", one: "target", path: () => `/v1/ConnectionPolicies/${policy.sid}/Targets`,
-      columns: [["friendly_name", "Name"], ["target", "Target"], ["priority", "Priority"], ["weight", "Weight"], ["enabled", "Enabled"], ["health", "Health now"], ["history", "Health while this page is open"]],
-      cell: targetHealthCell,
+      columns: [["friendly_name", "Name"], ["target", "Target"], ["priority", "Priority"], ["weight", "Weight"], ["enabled", "Enabled"], ["health", "Health now"], ["history", "Last hour, a bar a minute"]],
+      ...targetHealth(policy),
       fields: [
         F.text("Target", "Target (sip: URI)", { required: true, value: (r) => r.target }),
         F.text("FriendlyName", "Friendly name", { value: (r) => r.friendly_name }),
@@ -418,6 +418,7 @@ function listView(spec, opts = {}) {
   root.append(body, detail);
 
   async function load() {
+    if (spec.beforeLoad) await spec.beforeLoad();
     const r = await api("GET", current);
     if (!r.ok) {
       body.replaceChildren(h("p", { class: "error api-error", role: "alert" }, `${spec.title}: ${errorText(r)}`));
@@ -530,43 +531,47 @@ async function domainSecurity(domain) {
 
 // ---------------------------------------------------------------- target health
 
-// Samples of /metrics' sipmap_sip_target_up while the page is open, per target SID.
-const health = { now: new Map(), history: new Map(), at: 0 };
-
-async function sampleHealth() {
-  if (Date.now() - health.at < 4000) return;
-  health.at = Date.now();
-  let text = "";
-  try {
-    const res = await fetch("/metrics", { credentials: "same-origin" });
-    text = res.ok ? await res.text() : "";
-  } catch (_) {
-    return;
-  }
-  const now = new Map();
-  for (const line of text.split("\n")) {
-    const m = /^sipmap_sip_target_up\{target="(NE[0-9a-f]+)",destination="([^"]*)"[^}]*\} (\d)/.exec(line);
-    if (!m) continue;
-    const up = m[3] === "1";
-    const prev = now.get(m[1]);
-    now.set(m[1], { up: prev ? prev.up && up : up, destination: m[2] });
-  }
-  health.now = now;
-  for (const [sid, v] of now) {
-    const list = health.history.get(sid) || [];
-    list.push(v.up);
-    while (list.length > 60) list.shift();
-    health.history.set(sid, list);
-  }
+// A policy's targets' health as this node's probes saw it over the last hour
+// (GET /sipmap/v1/TargetHealth), read before each load of the targets' list.
+function targetHealth(policy) {
+  const seen = { targets: new Map(), error: null };
+  return {
+    beforeLoad: async () => {
+      const r = await api("GET", `/sipmap/v1/TargetHealth${query({ ConnectionPolicySid: policy.sid })}`);
+      seen.error = r.ok ? null : errorText(r);
+      seen.targets = new Map(r.ok ? (r.data.targets || []).map((t) => [t.sid, t]) : []);
+    },
+    cell: (item, key) => {
+      const t = seen.targets.get(item.sid);
+      if (key === "health") {
+        if (!t) return h("span", { class: "unknown" }, seen.error || "no health yet");
+        const since = (t.destinations || []).map((d) => d.since).filter(Boolean).sort().pop();
+        return h("span", { class: t.status === "up" ? "up" : t.status === "down" ? "down" : "unknown" }, t.status, since ? ` since ${since}` : "");
+      }
+      if (key === "history") return healthStrip(t ? t.destinations || [] : []);
+      return cellText(item[key]);
+    },
+  };
 }
 
-function targetHealthCell(item, key) {
-  if (key === "health") {
-    const v = health.now.get(item.sid);
-    return h("span", { class: v ? (v.up ? "up" : "down") : "unknown" }, v ? `${v.up ? "up" : "down"} (${v.destination})` : "not probed");
+// Sixty bars, the oldest minute first: green when every probe was answered, red when a
+// destination was down in that minute, grey without probes.
+function healthStrip(destinations) {
+  const w = 4;
+  const now = Math.floor(Date.now() / 60000);
+  const slots = new Array(60).fill(null);
+  for (const d of destinations) {
+    for (const m of d.minutes || []) {
+      const i = 59 - (now - Math.floor(Date.parse(m.start) / 60000));
+      if (i < 0 || i > 59 || !m.probes) continue;
+      slots[i] = slots[i] === "down" || m.down ? "down" : "up";
+    }
   }
-  if (key === "history") return healthStrip(health.history.get(item.sid) || []);
-  return cellText(item[key]);
+  const up = slots.filter((x) => x === "up").length;
+  const down = slots.filter((x) => x === "down").length;
+  const svg = s("svg", { width: 60 * w, height: 14, role: "img", "aria-label": `last hour: ${up} minutes up, ${down} with the target down, ${60 - up - down} without probes` });
+  slots.forEach((v, i) => svg.append(s("rect", { x: i * w, y: 0, width: w - 1, height: 14, class: v === "up" ? "bar-up" : v === "down" ? "bar-down" : "bar-none" })));
+  return svg;
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -577,12 +582,6 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-function healthStrip(samples) {
-  const w = 4;
-  const svg = s("svg", { width: 60 * w, height: 14, role: "img", "aria-label": `${samples.filter((x) => x).length} of ${samples.length} samples up` });
-  samples.forEach((up, i) => svg.append(s("rect", { x: i * w, y: 0, width: w - 1, height: 14, class: up ? "bar-up" : "bar-down" })));
-  return svg;
-}
 
 // ---------------------------------------------------------------- decisions
 
@@ -730,7 +729,6 @@ function route() {
   }
   if (page === "decisions") main.replaceChildren(decisionsView(Object.fromEntries(new URLSearchParams(search || ""))));
   else if (R[page]) {
-    if (page === "policies") { sampleHealth(); state.timers.push(setInterval(sampleHealth, 5000)); }
     main.replaceChildren(listView(R[page], { open: sid }));
   } else main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, "No such page."));
   document.title = `${(PAGES.find(([p]) => p === page) || [null, "sipmap"])[1]} · sipmap console`;
