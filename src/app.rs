@@ -21,6 +21,7 @@ use crate::http::{AppContext, AppState, router};
 use crate::monitor::RefusalAlerts;
 use crate::sid::AccountSid;
 use crate::sip::edge::digest::Algorithm;
+use crate::sip::edge::record::{Decisions, RecordSettings};
 use crate::sip::edge::{Authenticator, ThrottleSettings};
 use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
@@ -73,6 +74,8 @@ pub struct ServeConfig {
     pub call_limits: RuntimeLimits,
     /// Where calls, their events and notifications are stored (none: in storage).
     pub call_log: Option<Arc<dyn CallLog>>,
+    /// How many of the SIP edge's recent decisions this node keeps.
+    pub decisions: RecordSettings,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -244,6 +247,7 @@ impl App {
             _ => None,
         };
         let node = new_node_id();
+        let decisions = Arc::new(Decisions::new(config.decisions, config.store.clock.clone()));
         let calls = config
             .sip_listen
             .is_some()
@@ -280,7 +284,8 @@ impl App {
                     .with_upstream_transport(sip_upstream.as_ref().map(|u| (u.0.wire, u.1.clone())))
                     .with_probes(config.sip_probes)
                     .with_new_ports_per_ip(config.sip_new_ports_per_ip)
-                    .with_refusals(refusal_alerts(config, &store)),
+                    .with_refusals(refusal_alerts(config, &store))
+                    .with_decisions(decisions.clone()),
                 )
             }
         };
@@ -298,6 +303,7 @@ impl App {
             throttle: AuthThrottle::default(),
             calls: Arc::new(cluster),
             runtime: calls,
+            decisions,
         }));
         Ok(Self {
             listeners,

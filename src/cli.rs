@@ -18,6 +18,7 @@ use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
 use crate::sip::edge::ThrottleSettings;
 use crate::sip::edge::digest::Algorithm;
+use crate::sip::edge::record::RecordSettings;
 use crate::sip::{ProbeSettings, SipLimits};
 use std::sync::Arc;
 
@@ -226,6 +227,23 @@ pub struct ServeArgs {
     #[arg(default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND)]
     #[arg(value_parser = clap::value_parser!(u32).range(1..=64))]
     pub sip_new_ports_per_ip: u32,
+    /// The SIP edge's recent decisions this node keeps per account, in memory (what
+    /// `/sipmap/v1/Decisions` and `sipmap trace` show); the oldest goes first. 0: none kept.
+    #[arg(long, env = "SIPMAP_DECISIONS_PER_ACCOUNT")]
+    #[arg(default_value_t = 1000)]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub decisions_per_account: u32,
+    /// Most accounts whose decisions this node keeps; past it, a new account's are not kept.
+    #[arg(long, env = "SIPMAP_DECISIONS_MAX_ACCOUNTS")]
+    #[arg(default_value_t = 1000)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub decisions_max_accounts: u32,
+    /// Most decisions this node keeps in all (about 0.5 KB each); past it, an account's new
+    /// decision replaces its own oldest.
+    #[arg(long, env = "SIPMAP_DECISIONS_MAX_TOTAL")]
+    #[arg(default_value_t = 200_000)]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub decisions_max_total: u32,
     /// Most calls to SIP domains with a voice application live at once on this node; an
     /// INVITE past it is answered `503 Service Unavailable` with `Retry-After: 5`.
     #[arg(long, env = "SIPMAP_MAX_CALLS")]
@@ -614,6 +632,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sip_auth_throttle,
         call_limits,
         call_log: None,
+        decisions: RecordSettings {
+            per_account: args.decisions_per_account as usize,
+            max_accounts: args.decisions_max_accounts as usize,
+            max_total: args.decisions_max_total as usize,
+        },
     };
     let app = App::build(&config).await?;
     let initial = ensure_initial_account(app.store().as_ref(), from_env).await?;

@@ -154,19 +154,13 @@ async fn flush(tallies: &mut HashMap<Key, Tally>, store: &Store, now_ms: i64) {
 /// The alert of one key's tally.
 fn alert(key: &Key, t: &Tally, now_ms: i64) -> Alert {
     let (account, domain, source, reason, minute) = key;
-    let (code, why) = match reason {
-        RefusalReason::SourceNotInAcl => (32201, "Source IP address not in ACL"),
-        RefusalReason::BadCredentials => (32202, "Authentication failed: bad user credentials"),
-        RefusalReason::InsecureTransport => (32209, "Secure transport required"),
-        RefusalReason::SrtpRequired => (32207, "Secure media required"),
-        RefusalReason::SrtpRefused => (32208, "Secure media not accepted"),
-    };
+    let (code, (why, status)) = (reason.code(), reason.text());
     let requests = match t.count {
         1 => "1 request".to_owned(),
         n => format!("{n} requests"),
     };
     let text = format!(
-        "{why}: {requests} from {source} to {} refused (403) in the minute from {}",
+        "{why}: {requests} from {source} to {} refused ({status}) in the minute from {}",
         t.domain_name,
         iso8601(minute * 60)
     );

@@ -72,6 +72,8 @@ pub struct AppContext {
     pub calls: Arc<dyn crate::calls::Control>,
     /// The call runtime of this node (its metrics), when the SIP edge is on.
     pub runtime: Option<crate::call_runtime::CallRuntime>,
+    /// This node's record of the SIP edge's recent decisions, and the traffic series.
+    pub decisions: Arc<crate::sip::edge::record::Decisions>,
 }
 
 impl std::ops::Deref for AppState {
