@@ -19,6 +19,8 @@ use crate::sid::AccountSid;
 use crate::sip::edge::ThrottleSettings;
 use crate::sip::edge::digest::Algorithm;
 use crate::sip::edge::record::RecordSettings;
+
+mod trace;
 use crate::sip::{ProbeSettings, SipLimits};
 use std::sync::Arc;
 
@@ -52,6 +54,10 @@ pub enum Command {
     /// IP access control list, challenged for credentials, or refused. Uses TWILIO_ACCOUNT_SID
     /// and TWILIO_AUTH_TOKEN.
     Resolve(ResolveArgs),
+    /// Show the SIP edge's recent decisions on a running server (this node's), step by step:
+    /// why a request was let in, challenged or refused, and where it went; with --follow, new
+    /// ones as they come, until Ctrl-C. Uses TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    Trace(trace::TraceArgs),
     /// Manage the server key that seals credential passwords and auth tokens.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -102,6 +108,13 @@ pub struct ResolveArgs {
     /// another refuses SRTP only).
     #[arg(long)]
     pub media: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How a command reaches a running server's API (`resolve`, `trace`).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
     /// Base URL of the running server's HTTP API: `http://` or `https://` (the server's
     /// certificate verified against the system's roots and --tls-ca).
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
@@ -454,6 +467,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_key(&database.database_url, &account_sid, friendly_name, limits).await
         }
         Command::Resolve(args) => resolve(args).await,
+        Command::Trace(args) => trace::run(args).await,
         Command::Secrets(SecretsCommand::Rotate {
             database,
             secret_key_file,
@@ -827,16 +841,7 @@ async fn create_key(
 /// `sipmap resolve`: one authenticated GET to the running server, printed as it comes.
 async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     use crate::http::wire::RESOLVE;
-    use base64::Engine;
 
-    let base = url::Url::parse(&args.url).context("--url is not a URL")?;
-    let tls = match base.scheme() {
-        "http" => false,
-        "https" => true,
-        _ => anyhow::bail!("--url must be an http:// or https:// URL"),
-    };
-    let host = base.host_str().context("--url has no host")?.to_owned();
-    let port = base.port_or_known_default().context("--url has no port")?;
     let mut query = String::from("IpAddress=");
     query.extend(form_urlencoded::byte_serialize(args.ip.as_bytes()));
     if let Some(uri) = &args.uri {
@@ -854,10 +859,29 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
             query.extend(form_urlencoded::byte_serialize(value.as_bytes()));
         }
     }
+    let (status, body) = api_get(&args.server, &format!("{RESOLVE}?{query}")).await?;
+    println!("{body}");
+    anyhow::ensure!(status == 200, "the server answered {status}");
+    Ok(())
+}
+
+/// One authenticated GET of `path_and_query` (an API path) to the server `server` names: the
+/// answer's status and body.
+async fn api_get(server: &ServerArgs, path_and_query: &str) -> anyhow::Result<(u16, String)> {
+    use base64::Engine;
+
+    let base = url::Url::parse(&server.url).context("--url is not a URL")?;
+    let tls = match base.scheme() {
+        "http" => false,
+        "https" => true,
+        _ => anyhow::bail!("--url must be an http:// or https:// URL"),
+    };
+    let host = base.host_str().context("--url has no host")?.to_owned();
+    let port = base.port_or_known_default().context("--url has no port")?;
     let prefix = base.path().trim_end_matches('/');
-    let path = format!("{prefix}{RESOLVE}?{query}");
+    let path = format!("{prefix}{path_and_query}");
     let credentials = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", args.account_sid, args.auth_token));
+        .encode(format!("{}:{}", server.account_sid, server.auth_token));
     let authority = match base.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),
@@ -868,7 +892,7 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     );
     let tls = match tls {
         false => None,
-        true => Some(crate::tls::client_config(args.tls_ca.file.as_deref())?),
+        true => Some(crate::tls::client_config(server.tls_ca.file.as_deref())?),
     };
     let response = exchange(&host, port, tls, request.as_bytes()).await?;
     let text = String::from_utf8_lossy(&response);
@@ -880,9 +904,7 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
         .context("the server's answer has no status")?;
-    println!("{body}");
-    anyhow::ensure!(status == 200, "the server answered {status}");
-    Ok(())
+    Ok((status, body.to_owned()))
 }
 
 /// Sends `request` to `host`:`port` (over TLS with `tls`, the certificate verified for `host`)

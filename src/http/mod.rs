@@ -14,6 +14,7 @@ pub mod call_events;
 pub mod calls;
 pub mod connection_policies;
 pub mod credential_lists;
+pub mod decisions;
 pub mod events;
 pub mod extract;
 pub mod ip_access_control_lists;
@@ -103,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(alerts::router())
         .merge(ops::router())
+        .merge(decisions::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

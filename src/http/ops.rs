@@ -345,10 +345,7 @@ async fn resolve(
         calls: app.runtime.is_some(),
     };
     let d = decide(&snapshot, &request, &settings, &WithoutCredentials(offer));
-    let found = d
-        .found
-        .clone()
-        .filter(|r| &r.target.account_sid == caller.sid());
+    let found = d.found.filter(|r| &r.target.account_sid == caller.sid());
     let body = Resolution {
         ip_address: ip.to_string(),
         request_uri: uri,

@@ -7,6 +7,7 @@ mod alerts;
 mod byoc;
 mod calls;
 mod change_log;
+mod decisions;
 mod durability;
 mod events;
 mod hardening;

@@ -263,7 +263,7 @@ pub fn decide<'s>(
         route: None,
         outcome: Outcome::Unrecognised,
     };
-    let Some(found) = d.found.clone() else {
+    let Some(found) = d.found else {
         return d;
     };
     match admit(&mut d, &found, req, facts) {

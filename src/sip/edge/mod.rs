@@ -69,8 +69,13 @@
 //!   whether a Via is the edge's own;
 //! - `reply`: the responses the edge generates;
 //! - `auth`: digest authentication ([`Authenticator`], checking credentials, challenging);
+//! - [`decide`]: the one decision for a request (recognise, gate, credentials, media, route,
+//!   outcome) as a value, without I/O: what the edge acts on, Resolve reports and the record
+//!   keeps;
+//! - [`record`]: the decisions record and traffic series, per account, in memory, bounded;
 //! - `forward`: the request as forwarded;
-//! - `request`: the checks, and what to do with a request (the top of the request path);
+//! - `request`: the checks, the decision acted on, counted, recorded and reported (the top of
+//!   the request path);
 //! - `probe` (the health probes and their answers), then `relay` (responses from the upstream and
 //!   targets), and `refuse` (messages that do not parse, answered when they can be).
 

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::auth::{Exchange, Verdict};
@@ -129,6 +129,8 @@ pub struct Said<'a> {
 /// One recorded decision.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// Its number on this node, from 1, in the order recorded.
+    pub id: u64,
     /// When, in milliseconds since the epoch.
     pub at_ms: i64,
     /// The domain (and its account).
@@ -162,13 +164,13 @@ impl Entry {
     }
 
     /// The entry of `d` (recognised: `target`) for a request that said `said`, from `source`
-    /// over `wire`, at `at_ms`.
+    /// over `wire`, numbered `id`, at `at_ms`.
     fn of(
         d: &Decision<'_>,
         target: &Arc<Target>,
         said: &Said<'_>,
         (source, wire): (SocketAddr, Wire),
-        at_ms: i64,
+        (id, at_ms): (u64, i64),
     ) -> Entry {
         let found = d.found.as_ref().map(|f| f.matched_by);
         let (target_sid, target_uri) = match d.route {
@@ -194,6 +196,7 @@ impl Entry {
             *end = text.len() as u16;
         }
         Entry {
+            id,
             at_ms,
             target: target.clone(),
             matched_by: found.unwrap_or(MatchedBy::SourceIp),
@@ -348,6 +351,7 @@ pub struct Decisions {
     accounts: RwLock<HashMap<AccountSid, Arc<Mutex<Account>>>>,
     total: AtomicUsize,
     domains: AtomicUsize,
+    seq: AtomicU64,
 }
 
 impl Decisions {
@@ -359,6 +363,7 @@ impl Decisions {
             accounts: RwLock::default(),
             total: AtomicUsize::new(0),
             domains: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
         }
     }
 
@@ -377,7 +382,8 @@ impl Decisions {
             return;
         };
         let at_ms = self.clock.now_millis();
-        let entry = Entry::of(d, found.target, said, (source, wire), at_ms);
+        let id = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = Entry::of(d, found.target, said, (source, wire), (id, at_ms));
         let mut a = account.lock().unwrap_or_else(|e| e.into_inner());
         self.count_traffic(&mut a, found.target, at_ms, d.outcome);
         if a.ring.len() >= self.settings.per_account {
