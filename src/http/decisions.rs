@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::recognition::MatchedBy;
 use crate::sid::{IpRecordSid, MappingSid};
 use crate::sip::edge::decide::Outcome;
-use crate::sip::edge::record::{Checked, Entry, Field, Filter, Hop};
+use crate::sip::edge::record::{Checked, Entry, Field, Filter, Hop, user_at_host};
 use crate::sip::edge::{Exchange, policy::Gate};
 use crate::timefmt::iso8601;
 
@@ -221,8 +221,8 @@ fn view<'a>(e: &'a Entry, mapping: Option<&'a (MappingSid, IpRecordSid)>) -> Vie
         transport: e.wire.label(),
         source: e.source.to_string(),
         request_uri: e.text(Field::RequestUri),
-        from: e.text(Field::From),
-        to: e.text(Field::To),
+        from: user_at_host(e.text(Field::From)),
+        to: user_at_host(e.text(Field::To)),
         domain_sid: t.domain_sid.as_str(),
         domain_name: &t.domain_name,
         recognised_by: e.matched_by.as_str(),

@@ -95,9 +95,9 @@ pub enum Field {
     CallId,
     /// The Request-URI as written.
     RequestUri,
-    /// `user@host` of `From`.
+    /// `From` as received (without a URI password; [`user_at_host`] reads it).
     From,
-    /// `user@host` of `To`.
+    /// `To` as received (the same).
     To,
     /// The username it authenticated as.
     Username,
@@ -151,7 +151,7 @@ pub struct Entry {
     pub hop: Option<Hop>,
     /// How it ended.
     pub outcome: Outcome,
-    text: Box<str>,
+    text: String,
     ends: [u16; FIELDS],
 }
 
@@ -164,8 +164,10 @@ impl Entry {
     }
 
     /// The entry of `d` (recognised: `target`) for a request that said `said`, from `source`
-    /// over `wire`, numbered `id`, at `at_ms`.
+    /// over `wire`, numbered `id`, at `at_ms`; its text written into `buf` (an evicted entry's,
+    /// so that a full ring allocates nothing).
     fn of(
+        buf: String,
         d: &Decision<'_>,
         target: &Arc<Target>,
         said: &Said<'_>,
@@ -181,15 +183,15 @@ impl Entry {
             said.method,
             said.call_id,
             said.request_uri,
-            user_at_host(said.from),
-            user_at_host(said.to),
+            without_password(said.from),
+            without_password(said.to),
             d.username().unwrap_or(""),
             d.list.unwrap_or(""),
             target_sid,
             target_uri,
         ];
-        let len = fields.iter().map(|f| cut(f).len()).sum();
-        let mut text = String::with_capacity(len);
+        let mut text = buf;
+        text.clear();
         let mut ends = [0u16; FIELDS];
         for (end, f) in ends.iter_mut().zip(fields) {
             text.push_str(cut(f));
@@ -207,7 +209,7 @@ impl Entry {
             media: d.media,
             hop: d.route.map(hop),
             outcome: d.outcome,
-            text: text.into_boxed_str(),
+            text,
             ends,
         }
     }
@@ -245,8 +247,25 @@ fn cut(s: &str) -> &str {
     &s[..end]
 }
 
-/// `user@host` of a `From` or `To` value (no display name, no password, no parameters); the
-/// value itself, cut, when it cannot be read.
+/// A `From` or `To` value as received, or nothing when its URI may carry a password
+/// (`sip:user:password@host`): more than one `:` before the first `@`. A cheap test on the
+/// request path (a display name with a `:` before the address is dropped too); the value is
+/// read into `user@host` only when shown ([`user_at_host`]).
+fn without_password(value: &str) -> &str {
+    let mut colons = 0u8;
+    for b in value.bytes() {
+        match b {
+            b':' => colons = colons.saturating_add(1),
+            b'@' if colons > 1 => return "",
+            b'@' => return value,
+            _ => {}
+        }
+    }
+    value
+}
+
+/// `user@host` of a `From` or `To` value (no display name, no password, no parameters); empty
+/// when it cannot be read.
 pub fn user_at_host(value: &str) -> &str {
     let Some(na) = crate::sip::message::NameAddr::parse(value) else {
         return "";
@@ -255,7 +274,7 @@ pub fn user_at_host(value: &str) -> &str {
     let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
     let rest = rest.split([';', '?', '>']).next().unwrap_or(rest);
     match rest.split_once('@') {
-        // A user part may carry a password (`user:password@host`): never kept.
+        // A user part may carry a password (`user:password@host`): never shown.
         Some((user, _)) if user.contains(':') => "",
         _ => rest,
     }
@@ -295,6 +314,32 @@ impl Series {
         b.2 = b.2.saturating_add(u32::from(refused));
     }
 }
+
+/// FNV-1a: the account table's hash. Its keys are account SIDs the server minted, not chosen by
+/// a peer, so a keyed hash buys nothing there and costs twice the instructions per request.
+#[derive(Debug, Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// The account table.
+type Accounts = HashMap<AccountSid, Arc<Mutex<Account>>, std::hash::BuildHasherDefault<Fnv>>;
 
 /// One account's record.
 #[derive(Debug, Default)]
@@ -348,7 +393,7 @@ impl Filter {
 pub struct Decisions {
     settings: RecordSettings,
     clock: Arc<dyn Clock>,
-    accounts: RwLock<HashMap<AccountSid, Arc<Mutex<Account>>>>,
+    accounts: RwLock<Accounts>,
     total: AtomicUsize,
     domains: AtomicUsize,
     seq: AtomicU64,
@@ -382,26 +427,30 @@ impl Decisions {
             return;
         };
         let at_ms = self.clock.now_millis();
-        let id = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let entry = Entry::of(d, found.target, said, (source, wire), (id, at_ms));
         let mut a = account.lock().unwrap_or_else(|e| e.into_inner());
         self.count_traffic(&mut a, found.target, at_ms, d.outcome);
-        if a.ring.len() >= self.settings.per_account {
-            a.ring.pop_front();
+        if self.settings.per_account == 0 {
+            return;
+        }
+        let evicted = if a.ring.len() >= self.settings.per_account {
+            a.ring.pop_front()
         } else if self.total.load(Ordering::Relaxed) >= self.settings.max_total {
-            if a.ring.pop_front().is_none() {
+            let Some(oldest) = a.ring.pop_front() else {
                 LIMITED.hit(&format_args!(
                     "{} decisions recorded in all: a decision of {} not recorded",
                     self.settings.max_total, found.target.account_sid
                 ));
                 return;
-            }
+            };
+            Some(oldest)
         } else {
             self.total.fetch_add(1, Ordering::Relaxed);
-        }
-        if self.settings.per_account > 0 {
-            a.ring.push_back(entry);
-        }
+            None
+        };
+        let buf = evicted.map(|e| e.text).unwrap_or_default();
+        let id = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = Entry::of(buf, d, found.target, said, (source, wire), (id, at_ms));
+        a.ring.push_back(entry);
     }
 
     /// The record of `sid`, made if there is room.
@@ -428,7 +477,7 @@ impl Decisions {
         Some(a)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<AccountSid, Arc<Mutex<Account>>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Accounts> {
         self.accounts.read().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -109,13 +109,16 @@ impl Edge {
         };
         let d = decide(&snapshot, &request, &settings, &facts);
         self.count(&d);
-        if let Some(log) = &self.decisions {
+        if let Some(log) = &self.decisions
+            && d.found.is_some()
+        {
+            let (from, to) = req.msg.from_and_to();
             let said = Said {
                 method: req.method,
                 call_id,
                 request_uri: raw,
-                from: req.msg.header("From").unwrap_or(""),
-                to: req.msg.header("To").unwrap_or(""),
+                from: from.unwrap_or(""),
+                to: to.unwrap_or(""),
             };
             log.record(&d, &said, req.source, request.wire);
         }
