@@ -14,6 +14,7 @@ pub mod call_events;
 pub mod calls;
 pub mod connection_policies;
 pub mod credential_lists;
+pub mod decisions;
 pub mod events;
 pub mod extract;
 pub mod ip_access_control_lists;
@@ -73,6 +74,8 @@ pub struct AppContext {
     pub calls: Arc<dyn crate::calls::Control>,
     /// The call runtime of this node (its metrics), when the SIP edge is on.
     pub runtime: Option<crate::call_runtime::CallRuntime>,
+    /// This node's record of the SIP edge's recent decisions, and the traffic series.
+    pub decisions: Arc<crate::sip::edge::record::Decisions>,
 }
 
 impl std::ops::Deref for AppState {
@@ -103,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router())
         .merge(ops::router())
         .merge(target_health::router())
+        .merge(decisions::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

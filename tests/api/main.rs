@@ -8,6 +8,7 @@ mod byoc;
 mod calls;
 mod change_log;
 mod credentials;
+mod decisions;
 mod durability;
 mod events;
 mod hardening;
