@@ -21,6 +21,7 @@ use crate::http::{AppContext, AppState, router};
 use crate::monitor::RefusalAlerts;
 use crate::sid::AccountSid;
 use crate::sip::edge::digest::Algorithm;
+use crate::sip::edge::record::{Decisions, RecordSettings};
 use crate::sip::edge::{Authenticator, ThrottleSettings};
 use crate::sip::metrics::Metrics;
 use crate::sip::{ProbeSettings, SipLimits, SipServer};
@@ -73,6 +74,8 @@ pub struct ServeConfig {
     pub call_limits: RuntimeLimits,
     /// Where calls, their events and notifications are stored (none: in storage).
     pub call_log: Option<Arc<dyn CallLog>>,
+    /// How many of the SIP edge's recent decisions this node keeps.
+    pub decisions: RecordSettings,
 }
 
 /// File descriptors kept out of every connection budget: database connections, sockets,
@@ -221,7 +224,7 @@ async fn sip_edge(
     metrics: &Arc<Metrics>,
     limits: SipLimits,
     upstream: Option<&(Destination, String)>,
-    calls: Option<&CallRuntime>,
+    (calls, decisions): (Option<&CallRuntime>, &Arc<Decisions>),
 ) -> anyhow::Result<(Option<SipServer>, Option<Arc<RefusalAlerts>>)> {
     let Some(addr) = &config.sip_listen else {
         return Ok((None, None));
@@ -248,7 +251,8 @@ async fn sip_edge(
     .with_probes(config.sip_probes)
     .with_drain(config.http_limits.shutdown_grace)
     .with_new_ports_per_ip(config.sip_new_ports_per_ip)
-    .with_refusals(alerts.clone());
+    .with_refusals(alerts.clone())
+    .with_decisions(decisions.clone());
     Ok((Some(server), Some(alerts)))
 }
 
@@ -276,6 +280,7 @@ impl App {
             _ => None,
         };
         let node = new_node_id();
+        let decisions = Arc::new(Decisions::new(config.decisions, config.store.clock.clone()));
         let calls = config
             .sip_listen
             .is_some()
@@ -292,7 +297,7 @@ impl App {
             &metrics,
             sip_limits,
             sip_upstream.as_ref(),
-            calls.as_ref(),
+            (calls.as_ref(), &decisions),
         )
         .await?;
         let sip = sip_tls(sip, config, certs.as_ref()).await?;
@@ -312,6 +317,7 @@ impl App {
             ),
             calls: Arc::new(cluster),
             runtime: calls,
+            decisions,
         }));
         Ok(Self {
             listeners,

@@ -18,6 +18,9 @@ use crate::secret::{KeySource, ServerKey, key_file_beside};
 use crate::sid::AccountSid;
 use crate::sip::edge::ThrottleSettings;
 use crate::sip::edge::digest::Algorithm;
+use crate::sip::edge::record::RecordSettings;
+
+mod trace;
 use crate::sip::{ProbeSettings, SipLimits};
 use std::sync::Arc;
 
@@ -51,6 +54,10 @@ pub enum Command {
     /// IP access control list, challenged for credentials, or refused. Uses TWILIO_ACCOUNT_SID
     /// and TWILIO_AUTH_TOKEN.
     Resolve(ResolveArgs),
+    /// Show the SIP edge's recent decisions on a running server (this node's), step by step:
+    /// why a request was let in, challenged or refused, and where it went; with --follow, new
+    /// ones as they come, until Ctrl-C. Uses TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    Trace(trace::TraceArgs),
     /// Manage the server key that seals credential passwords and auth tokens.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -119,6 +126,13 @@ pub struct ResolveArgs {
     /// another refuses SRTP only).
     #[arg(long)]
     pub media: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How a command reaches a running server's API (`resolve`, `trace`).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
     /// Base URL of the running server's HTTP API: `http://` or `https://` (the server's
     /// certificate verified against the system's roots and --tls-ca).
     #[arg(long, env = "SIPMAP_URL", default_value = "http://127.0.0.1:8080")]
@@ -244,6 +258,23 @@ pub struct ServeArgs {
     #[arg(default_value_t = crate::sip::edge::ports::DEFAULT_NEW_PER_SECOND)]
     #[arg(value_parser = clap::value_parser!(u32).range(1..=64))]
     pub sip_new_ports_per_ip: u32,
+    /// The SIP edge's recent decisions this node keeps per account, in memory (what
+    /// `/sipmap/v1/Decisions` and `sipmap trace` show); the oldest goes first. 0: none kept.
+    #[arg(long, env = "SIPMAP_DECISIONS_PER_ACCOUNT")]
+    #[arg(default_value_t = 1000)]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub decisions_per_account: u32,
+    /// Most accounts whose decisions this node keeps; past it, a new account's are not kept.
+    #[arg(long, env = "SIPMAP_DECISIONS_MAX_ACCOUNTS")]
+    #[arg(default_value_t = 1000)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub decisions_max_accounts: u32,
+    /// Most decisions this node keeps in all (about 0.5 KB each); past it, an account's new
+    /// decision replaces its own oldest.
+    #[arg(long, env = "SIPMAP_DECISIONS_MAX_TOTAL")]
+    #[arg(default_value_t = 200_000)]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub decisions_max_total: u32,
     /// Most calls to SIP domains with a voice application live at once on this node; an
     /// INVITE past it is answered `503 Service Unavailable` with `Retry-After: 5`.
     #[arg(long, env = "SIPMAP_MAX_CALLS")]
@@ -463,6 +494,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_key(&database.database_url, &account_sid, friendly_name, limits).await
         }
         Command::Resolve(args) => resolve(args).await,
+        Command::Trace(args) => trace::run(args).await,
         Command::Secrets(SecretsCommand::Rotate {
             database,
             secret_key_file,
@@ -643,6 +675,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sip_auth_throttle,
         call_limits,
         call_log: None,
+        decisions: RecordSettings {
+            per_account: args.decisions_per_account as usize,
+            max_accounts: args.decisions_max_accounts as usize,
+            max_total: args.decisions_max_total as usize,
+        },
     };
     let app = App::build(&config).await?;
     let initial = ensure_initial_account(app.store().as_ref(), from_env).await?;
@@ -833,10 +870,7 @@ async fn create_key(
 /// `sipmap resolve`: one authenticated GET to the running server, printed as it comes.
 async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     use crate::http::wire::RESOLVE;
-    use base64::Engine;
 
-    let base = url::Url::parse(&args.url).context("--url is not a URL")?;
-    let server = Endpoint::of(&base, &args.tls_ca)?;
     let mut query = String::from("IpAddress=");
     query.extend(form_urlencoded::byte_serialize(args.ip.as_bytes()));
     if let Some(uri) = &args.uri {
@@ -854,19 +888,29 @@ async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
             query.extend(form_urlencoded::byte_serialize(value.as_bytes()));
         }
     }
+    let (status, body) = api_get(&args.server, &format!("{RESOLVE}?{query}")).await?;
+    println!("{body}");
+    anyhow::ensure!(status == 200, "the server answered {status}");
+    Ok(())
+}
+
+/// One authenticated GET of `path_and_query` (an API path) to the server `server` names: the
+/// answer's status and body.
+async fn api_get(server: &ServerArgs, path_and_query: &str) -> anyhow::Result<(u16, String)> {
+    use base64::Engine;
+
+    let base = url::Url::parse(&server.url).context("--url is not a URL")?;
+    let endpoint = Endpoint::of(&base, &server.tls_ca)?;
     let prefix = base.path().trim_end_matches('/');
-    let path = format!("{prefix}{RESOLVE}?{query}");
+    let path = format!("{prefix}{path_and_query}");
     let credentials = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", args.account_sid, args.auth_token));
-    let (status, body) = server
+        .encode(format!("{}:{}", server.account_sid, server.auth_token));
+    endpoint
         .get(
             &path,
             &format!("Authorization: Basic {credentials}\r\nAccept: application/json\r\n"),
         )
-        .await?;
-    println!("{body}");
-    anyhow::ensure!(status == 200, "the server answered {status}");
-    Ok(())
+        .await
 }
 
 /// `sipmap health`: one GET of `--url`; succeeds on a 200.

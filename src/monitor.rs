@@ -1,5 +1,6 @@
 //! Monitor Alerts of the SIP edge's refusals (Twilio's 32201 "source IP address not in ACL",
-//! 32202 bad credentials), flood-safe. The edge decides without I/O and tells a
+//! 32202 bad credentials or a throttled source, 32207/32208 media, 32209 insecure transport,
+//! 32210 registration not enabled), flood-safe. The edge decides without I/O and tells a
 //! [`RefusalAlerts`] (its `sip::edge::RefusalSink`) of each refusal of a request to a
 //! recognised domain, from the thread that received it: a `try_send` into a bounded queue
 //! ([`QUEUE`]; full, the refusal is dropped, counted and logged through `limit_log`). One task
@@ -188,19 +189,13 @@ async fn flush(tallies: &mut HashMap<Key, Tally>, store: &Store, now_ms: i64) {
 /// The alert of one key's tally.
 fn alert(key: &Key, t: &Tally, now_ms: i64) -> Alert {
     let (account, domain, source, reason, minute) = key;
-    let (code, why) = match reason {
-        RefusalReason::SourceNotInAcl => (32201, "Source IP address not in ACL"),
-        RefusalReason::BadCredentials => (32202, "Authentication failed: bad user credentials"),
-        RefusalReason::InsecureTransport => (32209, "Secure transport required"),
-        RefusalReason::SrtpRequired => (32207, "Secure media required"),
-        RefusalReason::SrtpRefused => (32208, "Secure media not accepted"),
-    };
+    let (code, (why, status)) = (reason.code(), reason.text());
     let requests = match t.count {
         1 => "1 request".to_owned(),
         n => format!("{n} requests"),
     };
     let text = format!(
-        "{why}: {requests} from {source} to {} refused (403) in the minute from {}",
+        "{why}: {requests} from {source} to {} refused ({status}) in the minute from {}",
         t.domain_name,
         iso8601(minute * 60)
     );
@@ -296,6 +291,31 @@ mod tests {
             "{}",
             creds[0].alert_text
         );
+    }
+
+    #[test]
+    fn each_reason_has_its_code_and_the_status_the_edge_answered() {
+        let t = target();
+        for (reason, code, status) in [
+            (RefusalReason::SourceNotInAcl, 32201, "(403)"),
+            (RefusalReason::BadCredentials, 32202, "(403)"),
+            (RefusalReason::Throttled, 32202, "(503)"),
+            (RefusalReason::InsecureTransport, 32209, "(403)"),
+            (RefusalReason::SrtpRequired, 32207, "(488)"),
+            (RefusalReason::SrtpRefused, 32208, "(488)"),
+            (RefusalReason::RegistrationRefused, 32210, "(403)"),
+        ] {
+            let mut tallies = HashMap::new();
+            add(&mut tallies, refusal(&t, "192.0.2.1", reason), 0);
+            let (key, tally) = tallies.iter().next().unwrap();
+            let a = alert(key, tally, 0);
+            assert_eq!(a.error_code, code, "{reason:?}");
+            assert!(
+                a.alert_text.contains(status),
+                "{reason:?}: {}",
+                a.alert_text
+            );
+        }
     }
 
     #[test]

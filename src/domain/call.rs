@@ -475,7 +475,7 @@ impl TimeRange {
     /// (`2009-07-06`) stands for its whole day (UTC), a date and time (`2009-07-06T12:00:00Z`)
     /// for its second. The SDKs send `StartTime>` for `start_time_after` (and a query string
     /// `StartTime>=2009-07-06` reads the same).
-    fn parse(p: &dyn Params, names: [&'static str; 3]) -> Result<Self, Invalid> {
+    pub fn parse(p: &dyn Params, names: [&'static str; 3]) -> Result<Self, Invalid> {
         let [on, after, before] = names;
         let read = |name: &'static str| match super::text(p, name) {
             None => Ok(None),

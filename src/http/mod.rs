@@ -16,6 +16,7 @@ pub mod connection_policies;
 pub mod console;
 pub mod console_session;
 pub mod credential_lists;
+pub mod decisions;
 pub mod events;
 pub mod extract;
 pub mod ip_access_control_lists;
@@ -77,6 +78,8 @@ pub struct AppContext {
     pub runtime: Option<crate::call_runtime::CallRuntime>,
     /// The console's sign-in sessions on this node.
     pub sessions: console_session::Sessions,
+    /// This node's record of the SIP edge's recent decisions, and the traffic series.
+    pub decisions: Arc<crate::sip::edge::record::Decisions>,
 }
 
 impl std::ops::Deref for AppState {
@@ -108,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(console::router())
         .merge(target_health::router())
+        .merge(decisions::router())
         .fallback(|req: Request| async move { ApiError::NotFound(req.uri().path().to_owned()) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

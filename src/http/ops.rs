@@ -5,7 +5,7 @@
 //! connection policy, or the upstream, it would forward it to; answered only within the caller's
 //! account).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::extract::State;
@@ -20,9 +20,11 @@ use super::{AppState, json};
 use crate::domain::auth_mapping::auth_type;
 use crate::domain::{Params, Reason};
 use crate::error::ApiError;
-use crate::recognition::{DomainRoute, Recognized};
-use crate::sip::edge::policy::{Offer, gate, media};
+use crate::recognition::{DomainAuth, DomainRoute, Recognized};
+use crate::sip::edge::decide::{Decision, Facts, Outcome, Request, Settings, decide};
+use crate::sip::edge::policy::{Gate, Offer, media};
 use crate::sip::edge::select::{NextHop, next_hop};
+use crate::sip::edge::{Exchange, Verdict};
 use crate::sip_syntax::Wire;
 use crate::sip_syntax::{SipUri, is_token_byte};
 use crate::store::StoreError;
@@ -106,6 +108,33 @@ struct Resolution<'a> {
     domain: DomainFields<'a>,
     #[serde(flatten)]
     hop: HopFields<'a>,
+    #[serde(flatten)]
+    outcome: OutcomeFields,
+}
+
+/// How the edge would end a request without credentials (see `sip::edge::decide`): all `null`
+/// when nothing of the caller's is recognised.
+#[derive(Serialize, Default)]
+struct OutcomeFields {
+    /// `Outcome::kind`: `admitted`, `forwarded`, `application`, `challenged`, `refused`,
+    /// `unroutable`.
+    outcome: Option<&'static str>,
+    /// The status the edge answers with (null when it forwards or starts a call).
+    response_code: Option<u16>,
+    /// Twilio's error code of a refusal.
+    error_code: Option<u32>,
+    reason: Option<&'static str>,
+}
+
+impl OutcomeFields {
+    fn of(o: Outcome) -> Self {
+        Self {
+            outcome: Some(o.kind()),
+            response_code: Some(o.code()).filter(|c| *c != 0),
+            error_code: o.error_code(),
+            reason: Some(o.reason()),
+        }
+    }
 }
 
 /// What a resolution says of the domain it found (all `null` when it found none).
@@ -129,9 +158,16 @@ struct DomainFields<'a> {
 }
 
 impl<'a> DomainFields<'a> {
-    /// The fields of the domain `found` for a request with `method` from `ip` over `wire`,
-    /// offering `offer`.
-    fn of(found: &Recognized<'a>, method: &str, ip: IpAddr, (wire, offer): Facts) -> Self {
+    /// The fields of the domain of decision `d` for a request with `method` from `ip`,
+    /// offering `offer`: the media decision is the decision's, or, for a request the gate keeps
+    /// out, what it would be once let in.
+    fn of(
+        d: &Decision<'a>,
+        found: &Recognized<'a>,
+        method: &str,
+        ip: IpAddr,
+        offer: Option<Offer>,
+    ) -> Self {
         let (target, auth) = (found.target, found.auth);
         Self {
             matched_by: Some(found.matched_by.as_str()),
@@ -143,21 +179,23 @@ impl<'a> DomainFields<'a> {
                 !auth.call_credentials.is_empty(),
             ),
             acl_match: Some(auth.acl_allows(ip)),
-            decision: Some(gate(method, target, auth, ip, wire).decision()),
+            decision: d.gate.map(Gate::decision),
             secure: Some(target.secure),
-            media_decision: offer
-                .filter(|_| method == "INVITE")
-                .map(|o| media(target.secure, Some(o)).decision()),
+            media_decision: offer.filter(|_| method == "INVITE").map(|o| {
+                d.media
+                    .unwrap_or_else(|| media(target.secure, Some(o)))
+                    .decision()
+            }),
         }
     }
 }
 
 /// The facts of a request beyond its source and Request-URI: how it arrives, and its media offer.
-type Facts = (Wire, Option<Offer>);
+type Given = (Wire, Option<Offer>);
 
 /// How the request arrives, `Transport` (`udp`, `tcp`, `tls`; UDP if none), and what its media
 /// offers, `Media` (`rtp`, `srtp`, `both`; none: no offer).
-fn facts_of(query: &Query) -> Result<Facts, ApiError> {
+fn facts_of(query: &Query) -> Result<Given, ApiError> {
     let wire = match query.get("Transport").filter(|v| !v.is_empty()) {
         None => Wire::Udp,
         Some(t) => Wire::ALL
@@ -282,7 +320,7 @@ async fn resolve(
         .map_err(|_| ApiError::invalid("IpAddress", Reason::NotIp(raw_ip.to_owned())))?;
     let uri = query.get("RequestUri").filter(|v| !v.is_empty());
     let method = method_of(&query)?;
-    let facts = facts_of(&query)?;
+    let (wire, offer) = facts_of(&query)?;
     let host = match uri {
         None => None,
         Some(u) => Some(
@@ -291,21 +329,57 @@ async fn resolve(
         ),
     };
     let snapshot = app.store.recognition().snapshot();
-    let found = snapshot
-        .recognise(host.as_ref().map(|h| h.host_for_match()), ip)
-        .filter(|r| &r.target.account_sid == caller.sid());
     let call_id = query.get("CallId").unwrap_or("");
+    let request = Request {
+        method,
+        uri_host: host.as_ref().map(|h| h.host_for_match()),
+        call_id,
+        to_tag: false,
+        max_forwards: 70,
+        source: SocketAddr::new(ip, 0),
+        wire,
+    };
+    let settings = Settings {
+        health: &app.metrics.health,
+        upstream: app.sip_upstream.map(|d| (d.addr, d.wire)),
+        calls: app.runtime.is_some(),
+    };
+    let d = decide(&snapshot, &request, &settings, &WithoutCredentials(offer));
+    let found = d.found.filter(|r| &r.target.account_sid == caller.sid());
     let body = Resolution {
         ip_address: ip.to_string(),
         request_uri: uri,
         method,
         recognized: found.is_some(),
         domain: found
-            .map(|r| DomainFields::of(&r, method, ip, facts))
+            .as_ref()
+            .map(|r| DomainFields::of(&d, r, method, ip, offer))
             .unwrap_or_default(),
         hop: found
+            .as_ref()
             .map(|r| HopFields::of(&app, r.route, call_id))
+            .unwrap_or_default(),
+        outcome: found
+            .map(|_| OutcomeFields::of(d.outcome))
             .unwrap_or_default(),
     };
     Ok(json(StatusCode::OK, &body))
+}
+
+/// What Resolve tells `decide`: a request that carries no credentials (it is challenged, as
+/// the edge would), offering this media, whose hop would be sent to.
+struct WithoutCredentials(Option<Offer>);
+
+impl Facts for WithoutCredentials {
+    fn credentials(&self, _: Exchange, _: &str, _: &DomainAuth) -> Option<Verdict> {
+        Some(Verdict::Challenge { stale: false })
+    }
+
+    fn offer(&self) -> Option<Offer> {
+        self.0
+    }
+
+    fn hop(&self, _: SocketAddr, _: bool) -> Result<(), u16> {
+        Ok(())
+    }
 }

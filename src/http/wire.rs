@@ -226,6 +226,13 @@ pub const RESOLVE: &str = "/sipmap/v1/Resolve";
 /// (`http::target_health`).
 pub const TARGET_HEALTH: &str = "/sipmap/v1/TargetHealth";
 
+/// The SIP edge's recent decisions on this node (`http::decisions`), as the router serves them
+/// and `sipmap trace` asks for them.
+pub const DECISIONS: &str = "/sipmap/v1/Decisions";
+
+/// Requests and refusals per domain per minute on this node (`http::decisions`).
+pub const TRAFFIC: &str = "/sipmap/v1/Traffic";
+
 /// Accounts themselves: `/2010-04-01/Accounts.json` and `/2010-04-01/Accounts/{Sid}.json`.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountsResource;

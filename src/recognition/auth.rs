@@ -138,6 +138,19 @@ pub struct DomainAuth {
     pub call_credentials: Vec<Arc<CredentialSet>>,
     /// The credential lists mapped for registrations.
     pub registration_credentials: Vec<Arc<CredentialSet>>,
+    /// The SIDs of the lists above, index for index (what a decision names).
+    pub sids: MappedSids,
+}
+
+/// The SIDs of a domain's mapped lists, in the order of [`DomainAuth`]'s lists.
+#[derive(Debug, Clone, Default)]
+pub struct MappedSids {
+    /// Of `call_acls`.
+    pub call_acls: Vec<String>,
+    /// Of `call_credentials`.
+    pub call_credentials: Vec<String>,
+    /// Of `registration_credentials`.
+    pub registration_credentials: Vec<String>,
 }
 
 impl DomainAuth {
@@ -157,6 +170,34 @@ impl DomainAuth {
         };
         let ip = u32::from(v4);
         self.call_acls.iter().any(|set| set.contains(ip))
+    }
+
+    /// The SID of the first access control list mapped for calls that holds `ip`.
+    pub fn acl_holding(&self, ip: IpAddr) -> Option<&str> {
+        let ip = match ip {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => v6.to_ipv4_mapped()?,
+        };
+        let i = self
+            .call_acls
+            .iter()
+            .position(|set| set.contains(u32::from(ip)))?;
+        self.sids.call_acls.get(i).map(String::as_str)
+    }
+
+    /// The SID of the first credential list mapped for calls (`registrations`: for
+    /// registrations) that holds `username`: the one whose password is checked.
+    pub fn credential_list_of(&self, username: &str, registrations: bool) -> Option<&str> {
+        let (lists, sids) = if registrations {
+            (
+                &self.registration_credentials,
+                &self.sids.registration_credentials,
+            )
+        } else {
+            (&self.call_credentials, &self.sids.call_credentials)
+        };
+        let i = lists.iter().position(|l| l.contains_key(username))?;
+        sids.get(i).map(String::as_str)
     }
 
     /// The password of `username` in a credential list mapped for calls.
@@ -314,6 +355,12 @@ impl AuthMaster {
     pub fn domain_auth(&self, index: u32) -> DomainAuth {
         let mut auth = DomainAuth::default();
         for (kind, list) in self.mapped.get(&index).into_iter().flatten() {
+            let sids = match kind {
+                AuthKind::CallsAcl => &mut auth.sids.call_acls,
+                AuthKind::CallsCredentials => &mut auth.sids.call_credentials,
+                AuthKind::RegistrationCredentials => &mut auth.sids.registration_credentials,
+            };
+            sids.push(list.clone());
             match kind {
                 AuthKind::CallsAcl => auth.call_acls.push(
                     self.acls

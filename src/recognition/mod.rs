@@ -279,6 +279,11 @@ static NO_AUTH: DomainAuth = DomainAuth {
     call_acls: Vec::new(),
     call_credentials: Vec::new(),
     registration_credentials: Vec::new(),
+    sids: auth::MappedSids {
+        call_acls: Vec::new(),
+        call_credentials: Vec::new(),
+        registration_credentials: Vec::new(),
+    },
 };
 
 /// The writer's state: the prefix table master copy, the domain index and the auth lists.

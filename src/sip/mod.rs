@@ -196,6 +196,16 @@ impl SipServer {
         self
     }
 
+    /// The same server, recording its edge's decisions in `log`.
+    pub fn with_decisions(mut self, log: Arc<edge::record::Decisions>) -> Self {
+        match Arc::get_mut(&mut self.io) {
+            Some(io) => io.edge.set_decisions(log),
+            // Only `run` and `sender` share it; the app sets this before either.
+            None => tracing::error!("the SIP edge runs already; its decisions are not recorded"),
+        }
+        self
+    }
+
     /// The same server, reaching the upstream over `wire` (UDP, or its own TCP or TLS
     /// connection), a TLS upstream's certificate checked for `host` (its URI's host).
     pub fn with_upstream_transport(mut self, upstream: Option<(Wire, String)>) -> Self {

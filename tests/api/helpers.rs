@@ -120,6 +120,7 @@ impl TestApp {
             sip_auth_throttle: Default::default(),
             call_limits: Default::default(),
             call_log: None,
+            decisions: Default::default(),
         };
         tweak(&mut config);
         let mut app = App::build(&config).await.expect("server builds");

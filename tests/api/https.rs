@@ -634,6 +634,7 @@ fn base_config(dir: &Path) -> ServeConfig {
         sip_auth_throttle: Default::default(),
         call_limits: Default::default(),
         call_log: None,
+        decisions: Default::default(),
         tls: None,
         tls_ca: None,
     }

@@ -9,6 +9,7 @@ mod calls;
 mod change_log;
 mod console;
 mod credentials;
+mod decisions;
 mod durability;
 mod events;
 mod hardening;

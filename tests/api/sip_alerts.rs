@@ -163,3 +163,61 @@ async fn refused_credentials_are_one_alert_and_hold_no_secret() {
         assert!(!fetched.text.contains(secret), "{secret}: {}", fetched.text);
     }
 }
+
+#[tokio::test]
+async fn a_refused_register_and_a_throttled_source_are_alerts_too() {
+    let clock = Arc::new(FixedClock::at_millis(1_765_000_000_000));
+    let app = TestApp::spawn_with(|c| c.store.clock = clock.clone()).await;
+    domain_with_alice(&app).await;
+    let edge = app.sip_addr.expect("the SIP edge is on");
+    let phone = UdpSocket::bind("127.0.0.4:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    let uri = format!("sip:{DOMAIN}");
+    let register = format!(
+        "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-r1;rport\r\n\
+         From: <sip:alice@{DOMAIN}>;tag=1\r\nTo: <sip:alice@{DOMAIN}>\r\nCall-ID: r1@{me}\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:alice@{me}>\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    phone.send_to(register.as_bytes(), edge).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (len, _) = timeout(WAIT, phone.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[8..11.min(len)], b"403", "registrations are off");
+
+    let mut guesser = Phone::on("127.0.0.2", &app).await;
+    for i in 0..10 {
+        let (code, _) = guesser.login(&format!("Guess{i}Password")).await;
+        assert_eq!(code, 403);
+    }
+    let (code, _) = guesser.login(PASSWORD).await;
+    assert_eq!(code, 503, "throttled");
+
+    let alerts = alerts_once(&app, "credentials not checked").await;
+    let register = alerts
+        .iter()
+        .find(|a| a["error_code"] == "32210")
+        .unwrap_or_else(|| panic!("a 32210 alert: {alerts:?}"));
+    let text = register["alert_text"].as_str().unwrap();
+    assert!(
+        text.contains("Registration not enabled: 1 request from 127.0.0.4"),
+        "{text}"
+    );
+    let throttled = alerts
+        .iter()
+        .find(|a| {
+            a["alert_text"]
+                .as_str()
+                .unwrap()
+                .contains("credentials not checked")
+        })
+        .unwrap_or_else(|| panic!("a throttled alert: {alerts:?}"));
+    assert_eq!(throttled["error_code"], "32202");
+    let text = throttled["alert_text"].as_str().unwrap();
+    assert!(
+        text.contains("from 127.0.0.2") && text.contains("(503)"),
+        "{text}"
+    );
+}

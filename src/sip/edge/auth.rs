@@ -89,7 +89,7 @@ impl Authenticator {
 
 /// Which digest exchange: a proxy's for calls, or a registrar's for `REGISTER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Exchange {
+pub enum Exchange {
     /// `407 Proxy Authentication Required`, `Proxy-Authenticate`, `Proxy-Authorization`; the
     /// lists mapped for calls.
     Calls,
@@ -100,7 +100,7 @@ pub(super) enum Exchange {
 
 impl Exchange {
     /// The status of a challenge.
-    pub(super) fn status(self) -> u16 {
+    pub fn status(self) -> u16 {
         match self {
             Self::Calls => 407,
             Self::Registrations => 401,
@@ -133,8 +133,8 @@ impl Exchange {
 }
 
 /// What the credentials of a request come to.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Verdict {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
     /// Authenticated as this username.
     Authenticated(String),
     /// No credentials for the realm (`stale: false`), or right ones with an expired nonce

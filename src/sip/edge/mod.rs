@@ -69,13 +69,19 @@
 //!   whether a Via is the edge's own;
 //! - `reply`: the responses the edge generates;
 //! - `auth`: digest authentication ([`Authenticator`], checking credentials, challenging);
+//! - [`decide`]: the one decision for a request (recognise, gate, credentials, media, route,
+//!   outcome) as a value, without I/O: what the edge acts on, Resolve reports and the record
+//!   keeps;
+//! - [`record`]: the decisions record and traffic series, per account, in memory, bounded;
 //! - `forward`: the request as forwarded;
-//! - `request`: the checks, and what to do with a request (the top of the request path);
+//! - `request`: the checks, the decision acted on, counted, recorded and reported (the top of
+//!   the request path);
 //! - `probe` (the health probes and their answers), then `relay` (responses from the upstream and
 //!   targets), and `refuse` (messages that do not parse, answered when they can be).
 
 mod auth;
 mod branch;
+pub mod decide;
 pub mod digest;
 mod forward;
 mod inbound;
@@ -83,6 +89,7 @@ pub mod nonce;
 pub mod policy;
 pub mod ports;
 mod probe;
+pub mod record;
 mod refuse;
 mod relay;
 mod reply;
@@ -91,7 +98,7 @@ pub mod select;
 pub mod throttle;
 mod vias;
 
-pub use auth::Authenticator;
+pub use auth::{Authenticator, Exchange, Verdict};
 pub use probe::carries_probe_branch;
 pub use throttle::ThrottleSettings;
 
@@ -248,6 +255,41 @@ pub enum RefusalReason {
     SrtpRequired,
     /// 32208: an INVITE to a domain that is not `secure` whose offer is SRTP only.
     SrtpRefused,
+    /// Twilio's 32210: a `REGISTER` to a domain that does not take registrations (or maps no
+    /// credential list for them).
+    RegistrationRefused,
+    /// 32202 too: credentials not even checked, the source having failed too often (503).
+    Throttled,
+}
+
+impl RefusalReason {
+    /// Twilio's error code.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::SourceNotInAcl => 32201,
+            Self::BadCredentials | Self::Throttled => 32202,
+            Self::InsecureTransport => 32209,
+            Self::SrtpRequired => 32207,
+            Self::SrtpRefused => 32208,
+            Self::RegistrationRefused => 32210,
+        }
+    }
+
+    /// What an alert says of it, and the status the edge answered with.
+    pub fn text(self) -> (&'static str, u16) {
+        match self {
+            Self::SourceNotInAcl => ("Source IP address not in ACL", 403),
+            Self::BadCredentials => ("Authentication failed: bad user credentials", 403),
+            Self::Throttled => (
+                "Authentication failed too often: credentials not checked for a while",
+                503,
+            ),
+            Self::InsecureTransport => ("Secure transport required", 403),
+            Self::SrtpRequired => ("Secure media required", 488),
+            Self::SrtpRefused => ("Secure media not accepted", 488),
+            Self::RegistrationRefused => ("Registration not enabled", 403),
+        }
+    }
 }
 
 /// A refusal that concerns an account's domain: what [`RefusalSink`] is told (never a
@@ -291,6 +333,8 @@ pub struct Edge {
     calls: Option<Arc<dyn CallHandoff>>,
     /// Where refusals of requests to recognised domains are reported, if anywhere.
     refusals: Option<Arc<dyn RefusalSink>>,
+    /// Where decisions are recorded, if anywhere.
+    decisions: Option<Arc<record::Decisions>>,
 }
 
 /// A 64-bit hash of `parts`, not keyed: the request hash in sipmap's branch, and the `To` tag of
@@ -337,12 +381,18 @@ impl Edge {
             ports: PortLimit::default(),
             calls: None,
             refusals: None,
+            decisions: None,
         }
     }
 
     /// Reports refusals of requests to recognised domains to `sink` (see [`RefusalSink`]).
     pub fn set_refusals(&mut self, sink: Arc<dyn RefusalSink>) {
         self.refusals = Some(sink);
+    }
+
+    /// Records its decisions in `log` (see [`record`]).
+    pub fn set_decisions(&mut self, log: Arc<record::Decisions>) {
+        self.decisions = Some(log);
     }
 
     /// The upstream's address, if there is one.

@@ -225,6 +225,7 @@ mod tests {
             } else {
                 vec![]
             },
+            sids: Default::default(),
         }
     }
 

@@ -5,17 +5,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::auth::{Exchange, Verdict};
+use super::decide::{Decision, Facts, Outcome, Request, Route, Settings, decide};
 use super::forward::{Admission, Forwarding};
 use super::inbound::Inbound;
-use super::policy::{Gate, Media, Offer, gate, media};
+use super::policy::{Gate, Offer};
+use super::record::Said;
 use super::reply::acks_own_response;
-use super::select::NextHop;
-use super::{Action, DomainRefusal, Edge, NewCall, RefusalReason, Transport, select};
-use crate::recognition::{DomainRoute, MatchedBy, Recognized, Target};
+use super::{Action, DomainRefusal, Edge, NewCall, RefusalReason, Transport};
+use crate::recognition::{DomainAuth, MatchedBy, Target};
 use crate::sip::message::{Message, Via, header_tag};
 use crate::sip::metrics::Metrics;
 use crate::sip_syntax::SipUri;
-use crate::sip_syntax::Wire;
 
 /// The headers a request must have to be answered with anything but 400 (RFC 3261 §8.1.1).
 const MANDATORY: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];
@@ -79,60 +79,95 @@ impl Edge {
         Ok((uri, max_forwards))
     }
 
-    /// A request that passed the checks, with Request-URI `raw` (parsed: `uri`): recognised (404
-    /// if not), admitted (or challenged or refused), then answered here (`OPTIONS`, 488 for an
-    /// INVITE whose media does not fit its domain's `secure` setting, 483 at no hops left, 480
-    /// without an upstream) or forwarded.
+    /// A request that passed the checks, with Request-URI `raw` (parsed: `uri`): decided (see
+    /// [`decide`]), counted, recorded, a refusal of a recognised domain's request reported, then
+    /// answered here or forwarded as decided.
     fn route(&self, req: &Inbound<'_>, raw: &str, uri: SipUri<'_>, max_forwards: u32) -> Action {
         if req.method == "ACK" && acks_own_response(req.msg) {
             return Action::Drop;
         }
         let snapshot = self.recognizer.peek();
-        let Some(found) = snapshot.recognise(Some(uri.host_for_match()), req.source.ip()) else {
-            Metrics::inc(&self.metrics.not_recognized);
+        let call_id = req.msg.header("Call-ID").unwrap_or("");
+        let request = Request {
+            method: req.method,
+            uri_host: Some(uri.host_for_match()),
+            call_id,
+            to_tag: req.method == "INVITE" && req.msg.header("To").and_then(header_tag).is_some(),
+            max_forwards,
+            source: req.source,
+            wire: req.transport.wire(),
+        };
+        let settings = Settings {
+            health: &self.metrics.health,
+            upstream: self.upstream.map(|u| (u, self.upstream_wire)),
+            calls: self.calls.is_some(),
+        };
+        let facts = EdgeFacts {
+            edge: self,
+            req,
+            uri: raw,
+        };
+        let d = decide(&snapshot, &request, &settings, &facts);
+        self.count(&d);
+        if let Some(log) = &self.decisions
+            && d.found.is_some()
+        {
+            let (from, to) = req.msg.from_and_to();
+            let said = Said {
+                method: req.method,
+                call_id,
+                request_uri: raw,
+                from: from.unwrap_or(""),
+                to: to.unwrap_or(""),
+            };
+            log.record(&d, &said, req.source, request.wire);
+        }
+        let Some(found) = &d.found else {
             return self.reply(req, 404, &[]);
         };
-        let target = found.target;
-        Metrics::inc(match found.matched_by {
-            MatchedBy::RequestUri => &self.metrics.recognized_by_uri,
-            MatchedBy::SourceIp => &self.metrics.recognized_by_source,
-        });
-        let admission = match self.admit(req, raw, &found) {
-            Ok(admission) => admission,
-            Err(answer) => return answer,
-        };
-        if req.method.eq_ignore_ascii_case("OPTIONS") {
-            let sids = [
-                ("X-Sipmap-Account-Sid", target.account_sid.as_str()),
-                ("X-Sipmap-Domain-Sid", target.domain_sid.as_str()),
-            ];
-            return self.reply(req, 200, &sids);
+        if let Some(reason) = d.outcome.refusal() {
+            tracing::debug!(source = %req.source, why = d.outcome.reason(), "SIP request refused");
+            self.report(req, found.target, reason);
         }
-        if req.method == "INVITE" {
-            let offer = Offer::of_body(req.msg.header("Content-Type"), req.msg.body);
-            let fits = media(target.secure, offer);
-            if fits != Media::Accepted {
-                tracing::debug!(source = %req.source, why = fits.decision(), "SIP INVITE refused");
-                Metrics::inc(&self.metrics.secure_refused_media);
-                let reason = match fits {
-                    Media::SrtpRequired => RefusalReason::SrtpRequired,
-                    _ => RefusalReason::SrtpRefused,
-                };
-                self.report(req, target, reason);
-                return self.reply(req, 488, &[]);
+        self.act(req, uri, max_forwards, &d, found.target)
+    }
+
+    /// What the edge does for a request to `target` as `d` decided.
+    fn act(
+        &self,
+        req: &Inbound<'_>,
+        uri: SipUri<'_>,
+        max_forwards: u32,
+        d: &Decision<'_>,
+        target: &Arc<Target>,
+    ) -> Action {
+        let (upstream, wire) = match (d.outcome, d.route) {
+            (Outcome::Forwarded, Some(Route::Target(c))) => {
+                (c.destination.addr, c.destination.wire)
             }
-        }
-        if max_forwards == 0 {
-            return self.reply(req, 483, &[]);
-        }
-        if let Some(call) = self.hand_off(req, target, &admission) {
-            return call;
-        }
-        let (upstream, wire) = match self.next_hop(req, found.route) {
-            Ok(hop) => hop,
-            Err(503) => return self.reply(req, 503, &[("Retry-After", "1")]),
-            Err(code) => return self.reply(req, code, &[]),
+            (Outcome::Forwarded, Some(Route::Upstream(addr, wire))) => (addr, wire),
+            (Outcome::InsecureTransport, _) => {
+                return self.reply_saying(req, 403, SECURE_TRANSPORT_REQUIRED, &[]);
+            }
+            (Outcome::Challenged(exchange, stale), _) => {
+                return self.challenge(req, &target.domain_name, exchange, stale);
+            }
+            (Outcome::Throttled(wait, _), _) => {
+                let wait = wait.to_string();
+                return self.reply(req, 503, &[("Retry-After", &wait)]);
+            }
+            (Outcome::Answered, _) => {
+                let sids = [
+                    ("X-Sipmap-Account-Sid", target.account_sid.as_str()),
+                    ("X-Sipmap-Domain-Sid", target.domain_sid.as_str()),
+                ];
+                return self.reply(req, 200, &sids);
+            }
+            (Outcome::Application, _) => return self.hand_off(req, target, &admission(d)),
+            (Outcome::NoRoute(503), _) => return self.reply(req, 503, &[("Retry-After", "1")]),
+            (outcome, _) => return self.reply(req, outcome.code(), &[]),
         };
+        let admission = admission(d);
         let forwarding = Forwarding {
             uri,
             target,
@@ -150,55 +185,61 @@ impl Edge {
         }
     }
 
-    /// Where a request of a domain with `route` goes, and over which protocol (see
-    /// [`select::next_hop`]); or the status that answers it instead: 480 with nowhere to go, 482
-    /// when the hop is the edge itself (a target or the upstream naming its own address, in any
-    /// spelling: the request would come back as its own copy and no one would answer it), 503
-    /// when the target is on a port of an address that has had its new ports for now (see
-    /// [`super::ports`]; the upstream, the operator's own, is not bounded).
-    fn next_hop(
-        &self,
-        req: &Inbound<'_>,
-        route: Option<&DomainRoute>,
-    ) -> Result<(SocketAddr, Wire), u16> {
-        let call_id = req.msg.header("Call-ID").unwrap_or("");
-        let (hop, to_target) =
-            match select::next_hop(route, &self.metrics.health, call_id, self.upstream) {
-                NextHop::Target(c) => ((c.destination.addr, c.destination.wire), true),
-                NextHop::Upstream(u) => ((u, self.upstream_wire), false),
-                NextHop::Nowhere => return Err(480),
-            };
-        if self.is_own_address(hop.0) {
-            tracing::debug!(to = %hop.0, "SIP request whose next hop is the edge itself: 482");
+    /// Counts `d` in the edge's metrics.
+    fn count(&self, d: &Decision<'_>) {
+        let m = &self.metrics;
+        let Some(found) = &d.found else {
+            Metrics::inc(&m.not_recognized);
+            return;
+        };
+        Metrics::inc(match found.matched_by {
+            MatchedBy::RequestUri => &m.recognized_by_uri,
+            MatchedBy::SourceIp => &m.recognized_by_source,
+        });
+        match d.gate {
+            Some(Gate::InsecureTransport) => Metrics::inc(&m.secure_refused_transport),
+            Some(Gate::Acl) => Metrics::inc(&m.auth_acl_allowed),
+            Some(Gate::Unchallenged | Gate::CallDigest | Gate::RegistrationDigest) | None => {}
+            Some(_) => Metrics::inc(&m.auth_blocked),
+        }
+        if let Some((_, Some(v))) = &d.digest {
+            Metrics::inc(match v {
+                Verdict::Authenticated(_) => &m.auth_authenticated,
+                Verdict::Challenge { .. } => &m.auth_challenged,
+                Verdict::Refused(_) => &m.auth_refused,
+                Verdict::Throttled(..) => &m.auth_throttled,
+            });
+        }
+        if let Outcome::Media(_) = d.outcome {
+            Metrics::inc(&m.secure_refused_media);
+        }
+    }
+
+    /// Whether the edge may send to `hop` (see [`Facts::hop`]): 482 when the hop is the edge
+    /// itself (a target or the upstream naming its own address, in any spelling: the request
+    /// would come back as its own copy and no one would answer it), 503 when the target is on a
+    /// port of an address that has had its new ports for now (see [`super::ports`]; the
+    /// upstream, the operator's own, is not bounded).
+    fn may_send(&self, hop: SocketAddr, to_target: bool) -> Result<(), u16> {
+        if self.is_own_address(hop) {
+            tracing::debug!(to = %hop, "SIP request whose next hop is the edge itself: 482");
             Metrics::inc(&self.metrics.forwards_refused_own_address);
             return Err(482);
         }
         if to_target {
-            if self.ports.admit(hop.0.ip(), hop.0.port()).is_err() {
+            if self.ports.admit(hop.ip(), hop.port()).is_err() {
                 Metrics::inc(&self.metrics.forwards_refused_new_ports);
                 return Err(503);
             }
             Metrics::inc(&self.metrics.forwarded_to_target);
         }
-        Ok(hop)
+        Ok(())
     }
 
-    /// A new call, when `req` is an INVITE without To tag for a domain with a voice application
-    /// and calls are handed off; `None`: forward it.
-    fn hand_off(
-        &self,
-        req: &Inbound<'_>,
-        target: &Arc<Target>,
-        admission: &Admission,
-    ) -> Option<Action> {
-        if req.method != "INVITE" || target.voice.is_none() || self.calls.is_none() {
-            return None;
-        }
-        let to_tag = req.msg.header("To").and_then(header_tag);
-        if to_tag.is_some() {
-            return None;
-        }
-        Some(Action::Call(Box::new(NewCall {
+    /// The new call `req` (an INVITE without To tag, admitted as `admission`) starts at the
+    /// voice application of `target`.
+    fn hand_off(&self, req: &Inbound<'_>, target: &Arc<Target>, admission: &Admission) -> Action {
+        Action::Call(Box::new(NewCall {
             invite: req.raw.to_vec(),
             source: req.source,
             transport: req.transport,
@@ -208,7 +249,7 @@ impl Edge {
                 _ => None,
             },
             target: target.clone(),
-        })))
+        }))
     }
 
     /// Tells the refusal sink, if any, that `req` to `target` was refused for `reason`.
@@ -221,61 +262,38 @@ impl Edge {
             });
         }
     }
+}
 
-    /// Whether the recognised request `req` (Request-URI `raw`) is let in, and how; or the answer
-    /// that keeps it out: a challenge or 403.
-    fn admit(
-        &self,
-        req: &Inbound<'_>,
-        raw: &str,
-        found: &Recognized<'_>,
-    ) -> Result<Admission, Action> {
-        let wire = req.transport.wire();
-        let exchange = match gate(req.method, found.target, found.auth, req.source.ip(), wire) {
-            Gate::InsecureTransport => {
-                tracing::debug!(source = %req.source, "SIP request to a secure domain not over TLS");
-                Metrics::inc(&self.metrics.secure_refused_transport);
-                self.report(req, found.target, RefusalReason::InsecureTransport);
-                return Err(self.reply_saying(req, 403, SECURE_TRANSPORT_REQUIRED, &[]));
-            }
-            Gate::Unchallenged => return Ok(Admission::Unchallenged),
-            Gate::Acl => {
-                Metrics::inc(&self.metrics.auth_acl_allowed);
-                return Ok(Admission::Acl);
-            }
-            Gate::CallDigest => Exchange::Calls,
-            Gate::RegistrationDigest => Exchange::Registrations,
-            blocked => {
-                tracing::debug!(source = %req.source, gate = ?blocked, "SIP request blocked");
-                Metrics::inc(&self.metrics.auth_blocked);
-                if matches!(blocked, Gate::OutsideAcl | Gate::NoCallAuth) {
-                    self.report(req, found.target, RefusalReason::SourceNotInAcl);
-                }
-                return Err(self.reply(req, 403, &[]));
-            }
-        };
-        let realm = found.target.domain_name.as_str();
-        match self.verify(req, raw, realm, found.auth, exchange) {
-            Verdict::Authenticated(username) => {
-                Metrics::inc(&self.metrics.auth_authenticated);
-                Ok(Admission::Digest(username, exchange))
-            }
-            Verdict::Challenge { stale } => {
-                Metrics::inc(&self.metrics.auth_challenged);
-                Err(self.challenge(req, realm, exchange, stale))
-            }
-            Verdict::Refused(why) => {
-                tracing::debug!(source = %req.source, why, "SIP credentials refused");
-                Metrics::inc(&self.metrics.auth_refused);
-                self.report(req, found.target, RefusalReason::BadCredentials);
-                Err(self.reply(req, 403, &[]))
-            }
-            Verdict::Throttled(wait, scope) => {
-                tracing::debug!(source = %req.source, ?scope, wait, "SIP credentials not checked");
-                Metrics::inc(&self.metrics.auth_throttled);
-                let wait = wait.to_string();
-                Err(self.reply(req, 503, &[("Retry-After", &wait)]))
-            }
+/// How `d`, admitted, was let in.
+fn admission(d: &Decision<'_>) -> Admission {
+    match (&d.digest, d.gate) {
+        (Some((exchange, Some(Verdict::Authenticated(user)))), _) => {
+            Admission::Digest(user.clone(), *exchange)
         }
+        (_, Some(Gate::Acl)) => Admission::Acl,
+        _ => Admission::Unchallenged,
+    }
+}
+
+/// What the edge tells [`decide`] as it gets there: the credentials checked (and counted by the
+/// throttle), the offer read from the body, the hop checked.
+struct EdgeFacts<'a, 'r> {
+    edge: &'a Edge,
+    req: &'a Inbound<'r>,
+    /// The Request-URI as written (what credentials must name).
+    uri: &'a str,
+}
+
+impl Facts for EdgeFacts<'_, '_> {
+    fn credentials(&self, exchange: Exchange, realm: &str, auth: &DomainAuth) -> Option<Verdict> {
+        Some(self.edge.verify(self.req, self.uri, realm, auth, exchange))
+    }
+
+    fn offer(&self) -> Option<Offer> {
+        Offer::of_body(self.req.msg.header("Content-Type"), self.req.msg.body)
+    }
+
+    fn hop(&self, hop: SocketAddr, to_target: bool) -> Result<(), u16> {
+        self.edge.may_send(hop, to_target)
     }
 }

@@ -161,6 +161,29 @@ impl<'a> Message<'a> {
             .map(|h| &*h.value)
     }
 
+    /// The first `From` and `To` values (long or compact form, any case), in one pass over the
+    /// headers: what the decisions record keeps of every request, cheaper than two lookups.
+    pub fn from_and_to(&self) -> (Option<&str>, Option<&str>) {
+        let (mut from, mut to) = (None, None);
+        for h in &self.headers {
+            let n = h.name.as_bytes();
+            let slot = match n.len() {
+                1 if n[0].eq_ignore_ascii_case(&b'f') => &mut from,
+                1 if n[0].eq_ignore_ascii_case(&b't') => &mut to,
+                2 if n.eq_ignore_ascii_case(b"to") => &mut to,
+                4 if n.eq_ignore_ascii_case(b"from") => &mut from,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(&*h.value);
+            }
+            if from.is_some() && to.is_some() {
+                break;
+            }
+        }
+        (from, to)
+    }
+
     /// Every header named `name` (as for [`Message::header`]), in order.
     pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Header<'a>> {
         let target = canonical_name(name);

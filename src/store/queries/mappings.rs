@@ -23,6 +23,12 @@ pub const BY_SID: &str = concat!(
 pub const OF_RECORD: &str = "SELECT sid FROM source_ip_mappings WHERE ip_record_sid = $1 LIMIT 1";
 /// A mapping of a SIP domain, if any.
 pub const OF_DOMAIN: &str = "SELECT sid FROM source_ip_mappings WHERE sip_domain_sid = $1 LIMIT 1";
+/// The mapping of account `$1`'s domain `$2` whose network holds the IPv4 address `$3` (as a
+/// number), the most specific first: its SID and its IP record's.
+pub const HOLDING: &str = "SELECT sid, ip_record_sid FROM source_ip_mappings \
+     WHERE account_sid = $1 AND sip_domain_sid = $2 AND network <= $3 \
+     AND $3 - network < (CAST(1 AS BIGINT) << (32 - prefix_length)) \
+     ORDER BY prefix_length DESC LIMIT 1";
 /// Whether a network is mapped: `$1` address, `$2` prefix length.
 pub const NETWORK_TAKEN: &str =
     "SELECT 1 FROM source_ip_mappings WHERE network = $1 AND prefix_length = $2";

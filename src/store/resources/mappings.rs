@@ -134,6 +134,25 @@ mod operations {
                 .await
         }
 
+        /// The mapping of `account`'s `domain` whose network holds `ip`, if any (the most
+        /// specific): its SID and its IP record's. What a decision recognised by source names.
+        pub async fn mapping_holding(
+            &self,
+            account: &AccountSid,
+            domain: &SipDomainSid,
+            ip: std::net::Ipv4Addr,
+        ) -> Result<Option<(MappingSid, IpRecordSid)>> {
+            let params = vec![
+                account.as_str().into(),
+                domain.as_str().into(),
+                i64::from(u32::from(ip)).into(),
+            ];
+            self.read_one(mappings::HOLDING, params, |r| {
+                Ok((r.sid(0, MappingSid::parse)?, r.sid(1, IpRecordSid::parse)?))
+            })
+            .await
+        }
+
         /// A page of mappings.
         pub async fn list_mappings(
             &self,
