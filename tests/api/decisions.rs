@@ -15,16 +15,10 @@ use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 use crate::helpers::{SID, TOKEN, TestApp};
+use crate::sip_alerts::office_domain;
 use crate::sip_auth_throttle::{PASSWORD, Phone, domain_with_alice};
 
 const DOMAIN: &str = "acme.sip.twilio.com";
-
-async fn created(app: &TestApp, path: &str, body: &str) -> String {
-    let path = format!("/2010-04-01/Accounts/{SID}/{path}");
-    let r = app.post(&path, body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{path}: {}", r.text);
-    r.field("sid")
-}
 
 /// Sends one `INVITE` to `host` with Call-ID `call_id` from `socket`; gives the answer's code.
 async fn invite(socket: &UdpSocket, edge: SocketAddr, host: &str, call_id: &str) -> u16 {
@@ -56,29 +50,10 @@ async fn decisions(app: &TestApp, query: &str) -> Vec<Value> {
     r.json()["decisions"].as_array().unwrap().clone()
 }
 
-/// A domain that lets calls in from 10.0.0.1 only.
-async fn guarded_domain(app: &TestApp) -> String {
-    let domain = app.domain(DOMAIN).await;
-    let acl = created(app, "SIP/IpAccessControlLists.json", "FriendlyName=office").await;
-    created(
-        app,
-        &format!("SIP/IpAccessControlLists/{acl}/IpAddresses.json"),
-        "FriendlyName=office&IpAddress=10.0.0.1",
-    )
-    .await;
-    created(
-        app,
-        &format!("SIP/Domains/{domain}/Auth/Calls/IpAccessControlListMappings.json"),
-        &format!("IpAccessControlListSid={acl}"),
-    )
-    .await;
-    domain
-}
-
 #[tokio::test]
 async fn a_refused_request_is_found_by_the_api_and_by_sipmap_trace() {
     let app = TestApp::spawn().await;
-    let domain = guarded_domain(&app).await;
+    let domain = office_domain(&app).await;
     let edge = app.sip_addr.expect("the SIP edge is on");
     let stranger = UdpSocket::bind("127.0.0.3:0").await.unwrap();
     assert_eq!(
@@ -208,7 +183,7 @@ fn field_value(s: &str) -> Value {
 #[tokio::test]
 async fn a_source_recognised_by_network_names_its_mapping_and_ip_record() {
     let app = TestApp::spawn().await;
-    let domain = guarded_domain(&app).await;
+    let domain = office_domain(&app).await;
     let record = app
         .ip_record("FriendlyName=lab&IpAddress=127.0.0.0&CidrPrefixLength=24")
         .await;
