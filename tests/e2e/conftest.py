@@ -532,6 +532,18 @@ def unique_domain(label: str = "d", suffix: str = "sip.twilio.com") -> str:
     return f"{label}-{secrets.token_hex(4)}.{suffix}"
 
 
+def psql(url: str, sql: str) -> None:
+    """Runs `sql` on the PostgreSQL database `url`."""
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
+                   capture_output=True, timeout=60)
+
+
+def with_schema(url: str, schema: str) -> str:
+    """`url` with its search path set to `schema`."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-c%20search_path%3D{schema}"
+
+
 def on_backend(backend: str, sipmap_factory, **kwargs):
     """A started server on `backend` ("sqlite", or "postgres" in a schema of its own), and the
     function that drops that schema afterwards (nothing for SQLite). A test on PostgreSQL is
@@ -544,19 +556,13 @@ def on_backend(backend: str, sipmap_factory, **kwargs):
             raise RuntimeError("SIPMAP_REQUIRE_POSTGRES is set but SIPMAP_TEST_POSTGRES_URL is not")
         pytest.skip("SIPMAP_TEST_POSTGRES_URL is not set")
     schema = "sipmap_b_" + secrets.token_hex(8)
-
-    def psql(sql: str) -> None:
-        subprocess.run(["psql", pg, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
-                       capture_output=True, timeout=60)
-
-    psql(f"CREATE SCHEMA {schema}")
+    psql(pg, f"CREATE SCHEMA {schema}")
     server = sipmap_factory(start=False, **kwargs)
-    sep = "&" if "?" in pg else "?"
-    server.db_url = f"{pg}{sep}options=-c%20search_path%3D{schema}"
+    server.db_url = with_schema(pg, schema)
     server.start()
 
     def drop() -> None:
         server.shutdown()
-        psql(f"DROP SCHEMA {schema} CASCADE")
+        psql(pg, f"DROP SCHEMA {schema} CASCADE")
 
     return server, drop

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import random_account_sid, random_token, unique_domain
+import conftest
+from conftest import random_account_sid, random_token, unique_domain, with_schema
 
 PG_URL = os.environ.get("SIPMAP_TEST_POSTGRES_URL")
 if not PG_URL and os.environ.get("SIPMAP_REQUIRE_POSTGRES"):
@@ -27,13 +28,7 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="SIPMAP_TEST_POSTGRES_URL is 
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
-                   capture_output=True, timeout=60)
-
-
-def with_schema(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-c%20search_path%3D{schema}"
+    conftest.psql(PG_URL, sql)
 
 
 class Proxy:
